@@ -1,0 +1,149 @@
+// Package provider parses the media-stream frames of each telephony
+// provider into one provider-neutral Event. Parsers are pure: bytes in,
+// values out; no I/O, no logging, no goroutines, and no allocation for media
+// frames in steady state.
+package provider
+
+import "errors"
+
+// Name identifies a provider dialect.
+type Name string
+
+// Supported providers.
+const (
+	Twilio     Name = "twilio"
+	SignalWire Name = "signalwire"
+	Plivo      Name = "plivo"
+	Vobiz      Name = "vobiz"
+	Telnyx     Name = "telnyx"
+	Exotel     Name = "exotel"
+	Vonage     Name = "vonage"
+)
+
+// Names lists every supported provider, in documentation order.
+var Names = []Name{Twilio, SignalWire, Plivo, Vobiz, Telnyx, Exotel, Vonage}
+
+// Valid reports whether n is a supported provider.
+func (n Name) Valid() bool {
+	for _, v := range Names {
+		if v == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Kind is the provider-neutral type of a frame.
+type Kind uint8
+
+const (
+	KindOther     Kind = iota // a known or unknown event the bridge does not act on (mark, playedStream, …)
+	KindConnected             // handshake frame before start
+	KindStart                 // stream metadata: ids, tracks, media format, custom parameters
+	KindMedia                 // one chunk of audio of one track
+	KindDTMF                  // a key press
+	KindStop                  // the provider ends the stream
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindConnected:
+		return "connected"
+	case KindStart:
+		return "start"
+	case KindMedia:
+		return "media"
+	case KindDTMF:
+		return "dtmf"
+	case KindStop:
+		return "stop"
+	}
+	return "other"
+}
+
+// Encoding is the wire codec of a stream, normalised.
+type Encoding string
+
+const (
+	PCMU Encoding = "PCMU" // G.711 μ-law
+	PCMA Encoding = "PCMA" // G.711 A-law
+	L16  Encoding = "L16"  // 16-bit linear PCM; byte order is per provider (see ByteOrder)
+)
+
+// ByteOrder of L16 audio as a provider sends it.
+type ByteOrder uint8
+
+const (
+	OrderUnknown ByteOrder = iota
+	LittleEndian
+	BigEndian
+)
+
+// Format is a stream's media format as announced in its start frame.
+type Format struct {
+	// Encoding is PCMU, PCMA or L16 when supported; otherwise "" and Raw
+	// holds what the provider sent (OPUS, G722, AMR-WB, …).
+	Encoding   Encoding
+	Raw        string
+	SampleRate int
+	Channels   int
+	// Order is the byte order this provider is documented or observed to
+	// use for L16 (OrderUnknown where the evidence is missing).
+	Order ByteOrder
+}
+
+// Start is the metadata of a stream.
+type Start struct {
+	CallID    string
+	StreamID  string
+	AccountID string
+	// Tracks are normalised to "inbound" and "outbound". Empty when the
+	// provider did not say (treat as inbound only).
+	Tracks           []string
+	Format           Format
+	CustomParameters map[string]string
+	From, To         string
+}
+
+// Event is one parsed frame. A Parser reuses one Event's storage; Payload
+// aliases the parser's buffer and is valid only until the next Parse.
+type Event struct {
+	Kind Kind
+	// Name is the event name as sent ("media", "playedStream", …).
+	Name string
+	// Seq is the provider's sequence number when present (HasSeq).
+	Seq    int64
+	HasSeq bool
+	// StreamID and CallID when present on this frame.
+	StreamID string
+	CallID   string
+
+	// Start is set for KindStart.
+	Start *Start
+
+	// Media (KindMedia). Track is "inbound" or "outbound", or "" when the
+	// frame does not say. Chunk and TimestampMs are the provider's
+	// placement fields when present; TimestampMs is as sent (relative ms for
+	// Twilio-like providers, Unix epoch ms for Plivo and Vobiz).
+	Track        string
+	Chunk        int64
+	HasChunk     bool
+	TimestampMs  int64
+	HasTimestamp bool
+	Payload      []byte // decoded audio bytes in the wire codec
+
+	// DTMF (KindDTMF).
+	Digit      string
+	DurationMs int64
+
+	// Stop (KindStop): the provider's reason when it gives one.
+	Reason string
+}
+
+// Errors a caller branches on.
+var (
+	// ErrMalformed wraps every error about a frame that cannot be parsed.
+	ErrMalformed = errors.New("malformed frame")
+	// ErrUnknownProvider is returned by detection when no dialect matches.
+	ErrUnknownProvider = errors.New("unknown provider")
+)
