@@ -81,9 +81,11 @@ const (
 
 // Format is a stream's media format as announced in its start frame.
 type Format struct {
-	// Encoding is PCMU, PCMA or L16 when supported; otherwise "" and Raw
-	// holds what the provider sent (OPUS, G722, AMR-WB, …).
-	Encoding   Encoding
+	// Encoding is PCMU, PCMA or L16 when supported; otherwise "" (OPUS,
+	// G722, AMR-WB, …) and the bridge ends the stream, naming Raw.
+	Encoding Encoding
+	// Raw is the encoding as the provider sent it ("audio/x-l16;rate=16000",
+	// "PCMU", …), kept for logs and for the reason of a refused stream.
 	Raw        string
 	SampleRate int
 	Channels   int
@@ -99,10 +101,18 @@ type Start struct {
 	AccountID string
 	// Tracks are normalised to "inbound" and "outbound". Empty when the
 	// provider did not say (treat as inbound only).
-	Tracks           []string
-	Format           Format
+	Tracks []string
+	Format Format
+	// CustomParameters are the user's key/value pairs: Twilio and
+	// SignalWire customParameters, Plivo/Vobiz extra_headers, Exotel
+	// custom_parameters, Telnyx client_state, Vonage connect headers. At most
+	// MaxCustomParameters entries; see DroppedParameters.
 	CustomParameters map[string]string
-	From, To         string
+	// DroppedParameters counts custom parameters left out because they
+	// broke a limit (MaxCustomParameters, MaxParameterKeyLen,
+	// MaxParameterValueLen) or had an empty key.
+	DroppedParameters int
+	From, To          string
 }
 
 // Event is one parsed frame. A Parser reuses one Event's storage; Payload
@@ -114,7 +124,9 @@ type Event struct {
 	// Seq is the provider's sequence number when present (HasSeq).
 	Seq    int64
 	HasSeq bool
-	// StreamID and CallID when present on this frame.
+	// StreamID and CallID when present on this frame. The parser keeps the
+	// last id it saw and hands out that same string while the bytes on the
+	// wire do not change, so media frames allocate nothing for their ids.
 	StreamID string
 	CallID   string
 
@@ -136,8 +148,15 @@ type Event struct {
 	Digit      string
 	DurationMs int64
 
-	// Stop (KindStop): the provider's reason when it gives one.
+	// Stop (KindStop): the provider's reason when it gives one. For a
+	// Telnyx "error" event (KindOther) the error's detail.
 	Reason string
+
+	// Warning names a problem that does not stop the frame from being
+	// used: an odd-length L16 payload (the codec drops the last byte) or
+	// custom parameters dropped for breaking a limit. It is one of a few
+	// constant strings, so it can be logged (sampled) without allocation.
+	Warning string
 }
 
 // Errors a caller branches on.

@@ -1,0 +1,300 @@
+package provider
+
+import (
+	"fmt"
+
+	"github.com/valyala/fastjson"
+)
+
+// MaxDetectFrames is how many frames a Detector looks at before it gives up.
+const MaxDetectFrames = 3
+
+// Detector picks the provider from the first frames of a socket opened on
+// the auto-detecting endpoint. The zero Detector is ready to use; use one
+// per socket. Feed does not consume frames: the caller keeps every frame it
+// fed and replays them, in order, into NewParser(name) once done.
+//
+// Rules, in the order they apply (evidence in protocols.md and fixtures/):
+//
+//   - A text frame {"event":"websocket:connected",…} first: Vonage (its
+//     first frame; no other provider uses the name).
+//   - A binary frame before the decision: refused (only Vonage sends
+//     binary, and only after its text handshake).
+//   - A "connected" frame narrows the choice and the start frame decides:
+//     with "protocol" (Twilio and SignalWire: both send "Call") → Twilio or
+//     SignalWire; with only "version" → Telnyx; with only "event" → Exotel.
+//     The version is not looked at: Twilio documents 1.0.0 while a real
+//     Twilio capture shows 0.2.0, SignalWire's 0.2.0. A start that
+//     contradicts the connected frame is refused.
+//   - The start frame: start.call_control_id (or a top-level stream_id and
+//     no camelCase id) → Telnyx; snake_case stream_sid / call_sid → Exotel;
+//     camelCase streamSid / callSid / accountSid → Twilio when they are
+//     Twilio SIDs (MZ, CA, AC + 32 hex), SignalWire when they are UUIDs,
+//     refused when mixed or neither; callId / callUUID / streamId (in start
+//     or at the top level) → Plivo or Vobiz, below.
+//   - Plivo or Vobiz (same start-first protocol): accountId decides when it
+//     is recognisable – Plivo auth ids are "MA" (account) or "SA"
+//     (sub-account) followed by letters and digits (Plivo docs, fixture
+//     "MAXXXXXXXXXXXXXXXXXX"); Vobiz account ids are all digits ("500025" in
+//     Vobiz's stream-events doc), as a string or a number. Otherwise
+//     sequenceNumber on start decides: Vobiz's doc example starts at 0,
+//     Plivo's at 1. accountId wins over sequenceNumber because an account
+//     id format is a property of the platform, while a counter's first value
+//     is one doc example each. Neither recognisable: refused as ambiguous
+//     (use /media/plivo or /media/vobiz).
+//   - A first frame with any other event, no event, or not JSON: refused.
+//     After a connected frame, frames other than start are skipped until
+//     MaxDetectFrames frames have been seen.
+type Detector struct {
+	json   fastjson.Parser
+	frames int
+	hint   hint
+	name   Name
+	done   bool
+	err    error
+}
+
+// hint is what a connected frame told.
+type hint uint8
+
+const (
+	hintNone       hint = iota // no connected frame (yet)
+	hintTwilioLike             // Twilio or SignalWire
+	hintTelnyx
+	hintExotel
+	hintAny // a connected frame of no known shape: the start decides
+)
+
+// Feed gives the next frame (text=true for text frames). It returns the
+// provider once it is certain (done=true), done=false when it needs another
+// frame, or an error wrapping ErrUnknownProvider with a reason when the
+// frames match no provider or stay ambiguous after MaxDetectFrames frames.
+// Once done or failed, Feed returns the same answer again.
+func (d *Detector) Feed(frame []byte, text bool) (name Name, done bool, err error) {
+	if d.done || d.err != nil {
+		return d.name, d.done, d.err
+	}
+	d.frames++
+	name, reason := d.feed(frame, text)
+	switch {
+	case reason != "":
+		d.err = fmt.Errorf("%w: %s", ErrUnknownProvider, reason)
+	case name != "":
+		d.name, d.done = name, true
+	case d.frames >= MaxDetectFrames:
+		d.err = fmt.Errorf("%w: no start frame in the first %d frames", ErrUnknownProvider, MaxDetectFrames)
+	}
+	return d.name, d.done, d.err
+}
+
+// feed looks at one frame; it returns the provider, or a reason to refuse,
+// or neither when it needs another frame.
+func (d *Detector) feed(frame []byte, isText bool) (Name, string) {
+	if !isText {
+		return "", fmt.Sprintf("frame %d is binary; no provider sends audio before its start frame", d.frames)
+	}
+	if len(frame) > MaxFrameSize {
+		return "", fmt.Sprintf("frame %d is over %d bytes", d.frames, MaxFrameSize)
+	}
+	v, err := d.json.ParseBytes(frame)
+	if err != nil {
+		return "", fmt.Sprintf("frame %d is not JSON", d.frames)
+	}
+	if v.Type() != fastjson.TypeObject {
+		return "", fmt.Sprintf("frame %d is not a JSON object", d.frames)
+	}
+	ev := stringBytes(v.Get("event"))
+	if ev == nil {
+		return "", fmt.Sprintf("frame %d has no event name", d.frames)
+	}
+	switch string(ev) {
+	case "websocket:connected":
+		if d.frames > 1 {
+			return "", "websocket:connected after other frames"
+		}
+		return Vonage, ""
+	case "connected":
+		if d.hint != hintNone {
+			return "", "a second connected frame"
+		}
+		o, _ := v.Object()
+		switch {
+		case v.Get("protocol") != nil:
+			d.hint = hintTwilioLike
+		case v.Get("version") != nil:
+			d.hint = hintTelnyx
+		case o.Len() == 1:
+			d.hint = hintExotel
+		default:
+			d.hint = hintAny
+		}
+		return "", ""
+	case "start":
+		name, reason := classifyStart(v)
+		if reason != "" {
+			return "", reason
+		}
+		if !d.hint.allows(name) {
+			return "", fmt.Sprintf("the start frame looks like %s but the connected frame does not", name)
+		}
+		return name, ""
+	}
+	if d.frames == 1 {
+		return "", fmt.Sprintf("first frame is %s; every provider starts with connected, start or websocket:connected", quote(ev))
+	}
+	return "", ""
+}
+
+func (h hint) allows(n Name) bool {
+	switch h {
+	case hintTwilioLike:
+		return n == Twilio || n == SignalWire
+	case hintTelnyx:
+		return n == Telnyx
+	case hintExotel:
+		return n == Exotel
+	}
+	// No connected frame: Plivo and Vobiz start this way. A start of
+	// another provider without its connected frame is still decided by its
+	// ids: the connected frame is missing evidence, not contrary evidence.
+	return true
+}
+
+// classifyStart names the provider of a start frame, or gives the reason it
+// cannot.
+func classifyStart(v *fastjson.Value) (Name, string) {
+	st := v.Get("start")
+	has := func(o *fastjson.Value, k string) bool { return o != nil && o.Get(k) != nil }
+	camel := func(o *fastjson.Value) bool {
+		return has(o, "streamSid") || has(o, "callSid") || has(o, "accountSid")
+	}
+	switch {
+	case has(st, "call_control_id") || has(v, "call_control_id"):
+		return Telnyx, ""
+	case has(st, "stream_sid") || has(st, "call_sid") || has(v, "stream_sid"):
+		return Exotel, ""
+	case has(v, "stream_id") && !camel(st) && !camel(v):
+		return Telnyx, ""
+	case camel(st) || camel(v):
+		return twilioOrSignalWire(st, v)
+	case has(st, "callId") || has(st, "callUUID") || has(st, "streamId") || has(v, "callId") || has(v, "streamId"):
+		return plivoOrVobiz(st, v)
+	}
+	return "", "start frame carries no id of any known provider"
+}
+
+func twilioOrSignalWire(st, v *fastjson.Value) (Name, string) {
+	var tw, sw, other int
+	for _, k := range []string{"streamSid", "callSid", "accountSid"} {
+		for _, o := range [2]*fastjson.Value{st, v} {
+			b := stringBytes(field(o, k))
+			switch {
+			case b == nil:
+			case isTwilioSID(b):
+				tw++
+			case isUUID(b):
+				sw++
+			default:
+				other++
+			}
+		}
+	}
+	switch {
+	case tw > 0 && sw == 0 && other == 0:
+		return Twilio, ""
+	case sw > 0 && tw == 0 && other == 0:
+		return SignalWire, ""
+	}
+	return "", fmt.Sprintf("Twilio-style start whose ids are neither all Twilio SIDs (MZ/CA/AC + 32 hex) nor all UUIDs (SignalWire): %d SIDs, %d UUIDs, %d other", tw, sw, other)
+}
+
+func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
+	acct := field(st, "accountId")
+	if acct == nil {
+		acct = field(v, "accountId")
+	}
+	a, _ := text(acct)
+	switch {
+	case isPlivoAuthID(a):
+		return Plivo, ""
+	case isDigits(a):
+		return Vobiz, ""
+	}
+	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
+	switch {
+	case ok && has && seq == 0:
+		return Vobiz, ""
+	case ok && has && seq == 1:
+		return Plivo, ""
+	}
+	return "", "Plivo or Vobiz: neither accountId (MA…/SA… for Plivo, digits for Vobiz) nor the first sequenceNumber (1 for Plivo, 0 for Vobiz) tells them apart; use /media/plivo or /media/vobiz"
+}
+
+// isTwilioSID: MZ, CA or AC followed by 32 hex digits.
+func isTwilioSID(b []byte) bool {
+	if len(b) != 34 {
+		return false
+	}
+	switch string(b[:2]) {
+	case "MZ", "CA", "AC":
+	default:
+		return false
+	}
+	for _, c := range b[2:] {
+		if !isHex(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isUUID: 8-4-4-4-12 hex digits.
+func isUUID(b []byte) bool {
+	if len(b) != 36 {
+		return false
+	}
+	for i, c := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isHex(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isPlivoAuthID: "MA" or "SA" followed by at least 8 upper-case letters or
+// digits (Plivo auth ids are 20 characters).
+func isPlivoAuthID(s string) bool {
+	if len(s) < 10 || (s[:2] != "MA" && s[:2] != "SA") {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}

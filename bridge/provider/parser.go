@@ -1,0 +1,359 @@
+package provider
+
+import (
+	"encoding/base64"
+	"fmt"
+
+	"github.com/valyala/fastjson"
+)
+
+// Limits on what one frame may make the parser keep.
+const (
+	// MaxFrameSize is the largest text or binary frame Parse accepts. The
+	// largest legitimate inbound frame is an Exotel 100 ms chunk at 24 kHz
+	// (about 6.4 KB of base64); a megabyte leaves room for big start frames.
+	// The WebSocket read limit should be set to the same value.
+	MaxFrameSize = 1 << 20
+	// retainLimit: after a frame bigger than this the parser drops its
+	// buffers instead of keeping them for the life of the socket.
+	retainLimit = 64 << 10
+)
+
+// Warnings set in Event.Warning.
+const (
+	WarnOddPayload        = "odd-length L16 payload: last byte ignored"
+	WarnDroppedParameters = "custom parameters over the limits were dropped"
+)
+
+// dialect holds what differs between providers once a frame is parsed;
+// field names are looked up in every spelling (camelCase and snake_case) for
+// every provider, so only defaults and byte order live here.
+type dialect struct {
+	name Name
+	// order is the L16 byte order the provider is documented or observed
+	// to use (protocols.md §7.3).
+	order ByteOrder
+	// defaultEncoding applies when the start frame names no encoding:
+	// the provider's only or documented default codec. Plivo and Vobiz
+	// document contradictory defaults and get none.
+	defaultEncoding Encoding
+	defaultRate     int
+	// binary: the provider sends audio as binary WebSocket frames.
+	binary bool
+}
+
+var dialects = map[Name]*dialect{
+	Twilio:     {name: Twilio, defaultEncoding: PCMU, defaultRate: 8000},
+	SignalWire: {name: SignalWire, defaultEncoding: PCMU, defaultRate: 8000},
+	Plivo:      {name: Plivo, order: LittleEndian},
+	Vobiz:      {name: Vobiz, order: BigEndian},
+	Telnyx:     {name: Telnyx, order: BigEndian, defaultEncoding: PCMU, defaultRate: 8000},
+	Exotel:     {name: Exotel, order: LittleEndian, defaultEncoding: L16, defaultRate: 8000},
+	Vonage:     {name: Vonage, order: LittleEndian, defaultEncoding: L16, defaultRate: 16000, binary: true},
+}
+
+// Parser parses one stream's frames for one provider. It is not safe for
+// concurrent use; use one per socket. The zero Parser is not usable; call
+// NewParser.
+//
+// Media frames allocate nothing once the parser has seen a frame of the
+// same size: the JSON parser, the payload buffer and the id strings are
+// reused. Start frames allocate (the Start is the caller's to keep).
+type Parser struct {
+	d    *dialect
+	name Name // as asked for, for errors when d is nil
+
+	json fastjson.Parser
+	aux  fastjson.Parser // extra_headers JSON-object strings, start frames only
+	buf  []byte          // decoded payload; Event.Payload aliases it
+	big  bool            // the last frame was over retainLimit
+
+	// Last ids seen, handed out again while the wire bytes are unchanged.
+	streamID, callID string
+	// Last unknown event name, reused the same way.
+	otherName string
+
+	// Format of the last start frame, to flag odd-length L16 payloads.
+	format    Format
+	hasFormat bool
+}
+
+// NewParser returns a parser for the named provider. For a name that is not
+// Valid every Parse returns an error wrapping ErrUnknownProvider.
+func NewParser(name Name) *Parser {
+	return &Parser{d: dialects[name], name: name}
+}
+
+// Name is the provider this parser parses.
+func (p *Parser) Name() Name { return p.name }
+
+// Parse parses one text frame into ev (ev is reset first). ev.Payload is
+// the base64-decoded payload and aliases the parser's buffer until the next
+// Parse or ParseBinary. Errors wrap ErrMalformed and say what is wrong
+// ("parse twilio media: invalid base64 payload: ..."). Unknown event names
+// are KindOther with ev.Name set, not errors.
+func (p *Parser) Parse(frame []byte, ev *Event) error {
+	*ev = Event{}
+	if p.d == nil {
+		return errUnknownParser(p.name)
+	}
+	p.release(len(frame))
+	if len(frame) > MaxFrameSize {
+		return p.errorf("frame", "frame of %d bytes is over the %d-byte limit", len(frame), MaxFrameSize)
+	}
+	v, err := p.json.ParseBytes(frame)
+	if err != nil {
+		return &frameError{provider: p.d.name, event: "frame", what: "not JSON", cause: err}
+	}
+	if v.Type() != fastjson.TypeObject {
+		return p.errorf("frame", "not a JSON object but %s", v.Type())
+	}
+	evName := v.Get("event")
+	if evName == nil {
+		return p.errorf("frame", "missing event")
+	}
+	nameBytes := stringBytes(evName)
+	if nameBytes == nil {
+		return p.errorf("frame", "event is %s, not a string", evName.Type())
+	}
+	ev.Name = p.eventName(nameBytes)
+
+	if err := p.common(v, ev); err != nil {
+		return err
+	}
+	switch ev.Name {
+	case "media":
+		ev.Kind = KindMedia
+		return p.media(v, ev)
+	case "start":
+		ev.Kind = KindStart
+		return p.start(v, ev)
+	case "connected":
+		ev.Kind = KindConnected
+	case "dtmf", "websocket:dtmf":
+		ev.Kind = KindDTMF
+		return p.dtmf(v, ev)
+	case "stop":
+		ev.Kind = KindStop
+		p.stop(v, ev)
+	case "error":
+		p.errorEvent(v, ev)
+	case "websocket:connected":
+		if p.d.name == Vonage {
+			ev.Kind = KindStart
+			return p.vonageStart(v, ev)
+		}
+	}
+	return nil
+}
+
+// ParseBinary handles a binary WebSocket frame: for Vonage it is raw L16
+// little-endian audio (KindMedia, Track "inbound", no chunk or timestamp),
+// copied into the parser's buffer like a decoded payload; for every other
+// provider it is an error wrapping ErrMalformed.
+func (p *Parser) ParseBinary(frame []byte, ev *Event) error {
+	*ev = Event{}
+	if p.d == nil {
+		return errUnknownParser(p.name)
+	}
+	p.release(len(frame))
+	if !p.d.binary {
+		return p.errorf("binary frame", "%s sends only text frames", p.d.name)
+	}
+	if len(frame) > MaxFrameSize {
+		return p.errorf("binary frame", "frame of %d bytes is over the %d-byte limit", len(frame), MaxFrameSize)
+	}
+	ev.Kind = KindMedia
+	ev.Name = "binary"
+	ev.Track = TrackInbound
+	if cap(p.buf) < len(frame) {
+		p.buf = make([]byte, len(frame))
+	}
+	ev.Payload = p.buf[:len(frame)]
+	copy(ev.Payload, frame)
+	if len(frame)%2 != 0 {
+		ev.Warning = WarnOddPayload
+	}
+	return nil
+}
+
+// release drops buffers grown by an earlier oversized frame, so one big
+// frame does not pin memory for the rest of the call, and notes whether
+// this frame is one.
+func (p *Parser) release(n int) {
+	if p.big {
+		p.json = fastjson.Parser{}
+		p.buf = nil
+	}
+	p.big = n > retainLimit
+}
+
+// eventName returns the event name without allocating for the names the
+// providers send; an unknown name is copied once and reused while it
+// repeats.
+func (p *Parser) eventName(b []byte) string {
+	switch string(b) {
+	case "media":
+		return "media"
+	case "start":
+		return "start"
+	case "connected":
+		return "connected"
+	case "stop":
+		return "stop"
+	case "dtmf":
+		return "dtmf"
+	case "mark":
+		return "mark"
+	case "playedStream":
+		return "playedStream"
+	case "clearedAudio":
+		return "clearedAudio"
+	case "error":
+		return "error"
+	case "websocket:connected":
+		return "websocket:connected"
+	case "websocket:dtmf":
+		return "websocket:dtmf"
+	}
+	if string(b) != p.otherName {
+		p.otherName = string(b)
+	}
+	return p.otherName
+}
+
+// common reads the fields every frame may carry: sequence number and the
+// top-level stream and call ids.
+func (p *Parser) common(v *fastjson.Value, ev *Event) error {
+	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
+	if !ok {
+		return p.errorf(ev.Name, "invalid sequenceNumber %s", show(field(v, "sequenceNumber", "sequence_number")))
+	}
+	ev.Seq, ev.HasSeq = seq, has
+	if b := stringBytes(field(v, "streamSid", "streamId", "stream_id", "stream_sid")); len(b) > 0 {
+		if string(b) != p.streamID {
+			p.streamID = string(b)
+		}
+		ev.StreamID = p.streamID
+	}
+	if b := stringBytes(field(v, "callSid", "callId", "callUUID", "call_sid", "call_control_id")); len(b) > 0 {
+		if string(b) != p.callID {
+			p.callID = string(b)
+		}
+		ev.CallID = p.callID
+	}
+	return nil
+}
+
+// media parses a media frame: the hot path.
+func (p *Parser) media(v *fastjson.Value, ev *Event) error {
+	m := v.Get("media")
+	if m == nil || m.Type() != fastjson.TypeObject {
+		return p.errorf("media", "missing media object")
+	}
+	if t := m.Get("track"); t != nil && t.Type() != fastjson.TypeNull {
+		b := stringBytes(t)
+		track, ok := normTrack(b)
+		if !ok {
+			return p.errorf("media", "unknown track %s", quote(b))
+		}
+		ev.Track = track
+	}
+	var ok bool
+	if ev.Chunk, ev.HasChunk, ok = flexInt(m.Get("chunk")); !ok {
+		return p.errorf("media", "invalid chunk %s", show(m.Get("chunk")))
+	}
+	if ev.TimestampMs, ev.HasTimestamp, ok = flexInt(m.Get("timestamp")); !ok {
+		return p.errorf("media", "invalid timestamp %s", show(m.Get("timestamp")))
+	}
+	pv := m.Get("payload")
+	if pv == nil {
+		return p.errorf("media", "missing payload")
+	}
+	src := stringBytes(pv)
+	if src == nil {
+		return p.errorf("media", "payload is %s, not a string", pv.Type())
+	}
+	payload, err := p.decode(src)
+	if err != nil {
+		return &frameError{provider: p.d.name, event: "media", what: "invalid base64 payload", cause: err}
+	}
+	ev.Payload = payload
+	if len(payload)%2 != 0 && p.hasFormat && p.format.Encoding == L16 {
+		ev.Warning = WarnOddPayload
+	}
+	return nil
+}
+
+// decode base64-decodes src into the parser's buffer. Padded standard
+// base64 is what every provider documents; unpadded input is accepted too.
+func (p *Parser) decode(src []byte) ([]byte, error) {
+	// Room for both padded and unpadded decoding.
+	n := len(src)/4*3 + 3
+	if cap(p.buf) < n {
+		p.buf = make([]byte, n)
+	}
+	dst := p.buf[:cap(p.buf)]
+	m, err := base64.StdEncoding.Decode(dst, src)
+	if err == nil {
+		return dst[:m], nil
+	}
+	if len(src)%4 != 0 && indexByte(src, '=') < 0 {
+		if m, err2 := base64.RawStdEncoding.Decode(dst, src); err2 == nil {
+			return dst[:m], nil
+		}
+	}
+	return nil, err
+}
+
+// dtmf parses a key press: {"dtmf":{"digit":"5","duration":2000,"track":…}}
+// or Vonage's top-level {"digit":"5","duration":260}.
+func (p *Parser) dtmf(v *fastjson.Value, ev *Event) error {
+	d := v.Get("dtmf")
+	if d == nil || d.Type() != fastjson.TypeObject {
+		d = v
+	}
+	if digit, ok := text(field(d, "digit", "digits")); ok {
+		ev.Digit = digit
+	}
+	var ok bool
+	if ev.DurationMs, _, ok = flexInt(field(d, "duration", "durationMs", "duration_ms")); !ok {
+		return p.errorf(ev.Name, "invalid duration %s", show(field(d, "duration", "durationMs", "duration_ms")))
+	}
+	// A track on a key press is informative only: an unknown one is left
+	// out rather than failing the frame.
+	ev.Track, _ = normTrack(stringBytes(d.Get("track")))
+	return nil
+}
+
+// stop reads the call id and reason of a stop frame; every field is
+// optional (SignalWire sends a bare stop).
+func (p *Parser) stop(v *fastjson.Value, ev *Event) {
+	s := v.Get("stop")
+	if b := stringBytes(field(s, "callSid", "callId", "callUUID", "call_sid", "call_control_id")); len(b) > 0 && ev.CallID == "" {
+		ev.CallID = string(b)
+	}
+	if b := stringBytes(field(s, "reason")); b != nil {
+		ev.Reason = string(b)
+	} else if b := stringBytes(field(v, "reason")); b != nil {
+		ev.Reason = string(b)
+	}
+}
+
+// errorEvent reads Telnyx's {"event":"error","payload":{"code","title","detail"}}.
+func (p *Parser) errorEvent(v *fastjson.Value, ev *Event) {
+	e := v.Get("payload")
+	if b := stringBytes(field(e, "detail")); len(b) > 0 {
+		ev.Reason = string(b)
+	} else if b := stringBytes(field(e, "title")); len(b) > 0 {
+		ev.Reason = string(b)
+	}
+}
+
+func (p *Parser) errorf(event, format string, args ...any) error {
+	return &frameError{provider: p.d.name, event: event, what: fmt.Sprintf(format, args...)}
+}
+
+func errUnknownParser(name Name) error {
+	return fmt.Errorf("%w: no parser for %s", ErrUnknownProvider, quote([]byte(name)))
+}

@@ -1,0 +1,325 @@
+package provider
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fastjson"
+)
+
+// Limits on custom parameters, so that a start frame with thousands of them
+// costs at most a bounded map. Entries over a limit are dropped and counted
+// in Start.DroppedParameters; the frame is not refused.
+const (
+	MaxCustomParameters  = 64
+	MaxParameterKeyLen   = 256
+	MaxParameterValueLen = 1024
+)
+
+// Id keys in every spelling the providers use, most common first.
+var (
+	streamKeys  = []string{"streamSid", "streamId", "stream_id", "stream_sid"}
+	callKeys    = []string{"callSid", "callId", "callUUID", "callUuid", "call_sid", "call_control_id"}
+	accountKeys = []string{"accountSid", "accountId", "account_sid", "account_id", "user_id"}
+)
+
+// start parses a start frame. Ids are taken from the start object first and
+// from the top level second (Plivo and older Vobiz put callId/streamId at
+// the top level; Telnyx's stream_id is only there).
+func (p *Parser) start(v *fastjson.Value, ev *Event) error {
+	st := v.Get("start")
+	if st != nil && st.Type() != fastjson.TypeObject {
+		return p.errorf("start", "start is %s, not an object", st.Type())
+	}
+	s := &Start{}
+	s.StreamID = firstText(st, v, streamKeys)
+	s.CallID = firstText(st, v, callKeys)
+	s.AccountID = firstText(st, v, accountKeys)
+	s.From, _ = text(field(st, "from"))
+	s.To, _ = text(field(st, "to"))
+	s.Tracks = tracks(field(st, "tracks"))
+
+	f, err := p.mediaFormat(field(st, "mediaFormat", "media_format"))
+	if err != nil {
+		return err
+	}
+	s.Format = f
+
+	var ps params
+	ps.object(field(st, "customParameters", "custom_parameters"))
+	ps.object(field(v, "customParameters", "custom_parameters"))
+	if cs, ok := text(field(st, "client_state")); ok && cs != "" {
+		ps.add("client_state", cs)
+	}
+	p.extraHeaders(&ps, field(v, "extra_headers", "extraHeaders"))
+	p.extraHeaders(&ps, field(st, "extra_headers", "extraHeaders"))
+	p.finish(s, &ps, ev)
+	return nil
+}
+
+// finish stores s in ev and remembers its ids and format.
+func (p *Parser) finish(s *Start, ps *params, ev *Event) {
+	s.CustomParameters = ps.m
+	s.DroppedParameters = ps.dropped
+	if ps.dropped > 0 {
+		ev.Warning = WarnDroppedParameters
+	}
+	if s.StreamID != "" {
+		p.streamID = s.StreamID
+		ev.StreamID = s.StreamID
+	}
+	if s.CallID != "" {
+		p.callID = s.CallID
+		ev.CallID = s.CallID
+	}
+	p.format, p.hasFormat = s.Format, true
+	ev.Start = s
+}
+
+// vonageStart turns Vonage's first text frame into a start:
+// {"event":"websocket:connected","content-type":"audio/l16;rate=16000",…}.
+// Every other top-level key is a header from the NCCO endpoint and becomes
+// a custom parameter. Vonage sends no call or stream id on the socket.
+func (p *Parser) vonageStart(v *fastjson.Value, ev *Event) error {
+	s := &Start{Tracks: []string{TrackInbound}}
+	f, err := p.mediaFormat(v)
+	if err != nil {
+		return err
+	}
+	s.Format = f
+	var ps params
+	o, _ := v.Object()
+	o.Visit(func(k []byte, val *fastjson.Value) {
+		switch string(k) {
+		case "event", "content-type":
+			return
+		}
+		ps.value(k, val)
+	})
+	p.finish(s, &ps, ev)
+	return nil
+}
+
+// firstText returns the first of keys present as text in st, then in top.
+func firstText(st, top *fastjson.Value, keys []string) string {
+	for _, o := range [2]*fastjson.Value{st, top} {
+		if o == nil || o.Type() != fastjson.TypeObject {
+			continue
+		}
+		for _, k := range keys {
+			if s, ok := text(o.Get(k)); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// tracks normalises start.tracks. "both" and "both_tracks" stand for both
+// tracks; names that are no track are skipped rather than failing the
+// stream (a media frame on an unknown track is an error instead). A single
+// string is accepted in place of an array.
+func tracks(v *fastjson.Value) []string {
+	if v == nil {
+		return nil
+	}
+	var in, out bool
+	add := func(b []byte) {
+		switch t, ok := normTrack(b); {
+		case ok && t == TrackInbound:
+			in = true
+		case ok:
+			out = true
+		case equalFold(b, "both"), equalFold(b, "both_tracks"):
+			in, out = true, true
+		}
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		add(stringBytes(v))
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		for _, e := range a {
+			add(stringBytes(e))
+		}
+	}
+	var ts []string
+	if in {
+		ts = append(ts, TrackInbound)
+	}
+	if out {
+		ts = append(ts, TrackOutbound)
+	}
+	return ts
+}
+
+// mediaFormat reads a media format object: mediaFormat / media_format, or for
+// Vonage the frame itself ("content-type"). The rate comes from
+// sampleRate / sample_rate, else from a "rate=" parameter or "@16000h"
+// modifier of the encoding, else from the codec's default.
+func (p *Parser) mediaFormat(mf *fastjson.Value) (Format, error) {
+	f := Format{Channels: 1, Order: p.d.order}
+	rawV := field(mf, "encoding", "content-type", "contentType", "codec")
+	if rawV != nil {
+		f.Raw, _ = text(rawV)
+	}
+	enc, rate := parseEncoding(f.Raw)
+	if rawV == nil || strings.TrimSpace(f.Raw) == "" {
+		enc, rate = p.d.defaultEncoding, p.d.defaultRate
+	}
+	f.Encoding = enc
+
+	n, has, ok := flexInt(field(mf, "sampleRate", "sample_rate", "rate"))
+	switch {
+	case !ok || (has && n <= 0) || n > 1_000_000:
+		return f, p.errorf("start", "invalid sample rate %s", show(field(mf, "sampleRate", "sample_rate", "rate")))
+	case has:
+		f.SampleRate = int(n)
+	case rate > 0:
+		f.SampleRate = rate
+	case enc != "":
+		f.SampleRate = 8000
+	}
+
+	n, has, ok = flexInt(field(mf, "channels"))
+	switch {
+	case !ok || (has && (n <= 0 || n > 16)):
+		return f, p.errorf("start", "invalid channels %s", show(field(mf, "channels")))
+	case has:
+		f.Channels = int(n)
+	}
+
+	// Exotel states the sample size; anything but 16-bit linear is not L16.
+	n, has, ok = flexInt(field(mf, "bit_rate", "bitRate", "bits"))
+	if !ok {
+		return f, p.errorf("start", "invalid bit_rate %s", show(field(mf, "bit_rate", "bitRate", "bits")))
+	}
+	if has && n != 16 && f.Encoding == L16 {
+		f.Encoding = ""
+		f.Raw += " (bit_rate " + strconv.FormatInt(n, 10) + ")"
+	}
+	return f, nil
+}
+
+// parseEncoding normalises an encoding as the providers spell it, ignoring
+// case: "audio/x-mulaw", "PCMU", "audio/x-L16", "audio/x-l16;rate=16000",
+// "audio/l16;rate=16000", "L16@24000h@40i", "audio/x-raw", "raw/slin", … .
+// rate is 0 unless the string carries one.
+func parseEncoding(raw string) (enc Encoding, rate int) {
+	base, params, _ := strings.Cut(raw, ";")
+	base, mods, _ := strings.Cut(strings.TrimSpace(base), "@")
+	for _, m := range strings.Split(mods, "@") {
+		if r, ok := strings.CutSuffix(strings.ToLower(m), "h"); ok {
+			if n, err := strconv.Atoi(r); err == nil && n > 0 {
+				rate = n
+			}
+		}
+	}
+	for _, kv := range strings.Split(params, ";") {
+		k, val, _ := strings.Cut(kv, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "rate") {
+			if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 {
+				rate = n
+			}
+		}
+	}
+	switch strings.ToLower(base) {
+	case "pcmu", "audio/x-mulaw", "audio/mulaw", "audio/pcmu", "audio/basic", "mulaw", "ulaw", "x-mulaw", "g711_ulaw":
+		return PCMU, rate
+	case "pcma", "audio/x-alaw", "audio/alaw", "audio/pcma", "alaw", "x-alaw", "g711_alaw":
+		return PCMA, rate
+	case "l16", "audio/l16", "audio/x-l16", "x-l16", "audio/x-raw", "raw/slin", "slin", "audio/slin", "linear16":
+		return L16, rate
+	}
+	return "", rate
+}
+
+// params collects custom parameters within the limits.
+type params struct {
+	m       map[string]string
+	dropped int
+}
+
+func (ps *params) add(k, v string) {
+	switch {
+	case k == "", len(k) > MaxParameterKeyLen, len(v) > MaxParameterValueLen:
+		ps.dropped++
+		return
+	}
+	if _, dup := ps.m[k]; dup {
+		return // the first source wins: customParameters before extra_headers
+	}
+	if len(ps.m) >= MaxCustomParameters {
+		ps.dropped++
+		return
+	}
+	if ps.m == nil {
+		ps.m = make(map[string]string)
+	}
+	ps.m[k] = v
+}
+
+// value adds one JSON value: strings as they are, numbers and booleans as
+// their JSON text, null as "", objects and arrays as compact JSON.
+func (ps *params) value(k []byte, v *fastjson.Value) {
+	if len(k) > MaxParameterKeyLen {
+		ps.dropped++
+		return
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		b := stringBytes(v)
+		if len(b) > MaxParameterValueLen {
+			ps.dropped++
+			return
+		}
+		ps.add(string(k), string(b))
+	case fastjson.TypeNull:
+		ps.add(string(k), "")
+	default:
+		ps.add(string(k), string(v.MarshalTo(nil)))
+	}
+}
+
+// object adds every entry of a JSON object; other types are ignored.
+func (ps *params) object(v *fastjson.Value) {
+	if v == nil || v.Type() != fastjson.TypeObject {
+		return
+	}
+	o, _ := v.Object()
+	o.Visit(ps.value)
+}
+
+// extraHeaders merges Plivo/Vobiz extra_headers, a string in any of the
+// forms seen: "k=v;k=v" (Plivo's stream doc), "k=v,k=v" (Plivo's XML doc),
+// or a JSON object ("{}" from Vobiz) either as a string or inline. A token
+// without "=" is a key with an empty value.
+func (p *Parser) extraHeaders(ps *params, v *fastjson.Value) {
+	if v == nil {
+		return
+	}
+	if v.Type() == fastjson.TypeObject {
+		ps.object(v)
+		return
+	}
+	s := strings.TrimSpace(string(stringBytes(v)))
+	if strings.HasPrefix(s, "{") {
+		if o, err := p.aux.Parse(s); err == nil {
+			ps.object(o)
+			return
+		}
+	}
+	for s != "" {
+		var kv string
+		if i := strings.IndexAny(s, ";,"); i >= 0 {
+			kv, s = s[:i], s[i+1:]
+		} else {
+			kv, s = s, ""
+		}
+		k, val, _ := strings.Cut(kv, "=")
+		if k = strings.TrimSpace(k); k == "" && strings.TrimSpace(val) == "" {
+			continue
+		}
+		ps.add(k, strings.TrimSpace(val))
+	}
+}
