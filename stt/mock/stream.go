@@ -287,15 +287,19 @@ func (s *Stream) progress() error {
 	if s.flushing {
 		return nil
 	}
-	words := s.words
-	if words == nil {
-		words = s.describe()
+	total := len(s.words)
+	if s.words == nil {
+		total = describeWords
 	}
-	k := int(min(span/s.wordEvery, int64(len(words))))
+	k := int(min(span/s.wordEvery, int64(total)))
 	if k <= s.shown {
 		return nil
 	}
 	s.shown = k
+	words := s.words
+	if words == nil {
+		words = s.describe()
+	}
 	return s.push(stt.Result{
 		Kind:      stt.Partial,
 		Track:     s.track,
@@ -341,10 +345,14 @@ func (s *Stream) endUtterance() error {
 	})
 }
 
+// describeWords is how many words describe returns.
+const describeWords = 5
+
 // describe returns the words of the text given to an utterance when the
 // script has none left: "inbound utterance 2 (1.4 s)", the duration so far
 // rounded to a tenth of a second.
 func (s *Stream) describe() []string {
+	// describeWords must match the length of the slice below.
 	tenths := ((s.ms(s.end) - s.ms(s.start)) + 50) / 100
 	secs := strconv.FormatInt(tenths/10, 10) + "." + strconv.FormatInt(tenths%10, 10)
 	return []string{s.track, "utterance", strconv.Itoa(s.segment), "(" + secs, "s)"}
