@@ -241,7 +241,11 @@ var sessions = []struct {
 		media(3, txStream, in, 2, 25),
 		media(2, txStream, in, 1, 5),
 		media(4, txStream, in, 3, 45),
-		func() Event { ev := other("error", 5, txStream); ev.Reason = "The frame could not be parsed"; return ev }(),
+		func() Event {
+			ev := other("error", 5, txStream)
+			ev.Reason = "The frame could not be parsed"
+			return ev
+		}(),
 		stop(6, txStream, txCall, ""),
 	}},
 	{"exotel.jsonl", Exotel, []Event{
