@@ -7,7 +7,8 @@
 // the call clock; a window whose RMS amplitude exceeds Config.Threshold is
 // speech. An utterance starts at the first speech window and ends after
 // Config.MinSilence of silence (a forward jump in position counts as
-// silence), at Close, or never if the stream fails or is cancelled. Bursts
+// silence) or at Close; if the stream fails or is cancelled first, it gets
+// no final. Bursts
 // shorter than Config.MinSpeech are ignored. Each utterance is given the next
 // line of the script for its track or, when there is none, a description
 // such as "inbound utterance 2 (1.4 s)". While it lasts it yields partials
@@ -31,9 +32,12 @@
 // produces. Each Stream starts one goroutine that moves queued results to
 // Results once they are due (see Config.Latency); it exits after the last
 // result when the stream is closed or has failed, or at once when the
-// context given to Open is cancelled. The queue holds queueSize results;
-// when it is full, Write blocks until the consumer catches up or the context
-// is cancelled. Close never blocks.
+// context given to Open is cancelled. The queue holds 64 results; when it
+// is full, Write blocks until the consumer catches up or the context is
+// cancelled (the contract allows Write to push back). Results itself is
+// unbuffered, so nothing is left to read once the context is cancelled.
+// Close never blocks: a Write still running when Close is called settles
+// the stream as it returns.
 package mock
 
 import (
