@@ -1,0 +1,475 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge/provider"
+	"github.com/callcaptions/bridge/stt"
+)
+
+// Call is one phone call: the streams that carry its audio, its tracks, its
+// record and transcript. It is created by the first stream that names its
+// call id and ends when its last stream ends (after the reconnect grace
+// when that stream was cut off without a stop).
+type Call struct {
+	id       string
+	provider provider.Name
+	reg      *Registry
+	log      zerolog.Logger
+	files    CallFiles
+	ctx      context.Context // cancelled when the call is finalized: aborts STT
+	cancel   context.CancelFunc
+
+	mu         sync.Mutex
+	rec        CallRecord
+	transcript Transcript
+	tracks     map[string]*track
+	streams    map[*Stream]struct{}
+	t0         time.Time // wall time of call t=0 (the first media frame)
+	epochBase  int64     // Unix ms at call t=0, for providers with epoch timestamps
+	hasEpoch   bool
+	lastReason string
+	ending     bool // finalization has begun; no stream may join
+	recDirty   bool
+	trDirty    bool
+
+	wake  chan struct{} // something changed: streams, documents to write
+	done  chan struct{} // closed when the call is finalized
+	sttWG sync.WaitGroup
+}
+
+func (c *Call) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ID is the provider's call id.
+func (c *Call) ID() string { return c.id }
+
+// nowMs is the call clock now by wall time, used only to anchor a stream
+// that joins later (its own timestamps count from its own start).
+func (c *Call) nowMsLocked() int64 {
+	if c.t0.IsZero() {
+		c.t0 = c.reg.now()
+		return 0
+	}
+	return c.reg.now().Sub(c.t0).Milliseconds()
+}
+
+// epochToCallMs converts a Unix-ms media timestamp to the call clock.
+func (c *Call) epochToCallMs(ts int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.hasEpoch {
+		c.hasEpoch = true
+		c.epochBase = ts - c.nowMsLocked()
+	}
+	return ts - c.epochBase
+}
+
+func (c *Call) streamOffsetMs() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nowMsLocked()
+}
+
+// run is the call's own goroutine: it writes documents as they change,
+// enforces the maximum duration and the reconnect grace, and finalizes the
+// call when its last stream is gone.
+func (c *Call) run() {
+	maxDur := time.NewTimer(c.reg.cfg.MaxCallDuration)
+	defer maxDur.Stop()
+	var grace *time.Timer
+	var graceC <-chan time.Time
+	for {
+		select {
+		case <-c.wake:
+		case <-maxDur.C:
+			c.log.Warn().Dur("max", c.reg.cfg.MaxCallDuration).Msg("call reached its maximum duration")
+			c.stopStreams(ReasonTimeout)
+		case <-graceC:
+			graceC = nil
+			c.mu.Lock()
+			idle := len(c.streams) == 0
+			c.mu.Unlock()
+			if idle {
+				c.finalize()
+				return
+			}
+		}
+		c.persist()
+		c.mu.Lock()
+		idle := len(c.streams) == 0
+		reason := c.lastReason
+		c.mu.Unlock()
+		if !idle {
+			if grace != nil {
+				grace.Stop()
+				graceC = nil
+			}
+			continue
+		}
+		if reason == ReasonDisconnect && c.reg.cfg.ReconnectGrace > 0 && !c.reg.shuttingDown() {
+			if graceC == nil {
+				grace = time.NewTimer(c.reg.cfg.ReconnectGrace)
+				graceC = grace.C
+			}
+			continue
+		}
+		c.finalize()
+		return
+	}
+}
+
+// stopStreams asks every stream's socket to close with reason.
+func (c *Call) stopStreams(reason string) {
+	c.mu.Lock()
+	ss := slices.Collect(maps.Keys(c.streams))
+	c.mu.Unlock()
+	for _, s := range ss {
+		s.stop(reason)
+	}
+}
+
+// persist writes call.json and transcript.json when they changed.
+func (c *Call) persist() {
+	c.mu.Lock()
+	var rec *CallRecord
+	var tr *Transcript
+	if c.recDirty {
+		r := c.snapshotLocked()
+		rec = &r
+		c.recDirty = false
+	}
+	if c.trDirty {
+		t := c.transcriptLocked()
+		tr = &t
+		c.trDirty = false
+	}
+	c.mu.Unlock()
+	if rec != nil {
+		if err := c.files.WriteJSON("call.json", rec); err != nil {
+			c.log.Error().Err(err).Msg("write call.json")
+		}
+	}
+	if tr != nil {
+		if err := c.files.WriteJSON("transcript.json", tr); err != nil {
+			c.log.Error().Err(err).Msg("write transcript.json")
+		}
+	}
+}
+
+// snapshotLocked is the call record with live track figures filled in.
+func (c *Call) snapshotLocked() CallRecord {
+	r := c.rec
+	r.CustomParameters = maps.Clone(c.rec.CustomParameters)
+	r.Streams = slices.Clone(c.rec.Streams)
+	r.Tracks = slices.Clone(c.rec.Tracks)
+	for i := range r.Tracks {
+		if t := c.tracks[r.Tracks[i].Name]; t != nil {
+			r.Tracks[i].Samples = t.sink.Samples()
+			r.Tracks[i].Frames = t.frames.Load()
+			r.Tracks[i].Duplicates = t.duplicates.Load()
+			r.Tracks[i].GapMs = t.gapSamples.Load() * 1000 / int64(t.rate)
+			if w := t.warning.Load(); w != nil {
+				r.Tracks[i].Warning = *w
+			}
+		}
+	}
+	if r.EndedAt == nil && !c.t0.IsZero() {
+		r.DurationMs = c.reg.now().Sub(r.StartedAt).Milliseconds()
+	}
+	return r
+}
+
+func (c *Call) transcriptLocked() Transcript {
+	return Transcript{
+		CallID:   c.id,
+		Tracks:   slices.Clone(c.transcript.Tracks),
+		Segments: slices.Clone(c.transcript.Segments),
+		Events:   slices.Clone(c.transcript.Events),
+	}
+}
+
+// Record is the call record as it stands.
+func (c *Call) Record() CallRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snapshotLocked()
+}
+
+// Transcript is the transcript so far.
+func (c *Call) Transcript() Transcript {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transcriptLocked()
+}
+
+// finalize ends the call: transcription settles, recordings close, the
+// documents are written a last time and subscribers learn the call ended.
+func (c *Call) finalize() {
+	c.mu.Lock()
+	c.ending = true
+	tracks := slices.Collect(maps.Values(c.tracks))
+	reason := c.lastReason
+	c.mu.Unlock()
+
+	drain, cancel := context.WithTimeout(context.Background(), c.reg.cfg.DrainTimeout)
+	var wg sync.WaitGroup
+	for _, t := range tracks {
+		wg.Go(func() { t.finish(drain) })
+	}
+	wg.Wait()
+	cancel()
+	c.cancel()
+	c.sttWG.Wait()
+
+	now := c.reg.now()
+	c.mu.Lock()
+	if reason == "" {
+		reason = ReasonStop
+	}
+	c.rec.Status = StatusEnded
+	c.rec.Reason = reason
+	c.rec.EndedAt = &now
+	c.rec.DurationMs = now.Sub(c.rec.StartedAt).Milliseconds()
+	c.recDirty, c.trDirty = true, true
+	c.mu.Unlock()
+	c.persist()
+
+	c.reg.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
+		Reason: reason, EndedAt: now, DurationMs: c.rec.DurationMs,
+	}})
+	c.log.Info().Str("reason", reason).Int64("duration_ms", c.rec.DurationMs).Msg("call ended")
+	c.reg.ended(c)
+	close(c.done)
+}
+
+// addStream joins a stream to the call, creating the tracks it brings.
+func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ending {
+		return nil, ErrCallEnding
+	}
+	if len(c.streams) >= c.reg.cfg.MaxStreamsPerCall {
+		return nil, fmt.Errorf("%w: %d streams already", ErrTooManyStreams, len(c.streams))
+	}
+	names := st.Tracks
+	if len(names) == 0 {
+		names = []string{"inbound"}
+	}
+	// A track can be fed by one stream at a time; a reconnecting stream
+	// takes over a track whose stream has gone.
+	for _, n := range names {
+		for s := range c.streams {
+			if s.track(n) != nil {
+				return nil, fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, n)
+			}
+		}
+	}
+	order := st.Format.Order
+	if o, ok := c.reg.cfg.ByteOrder[p]; ok && o != provider.OrderUnknown {
+		order = o
+	}
+	if order == provider.OrderUnknown {
+		order = provider.LittleEndian
+	}
+	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{})}
+	now := c.reg.now()
+	var added []string
+	for _, n := range names {
+		t := c.tracks[n]
+		if t == nil {
+			var err error
+			t, err = c.newTrackLocked(n, st, order)
+			if err != nil {
+				return nil, err
+			}
+			added = append(added, n)
+		} else if t.rate != st.Format.SampleRate {
+			return nil, fmt.Errorf("%w: track %q continues at %d Hz but was %d Hz", ErrFormatChange, n, st.Format.SampleRate, t.rate)
+		} else {
+			t.encoding, t.order = st.Format.Encoding, order
+		}
+		s.tracks = append(s.tracks, t)
+	}
+	c.streams[s] = struct{}{}
+	c.rec.Streams = append(c.rec.Streams, StreamRecord{
+		StreamID: st.StreamID, Tracks: names, Encoding: string(st.Format.Encoding), Format: st.Format.Raw,
+		SampleRate: st.Format.SampleRate, StartedAt: now,
+	})
+	for k, v := range st.CustomParameters {
+		if c.rec.CustomParameters == nil {
+			c.rec.CustomParameters = map[string]string{}
+		}
+		c.rec.CustomParameters[k] = v
+	}
+	c.recDirty = true
+	c.signal()
+	if len(added) > 0 && len(c.tracks) > len(added) {
+		c.transcript.Tracks = append(c.transcript.Tracks, added...)
+		c.reg.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
+	}
+	return s, nil
+}
+
+func (c *Call) startedBodyLocked() CallStartedBody {
+	return CallStartedBody{
+		Provider: string(c.provider), Tracks: slices.Clone(c.transcript.Tracks), StartedAt: c.rec.StartedAt,
+		CustomParameters: maps.Clone(c.rec.CustomParameters), From: c.rec.From, To: c.rec.To,
+	}
+}
+
+func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) (*track, error) {
+	sink, err := c.files.CreateTrack(name, st.Format.SampleRate)
+	if err != nil {
+		return nil, fmt.Errorf("create %s recording: %w", name, err)
+	}
+	t := &track{
+		call: c, name: name, rate: st.Format.SampleRate, sink: sink,
+		encoding: st.Format.Encoding, order: order,
+		log:   c.log.With().Str("track", name).Logger(),
+		clock: mediaClock{rate: int64(st.Format.SampleRate), maxGap: int64(c.reg.cfg.MaxGap.Seconds() * float64(st.Format.SampleRate))},
+	}
+	rec := TrackRecord{Name: name, SampleRate: t.rate, Encoding: string(st.Format.Encoding), File: name + ".wav"}
+	if st.Format.Encoding == provider.L16 {
+		rec.ByteOrder = orderName(order)
+	}
+	c.rec.Tracks = append(c.rec.Tracks, rec)
+	c.tracks[name] = t
+	if c.reg.cfg.Recognizer != nil {
+		ctx, cancel := context.WithCancel(c.ctx)
+		stream, err := c.reg.cfg.Recognizer.Open(ctx, stt.StreamConfig{
+			CallID: c.id, Track: name, SampleRate: t.rate, Params: maps.Clone(st.CustomParameters),
+		})
+		if err != nil {
+			cancel()
+			t.log.Error().Err(err).Msg("speech-to-text unavailable for this track; recording continues")
+			c.addEventLocked(TranscriptEvent{Type: TypeSTTPrefix + stt.EventFailed, Track: name, Message: err.Error()})
+			c.reg.publish(Event{Type: TypeSTTPrefix + stt.EventFailed, CallID: c.id, Body: STTBody{Track: name, Message: err.Error()}})
+			return t, nil
+		}
+		t.stream, t.cancel = stream, cancel
+		t.queue = newPCMQueue(int(c.reg.cfg.STTQueue.Seconds() * float64(2*t.rate)))
+		t.sttDone = make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { t.feed(ctx) })
+		wg.Go(t.results)
+		c.sttWG.Go(func() { wg.Wait(); close(t.sttDone) })
+	}
+	return t, nil
+}
+
+// streamEnded removes a stream; the run goroutine decides whether the call
+// ends.
+func (c *Call) streamEnded(s *Stream, reason string, err error) {
+	now := c.reg.now()
+	c.mu.Lock()
+	delete(c.streams, s)
+	c.lastReason = reason
+	for i := range c.rec.Streams {
+		if c.rec.Streams[i].StreamID == s.id && c.rec.Streams[i].EndedAt == nil {
+			c.rec.Streams[i].EndedAt = &now
+			c.rec.Streams[i].Reason = reason
+			if err != nil {
+				c.rec.Streams[i].Error = err.Error()
+			}
+			break
+		}
+	}
+	if err != nil && c.rec.Error == "" {
+		c.rec.Error = err.Error()
+	}
+	c.recDirty = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Call) addEventLocked(ev TranscriptEvent) {
+	c.transcript.Events = append(c.transcript.Events, ev)
+	c.trDirty = true
+	c.signal()
+}
+
+func (c *Call) addEvent(ev TranscriptEvent) {
+	c.mu.Lock()
+	c.addEventLocked(ev)
+	c.mu.Unlock()
+}
+
+// gap records audio that never arrived on a track.
+func (c *Call) gap(track string, atSample, samples int64, kind string, rate int) {
+	at, dur := atSample*1000/int64(rate), samples*1000/int64(rate)
+	c.addEvent(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind})
+	c.reg.publish(Event{Type: TypeGap, CallID: c.id, Body: GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind}})
+	c.reg.metrics.Gap(kind, dur)
+}
+
+// sttGap records audio dropped before the recognizer could take it.
+func (c *Call) sttGap(track string, samples int64, rate int) {
+	c.log.Warn().Str("track", track).Int64("dropped_ms", samples*1000/int64(rate)).Msg("speech-to-text queue full; oldest audio dropped")
+	c.gap(track, -1, samples, "stt", rate)
+}
+
+func (c *Call) trackError(track string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.rec.Tracks {
+		if c.rec.Tracks[i].Name == track && c.rec.Tracks[i].Error == "" {
+			c.rec.Tracks[i].Error = err.Error()
+		}
+	}
+	c.recDirty = true
+	c.signal()
+	c.reg.metrics.RecordError()
+}
+
+// result handles one recognizer result.
+func (c *Call) result(track string, r stt.Result) {
+	switch r.Kind {
+	case stt.Partial:
+		c.reg.publish(Event{Type: TypeTranscriptPartial, CallID: c.id, Body: PartialBody{
+			Track: track, SegmentID: r.SegmentID, Text: r.Text, Stability: r.Stability, StartMs: r.StartMs, EndMs: r.EndMs,
+		}})
+	case stt.Final:
+		seg := Segment{Track: track, SegmentID: r.SegmentID, StartMs: r.StartMs, EndMs: r.EndMs,
+			Text: r.Text, Confidence: r.Confidence, Words: r.Words}
+		c.mu.Lock()
+		c.transcript.Segments = append(c.transcript.Segments, seg)
+		c.trDirty = true
+		c.mu.Unlock()
+		c.signal()
+		c.reg.publish(Event{Type: TypeTranscriptFinal, CallID: c.id, Body: seg})
+		c.reg.metrics.Final(track)
+	case stt.Status:
+		if r.Status == nil {
+			return
+		}
+		typ := TypeSTTPrefix + r.Status.Event
+		c.addEvent(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message})
+		c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
+		c.reg.metrics.STTEvent(r.Status.Event, r.Status.Code)
+	}
+}
+
+// Errors a caller branches on.
+var (
+	ErrTooManyCalls   = errors.New("too many concurrent calls")
+	ErrTooManyStreams = errors.New("too many streams for this call")
+	ErrTrackBusy      = errors.New("track busy")
+	ErrFormatChange   = errors.New("track format changed")
+	ErrCallEnding     = errors.New("call is ending")
+	ErrShuttingDown   = errors.New("shutting down")
+	ErrUnsupported    = errors.New("unsupported media format")
+)

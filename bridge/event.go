@@ -1,0 +1,102 @@
+package bridge
+
+import "time"
+
+// Event types sent to subscribers (the contract in DESIGN.md, extended with
+// call.updated, dtmf, audio.gap and stt.* notices).
+const (
+	TypeCallStarted       = "call.started"
+	TypeCallUpdated       = "call.updated" // a stream joined and brought new tracks
+	TypeTranscriptPartial = "transcript.partial"
+	TypeTranscriptFinal   = "transcript.final"
+	TypeDTMF              = "dtmf"
+	TypeGap               = "audio.gap"
+	TypeCallEnded         = "call.ended"
+	// STT notices are "stt." + stt.Event* ("stt.retry", "stt.failed", …).
+	TypeSTTPrefix = "stt."
+)
+
+// End reasons of a call or stream.
+const (
+	ReasonStop       = "stop"
+	ReasonDisconnect = "disconnect"
+	ReasonShutdown   = "shutdown"
+	ReasonTimeout    = "timeout"
+	ReasonError      = "error"
+)
+
+// Event is one message for subscribers. The Publisher assigns Seq (per call,
+// strictly increasing) and encodes the event once as
+// {"type":…,"call_id":…,"seq":…, <Body's fields>}.
+type Event struct {
+	Type   string
+	CallID string
+	// Body is one of the *Body types below; its JSON fields follow type,
+	// call_id and seq in the encoded event.
+	Body any
+}
+
+// Publisher fans events out to subscribers. Publish must not block on any
+// subscriber; it is called from ingest and STT goroutines.
+type Publisher interface {
+	Publish(ev Event)
+}
+
+// CallStartedBody is the body of call.started and call.updated.
+type CallStartedBody struct {
+	Provider         string            `json:"provider"`
+	Tracks           []string          `json:"tracks"`
+	StartedAt        time.Time         `json:"started_at"`
+	CustomParameters map[string]string `json:"custom_parameters,omitempty"`
+	From             string            `json:"from,omitempty"`
+	To               string            `json:"to,omitempty"`
+	SampleRate       int               `json:"sample_rate,omitempty"`
+}
+
+// PartialBody is the body of transcript.partial.
+type PartialBody struct {
+	Track     string  `json:"track"`
+	SegmentID string  `json:"segment_id"`
+	Text      string  `json:"text"`
+	Stability float64 `json:"stability"`
+	StartMs   int64   `json:"start_ms"`
+	EndMs     int64   `json:"end_ms"`
+}
+
+// FinalBody is the body of transcript.final. It is also a transcript.json
+// segment.
+type FinalBody = Segment
+
+// DTMFBody is the body of dtmf.
+type DTMFBody struct {
+	Track      string `json:"track"`
+	Digit      string `json:"digit"`
+	AtMs       int64  `json:"at_ms"`
+	DurationMs int64  `json:"duration_ms,omitempty"`
+}
+
+// GapBody is the body of audio.gap: audio of a track that never arrived
+// (filled with silence in the WAV) or was never transcribed.
+type GapBody struct {
+	Track      string `json:"track"`
+	StartMs    int64  `json:"start_ms"`
+	DurationMs int64  `json:"duration_ms"`
+	// Kind is "media" (frames missing from the provider) or "stt" (audio
+	// not transcribed).
+	Kind string `json:"kind"`
+}
+
+// STTBody is the body of stt.* notices.
+type STTBody struct {
+	Track   string `json:"track"`
+	AtMs    int64  `json:"at_ms"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// CallEndedBody is the body of call.ended.
+type CallEndedBody struct {
+	Reason     string    `json:"reason"`
+	EndedAt    time.Time `json:"ended_at"`
+	DurationMs int64     `json:"duration_ms"`
+}

@@ -1,0 +1,25 @@
+package bridge
+
+// Metrics is what the bridge reports about ingest; the Prometheus
+// implementation lives with the HTTP server.
+type Metrics interface {
+	CallStarted()
+	CallEnded(reason string)
+	Frame(pcmBytes int)
+	Duplicate()
+	Gap(kind string, ms int64)
+	Final(track string)
+	STTEvent(event, code string)
+	RecordError()
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) CallStarted()            {}
+func (nopMetrics) CallEnded(string)        {}
+func (nopMetrics) Frame(int)               {}
+func (nopMetrics) Duplicate()              {}
+func (nopMetrics) Gap(string, int64)       {}
+func (nopMetrics) Final(string)            {}
+func (nopMetrics) STTEvent(string, string) {}
+func (nopMetrics) RecordError()            {}

@@ -1,0 +1,183 @@
+package bridge
+
+import "sync"
+
+// pcmQueue hands audio from a stream's read loop to the track's STT feeder.
+// Push never blocks: when the queue holds its capacity, the oldest audio is
+// dropped and counted, and the positions carried with the audio tell the
+// recognizer where the hole is. Memory starts small and grows by doubling up
+// to the capacity, so a track whose recognizer keeps up never holds more
+// than a few frames.
+type pcmQueue struct {
+	mu      sync.Mutex
+	buf     []byte // ring of audio bytes
+	max     int    // capacity bound in bytes
+	head    int    // index of the oldest byte
+	size    int    // bytes queued
+	segs    []segment
+	segHead int
+	segN    int
+	closed  bool
+	dropped int64 // bytes dropped since the last takeDropped
+	notify  chan struct{}
+}
+
+type segment struct {
+	pos int64 // sample position of the segment's first sample
+	n   int   // bytes
+}
+
+const (
+	queueInitialBytes = 4096
+	queueInitialSegs  = 16
+)
+
+func newPCMQueue(maxBytes int) *pcmQueue {
+	if maxBytes < queueInitialBytes {
+		maxBytes = queueInitialBytes
+	}
+	return &pcmQueue{
+		buf:    make([]byte, queueInitialBytes),
+		max:    maxBytes,
+		segs:   make([]segment, queueInitialSegs),
+		notify: make(chan struct{}, 1), // one pending wake-up is enough: the feeder drains everything
+	}
+}
+
+// push appends audio at position pos. It reports whether older audio had to
+// be dropped to make room.
+func (q *pcmQueue) push(pos int64, pcm []byte) (dropped bool) {
+	if len(pcm) == 0 {
+		return false
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	if len(pcm) > q.max { // a single frame larger than the queue: keep its tail
+		skip := len(pcm) - q.max
+		skip &^= 1
+		pos += int64(skip / 2)
+		pcm = pcm[skip:]
+		q.dropped += int64(skip)
+		dropped = true
+	}
+	for q.size+len(pcm) > len(q.buf) && len(q.buf) < q.max {
+		q.grow()
+	}
+	for q.size+len(pcm) > len(q.buf) || q.segN == len(q.segs) {
+		if q.segN == len(q.segs) && len(q.segs) < 4096 && q.size+len(pcm) <= len(q.buf) {
+			q.growSegs()
+			continue
+		}
+		q.dropOldest()
+		dropped = true
+	}
+	// Merge with the last segment when contiguous, to keep segments few.
+	if q.segN > 0 {
+		last := &q.segs[(q.segHead+q.segN-1)%len(q.segs)]
+		if last.pos+int64(last.n/2) == pos {
+			q.write(pcm)
+			last.n += len(pcm)
+			q.mu.Unlock()
+			q.wake()
+			return dropped
+		}
+	}
+	q.write(pcm)
+	q.segs[(q.segHead+q.segN)%len(q.segs)] = segment{pos: pos, n: len(pcm)}
+	q.segN++
+	q.mu.Unlock()
+	q.wake()
+	return dropped
+}
+
+func (q *pcmQueue) wake() {
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// write copies pcm at the tail of the ring; the caller made room.
+func (q *pcmQueue) write(pcm []byte) {
+	tail := (q.head + q.size) % len(q.buf)
+	n := copy(q.buf[tail:], pcm)
+	copy(q.buf, pcm[n:])
+	q.size += len(pcm)
+}
+
+func (q *pcmQueue) grow() {
+	nb := make([]byte, min(2*len(q.buf), q.max))
+	q.readAt(nb[:q.size], q.head)
+	q.buf, q.head = nb, 0
+}
+
+func (q *pcmQueue) growSegs() {
+	ns := make([]segment, 2*len(q.segs))
+	for i := 0; i < q.segN; i++ {
+		ns[i] = q.segs[(q.segHead+i)%len(q.segs)]
+	}
+	q.segs, q.segHead = ns, 0
+}
+
+func (q *pcmQueue) readAt(dst []byte, from int) {
+	n := copy(dst, q.buf[from:])
+	copy(dst[n:], q.buf)
+}
+
+func (q *pcmQueue) dropOldest() {
+	s := q.segs[q.segHead]
+	q.segHead = (q.segHead + 1) % len(q.segs)
+	q.segN--
+	q.head = (q.head + s.n) % len(q.buf)
+	q.size -= s.n
+	q.dropped += int64(s.n)
+}
+
+// pop copies the oldest contiguous audio, up to len(dst) bytes (even), into
+// dst. ok is false when the queue is empty.
+func (q *pcmQueue) pop(dst []byte) (pos int64, n int, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.segN == 0 {
+		return 0, 0, false
+	}
+	s := &q.segs[q.segHead]
+	n = min(s.n, len(dst)&^1)
+	q.readAt(dst[:n], q.head)
+	pos = s.pos
+	q.head = (q.head + n) % len(q.buf)
+	q.size -= n
+	s.n -= n
+	s.pos += int64(n / 2)
+	if s.n == 0 {
+		q.segHead = (q.segHead + 1) % len(q.segs)
+		q.segN--
+	}
+	return pos, n, true
+}
+
+// takeDropped returns and resets the count of dropped bytes.
+func (q *pcmQueue) takeDropped() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.dropped
+	q.dropped = 0
+	return d
+}
+
+// close stops accepting audio; what is queued can still be popped.
+func (q *pcmQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.wake()
+}
+
+func (q *pcmQueue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}

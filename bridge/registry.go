@@ -1,0 +1,355 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge/provider"
+	"github.com/callcaptions/bridge/stt"
+)
+
+// Config wires a Registry. Zero durations and limits mean the documented
+// defaults.
+type Config struct {
+	Store      Store
+	Recognizer stt.Recognizer // nil: record only
+	Publisher  Publisher      // nil: no subscribers
+	Metrics    Metrics        // nil: not measured
+	Log        zerolog.Logger
+
+	MaxCalls          int           // default 2000
+	MaxStreamsPerCall int           // default 4
+	MaxCallDuration   time.Duration // default 4h
+	MaxGap            time.Duration // default 10s
+	ReconnectGrace    time.Duration // 0: end at once
+	STTQueue          time.Duration // default 2s
+	DrainTimeout      time.Duration // how long transcription may settle after a call ends; default 10s
+	// ByteOrder overrides the documented L16 byte order of a provider.
+	ByteOrder map[provider.Name]provider.ByteOrder
+	// Now is the wall clock (tests may replace it).
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.MaxCalls == 0 {
+		c.MaxCalls = 2000
+	}
+	if c.MaxStreamsPerCall == 0 {
+		c.MaxStreamsPerCall = 4
+	}
+	if c.MaxCallDuration == 0 {
+		c.MaxCallDuration = 4 * time.Hour
+	}
+	if c.MaxGap == 0 {
+		c.MaxGap = 10 * time.Second
+	}
+	if c.STTQueue == 0 {
+		c.STTQueue = 2 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
+}
+
+// Registry owns every live call and knows every stored one.
+type Registry struct {
+	cfg     Config
+	log     zerolog.Logger
+	metrics Metrics
+
+	mu       sync.Mutex
+	active   map[string]*Call
+	past     map[string]CallRecord // ended calls, by id
+	shutdown bool
+	calls    sync.WaitGroup // one per live call's run goroutine
+}
+
+// NewRegistry makes a registry. Call Load to index stored calls.
+func NewRegistry(cfg Config) *Registry {
+	cfg.defaults()
+	return &Registry{
+		cfg: cfg, log: cfg.Log.With().Str("component", "bridge").Logger(), metrics: cfg.Metrics,
+		active: map[string]*Call{}, past: map[string]CallRecord{},
+	}
+}
+
+func (r *Registry) now() time.Time { return r.cfg.Now() }
+
+func (r *Registry) publish(ev Event) {
+	if r.cfg.Publisher != nil {
+		r.cfg.Publisher.Publish(ev)
+	}
+}
+
+func (r *Registry) shuttingDown() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.shutdown
+}
+
+// Load indexes the stored calls. A call that was active when the process
+// died is marked interrupted and its recordings are repaired so they play.
+func (r *Registry) Load() (interrupted int, err error) {
+	err = r.cfg.Store.Calls(func(rec CallRecord, repair func() error) {
+		if rec.Status == StatusActive {
+			if rerr := repair(); rerr != nil {
+				r.log.Error().Err(rerr).Str("call_id", rec.CallID).Msg("repair recordings")
+			}
+			rec.Status = StatusInterrupted
+			if rec.Reason == "" {
+				rec.Reason = ReasonError
+			}
+			if rec.Error == "" {
+				rec.Error = "the bridge stopped while the call was active; audio up to the last header update is kept"
+			}
+			if f, ferr := r.cfg.Store.Open(rec.CallID); ferr == nil {
+				if werr := f.WriteJSON("call.json", rec); werr != nil {
+					r.log.Error().Err(werr).Str("call_id", rec.CallID).Msg("mark call interrupted")
+				}
+			}
+			interrupted++
+		}
+		r.mu.Lock()
+		r.past[rec.CallID] = rec
+		r.mu.Unlock()
+	})
+	return interrupted, err
+}
+
+// Admit says whether a new media socket may be accepted now (checked before
+// the WebSocket upgrade, so a refused provider costs nothing).
+func (r *Registry) Admit() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shutdown {
+		return ErrShuttingDown
+	}
+	if len(r.active) >= r.cfg.MaxCalls {
+		return ErrTooManyCalls
+	}
+	return nil
+}
+
+// StartStream joins a stream that sent its start frame to its call,
+// creating the call if it is new.
+func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, error) {
+	if st.Format.Encoding == "" {
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, st.Format.Raw)
+	}
+	switch st.Format.SampleRate {
+	case 8000, 16000, 24000:
+	default:
+		return nil, fmt.Errorf("%w: sample rate %d (want 8000, 16000 or 24000)", ErrUnsupported, st.Format.SampleRate)
+	}
+	if st.Format.Channels > 1 {
+		return nil, fmt.Errorf("%w: %d channels (want mono)", ErrUnsupported, st.Format.Channels)
+	}
+	if st.CallID == "" {
+		return nil, errors.New("start frame has no call id")
+	}
+	for {
+		r.mu.Lock()
+		if r.shutdown {
+			r.mu.Unlock()
+			return nil, ErrShuttingDown
+		}
+		c := r.active[st.CallID]
+		if c == nil {
+			if len(r.active) >= r.cfg.MaxCalls {
+				r.mu.Unlock()
+				return nil, ErrTooManyCalls
+			}
+			var err error
+			c, err = r.newCallLocked(p, st)
+			if err != nil {
+				r.mu.Unlock()
+				return nil, err
+			}
+		}
+		r.mu.Unlock()
+		s, err := c.addStream(p, st)
+		if errors.Is(err, ErrCallEnding) {
+			<-c.done // the previous call with this id is finishing; start afresh
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.log.Info().Str("stream_id", st.StreamID).Strs("tracks", st.Tracks).Str("encoding", string(st.Format.Encoding)).
+			Int("sample_rate", st.Format.SampleRate).Msg("stream started")
+		return s, nil
+	}
+}
+
+func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, error) {
+	files, err := r.cfg.Store.Open(st.CallID)
+	if err != nil {
+		return nil, fmt.Errorf("open call folder: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	now := r.now()
+	c := &Call{
+		id: st.CallID, provider: p, reg: r, files: files, ctx: ctx, cancel: cancel,
+		log:     r.log.With().Str("call_id", st.CallID).Str("provider", string(p)).Logger(),
+		tracks:  map[string]*track{},
+		streams: map[*Stream]struct{}{},
+		wake:    make(chan struct{}, 1), // coalesced: run re-reads all state on each wake-up
+		done:    make(chan struct{}),
+	}
+	tracks := st.Tracks
+	if len(tracks) == 0 {
+		tracks = []string{"inbound"}
+	}
+	c.rec = CallRecord{
+		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
+		StartedAt: now, From: st.From, To: st.To, Tracks: []TrackRecord{}, Streams: []StreamRecord{},
+	}
+	if len(st.CustomParameters) > 0 {
+		c.rec.CustomParameters = map[string]string{}
+		for k, v := range st.CustomParameters {
+			c.rec.CustomParameters[k] = v
+		}
+	}
+	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
+	c.recDirty, c.trDirty = true, true
+	r.active[st.CallID] = c
+	delete(r.past, st.CallID)
+	r.metrics.CallStarted()
+	r.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
+		Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: now,
+		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
+	}})
+	c.log.Info().Msg("call started")
+	r.calls.Go(c.run)
+	return c, nil
+}
+
+// ended moves a finalized call from the live set to the index.
+func (r *Registry) ended(c *Call) {
+	rec := c.Record()
+	r.mu.Lock()
+	if r.active[c.id] == c {
+		delete(r.active, c.id)
+	}
+	r.past[c.id] = rec
+	r.mu.Unlock()
+	r.metrics.CallEnded(rec.Reason)
+}
+
+// Active is the number of live calls.
+func (r *Registry) Active() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.active)
+}
+
+// Calls lists call records, newest first, live ones included.
+func (r *Registry) Calls() []CallRecord {
+	r.mu.Lock()
+	live := make([]*Call, 0, len(r.active))
+	for _, c := range r.active {
+		live = append(live, c)
+	}
+	out := make([]CallRecord, 0, len(r.active)+len(r.past))
+	for _, rec := range r.past {
+		out = append(out, rec)
+	}
+	r.mu.Unlock()
+	for _, c := range live {
+		out = append(out, c.Record())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].StartedAt.Equal(out[j].StartedAt) {
+			return out[i].StartedAt.After(out[j].StartedAt)
+		}
+		return out[i].CallID < out[j].CallID
+	})
+	return out
+}
+
+// Record is one call's record; ok is false for an unknown call.
+func (r *Registry) Record(id string) (CallRecord, bool) {
+	r.mu.Lock()
+	c := r.active[id]
+	rec, ok := r.past[id]
+	r.mu.Unlock()
+	if c != nil {
+		return c.Record(), true
+	}
+	return rec, ok
+}
+
+// Transcript is one call's transcript, live or stored.
+func (r *Registry) Transcript(id string) (Transcript, bool, error) {
+	r.mu.Lock()
+	c := r.active[id]
+	_, known := r.past[id]
+	r.mu.Unlock()
+	if c != nil {
+		return c.Transcript(), true, nil
+	}
+	if !known {
+		return Transcript{}, false, nil
+	}
+	var t Transcript
+	err := r.cfg.Store.ReadJSON(id, "transcript.json", &t)
+	if errors.Is(err, os.ErrNotExist) {
+		return Transcript{CallID: id, Segments: []Segment{}, Events: []TranscriptEvent{}}, true, nil
+	}
+	return t, true, err
+}
+
+// TrackPath is the recording of a known call's track.
+func (r *Registry) TrackPath(id, track string) (string, bool, error) {
+	rec, ok := r.Record(id)
+	if !ok {
+		return "", false, nil
+	}
+	for _, t := range rec.Tracks {
+		if t.Name == track {
+			p, err := r.cfg.Store.TrackPath(id, track)
+			return p, true, err
+		}
+	}
+	return "", false, nil
+}
+
+// Shutdown stops taking calls, lets live calls run until ctx is done, then
+// ends the remaining ones with reason shutdown and waits until every call
+// is finalized (recordings closed, documents written).
+func (r *Registry) Shutdown(ctx context.Context) {
+	r.mu.Lock()
+	r.shutdown = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.calls.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	r.mu.Lock()
+	live := make([]*Call, 0, len(r.active))
+	for _, c := range r.active {
+		live = append(live, c)
+	}
+	r.mu.Unlock()
+	for _, c := range live {
+		c.stopStreams(ReasonShutdown)
+	}
+	<-done
+}

@@ -1,0 +1,154 @@
+package bridge
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/callcaptions/bridge/bridge/provider"
+)
+
+// Stream is one provider stream (one media socket) of a call. The socket's
+// read loop is its only caller, except for stop, which the call uses to ask
+// the socket to close (shutdown, maximum duration).
+type Stream struct {
+	call   *Call
+	id     string
+	tracks []*track
+
+	// Timestamp anchoring for providers whose media timestamps count from
+	// the stream's start.
+	tsBase    int64
+	offsetMs  int64
+	hasTsBase bool
+
+	endOnce    sync.Once
+	stopOnce   sync.Once
+	stopCh     chan struct{}
+	stopReason string
+}
+
+// CallID is the call this stream belongs to.
+func (s *Stream) CallID() string { return s.call.id }
+
+// Call is the call this stream belongs to.
+func (s *Stream) Call() *Call { return s.call }
+
+// ID is the provider's stream id.
+func (s *Stream) ID() string { return s.id }
+
+func (s *Stream) track(name string) *track {
+	for _, t := range s.tracks {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Media records one media frame. Errors describe a bad frame; the caller
+// decides whether the stream goes on.
+func (s *Stream) Media(ev *provider.Event) error {
+	t := s.tracks[0]
+	if ev.Track != "" && (len(s.tracks) > 1 || ev.Track != t.name) {
+		if t = s.track(ev.Track); t == nil {
+			return fmt.Errorf("media for track %q, which the stream did not announce", ev.Track)
+		}
+	}
+	pcm, err := t.decode(ev.Payload)
+	if err != nil {
+		return err
+	}
+	if len(pcm) == 0 {
+		return nil
+	}
+	t.frames.Add(1)
+	n := int64(len(pcm) / 2)
+	var at int64
+	hasAt := ev.HasTimestamp
+	if hasAt {
+		at = s.timestampToCallMs(ev.TimestampMs) * int64(t.rate) / 1000
+	}
+	var first int64
+	if !t.clock.started && !hasAt {
+		first = s.call.streamOffsetMs() * int64(t.rate) / 1000
+	}
+	p := t.clock.place(n, at, hasAt, ev.Chunk, ev.HasChunk, first)
+	if p.drop {
+		t.duplicates.Add(1)
+		s.call.reg.metrics.Duplicate()
+		return nil
+	}
+	t.detectOrder(pcm)
+	t.write(p, pcm)
+	s.call.reg.metrics.Frame(len(pcm))
+	return nil
+}
+
+// timestampToCallMs maps a media timestamp to the call clock. Unix-epoch
+// timestamps (Plivo, Vobiz) share one base per call, so a reconnecting
+// stream continues exactly; relative timestamps are anchored once per
+// stream.
+func (s *Stream) timestampToCallMs(ts int64) int64 {
+	const epochMs = 1_000_000_000_000 // 2001-09-09: any later value is a Unix-ms timestamp
+	if ts >= epochMs {
+		return s.call.epochToCallMs(ts)
+	}
+	if !s.hasTsBase {
+		s.hasTsBase = true
+		s.tsBase = ts
+		s.offsetMs = s.call.streamOffsetMs()
+	}
+	return s.offsetMs + ts - s.tsBase
+}
+
+// DTMF records a key press.
+func (s *Stream) DTMF(ev *provider.Event) {
+	name := ev.Track
+	t := s.track(name)
+	if t == nil {
+		t = s.tracks[0]
+		name = t.name
+	}
+	var at int64
+	if ev.HasTimestamp {
+		at = s.timestampToCallMs(ev.TimestampMs)
+	} else {
+		at = t.clock.next * 1000 / int64(t.rate)
+	}
+	c := s.call
+	c.addEvent(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs})
+	c.reg.publish(Event{Type: TypeDTMF, CallID: c.id, Body: DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs}})
+}
+
+// End ends the stream: the provider sent stop (ReasonStop), the socket
+// closed (ReasonDisconnect), or the bridge stopped it. err says what went
+// wrong, if anything. Idempotent; only the first call counts.
+func (s *Stream) End(reason string, err error) {
+	s.endOnce.Do(func() {
+		if r := s.StopReason(); r != "" {
+			reason = r
+		}
+		s.call.streamEnded(s, reason, err)
+	})
+}
+
+// Stopped is closed when the bridge wants this stream's socket closed;
+// StopReason says why.
+func (s *Stream) Stopped() <-chan struct{} { return s.stopCh }
+
+// StopReason is the reason given to stop, once Stopped is closed.
+func (s *Stream) StopReason() string {
+	select {
+	case <-s.stopCh:
+		return s.stopReason
+	default:
+		return ""
+	}
+}
+
+func (s *Stream) stop(reason string) {
+	s.stopOnce.Do(func() {
+		s.stopReason = reason
+		close(s.stopCh)
+	})
+}

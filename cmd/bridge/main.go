@@ -1,0 +1,88 @@
+// Command bridge accepts live phone-call audio from telephony providers,
+// records every track to WAV, transcribes it and serves live captions, a
+// dashboard, the recordings and transcripts.
+//
+//	go run ./cmd/bridge            # mock STT, ./data, http://127.0.0.1:8080
+//	go run ./cmd/bridge --help     # every setting, its default and env variable
+//	go run ./cmd/bridge simulate   # play a call into a running bridge
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/callcaptions/bridge/config"
+)
+
+// cli is the command line: the bridge's settings and its sub-commands.
+type cli struct {
+	config.Config
+	Serve serveCmd `cmd:"" default:"1" help:"Run the bridge (the default when no command is given)."`
+}
+
+type serveCmd struct{}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	var c cli
+	exit := -1
+	opts := append(config.Options(stdout), kong.Exit(func(code int) { exit = code }))
+	p, err := kong.New(&c, opts...)
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge:", err)
+		return 2
+	}
+	kctx, err := p.Parse(args)
+	if exit >= 0 { // --help
+		return exit
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge: invalid settings:")
+		for _, e := range splitErrors(err) {
+			fmt.Fprintln(stderr, "  "+e.Error())
+		}
+		fmt.Fprintln(stderr, "Run 'bridge --help' for every setting and its default.")
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch kctx.Command() {
+	default:
+		log := newLogger(c.Config, stderr)
+		if err := serve(ctx, c.Config, log, stdout, nil); err != nil {
+			log.Error().Err(err).Msg("bridge stopped")
+			return 1
+		}
+		return 0
+	}
+}
+
+// splitErrors undoes errors.Join so each problem gets its own line.
+func splitErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, splitErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+var errForced = errors.New("forced exit on second signal")
+
+func signalNotify(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/config"
+	"github.com/callcaptions/bridge/recorder"
+	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/mock"
+	"github.com/callcaptions/bridge/web"
+)
+
+// instance is a running bridge.
+type instance struct {
+	addr     string // the address it listens on
+	reg      *bridge.Registry
+	hub      *web.Hub
+	draining atomic.Bool
+	done     chan error // receives the server's exit
+}
+
+// serve runs the bridge until ctx is done, then shuts down gracefully: not
+// ready, no new calls, live calls drain until the shutdown timeout and then
+// end with reason shutdown, every recording and document is complete. A
+// second signal during the drain exits at once. started, if not nil,
+// receives the instance once it listens.
+func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io.Writer, started chan<- *instance) error {
+	inst, app, ln, closeSTT, err := build(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeSTT()
+	go func() { inst.done <- app.Listener(ln) }()
+	printBanner(stdout, cfg, inst.addr)
+	if started != nil {
+		started <- inst
+	}
+	select {
+	case err := <-inst.done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Dur("timeout", cfg.Limits.ShutdownTimeout).Int("active_calls", inst.reg.Active()).Msg("shutting down: draining live calls")
+	inst.draining.Store(true)
+
+	// A second signal forces the exit.
+	force, stopForce := signalContext()
+	defer stopForce()
+	drainCtx, cancel := context.WithTimeout(force, cfg.Limits.ShutdownTimeout)
+	defer cancel()
+	drained := make(chan struct{})
+	go func() { inst.reg.Shutdown(drainCtx); close(drained) }()
+	select {
+	case <-drained:
+	case <-force.Done():
+		return errForced
+	}
+	inst.hub.Close()
+	_ = app.ShutdownWithTimeout(5 * time.Second)
+	log.Info().Msg("shutdown complete")
+	return nil
+}
+
+// build assembles the bridge from its configuration.
+func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
+	Listener(net.Listener) error
+	ShutdownWithTimeout(time.Duration) error
+}, net.Listener, func(), error) {
+	store, err := recorder.NewStore(cfg.Data)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("data directory %s: %w", cfg.Data, err)
+	}
+	rec, closeSTT, err := newRecognizer(cfg, log)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	hub := web.NewHub(web.HubConfig{
+		Outbox: cfg.Limits.SubscriberQueue, WaitTimeout: cfg.Limits.SubscriberWait,
+		MaxSubscribers: cfg.Limits.MaxSubscribers, MaxPerCall: cfg.Limits.MaxSubscribersCall,
+	}, log.With().Str("component", "hub").Logger())
+	metrics := web.NewMetrics(hub)
+	reg := bridge.NewRegistry(bridge.Config{
+		Store: fileStore{store}, Recognizer: rec, Publisher: hub, Metrics: metrics, Log: log,
+		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
+		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
+		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue,
+	})
+	interrupted, err := reg.Load()
+	if err != nil {
+		closeSTT()
+		return nil, nil, nil, nil, fmt.Errorf("read stored calls: %w", err)
+	}
+	if interrupted > 0 {
+		log.Warn().Int("calls", interrupted).Msg("calls interrupted by the last stop were repaired and marked interrupted")
+	}
+	inst := &instance{reg: reg, hub: hub, done: make(chan error, 1)}
+	app := web.NewApp(web.Config{
+		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
+		MaxMessageBytes: cfg.Limits.MaxMessageBytes, IdleTimeout: cfg.Limits.IdleTimeout,
+	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Ready: func() bool { return !inst.draining.Load() }})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		closeSTT()
+		return nil, nil, nil, nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	inst.addr = ln.Addr().String()
+	return inst, app, ln, closeSTT, nil
+}
+
+// newRecognizer builds the configured speech-to-text engine.
+func newRecognizer(cfg config.Config, log zerolog.Logger) (stt.Recognizer, func(), error) {
+	switch cfg.STT {
+	case "mock":
+		mc := mock.Config{FailAfter: cfg.Mock.FailAfter, Latency: cfg.Mock.Latency}
+		if cfg.Mock.Script != "" {
+			lines, err := mock.LoadScript(cfg.Mock.Script)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--mock-script: %w", err)
+			}
+			mc.Script = lines
+		}
+		return mock.New(mc), func() {}, nil
+	}
+	return nil, nil, fmt.Errorf("--stt %q is not available in this build", cfg.STT)
+}
+
+// printBanner tells a new user where to point a provider and where to look.
+func printBanner(w io.Writer, cfg config.Config, addr string) {
+	local := "http://" + addr
+	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "0.0.0.0" || h == "::" || h == "") {
+		local = "http://127.0.0.1:" + p
+	}
+	dash := local + "/"
+	if cfg.APIToken != "" {
+		dash += "?token=" + cfg.APIToken
+	}
+	media := "ws" + strings.TrimPrefix(local, "http") + "/media"
+	if cfg.PublicURL != "" {
+		media = "wss" + strings.TrimPrefix(strings.TrimPrefix(strings.TrimSuffix(cfg.PublicURL, "/"), "https"), "http") + "/media"
+	}
+	fmt.Fprintf(w, "bridge listening on %s (speech-to-text: %s, data: %s)\n", addr, cfg.STT, cfg.Data)
+	fmt.Fprintf(w, "  dashboard:     %s\n", dash)
+	fmt.Fprintf(w, "  API:           %s/api/calls\n", local)
+	fmt.Fprintf(w, "  media streams: %s  (or %s/<provider>)\n", media, media)
+	if cfg.PublicURL == "" {
+		fmt.Fprintf(w, "  providers cannot reach this address: expose it (e.g. `ngrok http %s`) and pass --public-url https://<your-host>\n", portOf(addr))
+	}
+}
+
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return p
+}
+
+// signalContext is done on the next SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signalNotify(context.Background())
+}

@@ -1,0 +1,150 @@
+// Package config holds every setting of the bridge in one Config: defaults
+// in one place (struct tags, shown by --help), loading from flags and
+// BRIDGE_* environment variables, and a Validate that reports every problem
+// at once, each naming the setting and what would be valid.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+// Config is the bridge's configuration. Every field is a flag and an
+// environment variable; the names are part of the public contract.
+type Config struct {
+	Addr      string `name:"addr" default:"127.0.0.1:8080" env:"BRIDGE_ADDR" help:"Address to listen on (host:port). Use 0.0.0.0:8080 to accept providers from outside this machine."`
+	Data      string `name:"data" default:"./data" env:"BRIDGE_DATA" help:"Directory for recordings, call records and transcripts." type:"path"`
+	STT       string `name:"stt" default:"mock" enum:"mock,google" env:"BRIDGE_STT" help:"Speech-to-text engine: mock (offline, deterministic) or google (Cloud Speech-to-Text)."`
+	APIToken  string `name:"api-token" env:"BRIDGE_API_TOKEN" help:"Token required by the dashboard, REST API and caption sockets (Authorization: Bearer, ?token= or the cookie set by the start-up link). Empty: no token (only sensible on localhost)."`
+	PublicURL string `name:"public-url" env:"BRIDGE_PUBLIC_URL" help:"The https:// base URL providers and browsers reach (e.g. https://abc.ngrok.app). Used for Twilio signatures and generated stream instructions."`
+
+	LogLevel  string `name:"log-level" default:"info" enum:"debug,info,warn,error" env:"BRIDGE_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
+	LogFormat string `name:"log-format" default:"auto" enum:"auto,console,json" env:"BRIDGE_LOG_FORMAT" help:"Log format: json, console, or auto (console on a terminal, JSON otherwise)."`
+
+	Mock   Mock   `embed:"" prefix:"mock-" envprefix:"BRIDGE_MOCK_" group:"Mock speech-to-text"`
+	Limits Limits `embed:"" group:"Limits"`
+}
+
+// Mock configures the offline speech-to-text engine.
+type Mock struct {
+	Script    string        `name:"script" env:"SCRIPT" help:"File of lines the mock engine speaks, one utterance per line (prefix a line with inbound: or outbound: to tie it to a track). Empty: describe each utterance instead." type:"path"`
+	FailAfter time.Duration `name:"fail-after" env:"FAIL_AFTER" help:"Make every mock stream fail after this much audio (0: never). For testing STT outages."`
+	Latency   time.Duration `name:"latency" env:"LATENCY" help:"Delay every mock result by this much (0: none). For testing caption latency."`
+}
+
+// Limits bound what one call, one client and the whole process may use.
+type Limits struct {
+	MaxCalls           int           `name:"max-calls" default:"2000" env:"BRIDGE_MAX_CALLS" help:"Concurrent calls; further media sockets get 503 before the upgrade."`
+	MaxStreamsPerCall  int           `name:"max-streams-per-call" default:"4" env:"BRIDGE_MAX_STREAMS_PER_CALL" help:"Media streams (sockets) one call may have at once."`
+	MaxMessageBytes    int           `name:"max-message-bytes" default:"262144" env:"BRIDGE_MAX_MESSAGE_BYTES" help:"Largest WebSocket message accepted on a media socket."`
+	MaxCallDuration    time.Duration `name:"max-call-duration" default:"4h" env:"BRIDGE_MAX_CALL_DURATION" help:"Calls longer than this are ended with reason timeout."`
+	IdleTimeout        time.Duration `name:"idle-timeout" default:"30s" env:"BRIDGE_IDLE_TIMEOUT" help:"A media stream with no frames for this long is ended with reason timeout."`
+	MaxGap             time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence."`
+	ReconnectGrace     time.Duration `name:"reconnect-grace" default:"2s" env:"BRIDGE_RECONNECT_GRACE" help:"After a stream's socket closes without stop, how long the call waits for the provider to reconnect before it ends."`
+	STTQueue           time.Duration `name:"stt-queue" default:"2s" env:"BRIDGE_STT_QUEUE" help:"Audio held per track for a slow speech-to-text stream; beyond it the oldest audio is dropped (recorded as an stt gap)."`
+	MaxSubscribers     int           `name:"max-subscribers" default:"10000" env:"BRIDGE_MAX_SUBSCRIBERS" help:"Caption subscribers in total."`
+	MaxSubscribersCall int           `name:"max-subscribers-per-call" default:"100" env:"BRIDGE_MAX_SUBSCRIBERS_PER_CALL" help:"Caption subscribers per call."`
+	SubscriberWait     time.Duration `name:"subscriber-wait" default:"2m" env:"BRIDGE_SUBSCRIBER_WAIT" help:"How long a subscriber to a call that has not started waits for it."`
+	SubscriberQueue    int           `name:"subscriber-queue" default:"512" env:"BRIDGE_SUBSCRIBER_QUEUE" help:"Events queued for one subscriber before it is disconnected as too slow."`
+	ShutdownTimeout    time.Duration `name:"shutdown-timeout" default:"30s" env:"BRIDGE_SHUTDOWN_TIMEOUT" help:"On SIGTERM, how long live calls may drain before they end with reason shutdown."`
+}
+
+// Default returns the embedded defaults: what `go run ./cmd/bridge` uses.
+func Default() Config {
+	cfg, err := Load(nil, io.Discard)
+	if err != nil {
+		panic("config: defaults do not load: " + err.Error())
+	}
+	return cfg
+}
+
+// Load parses command-line arguments (without the program name) and the
+// BRIDGE_* environment over the defaults, then validates. Help goes to out.
+func Load(args []string, out io.Writer) (Config, error) {
+	var cfg Config
+	p, err := kong.New(&cfg, Options(out)...)
+	if err != nil {
+		return Config{}, err
+	}
+	if _, err := p.Parse(args); err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Options are the kong options shared by Load and the command line.
+func Options(out io.Writer) []kong.Option {
+	return []kong.Option{
+		kong.Name("bridge"),
+		kong.Description("Live phone-call audio to WAV recordings, transcripts and live captions."),
+		kong.Writers(out, out),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(setting, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", setting, fmt.Sprintf(format, a...)))
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		bad("addr", "%q is not host:port (e.g. 127.0.0.1:8080 or :8080)", c.Addr)
+	}
+	if strings.TrimSpace(c.Data) == "" {
+		bad("data", "must name a directory")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		switch {
+		case err != nil:
+			bad("public-url", "%q does not parse: %v", c.PublicURL, err)
+		case u.Scheme != "https" && u.Scheme != "http":
+			bad("public-url", "%q must start with https:// (or http:// for local testing)", c.PublicURL)
+		case u.Host == "":
+			bad("public-url", "%q has no host", c.PublicURL)
+		case u.RawQuery != "" || u.Fragment != "":
+			bad("public-url", "%q must not have a query or fragment (providers cannot keep one on stream URLs)", c.PublicURL)
+		}
+	}
+	if c.Mock.FailAfter < 0 {
+		bad("mock-fail-after", "must be 0 (never) or a positive duration, got %s", c.Mock.FailAfter)
+	}
+	if c.Mock.Latency < 0 || c.Mock.Latency > time.Minute {
+		bad("mock-latency", "must be between 0 and 1m, got %s", c.Mock.Latency)
+	}
+	l := c.Limits
+	positive := func(name string, v int, max int) {
+		if v < 1 || v > max {
+			bad(name, "must be between 1 and %d, got %d", max, v)
+		}
+	}
+	positive("max-calls", l.MaxCalls, 1_000_000)
+	positive("max-streams-per-call", l.MaxStreamsPerCall, 64)
+	if l.MaxMessageBytes < 4096 || l.MaxMessageBytes > 16<<20 {
+		bad("max-message-bytes", "must be between 4096 and 16777216, got %d", l.MaxMessageBytes)
+	}
+	positive("max-subscribers", l.MaxSubscribers, 10_000_000)
+	positive("max-subscribers-per-call", l.MaxSubscribersCall, 1_000_000)
+	positive("subscriber-queue", l.SubscriberQueue, 1_000_000)
+	duration := func(name string, v, min, max time.Duration) {
+		if v < min || v > max {
+			bad(name, "must be between %s and %s, got %s", min, max, v)
+		}
+	}
+	duration("max-call-duration", l.MaxCallDuration, time.Second, 7*24*time.Hour)
+	duration("idle-timeout", l.IdleTimeout, 100*time.Millisecond, time.Hour)
+	duration("max-gap", l.MaxGap, 20*time.Millisecond, time.Hour)
+	duration("reconnect-grace", l.ReconnectGrace, 0, 10*time.Minute)
+	duration("stt-queue", l.STTQueue, 100*time.Millisecond, 5*time.Minute)
+	duration("subscriber-wait", l.SubscriberWait, time.Second, 24*time.Hour)
+	duration("shutdown-timeout", l.ShutdownTimeout, 0, time.Hour)
+	return errors.Join(errs...)
+}

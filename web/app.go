@@ -1,0 +1,250 @@
+package web
+
+import (
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/provider"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// Config is the HTTP side of the bridge. Zero values are documented
+// defaults.
+type Config struct {
+	// APIToken protects the dashboard, the REST API and the caption
+	// sockets when set.
+	APIToken string
+	// PublicURL is the https:// base URL providers and browsers reach.
+	PublicURL string
+	// MaxMessageBytes bounds one WebSocket message on a media socket
+	// (default 256 KiB).
+	MaxMessageBytes int
+	// IdleTimeout ends a media stream that sends nothing for this long
+	// (default 30 s).
+	IdleTimeout time.Duration
+	// AllowedOrigins may open caption sockets besides the bridge's own
+	// origin (PublicURL and the Host the page was served from).
+	AllowedOrigins []string
+	// BodyLimit bounds HTTP request bodies (default 1 MiB).
+	BodyLimit int
+}
+
+func (c *Config) defaults() {
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 256 << 10
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Second
+	}
+	if c.BodyLimit == 0 {
+		c.BodyLimit = 1 << 20
+	}
+}
+
+// Deps are the components the HTTP side serves.
+type Deps struct {
+	Registry *bridge.Registry
+	Hub      *Hub
+	Log      zerolog.Logger
+	// Metrics may be nil (a private set is made).
+	Metrics *Metrics
+	// Ready reports whether the bridge takes new calls (false while
+	// draining for shutdown). Nil: always ready.
+	Ready func() bool
+}
+
+// Server holds the HTTP handlers and what they need.
+type Server struct {
+	cfg   Config
+	reg   *bridge.Registry
+	hub   *Hub
+	log   zerolog.Logger
+	ready func() bool
+	metr  *Metrics
+}
+
+func (s *Server) metrics() *Metrics { return s.metr }
+
+// NewApp builds the Fiber app: media sockets, caption sockets, REST API,
+// health and the dashboard.
+func NewApp(cfg Config, deps Deps) *fiber.App {
+	cfg.defaults()
+	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready}
+	s.metr = deps.Metrics
+	if s.metr == nil {
+		s.metr = NewMetrics(deps.Hub)
+	}
+	if s.ready == nil {
+		s.ready = func() bool { return true }
+	}
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		BodyLimit:             cfg.BodyLimit,
+		ReadBufferSize:        16 << 10, // room for long signed URLs and cookies in headers
+		ErrorHandler:          s.errorHandler,
+		IdleTimeout:           2 * time.Minute,
+	})
+	app.Use(securityHeaders)
+
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.metr.Registry, promhttp.HandlerOpts{})))
+
+	media := websocket.New(s.serveMedia, websocket.Config{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 512, // the bridge only writes close frames on media sockets
+		RecoverHandler:  s.recoverSocket,
+	})
+	app.Get("/media", s.admitMedia, media)
+	app.Get("/media/:provider", s.admitMedia, media)
+
+	api := app.Group("/api", s.requireToken)
+	api.Get("/calls", s.listCalls)
+	api.Get("/calls/:id", s.getCall)
+	api.Get("/calls/:id/transcript", s.getTranscript)
+	api.Get("/calls/:id/recordings/:file", s.getRecording)
+
+	if s.hub != nil {
+		app.Get("/ws/captions", s.requireToken, s.checkOrigin, websocket.New(s.hub.ServeWS, websocket.Config{
+			RecoverHandler: s.recoverSocket,
+		}))
+	}
+
+	sub, _ := fs.Sub(staticFiles, "static")
+	app.Use("/", s.requireToken, filesystem.New(filesystem.Config{Root: http.FS(sub), Index: "index.html", MaxAge: 0}))
+	return app
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if !s.ready() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "active_calls": s.reg.Active()})
+}
+
+// securityHeaders applies to every response: no framing, no sniffing, a
+// strict content security policy for the dashboard.
+func securityHeaders(c *fiber.Ctx) error {
+	h := &c.Response().Header
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	return c.Next()
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	if code >= 500 {
+		s.log.Error().Err(err).Str("path", c.Path()).Msg("request failed")
+	}
+	return c.Status(code).JSON(apiError{Error: err.Error()})
+}
+
+func (s *Server) recoverSocket(c *websocket.Conn) {
+	if r := recover(); r != nil {
+		s.log.Error().Interface("panic", r).Msg("socket handler panicked; connection closed")
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "internal error"), time.Now().Add(time.Second))
+	}
+}
+
+// TokenCookie is the cookie the dashboard keeps the API token in.
+const TokenCookie = "bridge_token"
+
+// requireToken lets a request through when no token is configured or when
+// it carries the token (Authorization: Bearer, ?token=, or the cookie). A
+// valid ?token= on a page load is moved into an HttpOnly cookie so the
+// link printed at start-up works once and the token leaves the address bar.
+func (s *Server) requireToken(c *fiber.Ctx) error {
+	if s.cfg.APIToken == "" {
+		return c.Next()
+	}
+	if q := c.Query("token"); q != "" && s.tokenOK(q) {
+		if c.Method() == fiber.MethodGet && !strings.HasPrefix(c.Path(), "/api/") && !websocket.IsWebSocketUpgrade(c) {
+			c.Cookie(&fiber.Cookie{Name: TokenCookie, Value: q, Path: "/", HTTPOnly: true, SameSite: "Strict", Secure: c.Protocol() == "https"})
+			return c.Redirect(c.Path(), fiber.StatusSeeOther)
+		}
+		return c.Next()
+	}
+	if auth := c.Get(fiber.HeaderAuthorization); strings.HasPrefix(auth, "Bearer ") && s.tokenOK(strings.TrimPrefix(auth, "Bearer ")) {
+		return c.Next()
+	}
+	if ck := c.Cookies(TokenCookie); ck != "" && s.tokenOK(ck) {
+		return c.Next()
+	}
+	return fiber.NewError(fiber.StatusUnauthorized, "a valid API token is required (Authorization: Bearer <token>, ?token=, or open the link printed at start-up)")
+}
+
+func (s *Server) tokenOK(got string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIToken)) == 1
+}
+
+// checkOrigin refuses caption sockets opened by pages of other origins
+// (browsers always send Origin on WebSocket upgrades; other clients may
+// omit it).
+func (s *Server) checkOrigin(c *fiber.Ctx) error {
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" || s.originAllowed(origin, c) {
+		return c.Next()
+	}
+	return fiber.NewError(fiber.StatusForbidden, "origin "+origin+" may not open caption sockets")
+}
+
+func (s *Server) originAllowed(origin string, c *fiber.Ctx) bool {
+	if origin == c.Protocol()+"://"+c.Hostname() || origin == "http://"+c.Hostname() || origin == "https://"+c.Hostname() {
+		return true
+	}
+	if s.cfg.PublicURL != "" && strings.TrimSuffix(s.cfg.PublicURL, "/") == origin {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+// admitMedia runs before a media socket is upgraded: it refuses what
+// cannot be served while it is still cheap (no socket, nothing recorded).
+func (s *Server) admitMedia(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.NewError(fiber.StatusUpgradeRequired, "this is a WebSocket endpoint for provider media streams")
+	}
+	if p := c.Params("provider"); p != "" {
+		if !provider.Name(p).Valid() {
+			return fiber.NewError(fiber.StatusNotFound, "unknown provider "+p)
+		}
+		c.Locals(localProvider, provider.Name(p))
+	}
+	if err := s.reg.Admit(); err != nil {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+	}
+	return c.Next()
+}
+
+const localProvider = "provider"

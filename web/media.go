@@ -1,0 +1,285 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/provider"
+)
+
+// Close codes sent to providers.
+const (
+	closeNormal      = websocket.CloseNormalClosure   // stream ended
+	closePolicy      = websocket.ClosePolicyViolation // protocol misuse: media before start, start twice, …
+	closeUnsupported = websocket.CloseUnsupportedData // an encoding the bridge cannot decode
+	closeInvalid     = websocket.CloseInvalidFramePayloadData
+	closeTooBig      = websocket.CloseMessageTooBig
+	closeGoingAway   = websocket.CloseGoingAway // shutdown
+	closeTryLater    = websocket.CloseTryAgainLater
+)
+
+// maxBadFrames is how many malformed frames in a row a live stream may send
+// before its socket is closed: one bad frame is noise, a run of them is a
+// broken sender.
+const maxBadFrames = 50
+
+// detectFrames bounds how many frames detection may buffer.
+const detectFrames = 3
+
+// mediaConn is the state of one media socket's read loop.
+type mediaConn struct {
+	s      *Server
+	c      *websocket.Conn
+	log    zerolog.Logger
+	name   provider.Name
+	parser *provider.Parser
+	stream *bridge.Stream
+	ev     provider.Event
+	buf    bytes.Buffer // frame buffer reused for every message
+
+	bad       int // malformed frames in a row
+	badTotal  int
+	lastWarn  time.Time
+	endReason string
+	endErr    error
+}
+
+// serveMedia is the read loop of one provider media socket. It returns
+// only when the socket is done and the stream has been handed back to its
+// call; the stop watcher it starts has exited by then.
+func (s *Server) serveMedia(c *websocket.Conn) {
+	m := &mediaConn{s: s, c: c, log: s.log.With().Str("remote", c.IP()).Logger(), endReason: bridge.ReasonDisconnect}
+	if p, ok := c.Locals(localProvider).(provider.Name); ok {
+		m.name = p
+		m.parser = provider.NewParser(p)
+	}
+	c.SetReadLimit(int64(s.cfg.MaxMessageBytes))
+
+	stopWatch := make(chan struct{})
+	var watchers sync.WaitGroup
+	defer func() {
+		close(stopWatch)
+		watchers.Wait()
+		if m.stream != nil {
+			m.stream.End(m.endReason, m.endErr)
+		}
+	}()
+
+	if m.name == "" {
+		if !m.detect() {
+			return
+		}
+	}
+	for {
+		typ, frame, err := m.read()
+		if err != nil {
+			m.readFailed(err)
+			return
+		}
+		started := m.stream != nil
+		done := m.handle(typ, frame)
+		if m.stream != nil && !started {
+			st := m.stream
+			watchers.Go(func() { m.watchStop(st, stopWatch) })
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// watchStop closes the socket when the bridge stops the stream (shutdown,
+// maximum call duration), which ends the blocked read in serveMedia.
+func (m *mediaConn) watchStop(st *bridge.Stream, done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-st.Stopped():
+		reason := st.StopReason()
+		code := closeNormal
+		if reason == bridge.ReasonShutdown {
+			code = closeGoingAway
+		}
+		m.closeWith(code, "stream ended by the bridge: "+reason)
+		_ = m.c.NetConn().Close()
+	}
+}
+
+// read returns the next message, reusing one buffer.
+func (m *mediaConn) read() (int, []byte, error) {
+	_ = m.c.SetReadDeadline(time.Now().Add(m.s.cfg.IdleTimeout))
+	typ, r, err := m.c.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	m.buf.Reset()
+	if _, err := m.buf.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	return typ, m.buf.Bytes(), nil
+}
+
+func (m *mediaConn) readFailed(err error) {
+	var ne interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		m.endReason = bridge.ReasonTimeout
+		m.endErr = fmt.Errorf("no frames for %s", m.s.cfg.IdleTimeout)
+		m.log.Warn().Str("call_id", m.callID()).Dur("idle", m.s.cfg.IdleTimeout).Msg("media stream idle; closing")
+		m.closeWith(closeNormal, "idle timeout")
+	case errors.Is(err, websocket.ErrReadLimit):
+		m.endReason = bridge.ReasonError
+		m.endErr = fmt.Errorf("message over the %d-byte limit", m.s.cfg.MaxMessageBytes)
+		m.log.Warn().Str("call_id", m.callID()).Int("limit", m.s.cfg.MaxMessageBytes).Msg("media message too large; closing")
+		m.closeWith(closeTooBig, "message too large")
+	default:
+		if m.stream != nil && m.stream.StopReason() != "" {
+			m.endReason = m.stream.StopReason()
+		}
+		// A closed socket is the normal end for providers that send no stop.
+	}
+}
+
+func (m *mediaConn) callID() string {
+	if m.stream != nil {
+		return m.stream.CallID()
+	}
+	return ""
+}
+
+func (m *mediaConn) closeWith(code int, reason string) {
+	if len(reason) > 120 { // a close frame's payload is at most 125 bytes
+		reason = reason[:120]
+	}
+	_ = m.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
+
+// refuse closes the socket for a protocol error before or at start.
+func (m *mediaConn) refuse(code int, err error) {
+	m.endReason = bridge.ReasonError
+	m.endErr = err
+	m.log.Warn().Err(err).Str("provider", string(m.name)).Str("call_id", m.callID()).Msg("media socket refused")
+	m.closeWith(code, err.Error())
+	m.s.metrics().Refused(string(m.name))
+}
+
+// detect reads the first frames until the provider is known, then replays
+// them through the provider's parser.
+func (m *mediaConn) detect() bool {
+	var d provider.Detector
+	var frames [][]byte
+	var types []int
+	for {
+		typ, frame, err := m.read()
+		if err != nil {
+			m.readFailed(err)
+			return false
+		}
+		if len(frames) == detectFrames {
+			m.refuse(closePolicy, errors.New("could not tell the provider from the first frames"))
+			return false
+		}
+		frames = append(frames, bytes.Clone(frame))
+		types = append(types, typ)
+		name, ok, err := d.Feed(frame, typ == websocket.TextMessage)
+		if err != nil {
+			m.refuse(closePolicy, fmt.Errorf("unrecognised media stream: %w", err))
+			return false
+		}
+		if ok {
+			m.name = name
+			m.parser = provider.NewParser(name)
+			m.log = m.log.With().Str("provider", string(name)).Logger()
+			for i, f := range frames {
+				if m.handle(types[i], f) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+}
+
+// handle processes one frame. It returns true when the socket should close.
+func (m *mediaConn) handle(typ int, frame []byte) bool {
+	var err error
+	switch typ {
+	case websocket.TextMessage:
+		err = m.parser.Parse(frame, &m.ev)
+	case websocket.BinaryMessage:
+		err = m.parser.ParseBinary(frame, &m.ev)
+	default:
+		return false
+	}
+	if err != nil {
+		return m.malformed(err)
+	}
+	ev := &m.ev
+	switch ev.Kind {
+	case provider.KindConnected, provider.KindOther:
+		return false
+	case provider.KindStart:
+		if m.stream != nil {
+			m.refuse(closePolicy, errors.New("second start frame on one stream"))
+			return true
+		}
+		st, err := m.s.reg.StartStream(m.name, ev.Start)
+		if err != nil {
+			code := closePolicy
+			switch {
+			case errors.Is(err, bridge.ErrUnsupported):
+				code = closeUnsupported
+			case errors.Is(err, bridge.ErrTooManyCalls), errors.Is(err, bridge.ErrShuttingDown):
+				code = closeTryLater
+			}
+			m.refuse(code, err)
+			return true
+		}
+		m.stream = st
+		m.log = m.log.With().Str("call_id", st.CallID()).Str("stream_id", st.ID()).Logger()
+	case provider.KindMedia:
+		if m.stream == nil {
+			m.refuse(closePolicy, errors.New("media before start"))
+			return true
+		}
+		if err := m.stream.Media(ev); err != nil {
+			return m.malformed(err)
+		}
+	case provider.KindDTMF:
+		if m.stream != nil {
+			m.stream.DTMF(ev)
+		}
+	case provider.KindStop:
+		m.endReason = bridge.ReasonStop
+		m.closeWith(closeNormal, "stream stopped")
+		return true
+	}
+	m.bad = 0
+	return false
+}
+
+// malformed counts a bad frame; a run of them closes the socket.
+func (m *mediaConn) malformed(err error) bool {
+	m.bad++
+	m.badTotal++
+	m.s.metrics().BadFrame(string(m.name))
+	if now := time.Now(); now.Sub(m.lastWarn) > 5*time.Second { // at most one line per 5 s per socket
+		m.lastWarn = now
+		m.log.Warn().Err(err).Str("call_id", m.callID()).Int("bad_frames", m.badTotal).Msg("malformed media frame dropped")
+	}
+	if m.stream == nil {
+		m.refuse(closeInvalid, err)
+		return true
+	}
+	if m.bad >= maxBadFrames {
+		m.refuse(closeInvalid, fmt.Errorf("%d malformed frames in a row: %w", m.bad, err))
+		return true
+	}
+	return false
+}

@@ -1,0 +1,123 @@
+package web
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/callcaptions/bridge/bridge"
+)
+
+// Metrics are the bridge's Prometheus metrics. One value per process,
+// registered on its own registry (no global state); it implements
+// bridge.Metrics for the ingest side.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	callsActive    prometheus.Gauge
+	callsTotal     *prometheus.CounterVec
+	frames         prometheus.Counter
+	bytesRecorded  prometheus.Counter
+	duplicates     prometheus.Counter
+	gapMs          *prometheus.CounterVec
+	badFrames      *prometheus.CounterVec
+	refused        *prometheus.CounterVec
+	finals         *prometheus.CounterVec
+	sttEvents      *prometheus.CounterVec
+	recordErrors   prometheus.Counter
+	authFailures   *prometheus.CounterVec
+	CaptionLatency prometheus.Histogram
+	mediaSockets   prometheus.Gauge
+}
+
+var _ bridge.Metrics = (*Metrics)(nil)
+
+// NewMetrics creates and registers the metrics. hub may be nil.
+func NewMetrics(hub *Hub) *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry:      r,
+		callsActive:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_calls_active", Help: "Calls in progress."}),
+		callsTotal:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_calls_total", Help: "Calls ended, by end reason."}, []string{"reason"}),
+		frames:        prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_media_frames_total", Help: "Media frames recorded."}),
+		bytesRecorded: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_recorded_bytes_total", Help: "PCM bytes written to recordings (excluding filled silence)."}),
+		duplicates:    prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_media_frames_dropped_total", Help: "Media frames dropped as duplicates or too late to place."}),
+		gapMs:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_gap_milliseconds_total", Help: "Audio missing from providers (kind=media, filled with silence) or not transcribed (kind=stt)."}, []string{"kind"}),
+		badFrames:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_bad_frames_total", Help: "Malformed media frames, by provider."}, []string{"provider"}),
+		refused:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_sockets_refused_total", Help: "Media sockets closed for protocol errors, by provider."}, []string{"provider"}),
+		finals:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_transcript_finals_total", Help: "Final transcript segments, by track."}, []string{"track"}),
+		sttEvents:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_stt_events_total", Help: "Speech-to-text stream events (rollover, retry, failed, …) by error code."}, []string{"event", "code"}),
+		recordErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_recording_errors_total", Help: "Recording write errors (disk full, …)."}),
+		authFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_auth_failures_total", Help: "Refused requests, by authentication scheme."}, []string{"scheme"}),
+		CaptionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_caption_latency_seconds", Help: "From the audio that ends an utterance reaching the bridge to its final being published.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}}),
+		mediaSockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_streams_active", Help: "Open media sockets."}),
+	}
+	r.MustRegister(m.callsActive, m.callsTotal, m.frames, m.bytesRecorded, m.duplicates, m.gapMs, m.badFrames, m.refused,
+		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.CaptionLatency, m.mediaSockets)
+	if hub != nil {
+		r.MustRegister(hubCollector{hub})
+	}
+	return m
+}
+
+// CallStarted implements bridge.Metrics.
+func (m *Metrics) CallStarted() { m.callsActive.Inc() }
+
+// CallEnded implements bridge.Metrics.
+func (m *Metrics) CallEnded(reason string) {
+	m.callsActive.Dec()
+	m.callsTotal.WithLabelValues(reason).Inc()
+}
+
+// Frame implements bridge.Metrics.
+func (m *Metrics) Frame(n int) { m.frames.Inc(); m.bytesRecorded.Add(float64(n)) }
+
+// Duplicate implements bridge.Metrics.
+func (m *Metrics) Duplicate() { m.duplicates.Inc() }
+
+// Gap implements bridge.Metrics.
+func (m *Metrics) Gap(kind string, ms int64) { m.gapMs.WithLabelValues(kind).Add(float64(ms)) }
+
+// Final implements bridge.Metrics.
+func (m *Metrics) Final(track string) { m.finals.WithLabelValues(track).Inc() }
+
+// STTEvent implements bridge.Metrics.
+func (m *Metrics) STTEvent(event, code string) { m.sttEvents.WithLabelValues(event, code).Inc() }
+
+// RecordError implements bridge.Metrics.
+func (m *Metrics) RecordError() { m.recordErrors.Inc() }
+
+// BadFrame counts a malformed media frame.
+func (m *Metrics) BadFrame(p string) { m.badFrames.WithLabelValues(p).Inc() }
+
+// Refused counts a media socket closed for a protocol error.
+func (m *Metrics) Refused(p string) { m.refused.WithLabelValues(p).Inc() }
+
+// AuthFailure counts a request refused by an authentication scheme.
+func (m *Metrics) AuthFailure(scheme string) { m.authFailures.WithLabelValues(scheme).Inc() }
+
+// hubCollector exports the hub's own counters at scrape time.
+type hubCollector struct{ hub *Hub }
+
+var (
+	descSubscribers = prometheus.NewDesc("bridge_subscribers", "Caption subscribers connected.", nil, nil)
+	descSlow        = prometheus.NewDesc("bridge_subscribers_slow_disconnects_total", "Subscribers cut off for not keeping up.", nil, nil)
+	descPublished   = prometheus.NewDesc("bridge_events_published_total", "Events published to subscribers.", nil, nil)
+	descCoalesced   = prometheus.NewDesc("bridge_partials_coalesced_total", "Partial captions replaced by a newer one before a slow subscriber read them.", nil, nil)
+)
+
+func (h hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descSubscribers
+	ch <- descSlow
+	ch <- descPublished
+	ch <- descCoalesced
+}
+
+func (h hubCollector) Collect(ch chan<- prometheus.Metric) {
+	st := h.hub.Stats()
+	ch <- prometheus.MustNewConstMetric(descSubscribers, prometheus.GaugeValue, float64(st.Subscribers))
+	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
+	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
+	ch <- prometheus.MustNewConstMetric(descCoalesced, prometheus.CounterValue, float64(st.DroppedPartials))
+}
