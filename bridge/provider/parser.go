@@ -253,6 +253,9 @@ func (p *Parser) media(v *fastjson.Value, ev *Event) error {
 	}
 	if t := m.Get("track"); t != nil && t.Type() != fastjson.TypeNull {
 		b := stringBytes(t)
+		if b == nil {
+			return p.errorf("media", "track is %s, not a string", t.Type())
+		}
 		track, ok := normTrack(b)
 		if !ok {
 			return p.errorf("media", "unknown track %s", quote(b))
