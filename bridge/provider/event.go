@@ -79,6 +79,16 @@ const (
 	BigEndian
 )
 
+func (o ByteOrder) String() string {
+	switch o {
+	case LittleEndian:
+		return "little-endian"
+	case BigEndian:
+		return "big-endian"
+	}
+	return "unknown"
+}
+
 // Format is a stream's media format as announced in its start frame.
 type Format struct {
 	// Encoding is PCMU, PCMA or L16 when supported; otherwise "" (OPUS,
