@@ -90,8 +90,8 @@ func TestMalformed(t *testing.T) {
 			if len(err.Error()) > 300 {
 				t.Errorf("error of %d bytes repeats the input", len(err.Error()))
 			}
-			if ev.Kind == KindMedia && ev.Payload != nil {
-				t.Errorf("failed frame left a payload")
+			if !reflect.DeepEqual(ev, Event{}) {
+				t.Errorf("failed frame left %s", dump(ev))
 			}
 		})
 	}

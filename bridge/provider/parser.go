@@ -91,9 +91,18 @@ func (p *Parser) Name() Name { return p.name }
 // the base64-decoded payload and aliases the parser's buffer until the next
 // Parse or ParseBinary. Errors wrap ErrMalformed and say what is wrong
 // ("parse twilio media: invalid base64 payload: ..."). Unknown event names
-// are KindOther with ev.Name set, not errors.
+// are KindOther with ev.Name set, not errors. After an error ev is the
+// zero Event.
 func (p *Parser) Parse(frame []byte, ev *Event) error {
 	*ev = Event{}
+	err := p.parse(frame, ev)
+	if err != nil {
+		*ev = Event{}
+	}
+	return err
+}
+
+func (p *Parser) parse(frame []byte, ev *Event) error {
 	if p.d == nil {
 		return errUnknownParser(p.name)
 	}
