@@ -1,0 +1,266 @@
+// Package recorder keeps each call on disk while it happens: one streaming
+// WAV per track, written as the audio arrives, and the call's JSON documents
+// beside them.
+//
+// Layout (part of the public contract):
+//
+//	<data>/calls/<call folder>/call.json        call record
+//	<data>/calls/<call folder>/transcript.json  transcript
+//	<data>/calls/<call folder>/<track>.wav      PCM16 mono, native rate
+//
+// The call folder is the call id when that is a safe file name and a
+// sanitised, hashed form of it otherwise (see Store.Dir), so the caller keeps
+// the real id inside call.json and a recovery scan reads it from there.
+//
+// Recordings survive the process: a WAV's header is patched after every
+// second of audio, so the file is playable while it grows and after a kill -9;
+// Store.RepairAll fixes what a crash left stale at the next start. JSON
+// documents are replaced atomically, so a reader sees the old or the new
+// document, never a mix. Memory per call is a fixed 8 KiB write buffer per
+// track, whatever the call's length.
+//
+// The package knows nothing of the JSON schemas; callers pass the values to
+// encode.
+package recorder
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+const (
+	callsDir  = "calls"
+	wavExt    = ".wav"
+	jsonExt   = ".json"
+	tmpPrefix = ".tmp-"
+	dirPerm   = 0o755
+	filePerm  = 0o644
+)
+
+// Store is the folder of calls under a data directory.
+type Store struct {
+	root string // <data>/calls
+}
+
+// NewStore returns the store under dataDir, creating <dataDir>/calls if needed.
+func NewStore(dataDir string) (*Store, error) {
+	root := filepath.Join(dataDir, callsDir)
+	if err := os.MkdirAll(root, dirPerm); err != nil {
+		return nil, fmt.Errorf("new store: %w", err)
+	}
+	return &Store{root: root}, nil
+}
+
+// Dir returns the call's folder. A call id that is a safe file name (1 to 128
+// characters from [A-Za-z0-9._-], no leading dot) is used as it is; any other
+// id, and any safe id of the hashed shape below, becomes
+// "<sanitised prefix>--<32 hex digits of its SHA-256>": deterministic, inside
+// the store, and distinct for distinct ids.
+func (s *Store) Dir(callID string) string {
+	return filepath.Join(s.root, dirName(callID))
+}
+
+// DirByName returns the folder with the given folder name, as listed by
+// CallIDs. A name that is not a safe file name cannot have been listed; it is
+// mapped like a call id so that the result always stays inside the store.
+func (s *Store) DirByName(name string) string {
+	if !isSafeName(name) {
+		name = dirName(name)
+	}
+	return filepath.Join(s.root, name)
+}
+
+// CallIDs returns the names of the call folders present, sorted. They are
+// folder names, not necessarily call ids: read call.json for the real id.
+func (s *Store) CallIDs() ([]string, error) {
+	entries, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("list calls: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.IsDir() && isSafeName(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Open creates the call's folder if needed and returns it.
+func (s *Store) Open(callID string) (*Call, error) {
+	dir := s.Dir(callID)
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("open call: %w", err)
+	}
+	return &Call{dir: dir}, nil
+}
+
+// ReadJSON decodes the call's JSON document name ("call.json" or
+// "transcript.json") into v. The error wraps os.ErrNotExist when the call or
+// the document does not exist.
+func (s *Store) ReadJSON(callID, name string, v any) error {
+	if err := checkJSONName(name); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(callID), name))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return nil
+}
+
+// TrackPath returns the path of the call's <track>.wav. The track must be a
+// safe file name; it is never mapped, since track names come from the bridge
+// ("inbound", "outbound") and a surprising one is a bug to report.
+func (s *Store) TrackPath(callID, track string) (string, error) {
+	if !isSafeName(track) {
+		return "", fmt.Errorf("track path: unsafe track name %q", track)
+	}
+	return filepath.Join(s.Dir(callID), track+wavExt), nil
+}
+
+// RepairAll repairs every WAV in every call folder, as a start-up step after a
+// crash, and removes the temporary files of JSON writes the crash interrupted.
+// It returns how many WAVs it changed. A file it cannot repair does not stop
+// the others; all such errors are returned together. Run it before calls
+// start: a temporary file is only a leftover when nobody is writing.
+func (s *Store) RepairAll() (repaired int, err error) {
+	calls, err := s.CallIDs()
+	if err != nil {
+		return 0, fmt.Errorf("repair all: %w", err)
+	}
+	var errs []error
+	for _, name := range calls {
+		dir := filepath.Join(s.root, name)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("repair all: %w", err))
+			continue
+		}
+		for _, e := range entries {
+			path := filepath.Join(dir, e.Name())
+			switch {
+			case !e.Type().IsRegular():
+			case strings.HasPrefix(e.Name(), tmpPrefix):
+				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, fmt.Errorf("repair all: %w", err))
+				}
+			case strings.HasSuffix(e.Name(), wavExt):
+				_, changed, err := repairWAV(path)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				if changed {
+					repaired++
+				}
+			}
+		}
+	}
+	return repaired, errors.Join(errs...)
+}
+
+// Call is one call's folder.
+type Call struct {
+	dir string
+}
+
+// Dir returns the call's folder.
+func (c *Call) Dir() string { return c.dir }
+
+// CreateTrack creates <track>.wav in the call's folder and returns a WAV
+// writing to it at sampleRate Hz. The WAV owns the file: closing the WAV syncs
+// and closes it. An existing recording is never overwritten: if the file is
+// already there the error wraps fs.ErrExist, and the caller decides (a second
+// stream for the same track should use another name).
+func (c *Call) CreateTrack(track string, sampleRate int) (*WAV, error) {
+	if !isSafeName(track) {
+		return nil, fmt.Errorf("create track: unsafe track name %q", track)
+	}
+	path := filepath.Join(c.dir, track+wavExt)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return nil, fmt.Errorf("create track: %w", err)
+	}
+	w, err := NewWAV(f, sampleRate)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("create track %s: %w", track, err)
+	}
+	return w, nil
+}
+
+// WriteJSON replaces the call's JSON document name with v encoded as
+// 2-space-indented JSON. The replacement is atomic: the document is written
+// to a temporary file in the same folder, synced and renamed over the old one,
+// so readers and a crash see either the old or the new document, and
+// concurrent writers leave one of their documents whole.
+func (c *Call) WriteJSON(name string, v any) error {
+	if err := checkJSONName(name); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	// Transcripts are shown as text, not embedded in HTML: keep "<", ">"
+	// and "&" readable in the file.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+
+	tmp, err := os.CreateTemp(c.dir, tmpPrefix+name+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	tmpPath := tmp.Name()
+	err = writeSyncClose(tmp, buf.Bytes())
+	if err == nil {
+		err = os.Chmod(tmpPath, filePerm)
+	}
+	if err == nil {
+		err = os.Rename(tmpPath, filepath.Join(c.dir, name))
+	}
+	if err != nil {
+		os.Remove(tmpPath)
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	// Make the rename itself durable. Best effort: some filesystems refuse
+	// to sync a directory, and the document is already complete either way.
+	if d, err := os.Open(c.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func writeSyncClose(f *os.File, b []byte) error {
+	_, err := f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// checkJSONName accepts a safe file name ending in .json. The layout defines
+// call.json and transcript.json; other documents may join them later.
+func checkJSONName(name string) error {
+	if !isSafeName(name) || !strings.HasSuffix(name, jsonExt) {
+		return fmt.Errorf("invalid document name %q", name)
+	}
+	return nil
+}
