@@ -177,7 +177,7 @@ func (c *Call) snapshotLocked() CallRecord {
 	r.Tracks = slices.Clone(c.rec.Tracks)
 	for i := range r.Tracks {
 		if t := c.tracks[r.Tracks[i].Name]; t != nil {
-			r.Tracks[i].Samples = t.sink.Samples()
+			r.Tracks[i].Samples = t.samples.Load()
 			r.Tracks[i].Frames = t.frames.Load()
 			r.Tracks[i].Duplicates = t.duplicates.Load()
 			r.Tracks[i].GapMs = t.gapSamples.Load() * 1000 / int64(t.rate)

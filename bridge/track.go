@@ -41,6 +41,7 @@ type track struct {
 	cancel  context.CancelFunc
 
 	frames     atomic.Int64
+	samples    atomic.Int64 // samples recorded, filled gaps included (the sink is not read across goroutines)
 	duplicates atomic.Int64
 	gapSamples atomic.Int64
 	warning    atomic.Pointer[string]
@@ -127,6 +128,7 @@ func (t *track) write(p placement, pcm []byte) {
 		_, t.sinkErr = t.sink.Write(pcm)
 		t.recordErr()
 	}
+	t.samples.Store(p.pos + int64(len(pcm)/2))
 	if t.queue != nil && !t.sttStopped.Load() {
 		t.queue.push(p.pos, pcm)
 	}

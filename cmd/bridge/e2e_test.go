@@ -1,0 +1,338 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callcaptions/bridge/bridge"
+)
+
+// TestFixturesRecordReferenceAudio plays recorded provider sessions through
+// a real socket and checks every recorded frame against the reference
+// decode, at the position its timestamp gives it.
+func TestFixturesRecordReferenceAudio(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	cases := []struct {
+		fixture, path, callID string
+		tracks                []string
+		params                map[string]string
+	}{
+		{"twilio-both-tracks.jsonl", "/media", "CA3ae75ffe1c5d8847e478556c07d07103", []string{"inbound", "outbound"}, nil},
+		{"signalwire-compat.jsonl", "/media", "76ac3c36-56da-4a3e-a0d6-b5f8df6da9ad", []string{"inbound"},
+			map[string]string{"Cookie": "948f9938-299a-d43e-0df4-af3a7eccb0ac", "Type": "SIP"}},
+		{"twilio.jsonl", "/media/twilio", "CA3ae75ffe1c5d8847e478556c07d07103-x", []string{"inbound"}, nil},
+		{"signalwire-compat.jsonl", "/media/signalwire", "", []string{"inbound"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fixture+tc.path, func(t *testing.T) {
+			lines := fixtureLines(t, tc.fixture)
+			if tc.callID == "" || tc.fixture == "twilio.jsonl" {
+				// Give the replay its own call id so cases do not share a call.
+				tc.callID = fmt.Sprintf("replay-%s-%d", tc.path[len("/media"):], time.Now().UnixNano())
+				for i, l := range lines {
+					lines[i] = []byte(replaceCallID(string(l), tc.callID))
+				}
+			}
+			c := dial(t, base, tc.path, nil)
+			send(t, c, lines...)
+			rec := waitEnded(t, base, tc.callID)
+			require.Equal(t, bridge.ReasonStop, rec.Reason)
+			for k, v := range tc.params {
+				require.Equal(t, v, rec.CustomParameters[k])
+			}
+			var names []string
+			for _, tr := range rec.Tracks {
+				names = append(names, tr.Name)
+			}
+			require.ElementsMatch(t, tc.tracks, names)
+
+			exp := expected(t, tc.fixture)
+			perTrack := map[string]int{}
+			wavs := map[string]wavFile{}
+			for _, tr := range tc.tracks {
+				wavs[tr] = fetchWAV(t, base, tc.callID, tr)
+				require.Equal(t, 8000, wavs[tr].rate)
+			}
+			for _, e := range exp {
+				w := wavs[e.Track]
+				i := perTrack[e.Track]
+				perTrack[e.Track]++
+				from, to := 2*i*e.Samples, 2*(i+1)*e.Samples
+				require.LessOrEqual(t, to, len(w.raw), "frame %d of %s missing from the WAV", i, e.Track)
+				require.Equal(t, e.SHA, sha(w.raw[from:to]), "line %d (%s frame %d) differs from the reference decode", e.Line, e.Track, i)
+			}
+			for tr, n := range perTrack {
+				require.Len(t, wavs[tr].samples, n*160, "track %s has exactly its frames", tr)
+			}
+		})
+	}
+}
+
+func replaceCallID(line, id string) string {
+	for _, old := range []string{"CA3ae75ffe1c5d8847e478556c07d07103", "76ac3c36-56da-4a3e-a0d6-b5f8df6da9ad"} {
+		for {
+			i := indexOf(line, old)
+			if i < 0 {
+				break
+			}
+			line = line[:i] + id + line[i+len(old):]
+		}
+	}
+	return line
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestSyntheticCall plays 10 s of two-track speech-like audio with two
+// frames missing, while two subscribers watch (one joining mid-call).
+func TestSyntheticCall(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	const callSid, streamSid = "CA5e000000000000000000000000000001", "MZ5e000000000000000000000000000001"
+	sub1 := dial(t, base, "/ws/captions?call="+callSid, nil)
+
+	inGen := bursts(300, 8000, 0.5, 1.2, 3)     // caller speaks at 0.5, 3.5, 6.5, 9.5 s
+	outGen := bursts(500, 6000, 2.0, 0.8, 3)    // agent at 2.0, 5.0, 8.0 s
+	dropped := map[int]bool{30: true, 31: true} // inbound chunks 30 and 31: 0.58–0.62 s, inside the first burst
+	c := dial(t, base, "/media", nil)
+	send(t, c, []byte(`{"event":"connected","protocol":"Call","version":"1.0.0"}`),
+		twilioStart(callSid, streamSid, []string{"inbound", "outbound"}, map[string]string{"script": "hello there|how can I help"}))
+	seq := 2
+	const frames = 500 // 10 s of 20 ms frames
+	play := func(from, to int) {
+		for k := from; k < to; k++ {
+			chunk := k + 1
+			if !dropped[chunk] {
+				send(t, c, twilioMedia(streamSid, "inbound", seq, chunk, 20*k, mulawFrame(inGen, 160*k, 160)))
+				seq++
+			}
+			send(t, c, twilioMedia(streamSid, "outbound", seq, chunk, 20*k, mulawFrame(outGen, 160*k, 160)))
+			seq++
+		}
+	}
+	play(0, 250)
+	// Mid-call: the first subscriber has finals; a second one joins and
+	// must get the finals so far.
+	evs1 := readEvents(t, sub1, func(ev map[string]any) bool {
+		return ev["type"] == bridge.TypeTranscriptFinal && ev["track"] == "outbound"
+	})
+	finalsSoFar := 0
+	for _, ev := range evs1 {
+		if ev["type"] == bridge.TypeTranscriptFinal {
+			finalsSoFar++
+		}
+	}
+	sub2 := dial(t, base, "/ws/captions?call="+callSid, nil)
+	late := readEvents(t, sub2, func(ev map[string]any) bool {
+		return ev["type"] == bridge.TypeTranscriptFinal && ev["track"] == "outbound"
+	})
+	require.Equal(t, bridge.TypeCallStarted, late[0]["type"], "a late subscriber first gets call.started")
+	for _, ev := range late {
+		require.NotEqual(t, bridge.TypeTranscriptPartial, ev["type"], "replay holds no partials")
+	}
+
+	play(250, frames)
+	send(t, c, twilioStop(streamSid, callSid, seq))
+	evs1 = append(evs1, readEvents(t, sub1, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })...)
+
+	// Subscriber: call.started first, seq strictly increasing, partials
+	// before the final of their segment, call.ended last.
+	require.Equal(t, bridge.TypeCallStarted, evs1[0]["type"])
+	require.Equal(t, bridge.TypeCallEnded, evs1[len(evs1)-1]["type"])
+	last := 0.0
+	finalSeen := map[string]bool{}
+	partials := 0
+	for _, ev := range evs1 {
+		s := ev["seq"].(float64)
+		require.Greater(t, s, last, "seq strictly increasing")
+		last = s
+		require.Equal(t, callSid, ev["call_id"])
+		switch ev["type"] {
+		case bridge.TypeTranscriptPartial:
+			partials++
+			require.False(t, finalSeen[ev["segment_id"].(string)], "partial after its final")
+		case bridge.TypeTranscriptFinal:
+			finalSeen[ev["segment_id"].(string)] = true
+		}
+	}
+	require.Positive(t, partials)
+
+	rec := waitEnded(t, base, callSid)
+	require.Equal(t, bridge.ReasonStop, rec.Reason)
+	in := fetchWAV(t, base, callSid, "inbound")
+	out := fetchWAV(t, base, callSid, "outbound")
+	require.Len(t, in.samples, frames*160, "inbound WAV is exactly 10 s, the two missing frames filled")
+	require.Len(t, out.samples, frames*160)
+	for k := range 500 {
+		frame := in.samples[160*k : 160*(k+1)]
+		if dropped[k+1] {
+			require.Equal(t, make([]int16, 160), frame, "missing frame %d is silence", k+1)
+			continue
+		}
+		want := make([]int16, 160)
+		raw := decodeFrame(mulawFrame(inGen, 160*k, 160))
+		copy(want, raw)
+		require.Equal(t, want, frame, "inbound frame %d", k+1)
+	}
+	for _, tr := range rec.Tracks {
+		if tr.Name == "inbound" {
+			require.Equal(t, int64(40), tr.GapMs)
+		}
+	}
+
+	var tr bridge.Transcript
+	require.Equal(t, 200, getJSON(t, base, "/api/calls/"+callSid+"/transcript", &tr))
+	require.Len(t, tr.Segments, 4+3, "four caller and three agent utterances")
+	byTrack := map[string][]bridge.Segment{}
+	for _, s := range tr.Segments {
+		byTrack[s.Track] = append(byTrack[s.Track], s)
+		require.GreaterOrEqual(t, s.StartMs, int64(0))
+		require.LessOrEqual(t, s.EndMs, int64(10000), "segment inside the WAV")
+		require.Less(t, s.StartMs, s.EndMs)
+	}
+	require.Equal(t, "hello there", byTrack["inbound"][0].Text)
+	require.Equal(t, "how can I help", byTrack["inbound"][1].Text)
+	starts := []int64{500, 3500, 6500, 9500}
+	for i, s := range byTrack["inbound"] {
+		require.InDelta(t, starts[i], s.StartMs, 40, "caller utterance %d starts where its audio was", i+1)
+		if i > 0 {
+			require.Greater(t, s.StartMs, byTrack["inbound"][i-1].EndMs, "in order")
+		}
+	}
+	for i, s := range byTrack["outbound"] {
+		require.InDelta(t, 2000+3000*int64(i), s.StartMs, 40, "agent utterance %d", i+1)
+	}
+	hasGap := false
+	for _, ev := range tr.Events {
+		if ev.Type == bridge.TypeGap && ev.Track == "inbound" {
+			hasGap = true
+			require.Equal(t, int64(580), ev.AtMs)
+			require.Equal(t, int64(40), ev.DurationMs)
+		}
+	}
+	require.True(t, hasGap, "the missing frames are a gap event")
+}
+
+func decodeFrame(b64 string) []int16 {
+	raw := mustB64(b64)
+	out := make([]int16, len(raw))
+	for i, b := range raw {
+		out[i] = mulaw(b)
+	}
+	return out
+}
+
+// mulaw is the reference G.711 μ-law decode (ITU-T G.711, Sun g711.c).
+func mulaw(b byte) int16 {
+	u := ^b
+	t := (int(u&0x0F) << 3) + 0x84
+	t <<= (u & 0x70) >> 4
+	if u&0x80 != 0 {
+		return int16(0x84 - t)
+	}
+	return int16(t - 0x84)
+}
+
+// TestDisconnectWithoutStop: a socket that just closes ends the call with
+// reason disconnect, and both recordings are complete and playable.
+func TestDisconnectWithoutStop(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	const callSid, streamSid = "CAd1000000000000000000000000000001", "MZd1000000000000000000000000000001"
+	c := dial(t, base, "/media/twilio", nil)
+	send(t, c, twilioStart(callSid, streamSid, []string{"inbound", "outbound"}, nil))
+	gen := bursts(300, 8000, 0, 0.5, 1)
+	for k := range 100 {
+		send(t, c, twilioMedia(streamSid, "inbound", 2*k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)),
+			twilioMedia(streamSid, "outbound", 2*k+3, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+	}
+	require.NoError(t, c.UnderlyingConn().Close()) // no stop, no close frame
+	rec := waitEnded(t, base, callSid)
+	require.Equal(t, bridge.ReasonDisconnect, rec.Reason)
+	for _, tr := range []string{"inbound", "outbound"} {
+		w := fetchWAV(t, base, callSid, tr)
+		require.Len(t, w.samples, 100*160, "%s holds every frame", tr)
+	}
+}
+
+// TestTwoCallsAtOnce: concurrent calls never mix audio or events.
+func TestTwoCallsAtOnce(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	type call struct {
+		sid, stream string
+		gen         func(int) float64
+	}
+	calls := []call{
+		{"CA20000000000000000000000000000a0a", "MZ20000000000000000000000000000a0a", bursts(300, 8000, 0.2, 0.6, 1.5)},
+		{"CA20000000000000000000000000000b0b", "MZ20000000000000000000000000000b0b", bursts(700, 4000, 0.4, 0.3, 1.0)},
+	}
+	subs := make([]*websocket.Conn, len(calls))
+	for i, cl := range calls {
+		subs[i] = dial(t, base, "/ws/captions?call="+cl.sid, nil)
+	}
+	var wg sync.WaitGroup
+	for _, cl := range calls {
+		c := dial(t, base, "/media", nil)
+		wg.Go(func() {
+			send(t, c, twilioStart(cl.sid, cl.stream, []string{"inbound"}, nil))
+			for k := range 150 {
+				send(t, c, twilioMedia(cl.stream, "inbound", k+2, k+1, 20*k, mulawFrame(cl.gen, 160*k, 160)))
+			}
+			send(t, c, twilioStop(cl.stream, cl.sid, 200))
+		})
+	}
+	wg.Wait()
+	for i, cl := range calls {
+		evs := readEvents(t, subs[i], func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+		for _, ev := range evs {
+			require.Equal(t, cl.sid, ev["call_id"], "only this call's events")
+		}
+		waitEnded(t, base, cl.sid)
+		w := fetchWAV(t, base, cl.sid, "inbound")
+		require.Len(t, w.samples, 150*160)
+		for k := range 150 {
+			require.Equal(t, decodeFrame(mulawFrame(cl.gen, 160*k, 160)), w.samples[160*k:160*(k+1)], "call %s frame %d is its own audio", cl.sid, k)
+		}
+	}
+}
+
+// TestTracksOnTwoSockets: a call whose tracks arrive on two sockets is one
+// call record with both tracks.
+func TestTracksOnTwoSockets(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	const callSid = "CA25000000000000000000000000000a0a"
+	in := dial(t, base, "/media", nil)
+	out := dial(t, base, "/media", nil)
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	send(t, in, twilioStart(callSid, "MZ25000000000000000000000000000001", []string{"inbound"}, nil))
+	send(t, in, twilioMedia("MZ25000000000000000000000000000001", "inbound", 2, 1, 0, mulawFrame(gen, 0, 160)))
+	send(t, out, twilioStart(callSid, "MZ25000000000000000000000000000002", []string{"outbound"}, nil))
+	for k := 1; k < 50; k++ {
+		send(t, in, twilioMedia("MZ25000000000000000000000000000001", "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+		send(t, out, twilioMedia("MZ25000000000000000000000000000002", "outbound", k+1, k, 20*(k-1), mulawFrame(gen, 160*k, 160)))
+	}
+	send(t, in, twilioStop("MZ25000000000000000000000000000001", callSid, 99))
+	// The call goes on while the outbound stream lives.
+	var rec bridge.CallRecord
+	require.Equal(t, 200, getJSON(t, base, "/api/calls/"+url.PathEscape(callSid), &rec))
+	send(t, out, twilioStop("MZ25000000000000000000000000000002", callSid, 99))
+	rec = waitEnded(t, base, callSid)
+	require.Len(t, rec.Streams, 2)
+	require.Len(t, rec.Tracks, 2)
+	w := fetchWAV(t, base, callSid, "outbound")
+	require.GreaterOrEqual(t, len(w.samples), 49*160, "outbound holds all its frames after its start offset")
+}
+
+var _ = binary.LittleEndian
