@@ -1,0 +1,351 @@
+package google
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"time"
+)
+
+// Hold policies: what a stream does while the track carries no speech.
+const (
+	// HoldReopen half-closes the engine stream after SilenceClose of quiet
+	// audio (or IdleClose without any audio), lets it settle its finals, and
+	// opens a fresh one when speech returns, starting PreRoll before the
+	// first loud chunk so the first syllables are not lost. Silence is not
+	// billed and no stream can hit Google's audio timeout.
+	HoldReopen = "reopen"
+	// HoldKeepAlive streams quiet audio like any other audio: nothing is
+	// decided by a level detector, at the price of billed silence and more
+	// rollovers. A stretch with no audio at all still half-closes the stream
+	// after IdleClose, because there is nothing on the call clock to send.
+	HoldKeepAlive = "keepalive"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultEndpoint         = "speech.googleapis.com:443"
+	DefaultLanguage         = "en-US"
+	DefaultModel8k          = "telephony"
+	DefaultModelWideband    = "latest_long"
+	DefaultMaxStreams       = 200
+	DefaultRotateAfter      = 4*time.Minute + 30*time.Second
+	DefaultStreamLimit      = 4*time.Minute + 50*time.Second
+	DefaultRotatePause      = 300 * time.Millisecond
+	DefaultHold             = HoldReopen
+	DefaultIdleClose        = 3 * time.Second
+	DefaultSilenceClose     = 10 * time.Second
+	DefaultSilenceLevel     = 150
+	DefaultPreRoll          = time.Second
+	DefaultGapFill          = time.Second
+	DefaultChunkDuration    = 100 * time.Millisecond
+	DefaultQueueDuration    = 10 * time.Second
+	DefaultReplayLimit      = 30 * time.Second
+	DefaultDrainTimeout     = 10 * time.Second
+	DefaultSendTimeout      = 10 * time.Second
+	DefaultBackoffInitial   = 250 * time.Millisecond
+	DefaultBackoffMax       = 10 * time.Second
+	DefaultExhaustedBackoff = 2 * time.Second
+	DefaultMaxRetries       = 8
+
+	// streamsPerConn is how many concurrent streams one gRPC connection is
+	// sized for: Google's frontends allow about 100, and a margin keeps
+	// rollovers and retries from queueing behind the limit.
+	streamsPerConn = 80
+	// maxStreamLimit leaves margin below Google's 305 s stream limit for
+	// the drain after the half-close.
+	maxStreamLimit = 5 * time.Minute
+	// maxRequestBytes is the largest audio payload per request. Google
+	// documents 25 KB; older servers rejected more than 15,360 bytes.
+	maxRequestBytes = 15360
+	// maxIdleClose stays below Google's observed ~10 s audio timeout.
+	maxIdleClose = 8 * time.Second
+)
+
+// Config configures the Google Cloud Speech-to-Text v1 recognizer. A zero
+// field means the documented default. The names in error messages are the
+// command-line names without the "google-" prefix.
+type Config struct {
+	// Endpoint is host:port of the Speech API; default
+	// speech.googleapis.com:443. Regional: eu-speech.googleapis.com:443,
+	// us-speech.googleapis.com:443.
+	Endpoint string
+	// Insecure dials Endpoint in plaintext without authentication, for
+	// local emulators and tests.
+	Insecure bool
+	// CredentialsFile is a service-account key file; empty means
+	// Application Default Credentials.
+	CredentialsFile string
+
+	// Language is the BCP-47 language of the calls; default en-US.
+	Language string
+	// AlternativeLanguages are up to 3 more languages the caller may speak.
+	AlternativeLanguages []string
+	// Model defaults to "telephony" for 8 kHz tracks and "latest_long" for
+	// higher rates.
+	Model string
+	// Enhanced asks for the enhanced variant of the model (phone_call, video).
+	Enhanced bool
+	// Punctuation turns on automatic punctuation.
+	Punctuation bool
+	// WordTimeOffsets asks for per-word times (Result.Words).
+	WordTimeOffsets bool
+	// ProfanityFilter masks profanities.
+	ProfanityFilter bool
+	// PhraseHints bias recognition towards these phrases, with Boost (0..20).
+	PhraseHints []string
+	Boost       float64
+	// MaxAlternatives (0..30); only the best one is reported.
+	MaxAlternatives int
+	// DisableInterimResults turns off partial results (on by default).
+	DisableInterimResults bool
+
+	// MaxStreams is how many tracks may transcribe at once; Open fails
+	// beyond it. Default 200.
+	MaxStreams int
+	// PoolSize is the number of gRPC connections; default
+	// ceil(MaxStreams/80).
+	PoolSize int
+
+	// RotateAfter is the audio duration after which a stream is replaced at
+	// the next pause of RotatePause; default 4m30s.
+	RotateAfter time.Duration
+	// StreamLimit is the audio duration at which a stream is replaced even
+	// mid-speech; default 4m50s, at most 5m (Google stops at 305 s).
+	StreamLimit time.Duration
+	// RotatePause is the quiet audio that counts as a pause; default 300ms.
+	RotatePause time.Duration
+
+	// Hold is the policy for stretches without speech: "reopen" (default)
+	// or "keepalive".
+	Hold string
+	// IdleClose is how long (wall time) without any audio arriving before
+	// the stream is half-closed; default 3s, at most 8s.
+	IdleClose time.Duration
+	// SilenceClose is the quiet audio after which the reopen policy
+	// half-closes the stream; default 10s.
+	SilenceClose time.Duration
+	// SilenceLevel is the RMS level (0..32767) below which a chunk is
+	// quiet; default 150 (about -47 dBFS).
+	SilenceLevel int
+	// PreRoll is the audio before the first loud chunk sent when a stream
+	// reopens after a hold; default 1s.
+	PreRoll time.Duration
+	// GapFill is the longest jump in sample positions sent as silence;
+	// longer jumps end the stream and the next one starts where audio
+	// resumes. Default 1s.
+	GapFill time.Duration
+
+	// ChunkDuration is the audio per request; default 100ms (20ms..500ms).
+	ChunkDuration time.Duration
+	// QueueDuration bounds the audio waiting to be sent; beyond it the
+	// newest audio is dropped and reported as a gap. Default 10s.
+	QueueDuration time.Duration
+	// ReplayLimit bounds the unfinalized audio kept for replay after a
+	// stream failure; default 30s.
+	ReplayLimit time.Duration
+	// DrainTimeout bounds the wait for a half-closed stream's last
+	// results; default 10s.
+	DrainTimeout time.Duration
+	// SendTimeout is how long a blocked send may take before the stream
+	// counts as unavailable; default 10s.
+	SendTimeout time.Duration
+
+	// BackoffInitial and BackoffMax bound the delay before reopening a
+	// failed stream (doubling, with jitter); defaults 250ms and 10s.
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	// ExhaustedBackoff is the first delay after ResourceExhausted (quota);
+	// it doubles up to 4×BackoffMax. Default 2s.
+	ExhaustedBackoff time.Duration
+	// MaxRetries is how many consecutive failed streams, with no result in
+	// between, end transcription of the track; default 8.
+	MaxRetries int
+
+	// Metrics receives counters; nil means none.
+	Metrics Metrics
+}
+
+// Metrics receives the counters an operator needs. Implementations must be
+// safe for concurrent use and must not block.
+type Metrics interface {
+	// StreamOpened counts engine streams opened (first, rollover, retry).
+	StreamOpened()
+	// Rotation counts planned rollovers.
+	Rotation()
+	// Error counts failed engine streams by gRPC code name.
+	Error(code string)
+	// AudioDropped counts audio that was never transcribed.
+	AudioDropped(d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) StreamOpened()              {}
+func (noMetrics) Rotation()                  {}
+func (noMetrics) Error(string)               {}
+func (noMetrics) AudioDropped(time.Duration) {}
+
+var _ Metrics = noMetrics{}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	setStr := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	setDur := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	setStr(&c.Endpoint, DefaultEndpoint)
+	setStr(&c.Language, DefaultLanguage)
+	setStr(&c.Hold, DefaultHold)
+	setInt(&c.MaxStreams, DefaultMaxStreams)
+	setInt(&c.PoolSize, (c.MaxStreams+streamsPerConn-1)/streamsPerConn)
+	setDur(&c.RotateAfter, DefaultRotateAfter)
+	setDur(&c.StreamLimit, DefaultStreamLimit)
+	setDur(&c.RotatePause, DefaultRotatePause)
+	setDur(&c.IdleClose, DefaultIdleClose)
+	setDur(&c.SilenceClose, DefaultSilenceClose)
+	setInt(&c.SilenceLevel, DefaultSilenceLevel)
+	setDur(&c.PreRoll, DefaultPreRoll)
+	setDur(&c.GapFill, DefaultGapFill)
+	setDur(&c.ChunkDuration, DefaultChunkDuration)
+	setDur(&c.QueueDuration, DefaultQueueDuration)
+	setDur(&c.ReplayLimit, DefaultReplayLimit)
+	setDur(&c.DrainTimeout, DefaultDrainTimeout)
+	setDur(&c.SendTimeout, DefaultSendTimeout)
+	setDur(&c.BackoffInitial, DefaultBackoffInitial)
+	setDur(&c.BackoffMax, DefaultBackoffMax)
+	setDur(&c.ExhaustedBackoff, DefaultExhaustedBackoff)
+	setInt(&c.MaxRetries, DefaultMaxRetries)
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
+	}
+	return c
+}
+
+var (
+	// languageRE accepts BCP-47 tags such as en-US, es-419, cmn-Hans-CN.
+	languageRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+	modelRE    = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+)
+
+const (
+	maxAltLanguages = 3
+	maxBoost        = 20
+	maxAlternatives = 30
+	maxPhrases      = 5000
+	maxPhraseLen    = 100
+)
+
+// Validate reports every problem with c at once, each naming the setting
+// and what would be valid.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(name string, value any, want string) {
+		errs = append(errs, fmt.Errorf("google %s=%v: %s", name, value, want))
+	}
+	if _, port, err := net.SplitHostPort(c.Endpoint); err != nil || port == "" {
+		bad("endpoint", c.Endpoint, "must be host:port, e.g. speech.googleapis.com:443")
+	}
+	if c.Insecure && c.CredentialsFile != "" {
+		bad("credentials-file", c.CredentialsFile, "must be empty when insecure is set (plaintext sends no credentials)")
+	}
+	if !languageRE.MatchString(c.Language) {
+		bad("language", c.Language, "must be a BCP-47 language tag such as en-US")
+	}
+	if len(c.AlternativeLanguages) > maxAltLanguages {
+		bad("alternative-languages", c.AlternativeLanguages, fmt.Sprintf("at most %d languages", maxAltLanguages))
+	}
+	for _, l := range c.AlternativeLanguages {
+		if !languageRE.MatchString(l) {
+			bad("alternative-languages", l, "each must be a BCP-47 language tag such as es-US")
+		}
+	}
+	if c.Model != "" && !modelRE.MatchString(c.Model) {
+		bad("model", c.Model, "must be a model name such as telephony, phone_call or latest_long")
+	}
+	if c.Boost < 0 || c.Boost > maxBoost {
+		bad("boost", c.Boost, fmt.Sprintf("must be between 0 and %d", maxBoost))
+	}
+	if c.Boost > 0 && len(c.PhraseHints) == 0 {
+		bad("boost", c.Boost, "needs phrase-hints to apply to")
+	}
+	if len(c.PhraseHints) > maxPhrases {
+		bad("phrase-hints", len(c.PhraseHints), fmt.Sprintf("at most %d phrases", maxPhrases))
+	}
+	for _, p := range c.PhraseHints {
+		if p == "" || len(p) > maxPhraseLen {
+			bad("phrase-hints", fmt.Sprintf("%q", p), fmt.Sprintf("each phrase must have 1 to %d characters", maxPhraseLen))
+		}
+	}
+	if c.MaxAlternatives < 0 || c.MaxAlternatives > maxAlternatives {
+		bad("max-alternatives", c.MaxAlternatives, fmt.Sprintf("must be between 0 and %d", maxAlternatives))
+	}
+	if c.MaxStreams < 0 {
+		bad("max-streams", c.MaxStreams, "must be positive (0 means 200)")
+	}
+	if c.PoolSize < 0 || c.PoolSize > 64 {
+		bad("pool-size", c.PoolSize, "must be between 1 and 64 (0 means ceil(max-streams/80))")
+	}
+	positive := []struct {
+		name string
+		v    time.Duration
+	}{
+		{"rotate-after", c.RotateAfter}, {"stream-limit", c.StreamLimit}, {"rotate-pause", c.RotatePause},
+		{"idle-close", c.IdleClose}, {"silence-close", c.SilenceClose}, {"pre-roll", c.PreRoll},
+		{"gap-fill", c.GapFill}, {"chunk-duration", c.ChunkDuration}, {"queue-duration", c.QueueDuration},
+		{"replay-limit", c.ReplayLimit}, {"drain-timeout", c.DrainTimeout}, {"send-timeout", c.SendTimeout},
+		{"backoff-initial", c.BackoffInitial}, {"backoff-max", c.BackoffMax}, {"exhausted-backoff", c.ExhaustedBackoff},
+	}
+	for _, p := range positive {
+		if p.v < 0 {
+			bad(p.name, p.v, "must be a positive duration (0 means the default)")
+		}
+	}
+	if c.StreamLimit > maxStreamLimit {
+		bad("stream-limit", c.StreamLimit, fmt.Sprintf("must be at most %v (Google ends streams at 305s)", maxStreamLimit))
+	}
+	if c.RotateAfter >= c.StreamLimit {
+		bad("rotate-after", c.RotateAfter, fmt.Sprintf("must be less than stream-limit (%v)", c.StreamLimit))
+	}
+	if c.RotatePause >= c.StreamLimit-c.RotateAfter && c.RotateAfter < c.StreamLimit {
+		bad("rotate-pause", c.RotatePause, fmt.Sprintf("must be shorter than stream-limit minus rotate-after (%v)", c.StreamLimit-c.RotateAfter))
+	}
+	if c.Hold != HoldReopen && c.Hold != HoldKeepAlive {
+		bad("hold", c.Hold, "must be reopen or keepalive")
+	}
+	if c.IdleClose > maxIdleClose {
+		bad("idle-close", c.IdleClose, fmt.Sprintf("must be at most %v (Google ends streams after about 10s without audio)", maxIdleClose))
+	}
+	if c.SilenceLevel < 0 || c.SilenceLevel > 32767 {
+		bad("silence-level", c.SilenceLevel, "must be an RMS level between 0 and 32767")
+	}
+	if c.ChunkDuration < 20*time.Millisecond || c.ChunkDuration > 500*time.Millisecond {
+		bad("chunk-duration", c.ChunkDuration, "must be between 20ms and 500ms")
+	}
+	if c.QueueDuration < time.Second {
+		bad("queue-duration", c.QueueDuration, "must be at least 1s")
+	}
+	if c.ReplayLimit < time.Second {
+		bad("replay-limit", c.ReplayLimit, "must be at least 1s")
+	}
+	if c.BackoffInitial > c.BackoffMax {
+		bad("backoff-initial", c.BackoffInitial, fmt.Sprintf("must not exceed backoff-max (%v)", c.BackoffMax))
+	}
+	if c.MaxRetries < 0 {
+		bad("max-retries", c.MaxRetries, "must be positive (0 means 8)")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,901 @@
+package google
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/speech/apiv1/speechpb"
+	"github.com/googleapis/gax-go/v2"
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/callcaptions/bridge/stt"
+)
+
+// resultsBuffer absorbs a burst of results (a drained stream's finals plus
+// the partials of the next) while the bridge fans them out. Partials are
+// dropped when it is full (a later one supersedes them); finals and status
+// results wait for room.
+const resultsBuffer = 64
+
+// recvBuffer holds responses between an engine stream's receiver and the
+// run loop; the run loop reads promptly, so a few suffice.
+const recvBuffer = 8
+
+// chunk is audio at a call-clock sample position. Its pcm is never
+// modified once it leaves Write, so slices of it may be shared.
+type chunk struct {
+	pos   int64
+	pcm   []byte
+	quiet bool // RMS at or below SilenceLevel; set when the run loop takes it
+}
+
+func (c chunk) samples() int64 { return int64(len(c.pcm) / 2) }
+func (c chunk) end() int64     { return c.pos + c.samples() }
+
+// span is a stretch of call-clock samples [from, to).
+type span struct{ from, to int64 }
+
+// stream transcribes one track. Write hands audio to the run goroutine
+// through a bounded queue; the run goroutine owns everything else.
+type stream struct {
+	r       *Recognizer
+	cfg     Config
+	track   string
+	rate    int64
+	log     zerolog.Logger
+	request *speechpb.StreamingRecognizeRequest // the config message
+
+	results chan stt.Result
+	wake    chan struct{} // cap 1: audio, Close or dropped audio to look at
+
+	// Sizes in samples, derived from cfg and rate.
+	chunkSamples  int64
+	queueSamples  int64
+	replaySamples int64
+
+	mu        sync.Mutex
+	q         []chunk // audio handed over by Write, not yet taken by run
+	qSamples  int64
+	head      int64 // position after the newest accepted sample; -1 before any
+	drops     []span
+	lastWrite time.Time
+	closed    bool
+	stopped   bool
+
+	// Owned by the run goroutine.
+	ctx        context.Context
+	att        *attempt
+	receivers  sync.WaitGroup
+	pend       []chunk // audio to send on the next or current engine stream
+	sent       []chunk // audio sent on the current engine stream since lastFinal
+	bufSamples int64   // samples in pend and sent together
+	lastFinal  int64   // call-clock position covered by the newest final
+	sentFrom   int64   // sent holds all audio sent from here on
+	nextSeg    int
+	failures   int  // consecutive failed engine streams without a result
+	resumed    bool // a failure happened; announce the next working stream
+	waitSpeech bool // hold: no engine stream until a loud chunk arrives
+	backoff    *time.Timer
+	gap        *span
+	gapReason  string
+	zeros      []byte
+}
+
+// attempt is one engine stream (one StreamingRecognize call).
+type attempt struct {
+	cancel     context.CancelFunc
+	cl         speechpb.Speech_StreamingRecognizeClient
+	events     chan recvEvent
+	base       int64 // call-clock position of its first audio sample
+	next       int64 // call-clock position of the next sample to send
+	silentRun  int64 // quiet samples at the send head
+	halfClosed bool
+	broken     bool // a send failed; waiting for the receiver's status
+	stalled    atomic.Bool
+	responded  bool
+	afterRetry bool
+	rotation   bool // half-closed for a planned rollover
+	drain      *time.Timer
+}
+
+type recvEvent struct {
+	resp *speechpb.StreamingRecognizeResponse
+	err  error // with done: nil for a clean end
+	done bool
+}
+
+var _ stt.Stream = (*stream)(nil)
+
+func newStream(r *Recognizer, sc stt.StreamConfig, req *speechpb.StreamingRecognizeRequest, log zerolog.Logger) *stream {
+	rate := int64(sc.SampleRate)
+	perDur := func(d time.Duration) int64 { return int64(d) * rate / int64(time.Second) }
+	s := &stream{
+		r:             r,
+		cfg:           r.cfg,
+		track:         sc.Track,
+		rate:          rate,
+		log:           log,
+		request:       req,
+		results:       make(chan stt.Result, resultsBuffer),
+		wake:          make(chan struct{}, 1),
+		chunkSamples:  min(perDur(r.cfg.ChunkDuration), maxRequestBytes/2),
+		queueSamples:  perDur(r.cfg.QueueDuration),
+		replaySamples: perDur(r.cfg.ReplayLimit),
+		head:          -1,
+		nextSeg:       1,
+		lastFinal:     -1,
+		sentFrom:      math.MinInt64,
+	}
+	s.zeros = make([]byte, s.chunkSamples*2)
+	return s
+}
+
+// Write queues audio for the engine. It never blocks on the engine: when
+// the queue is full the audio is dropped and reported as a gap.
+func (s *stream) Write(pos int64, pcm []byte) error {
+	if len(pcm)%2 != 0 {
+		return fmt.Errorf("google stream write: odd PCM16 length %d", len(pcm))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return fmt.Errorf("google stream write: %w", stt.ErrStopped)
+	}
+	if s.closed {
+		return errors.New("google stream write: stream closed")
+	}
+	s.lastWrite = time.Now()
+	n := int64(len(pcm) / 2)
+	if s.head > pos { // overlap with audio already accepted: keep the new part
+		skip := s.head - pos
+		if skip >= n {
+			return nil
+		}
+		pcm, pos, n = pcm[skip*2:], s.head, n-skip
+	}
+	if n == 0 {
+		return nil
+	}
+	if s.qSamples+n > s.queueSamples {
+		if k := len(s.drops); k > 0 && s.drops[k-1].to == pos {
+			s.drops[k-1].to = pos + n
+		} else {
+			s.drops = append(s.drops, span{pos, pos + n})
+		}
+		s.head = pos + n
+		s.signal()
+		return nil
+	}
+	notify := false
+	for len(pcm) > 0 {
+		k := len(s.q)
+		if k > 0 && s.q[k-1].end() == pos && s.q[k-1].samples() < s.chunkSamples {
+			last := &s.q[k-1]
+			take := min(int64(len(pcm)/2), s.chunkSamples-last.samples())
+			last.pcm = append(last.pcm, pcm[:take*2]...)
+			pcm, pos = pcm[take*2:], pos+take
+			notify = notify || last.samples() == s.chunkSamples
+			continue
+		}
+		if k > 0 {
+			notify = true // the previous chunk is complete: a jump follows it
+		}
+		take := min(int64(len(pcm)/2), s.chunkSamples)
+		buf := make([]byte, take*2, s.chunkSamples*2)
+		copy(buf, pcm[:take*2])
+		s.q = append(s.q, chunk{pos: pos, pcm: buf})
+		pcm, pos = pcm[take*2:], pos+take
+		notify = notify || take == s.chunkSamples
+	}
+	s.qSamples += n
+	s.head = pos
+	if notify {
+		s.signal()
+	}
+	return nil
+}
+
+func (s *stream) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Results delivers the track's results; see stt.Stream.
+func (s *stream) Results() <-chan stt.Result { return s.results }
+
+// Close says no more audio will come; see stt.Stream.
+func (s *stream) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.signal()
+	return nil
+}
+
+// take moves queued audio to pend: full chunks only, unless flush.
+func (s *stream) take(flush bool) (closed bool) {
+	s.mu.Lock()
+	closed = s.closed
+	n := len(s.q)
+	if n > 0 && !flush && !closed && s.q[n-1].samples() < s.chunkSamples {
+		n-- // keep filling the newest chunk up to a full request
+	}
+	taken := s.q[:n:n]
+	s.q = append([]chunk(nil), s.q[n:]...)
+	for _, c := range taken {
+		s.qSamples -= c.samples()
+	}
+	drops := s.drops
+	s.drops = nil
+	s.mu.Unlock()
+
+	for _, d := range drops {
+		s.addGap(d, "send queue full")
+	}
+	for _, c := range taken {
+		c.quiet = rms(c.pcm) <= float64(s.cfg.SilenceLevel)
+		s.pend = append(s.pend, c)
+		s.bufSamples += c.samples()
+	}
+	s.bound()
+	return closed
+}
+
+// bound keeps pend and sent within ReplayLimit: replay coverage goes
+// first, then the oldest unsent audio, which becomes a gap.
+func (s *stream) bound() {
+	for s.bufSamples > s.replaySamples {
+		if len(s.sent) > 0 {
+			s.bufSamples -= s.sent[0].samples()
+			s.sentFrom = s.sent[0].end()
+			s.sent = s.sent[1:]
+			continue
+		}
+		c := s.pend[0]
+		s.pend = s.pend[1:]
+		s.bufSamples -= c.samples()
+		s.addGap(span{c.pos, c.end()}, "replay buffer full")
+	}
+}
+
+func (s *stream) addGap(g span, reason string) {
+	if g.to <= g.from {
+		return
+	}
+	if s.gap != nil && s.gap.to >= g.from && s.gapReason == reason {
+		s.gap.to = max(s.gap.to, g.to)
+		return
+	}
+	s.flushGap()
+	s.gap, s.gapReason = &g, reason
+}
+
+func (s *stream) flushGap() {
+	if s.gap == nil {
+		return
+	}
+	g := *s.gap
+	s.gap = nil
+	d := time.Duration((g.to - g.from) * int64(time.Second) / s.rate)
+	s.cfg.Metrics.AudioDropped(d)
+	s.log.Warn().Int64("from_ms", s.ms(g.from)).Int64("to_ms", s.ms(g.to)).Str("reason", s.gapReason).Msg("audio not transcribed")
+	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(g.from), EndMs: s.ms(g.to),
+		Status: &stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason}})
+}
+
+func (s *stream) ms(pos int64) int64 { return pos * 1000 / s.rate }
+
+// emit delivers a final or status result, waiting for room.
+func (s *stream) emit(r stt.Result) {
+	select {
+	case s.results <- r:
+	case <-s.ctx.Done():
+	}
+}
+
+// run is the stream's goroutine: it owns the engine streams and all state
+// below the handoff queue. It returns after closing Results.
+func (s *stream) run(ctx context.Context) {
+	s.ctx = ctx
+	defer func() {
+		s.mu.Lock()
+		s.stopped = true
+		s.q, s.qSamples = nil, 0
+		s.mu.Unlock()
+		if s.att != nil {
+			s.att.cancel()
+		}
+		s.receivers.Wait()
+		if s.backoff != nil {
+			s.backoff.Stop()
+		}
+		close(s.results)
+	}()
+	idle := time.NewTimer(s.cfg.IdleClose)
+	defer idle.Stop()
+	for {
+		var events <-chan recvEvent
+		var drain, retry <-chan time.Time
+		if s.att != nil {
+			events = s.att.events
+			if s.att.drain != nil {
+				drain = s.att.drain.C
+			}
+		}
+		if s.backoff != nil {
+			retry = s.backoff.C
+		}
+		flush := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case ev := <-events:
+			if !s.handle(ev) {
+				return
+			}
+		case <-drain:
+			s.att.cancel()
+			if !s.fail(status.Error(codes.DeadlineExceeded, "no end of stream within drain-timeout")) {
+				return
+			}
+		case <-retry:
+			s.backoff = nil
+		case <-idle.C:
+			s.mu.Lock()
+			since := time.Since(s.lastWrite)
+			s.mu.Unlock()
+			if since < s.cfg.IdleClose {
+				idle.Reset(s.cfg.IdleClose - since)
+			} else {
+				idle.Reset(s.cfg.IdleClose)
+				flush = true
+			}
+		}
+		closed := s.take(flush)
+		if flush && s.att != nil && !s.att.halfClosed {
+			s.pump()
+			s.halfClose("no audio for idle-close")
+			s.waitSpeech = s.cfg.Hold == HoldReopen
+		}
+		if !s.pump() {
+			return
+		}
+		if closed && s.finished() {
+			return
+		}
+	}
+}
+
+// finished reports whether a closed stream has nothing left to do.
+func (s *stream) finished() bool {
+	s.mu.Lock()
+	queued := len(s.q)
+	s.mu.Unlock()
+	if queued > 0 {
+		return false
+	}
+	if s.att != nil {
+		if !s.att.halfClosed && !s.att.broken && len(s.pend) == 0 {
+			s.halfClose("end of audio")
+		}
+		return false
+	}
+	if s.backoff != nil {
+		return false
+	}
+	if len(s.pend) > 0 {
+		if !s.waitSpeech || !allQuiet(s.pend) {
+			return false
+		}
+		s.pend, s.bufSamples = nil, 0 // only silence left while on hold
+	}
+	s.flushGap()
+	return true
+}
+
+// pump opens engine streams and sends pending audio as far as it can. It
+// returns false when the stream has stopped for good.
+func (s *stream) pump() bool {
+	for len(s.pend) > 0 {
+		if s.att == nil {
+			if s.backoff != nil {
+				return true
+			}
+			if s.waitSpeech {
+				if allQuiet(s.pend) {
+					s.trimPreRoll()
+					return true
+				}
+				s.trimToSpeech()
+				s.waitSpeech = false
+			}
+			if !s.open() {
+				return false
+			}
+			continue
+		}
+		a := s.att
+		if a.halfClosed || a.broken {
+			return true
+		}
+		c := s.pend[0]
+		if jump := c.pos - a.next; jump > 0 {
+			if jump > s.samples(s.cfg.GapFill) {
+				s.halfClose("audio resumes after a gap longer than gap-fill")
+				return true
+			}
+			if !s.sendZeros(a, jump) {
+				return true
+			}
+		}
+		age := a.next - a.base
+		switch {
+		case age >= s.samples(s.cfg.RotateAfter) && a.silentRun >= s.samples(s.cfg.RotatePause),
+			age+c.samples() > s.samples(s.cfg.StreamLimit):
+			s.rotate()
+			return true
+		case s.cfg.Hold == HoldReopen && a.silentRun >= s.samples(s.cfg.SilenceClose):
+			s.halfClose("silence")
+			s.waitSpeech = true
+			return true
+		}
+		if !s.send(a, c.pcm) {
+			return true
+		}
+		s.pend = s.pend[1:]
+		s.sent = append(s.sent, c)
+		a.next = c.end()
+		if c.quiet {
+			a.silentRun += c.samples()
+		} else {
+			a.silentRun = 0
+		}
+	}
+	s.flushGapIfStreaming()
+	return true
+}
+
+func (s *stream) flushGapIfStreaming() {
+	if s.att != nil && !s.att.halfClosed && !s.att.broken {
+		s.flushGap()
+	}
+}
+
+func (s *stream) samples(d time.Duration) int64 { return int64(d) * s.rate / int64(time.Second) }
+
+// trimPreRoll keeps only the last PreRoll of quiet audio while waiting for
+// speech; the rest is silence nobody needs transcribed.
+func (s *stream) trimPreRoll() {
+	keep := s.samples(s.cfg.PreRoll)
+	var total int64
+	i := len(s.pend)
+	for i > 0 && total < keep {
+		i--
+		total += s.pend[i].samples()
+	}
+	for _, c := range s.pend[:i] {
+		s.bufSamples -= c.samples()
+	}
+	s.pend = s.pend[i:]
+}
+
+// trimToSpeech drops quiet audio more than PreRoll before the first loud
+// chunk.
+func (s *stream) trimToSpeech() {
+	loud := 0
+	for loud < len(s.pend) && s.pend[loud].quiet {
+		loud++
+	}
+	keep := s.samples(s.cfg.PreRoll)
+	i := loud
+	for i > 0 && s.pend[loud].pos-s.pend[i-1].pos <= keep {
+		i--
+	}
+	for _, c := range s.pend[:i] {
+		s.bufSamples -= c.samples()
+	}
+	s.pend = s.pend[i:]
+}
+
+func allQuiet(cs []chunk) bool {
+	for _, c := range cs {
+		if !c.quiet {
+			return false
+		}
+	}
+	return true
+}
+
+// open starts an engine stream whose audio begins at pend[0].
+func (s *stream) open() bool {
+	base := s.pend[0].pos
+	actx, cancel := context.WithCancel(s.ctx)
+	// Retries are ours (with replay and backoff); the client's own open
+	// retry would block until ctx ends on an unreachable endpoint.
+	cl, err := s.r.client.StreamingRecognize(actx, gax.WithRetry(nil))
+	if err != nil {
+		cancel()
+		return s.fail(err)
+	}
+	s.cfg.Metrics.StreamOpened()
+	a := &attempt{cancel: cancel, cl: cl, events: make(chan recvEvent, recvBuffer),
+		base: base, next: base, afterRetry: s.resumed}
+	s.att = a
+	s.resumed = false
+	s.sentFrom = base
+	// Audio before base is transcribed already, skipped on purpose (hold)
+	// or reported as a gap.
+	s.lastFinal = max(s.lastFinal, base)
+	s.receivers.Add(1)
+	go s.receive(actx, a)
+	s.flushGap()
+	s.log.Debug().Int64("base_ms", s.ms(base)).Msg("engine stream opened")
+	if err := cl.Send(s.request); err != nil {
+		s.broken(a)
+	}
+	return true
+}
+
+// receive reads one engine stream until it ends.
+func (s *stream) receive(ctx context.Context, a *attempt) {
+	defer s.receivers.Done()
+	for {
+		resp, err := a.cl.Recv()
+		if err == nil && resp.GetError() != nil {
+			err = status.ErrorProto(resp.GetError())
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			select {
+			case a.events <- recvEvent{err: err, done: true}:
+			case <-ctx.Done():
+			}
+			return
+		}
+		select {
+		case a.events <- recvEvent{resp: resp}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// send sends one audio request, cancelling the engine stream if the send
+// stays blocked (flow control towards a dead peer) beyond SendTimeout.
+func (s *stream) send(a *attempt, pcm []byte) bool {
+	t := time.AfterFunc(s.cfg.SendTimeout, func() {
+		a.stalled.Store(true)
+		a.cancel()
+	})
+	err := a.cl.Send(&speechpb.StreamingRecognizeRequest{
+		StreamingRequest: &speechpb.StreamingRecognizeRequest_AudioContent{AudioContent: pcm},
+	})
+	t.Stop()
+	if err != nil {
+		// The stream's status comes from Recv (grpc-go#1319).
+		s.broken(a)
+		return false
+	}
+	return true
+}
+
+func (s *stream) broken(a *attempt) {
+	a.broken = true
+	if a.drain == nil {
+		a.drain = time.NewTimer(s.cfg.DrainTimeout)
+	}
+}
+
+// sendZeros fills a jump in positions with silence so that engine time
+// stays equal to call-clock time.
+func (s *stream) sendZeros(a *attempt, n int64) bool {
+	for n > 0 {
+		k := min(n, s.chunkSamples)
+		if !s.send(a, s.zeros[:k*2]) {
+			return false
+		}
+		a.next += k
+		a.silentRun += k
+		n -= k
+	}
+	return true
+}
+
+// halfClose tells the engine no more audio comes on this stream; it
+// settles its finals and ends, and the next stream starts where it stopped.
+func (s *stream) halfClose(why string) {
+	a := s.att
+	if a == nil || a.halfClosed {
+		return
+	}
+	a.halfClosed = true
+	s.log.Debug().Str("reason", why).Int64("at_ms", s.ms(a.next)).Msg("half-closing engine stream")
+	if err := a.cl.CloseSend(); err != nil {
+		s.broken(a)
+		return
+	}
+	a.drain = time.NewTimer(s.cfg.DrainTimeout)
+}
+
+// rotate replaces the current engine stream before Google's limit.
+func (s *stream) rotate() {
+	a := s.att
+	a.rotation = true
+	s.cfg.Metrics.Rotation()
+	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.next),
+		Status: &stt.StatusInfo{Event: stt.EventRollover}})
+	s.halfClose("rollover")
+}
+
+// handle processes one event of the current engine stream.
+func (s *stream) handle(ev recvEvent) bool {
+	a := s.att
+	if !ev.done {
+		if !a.responded {
+			a.responded = true
+			if a.afterRetry {
+				s.announceResumed(a)
+			}
+		}
+		s.respond(a, ev.resp)
+		return true
+	}
+	if a.drain != nil {
+		a.drain.Stop()
+	}
+	if a.stalled.Load() {
+		ev.err = status.Error(codes.Unavailable, "send blocked beyond send-timeout")
+	}
+	if ev.err != nil {
+		return s.fail(ev.err)
+	}
+	// A clean end: the engine has settled everything it was sent.
+	if a.afterRetry && !a.responded {
+		s.announceResumed(a)
+	}
+	a.cancel()
+	s.att = nil
+	s.failures = 0
+	s.lastFinal = max(s.lastFinal, a.next)
+	s.dropSent()
+	if !a.halfClosed {
+		// The engine ended the stream on its own (e.g. END_OF_SINGLE_UTTERANCE
+		// style ends): carry on with a fresh one.
+		s.log.Debug().Msg("engine stream ended by the server")
+	}
+	return true
+}
+
+func (s *stream) announceResumed(a *attempt) {
+	s.log.Info().Int64("from_ms", s.ms(a.base)).Msg("transcription resumed")
+	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.base),
+		Status: &stt.StatusInfo{Event: stt.EventResumed}})
+}
+
+func (s *stream) dropSent() {
+	for _, c := range s.sent {
+		s.bufSamples -= c.samples()
+	}
+	s.sent = nil
+}
+
+// fail handles the end of an engine stream with err (or a failed open):
+// a permanent error stops the track, anything else reopens after a
+// backoff with the unfinalized audio replayed. It returns false when the
+// track has stopped for good.
+func (s *stream) fail(err error) bool {
+	if s.ctx.Err() != nil {
+		return false
+	}
+	st, _ := status.FromError(err)
+	code := st.Code()
+	s.cfg.Metrics.Error(code.String())
+	a := s.att
+	at := s.lastFinal
+	if a != nil {
+		a.cancel()
+		at = a.next
+		s.att = nil
+	} else if len(s.pend) > 0 {
+		at = s.pend[0].pos
+	}
+	if !retryable(code) {
+		s.log.Error().Str("code", code.String()).Str("error", st.Message()).Msg("transcription stopped")
+		s.stop(at, code, st.Message())
+		return false
+	}
+	s.failures++
+	if s.failures > s.cfg.MaxRetries {
+		msg := fmt.Sprintf("gave up after %d failed streams: %s", s.failures, st.Message())
+		s.log.Error().Str("code", code.String()).Str("error", st.Message()).Int("attempts", s.failures).Msg("transcription stopped")
+		s.stop(at, code, msg)
+		return false
+	}
+	s.log.Warn().Str("code", code.String()).Str("error", st.Message()).Int("attempt", s.failures).Msg("engine stream failed; reopening")
+	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
+		Status: &stt.StatusInfo{Event: stt.EventRetry, Code: code.String(), Message: st.Message()}})
+	s.replay()
+	s.resumed = true
+	s.waitSpeech = false
+	s.backoff = time.NewTimer(s.delay(code))
+	return true
+}
+
+// replay puts the audio sent since the newest final back in front of the
+// pending audio, so the next engine stream transcribes it again.
+func (s *stream) replay() {
+	from := s.lastFinal
+	if s.sentFrom > from {
+		s.addGap(span{from, s.sentFrom}, "unfinalized audio beyond replay-limit")
+	}
+	s.sentFrom = math.MinInt64
+	var re []chunk
+	for _, c := range s.sent {
+		if c.end() <= from {
+			s.bufSamples -= c.samples()
+			continue
+		}
+		if c.pos < from {
+			skip := from - c.pos
+			s.bufSamples -= skip
+			c = chunk{pos: from, pcm: c.pcm[skip*2:], quiet: c.quiet}
+		}
+		re = append(re, c)
+	}
+	s.sent = nil
+	s.pend = append(re, s.pend...)
+}
+
+func (s *stream) delay(code codes.Code) time.Duration {
+	first, limit := s.cfg.BackoffInitial, s.cfg.BackoffMax
+	if code == codes.ResourceExhausted {
+		first, limit = s.cfg.ExhaustedBackoff, 4*s.cfg.BackoffMax
+	}
+	d := first << min(s.failures-1, 20)
+	if d <= 0 || d > limit {
+		d = limit
+	}
+	// Full jitter on half the delay keeps many tracks from reopening in step.
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// stop ends transcription of the track for good. The recording is not
+// affected: Write keeps accepting nothing and returns ErrStopped.
+func (s *stream) stop(at int64, code codes.Code, msg string) {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.flushGap()
+	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
+		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code.String(), Message: msg}})
+}
+
+// retryable reports whether an engine stream that failed with code is
+// worth reopening. Configuration, permission and credential errors are not.
+func retryable(code codes.Code) bool {
+	switch code {
+	case codes.OutOfRange, codes.Aborted, codes.Unavailable, codes.DeadlineExceeded,
+		codes.Internal, codes.ResourceExhausted, codes.Unknown, codes.Canceled:
+		return true
+	}
+	return false
+}
+
+// respond turns one response into partial and final results.
+func (s *stream) respond(a *attempt, resp *speechpb.StreamingRecognizeResponse) {
+	var partial strings.Builder
+	var stability float64
+	var partialEnd int64 = -1
+	for _, res := range resp.GetResults() {
+		alts := res.GetAlternatives()
+		end := a.base + s.offset(res.GetResultEndTime())
+		if res.GetIsFinal() {
+			s.final(a, res, end)
+			continue
+		}
+		if len(alts) == 0 {
+			continue
+		}
+		if partialEnd < 0 {
+			stability = float64(res.GetStability())
+		}
+		partial.WriteString(alts[0].GetTranscript())
+		partialEnd = max(partialEnd, end)
+	}
+	text := strings.TrimSpace(partial.String())
+	if text == "" {
+		return
+	}
+	r := stt.Result{Kind: stt.Partial, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
+		Text: text, Stability: stability, StartMs: s.ms(s.segStart(a)), EndMs: s.ms(partialEnd)}
+	select {
+	case s.results <- r:
+	default: // superseded by the next partial or the final
+	}
+}
+
+func (s *stream) segStart(a *attempt) int64 { return max(s.lastFinal, a.base) }
+
+func (s *stream) final(a *attempt, res *speechpb.StreamingRecognitionResult, end int64) {
+	start := s.segStart(a)
+	s.failures = 0
+	defer func() {
+		s.lastFinal = max(s.lastFinal, end)
+		s.trimSent()
+	}()
+	alts := res.GetAlternatives()
+	if len(alts) == 0 {
+		return
+	}
+	alt := alts[0]
+	text := strings.TrimSpace(alt.GetTranscript())
+	if text == "" {
+		return
+	}
+	var words []stt.Word
+	for _, w := range alt.GetWords() {
+		words = append(words, stt.Word{
+			Word:       w.GetWord(),
+			StartMs:    s.ms(a.base + s.offset(w.GetStartTime())),
+			EndMs:      s.ms(a.base + s.offset(w.GetEndTime())),
+			Confidence: float64(w.GetConfidence()),
+		})
+	}
+	if len(words) > 0 {
+		start = a.base + s.offset(alt.GetWords()[0].GetStartTime())
+	}
+	s.emit(stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
+		Text: text, Confidence: float64(alt.GetConfidence()), StartMs: s.ms(start), EndMs: s.ms(end), Words: words})
+	s.nextSeg++
+}
+
+// trimSent forgets sent audio that a final has covered.
+func (s *stream) trimSent() {
+	i := 0
+	for i < len(s.sent) && s.sent[i].end() <= s.lastFinal {
+		s.bufSamples -= s.sent[i].samples()
+		i++
+	}
+	if i > 0 {
+		s.sentFrom = s.sent[i-1].end()
+	}
+	s.sent = s.sent[i:]
+}
+
+// offset converts an engine time offset to samples.
+func (s *stream) offset(d *durationpb.Duration) int64 {
+	if d == nil {
+		return 0
+	}
+	return int64(d.AsDuration()) * s.rate / int64(time.Second)
+}
+
+// rms is the root-mean-square level of PCM16LE audio.
+func rms(pcm []byte) float64 {
+	n := len(pcm) / 2
+	if n == 0 {
+		return 0
+	}
+	var sum float64
+	for i := 0; i < n; i++ {
+		v := float64(int16(uint16(pcm[2*i]) | uint16(pcm[2*i+1])<<8))
+		sum += v * v
+	}
+	return math.Sqrt(sum / float64(n))
+}

@@ -1,0 +1,504 @@
+package google
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/callcaptions/bridge/stt"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// spoken is a word of a synthetic call, on the call clock.
+type spoken struct {
+	k              int
+	startMs, endMs int64
+}
+
+// utterances lays out words from k0 on: groups of one to three words with
+// short gaps, separated by pauses long enough for a final.
+func utterances(k0 int, from, to time.Duration) []spoken {
+	var out []spoken
+	t := from.Milliseconds()
+	end := to.Milliseconds()
+	k := k0
+	for i := 0; ; i++ {
+		n := 1 + i%3
+		var group []spoken
+		tt := t
+		for j := 0; j < n; j++ {
+			d := int64(200 + (k*37%5)*40)
+			group = append(group, spoken{k: k, startMs: tt, endMs: tt + d})
+			tt += d + 100
+			k++
+		}
+		if tt+500 > end {
+			return out
+		}
+		out = append(out, group...)
+		t = tt + int64(800+(i%4)*150)
+	}
+}
+
+// synth renders words into PCM16LE at rate: square-wave bursts in quiet
+// noise, so the fake hears exactly these words.
+func synth(rate int, total time.Duration, words []spoken) []byte {
+	n := int(int64(total) * int64(rate) / int64(time.Second))
+	pcm := make([]byte, 2*n)
+	for i := 0; i < n; i++ {
+		v := int16((i*7919)%81 - 40)
+		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(v))
+	}
+	for _, w := range words {
+		a, b := int(w.startMs)*rate/1000, int(w.endMs)*rate/1000
+		for i := a; i < b && i < n; i++ {
+			v := wordAmp(w.k)
+			if i%2 == 1 {
+				v = -v
+			}
+			binary.LittleEndian.PutUint16(pcm[2*i:], uint16(v))
+		}
+	}
+	return pcm
+}
+
+// player feeds a call to a stream the way the bridge does: 20 ms frames
+// with call-clock positions, faster than real time (the fake does not
+// enforce pacing), and a copy to a recording that must stay complete.
+type player struct {
+	rate    int
+	speedup int
+	// hold, if set, is a stretch of the call for which no audio arrives:
+	// the player waits holdWall of wall time, then continues after it.
+	hold     *span
+	holdWall time.Duration
+}
+
+func (p player) play(t *testing.T, s stt.Stream, pcm []byte) (recording []byte, writeErr error) {
+	t.Helper()
+	frame := p.rate / 50 // 20 ms
+	speed := max(p.speedup, 1)
+	tick := time.NewTicker(20 * time.Millisecond / time.Duration(speed))
+	defer tick.Stop()
+	var rec bytes.Buffer
+	for pos := 0; pos*2 < len(pcm); pos += frame {
+		if p.hold != nil && int64(pos) >= p.hold.from && int64(pos) < p.hold.to {
+			if int64(pos) == p.hold.from {
+				// Simulates the provider sending nothing for a while; the
+				// point of the test is the passing of wall time.
+				time.Sleep(p.holdWall)
+			}
+			continue
+		}
+		end := min(len(pcm), (pos+frame)*2)
+		f := pcm[pos*2 : end]
+		rec.Write(f) // the recording never depends on transcription
+		if err := s.Write(int64(pos), f); err != nil && writeErr == nil {
+			writeErr = err
+		}
+		<-tick.C
+	}
+	require.NoError(t, s.Close())
+	return rec.Bytes(), writeErr
+}
+
+func collect(s stt.Stream) <-chan []stt.Result {
+	out := make(chan []stt.Result, 1)
+	go func() {
+		var rs []stt.Result
+		for r := range s.Results() {
+			rs = append(rs, r)
+		}
+		out <- rs
+	}()
+	return out
+}
+
+func wait(t *testing.T, ch <-chan []stt.Result, d time.Duration) []stt.Result {
+	t.Helper()
+	select {
+	case rs := <-ch:
+		return rs
+	case <-time.After(d):
+		t.Fatalf("results not closed within %v", d)
+		return nil
+	}
+}
+
+// checkWords asserts that the finals hold exactly want, once each, in
+// order, with the call-clock times where the audio was.
+func checkWords(t *testing.T, track string, rs []stt.Result, want []spoken) {
+	t.Helper()
+	var got []string
+	var lastEnd int64 = -1
+	seg := 0
+	finals := map[string]bool{}
+	for _, r := range rs {
+		require.Equal(t, track, r.Track)
+		switch r.Kind {
+		case stt.Partial:
+			assert.False(t, finals[r.SegmentID], "partial after the final of %s", r.SegmentID)
+			assert.Equal(t, stt.SegmentID(track, seg+1), r.SegmentID, "partial belongs to the open segment")
+		case stt.Final:
+			seg++
+			require.Equal(t, stt.SegmentID(track, seg), r.SegmentID)
+			finals[r.SegmentID] = true
+			require.NotEmpty(t, r.Words)
+			assert.Equal(t, r.Words[0].StartMs, r.StartMs, "segment starts with its first word")
+			assert.Equal(t, r.Words[len(r.Words)-1].EndMs, r.EndMs, "segment ends with its last word")
+			assert.GreaterOrEqual(t, r.StartMs, lastEnd, "finals are in call-clock order")
+			assert.InDelta(t, 0.9, r.Confidence, 0.001)
+			lastEnd = r.EndMs
+			var texts []string
+			for _, w := range r.Words {
+				got = append(got, fmt.Sprintf("%s@%d-%d", w.Word, w.StartMs, w.EndMs))
+				texts = append(texts, w.Word)
+			}
+			assert.Equal(t, strings.Join(texts, " "), r.Text)
+		}
+	}
+	var exp []string
+	for _, w := range want {
+		exp = append(exp, fmt.Sprintf("%s@%d-%d", wordName(w.k), w.startMs, w.endMs))
+	}
+	require.Equal(t, exp, got)
+}
+
+func statuses(rs []stt.Result) []string {
+	var out []string
+	for _, r := range rs {
+		if r.Kind == stt.Status {
+			s := r.Status.Event
+			if r.Status.Code != "" {
+				s += ":" + r.Status.Code
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func count(ss []string, s string) int {
+	n := 0
+	for _, x := range ss {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// testConfig shrinks every limit so that a test call crosses them in
+// seconds.
+func testConfig(addr string) Config {
+	return Config{
+		Endpoint:         addr,
+		Insecure:         true,
+		WordTimeOffsets:  true,
+		RotateAfter:      5 * time.Second,
+		StreamLimit:      8 * time.Second,
+		IdleClose:        time.Second,
+		SilenceClose:     2 * time.Second,
+		PreRoll:          500 * time.Millisecond,
+		QueueDuration:    30 * time.Second,
+		ReplayLimit:      30 * time.Second,
+		DrainTimeout:     3 * time.Second,
+		SendTimeout:      time.Second,
+		BackoffInitial:   5 * time.Millisecond,
+		BackoffMax:       50 * time.Millisecond,
+		ExhaustedBackoff: 20 * time.Millisecond,
+	}
+}
+
+func fakeRules() fakeConfig {
+	return fakeConfig{StreamLimit: 10 * time.Second, AudioTimeout: 2 * time.Second}
+}
+
+func newTestRecognizer(t *testing.T, cfg Config) *Recognizer {
+	t.Helper()
+	r, err := New(context.Background(), cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, r.Close()) })
+	return r
+}
+
+type countMetrics struct {
+	mu                         sync.Mutex
+	opened, rotations, dropped int
+	errors                     map[string]int
+}
+
+func (m *countMetrics) StreamOpened() { m.mu.Lock(); m.opened++; m.mu.Unlock() }
+func (m *countMetrics) Rotation()     { m.mu.Lock(); m.rotations++; m.mu.Unlock() }
+func (m *countMetrics) Error(c string) {
+	m.mu.Lock()
+	if m.errors == nil {
+		m.errors = map[string]int{}
+	}
+	m.errors[c]++
+	m.mu.Unlock()
+}
+func (m *countMetrics) AudioDropped(time.Duration) { m.mu.Lock(); m.dropped++; m.mu.Unlock() }
+
+// A three-minute call crosses many rollovers (every ~5 s of audio, none
+// forced) and comes out as exactly the scripted words, once each, at the
+// call-clock times of the audio.
+func TestLongCallRotations(t *testing.T) {
+	fake, addr := startFake(t, fakeRules())
+	cfg := testConfig(addr)
+	m := &countMetrics{}
+	cfg.Metrics = m
+	r := newTestRecognizer(t, cfg)
+
+	const rate = 8000
+	total := 3 * time.Minute
+	words := utterances(1, 500*time.Millisecond, total)
+	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA1", Track: "inbound", SampleRate: rate})
+	require.NoError(t, err)
+	res := collect(s)
+	rec, werr := player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
+	require.NoError(t, werr)
+	rs := wait(t, res, 30*time.Second)
+
+	require.Len(t, rec, int(total.Seconds())*rate*2)
+	checkWords(t, "inbound", rs, words)
+	st := statuses(rs)
+	rollovers := count(st, stt.EventRollover)
+	assert.GreaterOrEqual(t, rollovers, 25, "statuses: %v", st)
+	assert.Equal(t, rollovers, len(st), "only rollovers expected: %v", st)
+	opened, maxActive, maxMsg, failures, _ := fake.stats()
+	assert.Empty(t, failures, "the fake's limits were never hit")
+	assert.Equal(t, 1, maxActive, "one engine stream at a time per track")
+	assert.Equal(t, rollovers+1, opened)
+	assert.Equal(t, 1600, maxMsg, "100 ms of 8 kHz LINEAR16 per request")
+	m.mu.Lock()
+	assert.Equal(t, rollovers, m.rotations)
+	assert.Equal(t, opened, m.opened)
+	m.mu.Unlock()
+
+	// Rollovers happen at pauses: no rollover time falls inside a word.
+	for _, r := range rs {
+		if r.Kind == stt.Status {
+			for _, w := range words {
+				assert.False(t, r.StartMs > w.startMs && r.StartMs < w.endMs, "rollover at %d ms splits %v", r.StartMs, w)
+			}
+		}
+	}
+}
+
+// A stream killed mid-word by each retryable code is reopened with the
+// audio since the last final replayed: nothing lost, nothing doubled.
+func TestRetryableErrorsRecover(t *testing.T) {
+	kinds := []struct {
+		name string
+		err  error
+	}{
+		{"OutOfRange", status.Error(codes.OutOfRange, "Exceeded maximum allowed stream duration of 305 seconds.")},
+		{"Aborted", status.Error(codes.Aborted, "Max duration of 5 minutes reached for stream.")},
+		{"Unavailable", status.Error(codes.Unavailable, "408:Request Timeout")},
+		{"DeadlineExceeded", status.Error(codes.DeadlineExceeded, "deadline")},
+		{"Internal", status.Error(codes.Internal, "internal error")},
+		{"ResourceExhausted", status.Error(codes.ResourceExhausted, "Resource has been exhausted (e.g. check quota).")},
+		{"InBandUnavailable", inBand{status.Error(codes.Unavailable, "in-band")}},
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			code := status.Code(k.err)
+			var ib inBand
+			if errors.As(k.err, &ib) {
+				code = status.Code(ib.err)
+			}
+			rules := fakeRules()
+			rules.StreamLimit = time.Minute
+			// Streams 1 and 2 each die in the middle of a word, after
+			// some finals of their own.
+			rules.Script = func(n int, st fakeState) error {
+				if n <= 2 && st.InWord && st.Audio > 3*time.Second {
+					return k.err
+				}
+				return nil
+			}
+			_, addr := startFake(t, rules)
+			cfg := testConfig(addr)
+			cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
+			r := newTestRecognizer(t, cfg)
+
+			const rate = 16000
+			total := 15 * time.Second
+			words := utterances(100, 300*time.Millisecond, total)
+			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA2", Track: "outbound", SampleRate: rate})
+			require.NoError(t, err)
+			res := collect(s)
+			_, werr := player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
+			require.NoError(t, werr)
+			rs := wait(t, res, 20*time.Second)
+
+			checkWords(t, "outbound", rs, words)
+			st := statuses(rs)
+			assert.Equal(t, []string{stt.EventRetry + ":" + code.String(), stt.EventResumed,
+				stt.EventRetry + ":" + code.String(), stt.EventResumed}, st)
+		})
+	}
+}
+
+// A permanent error stops transcription of the track and says so; the
+// recording is unaffected and Write reports ErrStopped without blocking.
+func TestPermanentErrorStops(t *testing.T) {
+	for _, code := range []codes.Code{codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated} {
+		t.Run(code.String(), func(t *testing.T) {
+			rules := fakeRules()
+			rules.Script = func(n int, st fakeState) error {
+				if st.Audio >= 2*time.Second {
+					return status.Error(code, "nope")
+				}
+				return nil
+			}
+			fake, addr := startFake(t, rules)
+			r := newTestRecognizer(t, testConfig(addr))
+			const rate = 8000
+			total := 8 * time.Second
+			words := utterances(1, 300*time.Millisecond, total)
+			pcm := synth(rate, total, words)
+			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA3", Track: "inbound", SampleRate: rate})
+			require.NoError(t, err)
+			res := collect(s)
+			rec, werr := player{rate: rate, speedup: 40}.play(t, s, pcm)
+			require.ErrorIs(t, werr, stt.ErrStopped)
+			assert.Equal(t, pcm, rec, "the recording is complete")
+			rs := wait(t, res, 10*time.Second)
+			st := statuses(rs)
+			require.Equal(t, []string{stt.EventFailed + ":" + code.String()}, st)
+			last := rs[len(rs)-1]
+			assert.Equal(t, stt.Status, last.Kind)
+			assert.Equal(t, "nope", last.Status.Message)
+			assert.InDelta(t, 2000, last.StartMs, 150, "failure time on the call clock")
+			opened, _, _, _, _ := fake.stats()
+			assert.Equal(t, 1, opened, "no retry after a permanent error")
+			require.ErrorIs(t, s.Write(int64(total.Seconds())*rate, make([]byte, 320)), stt.ErrStopped)
+		})
+	}
+}
+
+// Streams that keep failing without a result give up after MaxRetries.
+func TestRetriesExhausted(t *testing.T) {
+	rules := fakeRules()
+	rules.Script = func(n int, st fakeState) error { return status.Error(codes.Unavailable, "down") }
+	fake, addr := startFake(t, rules)
+	cfg := testConfig(addr)
+	cfg.MaxRetries = 3
+	r := newTestRecognizer(t, cfg)
+	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA4", Track: "inbound", SampleRate: 8000})
+	require.NoError(t, err)
+	res := collect(s)
+	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
+	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
+	require.ErrorIs(t, werr, stt.ErrStopped)
+	st := statuses(wait(t, res, 10*time.Second))
+	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, st)
+	opened, _, _, _, _ := fake.stats()
+	assert.Equal(t, 4, opened)
+}
+
+// Holds: minutes of quiet audio, and a stretch with no audio at all that is
+// longer than the engine's audio timeout, neither error nor lose the
+// utterance that follows.
+func TestHoldAndSilence(t *testing.T) {
+	for _, policy := range []string{HoldReopen, HoldKeepAlive} {
+		t.Run(policy, func(t *testing.T) {
+			fake, addr := startFake(t, fakeRules())
+			cfg := testConfig(addr)
+			cfg.Hold = policy
+			r := newTestRecognizer(t, cfg)
+
+			const rate = 8000
+			total := 100 * time.Second
+			// Speech, 40 s of quiet audio, speech, then 30 s with no audio
+			// at all (2.5 s of wall time, beyond the 2 s audio timeout),
+			// and speech right where audio resumes.
+			words := utterances(1, 300*time.Millisecond, 10*time.Second)
+			words = append(words, utterances(200, 50*time.Second, 60*time.Second)...)
+			words = append(words, utterances(400, 90*time.Second, total)...)
+			hold := span{60 * rate, 90 * rate}
+			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate})
+			require.NoError(t, err)
+			res := collect(s)
+			_, werr := player{rate: rate, speedup: 40, hold: &hold, holdWall: 2500 * time.Millisecond}.play(t, s, synth(rate, total, words))
+			require.NoError(t, werr)
+			rs := wait(t, res, 20*time.Second)
+
+			checkWords(t, "inbound", rs, words)
+			for _, e := range statuses(rs) {
+				assert.Equal(t, stt.EventRollover, e)
+			}
+			_, _, _, failures, timeouts := fake.stats()
+			assert.Empty(t, failures)
+			assert.Zero(t, timeouts)
+			heard := fake.heard()
+			if policy == HoldReopen {
+				// Most of the 40 s of quiet audio never reached the engine:
+				// only silence-close and the pre-roll of it did.
+				assert.Less(t, heard, 40*time.Second, "heard %v", heard)
+			} else {
+				assert.Greater(t, heard, 65*time.Second, "keepalive streams quiet audio: heard %v", heard)
+			}
+		})
+	}
+}
+
+// 100 tracks share one client (and its connection pool); every track gets
+// its own words, and no goroutine outlives the calls.
+func TestConcurrentTracks(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	rules := fakeRules()
+	fake, addr := startFake(t, rules)
+	cfg := testConfig(addr)
+	cfg.MaxStreams = 100
+	cfg.RotateAfter, cfg.StreamLimit = 2*time.Second, 4*time.Second
+	r, err := New(context.Background(), cfg, zerolog.Nop())
+	require.NoError(t, err)
+	require.Equal(t, 2, r.cfg.PoolSize, "ceil(100/80) connections")
+
+	const tracks, rate = 100, 8000
+	total := 6 * time.Second
+	var wg sync.WaitGroup
+	for i := 0; i < tracks; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			track := "t" + strconv.Itoa(i)
+			words := utterances(1+i*6, 300*time.Millisecond, total)
+			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA" + strconv.Itoa(i), Track: track, SampleRate: rate})
+			if !assert.NoError(t, err) {
+				return
+			}
+			res := collect(s)
+			_, werr := player{rate: rate, speedup: 10}.play(t, s, synth(rate, total, words))
+			assert.NoError(t, werr)
+			checkWords(t, track, wait(t, res, 50*time.Second), words)
+		}()
+	}
+	wg.Wait()
+	_, err = r.Open(context.Background(), stt.StreamConfig{CallID: "x", Track: "inbound", SampleRate: rate})
+	require.NoError(t, err, "capacity is free again after the calls")
+	opened, maxActive, _, failures, _ := fake.stats()
+	assert.Empty(t, failures)
+	assert.LessOrEqual(t, maxActive, tracks)
+	assert.Greater(t, opened, tracks, "rollovers happened")
+	require.NoError(t, r.Close())
+	fake.stop()
+}
