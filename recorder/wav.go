@@ -41,9 +41,9 @@ const (
 	// kept even so it ends on a whole sample: about 37 hours at 16 kHz.
 	maxDataSize = (1<<32 - 1 - (headerSize - 8)) &^ 1
 
-	// bufferSize bounds the memory a track holds (and the audio a crash can
-	// lose from the page cache's point of view) to about half a second at
-	// 8 kHz. Even, so flushes never split a sample.
+	// bufferSize bounds both the memory a track holds and the audio a kill -9
+	// can lose (bytes still in the buffer never reached the kernel) to half a
+	// second at 8 kHz. Even, so flushes never split a sample.
 	bufferSize = 8 << 10
 
 	// defaultRepairRate is the rate given to a file too short to say its own.
