@@ -19,9 +19,12 @@ import (
 	"github.com/callcaptions/bridge/bridge"
 )
 
-// leakOpts ignore the date-refresh loop fasthttp starts once per process.
+// leakOpts ignore fasthttp's own background loops: the date refresher it
+// starts once per process, and the worker-pool cleaner, which notices
+// Shutdown only after its idle sleep (10 s, not configurable through fiber).
 var leakOpts = []goleak.Option{
 	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 }
 
 // newTestHub returns a hub closed at the end of the test, after which no

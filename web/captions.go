@@ -1,0 +1,202 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+)
+
+// Subscriber socket parameters.
+const (
+	// pongWait is how long the socket may stay silent (browsers answer
+	// pings automatically) before the reader gives up on the peer.
+	pongWait = 60 * time.Second
+	// closeGrace bounds the wait for the peer's reply to our close frame,
+	// so that the frame is read before the connection is torn down.
+	closeGrace = 5 * time.Second
+	// readLimit: subscribers have nothing to say beyond control frames.
+	readLimit = 4096
+)
+
+// Close codes of the subscriber socket beyond RFC 6455's.
+const (
+	CloseSlowConsumer   = 4008
+	CloseCallNotStarted = 4004
+)
+
+// ServeWS serves GET /ws/captions[?call=<id>][&after=<seq>] on an upgraded
+// connection: it subscribes to the hub and writes each event as one text
+// frame. It ends with a close frame whose code and text say why (see
+// closeFor) and returns only after every goroutine it started has exited.
+//
+// Goroutines: the handler's own goroutine writes events; a reader goroutine
+// consumes control frames and notices the peer leaving; a pinger writes a
+// ping every 25 s. The reader and the pinger cancel the write loop's context
+// when the connection fails; the write loop ends them by cancelling the
+// context (pinger) and by a read deadline (reader).
+func (h *Hub) ServeWS(c *websocket.Conn) {
+	callID := c.Query("call")
+	var after uint64
+	if v := c.Query("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			h.refuse(c, websocket.ClosePolicyViolation, "invalid after")
+			return
+		}
+		after = n
+	}
+	sub, err := h.Subscribe(callID, after)
+	if err != nil {
+		code, text := closeFor(err)
+		h.refuse(c, code, text)
+		return
+	}
+	defer sub.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rd := &readGuard{c: c}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		rd.run()
+	}()
+	go func() {
+		defer wg.Done()
+		h.ping(ctx, c, cancel)
+	}()
+
+	err = h.writeEvents(ctx, c, sub)
+	var werr writeError
+	switch {
+	case errors.Is(err, context.Canceled), errors.As(err, &werr):
+		// The peer left or the connection failed: nothing more can be said.
+		rd.stop(0)
+	default:
+		code, text := closeFor(err)
+		if cerr := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
+			time.Now().Add(h.cfg.WriteTimeout)); cerr != nil {
+			rd.stop(0)
+		} else {
+			rd.stop(closeGrace)
+		}
+	}
+	cancel()
+	wg.Wait()
+	h.log.Debug().Str("call_id", callID).Err(err).Msg("subscriber socket closed")
+}
+
+// writeError marks a failed websocket write: the connection is unusable.
+type writeError struct{ err error }
+
+func (e writeError) Error() string { return "write event: " + e.err.Error() }
+func (e writeError) Unwrap() error { return e.err }
+
+func (h *Hub) writeEvents(ctx context.Context, c *websocket.Conn, sub *Subscription) error {
+	for {
+		data, err := sub.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+			return writeError{err}
+		}
+		if err := c.WriteMessage(websocket.TextMessage, data); err != nil {
+			return writeError{err}
+		}
+	}
+}
+
+// ping writes a ping every pingEvery until ctx ends. WriteControl may run
+// concurrently with the write loop's writes.
+func (h *Hub) ping(ctx context.Context, c *websocket.Conn, fail context.CancelFunc) {
+	t := time.NewTicker(h.pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+				fail()
+				return
+			}
+		}
+	}
+}
+
+// refuse closes a connection that was never subscribed.
+func (h *Hub) refuse(c *websocket.Conn, code int, text string) {
+	if err := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
+		time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+		return
+	}
+	rd := &readGuard{c: c}
+	rd.stop(closeGrace)
+	rd.run()
+}
+
+// readGuard reads (and discards) everything the peer sends until the
+// connection fails or its read deadline passes. The deadline is pushed back
+// by every frame, until stop fixes it for good.
+type readGuard struct {
+	c       *websocket.Conn
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (r *readGuard) run() {
+	r.c.SetReadLimit(readLimit)
+	r.extend()
+	r.c.SetPongHandler(func(string) error { r.extend(); return nil })
+	for {
+		if _, _, err := r.c.ReadMessage(); err != nil {
+			return
+		}
+		r.extend()
+	}
+}
+
+func (r *readGuard) extend() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped {
+		_ = r.c.SetReadDeadline(time.Now().Add(pongWait))
+	}
+}
+
+// stop makes the reader return at most grace from now (at once for 0).
+func (r *readGuard) stop(grace time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	_ = r.c.SetReadDeadline(time.Now().Add(grace))
+}
+
+// closeFor maps why a subscription ended (or was refused) to a close frame.
+func closeFor(err error) (code int, text string) {
+	switch {
+	case errors.Is(err, io.EOF):
+		return websocket.CloseNormalClosure, "call ended"
+	case errors.Is(err, DisconnectSlow):
+		return CloseSlowConsumer, "slow consumer"
+	case errors.Is(err, DisconnectCallNotStarted):
+		return CloseCallNotStarted, "call not started"
+	case errors.Is(err, DisconnectShutdown), errors.Is(err, ErrHubClosed):
+		return websocket.CloseGoingAway, "shutdown"
+	case errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrTooManyForCall):
+		return websocket.CloseTryAgainLater, "too many subscribers"
+	case errors.Is(err, ErrAfterWithoutCall):
+		return websocket.ClosePolicyViolation, "after needs call"
+	case errors.Is(err, ErrInvalidCallID):
+		return websocket.ClosePolicyViolation, "invalid call"
+	}
+	return websocket.CloseInternalServerErr, "internal error"
+}
