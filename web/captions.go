@@ -31,8 +31,17 @@ const (
 
 // ServeWS serves GET /ws/captions[?call=<id>][&after=<seq>] on an upgraded
 // connection: it subscribes to the hub and writes each event as one text
-// frame. It ends with a close frame whose code and text say why (see
-// closeFor) and returns only after every goroutine it started has exited.
+// frame. It returns only after every goroutine it started has exited. When
+// the server ends the socket, the close frame says why:
+//
+//	1000 "call ended"            after call.ended of a one-call socket
+//	1001 "shutdown"              the hub closed
+//	1008 "invalid after"         after is not an unsigned integer (before subscribing)
+//	1008 "after needs call"      after without call
+//	1008 "invalid call"          call id longer than 256 bytes
+//	1013 "too many subscribers"  MaxSubscribers or MaxPerCall reached
+//	4004 "call not started"      the call did not start within WaitTimeout
+//	4008 "slow consumer"         the outbox overflowed
 //
 // Goroutines: the handler's own goroutine writes events; a reader goroutine
 // consumes control frames and notices the peer leaving; a pinger writes a

@@ -157,7 +157,9 @@ type HubStats struct {
 type Hub struct {
 	cfg HubConfig
 	log zerolog.Logger
-	now func() time.Time // replaced in tests to drive eviction
+	// badLog reports malformed events, which can repeat per event.
+	badLog zerolog.Logger
+	now    func() time.Time // replaced in tests to drive eviction
 	// pingEvery is ServeWS's ping interval; a field so tests can shorten it.
 	pingEvery time.Duration
 
@@ -181,6 +183,7 @@ func NewHub(cfg HubConfig, log zerolog.Logger) *Hub {
 	return &Hub{
 		cfg:       cfg.withDefaults(),
 		log:       log.With().Str("component", "hub").Logger(),
+		badLog:    log.With().Str("component", "hub").Logger().Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
 		now:       time.Now,
 		pingEvery: 25 * time.Second,
 		calls:     make(map[string]*call),
@@ -222,6 +225,7 @@ type call struct {
 	log        []*message // every non-partial event, in seq order
 	startedIdx int        // index of call.started in log, -1 if none
 	startBody  *bridge.CallStartedBody
+	lateWarned bool // "events after call.ended" logged once per call
 	subs       map[*Subscription]struct{}
 }
 
@@ -240,13 +244,13 @@ func newCall(id string) *call {
 // (except a new call.started, which starts the call id afresh).
 func (h *Hub) Publish(ev bridge.Event) {
 	if ev.CallID == "" || ev.Type == "" {
-		h.log.Error().Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: event without type or call id dropped")
+		h.badLog.Error().Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: event without type or call id dropped")
 		return
 	}
 	// Encode everything but seq before taking any lock.
 	body, err := marshalBody(ev.Body)
 	if err != nil {
-		h.log.Error().Err(err).Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: body not encoded, event sent without it")
+		h.badLog.Error().Err(err).Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: body not encoded, event sent without it")
 		body = nil
 	}
 	m := &message{kind: kindOf(ev.Type)}
@@ -285,12 +289,15 @@ func (h *Hub) Publish(ev bridge.Event) {
 	defer c.mu.Unlock()
 	if c.ended {
 		if ev.Type != bridge.TypeCallStarted {
-			h.log.Warn().Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: event after call.ended dropped")
+			if !c.lateWarned {
+				c.lateWarned = true
+				h.log.Warn().Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: events after call.ended dropped")
+			}
 			return
 		}
 		// The call id starts again; seq keeps increasing so that resumes
 		// never mistake new events for old ones.
-		c.ended, c.started, c.log, c.startedIdx, c.startBody = false, false, nil, -1, nil
+		c.ended, c.started, c.log, c.startedIdx, c.startBody, c.lateWarned = false, false, nil, -1, nil, false
 	}
 	c.seq++
 	m.seq = c.seq
@@ -393,6 +400,9 @@ func (h *Hub) evictLocked(now time.Time) {
 //
 // An all-calls subscription yields, for every active call, its call.started
 // and non-partial events, then live events of every call. after must be 0.
+//
+// The replay is a snapshot of the log (shared messages, not copies) served
+// before the outbox; it does not count against Outbox or OutboxBytes.
 //
 // The caller must call Close when done.
 func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
