@@ -71,7 +71,11 @@ func (q *pcmQueue) push(pos int64, pcm []byte) (dropped bool) {
 			q.growSegs()
 			continue
 		}
-		q.dropOldest()
+		need := q.size + len(pcm) - len(q.buf)
+		if q.segN == len(q.segs) {
+			need = q.segs[q.segHead].n // out of segment slots: the oldest segment goes
+		}
+		q.dropOldest(need)
 		dropped = true
 	}
 	// Merge with the last segment when contiguous, to keep segments few.
@@ -127,13 +131,23 @@ func (q *pcmQueue) readAt(dst []byte, from int) {
 	copy(dst[n:], q.buf)
 }
 
-func (q *pcmQueue) dropOldest() {
-	s := q.segs[q.segHead]
-	q.segHead = (q.segHead + 1) % len(q.segs)
-	q.segN--
-	q.head = (q.head + s.n) % len(q.buf)
-	q.size -= s.n
-	q.dropped += int64(s.n)
+// dropOldest drops at least need bytes (rounded up to whole samples) from
+// the front, never more than the oldest segment holds.
+func (q *pcmQueue) dropOldest(need int) {
+	s := &q.segs[q.segHead]
+	n := min(s.n, (need+1)&^1)
+	if n <= 0 {
+		n = s.n
+	}
+	q.head = (q.head + n) % len(q.buf)
+	q.size -= n
+	q.dropped += int64(n)
+	s.n -= n
+	s.pos += int64(n / 2)
+	if s.n == 0 {
+		q.segHead = (q.segHead + 1) % len(q.segs)
+		q.segN--
+	}
 }
 
 // pop copies the oldest contiguous audio, up to len(dst) bytes (even), into

@@ -27,13 +27,14 @@ type track struct {
 	log  zerolog.Logger
 
 	// Owned by the ingesting stream (one at a time).
-	clock    mediaClock
-	pcm      []byte // decode scratch, reused for every frame
-	sink     AudioSink
-	sinkErr  error
-	encoding provider.Encoding
-	order    provider.ByteOrder
-	checked  int // L16 frames examined by the byte-order detector
+	clock     mediaClock
+	pcm       []byte // decode scratch, reused for every frame
+	sink      AudioSink
+	sinkErr   error
+	encoding  provider.Encoding
+	order     provider.ByteOrder
+	checked   int // L16 frames examined by the byte-order detector
+	swapVotes int // of those, frames that looked byte-swapped
 
 	queue   *pcmQueue
 	stream  stt.Stream
@@ -88,15 +89,24 @@ var (
 	errUnsupported = errors.New("unsupported encoding")
 )
 
-// detectOrder looks at the first L16 frames and warns once when the audio
-// looks byte-swapped: the configured byte order for the provider is wrong.
+// detectOrder looks at the first seconds of L16 audio and warns once when
+// it looks byte-swapped: the configured byte order for the provider is
+// wrong. One frame can fool the detector (a loud pure tone repeats few
+// values), so it takes a vote: correctly ordered audio almost never looks
+// swapped, swapped audio does on nearly every frame that is not silent.
 func (t *track) detectOrder(pcm []byte) {
-	const framesToCheck = 25 // about half a second of 20 ms frames
+	const (
+		framesToCheck = 250 // about 5 s of 20 ms frames
+		votesToWarn   = 25  // frames that must look swapped
+	)
 	if t.encoding != provider.L16 || t.checked >= framesToCheck {
 		return
 	}
 	t.checked++
 	if codec.LooksByteSwapped(pcm) {
+		t.swapVotes++
+	}
+	if t.swapVotes == votesToWarn {
 		t.checked = framesToCheck
 		msg := "L16 audio looks byte-swapped: the configured byte order for this provider is probably wrong"
 		t.warning.Store(&msg)
