@@ -1,0 +1,27 @@
+// Package web is the bridge's HTTP side: the provider media sockets, the
+// caption subscriber hub and its socket, the REST API, health and metrics,
+// and the embedded dashboard. NewApp builds the one Fiber app that main and
+// the tests use.
+//
+// # Goroutines
+//
+//   - Media socket: Fiber runs serveMedia on the connection's goroutine; it
+//     is the stream's read loop. Once the stream has started, one watcher
+//     goroutine waits for the bridge to stop the stream (shutdown, maximum
+//     duration) and closes the socket to end the blocked read. serveMedia
+//     returns only after the watcher has exited and the stream has been
+//     handed back to its call, because Fiber reuses the Conn afterwards.
+//   - Caption socket: ServeWS writes events on the connection's goroutine,
+//     with one reader goroutine (to notice the client leaving) and one
+//     pinger; it waits for both before returning.
+//   - Hub: Publish runs on the caller's goroutine (ingest or STT results),
+//     encodes the event once and appends it to each subscriber's bounded
+//     outbox; it never blocks on a subscriber.
+//
+// # What is dropped when a queue is full
+//
+// A subscriber's outbox keeps only the newest partial of each segment (a
+// final removes it); when the outbox still exceeds its event or byte bound,
+// the subscriber is disconnected with reason "slow" and counted. Media
+// frames are never queued here: they go straight into the bridge.
+package web
