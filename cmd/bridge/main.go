@@ -24,7 +24,8 @@ import (
 // cli is the command line: the bridge's settings and its sub-commands.
 type cli struct {
 	config.Config
-	Serve serveCmd `cmd:"" default:"1" help:"Run the bridge (the default when no command is given)."`
+	Serve       serveCmd       `cmd:"" default:"1" help:"Run the bridge (the default when no command is given)."`
+	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 when the bridge at --addr answers /healthz (for container health checks)."`
 }
 
 type serveCmd struct{}
@@ -59,6 +60,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch kctx.Command() {
+	case "healthcheck":
+		if err := healthcheck(ctx, c.Config); err != nil {
+			fmt.Fprintln(stderr, "bridge: unhealthy:", err)
+			return 1
+		}
+		return 0
 	default:
 		log := newLogger(c.Config, stderr)
 		if err := serve(ctx, c.Config, log, stdout, nil); err != nil {
