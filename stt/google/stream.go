@@ -95,6 +95,7 @@ type stream struct {
 // attempt is one engine stream (one StreamingRecognize call).
 type attempt struct {
 	cancel     context.CancelFunc
+	gone       chan struct{} // closed when the run loop stops reading events
 	cl         speechpb.Speech_StreamingRecognizeClient
 	events     chan recvEvent
 	base       int64 // call-clock position of its first audio sample
@@ -316,7 +317,7 @@ func (s *stream) run(ctx context.Context) {
 		s.q, s.qSamples = nil, 0
 		s.mu.Unlock()
 		if s.att != nil {
-			s.att.cancel()
+			s.abandon(s.att)
 		}
 		s.receivers.Wait()
 		if s.backoff != nil {
@@ -348,7 +349,6 @@ func (s *stream) run(ctx context.Context) {
 				return
 			}
 		case <-drain:
-			s.att.cancel()
 			if !s.fail(status.Error(codes.DeadlineExceeded, "no end of stream within drain-timeout")) {
 				return
 			}
@@ -532,7 +532,7 @@ func (s *stream) open() bool {
 		return s.fail(err)
 	}
 	s.cfg.Metrics.StreamOpened()
-	a := &attempt{cancel: cancel, cl: cl, events: make(chan recvEvent, recvBuffer),
+	a := &attempt{cancel: cancel, cl: cl, events: make(chan recvEvent, recvBuffer), gone: make(chan struct{}),
 		base: base, next: base, afterRetry: s.resumed}
 	s.att = a
 	s.resumed = false
@@ -541,7 +541,7 @@ func (s *stream) open() bool {
 	// or reported as a gap.
 	s.lastFinal = max(s.lastFinal, base)
 	s.receivers.Add(1)
-	go s.receive(actx, a)
+	go s.receive(a)
 	s.flushGap()
 	s.log.Debug().Int64("base_ms", s.ms(base)).Msg("engine stream opened")
 	if err := cl.Send(s.request); err != nil {
@@ -550,8 +550,15 @@ func (s *stream) open() bool {
 	return true
 }
 
-// receive reads one engine stream until it ends.
-func (s *stream) receive(ctx context.Context, a *attempt) {
+// abandon stops reading an engine stream and cancels it.
+func (s *stream) abandon(a *attempt) {
+	a.cancel()
+	close(a.gone)
+}
+
+// receive reads one engine stream until it ends. Its last event always
+// reaches the run loop unless the run loop has given up on the stream.
+func (s *stream) receive(a *attempt) {
 	defer s.receivers.Done()
 	for {
 		resp, err := a.cl.Recv()
@@ -564,13 +571,13 @@ func (s *stream) receive(ctx context.Context, a *attempt) {
 			}
 			select {
 			case a.events <- recvEvent{err: err, done: true}:
-			case <-ctx.Done():
+			case <-a.gone:
 			}
 			return
 		}
 		select {
 		case a.events <- recvEvent{resp: resp}:
-		case <-ctx.Done():
+		case <-a.gone:
 			return
 		}
 	}
@@ -659,17 +666,14 @@ func (s *stream) handle(ev recvEvent) bool {
 	if a.drain != nil {
 		a.drain.Stop()
 	}
-	if a.stalled.Load() {
-		ev.err = status.Error(codes.Unavailable, "send blocked beyond send-timeout")
-	}
-	if ev.err != nil {
+	if ev.err != nil || a.stalled.Load() {
 		return s.fail(ev.err)
 	}
 	// A clean end: the engine has settled everything it was sent.
 	if a.afterRetry && !a.responded {
 		s.announceResumed(a)
 	}
-	a.cancel()
+	s.abandon(a)
 	s.att = nil
 	s.failures = 0
 	s.lastFinal = max(s.lastFinal, a.next)
@@ -703,13 +707,16 @@ func (s *stream) fail(err error) bool {
 	if s.ctx.Err() != nil {
 		return false
 	}
+	a := s.att
+	if a != nil && a.stalled.Load() {
+		err = status.Error(codes.Unavailable, "send blocked beyond send-timeout")
+	}
 	st, _ := status.FromError(err)
 	code := st.Code()
 	s.cfg.Metrics.Error(code.String())
-	a := s.att
 	at := s.lastFinal
 	if a != nil {
-		a.cancel()
+		s.abandon(a)
 		at = a.next
 		s.att = nil
 	} else if len(s.pend) > 0 {
