@@ -332,21 +332,48 @@ func (c *Call) startedBodyLocked() CallStartedBody {
 }
 
 func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) (*track, error) {
-	sink, err := c.files.CreateTrack(name, st.Format.SampleRate)
+	// A track recorded before (the call id came back) is continued.
+	prev := -1
+	for i := range c.rec.Tracks {
+		if c.rec.Tracks[i].Name == name {
+			prev = i
+		}
+	}
+	var sink AudioSink
+	var err error
+	if prev >= 0 {
+		sink, err = c.files.AppendTrack(name, st.Format.SampleRate)
+	} else {
+		sink, err = c.files.CreateTrack(name, st.Format.SampleRate)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("create %s recording: %w", name, err)
+		return nil, fmt.Errorf("open %s recording: %w", name, err)
 	}
 	t := &track{
 		call: c, name: name, rate: st.Format.SampleRate, sink: sink,
 		encoding: st.Format.Encoding, order: order,
 		log:   c.log.With().Str("track", name).Logger(),
-		clock: mediaClock{rate: int64(st.Format.SampleRate), maxGap: int64(c.reg.cfg.MaxGap.Seconds() * float64(st.Format.SampleRate))},
+		clock: mediaClock{rate: int64(st.Format.SampleRate), maxGap: int64(c.reg.cfg.MaxGap.Seconds() * float64(st.Format.SampleRate)), next: sink.Samples()},
 	}
+	t.samples.Store(sink.Samples())
 	rec := TrackRecord{Name: name, SampleRate: t.rate, Encoding: string(st.Format.Encoding), File: name + ".wav"}
 	if st.Format.Encoding == provider.L16 {
 		rec.ByteOrder = orderName(order)
 	}
-	c.rec.Tracks = append(c.rec.Tracks, rec)
+	if prev >= 0 {
+		rec.Frames, rec.Duplicates, rec.GapMs = c.rec.Tracks[prev].Frames, c.rec.Tracks[prev].Duplicates, c.rec.Tracks[prev].GapMs
+		t.frames.Store(rec.Frames)
+		t.duplicates.Store(rec.Duplicates)
+		t.gapSamples.Store(rec.GapMs * int64(t.rate) / 1000)
+		for _, seg := range c.transcript.Segments {
+			if seg.Track == name {
+				t.segOffset++
+			}
+		}
+		c.rec.Tracks[prev] = rec
+	} else {
+		c.rec.Tracks = append(c.rec.Tracks, rec)
+	}
 	c.tracks[name] = t
 	if c.reg.cfg.Recognizer != nil {
 		ctx, cancel := context.WithCancel(c.ctx)
@@ -436,7 +463,11 @@ func (c *Call) trackError(track string, err error) {
 }
 
 // result handles one recognizer result.
-func (c *Call) result(track string, r stt.Result) {
+func (c *Call) result(t *track, r stt.Result) {
+	track := t.name
+	if t.segOffset > 0 && r.SegmentID != "" {
+		r.SegmentID = t.continuedSegment(r.SegmentID)
+	}
 	switch r.Kind {
 	case stt.Partial:
 		c.reg.publish(Event{Type: TypeTranscriptPartial, CallID: c.id, Body: PartialBody{

@@ -34,24 +34,27 @@ type mediaClock struct {
 // position to use when this is the track's first frame and at is unknown.
 func (c *mediaClock) place(n int64, at int64, hasAt bool, chunk int64, hasChunk bool, first int64) placement {
 	if !c.started {
+		// The first frame: pad from where the recording stands (0 for a new
+		// track, the end of the audio kept for a continued one).
 		c.started = true
 		pos := first
 		if hasAt {
 			pos = at
 		}
-		if pos < 0 {
-			pos = 0
+		if pos < c.next {
+			pos = c.next
 		}
-		gap := pos
+		gap := pos - c.next
 		var skipped int64
 		if gap > c.maxGap {
 			skipped = gap - c.maxGap
 			gap = c.maxGap
 			c.skew = skipped
 		}
-		c.next = gap + n
+		start := c.next + gap
+		c.next = start + n
 		c.lastChunk, c.hasChunk, c.lastN = chunk, hasChunk, n
-		return placement{pos: gap, gap: gap, skipped: skipped}
+		return placement{pos: start, gap: gap, skipped: skipped}
 	}
 
 	// Where the provider says the frame belongs, in our (skew-corrected) timeline.

@@ -12,6 +12,7 @@ const (
 	TypeDTMF              = "dtmf"
 	TypeGap               = "audio.gap"
 	TypeCallEnded         = "call.ended"
+	TypeCallResumed       = "call.resumed" // transcript.json only: the call id came back after the call had ended
 	// STT notices are "stt." + stt.Event* ("stt.retry", "stt.failed", …).
 	TypeSTTPrefix = "stt."
 )

@@ -225,17 +225,58 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 		}
 	}
 	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
+	if prev, ok := r.past[st.CallID]; ok {
+		r.continueCall(c, prev, now)
+		tracks = c.transcript.Tracks
+		for _, n := range st.Tracks {
+			if !slices.Contains(tracks, n) {
+				tracks = append(tracks, n)
+			}
+		}
+		c.transcript.Tracks = tracks
+	}
 	c.recDirty, c.trDirty = true, true
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)
 	r.metrics.CallStarted()
 	r.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
-		Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: now,
+		Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: c.rec.StartedAt,
 		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
 	}})
 	c.log.Info().Msg("call started")
 	r.calls.Go(c.run)
 	return c, nil
+}
+
+// continueCall makes a call whose id comes back after it ended (a
+// provider reconnecting late, or after the bridge restarted) continue its
+// record, transcript and recordings: new audio follows what was kept, on
+// the same call clock.
+func (r *Registry) continueCall(c *Call, prev CallRecord, now time.Time) {
+	var endMs int64
+	for _, t := range prev.Tracks {
+		if t.SampleRate > 0 {
+			endMs = max(endMs, t.Samples*1000/int64(t.SampleRate))
+		}
+	}
+	var tr Transcript
+	if err := r.cfg.Store.ReadJSON(c.id, "transcript.json", &tr); err == nil {
+		c.transcript.Segments = append(c.transcript.Segments, tr.Segments...)
+		c.transcript.Events = append(c.transcript.Events, tr.Events...)
+		if len(tr.Tracks) > 0 {
+			c.transcript.Tracks = tr.Tracks
+		}
+	}
+	c.transcript.Events = append(c.transcript.Events, TranscriptEvent{Type: TypeCallResumed, AtMs: endMs,
+		Message: "the call continued after it had " + prev.Status})
+	c.rec = prev
+	c.rec.Status = StatusActive
+	c.rec.Reason = ""
+	c.rec.EndedAt = nil
+	c.rec.Streams = slices.Clone(prev.Streams)
+	c.rec.Tracks = slices.Clone(prev.Tracks)
+	c.t0 = now.Add(-time.Duration(endMs) * time.Millisecond)
+	c.log.Info().Str("was", prev.Status).Int64("at_ms", endMs).Msg("call continues")
 }
 
 // ended moves a finalized call from the live set to the index.

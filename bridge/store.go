@@ -13,6 +13,9 @@ type AudioSink interface {
 type CallFiles interface {
 	// CreateTrack creates the track's recording, starting at call t=0.
 	CreateTrack(track string, sampleRate int) (AudioSink, error)
+	// AppendTrack reopens an existing recording to continue it (a call id
+	// that comes back after its call ended, or after a restart).
+	AppendTrack(track string, sampleRate int) (AudioSink, error)
 	// WriteJSON replaces a document ("call.json", "transcript.json")
 	// atomically.
 	WriteJSON(name string, v any) error

@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -47,6 +49,9 @@ type track struct {
 	gapSamples atomic.Int64
 	warning    atomic.Pointer[string]
 	sttStopped atomic.Bool
+	// segOffset is how many segments the track had before the call was
+	// continued; the recognizer counts from 1 again, the transcript does not.
+	segOffset int
 
 	closeOnce sync.Once
 }
@@ -193,7 +198,7 @@ func (t *track) feed(ctx context.Context) {
 // transcript segments and subscriber events.
 func (t *track) results() {
 	for r := range t.stream.Results() {
-		t.call.result(t.name, r)
+		t.call.result(t, r)
 	}
 }
 
@@ -218,4 +223,14 @@ func (t *track) finish(ctx context.Context) {
 			t.recordErr()
 		}
 	})
+}
+
+// continuedSegment renumbers a recognizer's "<track>-<n>" after the
+// segments the track already had.
+func (t *track) continuedSegment(id string) string {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, t.name+"-"))
+	if err != nil {
+		return id
+	}
+	return stt.SegmentID(t.name, n+t.segOffset)
 }

@@ -336,3 +336,46 @@ func TestTracksOnTwoSockets(t *testing.T) {
 }
 
 var _ = binary.LittleEndian
+
+// TestCallIDComesBack: a stream for a call that already ended continues it:
+// the recording keeps the old audio and the new follows, segment ids go on.
+func TestCallIDComesBack(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	const callSid = "CAc0000000000000000000000000000a0a"
+	gen := bursts(300, 8000, 0.1, 0.5, 1)
+	play := func(streamSid string, frames int) {
+		c := dial(t, base, "/media", nil)
+		send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
+		for k := range frames {
+			send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+		}
+		send(t, c, twilioStop(streamSid, callSid, frames+2))
+	}
+	play("MZc0000000000000000000000000000001", 100) // 2 s
+	first := waitEnded(t, base, callSid)
+	require.Equal(t, int64(16000), first.Tracks[0].Samples)
+
+	play("MZc0000000000000000000000000000002", 100)
+	var rec bridge.CallRecord
+	require.Eventually(t, func() bool {
+		rec = bridge.CallRecord{}
+		return getJSON(t, base, "/api/calls/"+callSid, &rec) == 200 && rec.Status == bridge.StatusEnded && len(rec.Streams) == 2
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, first.StartedAt.Unix(), rec.StartedAt.Unix(), "the same call")
+	w := fetchWAV(t, base, callSid, "inbound")
+	require.Len(t, w.samples, 32000, "old audio kept, new audio after it")
+	for k := range 100 {
+		want := decodeFrame(mulawFrame(gen, 160*k, 160))
+		require.Equal(t, want, w.samples[160*k:160*(k+1)])
+		require.Equal(t, want, w.samples[16000+160*k:16000+160*(k+1)])
+	}
+	var tr bridge.Transcript
+	require.Equal(t, 200, getJSON(t, base, "/api/calls/"+callSid+"/transcript", &tr))
+	ids := map[string]bool{}
+	for _, s := range tr.Segments {
+		require.False(t, ids[s.SegmentID], "segment id %s used twice", s.SegmentID)
+		ids[s.SegmentID] = true
+	}
+	require.Len(t, tr.Segments, 4, "two utterances in each part")
+	require.GreaterOrEqual(t, tr.Segments[2].StartMs, int64(2000), "the second part is after the first on the call clock")
+}

@@ -56,3 +56,7 @@ type callFiles struct{ *recorder.Call }
 func (c callFiles) CreateTrack(track string, sampleRate int) (bridge.AudioSink, error) {
 	return c.Call.CreateTrack(track, sampleRate)
 }
+
+func (c callFiles) AppendTrack(track string, sampleRate int) (bridge.AudioSink, error) {
+	return c.Call.AppendTrack(track, sampleRate)
+}
