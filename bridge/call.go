@@ -483,6 +483,9 @@ func (c *Call) result(t *track, r stt.Result) {
 		c.signal()
 		c.reg.publish(Event{Type: TypeTranscriptFinal, CallID: c.id, Body: seg})
 		c.reg.metrics.Final(track)
+		if at, ok := t.arrivals.when((r.EndMs - 1) / 100); ok && r.EndMs > 0 {
+			c.reg.metrics.CaptionLatency(c.reg.now().Sub(time.Unix(0, at)))
+		}
 	case stt.Status:
 		if r.Status == nil {
 			return

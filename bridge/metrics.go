@@ -1,5 +1,7 @@
 package bridge
 
+import "time"
+
 // Metrics is what the bridge reports about ingest; the Prometheus
 // implementation lives with the HTTP server.
 type Metrics interface {
@@ -11,15 +13,20 @@ type Metrics interface {
 	Final(track string)
 	STTEvent(event, code string)
 	RecordError()
+	// CaptionLatency is the time from the audio at the end of a final
+	// reaching the bridge to the final being published (it includes the
+	// engine's wait for the end of the utterance).
+	CaptionLatency(d time.Duration)
 }
 
 type nopMetrics struct{}
 
-func (nopMetrics) CallStarted()            {}
-func (nopMetrics) CallEnded(string)        {}
-func (nopMetrics) Frame(int)               {}
-func (nopMetrics) Duplicate()              {}
-func (nopMetrics) Gap(string, int64)       {}
-func (nopMetrics) Final(string)            {}
-func (nopMetrics) STTEvent(string, string) {}
-func (nopMetrics) RecordError()            {}
+func (nopMetrics) CallStarted()                 {}
+func (nopMetrics) CallEnded(string)             {}
+func (nopMetrics) Frame(int)                    {}
+func (nopMetrics) Duplicate()                   {}
+func (nopMetrics) Gap(string, int64)            {}
+func (nopMetrics) Final(string)                 {}
+func (nopMetrics) STTEvent(string, string)      {}
+func (nopMetrics) RecordError()                 {}
+func (nopMetrics) CaptionLatency(time.Duration) {}

@@ -53,7 +53,39 @@ type track struct {
 	// continued; the recognizer counts from 1 again, the transcript does not.
 	segOffset int
 
+	arrivals arrivals
+
 	closeOnce sync.Once
+}
+
+// arrivals remembers when recent audio reached the bridge, in 100 ms
+// buckets of the track's timeline, so a final's caption latency can be
+// measured without keeping anything per frame. 64 buckets cover the last
+// 6.4 s, longer than any engine takes to settle an utterance's end.
+type arrivals struct {
+	bucket [64]atomic.Int64 // which bucket the slot holds (+1; 0 = empty)
+	at     [64]atomic.Int64 // Unix nanoseconds of the first audio of that bucket
+	last   int64            // last bucket marked (ingest goroutine only)
+}
+
+func (a *arrivals) mark(bucket, now int64) {
+	if bucket+1 == a.last {
+		return
+	}
+	a.last = bucket + 1
+	i := bucket & 63
+	a.bucket[i].Store(0)
+	a.at[i].Store(now)
+	a.bucket[i].Store(bucket + 1)
+}
+
+func (a *arrivals) when(bucket int64) (int64, bool) {
+	i := bucket & 63
+	if a.bucket[i].Load() != bucket+1 {
+		return 0, false
+	}
+	at := a.at[i].Load()
+	return at, a.bucket[i].Load() == bucket+1
 }
 
 // decode turns one wire payload into PCM16LE in t.pcm.
@@ -143,7 +175,9 @@ func (t *track) write(p placement, pcm []byte) {
 		_, t.sinkErr = t.sink.Write(pcm)
 		t.recordErr()
 	}
-	t.samples.Store(p.pos + int64(len(pcm)/2))
+	end := p.pos + int64(len(pcm)/2)
+	t.samples.Store(end)
+	t.arrivals.mark((end-1)*10/int64(t.rate), t.call.reg.now().UnixNano())
 	if t.queue != nil && !t.sttStopped.Load() {
 		t.queue.push(p.pos, pcm)
 	}

@@ -62,6 +62,8 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 	}
 	c.SetReadLimit(int64(s.cfg.MaxMessageBytes))
 
+	s.metr.MediaSocketOpened()
+	defer s.metr.MediaSocketClosed()
 	stopWatch := make(chan struct{})
 	var watchers sync.WaitGroup
 	defer func() {
@@ -222,7 +224,10 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 	}
 	ev := &m.ev
 	switch ev.Kind {
-	case provider.KindConnected, provider.KindOther:
+	case provider.KindConnected:
+		return false
+	case provider.KindOther:
+		m.s.metr.Ignored(string(m.name))
 		return false
 	case provider.KindStart:
 		if m.stream != nil {

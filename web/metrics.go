@@ -1,6 +1,8 @@
 package web
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -25,7 +27,8 @@ type Metrics struct {
 	sttEvents      *prometheus.CounterVec
 	recordErrors   prometheus.Counter
 	authFailures   *prometheus.CounterVec
-	CaptionLatency prometheus.Histogram
+	captionLatency prometheus.Histogram
+	ignored        *prometheus.CounterVec
 	mediaSockets   prometheus.Gauge
 }
 
@@ -49,12 +52,13 @@ func NewMetrics(hub *Hub) *Metrics {
 		sttEvents:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_stt_events_total", Help: "Speech-to-text stream events (rollover, retry, failed, …) by error code."}, []string{"event", "code"}),
 		recordErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_recording_errors_total", Help: "Recording write errors (disk full, …)."}),
 		authFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_auth_failures_total", Help: "Refused requests, by authentication scheme."}, []string{"scheme"}),
-		CaptionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_caption_latency_seconds", Help: "From the audio that ends an utterance reaching the bridge to its final being published.",
+		ignored:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_ignored_frames_total", Help: "Frames of events the bridge does not act on (marks, playback acknowledgements, unknown events), by provider."}, []string{"provider"}),
+		captionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_caption_latency_seconds", Help: "From the audio that ends an utterance reaching the bridge to its final being published.",
 			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}}),
 		mediaSockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_streams_active", Help: "Open media sockets."}),
 	}
 	r.MustRegister(m.callsActive, m.callsTotal, m.frames, m.bytesRecorded, m.duplicates, m.gapMs, m.badFrames, m.refused,
-		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.CaptionLatency, m.mediaSockets)
+		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.captionLatency, m.mediaSockets, m.ignored)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -87,6 +91,19 @@ func (m *Metrics) STTEvent(event, code string) { m.sttEvents.WithLabelValues(eve
 
 // RecordError implements bridge.Metrics.
 func (m *Metrics) RecordError() { m.recordErrors.Inc() }
+
+// CaptionLatency implements bridge.Metrics.
+func (m *Metrics) CaptionLatency(d time.Duration) { m.captionLatency.Observe(d.Seconds()) }
+
+// MediaSocketOpened and MediaSocketClosed track open media sockets.
+func (m *Metrics) MediaSocketOpened() { m.mediaSockets.Inc() }
+
+// MediaSocketClosed is the counterpart of MediaSocketOpened.
+func (m *Metrics) MediaSocketClosed() { m.mediaSockets.Dec() }
+
+// Ignored counts frames of events the bridge does not act on (marks,
+// playback acknowledgements, unknown events).
+func (m *Metrics) Ignored(p string) { m.ignored.WithLabelValues(p).Inc() }
 
 // BadFrame counts a malformed media frame.
 func (m *Metrics) BadFrame(p string) { m.badFrames.WithLabelValues(p).Inc() }
