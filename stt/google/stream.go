@@ -265,6 +265,10 @@ func (s *stream) bound() {
 			s.sent = s.sent[1:]
 			continue
 		}
+		if len(s.pend) == 0 {
+			s.bufSamples = 0
+			return
+		}
 		c := s.pend[0]
 		s.pend = s.pend[1:]
 		s.bufSamples -= c.samples()
