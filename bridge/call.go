@@ -40,6 +40,8 @@ type Call struct {
 	ending     bool // finalization has begun; no stream may join
 	recDirty   bool
 	trDirty    bool
+	// docsFailing: the last document write failed (run goroutine only).
+	docsFailing bool
 
 	wake  chan struct{} // something changed: streams, documents to write
 	done  chan struct{} // closed when the call is finalized
@@ -157,15 +159,22 @@ func (c *Call) persist() {
 		c.trDirty = false
 	}
 	c.mu.Unlock()
+	var err error
 	if rec != nil {
-		if err := c.files.WriteJSON("call.json", rec); err != nil {
-			c.log.Error().Err(err).Msg("write call.json")
-		}
+		err = c.files.WriteJSON("call.json", rec)
 	}
 	if tr != nil {
-		if err := c.files.WriteJSON("transcript.json", tr); err != nil {
-			c.log.Error().Err(err).Msg("write transcript.json")
-		}
+		err = errors.Join(err, c.files.WriteJSON("transcript.json", tr))
+	}
+	// A full disk fails every write: say so once, and again when it ends.
+	switch {
+	case err != nil && !c.docsFailing:
+		c.docsFailing = true
+		c.log.Error().Err(err).Msg("call documents not written; retrying at the next change")
+		c.reg.metrics.RecordError()
+	case err == nil && c.docsFailing && (rec != nil || tr != nil):
+		c.docsFailing = false
+		c.log.Info().Msg("call documents written again")
 	}
 }
 
@@ -346,8 +355,11 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	} else {
 		sink, err = c.files.CreateTrack(name, st.Format.SampleRate)
 	}
+	var sinkErr error
 	if err != nil {
-		return nil, fmt.Errorf("open %s recording: %w", name, err)
+		// The track is still transcribed (see unrecorded.go).
+		sinkErr = fmt.Errorf("open %s recording: %w", name, err)
+		sink = failedSink{sinkErr}
 	}
 	t := &track{
 		call: c, name: name, rate: st.Format.SampleRate, sink: sink,
@@ -357,6 +369,12 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	}
 	t.samples.Store(sink.Samples())
 	rec := TrackRecord{Name: name, SampleRate: t.rate, Encoding: string(st.Format.Encoding), File: name + ".wav"}
+	if sinkErr != nil {
+		t.sinkErr = sinkErr
+		rec.Error = sinkErr.Error()
+		t.log.Error().Err(sinkErr).Msg("recording failed; transcription continues")
+		c.reg.metrics.RecordError()
+	}
 	if st.Format.Encoding == provider.L16 {
 		rec.ByteOrder = orderName(order)
 	}
@@ -376,24 +394,18 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	}
 	c.tracks[name] = t
 	if c.reg.cfg.Recognizer != nil {
+		// The recognizer is opened by the track's own goroutine, not under
+		// the call's lock: an engine that is slow or down must not hold up
+		// ingest. Audio waits in the queue meanwhile.
 		ctx, cancel := context.WithCancel(c.ctx)
-		stream, err := c.reg.cfg.Recognizer.Open(ctx, stt.StreamConfig{
-			CallID: c.id, Track: name, SampleRate: t.rate, Params: maps.Clone(st.CustomParameters),
-		})
-		if err != nil {
-			cancel()
-			t.log.Error().Err(err).Msg("speech-to-text unavailable for this track; recording continues")
-			c.addEventLocked(TranscriptEvent{Type: TypeSTTPrefix + stt.EventFailed, Track: name, Message: err.Error()})
-			c.reg.publish(Event{Type: TypeSTTPrefix + stt.EventFailed, CallID: c.id, Body: STTBody{Track: name, Message: err.Error()}})
-			return t, nil
-		}
-		t.stream, t.cancel = stream, cancel
+		t.cancel = cancel
 		t.queue = newPCMQueue(int(c.reg.cfg.STTQueue.Seconds() * float64(2*t.rate)))
 		t.sttDone = make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() { t.feed(ctx) })
-		wg.Go(t.results)
-		c.sttWG.Go(func() { wg.Wait(); close(t.sttDone) })
+		sc := stt.StreamConfig{CallID: c.id, Track: name, SampleRate: t.rate, Params: maps.Clone(st.CustomParameters)}
+		c.sttWG.Go(func() {
+			defer close(t.sttDone)
+			t.transcribe(ctx, sc)
+		})
 	}
 	return t, nil
 }
@@ -423,6 +435,17 @@ func (c *Call) streamEnded(s *Stream, reason string, err error) {
 	c.signal()
 }
 
+// segmentsLocked is how many final segments the track has.
+func (c *Call) segmentsLocked(track string) int {
+	n := 0
+	for _, seg := range c.transcript.Segments {
+		if seg.Track == track {
+			n++
+		}
+	}
+	return n
+}
+
 func (c *Call) addEventLocked(ev TranscriptEvent) {
 	c.transcript.Events = append(c.transcript.Events, ev)
 	c.trDirty = true
@@ -443,10 +466,12 @@ func (c *Call) gap(track string, atSample, samples int64, kind string, rate int)
 	c.reg.metrics.Gap(kind, dur)
 }
 
-// sttGap records audio dropped before the recognizer could take it.
-func (c *Call) sttGap(track string, samples int64, rate int) {
-	c.log.Warn().Str("track", track).Int64("dropped_ms", samples*1000/int64(rate)).Msg("speech-to-text queue full; oldest audio dropped")
-	c.gap(track, -1, samples, "stt", rate)
+// sttGap records audio that was never transcribed: dropped before the
+// recognizer could take it, or queued when transcription ended.
+func (c *Call) sttGap(track string, atSample, samples int64, rate int) {
+	c.log.Warn().Str("track", track).Int64("at_ms", atSample*1000/int64(rate)).Int64("dropped_ms", samples*1000/int64(rate)).
+		Msg("audio not transcribed (speech-to-text queue full or the engine unavailable)")
+	c.gap(track, atSample, samples, "stt", rate)
 }
 
 func (c *Call) trackError(track string, err error) {

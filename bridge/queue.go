@@ -19,6 +19,7 @@ type pcmQueue struct {
 	segN    int
 	closed  bool
 	dropped int64 // bytes dropped since the last takeDropped
+	dropPos int64 // sample position of the first of those bytes
 	notify  chan struct{}
 }
 
@@ -58,6 +59,9 @@ func (q *pcmQueue) push(pos int64, pcm []byte) (dropped bool) {
 	if len(pcm) > q.max { // a single frame larger than the queue: keep its tail
 		skip := len(pcm) - q.max
 		skip &^= 1
+		if q.dropped == 0 {
+			q.dropPos = pos
+		}
 		pos += int64(skip / 2)
 		pcm = pcm[skip:]
 		q.dropped += int64(skip)
@@ -139,6 +143,9 @@ func (q *pcmQueue) dropOldest(need int) {
 	if n <= 0 {
 		n = s.n
 	}
+	if q.dropped == 0 {
+		q.dropPos = s.pos
+	}
 	q.head = (q.head + n) % len(q.buf)
 	q.size -= n
 	q.dropped += int64(n)
@@ -175,11 +182,20 @@ func (q *pcmQueue) pop(dst []byte) (pos int64, n int, ok bool) {
 
 // takeDropped returns and resets the count of dropped bytes.
 func (q *pcmQueue) takeDropped() int64 {
+	_, n := q.takeDroppedSpan()
+	return n
+}
+
+// takeDroppedSpan returns and resets the dropped bytes and the position of
+// the first dropped sample. Drops since the last call are reported as one
+// stretch starting there: what was dropped is always the oldest audio, so
+// it is contiguous unless the media itself had gaps.
+func (q *pcmQueue) takeDroppedSpan() (pos, n int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	d := q.dropped
+	pos, n = q.dropPos, q.dropped
 	q.dropped = 0
-	return d
+	return pos, n
 }
 
 // close stops accepting audio; what is queued can still be popped.

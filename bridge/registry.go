@@ -65,6 +65,12 @@ func (c *Config) defaults() {
 	}
 }
 
+// MaxCallIDLen bounds a call id. Providers' ids are far shorter (Twilio 34
+// bytes, UUIDs 36); a longer one is refused rather than carried into every
+// log line, document and subscriber event (subscribers cannot name a call
+// with a longer id either).
+const MaxCallIDLen = 256
+
 // Registry owns every live call and knows every stored one.
 type Registry struct {
 	cfg     Config
@@ -161,6 +167,9 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 	if st.CallID == "" {
 		return nil, errors.New("start frame has no call id")
 	}
+	if len(st.CallID) > MaxCallIDLen {
+		return nil, fmt.Errorf("call id of %d bytes (at most %d)", len(st.CallID), MaxCallIDLen)
+	}
 	for {
 		r.mu.Lock()
 		if r.shutdown {
@@ -196,9 +205,12 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 }
 
 func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, error) {
-	files, err := r.cfg.Store.Open(st.CallID)
-	if err != nil {
-		return nil, fmt.Errorf("open call folder: %w", err)
+	files, filesErr := r.cfg.Store.Open(st.CallID)
+	if filesErr != nil {
+		// The call is still transcribed and captioned (see unrecorded.go);
+		// its tracks and documents log and count the error as they fail.
+		filesErr = fmt.Errorf("open call folder: %w", filesErr)
+		files = failedFiles{filesErr}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	now := r.now()
@@ -234,6 +246,9 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 			}
 		}
 		c.transcript.Tracks = tracks
+	}
+	if filesErr != nil {
+		c.rec.Error = filesErr.Error()
 	}
 	c.recDirty, c.trDirty = true, true
 	r.active[st.CallID] = c

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -37,9 +38,9 @@ type track struct {
 	order     provider.ByteOrder
 	checked   int // L16 frames examined by the byte-order detector
 	swapVotes int // of those, frames that looked byte-swapped
+	lastWarn  time.Time
 
 	queue   *pcmQueue
-	stream  stt.Stream
 	sttDone chan struct{} // closed when the STT goroutines have exited
 	cancel  context.CancelFunc
 
@@ -48,7 +49,6 @@ type track struct {
 	duplicates atomic.Int64
 	gapSamples atomic.Int64
 	warning    atomic.Pointer[string]
-	sttStopped atomic.Bool
 	// segOffset is how many segments the track had before the call was
 	// continued; the recognizer counts from 1 again, the transcript does not.
 	segOffset int
@@ -170,17 +170,42 @@ func (t *track) write(p placement, pcm []byte) {
 			t.recordErr()
 		}
 		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
+		if p.skipped > 0 {
+			t.mediaWarn().Int64("at_ms", (p.pos-p.gap)*1000/int64(t.rate)).Int64("gap_ms", (p.gap+p.skipped)*1000/int64(t.rate)).
+				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap: only the maximum is filled with silence; the whole gap is an audio.gap event")
+		}
 	}
 	if t.sinkErr == nil {
 		_, t.sinkErr = t.sink.Write(pcm)
 		t.recordErr()
 	}
 	end := p.pos + int64(len(pcm)/2)
-	t.samples.Store(end)
+	if t.sinkErr == nil {
+		// After a recording error the count stays at what the WAV holds.
+		t.samples.Store(end)
+	}
 	t.arrivals.mark((end-1)*10/int64(t.rate), t.call.reg.now().UnixNano())
-	if t.queue != nil && !t.sttStopped.Load() {
+	if t.queue != nil {
+		// Also while the recognizer is down: the queue keeps the newest
+		// audio for the next stream and counts what it drops.
 		t.queue.push(p.pos, pcm)
 	}
+}
+
+// mediaWarnEvery bounds the warnings about one track's media to one per
+// period: the conditions they report can repeat on every frame.
+const mediaWarnEvery = 5 * time.Second
+
+// mediaWarn is a warning about the track's media, or nil (which logs
+// nothing) when one was logged less than mediaWarnEvery ago. Only the
+// ingesting stream calls it.
+func (t *track) mediaWarn() *zerolog.Event {
+	now := time.Now()
+	if now.Sub(t.lastWarn) < mediaWarnEvery {
+		return nil
+	}
+	t.lastWarn = now
+	return t.log.Warn()
 }
 
 func (t *track) recordErr() {
@@ -190,50 +215,178 @@ func (t *track) recordErr() {
 	}
 }
 
-// feed runs in its own goroutine: it moves audio from the queue to the
-// recognizer, which may block, and closes the recognizer's input when the
-// queue is closed and empty.
-func (t *track) feed(ctx context.Context) {
+// Reopening a recognizer stream that stopped for good (or could not be
+// opened): the first attempt waits sttReopenMin, doubling up to
+// sttReopenMax while attempts keep failing. Engines retry short outages
+// themselves; this covers the long ones, so a track whose engine gave up is
+// transcribed again once the engine is back, and only the audio of the
+// outage is lost to transcription (an audio.gap of kind stt). Variables so
+// that tests need not wait seconds.
+var (
+	sttReopenMin = time.Second
+	sttReopenMax = 30 * time.Second
+)
+
+// transcribe runs in its own goroutine for the life of the track: it opens
+// a recognizer stream, feeds it from the queue and turns its results into
+// transcript segments and events (on a second goroutine, since Write may
+// block), and opens a new stream after a backoff when one fails. It returns
+// when the queue is closed and the last stream has delivered its results,
+// or when ctx is cancelled.
+func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
+	defer t.discardQueued()
+	delay := sttReopenMin
+	failing := false // the last attempt failed: notices are not repeated
+	for streams := 0; ; {
+		stream, err := t.call.reg.cfg.Recognizer.Open(ctx, sc)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				t.sttNotice(stt.EventFailed, "", "speech-to-text unavailable; recording continues, retrying: "+err.Error())
+				t.log.Error().Err(err).Msg("speech-to-text unavailable for this track; recording continues")
+			}
+			failing = true
+		} else {
+			if streams > 0 || failing {
+				t.call.mu.Lock()
+				t.segOffset = t.call.segmentsLocked(t.name)
+				t.call.mu.Unlock()
+				t.sttNotice(stt.EventResumed, "", "speech-to-text stream reopened")
+				t.log.Info().Int("streams", streams+1).Msg("speech-to-text stream reopened")
+			}
+			streams++
+			var results sync.WaitGroup
+			var got int
+			results.Go(func() { got = t.results(stream) })
+			finished := t.feed(ctx, stream)
+			results.Wait()
+			if finished || ctx.Err() != nil {
+				return
+			}
+			if got > 0 {
+				delay = sttReopenMin // it worked for a while: this is a new outage
+			}
+			failing = false
+			t.log.Warn().Dur("retry_in", delay).Msg("speech-to-text stream stopped; recording continues, reopening")
+		}
+		if !t.waitReopen(ctx, delay) {
+			return
+		}
+		delay = min(2*delay, sttReopenMax)
+	}
+}
+
+// sttNotice records a notice of the bridge's own about the track's
+// transcription, at the track's current position.
+func (t *track) sttNotice(event, code, msg string) {
+	at := t.samples.Load() * 1000 / int64(t.rate)
+	typ := TypeSTTPrefix + event
+	c := t.call
+	c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Code: code, Message: msg})
+	c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Code: code, Message: msg}})
+	c.reg.metrics.STTEvent(event, code)
+}
+
+// waitReopen waits d before the next attempt; false when the track ended
+// meanwhile.
+func (t *track) waitReopen(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.queue.notify: // audio keeps coming; only a close matters
+			if t.queue.isClosed() {
+				return false
+			}
+		}
+	}
+}
+
+// reportDropped records audio the queue dropped since the last report.
+func (t *track) reportDropped() {
+	if pos, n := t.queue.takeDroppedSpan(); n > 0 {
+		t.call.sttGap(t.name, pos, n/2, t.rate)
+	}
+}
+
+// discardQueued records what will never be transcribed when transcription
+// ends early (the engine was down at the end of the call, or the drain
+// timed out): what the queue dropped and what it still holds.
+func (t *track) discardQueued() {
+	t.queue.close()
+	t.reportDropped()
 	buf := make([]byte, 2*t.rate*sttChunkMs/1000)
-	defer t.stream.Close()
+	var from, n int64 = 0, 0
+	for {
+		pos, m, ok := t.queue.pop(buf)
+		if ok && n > 0 && pos == from+n {
+			n += int64(m / 2)
+			continue
+		}
+		if n > 0 {
+			t.call.sttGap(t.name, from, n, t.rate)
+		}
+		if !ok {
+			return
+		}
+		from, n = pos, int64(m/2)
+	}
+}
+
+// feed moves audio from the queue to the stream, which may block. It
+// returns true when the queue was closed and drained (the stream is then
+// closed, and settles), false when the stream stopped taking audio or ctx
+// was cancelled.
+func (t *track) feed(ctx context.Context, stream stt.Stream) bool {
+	buf := make([]byte, 2*t.rate*sttChunkMs/1000)
+	defer stream.Close()
 	for {
 		for {
-			if d := t.queue.takeDropped(); d > 0 {
-				t.call.sttGap(t.name, d/2, t.rate)
-			}
+			t.reportDropped()
 			pos, n, ok := t.queue.pop(buf)
 			if !ok {
 				break
 			}
-			if err := t.stream.Write(pos, buf[:n]); err != nil {
+			if err := stream.Write(pos, buf[:n]); err != nil {
 				if !errors.Is(err, stt.ErrStopped) && ctx.Err() == nil {
 					t.log.Warn().Err(err).Msg("speech-to-text stopped taking audio")
 				}
-				t.sttStopped.Store(true)
-				return
+				// The chunk in hand never reached the engine.
+				t.call.sttGap(t.name, pos, int64(n/2), t.rate)
+				return false
 			}
 		}
 		if t.queue.isClosed() {
 			// Closed and drained (a push racing close is refused by push).
 			if _, _, ok := t.queue.pop(buf); !ok {
-				return
+				return true
 			}
 			continue
 		}
 		select {
 		case <-t.queue.notify:
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }
 
-// results runs in its own goroutine and turns recognizer output into
-// transcript segments and subscriber events.
-func (t *track) results() {
-	for r := range t.stream.Results() {
+// results turns one stream's output into transcript segments and
+// subscriber events, until the stream closes Results. It returns how many
+// results there were.
+func (t *track) results(stream stt.Stream) int {
+	n := 0
+	for r := range stream.Results() {
 		t.call.result(t, r)
+		n++
 	}
+	return n
 }
 
 // finish closes the track's input and waits for transcription to settle,
