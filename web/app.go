@@ -42,6 +42,11 @@ type Config struct {
 	AllowedOrigins []string
 	// BodyLimit bounds HTTP request bodies (default 1 MiB).
 	BodyLimit int
+	// InboundLabel and OutboundLabel name the tracks for people on the
+	// dashboard and in caption files (default "Caller" and "Agent").
+	InboundLabel, OutboundLabel string
+	// Version is shown on the dashboard (default: from the build info).
+	Version string
 }
 
 func (c *Config) defaults() {
@@ -53,6 +58,15 @@ func (c *Config) defaults() {
 	}
 	if c.BodyLimit == 0 {
 		c.BodyLimit = 1 << 20
+	}
+	if c.InboundLabel == "" {
+		c.InboundLabel = "Caller"
+	}
+	if c.OutboundLabel == "" {
+		c.OutboundLabel = "Agent"
+	}
+	if c.Version == "" {
+		c.Version = buildVersion()
 	}
 }
 
@@ -115,7 +129,10 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 
 	api := app.Group("/api", s.requireToken)
 	api.Get("/calls", s.listCalls)
+	api.Get("/config", s.getConfig)
 	api.Get("/calls/:id", s.getCall)
+	api.Get("/calls/:id/transcript.vtt", s.getTranscriptVTT)
+	api.Get("/calls/:id/transcript.srt", s.getTranscriptSRT)
 	api.Get("/calls/:id/transcript", s.getTranscript)
 	api.Get("/calls/:id/recordings/:file", s.getRecording)
 
@@ -160,6 +177,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	if code >= 500 {
 		s.log.Error().Err(err).Str("path", c.Path()).Msg("request failed")
+	}
+	if wantsPage(c) {
+		return errorHTML(c, code, err.Error())
 	}
 	return c.Status(code).JSON(apiError{Error: err.Error()})
 }
