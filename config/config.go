@@ -28,8 +28,9 @@ type Config struct {
 	LogLevel  string `name:"log-level" default:"info" enum:"debug,info,warn,error" env:"BRIDGE_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" default:"auto" enum:"auto,console,json" env:"BRIDGE_LOG_FORMAT" help:"Log format: json, console, or auto (console on a terminal, JSON otherwise)."`
 
-	Mock   Mock   `embed:"" prefix:"mock-" envprefix:"BRIDGE_MOCK_" group:"Mock speech-to-text"`
-	Limits Limits `embed:"" group:"Limits"`
+	Mock      Mock      `embed:"" prefix:"mock-" envprefix:"BRIDGE_MOCK_" group:"Mock speech-to-text"`
+	Limits    Limits    `embed:"" group:"Limits"`
+	Dashboard Dashboard `embed:"" group:"Dashboard"`
 }
 
 // Mock configures the offline speech-to-text engine.
@@ -146,5 +147,6 @@ func (c Config) Validate() error {
 	duration("stt-queue", l.STTQueue, 100*time.Millisecond, 5*time.Minute)
 	duration("subscriber-wait", l.SubscriberWait, time.Second, 24*time.Hour)
 	duration("shutdown-timeout", l.ShutdownTimeout, 0, time.Hour)
+	errs = append(errs, c.Dashboard.validate()...)
 	return errors.Join(errs...)
 }

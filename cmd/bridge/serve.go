@@ -106,6 +106,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	app := web.NewApp(web.Config{
 		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, IdleTimeout: cfg.Limits.IdleTimeout,
+		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Ready: func() bool { return !inst.draining.Load() }})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
