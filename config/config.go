@@ -30,6 +30,7 @@ type Config struct {
 
 	Mock      Mock      `embed:"" prefix:"mock-" envprefix:"BRIDGE_MOCK_" group:"Mock speech-to-text"`
 	Limits    Limits    `embed:"" group:"Limits"`
+	Google    Google    `embed:"" prefix:"google-" envprefix:"BRIDGE_GOOGLE_" group:"Google Speech-to-Text (--stt google)"`
 	Dashboard Dashboard `embed:"" group:"Dashboard"`
 }
 

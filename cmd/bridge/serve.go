@@ -79,15 +79,15 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("data directory %s: %w", cfg.Data, err)
 	}
-	rec, closeSTT, err := newRecognizer(cfg, log)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
 	hub := web.NewHub(web.HubConfig{
 		Outbox: cfg.Limits.SubscriberQueue, WaitTimeout: cfg.Limits.SubscriberWait,
 		MaxSubscribers: cfg.Limits.MaxSubscribers, MaxPerCall: cfg.Limits.MaxSubscribersCall,
 	}, log.With().Str("component", "hub").Logger())
 	metrics := web.NewMetrics(hub)
+	rec, closeSTT, err := newRecognizer(cfg, log, metrics)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	reg := bridge.NewRegistry(bridge.Config{
 		Store: fileStore{store}, Recognizer: rec, Publisher: hub, Metrics: metrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
@@ -118,8 +118,14 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 }
 
 // newRecognizer builds the configured speech-to-text engine.
-func newRecognizer(cfg config.Config, log zerolog.Logger) (stt.Recognizer, func(), error) {
+func newRecognizer(cfg config.Config, log zerolog.Logger, m *web.Metrics) (stt.Recognizer, func(), error) {
 	switch cfg.STT {
+	case "google":
+		r, err := newGoogle(cfg, log, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, func() { _ = r.Close() }, nil
 	case "mock":
 		mc := mock.Config{FailAfter: cfg.Mock.FailAfter, Latency: cfg.Mock.Latency}
 		if cfg.Mock.Script != "" {

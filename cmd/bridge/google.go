@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/config"
+	"github.com/callcaptions/bridge/stt/google"
+	"github.com/callcaptions/bridge/web"
+)
+
+// googleConfig copies the user-facing settings into the engine's.
+func googleConfig(g config.Google, m google.Metrics) google.Config {
+	return google.Config{
+		Endpoint: g.Endpoint, Insecure: g.Insecure, CredentialsFile: g.CredentialsFile,
+		Language: g.Language, AlternativeLanguages: g.AlternativeLanguages, Model: g.Model, Enhanced: g.Enhanced,
+		Punctuation: g.Punctuation, WordTimeOffsets: g.WordTimeOffsets, ProfanityFilter: g.ProfanityFilter,
+		PhraseHints: g.PhraseHints, Boost: g.Boost, MaxAlternatives: g.MaxAlternatives,
+		DisableInterimResults: !g.InterimResults,
+		MaxStreams:            g.MaxStreams, PoolSize: g.PoolSize,
+		RotateAfter: g.RotateAfter, StreamLimit: g.StreamLimit, RotatePause: g.RotatePause,
+		Hold: g.Hold, IdleClose: g.IdleClose, SilenceClose: g.SilenceClose, SilenceLevel: g.SilenceLevel,
+		PreRoll: g.PreRoll, GapFill: g.GapFill, ChunkDuration: g.ChunkDuration, QueueDuration: g.QueueDuration,
+		ReplayLimit: g.ReplayLimit, DrainTimeout: g.DrainTimeout, SendTimeout: g.SendTimeout,
+		BackoffInitial: g.BackoffInitial, BackoffMax: g.BackoffMax, ExhaustedBackoff: g.ExhaustedBackoff,
+		MaxRetries: g.MaxRetries,
+		Metrics:    m,
+	}
+}
+
+// newGoogle builds the one Google client of the process.
+func newGoogle(cfg config.Config, log zerolog.Logger, m *web.Metrics) (*google.Recognizer, error) {
+	gc := googleConfig(cfg.Google, googleMetrics{m})
+	if err := gc.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := google.New(ctx, gc, log.With().Str("component", "stt.google").Logger())
+	if err != nil {
+		return nil, fmt.Errorf("google speech-to-text: %w", err)
+	}
+	return r, nil
+}
+
+// googleMetrics feeds the engine's counters into the bridge's metrics.
+type googleMetrics struct{ m *web.Metrics }
+
+func (g googleMetrics) StreamOpened()                { g.m.STTStreamOpened() }
+func (g googleMetrics) Rotation()                    { g.m.STTRotation() }
+func (g googleMetrics) Error(code string)            { g.m.STTError(code) }
+func (g googleMetrics) AudioDropped(d time.Duration) { g.m.Gap("stt", d.Milliseconds()) }
