@@ -32,6 +32,7 @@ type Config struct {
 	Limits    Limits    `embed:"" group:"Limits"`
 	Google    Google    `embed:"" prefix:"google-" envprefix:"BRIDGE_GOOGLE_" group:"Google Speech-to-Text (--stt google)"`
 	Dashboard Dashboard `embed:"" group:"Dashboard"`
+	Providers Providers `embed:"" group:"Providers"`
 }
 
 // Mock configures the offline speech-to-text engine.
@@ -149,5 +150,6 @@ func (c Config) Validate() error {
 	duration("subscriber-wait", l.SubscriberWait, time.Second, 24*time.Hour)
 	duration("shutdown-timeout", l.ShutdownTimeout, 0, time.Hour)
 	errs = append(errs, c.Dashboard.validate()...)
+	errs = append(errs, c.Providers.problems(c.PublicURL)...)
 	return errors.Join(errs...)
 }
