@@ -93,9 +93,18 @@ func (c *Call) run() {
 	defer maxDur.Stop()
 	var grace *time.Timer
 	var graceC <-chan time.Time
+	// transcript.json is rewritten whole and synced: at most every
+	// docsEvery while the call is live (see persist).
+	docs := time.NewTimer(docsEvery)
+	docs.Stop()
+	defer docs.Stop()
+	var docsC <-chan time.Time
+	var lastTranscript time.Time
 	for {
 		select {
 		case <-c.wake:
+		case <-docsC:
+			docsC = nil
 		case <-maxDur.C:
 			c.log.Warn().Dur("max", c.reg.cfg.MaxCallDuration).Msg("call reached its maximum duration")
 			c.stopStreams(ReasonTimeout)
@@ -109,7 +118,13 @@ func (c *Call) run() {
 				return
 			}
 		}
-		c.persist()
+		since := time.Since(lastTranscript)
+		if c.persist(since >= docsEvery) {
+			lastTranscript = time.Now()
+		} else if docsC == nil && c.transcriptDirty() {
+			docs.Reset(docsEvery - since)
+			docsC = docs.C
+		}
 		c.mu.Lock()
 		idle := len(c.streams) == 0
 		reason := c.lastReason
@@ -143,8 +158,26 @@ func (c *Call) stopStreams(reason string) {
 	}
 }
 
-// persist writes call.json and transcript.json when they changed.
-func (c *Call) persist() {
+// docsEvery bounds how often a live call rewrites transcript.json. Each
+// write encodes the whole transcript and syncs it to disk, which on every
+// final cost more CPU than the call's audio path; the live transcript is
+// served from memory, so the file only matters after a crash, which loses
+// at most this much of it (never audio: the WAVs are written as frames
+// arrive). call.json changes rarely and is written at once; the end of the
+// call writes both.
+const docsEvery = 5 * time.Second
+
+// transcriptDirty reports whether transcript.json is behind.
+func (c *Call) transcriptDirty() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trDirty
+}
+
+// persist writes call.json when it changed, and transcript.json when it
+// changed and withTranscript is set. It reports whether it wrote the
+// transcript.
+func (c *Call) persist(withTranscript bool) bool {
 	c.mu.Lock()
 	var rec *CallRecord
 	var tr *Transcript
@@ -153,7 +186,7 @@ func (c *Call) persist() {
 		rec = &r
 		c.recDirty = false
 	}
-	if c.trDirty {
+	if c.trDirty && withTranscript {
 		t := c.transcriptLocked()
 		tr = &t
 		c.trDirty = false
@@ -176,6 +209,7 @@ func (c *Call) persist() {
 		c.docsFailing = false
 		c.log.Info().Msg("call documents written again")
 	}
+	return tr != nil
 }
 
 // snapshotLocked is the call record with live track figures filled in.
@@ -184,6 +218,7 @@ func (c *Call) snapshotLocked() CallRecord {
 	r.CustomParameters = maps.Clone(c.rec.CustomParameters)
 	r.Streams = slices.Clone(c.rec.Streams)
 	r.Tracks = slices.Clone(c.rec.Tracks)
+	r.Callbacks = slices.Clone(c.rec.Callbacks)
 	for i := range r.Tracks {
 		if t := c.tracks[r.Tracks[i].Name]; t != nil {
 			r.Tracks[i].Samples = t.samples.Load()
@@ -254,7 +289,7 @@ func (c *Call) finalize() {
 	c.rec.DurationMs = now.Sub(c.rec.StartedAt).Milliseconds()
 	c.recDirty, c.trDirty = true, true
 	c.mu.Unlock()
-	c.persist()
+	c.persist(true)
 
 	c.reg.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
 		Reason: reason, EndedAt: now, DurationMs: c.rec.DurationMs,
@@ -310,6 +345,9 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 			return nil, fmt.Errorf("%w: track %q continues at %d Hz but was %d Hz", ErrFormatChange, n, st.Format.SampleRate, t.rate)
 		} else {
 			t.encoding, t.order = st.Format.Encoding, order
+			// A reconnecting stream counts its chunks from 1 again (Vobiz
+			// maxRetries): only its timestamps place it after the old one.
+			t.clock.hasChunk = false
 		}
 		s.tracks = append(s.tracks, t)
 	}

@@ -34,6 +34,10 @@ type Config struct {
 	DrainTimeout      time.Duration // how long transcription may settle after a call ends; default 10s
 	// ByteOrder overrides the documented L16 byte order of a provider.
 	ByteOrder map[provider.Name]provider.ByteOrder
+	// ReorderFrames is the jitter window, in frames, of the tracks of
+	// providers that deliver frames out of order (Telnyx): default 5,
+	// negative turns reordering off.
+	ReorderFrames int
 	// Now is the wall clock (tests may replace it).
 	Now func() time.Time
 }
@@ -79,7 +83,8 @@ type Registry struct {
 
 	mu       sync.Mutex
 	active   map[string]*Call
-	past     map[string]CallRecord // ended calls, by id
+	past     map[string]CallRecord        // ended calls, by id
+	pending  map[string]*pendingCallbacks // callbacks for calls not started yet
 	shutdown bool
 	calls    sync.WaitGroup // one per live call's run goroutine
 }
@@ -153,16 +158,9 @@ func (r *Registry) Admit() error {
 // StartStream joins a stream that sent its start frame to its call,
 // creating the call if it is new.
 func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, error) {
-	if st.Format.Encoding == "" {
-		return nil, fmt.Errorf("%w: %q", ErrUnsupported, st.Format.Raw)
-	}
-	switch st.Format.SampleRate {
-	case 8000, 16000, 24000:
-	default:
-		return nil, fmt.Errorf("%w: sample rate %d (want 8000, 16000 or 24000)", ErrUnsupported, st.Format.SampleRate)
-	}
-	if st.Format.Channels > 1 {
-		return nil, fmt.Errorf("%w: %d channels (want mono)", ErrUnsupported, st.Format.Channels)
+	if err := checkFormat(st.Format); err != nil {
+		r.recordRefused(p, st, err)
+		return nil, err
 	}
 	if st.CallID == "" {
 		return nil, errors.New("start frame has no call id")
@@ -250,6 +248,7 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 	if filesErr != nil {
 		c.rec.Error = filesErr.Error()
 	}
+	c.rec.Callbacks = append(c.rec.Callbacks, r.takePendingLocked(st.CallID)...)
 	c.recDirty, c.trDirty = true, true
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)

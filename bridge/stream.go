@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/callcaptions/bridge/bridge/provider"
@@ -20,6 +21,10 @@ type Stream struct {
 	tsBase    int64
 	offsetMs  int64
 	hasTsBase bool
+
+	// reorder holds one jitter window per track (parallel to tracks) for
+	// providers whose frames arrive out of order; nil entries elsewhere.
+	reorder []*reorderer
 
 	endOnce    sync.Once
 	stopOnce   sync.Once
@@ -48,13 +53,22 @@ func (s *Stream) track(name string) *track {
 // Media records one media frame. Errors describe a bad frame; the caller
 // decides whether the stream goes on.
 func (s *Stream) Media(ev *provider.Event) error {
-	t := s.tracks[0]
-	if ev.Track != "" && (len(s.tracks) > 1 || ev.Track != t.name) {
-		if t = s.track(ev.Track); t == nil {
+	i := 0
+	if ev.Track != "" && (len(s.tracks) > 1 || ev.Track != s.tracks[0].name) {
+		if i = slices.IndexFunc(s.tracks, func(t *track) bool { return t.name == ev.Track }); i < 0 {
 			return fmt.Errorf("media for track %q, which the stream did not announce", ev.Track)
 		}
 	}
-	pcm, err := t.decode(ev.Payload)
+	if ro := s.reorderFor(i); ro != nil {
+		return s.mediaInOrder(i, ro, ev)
+	}
+	return s.place(s.tracks[i], ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
+}
+
+// place decodes one frame and records it where its chunk and timestamp put
+// it on the track.
+func (s *Stream) place(t *track, payload []byte, chunk int64, hasChunk bool, tsMs int64, hasTs bool) error {
+	pcm, err := t.decode(payload)
 	if err != nil {
 		return err
 	}
@@ -64,18 +78,20 @@ func (s *Stream) Media(ev *provider.Event) error {
 	t.frames.Add(1)
 	n := int64(len(pcm) / 2)
 	var at int64
-	hasAt := ev.HasTimestamp
+	hasAt := hasTs
 	if hasAt {
-		at = s.timestampToCallMs(ev.TimestampMs) * int64(t.rate) / 1000
+		at = s.timestampToCallMs(tsMs) * int64(t.rate) / 1000
 	}
 	var first int64
 	if !t.clock.started && !hasAt {
 		first = s.call.streamOffsetMs() * int64(t.rate) / 1000
 	}
-	p := t.clock.place(n, at, hasAt, ev.Chunk, ev.HasChunk, first)
+	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first)
 	if p.drop {
 		t.duplicates.Add(1)
 		s.call.reg.metrics.Duplicate()
+		t.mediaWarn().Int64("chunk", chunk).Int64("timestamp", tsMs).Int64("duplicates", t.duplicates.Load()).
+			Msg("media frame dropped: a duplicate, or its timestamp or chunk is behind audio already recorded")
 		return nil
 	}
 	t.detectOrder(pcm)
@@ -125,6 +141,7 @@ func (s *Stream) DTMF(ev *provider.Event) {
 // wrong, if anything. Idempotent; only the first call counts.
 func (s *Stream) End(reason string, err error) {
 	s.endOnce.Do(func() {
+		s.drainAll()
 		if r := s.StopReason(); r != "" {
 			reason = r
 		}

@@ -1,0 +1,187 @@
+package bridge
+
+import "github.com/callcaptions/bridge/bridge/provider"
+
+// defaultReorderFrames is Config.ReorderFrames when zero: five 20 ms frames
+// hold a late frame back by at most 100 ms, well inside what captions
+// tolerate, and cover the reordering seen on a jittery path.
+const defaultReorderFrames = 5
+
+// firstChunk is the chunk number a stream starts with (Telnyx, like Twilio,
+// counts media chunks from 1): a held frame with this number can go on at
+// once, since no frame can come before it.
+const firstChunk = 1
+
+// reorders lists the providers whose frames may arrive out of order and are
+// put back in order by chunk number. Telnyx: "order of frames is not
+// guaranteed". The others deliver in order over one WebSocket, where
+// holding frames back would only add latency.
+var reorders = map[provider.Name]bool{provider.Telnyx: true}
+
+// reorderWindow is how many frames a track of p holds back; 0: none.
+func (r *Registry) reorderWindow(p provider.Name) int {
+	if !reorders[p] {
+		return 0
+	}
+	switch n := r.cfg.ReorderFrames; {
+	case n < 0:
+		return 0
+	case n == 0:
+		return defaultReorderFrames
+	default:
+		return n
+	}
+}
+
+// reorderer is a jitter window over one track's frames: frames that arrive
+// ahead of a missing one are held (copied into fixed slots, whose buffers
+// are reused) until the missing frame arrives or the window is full, then
+// go on in chunk order. A frame that arrives after its successors went on is
+// passed through and dropped by the media clock as too late. In steady
+// state (frames in order) nothing is held, copied or allocated.
+//
+// It is owned by the stream's read loop, like the track's clock.
+type reorderer struct {
+	slots   []heldFrame
+	held    int
+	started bool  // a frame has gone on
+	next    int64 // the chunk expected next, once started
+}
+
+type heldFrame struct {
+	used    bool
+	chunk   int64
+	ts      int64
+	hasTs   bool
+	payload []byte // wire payload, copied; capacity kept for reuse
+}
+
+func newReorderer(window int) *reorderer {
+	return &reorderer{slots: make([]heldFrame, window)}
+}
+
+// bypass reports whether a frame can go on without being held: it is the
+// one expected next and nothing is waiting, or it is older than what went
+// on already.
+func (r *reorderer) bypass(chunk int64) bool {
+	if !r.started {
+		return false
+	}
+	if chunk == r.next && r.held == 0 {
+		r.next++
+		return true
+	}
+	return chunk < r.next
+}
+
+// add holds a frame. It returns false when a frame with the same chunk is
+// already held (a duplicate).
+func (r *reorderer) add(chunk, ts int64, hasTs bool, payload []byte) bool {
+	free := -1
+	for i := range r.slots {
+		switch {
+		case r.slots[i].used && r.slots[i].chunk == chunk:
+			return false
+		case !r.slots[i].used && free < 0:
+			free = i
+		}
+	}
+	// pop runs after every add, so a slot is always free here.
+	f := &r.slots[free]
+	f.used, f.chunk, f.ts, f.hasTs = true, chunk, ts, hasTs
+	f.payload = append(f.payload[:0], payload...)
+	r.held++
+	return true
+}
+
+// pop returns the next held frame that may go on now, in chunk order: the
+// one expected next, or the lowest one when the window is full (the frames
+// before it are given up as lost) or when draining. The frame's payload
+// stays valid until the next add.
+func (r *reorderer) pop(draining bool) (*heldFrame, bool) {
+	if r.held == 0 {
+		return nil, false
+	}
+	var f *heldFrame
+	for i := range r.slots {
+		if r.slots[i].used && (f == nil || r.slots[i].chunk < f.chunk) {
+			f = &r.slots[i]
+		}
+	}
+	switch {
+	case draining, r.held >= len(r.slots):
+	case r.started && f.chunk <= r.next:
+	case !r.started && f.chunk <= firstChunk:
+	default:
+		return nil, false
+	}
+	f.used = false
+	r.held--
+	r.started = true
+	r.next = f.chunk + 1
+	return f, true
+}
+
+// reorderFor returns the reorderer of the stream's i-th track, or nil when
+// the provider keeps order. Made on first use.
+func (s *Stream) reorderFor(i int) *reorderer {
+	if s.reorder == nil {
+		w := s.call.reg.reorderWindow(s.call.provider)
+		s.reorder = make([]*reorderer, len(s.tracks))
+		if w > 0 {
+			for j := range s.reorder {
+				s.reorder[j] = newReorderer(w)
+			}
+		}
+	}
+	return s.reorder[i]
+}
+
+// mediaInOrder passes a frame of track i through its reorderer and places
+// every frame that may go on.
+func (s *Stream) mediaInOrder(i int, ro *reorderer, ev *provider.Event) error {
+	t := s.tracks[i]
+	if !ev.HasChunk {
+		// Nothing to order by: what is held goes first.
+		s.drain(i, ro)
+		return s.place(t, ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
+	}
+	if ro.bypass(ev.Chunk) {
+		return s.place(t, ev.Payload, ev.Chunk, true, ev.TimestampMs, ev.HasTimestamp)
+	}
+	if !ro.add(ev.Chunk, ev.TimestampMs, ev.HasTimestamp, ev.Payload) {
+		t.duplicates.Add(1)
+		s.call.reg.metrics.Duplicate()
+		return nil
+	}
+	var first error
+	for {
+		f, ok := ro.pop(false)
+		if !ok {
+			return first
+		}
+		if err := s.place(t, f.payload, f.chunk, true, f.ts, f.hasTs); err != nil && first == nil {
+			first = err
+		}
+	}
+}
+
+// drain places every frame track i still holds, in chunk order.
+func (s *Stream) drain(i int, ro *reorderer) {
+	for {
+		f, ok := ro.pop(true)
+		if !ok {
+			return
+		}
+		_ = s.place(s.tracks[i], f.payload, f.chunk, true, f.ts, f.hasTs) // the stream is ending: a frame that does not decode is dropped
+	}
+}
+
+// drainAll places every held frame of every track: the stream is ending.
+func (s *Stream) drainAll() {
+	for i, ro := range s.reorder {
+		if ro != nil {
+			s.drain(i, ro)
+		}
+	}
+}
