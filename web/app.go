@@ -42,6 +42,8 @@ type Config struct {
 	AllowedOrigins []string
 	// BodyLimit bounds HTTP request bodies (default 1 MiB).
 	BodyLimit int
+	// Auth protects the media sockets and the provider webhooks (see Auth).
+	Auth Auth
 	// InboundLabel and OutboundLabel name the tracks for people on the
 	// dashboard and in caption files (default "Caller" and "Agent").
 	InboundLabel, OutboundLabel string
@@ -90,6 +92,8 @@ type Server struct {
 	log   zerolog.Logger
 	ready func() bool
 	metr  *Metrics
+	// authLog is sampled: refused sockets and webhooks can come in floods.
+	authLog zerolog.Logger
 }
 
 func (s *Server) metrics() *Metrics { return s.metr }
@@ -126,6 +130,9 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	})
 	app.Get("/media", s.admitMedia, media)
 	app.Get("/media/:provider", s.admitMedia, media)
+	app.Get("/media/s/:secret", s.admitMedia, media)
+	app.Get("/media/:provider/:secret", s.admitMedia, media)
+	s.providerRoutes(app)
 
 	api := app.Group("/api", s.requireToken)
 	api.Get("/calls", s.listCalls)
@@ -176,7 +183,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		code = fe.Code
 	}
 	if code >= 500 {
-		s.log.Error().Err(err).Str("path", c.Path()).Msg("request failed")
+		s.log.Error().Err(err).Str("path", redactPath(c.Path())).Msg("request failed")
 	}
 	if wantsPage(c) {
 		return errorHTML(c, code, err.Error())
@@ -260,6 +267,20 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 		}
 		c.Locals(localProvider, provider.Name(p))
 	}
+	p, _ := c.Locals(localProvider).(provider.Name)
+	cred, aerr := s.checkMedia(c, p, c.Params("secret"))
+	if aerr != nil {
+		s.metrics().AuthFailure(aerr.scheme)
+		s.authLog.Warn().Str("provider", string(p)).Str("remote", c.IP()).Str("scheme", aerr.scheme).Int("status", aerr.status).
+			Msg("media socket refused before upgrade: " + aerr.msg)
+		if aerr.status == fiber.StatusUnauthorized {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="bridge media", Basic realm="bridge media"`)
+		}
+		return aerr.fiber()
+	}
+	if cred.bound != "" {
+		c.Locals(localBound, cred.bound)
+	}
 	if err := s.reg.Admit(); err != nil {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
@@ -267,4 +288,9 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-const localProvider = "provider"
+const (
+	localProvider = "provider"
+	// localBound is the provider the socket's credential belongs to, when
+	// it belongs to one: a stream detected as another is refused.
+	localBound = "bound-provider"
+)

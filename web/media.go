@@ -195,6 +195,10 @@ func (m *mediaConn) detect() bool {
 			return false
 		}
 		if ok {
+			if bound, ok := m.c.Locals(localBound).(provider.Name); ok && bound != name {
+				m.refuse(closePolicy, fmt.Errorf("this socket authenticated as %s but streams %s", bound, name))
+				return false
+			}
 			m.name = name
 			m.parser = provider.NewParser(name)
 			m.log = m.log.With().Str("provider", string(name)).Logger()
@@ -234,6 +238,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 			m.refuse(closePolicy, errors.New("second start frame on one stream"))
 			return true
 		}
+		fillCallID(m.name, ev.Start)
 		st, err := m.s.reg.StartStream(m.name, ev.Start)
 		if err != nil {
 			code := closePolicy

@@ -1,0 +1,125 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/provider"
+)
+
+// Stream status callbacks: the providers report a stream's life (started,
+// stopped, failed) to a URL of their own, which the stream instructions set
+// to /callbacks/<provider> (signed) or /callbacks/<provider>/<secret>. Each
+// callback is kept in its call's record (call.json "callbacks"), also when
+// it arrives before the media socket or after the call ended.
+//
+//	twilio      form POST: AccountSid, CallSid, StreamSid, StreamName, StreamEvent (stream-started|stream-stopped|stream-error), StreamError, Timestamp
+//	signalwire  JSON {"event_type":"calling.call.stream","params":{"call_id","control_id","state":"streaming"|"finished",…}} (SWML status_url), or the cXML form like Twilio's
+//	plivo/vobiz form or JSON with CallUUID, StreamID and the event (statusCallbackUrl)
+//	telnyx      TeXML form like Twilio's: CallSid (the call_control_id), StreamSid, StreamEvent
+//
+// Authentication is that of the instructions routes (see checkWebhook):
+// Twilio's and SignalWire's signatures are verified when their keys are
+// configured; otherwise the path secret is required.
+
+// maxCallbackBody bounds one callback; the providers' are well under 4 KiB.
+const maxCallbackBody = 64 << 10
+
+// callbackProviders are the providers whose stream status callbacks the
+// bridge understands.
+var callbackProviders = map[provider.Name]bool{
+	provider.Twilio: true, provider.SignalWire: true, provider.Plivo: true, provider.Vobiz: true, provider.Telnyx: true,
+}
+
+func (s *Server) callback(c *fiber.Ctx) error {
+	p := provider.Name(strings.Clone(c.Params("provider"))) // kept in the record: not the request's buffer
+	if !callbackProviders[p] {
+		return fiber.NewError(fiber.StatusNotFound, "no status callbacks for "+string(p)+" (twilio, signalwire, plivo, vobiz, telnyx)")
+	}
+	if len(c.Body()) > maxCallbackBody {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, "callback body over 64 KiB")
+	}
+	form := requestForm(c)
+	if aerr := s.checkWebhook(c, p, c.Params("secret"), form); aerr != nil {
+		return s.refuseWebhook(c, p, aerr)
+	}
+	cb, callID, err := parseCallback(c, p, form)
+	if err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, err.Error())
+	}
+	where, err := s.reg.AttachCallback(callID, cb)
+	switch {
+	case errors.Is(err, bridge.ErrTooManyCallbacks):
+		return fiber.NewError(fiber.StatusTooManyRequests, err.Error())
+	case err != nil:
+		return err
+	}
+	return c.JSON(fiber.Map{"call_id": callID, "attached": where})
+}
+
+// parseCallback turns a callback into the record kept in call.json:
+// {"provider","received_at","event","stream_id","params"}, where params are
+// the fields as the provider sent them.
+func parseCallback(c *fiber.Ctx, p provider.Name, form url.Values) (map[string]any, string, error) {
+	params := map[string]any{}
+	switch {
+	case form != nil:
+		for k, vs := range form {
+			if len(vs) == 1 {
+				params[k] = vs[0]
+			} else {
+				params[k] = vs
+			}
+		}
+	case strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON):
+		if err := json.Unmarshal(c.Body(), &params); err != nil {
+			return nil, "", errors.New("callback body is not a JSON object")
+		}
+	default:
+		c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+			if string(k) != "token" {
+				params[string(k)] = string(v)
+			}
+		})
+	}
+	str := func(m map[string]any, keys ...string) string {
+		for _, k := range keys {
+			if v, ok := m[k].(string); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	// SignalWire RELAY events carry their fields under params.
+	fields := params
+	if inner, ok := params["params"].(map[string]any); ok {
+		fields = inner
+	}
+	callID := str(fields, "CallSid", "call_id", "CallUUID", "CallUuid", "call_uuid", "callUUID", "CallId", "callId", "call_control_id")
+	if callID == "" {
+		return nil, "", errors.New("callback names no call (CallSid, call_id or CallUUID)")
+	}
+	cb := map[string]any{
+		"provider":    string(p),
+		"received_at": time.Now().UTC().Format(time.RFC3339Nano),
+		"params":      params,
+	}
+	if ev := str(fields, "StreamEvent", "state", "Event", "event", "Status", "status"); ev != "" {
+		cb["event"] = ev
+	} else if ev := str(params, "event_type"); ev != "" {
+		cb["event"] = ev
+	}
+	if id := str(fields, "StreamSid", "StreamID", "StreamId", "stream_id", "streamId", "control_id"); id != "" {
+		cb["stream_id"] = id
+	}
+	if e := str(fields, "StreamError", "Error", "error"); e != "" {
+		cb["error"] = e
+	}
+	return cb, callID, nil
+}
