@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -262,10 +263,13 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "this is a WebSocket endpoint for provider media streams")
 	}
 	if p := c.Params("provider"); p != "" {
-		if !provider.Name(p).Valid() {
+		// The constant, not p: p aliases the request buffer, which fasthttp
+		// reuses while the socket handler still runs.
+		i := slices.Index(provider.Names, provider.Name(p))
+		if i < 0 {
 			return fiber.NewError(fiber.StatusNotFound, "unknown provider "+p)
 		}
-		c.Locals(localProvider, provider.Name(p))
+		c.Locals(localProvider, provider.Names[i])
 	}
 	p, _ := c.Locals(localProvider).(provider.Name)
 	cred, aerr := s.checkMedia(c, p, c.Params("secret"))
