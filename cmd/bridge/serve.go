@@ -41,6 +41,7 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	defer closeSTT()
 	go func() { inst.done <- app.Listener(ln) }()
 	printBanner(stdout, cfg, inst.addr)
+	warnOpen(log, cfg)
 	if started != nil {
 		started <- inst
 	}
@@ -93,6 +94,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue,
+		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: reorderFrames(cfg.Providers),
 	})
 	interrupted, err := reg.Load()
 	if err != nil {
@@ -105,7 +107,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	inst := &instance{reg: reg, hub: hub, done: make(chan error, 1)}
 	app := web.NewApp(web.Config{
 		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
-		MaxMessageBytes: cfg.Limits.MaxMessageBytes, IdleTimeout: cfg.Limits.IdleTimeout,
+		MaxMessageBytes: cfg.Limits.MaxMessageBytes, IdleTimeout: cfg.Limits.IdleTimeout, Auth: webAuth(cfg.Providers),
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Ready: func() bool { return !inst.draining.Load() }})
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -161,6 +163,7 @@ func printBanner(w io.Writer, cfg config.Config, addr string) {
 	if cfg.PublicURL == "" {
 		fmt.Fprintf(w, "  providers cannot reach this address: expose it (e.g. `ngrok http %s`) and pass --public-url https://<your-host>\n", portOf(addr))
 	}
+	printAuth(w, cfg, local)
 }
 
 func portOf(addr string) string {
