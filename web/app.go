@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/subtle"
 	"embed"
 	"errors"
 	"io/fs"
@@ -223,11 +222,14 @@ func (s *Server) requireToken(c *fiber.Ctx) error {
 	if ck := c.Cookies(TokenCookie); ck != "" && s.tokenOK(ck) {
 		return c.Next()
 	}
+	s.metrics().AuthFailure(SchemeAPIToken)
 	return fiber.NewError(fiber.StatusUnauthorized, "a valid API token is required (Authorization: Bearer <token>, ?token=, or open the link printed at start-up)")
 }
 
+// tokenOK compares in constant time, the length included (equalSecret
+// hashes both sides first).
 func (s *Server) tokenOK(got string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIToken)) == 1
+	return equalSecret(got, s.cfg.APIToken)
 }
 
 // checkOrigin refuses caption sockets opened by pages of other origins

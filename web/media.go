@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/rs/zerolog"
 
@@ -59,6 +60,7 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 	if p, ok := c.Locals(localProvider).(provider.Name); ok {
 		m.name = p
 		m.parser = provider.NewParser(p)
+		m.log = m.log.With().Str("provider", string(p)).Logger()
 	}
 	c.SetReadLimit(int64(s.cfg.MaxMessageBytes))
 
@@ -133,12 +135,12 @@ func (m *mediaConn) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout():
 		m.endReason = bridge.ReasonTimeout
 		m.endErr = fmt.Errorf("no frames for %s", m.s.cfg.IdleTimeout)
-		m.log.Warn().Str("call_id", m.callID()).Dur("idle", m.s.cfg.IdleTimeout).Msg("media stream idle; closing")
+		m.log.Warn().Dur("idle", m.s.cfg.IdleTimeout).Msg("media stream idle; closing")
 		m.closeWith(closeNormal, "idle timeout")
-	case errors.Is(err, websocket.ErrReadLimit):
+	case errors.Is(err, fws.ErrReadLimit): // the library's error, not contrib's look-alike
 		m.endReason = bridge.ReasonError
 		m.endErr = fmt.Errorf("message over the %d-byte limit", m.s.cfg.MaxMessageBytes)
-		m.log.Warn().Str("call_id", m.callID()).Int("limit", m.s.cfg.MaxMessageBytes).Msg("media message too large; closing")
+		m.log.Warn().Int("limit", m.s.cfg.MaxMessageBytes).Msg("media message too large; closing")
 		m.closeWith(closeTooBig, "message too large")
 	default:
 		if m.stream != nil && m.stream.StopReason() != "" {
@@ -146,13 +148,6 @@ func (m *mediaConn) readFailed(err error) {
 		}
 		// A closed socket is the normal end for providers that send no stop.
 	}
-}
-
-func (m *mediaConn) callID() string {
-	if m.stream != nil {
-		return m.stream.CallID()
-	}
-	return ""
 }
 
 func (m *mediaConn) closeWith(code int, reason string) {
@@ -166,9 +161,9 @@ func (m *mediaConn) closeWith(code int, reason string) {
 func (m *mediaConn) refuse(code int, err error) {
 	m.endReason = bridge.ReasonError
 	m.endErr = err
-	m.log.Warn().Err(err).Str("provider", string(m.name)).Str("call_id", m.callID()).Msg("media socket refused")
-	m.closeWith(code, err.Error())
 	m.s.metrics().Refused(string(m.name))
+	m.log.Warn().Err(err).Msg("media socket refused")
+	m.closeWith(code, err.Error()) // last: whoever sees the close sees the count and the log
 }
 
 // detect reads the first frames until the provider is known, then replays
@@ -232,6 +227,15 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 		return false
 	case provider.KindOther:
 		m.s.metr.Ignored(string(m.name))
+		switch ev.Name {
+		case "mark", "playedStream", "clearedAudio": // acknowledgements of audio the bridge never sends
+		default:
+			name := ev.Name
+			if len(name) > 40 {
+				name = name[:40] + "…"
+			}
+			m.warn().Str("event", name).Str("detail", ev.Reason).Msg("media event ignored")
+		}
 		return false
 	case provider.KindStart:
 		if m.stream != nil {
@@ -253,6 +257,11 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 		}
 		m.stream = st
 		m.log = m.log.With().Str("call_id", st.CallID()).Str("stream_id", st.ID()).Logger()
+		if ev.Start.DroppedParameters > 0 {
+			m.s.metr.ParametersDropped(ev.Start.DroppedParameters)
+			m.log.Warn().Int("dropped", ev.Start.DroppedParameters).Int("kept", len(ev.Start.CustomParameters)).
+				Msg("custom parameters over the limits dropped")
+		}
 	case provider.KindMedia:
 		if m.stream == nil {
 			m.refuse(closePolicy, errors.New("media before start"))
@@ -274,15 +283,24 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 	return false
 }
 
+// warn is a warning about a frame, or nil (which logs nothing) when one was
+// logged less than 5 s ago: a sender can repeat the problem on every frame.
+// m.log names the provider once known and the call once started.
+func (m *mediaConn) warn() *zerolog.Event {
+	now := time.Now()
+	if now.Sub(m.lastWarn) < 5*time.Second {
+		return nil
+	}
+	m.lastWarn = now
+	return m.log.Warn()
+}
+
 // malformed counts a bad frame; a run of them closes the socket.
 func (m *mediaConn) malformed(err error) bool {
 	m.bad++
 	m.badTotal++
 	m.s.metrics().BadFrame(string(m.name))
-	if now := time.Now(); now.Sub(m.lastWarn) > 5*time.Second { // at most one line per 5 s per socket
-		m.lastWarn = now
-		m.log.Warn().Err(err).Str("call_id", m.callID()).Int("bad_frames", m.badTotal).Msg("malformed media frame dropped")
-	}
+	m.warn().Err(err).Int("bad_frames", m.badTotal).Msg("malformed media frame dropped")
 	if m.stream == nil {
 		m.refuse(closeInvalid, err)
 		return true
