@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -1060,4 +1061,65 @@ func waitEndedAPI(t *testing.T, base, id string) bridge.CallRecord {
 		return apiGet(t, base, "/api/calls/"+url.PathEscape(id), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded
 	}, 15*time.Second, 20*time.Millisecond, "call %s did not end", id)
 	return rec
+}
+
+// TestL16ByteOrderSetting: --l16-byte-order overrides a provider's
+// documented byte order; read the wrong way, the audio looks like noise and
+// the call record says so.
+func TestL16ByteOrderSetting(t *testing.T) {
+	vobizCall := func(t *testing.T, base, id string) {
+		c := dial(t, base, "/media", nil)
+		send(t, c, []byte(`{"sequenceNumber":0,"event":"start","start":{"callId":"`+id+`","streamId":"s-`+id+`","accountId":"500025","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-l16","sampleRate":16000}},"extra_headers":"{}"}`))
+		const frames = 40
+		for k := range frames {
+			b := make([]byte, 640)
+			for i := range 320 {
+				v := int16(8000 * math.Sin(2*math.Pi*440*float64(320*k+i)/16000))
+				binary.BigEndian.PutUint16(b[2*i:], uint16(v)) // Vobiz: network byte order
+			}
+			send(t, c, []byte(fmt.Sprintf(`{"sequenceNumber":%d,"streamId":"s-%s","event":"media","media":{"track":"inbound","timestamp":"%d","chunk":%d,"payload":"%s"},"extra_headers":"{}"}`,
+				k+1, id, 1778597597071+20*k, k+1, base64.StdEncoding.EncodeToString(b))))
+		}
+		waitFrames(t, base, id, frames)
+		require.NoError(t, c.UnderlyingConn().Close())
+	}
+	for _, tc := range []struct {
+		name, override, order string
+		warned                bool
+	}{
+		{"documented big-endian", "", "be", false},
+		{"overridden to little-endian", "vobiz=le", "le", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			if tc.override != "" {
+				k, v, _ := strings.Cut(tc.override, "=")
+				cfg.Providers.L16ByteOrder = map[string]string{k: v}
+			}
+			_, base := startBridge(t, cfg)
+			id := "vobiz-order-" + tc.order
+			vobizCall(t, base, id)
+			rec := waitEnded(t, base, id)
+			require.Equal(t, tc.order, rec.Tracks[0].ByteOrder)
+			if tc.warned {
+				require.Contains(t, rec.Tracks[0].Warning, "byte-swapped")
+			} else {
+				require.Empty(t, rec.Tracks[0].Warning)
+			}
+		})
+	}
+}
+
+// TestReorderWindowSetting: with --reorder-frames 0 the Telnyx frame that
+// arrives late is dropped as behind the audio already recorded; the
+// default window puts it back in place (TestEveryProviderFixture).
+func TestReorderWindowSetting(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Providers.ReorderFrames = 0
+	_, base := startBridge(t, cfg)
+	c := dial(t, base, "/media/telnyx", nil)
+	send(t, c, fixtureLines(t, "telnyx-reordered.jsonl")...)
+	rec := waitEnded(t, base, "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg")
+	require.Equal(t, int64(1), rec.Tracks[0].Duplicates)
+	require.Equal(t, int64(2*160), rec.Tracks[0].Samples)
 }
