@@ -5,9 +5,16 @@ package main
 // few times real time, and Debian's headless Chromium driven over the
 // DevTools protocol. CI installs Chromium (.ci/run) and sets CI, which turns
 // a missing browser from a skip into a failure.
+//
+// A failing test saves a screenshot of the page in $BRIDGE_TEST_ARTIFACTS
+// (default: the system's temporary directory). The README's screenshot is
+// made by the live test:
+//
+//	BRIDGE_UPDATE_DOCS=1 go test -run TestDashboardLiveCaptions ./cmd/bridge/
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -382,7 +389,7 @@ func transcript(t *testing.T, base, id string) bridge.Transcript {
 // inOrder is the transcript's finals in the dashboard's order: by start.
 func inOrder(tr bridge.Transcript) []bridge.Segment {
 	segs := slices.Clone(tr.Segments)
-	slices.SortStableFunc(segs, func(a, b bridge.Segment) int { return int(a.StartMs - b.StartMs) })
+	slices.SortStableFunc(segs, func(a, b bridge.Segment) int { return cmp.Compare(a.StartMs, b.StartMs) })
 	return segs
 }
 
@@ -533,8 +540,11 @@ func TestDashboardReconnectResumes(t *testing.T) {
 	p.waitFor(`document.querySelector('#conn').dataset.state === 'reconnecting'`, 5*time.Second, "the page says it is reconnecting")
 	call.play(11.0, 3)
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp, err := http.Get(base + "/api/calls/" + callSid + "/transcript")
+		require.NoError(c, err)
+		defer resp.Body.Close()
 		var tr bridge.Transcript
-		require.Equal(c, http.StatusOK, getJSON(t, base, "/api/calls/"+callSid+"/transcript", &tr))
+		require.NoError(c, json.NewDecoder(resp.Body).Decode(&tr))
 		require.Len(c, tr.Segments, 4)
 	}, 10*time.Second, 20*time.Millisecond, "two more finals while the page is cut off")
 	require.Len(t, p.view().finals(), 2, "the page cannot have seen them yet")
