@@ -120,6 +120,7 @@ func (r *Registry) Load() (interrupted int, err error) {
 			if rerr := repair(); rerr != nil {
 				r.log.Error().Err(rerr).Str("call_id", rec.CallID).Msg("repair recordings")
 			}
+			r.measureTracks(&rec)
 			rec.Status = StatusInterrupted
 			if rec.Reason == "" {
 				rec.Reason = ReasonError
@@ -139,6 +140,32 @@ func (r *Registry) Load() (interrupted int, err error) {
 		r.mu.Unlock()
 	})
 	return interrupted, err
+}
+
+// trackSampler is implemented by stores that can say how much audio a
+// stored recording holds.
+type trackSampler interface {
+	TrackSamples(callID, track string) (int64, error)
+}
+
+// measureTracks brings the record of an interrupted call up to its
+// repaired recordings: call.json is written when the call changes, not
+// with every frame, so after a crash its sample counts lag the audio kept.
+func (r *Registry) measureTracks(rec *CallRecord) {
+	ts, ok := r.cfg.Store.(trackSampler)
+	if !ok {
+		return
+	}
+	for i := range rec.Tracks {
+		t := &rec.Tracks[i]
+		n, err := ts.TrackSamples(rec.CallID, t.Name)
+		if err != nil || t.SampleRate <= 0 {
+			continue
+		}
+		t.Samples = n
+		// The call lasted at least as long as its audio.
+		rec.DurationMs = max(rec.DurationMs, n*1000/int64(t.SampleRate))
+	}
 }
 
 // Admit says whether a new media socket may be accepted now (checked before

@@ -51,6 +51,17 @@ func (s fileStore) Calls(fn func(rec bridge.CallRecord, repair func() error)) er
 	return nil
 }
 
+// TrackSamples is how many samples a stored recording holds (the record
+// of a call interrupted by a crash is corrected with it).
+func (s fileStore) TrackSamples(callID, track string) (int64, error) {
+	path, err := s.Store.TrackPath(callID, track)
+	if err != nil {
+		return 0, err
+	}
+	_, n, err := recorder.ReadWAVInfo(path)
+	return n, err
+}
+
 type callFiles struct{ *recorder.Call }
 
 func (c callFiles) CreateTrack(track string, sampleRate int) (bridge.AudioSink, error) {
