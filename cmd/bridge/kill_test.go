@@ -327,7 +327,10 @@ func TestProcess(t *testing.T) {
 		// A short call that finishes by itself during the drain.
 		short := playTwilio(t, b.base, "CAterm0000000000000000000000000short", 20)
 		short.waitReceived(t, b.base)
-		require.Eventually(t, func() bool { rec, _ := record(t, b.base, long.sid); return len(rec.Tracks) == 2 && rec.Tracks[0].Frames > 20 },
+		require.Eventually(t, func() bool {
+			rec, _ := record(t, b.base, long.sid)
+			return len(rec.Tracks) == 2 && rec.Tracks[0].Frames > 20
+		},
 			10*time.Second, 10*time.Millisecond)
 
 		termAt := time.Now()
