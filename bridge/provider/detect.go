@@ -227,7 +227,7 @@ func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
 	case ok && has && seq == 1:
 		return Plivo, ""
 	}
-	return "", "Plivo or Vobiz: neither accountId (MA…/SA… for Plivo, digits for Vobiz) nor the first sequenceNumber (1 for Plivo, 0 for Vobiz) tells them apart; use /media/plivo or /media/vobiz"
+	return "", "Plivo or Vobiz? use /media/plivo or /media/vobiz (accountId and first sequenceNumber do not tell)"
 }
 
 // isTwilioSID: MZ, CA or AC followed by 32 hex digits.

@@ -380,7 +380,7 @@ func TestDetectionRefusals(t *testing.T) {
 		{"not JSON", [][]byte{[]byte(`RIFF....WAVE`)}, false, "not JSON"},
 		{"no event", [][]byte{[]byte(`{"streamSid":"MZ00000000000000000000000000000000"}`)}, false, "no event name"},
 		{"binary first", [][]byte{make([]byte, 320)}, true, "binary"},
-		{"Plivo or Vobiz, cannot tell", [][]byte{[]byte(`{"event":"start","sequenceNumber":5,"start":{"callId":"c-amb","streamId":"s-amb","accountId":"acct","mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000}}}`)}, false, "Plivo or Vobiz: neither accountId"},
+		{"Plivo or Vobiz, cannot tell", [][]byte{[]byte(`{"event":"start","sequenceNumber":5,"start":{"callId":"c-amb","streamId":"s-amb","accountId":"acct","mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000}}}`)}, false, "use /media/plivo or /media/vobiz"},
 		{"Twilio SIDs mixed with UUIDs", [][]byte{[]byte(`{"event":"connected","protocol":"Call","version":"1.0.0"}`),
 			[]byte(`{"event":"start","sequenceNumber":"1","start":{"streamSid":"MZ00000000000000000000000000000001","callSid":"76ac3c36-56da-4a3e-a0d6-b5f8df6da9ad","tracks":["inbound"]}}`)}, false, "neither all Twilio SIDs"},
 		{"a start of no known provider", [][]byte{[]byte(`{"event":"start","start":{"id":"x"}}`)}, false, "no id of any known provider"},
