@@ -26,6 +26,7 @@ type cli struct {
 	config.Config
 	Serve       serveCmd       `cmd:"" default:"1" help:"Run the bridge (the default when no command is given)."`
 	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 when the bridge at --addr answers /healthz (for container health checks)."`
+	Simulate    simulateCmd    `cmd:"" help:"Play calls into a running bridge as a provider would (from a WAV or generated speech); with --calls N, the load tool."`
 }
 
 type serveCmd struct{}
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch kctx.Command() {
+	case "simulate":
+		return runSimulate(ctx, c.Config, c.Simulate, stdout, stderr)
 	case "healthcheck":
 		if err := healthcheck(ctx, c.Config); err != nil {
 			fmt.Fprintln(stderr, "bridge: unhealthy:", err)

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callcaptions/bridge/bridge/provider"
+	"github.com/callcaptions/bridge/config"
+)
+
+// simulateCmd plays calls into a running bridge as a provider would. With
+// --calls above one it is the load tool. The bridge's own settings given
+// on the same command line (or in BRIDGE_* variables) are used to reach it
+// and authenticate: --addr, --api-token, --public-url, --twilio-auth-token,
+// --media-bearer-token, --provider-bearer-tokens, --media-path-secret,
+// --provider-path-secrets, --exotel-basic-auth.
+type simulateCmd struct {
+	Provider  string        `name:"provider" default:"twilio" enum:"twilio,signalwire,plivo,vobiz,telnyx,exotel" help:"Provider to play the call as: twilio, signalwire, plivo, vobiz, telnyx or exotel."`
+	URL       string        `name:"url" help:"Media WebSocket URL, secret path included (default ws://<--addr>/media/<provider>[/<path secret>])."`
+	HTTPURL   string        `name:"http-url" help:"Base URL for the caption socket and the REST checks (default: the scheme and host of --url)."`
+	WAV       string        `name:"wav" type:"existingfile" help:"PCM16 WAV to play: mono is the inbound track, stereo is inbound (left) and outbound (right). Default: generated speech-like audio."`
+	Duration  time.Duration `name:"duration" default:"20s" help:"Length of the generated audio."`
+	Tracks    int           `name:"tracks" default:"2" help:"Tracks of the generated audio: 1 (inbound) or 2 (inbound and outbound)."`
+	Encoding  string        `name:"encoding" enum:"auto,pcmu,pcma,l16" default:"auto" help:"Wire codec: pcmu, pcma or l16 (auto: l16 for exotel, pcmu otherwise)."`
+	Rate      int           `name:"rate" help:"Sample rate of the generated audio (default 8000; a WAV has its own)."`
+	Speed     float64       `name:"speed" default:"1" help:"Playback speed: 1 is real time, 10 ten times faster, 0 as fast as the socket takes it."`
+	CallID    string        `name:"call-id" help:"Call id (default: random, shaped like the provider's; with --calls, suffixed -1, -2, ...)."`
+	Params    []string      `name:"param" sep:"none" placeholder:"KEY=VALUE" help:"Custom parameter sent in the start frame (repeatable)."`
+	Headers   []string      `name:"header" sep:"none" placeholder:"'NAME: VALUE'" help:"Extra header on the media socket's upgrade request (repeatable)."`
+	Basic     string        `name:"basic" placeholder:"USER:PASS" help:"Authorization: Basic on the media socket (default: --exotel-basic-auth for exotel)."`
+	SignURL   string        `name:"sign-url" help:"The wss:// URL X-Twilio-Signature signs (default: --public-url's host with the media path)."`
+	Captions  bool          `name:"captions" help:"Print the captions of the call as they arrive."`
+	Subscribe bool          `name:"subscribe" default:"true" negatable:"" help:"Subscribe to /ws/captions?call=<id> for every call (needed for caption latency)."`
+	Calls     int           `name:"calls" default:"1" help:"Concurrent calls; with more than one this is the load tool."`
+	Ramp      time.Duration `name:"ramp" help:"Spread the starts of the calls evenly over this long."`
+	PID       int           `name:"pid" help:"Process id of the bridge: report its CPU time and resident memory (read from /proc)."`
+	Verify    bool          `name:"verify" default:"true" negatable:"" help:"After the calls, check each call record and that every WAV holds exactly the audio sent."`
+	Seed      uint64        `name:"seed" default:"1" help:"Seed of the generated audio (every call plays the same audio)."`
+	Timeout   time.Duration `name:"timeout" default:"1m" help:"How long to wait for the bridge to close a call's socket and end it, after its last frame."`
+}
+
+// simRun is one simulate invocation: what every call plays and where.
+type simRun struct {
+	cmd      simulateCmd
+	d        *simDialect
+	audio    *simAudio
+	mediaURL string
+	httpBase string // http(s)://host[:port]
+	header   http.Header
+	apiToken string
+	params   map[string]string
+	out      io.Writer
+	outMu    sync.Mutex
+	stats    simStats
+}
+
+// runSimulate runs the simulate command and returns the exit code.
+func runSimulate(ctx context.Context, cfg config.Config, cmd simulateCmd, stdout, stderr io.Writer) int {
+	r, err := newSimRun(cfg, cmd, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge simulate:", err)
+		return 2
+	}
+	rep, err := r.run(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge simulate:", err)
+		return 1
+	}
+	rep.print(stdout)
+	if rep.failed() > 0 || rep.verifyFailed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, error) {
+	p := provider.Name(cmd.Provider)
+	d := simDialects[p]
+	if d == nil {
+		return nil, fmt.Errorf("--provider: %q cannot be simulated (choose one of %s)", cmd.Provider, strings.Join(simDialectNames(), ", "))
+	}
+	if cmd.Calls < 1 {
+		return nil, fmt.Errorf("--calls: want at least 1, got %d", cmd.Calls)
+	}
+	if cmd.Speed < 0 {
+		return nil, fmt.Errorf("--speed: want 0 (as fast as possible) or more, got %g", cmd.Speed)
+	}
+	r := &simRun{cmd: cmd, d: d, out: out, apiToken: cfg.APIToken, header: http.Header{}, params: map[string]string{}}
+	for _, kv := range cmd.Params {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param: %q is not KEY=VALUE", kv)
+		}
+		r.params[k] = v
+	}
+
+	// Audio.
+	enc := d.encodings[0]
+	switch cmd.Encoding {
+	case "pcmu":
+		enc = provider.PCMU
+	case "pcma":
+		enc = provider.PCMA
+	case "l16":
+		enc = provider.L16
+	}
+	var (
+		pcm   [][]byte
+		names []string
+		rate  = cmd.Rate
+	)
+	if cmd.WAV != "" {
+		chans, wavRate, err := readWAV(cmd.WAV)
+		if err != nil {
+			return nil, err
+		}
+		if rate != 0 && rate != wavRate {
+			return nil, fmt.Errorf("--rate %d differs from the WAV's %d Hz (the simulator does not resample)", rate, wavRate)
+		}
+		rate = wavRate
+		pcm, names = chans, []string{provider.TrackInbound, provider.TrackOutbound}[:len(chans)]
+	} else {
+		if rate == 0 {
+			rate = 8000
+			if enc == provider.L16 && d.l16Rates[0] != 8000 {
+				rate = d.l16Rates[0]
+			}
+		}
+		if cmd.Tracks != 1 && cmd.Tracks != 2 {
+			return nil, fmt.Errorf("--tracks: want 1 or 2, got %d", cmd.Tracks)
+		}
+		if cmd.Duration < time.Second {
+			return nil, fmt.Errorf("--duration: want at least 1s, got %s", cmd.Duration)
+		}
+		names = []string{provider.TrackInbound, provider.TrackOutbound}[:cmd.Tracks]
+		for i := range names {
+			pcm = append(pcm, speechLike(rate, cmd.Duration, cmd.Seed+uint64(i)))
+		}
+	}
+	if len(names) == 2 && !d.stereo {
+		fmt.Fprintf(out, "note: %s does not announce tracks in its start frame, so the bridge takes its stream as inbound only; playing the inbound track only\n", p)
+		names, pcm = names[:1], pcm[:1]
+	}
+	if err := d.checkFormat(enc, rate); err != nil {
+		return nil, err
+	}
+	order := d.order
+	if o, ok := cfg.Providers.ByteOrders()[string(p)]; ok {
+		order = provider.LittleEndian
+		if o == "be" {
+			order = provider.BigEndian
+		}
+	}
+	a, err := prepareAudio(names, pcm, rate, enc, order, rate*d.frameMs/1000)
+	if err != nil {
+		return nil, err
+	}
+	r.audio = a
+
+	// Where, and with which credentials.
+	r.mediaURL = cmd.URL
+	if r.mediaURL == "" {
+		host := cfg.Addr
+		if h, port, err := net.SplitHostPort(host); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+			host = net.JoinHostPort("127.0.0.1", port)
+		}
+		r.mediaURL = "ws://" + host + "/media/" + string(p)
+		if s := pathSecret(cfg, p); s != "" {
+			r.mediaURL += "/" + url.PathEscape(s)
+		}
+	}
+	mu, err := url.Parse(r.mediaURL)
+	if err != nil || (mu.Scheme != "ws" && mu.Scheme != "wss") || mu.Host == "" {
+		return nil, fmt.Errorf("--url: %q is not a ws:// or wss:// URL", r.mediaURL)
+	}
+	r.httpBase = cmd.HTTPURL
+	if r.httpBase == "" {
+		scheme := "http"
+		if mu.Scheme == "wss" {
+			scheme = "https"
+		}
+		r.httpBase = scheme + "://" + mu.Host
+	}
+	r.httpBase = strings.TrimSuffix(r.httpBase, "/")
+	for _, h := range cmd.Headers {
+		k, v, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--header: %q is not 'Name: value'", h)
+		}
+		r.header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if tok := bearerToken(cfg, p); tok != "" && r.header.Get("Authorization") == "" {
+		r.header.Set("Authorization", "Bearer "+tok)
+	}
+	basic := cmd.Basic
+	if basic == "" && p == provider.Exotel {
+		basic = cfg.Providers.ExotelBasicAuth
+	}
+	if basic == "" && mu.User != nil { // wss://user:pass@host/…, as Exotel is configured
+		basic = mu.User.String()
+		if u, err := url.PathUnescape(basic); err == nil {
+			basic = u
+		}
+		mu.User = nil
+		r.mediaURL = mu.String()
+	}
+	if basic != "" {
+		r.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(basic)))
+	}
+	if tok := cfg.Providers.TwilioAuthToken; tok != "" && p == provider.Twilio {
+		r.header.Set("X-Twilio-Signature", twilioSignature(tok, signedURL(cfg, cmd.SignURL, mu)))
+	}
+	return r, nil
+}
+
+// pathSecret is the path secret the bridge accepts for p, if any.
+func pathSecret(cfg config.Config, p provider.Name) string {
+	if s := cfg.Providers.ProviderPathSecrets[string(p)]; s != "" {
+		return s
+	}
+	return cfg.Providers.MediaPathSecret
+}
+
+// bearerToken is the bearer token the bridge accepts for p, if any.
+func bearerToken(cfg config.Config, p provider.Name) string {
+	if t := cfg.Providers.ProviderBearerTokens[string(p)]; t != "" {
+		return t
+	}
+	return cfg.Providers.MediaBearerToken
+}
+
+// signedURL is the URL Twilio signs: the wss:// URL it dialled, which is
+// the bridge's public URL with the media path (and any proxy prefix).
+func signedURL(cfg config.Config, explicit string, media *url.URL) string {
+	if explicit != "" {
+		return explicit
+	}
+	pub, err := url.Parse(strings.TrimSuffix(cfg.PublicURL, "/"))
+	if cfg.PublicURL == "" || err != nil || pub.Host == "" {
+		return media.String()
+	}
+	scheme := "wss"
+	if pub.Scheme == "http" {
+		scheme = "ws"
+	}
+	path := media.EscapedPath()
+	if prefix := strings.TrimSuffix(pub.Path, "/"); prefix != "" && !strings.HasPrefix(path, prefix+"/") {
+		path = prefix + path
+	}
+	s := scheme + "://" + pub.Host + path
+	if media.RawQuery != "" {
+		s += "?" + media.RawQuery
+	}
+	return s
+}
+
+// callID is the id of call i (from 0) of the run.
+func (r *simRun) callID(i int) string {
+	base := r.cmd.CallID
+	if base == "" {
+		base = newSimIDs(r.d.name, "").call
+	}
+	if r.cmd.Calls == 1 {
+		return base
+	}
+	return fmt.Sprintf("%s-%d", base, i+1)
+}
+
+// run plays every call and gathers the report.
+func (r *simRun) run(ctx context.Context) (*simReport, error) {
+	var watch *procWatch
+	if r.cmd.PID > 0 {
+		if _, err := readProc(r.cmd.PID); err != nil {
+			return nil, fmt.Errorf("--pid %d: %w", r.cmd.PID, err)
+		}
+		watch = watchProc(r.cmd.PID, 250*time.Millisecond)
+	}
+	rep := &simReport{run: r, calls: r.cmd.Calls}
+	if watch != nil {
+		rep.before = watch.now()
+	}
+	rep.selfBefore, _ = readProc(os.Getpid())
+	rep.loadBefore = loadAverage()
+	ids := make([]string, r.cmd.Calls)
+	for i := range ids {
+		ids[i] = r.callID(i)
+	}
+	results := make([]callResult, len(ids))
+	start := time.Now()
+	rep.start = start
+	var wg sync.WaitGroup
+	for i := range ids {
+		at := start
+		if r.cmd.Calls > 1 {
+			at = start.Add(r.cmd.Ramp * time.Duration(i) / time.Duration(r.cmd.Calls))
+		}
+		wg.Go(func() {
+			if d := time.Until(at); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					results[i] = callResult{id: ids[i], err: ctx.Err()}
+					return
+				}
+			}
+			results[i] = r.playCall(ctx, ids[i])
+		})
+	}
+	wg.Wait()
+	rep.end = time.Now()
+	rep.selfAfter, _ = readProc(os.Getpid())
+	rep.loadAfter = loadAverage()
+	if watch != nil {
+		rep.after = watch.now()
+		rep.samples = watch.close()
+	}
+	rep.results = results
+	if r.cmd.Verify {
+		rep.verify(ctx)
+	}
+	return rep, nil
+}
+
+var errNoClose = errors.New("the bridge did not close the socket")
+
+// dialErr describes a failed upgrade, with the response's status and body.
+func dialErr(err error, resp *http.Response) error {
+	if resp == nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return fmt.Errorf("%w: HTTP %d %s", err, resp.StatusCode, strings.TrimSpace(string(body)))
+}
+
+// logf prints a line of the run (captions, notes) without interleaving.
+func (r *simRun) logf(format string, a ...any) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	fmt.Fprintf(r.out, format, a...)
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/codec"
+	"github.com/callcaptions/bridge/bridge/provider"
+	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/mock"
+)
+
+// simulate runs the simulate command line against base and returns its
+// exit code and output.
+func simulate(t *testing.T, base string, args ...string) (int, string) {
+	t.Helper()
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"simulate", "--addr", u.Host}, args...), &out, &errOut)
+	return code, out.String() + errOut.String()
+}
+
+// wireRoundTrip is what the bridge should record for pcm sent as enc:
+// encoded and decoded with the codec package, outside the simulator.
+func wireRoundTrip(t *testing.T, pcm []byte, enc provider.Encoding) []byte {
+	t.Helper()
+	out := make([]byte, len(pcm))
+	switch enc {
+	case provider.PCMU:
+		w := make([]byte, len(pcm)/2)
+		codec.EncodeMulaw(w, pcm)
+		codec.DecodeMulaw(out, w)
+	case provider.PCMA:
+		w := make([]byte, len(pcm)/2)
+		codec.EncodeAlaw(w, pcm)
+		codec.DecodeAlaw(out, w)
+	default:
+		copy(out, pcm)
+	}
+	return out
+}
+
+// TestSimulateProviders plays a call as every provider into a real bridge
+// and checks what the bridge made of it: the call record, each WAV sample
+// for sample, and the transcript the mock recognizer produced.
+func TestSimulateProviders(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	cases := []struct {
+		provider string
+		args     []string
+		enc      provider.Encoding
+		rate     int
+		tracks   []string
+		reason   string
+	}{
+		{"twilio", nil, provider.PCMU, 8000, []string{"inbound", "outbound"}, bridge.ReasonStop},
+		{"signalwire", []string{"--encoding", "l16", "--rate", "16000"}, provider.L16, 16000, []string{"inbound", "outbound"}, bridge.ReasonStop},
+		{"plivo", nil, provider.PCMU, 8000, []string{"inbound", "outbound"}, bridge.ReasonDisconnect},
+		{"vobiz", []string{"--encoding", "l16", "--rate", "16000"}, provider.L16, 16000, []string{"inbound", "outbound"}, bridge.ReasonDisconnect},
+		{"telnyx", []string{"--encoding", "pcma", "--tracks", "1"}, provider.PCMA, 8000, []string{"inbound"}, bridge.ReasonStop},
+		{"exotel", []string{"--tracks", "1"}, provider.L16, 8000, []string{"inbound"}, bridge.ReasonStop},
+	}
+	for _, tc := range cases {
+		t.Run(tc.provider, func(t *testing.T) {
+			id := fmt.Sprintf("sim-%s-%d", tc.provider, time.Now().UnixNano())
+			args := append([]string{"--provider", tc.provider, "--call-id", id, "--duration", "6s", "--speed", "0",
+				"--param", "team=qa", "--seed", "7"}, tc.args...)
+			code, out := simulate(t, base, args...)
+			require.Equal(t, 0, code, out)
+			require.Contains(t, out, "1 completed, 0 failed")
+
+			rec := waitEnded(t, base, id)
+			require.Equal(t, tc.provider, rec.Provider)
+			require.Equal(t, tc.reason, rec.Reason)
+			if tc.provider == "telnyx" { // Telnyx carries them in client_state
+				require.NotEmpty(t, rec.CustomParameters["client_state"])
+			} else {
+				require.Equal(t, "qa", rec.CustomParameters["team"], "custom parameters reach the call record")
+			}
+
+			var tr bridge.Transcript
+			require.Equal(t, http.StatusOK, getJSON(t, base, "/api/calls/"+url.PathEscape(id)+"/transcript", &tr))
+			frameSamples := tc.rate * simDialects[provider.Name(tc.provider)].frameMs / 1000
+			for i, name := range tc.tracks {
+				pcm := speechLike(tc.rate, 6*time.Second, 7+uint64(i))
+				want := wireRoundTrip(t, pcm, tc.enc)
+				w := fetchWAV(t, base, id, name)
+				require.Equal(t, tc.rate, w.rate)
+				require.Equal(t, want, w.raw[:len(want)], "track %s: the WAV holds the audio sent", name)
+				require.Len(t, w.raw, (len(want)/2+frameSamples-1)/frameSamples*frameSamples*2, "track %s: whole frames, nothing more", name)
+
+				var ends []int64
+				for _, s := range tr.Segments {
+					if s.Track == name {
+						ends = append(ends, s.EndMs)
+					}
+				}
+				var predicted []int64
+				for _, f := range predictFinals(w.raw, tc.rate, frameSamples) {
+					predicted = append(predicted, f.endMs)
+				}
+				require.NotEmpty(t, predicted, "generated audio has utterances")
+				require.Equal(t, predicted, ends[:min(len(ends), len(predicted))], "track %s: finals where the simulator predicts them", name)
+			}
+		})
+	}
+}
+
+var reportLine = regexp.MustCompile(`(?m)^\s+(calls|frames sent|finals|recordings|bridge pid)\s+(.*)$`)
+
+// TestSimulateLoad runs the load tool with a handful of calls at high
+// speed and checks the report's counts.
+func TestSimulateLoad(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	code, out := simulate(t, base, "--calls", "5", "--ramp", "100ms", "--speed", "10", "--duration", "4s",
+		"--pid", strconv.Itoa(os.Getpid()))
+	require.Equal(t, 0, code, out)
+	got := map[string]string{}
+	for _, m := range reportLine.FindAllStringSubmatch(out, -1) {
+		got[m[1]] = m[2]
+	}
+	require.Equal(t, "5 completed, 0 failed", got["calls"], out)
+	// 4 s of 20 ms frames on two tracks: 400 frames a call.
+	require.Equal(t, "2000 (400 per completed call)", got["frames sent"], out)
+	require.Regexp(t, `^(\d+) received, (\d+) predicted, (\d+) matched \(0 ending elsewhere than predicted\)$`, got["finals"], out)
+	f := regexp.MustCompile(`\d+`).FindAllString(got["finals"], 3)
+	require.Equal(t, f[1], f[0], "every predicted final arrived: %s", out)
+	require.Equal(t, f[1], f[2], "every final matched its utterance: %s", out)
+	require.Equal(t, "10/10 WAVs byte-exact; 5/5 call records complete (all frames, no gaps, no duplicates)", got["recordings"], out)
+	require.Contains(t, got["bridge pid"], "CPU-s per call-minute", out)
+	for _, l := range []string{"pacing lateness   p50", "caption latency   p50", "stop-to-close     p50", "RSS"} {
+		require.Contains(t, out, l)
+	}
+}
+
+// TestSimulateAuthentication: the simulator authenticates with the same
+// settings the bridge is given, and a bridge that wants credentials
+// refuses a simulator without them.
+func TestSimulateAuthentication(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.PublicURL = "https://bridge.example.com"
+	cfg.Providers.TwilioAuthToken = "0123456789abcdef0123456789abcdef"
+	cfg.Providers.MediaBearerToken = "bearer-token-0123456789"
+	cfg.Providers.ExotelBasicAuth = "exo-user:exo-pass-0123456789"
+	cfg.Providers.ProviderPathSecrets = map[string]string{"plivo": "plivo-secret-0123456789"}
+	_, base := startBridge(t, cfg)
+	short := []string{"--duration", "2s", "--speed", "0", "--no-verify"}
+
+	cases := []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"twilio signature", []string{"--provider", "twilio", "--public-url", cfg.PublicURL, "--twilio-auth-token", cfg.Providers.TwilioAuthToken}, true},
+		{"twilio wrong token", []string{"--provider", "twilio", "--public-url", cfg.PublicURL, "--twilio-auth-token", "ffffffffffffffffffffffffffffffff"}, false},
+		{"bearer header", []string{"--provider", "signalwire", "--header", "Authorization: Bearer " + cfg.Providers.MediaBearerToken}, true},
+		{"bearer setting", []string{"--provider", "signalwire", "--media-bearer-token", cfg.Providers.MediaBearerToken}, true},
+		{"exotel basic", []string{"--provider", "exotel", "--basic", cfg.Providers.ExotelBasicAuth}, true},
+		{"plivo path secret", []string{"--provider", "plivo", "--url", strings.Replace(base, "http", "ws", 1) + "/media/plivo/" + cfg.Providers.ProviderPathSecrets["plivo"]}, true},
+		{"no credentials", []string{"--provider", "telnyx"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := simulate(t, base, append(tc.args, short...)...)
+			if tc.ok {
+				require.Equal(t, 0, code, out)
+				require.Contains(t, out, "1 completed, 0 failed")
+				return
+			}
+			require.Equal(t, 1, code, out)
+			require.Regexp(t, `HTTP 40[13]`, out)
+		})
+	}
+}
+
+// TestPredictFinalsMatchesMock: the simulator's prediction of where the
+// mock recognizer ends utterances is the mock's own behaviour.
+func TestPredictFinalsMatchesMock(t *testing.T) {
+	for _, rate := range []int{8000, 16000} {
+		t.Run(strconv.Itoa(rate), func(t *testing.T) {
+			pcm := speechLike(rate, 20*time.Second, 3)
+			s, err := mock.New(mock.Config{}).Open(context.Background(), stt.StreamConfig{Track: "inbound", SampleRate: rate})
+			require.NoError(t, err)
+			var got []int64
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for r := range s.Results() {
+					if r.Kind == stt.Final {
+						got = append(got, r.EndMs)
+					}
+				}
+			}()
+			frame := rate / 50 * 2
+			for i := 0; i < len(pcm); i += frame {
+				require.NoError(t, s.Write(int64(i/2), pcm[i:min(i+frame, len(pcm))]))
+			}
+			require.NoError(t, s.Close())
+			<-done
+			var want []int64
+			for i, f := range predictFinals(pcm, rate, rate/50) {
+				require.Equal(t, i+1, f.segment)
+				want = append(want, f.endMs)
+			}
+			require.GreaterOrEqual(t, len(want), 5)
+			require.Equal(t, want, got[:len(want)])
+		})
+	}
+}
+
+// writeFmt writes the body of a PCM16 fmt chunk, its size first.
+func writeFmt(b *bytes.Buffer, channels, rate int) {
+	for _, v := range []any{uint32(16), uint16(1), uint16(channels), uint32(rate), uint32(rate * channels * 2), uint16(channels * 2), uint16(16)} {
+		_ = binary.Write(b, binary.LittleEndian, v)
+	}
+}
+
+func TestReadWAV(t *testing.T) {
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	data := []int16{1, -1, 2, -2, 3, -3}
+	b.WriteString("RIFF")
+	_ = binary.Write(&b, le, uint32(36+len(data)*2))
+	b.WriteString("WAVEfmt ")
+	writeFmt(&b, 2, 16000)
+	b.WriteString("LIST")
+	_ = binary.Write(&b, le, uint32(3))
+	b.WriteString("abc\x00") // odd chunk, padded
+	b.WriteString("data")
+	_ = binary.Write(&b, le, uint32(len(data)*2))
+	_ = binary.Write(&b, le, data)
+	path := filepath.Join(t.TempDir(), "s.wav")
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
+
+	chans, rate, err := readWAV(path)
+	require.NoError(t, err)
+	require.Equal(t, 16000, rate)
+	require.Equal(t, [][]byte{{1, 0, 2, 0, 3, 0}, {0xff, 0xff, 0xfe, 0xff, 0xfd, 0xff}}, chans)
+
+	require.NoError(t, os.WriteFile(path, []byte("RIFF\x00\x00\x00\x00WAVE"), 0o644))
+	_, _, err = readWAV(path)
+	require.ErrorContains(t, err, "16-bit PCM")
+}
+
+// TestSimulateWAV plays a stereo WAV file: left is inbound, right outbound.
+func TestSimulateWAV(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	left, right := speechLike(8000, 3*time.Second, 11), speechLike(8000, 3*time.Second, 12)
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	b.WriteString("RIFF")
+	_ = binary.Write(&b, le, uint32(36+2*len(left)))
+	b.WriteString("WAVEfmt ")
+	writeFmt(&b, 2, 8000)
+	b.WriteString("data")
+	_ = binary.Write(&b, le, uint32(2*len(left)))
+	for i := 0; i < len(left); i += 2 {
+		b.Write(left[i : i+2])
+		b.Write(right[i : i+2])
+	}
+	path := filepath.Join(t.TempDir(), "call.wav")
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
+
+	id := fmt.Sprintf("sim-wav-%d", time.Now().UnixNano())
+	code, out := simulate(t, base, "--wav", path, "--call-id", id, "--speed", "0")
+	require.Equal(t, 0, code, out)
+	waitEnded(t, base, id)
+	require.Equal(t, wireRoundTrip(t, left, provider.PCMU), fetchWAV(t, base, id, "inbound").raw)
+	require.Equal(t, wireRoundTrip(t, right, provider.PCMU), fetchWAV(t, base, id, "outbound").raw)
+}
+
+func TestTwilioSignature(t *testing.T) {
+	// openssl dgst -sha1 -hmac 0123456789abcdef0123456789abcdef -binary | base64
+	require.Equal(t, "pdNh/PVQcUqJrppuXVeC/tngji4=",
+		twilioSignature("0123456789abcdef0123456789abcdef", "wss://bridge.example.com/media/twilio"))
+}
+
+func TestLatencies(t *testing.T) {
+	var l latencies
+	require.Zero(t, l.quantile(0.5))
+	for i := 1; i <= 1000; i++ {
+		l.add(time.Duration(i) * time.Millisecond)
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Millisecond}, {0.99, 990 * time.Millisecond}, {1, time.Second}} {
+		got := l.quantile(tc.q)
+		require.InEpsilon(t, float64(tc.want), float64(got), 0.04, "q%.2f = %s", tc.q, got)
+	}
+	require.Contains(t, l.summary(), "max 1000 ms")
+}
+
+func TestSimulateHelp(t *testing.T) {
+	var out bytes.Buffer
+	require.Equal(t, 0, run([]string{"simulate", "--help"}, &out, &out), out.String())
+	for _, f := range []string{"--provider", "--wav", "--speed", "--calls", "--ramp", "--captions", "--header", "--basic", "--twilio-auth-token", "--pid"} {
+		require.Contains(t, out.String(), f)
+	}
+}
