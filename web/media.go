@@ -44,6 +44,8 @@ type mediaConn struct {
 	stream *bridge.Stream
 	ev     provider.Event
 	buf    bytes.Buffer // frame buffer reused for every message
+	// deadlineAt is when the read deadline was last pushed back.
+	deadlineAt time.Time
 
 	bad       int // malformed frames in a row
 	badTotal  int
@@ -117,7 +119,14 @@ func (m *mediaConn) watchStop(st *bridge.Stream, done <-chan struct{}) {
 
 // read returns the next message, reusing one buffer.
 func (m *mediaConn) read() (int, []byte, error) {
-	_ = m.c.SetReadDeadline(time.Now().Add(m.s.cfg.IdleTimeout))
+	// Moving the deadline costs a lock and a timer update in the runtime
+	// poller: do it at most every slack, and allow that much more
+	// idle time, so a stream is still given at least IdleTimeout.
+	slack := min(time.Second, m.s.cfg.IdleTimeout/10)
+	if now := time.Now(); now.Sub(m.deadlineAt) >= slack {
+		m.deadlineAt = now
+		_ = m.c.SetReadDeadline(now.Add(m.s.cfg.IdleTimeout + slack))
+	}
 	typ, r, err := m.c.NextReader()
 	if err != nil {
 		return 0, nil, err
