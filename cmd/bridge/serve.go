@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -150,7 +151,13 @@ func printBanner(w io.Writer, cfg config.Config, addr string) {
 	}
 	dash := local + "/"
 	if cfg.APIToken != "" {
-		dash += "?token=" + cfg.APIToken
+		// The token goes into the link only on a terminal: a service's
+		// stdout ends up in its logs, and a secret is never logged.
+		if isTerminal(w) {
+			dash += "?token=" + cfg.APIToken
+		} else {
+			dash += "?token=<your --api-token>"
+		}
 	}
 	media := "ws" + strings.TrimPrefix(local, "http") + "/media"
 	if cfg.PublicURL != "" {
@@ -164,6 +171,16 @@ func printBanner(w io.Writer, cfg config.Config, addr string) {
 		fmt.Fprintf(w, "  providers cannot reach this address: expose it (e.g. `ngrok http %s`) and pass --public-url https://<your-host>\n", portOf(addr))
 	}
 	printAuth(w, cfg, local)
+}
+
+// isTerminal reports whether w is a terminal (not a pipe, file or buffer).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func portOf(addr string) string {
