@@ -27,6 +27,7 @@ type cli struct {
 	Serve       serveCmd       `cmd:"" default:"1" help:"Run the bridge (the default when no command is given)."`
 	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 when the bridge at --addr answers /healthz (for container health checks)."`
 	Simulate    simulateCmd    `cmd:"" help:"Play calls into a running bridge as a provider would (from a WAV or generated speech); with --calls N, the load tool."`
+	Soak        soakCmd        `cmd:"" help:"Run calls with random faults (drops, garbage, stalls, duplicates, slow subscribers) under load for a while and check every call is accounted for."`
 }
 
 type serveCmd struct{}
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch kctx.Command() {
 	case "simulate":
 		return runSimulate(ctx, c.Config, c.Simulate, stdout, stderr)
+	case "soak":
+		return runSoak(ctx, c.Config, c.Soak, stdout, stderr)
 	case "healthcheck":
 		if err := healthcheck(ctx, c.Config); err != nil {
 			fmt.Fprintln(stderr, "bridge: unhealthy:", err)

@@ -1,0 +1,835 @@
+package main
+
+// bridge soak: calls with random faults, under load, for a given time,
+// against a bridge on this machine; then every call it started must be
+// accounted for. Not part of the test suite: it runs for minutes.
+//
+//	go run ./cmd/bridge soak --duration 3m                 # an in-process bridge
+//	go run ./cmd/bridge soak --url http://127.0.0.1:8080   # a running one
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/codec"
+	"github.com/callcaptions/bridge/config"
+)
+
+type soakCmd struct {
+	Duration    time.Duration `name:"duration" default:"1m" help:"How long to keep starting calls; the calls in flight then finish."`
+	URL         string        `name:"url" help:"Base URL of a bridge on this machine (http://127.0.0.1:8080). Empty: run one in-process on a temporary data directory."`
+	Concurrency int           `name:"concurrency" default:"16" help:"Calls in flight at once (1 to 500)."`
+	CallLength  time.Duration `name:"call-length" default:"6s" help:"Longest call (each lasts 1 s to this long, played in real time)."`
+	Stall       time.Duration `name:"stall" help:"How long a stalled call goes silent: longer than the bridge's --idle-timeout (default: 3 s, against the in-process bridge's 2 s)."`
+	Seed        uint64        `name:"seed" help:"Random seed (default: from the clock); the report names it so a run can be repeated."`
+	Keep        bool          `name:"keep" help:"Keep the in-process bridge's data directory and log."`
+}
+
+// Faults a soak call can suffer, and the end reason each must get.
+var soakFaults = []struct {
+	name, reason string
+	weight       int
+}{
+	{"clean", bridge.ReasonStop, 3},
+	{"garbage", bridge.ReasonStop, 3},     // malformed frames and unknown events between good ones
+	{"dup-reorder", bridge.ReasonStop, 2}, // duplicate frames, adjacent frames swapped
+	{"drop", bridge.ReasonDisconnect, 2},  // the socket dies without stop or close frame
+	{"stall", bridge.ReasonTimeout, 1},    // the provider goes silent past the idle timeout
+	{"oversize", bridge.ReasonError, 1},   // a message over the read limit
+	{"stt-fail", bridge.ReasonStop, 1},    // speech-to-text fails every second (mock engine) and must come back
+}
+
+// soakRun is one soak: its settings, the bridge under test and the tally.
+type soakRun struct {
+	cmd      soakCmd
+	base     string // http://host:port
+	token    string // API token, for REST and caption sockets
+	bearer   string // media bearer token, if the bridge wants one
+	inProc   bool
+	tooBig   int // bytes of a message the bridge must refuse
+	seed     uint64
+	out      io.Writer
+	started  atomic.Int64
+	problems []string
+
+	mu    sync.Mutex
+	calls []*soakCall
+	stats map[string]int
+}
+
+// soakCall is one call and what happened to it.
+type soakCall struct {
+	id, fault, provider string
+	rate                int
+	tracks              []string
+	sent                map[string][]int16 // audio sent per track, in order, placed
+	frames              int                // frames per track the bridge must have kept
+	exact               bool               // the WAV must equal the audio sent, not just its length
+	subSawEnd           string             // end reason the reading subscriber saw
+	problems            []string
+}
+
+func (c *soakCall) fail(format string, a ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, a...))
+}
+
+func runSoak(ctx context.Context, cfg config.Config, cmd soakCmd, stdout, stderr io.Writer) int {
+	if cmd.Concurrency < 1 || cmd.Concurrency > 500 {
+		fmt.Fprintf(stderr, "bridge soak: --concurrency: want 1 to 500, got %d\n", cmd.Concurrency)
+		return 2
+	}
+	if cmd.CallLength < time.Second || cmd.Duration <= 0 {
+		fmt.Fprintln(stderr, "bridge soak: --call-length must be at least 1s and --duration positive")
+		return 2
+	}
+	if cmd.Seed == 0 {
+		cmd.Seed = uint64(time.Now().UnixNano())
+	}
+	if cmd.Stall == 0 {
+		cmd.Stall = 3 * time.Second
+	}
+	r := &soakRun{cmd: cmd, token: cfg.APIToken, bearer: cfg.Providers.MediaBearerToken, seed: cmd.Seed, out: stdout, stats: map[string]int{}}
+	goroutines := soakGoroutines()
+	var stop func() error
+	if cmd.URL == "" {
+		var err error
+		if stop, err = r.startBridge(cfg); err != nil {
+			fmt.Fprintln(stderr, "bridge soak:", err)
+			return 1
+		}
+	} else {
+		u, err := url.Parse(cmd.URL)
+		if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+			fmt.Fprintf(stderr, "bridge soak: --url %q: want http:// and a loopback address (the soak never leaves this machine)\n", cmd.URL)
+			return 2
+		}
+		r.base = strings.TrimSuffix(cmd.URL, "/")
+		r.tooBig = 16<<20 + 4096 // over any --max-message-bytes the bridge accepts
+	}
+	err := r.run(ctx)
+	if stop != nil {
+		if serr := stop(); serr != nil {
+			r.problems = append(r.problems, "bridge shutdown: "+serr.Error())
+		}
+		// Everything the bridge and the soak started has ended.
+		soakHTTP.CloseIdleConnections()
+		left := soakGoroutines()
+		for wait := time.Now().Add(10 * time.Second); left > goroutines && time.Now().Before(wait); left = soakGoroutines() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		r.stats["goroutines left after shutdown"] = left - goroutines
+
+		if left > goroutines {
+			r.problems = append(r.problems, fmt.Sprintf("%d goroutines left after the bridge shut down", left-goroutines))
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge soak:", err)
+		return 1
+	}
+	if r.report() > 0 {
+		return 1
+	}
+	return 0
+}
+
+// soakGoroutines counts this process's goroutines, leaving out the one
+// fasthttp starts for good with its first server.
+func soakGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			all := string(buf[:n])
+			return strings.Count("\n"+all, "\ngoroutine ") - strings.Count(all, "\ngithub.com/valyala/fasthttp.updateServerDate")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// startBridge runs a bridge in this process on a loopback port, with short
+// timeouts so faults resolve quickly. The returned func shuts it down.
+func (r *soakRun) startBridge(cfg config.Config) (func() error, error) {
+	dir, err := os.MkdirTemp("", "bridge-soak-")
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(dir + "/soak.log")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Data = dir
+	cfg.Limits.IdleTimeout = 2 * time.Second
+	cfg.Limits.MaxMessageBytes = 64 << 10
+	cfg.Limits.ReconnectGrace = 0
+	cfg.Limits.ShutdownTimeout = 10 * time.Second
+	r.inProc, r.tooBig = true, 80<<10
+	log := zerolog.New(logf).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan *instance, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log, io.Discard, started) }()
+	select {
+	case inst := <-started:
+		r.base = "http://" + inst.addr
+	case err := <-done:
+		cancel()
+		return nil, fmt.Errorf("start the bridge: %w", err)
+	}
+	fmt.Fprintf(r.out, "soak: in-process bridge at %s, data %s (idle timeout %s, max message %d KiB, stt %s)\n",
+		r.base, dir, cfg.Limits.IdleTimeout, cfg.Limits.MaxMessageBytes>>10, cfg.STT)
+	return func() error {
+		cancel()
+		err := <-done
+		logf.Close()
+		warn, errs := logLevels(dir + "/soak.log")
+		r.stats["log warnings"], r.stats["log errors"] = warn, errs
+		if !r.cmd.Keep {
+			os.RemoveAll(dir)
+		}
+		return err
+	}, nil
+}
+
+func logLevels(path string) (warn, errs int) {
+	b, _ := os.ReadFile(path)
+	warn = strings.Count(string(b), `"level":"warn"`)
+	errs = strings.Count(string(b), `"level":"error"`)
+	return warn, errs
+}
+
+func (r *soakRun) count(what string, n int) {
+	r.mu.Lock()
+	r.stats[what] += n
+	r.mu.Unlock()
+}
+
+// run starts calls until the duration is over, at most Concurrency at a
+// time, and waits for every one to be checked.
+func (r *soakRun) run(ctx context.Context) error {
+	if code, err := r.get("/healthz", nil); err != nil || code != http.StatusOK {
+		return fmt.Errorf("the bridge at %s is not healthy (%d, %v)", r.base, code, err)
+	}
+	slowBefore := r.metric("bridge_subscribers_slow_disconnects_total")
+	fmt.Fprintf(r.out, "soak: %s against %s, seed %d, %d calls at once, calls of 1 s to %s\n",
+		r.cmd.Duration, r.base, r.seed, r.cmd.Concurrency, r.cmd.CallLength)
+
+	// Two all-calls subscribers that never read, for the whole run.
+	var stuck []*websocket.Conn
+	for range 2 {
+		if c, err := r.dial("/ws/captions"); err == nil {
+			stuck = append(stuck, c)
+		}
+	}
+
+	deadline := time.Now().Add(r.cmd.Duration)
+	slots := make(chan struct{}, r.cmd.Concurrency)
+	var wg sync.WaitGroup
+	rng := rand.New(rand.NewPCG(r.seed, 0x50a4))
+	total := 0
+	for _, f := range soakFaults {
+		total += f.weight
+	}
+	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			break
+		}
+		pick := rng.IntN(total)
+		fault := soakFaults[0]
+		for _, f := range soakFaults {
+			if pick < f.weight {
+				fault = f
+				break
+			}
+			pick -= f.weight
+		}
+		c := &soakCall{id: fmt.Sprintf("CAsoak%010d%018d", r.seed%1e10, i), fault: fault.name}
+		callRng := rand.New(rand.NewPCG(r.seed, uint64(i)+1))
+		r.started.Add(1)
+		r.mu.Lock()
+		r.calls = append(r.calls, c)
+		r.mu.Unlock()
+		wg.Go(func() {
+			defer func() { <-slots }()
+			r.play(ctx, c, fault.reason, callRng)
+		})
+		if i%100 == 99 {
+			fmt.Fprintf(r.out, "soak: %d calls started, %s left\n", i+1, time.Until(deadline).Round(time.Second))
+		}
+	}
+	wg.Wait()
+
+	for _, c := range stuck {
+		c.Close()
+	}
+	r.stats["all-calls subscribers never reading"] = len(stuck)
+	r.stats["subscribers cut off as slow"] = int(r.metric("bridge_subscribers_slow_disconnects_total") - slowBefore)
+	if code, err := r.get("/healthz", nil); err != nil || code != http.StatusOK {
+		r.problems = append(r.problems, fmt.Sprintf("healthz after the run: %d %v", code, err))
+	}
+	if r.inProc {
+		if n := r.metric("bridge_calls_active"); n != 0 {
+			r.problems = append(r.problems, fmt.Sprintf("%g calls still active after every call ended", n))
+		}
+	}
+	return nil
+}
+
+// play runs one call with its fault, then checks it.
+func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *rand.Rand) {
+	c.provider, c.rate, c.tracks = "twilio", 8000, []string{"inbound", "outbound"}
+	if rng.IntN(3) == 0 {
+		c.provider, c.rate, c.tracks = "exotel", 16000, []string{"inbound"}
+	}
+	if c.fault == "stt-fail" { // the mock engine's per-call failure; Twilio carries the parameter
+		c.provider, c.rate, c.tracks = "twilio", 8000, []string{"inbound", "outbound"}
+	}
+	c.sent = map[string][]int16{}
+	c.exact = c.fault != "dup-reorder"
+	frames := int(time.Duration(rng.Int64N(int64(r.cmd.CallLength-time.Second)+1)+int64(time.Second)) / (20 * time.Millisecond))
+
+	// Subscribers: one that reads and checks, sometimes one that never reads.
+	var subDone chan struct{}
+	if rng.IntN(2) == 0 {
+		if sub, err := r.dial("/ws/captions?call=" + url.QueryEscape(c.id)); err == nil {
+			r.count("subscribers reading", 1)
+			subDone = make(chan struct{})
+			go func() {
+				defer close(subDone)
+				defer sub.Close()
+				c.subSawEnd = r.watch(sub, c)
+			}()
+		}
+	}
+	if rng.IntN(5) == 0 {
+		if idle, err := r.dial("/ws/captions?call=" + url.QueryEscape(c.id)); err == nil {
+			r.count("subscribers never reading", 1)
+			defer idle.Close()
+		}
+	}
+
+	path := "/media/" + c.provider
+	conn, err := r.dial(path)
+	if err != nil {
+		c.fail("dial %s: %v", path, err)
+		return
+	}
+	defer conn.Close()
+	w := soakWire{c: c, conn: conn, rng: rng, freq: 200 + rng.Float64()*400}
+	if err := w.start(); err != nil {
+		c.fail("start: %v", err)
+		return
+	}
+	stallAt, bigAt, dropAt := -1, -1, -1
+	switch c.fault {
+	case "stall":
+		stallAt = rng.IntN(frames)
+	case "oversize":
+		bigAt = rng.IntN(frames)
+	case "drop":
+		dropAt = rng.IntN(frames)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	ended := false
+	for k := 0; k < frames && !ended; k++ {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		switch {
+		case k == stallAt:
+			r.count("stalls", 1)
+			ended = true
+		case k == bigAt:
+			r.count("oversize messages", 1)
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"event":"media","media":{"payload":"`+strings.Repeat("A", r.tooBig)+`"}}`))
+			ended = true
+		case k == dropAt:
+			r.count("dropped sockets", 1)
+			_ = conn.UnderlyingConn().Close()
+			ended = true
+		default:
+			if err := w.frame(k, false); err != nil {
+				c.fail("frame %d: %v", k, err)
+				return
+			}
+			c.frames = k + 1
+			switch c.fault {
+			case "garbage":
+				if rng.IntN(4) == 0 {
+					r.count("garbage frames", w.garbage())
+				}
+			case "dup-reorder":
+				if rng.IntN(5) == 0 {
+					r.count("duplicate frames", 1)
+					_ = w.frame(k, true)
+				}
+			}
+		}
+	}
+	switch {
+	case stallAt >= 0:
+		// Silent until the bridge gives up on the stream.
+		if code := w.awaitClose(r.cmd.Stall + 10*time.Second); code != websocket.CloseNormalClosure {
+			c.fail("stalled call closed with %d, want 1000 (idle timeout)", code)
+		}
+	case bigAt >= 0:
+		if code := w.awaitClose(10 * time.Second); code != websocket.CloseMessageTooBig {
+			c.fail("oversized message closed with %d, want 1009", code)
+		}
+	case dropAt >= 0:
+	default:
+		if err := w.flush(); err != nil {
+			c.fail("flush: %v", err)
+		} else if err := w.stop(); err != nil {
+			c.fail("stop: %v", err)
+		} else if code := w.awaitClose(10 * time.Second); code != websocket.CloseNormalClosure {
+			c.fail("stopped call closed with %d, want 1000", code)
+		}
+	}
+	if c.fault == "dup-reorder" {
+		r.count("reordered pairs", w.swapped)
+	}
+	r.check(c, reason)
+	if subDone != nil {
+		select {
+		case <-subDone:
+			if c.subSawEnd != reason {
+				c.fail("the subscriber saw the call end with %q, want %q", c.subSawEnd, reason)
+			}
+		case <-time.After(15 * time.Second):
+			c.fail("the subscriber never saw the call end")
+		}
+	}
+}
+
+// watch reads a one-call subscription until call.ended; it checks that seq
+// only increases and returns the end reason.
+func (r *soakRun) watch(sub *websocket.Conn, c *soakCall) string {
+	var last float64
+	_ = sub.SetReadDeadline(time.Now().Add(r.cmd.CallLength + r.cmd.Stall + 60*time.Second))
+	for {
+		_, b, err := sub.ReadMessage()
+		if err != nil {
+			return ""
+		}
+		var ev struct {
+			Type   string  `json:"type"`
+			CallID string  `json:"call_id"`
+			Seq    float64 `json:"seq"`
+			Reason string  `json:"reason"`
+		}
+		if json.Unmarshal(b, &ev) != nil || ev.CallID != c.id || ev.Seq <= last {
+			c.fail("subscriber: bad event after seq %g: %.120s", last, b)
+			return ""
+		}
+		last = ev.Seq
+		if ev.Type == bridge.TypeCallEnded {
+			return ev.Reason
+		}
+	}
+}
+
+// check accounts for a call: it ended with the reason its fault calls for,
+// and every WAV is playable, as long as its record says and holds the audio
+// the bridge took.
+func (r *soakRun) check(c *soakCall, reason string) {
+	var rec bridge.CallRecord
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec = bridge.CallRecord{}
+		code, err := r.get("/api/calls/"+url.PathEscape(c.id), &rec)
+		if err == nil && code == http.StatusOK && rec.Status == bridge.StatusEnded {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.fail("not ended 30 s after its socket (status %q, http %d, %v)", rec.Status, code, err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // polling a remote process
+	}
+	r.count("ended "+rec.Reason, 1)
+	if rec.Reason != reason {
+		c.fail("ended with %q, want %q (%s)", rec.Reason, reason, rec.Error)
+	}
+	if len(rec.Tracks) != len(c.tracks) {
+		c.fail("%d tracks recorded, want %d", len(rec.Tracks), len(c.tracks))
+	}
+	for _, tr := range rec.Tracks {
+		wav, rate, err := r.fetchWAV(c.id, tr.Name)
+		r.count("WAVs checked", 1)
+		if err != nil {
+			c.fail("%s.wav: %v", tr.Name, err)
+			continue
+		}
+		want := c.sent[tr.Name]
+		switch {
+		case rate != c.rate:
+			c.fail("%s.wav at %d Hz, want %d", tr.Name, rate, c.rate)
+		case int64(len(wav)) != tr.Samples:
+			c.fail("%s.wav holds %d samples, its record says %d", tr.Name, len(wav), tr.Samples)
+		case len(wav) != c.frames*c.rate/50:
+			c.fail("%s.wav holds %d samples, %d frames were sent (%d samples)", tr.Name, len(wav), c.frames, c.frames*c.rate/50)
+		case c.exact && !equalPCM(wav, want):
+			c.fail("%s.wav differs from the audio sent", tr.Name)
+		}
+	}
+	if c.fault == "stt-fail" {
+		var tr bridge.Transcript
+		if code, err := r.get("/api/calls/"+url.PathEscape(c.id)+"/transcript", &tr); err != nil || code != http.StatusOK {
+			c.fail("transcript: %d %v", code, err)
+		}
+		for _, ev := range tr.Events {
+			switch ev.Type {
+			case "stt.failed":
+				r.count("stt failures", 1)
+			case "stt.resumed":
+				r.count("stt reopened", 1)
+			}
+		}
+	}
+}
+
+func equalPCM(a, b []int16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *soakRun) header() http.Header {
+	h := http.Header{}
+	if r.token != "" {
+		h.Set("Authorization", "Bearer "+r.token)
+	}
+	return h
+}
+
+func (r *soakRun) dial(path string) (*websocket.Conn, error) {
+	h := r.header()
+	if strings.HasPrefix(path, "/media") && r.bearer != "" {
+		h.Set("Authorization", "Bearer "+r.bearer)
+	}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(r.base, "http")+path, h)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	return c, err
+}
+
+var soakHTTP = &http.Client{Timeout: 30 * time.Second}
+
+func (r *soakRun) get(path string, v any) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header = r.header()
+	resp, err := soakHTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if v != nil && resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// metric reads one unlabelled series from /metrics (0 when absent).
+func (r *soakRun) metric(name string) float64 {
+	req, _ := http.NewRequest(http.MethodGet, r.base+"/metrics", nil)
+	resp, err := soakHTTP.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// fetchWAV downloads a recording and checks it is a playable PCM16 mono
+// WAV whose header describes exactly the file.
+func (r *soakRun) fetchWAV(id, track string) ([]int16, int, error) {
+	req, _ := http.NewRequest(http.MethodGet, r.base+"/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav", nil)
+	req.Header = r.header()
+	resp, err := soakHTTP.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("http %d", resp.StatusCode)
+	}
+	le := binary.LittleEndian
+	switch {
+	case len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data":
+		return nil, 0, errors.New("not a canonical WAV")
+	case int(le.Uint32(b[4:])) != len(b)-8 || int(le.Uint32(b[40:])) != len(b)-44:
+		return nil, 0, fmt.Errorf("header sizes (%d, %d) do not match the file (%d bytes)", le.Uint32(b[4:]), le.Uint32(b[40:]), len(b))
+	case le.Uint16(b[20:]) != 1 || le.Uint16(b[22:]) != 1 || le.Uint16(b[34:]) != 16:
+		return nil, 0, errors.New("not PCM16 mono")
+	}
+	s := make([]int16, (len(b)-44)/2)
+	for i := range s {
+		s[i] = int16(le.Uint16(b[44+2*i:]))
+	}
+	return s, int(le.Uint32(b[24:])), nil
+}
+
+// soakWire speaks one provider's protocol for a soak call.
+type soakWire struct {
+	c       *soakCall
+	conn    *websocket.Conn
+	rng     *rand.Rand
+	freq    float64
+	seq     int
+	held    [][]byte // frames held back, sent after the next frame
+	swapped int
+}
+
+func (w *soakWire) send(b []byte) error {
+	w.seq++
+	return w.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+func (w *soakWire) start() error {
+	c := w.c
+	switch c.provider {
+	case "exotel":
+		return w.send([]byte(fmt.Sprintf(`{"event":"start","sequence_number":"1","stream_sid":"MZ%s","start":{"stream_sid":"MZ%s","call_sid":"%s","media_format":{"encoding":"audio/x-raw","sample_rate":"%d","bit_rate":"16"}}}`,
+			c.id[2:], c.id[2:], c.id, c.rate)))
+	}
+	params := `{}`
+	if c.fault == "stt-fail" {
+		params = `{"mock_fail_after_ms":"1000"}`
+	}
+	return w.send([]byte(fmt.Sprintf(`{"event":"start","sequenceNumber":"1","streamSid":"MZ%s","start":{"streamSid":"MZ%s","callSid":"%s","tracks":["inbound","outbound"],"customParameters":%s,"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}`,
+		c.id[2:], c.id[2:], c.id, params)))
+}
+
+// sample is the call's speech-like audio: a tone in bursts.
+func (w *soakWire) sample(track string, i int) int16 {
+	t := float64(i) / float64(w.c.rate)
+	f := w.freq
+	if track == "outbound" {
+		f *= 1.5
+		t += 0.7
+	}
+	if math.Mod(t, 2) >= 0.9 {
+		return 0
+	}
+	return int16(7000 * math.Sin(2*math.Pi*f*t))
+}
+
+// frame sends frame k of every track and records what the WAV will hold.
+// A reordering call sometimes holds one track's frame back and sends it
+// after the next frame: too late to place, its place is silence. dup
+// resends a frame (the bridge drops it).
+func (w *soakWire) frame(k int, dup bool) error {
+	c := w.c
+	n := c.rate / 50
+	var hold [][]byte
+	for _, tr := range c.tracks {
+		pcm := make([]int16, n)
+		for i := range pcm {
+			pcm[i] = w.sample(tr, k*n+i)
+		}
+		lin := make([]byte, 2*n)
+		for i, v := range pcm {
+			binary.LittleEndian.PutUint16(lin[2*i:], uint16(v))
+		}
+		payload := lin
+		if c.provider != "exotel" { // μ-law, as the bridge will decode it
+			payload = make([]byte, n)
+			codec.EncodeMulaw(payload, lin)
+			codec.DecodeMulaw(lin, payload)
+			for i := range pcm {
+				pcm[i] = int16(binary.LittleEndian.Uint16(lin[2*i:]))
+			}
+		}
+		var msg []byte
+		if c.provider == "exotel" {
+			msg = []byte(fmt.Sprintf(`{"event":"media","sequence_number":"%d","stream_sid":"MZ%s","media":{"chunk":"%d","timestamp":"%d","payload":"%s"}}`,
+				w.seq+1, c.id[2:], k+1, 20*k, base64.StdEncoding.EncodeToString(payload)))
+		} else {
+			msg = []byte(fmt.Sprintf(`{"event":"media","sequenceNumber":"%d","streamSid":"MZ%s","media":{"track":"%s","chunk":"%d","timestamp":"%d","payload":"%s"}}`,
+				w.seq+1, c.id[2:], tr, k+1, 20*k, base64.StdEncoding.EncodeToString(payload)))
+		}
+		if dup {
+			if err := w.send(msg); err != nil {
+				return err
+			}
+			continue
+		}
+		if c.fault == "dup-reorder" && len(w.held) == 0 && len(hold) == 0 && w.rng.IntN(8) == 0 {
+			hold = append(hold, msg)
+			w.swapped++
+			pcm = make([]int16, n)
+		} else if err := w.send(msg); err != nil {
+			return err
+		}
+		c.sent[tr] = append(c.sent[tr], pcm...)
+	}
+	if dup {
+		return nil
+	}
+	if err := w.flush(); err != nil { // what the previous frame held back
+		return err
+	}
+	w.held = hold
+	return nil
+}
+
+// flush sends the frames held back.
+func (w *soakWire) flush() error {
+	for _, m := range w.held {
+		if err := w.send(m); err != nil {
+			return err
+		}
+	}
+	w.held = nil
+	return nil
+}
+
+// garbage sends a short run of bad frames, fewer than the bridge's limit
+// of malformed frames in a row.
+func (w *soakWire) garbage() int {
+	n := 1 + w.rng.IntN(4)
+	for range n {
+		var err error
+		switch w.rng.IntN(4) {
+		case 0:
+			err = w.conn.WriteMessage(websocket.TextMessage, []byte("{not json"))
+		case 1:
+			err = w.conn.WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef})
+		case 2:
+			err = w.send([]byte(`{"event":"media","streamSid":"MZx","media":{"track":"inbound","payload":"***"}}`))
+		default:
+			err = w.send([]byte(`{"event":"soak-unknown","detail":"ignored"}`))
+		}
+		if err != nil {
+			return 0
+		}
+	}
+	return n
+}
+
+func (w *soakWire) stop() error {
+	c := w.c
+	if c.provider == "exotel" {
+		return w.send([]byte(fmt.Sprintf(`{"event":"stop","sequence_number":"%d","stream_sid":"MZ%s"}`, w.seq+1, c.id[2:])))
+	}
+	return w.send([]byte(fmt.Sprintf(`{"event":"stop","sequenceNumber":"%d","streamSid":"MZ%s","stop":{"callSid":"%s"}}`, w.seq+1, c.id[2:], c.id)))
+}
+
+// awaitClose reads until the server's close frame and returns its code (0
+// when the connection ended without one).
+func (w *soakWire) awaitClose(within time.Duration) int {
+	_ = w.conn.SetReadDeadline(time.Now().Add(within))
+	for {
+		if _, _, err := w.conn.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			return 0
+		}
+	}
+}
+
+// report prints the tally and returns the number of problems.
+func (r *soakRun) report() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byFault := map[string]int{}
+	bad := 0
+	for _, c := range r.calls {
+		byFault[c.fault]++
+		if len(c.problems) > 0 {
+			bad++
+			for _, p := range c.problems {
+				r.problems = append(r.problems, c.id+" ("+c.fault+"): "+p)
+			}
+		}
+	}
+	fmt.Fprintf(r.out, "soak: seed %d\n", r.seed)
+	fmt.Fprintf(r.out, "calls started:    %d\n", r.started.Load())
+	fmt.Fprintf(r.out, "accounted for:    %d (ended with the reason their fault calls for, every WAV playable and as long as its record and the audio sent)\n", len(r.calls)-bad)
+	var faults []string
+	for _, f := range soakFaults {
+		faults = append(faults, fmt.Sprintf("%s %d", f.name, byFault[f.name]))
+	}
+	fmt.Fprintf(r.out, "faults:           %s\n", strings.Join(faults, ", "))
+	keys := make([]string, 0, len(r.stats))
+	for k := range r.stats {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(r.out, "  %-38s %d\n", k+":", r.stats[k])
+	}
+	fmt.Fprintf(r.out, "problems:         %d\n", len(r.problems))
+	for i, p := range r.problems {
+		if i == 20 {
+			fmt.Fprintf(r.out, "  … %d more\n", len(r.problems)-20)
+			break
+		}
+		fmt.Fprintf(r.out, "  %s\n", p)
+	}
+	return len(r.problems)
+}
