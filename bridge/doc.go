@@ -20,9 +20,13 @@
 //     are closed (header patched, synced), the documents are written a last
 //     time and call.ended is published.
 //   - Each transcribed track has two goroutines owned by its call: the
-//     feeder, which moves audio from the queue to stt.Stream.Write (which
-//     may block), and the results reader, which turns stt.Results into
-//     transcript segments and events. Both exit before finalize returns.
+//     feeder, which opens the recognizer (never under the call's lock) and
+//     moves audio from the queue to stt.Stream.Write (which may block), and
+//     the results reader of the current stream, which turns stt.Results
+//     into transcript segments and events. When a stream fails for good or
+//     cannot be opened, the feeder opens a new one after a backoff (1 s,
+//     doubling to 30 s) while the queue keeps the newest audio; segment ids
+//     continue after those already used. Both exit before finalize returns.
 //
 // # Queues and what is dropped
 //
@@ -31,7 +35,9 @@
 //     audio.gap event of kind "stt"; the recording is unaffected.
 //   - The publisher (the web hub) never blocks Publish; its own per-
 //     subscriber bounds apply there.
-//   - A document write that fails is logged and retried at the next change;
-//     a WAV write that fails stops that track's recording (the error is in
-//     call.json and the metrics) while transcription goes on.
+//   - A document write that fails is logged (once until writes succeed
+//     again) and retried at the next change; a WAV write that fails, or a
+//     recording or call folder that cannot be opened, stops that track's
+//     recording (the error is in call.json and the metrics, once) while
+//     transcription and captions go on.
 package bridge
