@@ -342,7 +342,9 @@ var _ = binary.LittleEndian
 func TestCallIDComesBack(t *testing.T) {
 	_, base := startBridge(t, testConfig(t))
 	const callSid = "CAc0000000000000000000000000000a0a"
-	gen := bursts(300, 8000, 0.1, 0.5, 1)
+	// Two utterances per part with 0.7 s between them: well clear of the
+	// mock's 0.5 s end-of-utterance silence wherever the second part lands.
+	gen := bursts(300, 8000, 0.1, 0.5, 1.2)
 	play := func(streamSid string, frames int) {
 		c := dial(t, base, "/media", nil)
 		send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
