@@ -86,6 +86,7 @@ type soakCall struct {
 	sent                map[string][]int16 // audio sent per track, in order, placed
 	frames              int                // frames per track the bridge must have kept
 	exact               bool               // the WAV must equal the audio sent, not just its length
+	bigParams           bool               // the start frame carries 48 KB of custom parameters
 	subSawEnd           string             // end reason the reading subscriber saw
 	problems            []string
 }
@@ -244,10 +245,20 @@ func (r *soakRun) run(ctx context.Context) error {
 	fmt.Fprintf(r.out, "soak: %s against %s, seed %d, %d calls at once, calls of 1 s to %s\n",
 		r.cmd.Duration, r.base, r.seed, r.cmd.Concurrency, r.cmd.CallLength)
 
-	// Two all-calls subscribers that never read, for the whole run.
+	// Two all-calls subscribers that never read, for the whole run. Their
+	// socket buffers are small, so the bridge's writes to them block soon
+	// and their queues overflow.
 	var stuck []*websocket.Conn
 	for range 2 {
-		if c, err := r.dial("/ws/captions"); err == nil {
+		d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, NetDial: func(network, addr string) (net.Conn, error) {
+			c, err := net.Dial(network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(64 << 10)
+			}
+			return c, err
+		}}
+		if c, resp, err := d.Dial("ws"+strings.TrimPrefix(r.base, "http")+"/ws/captions", r.header()); err == nil {
+			resp.Body.Close()
 			stuck = append(stuck, c)
 		}
 	}
@@ -320,6 +331,10 @@ func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *ran
 	}
 	c.sent = map[string][]int16{}
 	c.exact = c.fault != "dup-reorder"
+	c.bigParams = rng.IntN(10) == 0 // big events fill slow subscribers' buffers sooner
+	if c.bigParams {
+		r.count("calls with 48 KB of custom parameters", 1)
+	}
 	frames := int(time.Duration(rng.Int64N(int64(r.cmd.CallLength-time.Second)+1)+int64(time.Second)) / (20 * time.Millisecond))
 
 	// Subscribers: one that reads and checks, sometimes one that never reads.
@@ -649,14 +664,19 @@ func (w *soakWire) send(b []byte) error {
 
 func (w *soakWire) start() error {
 	c := w.c
-	switch c.provider {
-	case "exotel":
-		return w.send([]byte(fmt.Sprintf(`{"event":"start","sequence_number":"1","stream_sid":"MZ%s","start":{"stream_sid":"MZ%s","call_sid":"%s","media_format":{"encoding":"audio/x-raw","sample_rate":"%d","bit_rate":"16"}}}`,
-			c.id[2:], c.id[2:], c.id, c.rate)))
-	}
-	params := `{}`
+	p := map[string]string{}
 	if c.fault == "stt-fail" {
-		params = `{"mock_fail_after_ms":"1000"}`
+		p["mock_fail_after_ms"] = "1000"
+	}
+	if c.bigParams {
+		for i := range 48 {
+			p[fmt.Sprintf("soak%02d", i)] = strings.Repeat("p", 1000)
+		}
+	}
+	params, _ := json.Marshal(p)
+	if c.provider == "exotel" {
+		return w.send([]byte(fmt.Sprintf(`{"event":"start","sequence_number":"1","stream_sid":"MZ%s","start":{"stream_sid":"MZ%s","call_sid":"%s","custom_parameters":%s,"media_format":{"encoding":"audio/x-raw","sample_rate":"%d","bit_rate":"16"}}}`,
+			c.id[2:], c.id[2:], c.id, params, c.rate)))
 	}
 	return w.send([]byte(fmt.Sprintf(`{"event":"start","sequenceNumber":"1","streamSid":"MZ%s","start":{"streamSid":"MZ%s","callSid":"%s","tracks":["inbound","outbound"],"customParameters":%s,"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}`,
 		c.id[2:], c.id[2:], c.id, params)))
@@ -716,7 +736,10 @@ func (w *soakWire) frame(k int, dup bool) error {
 			}
 			continue
 		}
-		if c.fault == "dup-reorder" && len(w.held) == 0 && len(hold) == 0 && w.rng.IntN(8) == 0 {
+		// Never the first frame: a stream's timestamps are anchored at the
+		// first frame it receives, and no provider reorders over TCP that
+		// early (Telnyx, which may reorder, goes through a jitter window).
+		if c.fault == "dup-reorder" && k > 0 && len(w.held) == 0 && len(hold) == 0 && w.rng.IntN(8) == 0 {
 			hold = append(hold, msg)
 			w.swapped++
 			pcm = make([]int16, n)
