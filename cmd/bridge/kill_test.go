@@ -242,7 +242,9 @@ func TestProcess(t *testing.T) {
 
 		// Restarted on the same data, the bridge repairs and marks them.
 		b2 := startChild(t, bin, data)
-		require.NotEmpty(t, b2.stderr.lines("calls interrupted by the last stop were repaired and marked interrupted", `"calls":2`))
+		require.Eventually(t, func() bool {
+			return len(b2.stderr.lines("calls interrupted by the last stop were repaired and marked interrupted", `"calls":2`)) == 1
+		}, 5*time.Second, 5*time.Millisecond, "the repair is logged")
 		var page struct {
 			Calls []bridge.CallRecord `json:"calls"`
 		}
