@@ -159,13 +159,15 @@ func (c *Call) stopStreams(reason string) {
 }
 
 // docsEvery bounds how often a live call rewrites transcript.json. Each
-// write encodes the whole transcript and syncs it to disk, which on every
-// final cost more CPU than the call's audio path; the live transcript is
-// served from memory, so the file only matters after a crash, which loses
-// at most this much of it (never audio: the WAVs are written as frames
-// arrive). call.json changes rarely and is written at once; the end of the
-// call writes both.
-const docsEvery = 5 * time.Second
+// write encodes the whole transcript, creates, syncs and renames a file:
+// 0.3 to 1 ms of CPU (BENCHMARKS.md). Done on every final it cost more than
+// the call's whole audio path; every 5 s it was still a third of the CPU
+// budget at 500 calls. The live transcript is served from memory, so the
+// file only matters after a crash, which loses at most this much of it
+// (never audio: the WAVs are written as frames arrive and their headers
+// patched every second). call.json changes rarely and is written at once;
+// the end of the call writes both.
+const docsEvery = 30 * time.Second
 
 // transcriptDirty reports whether transcript.json is behind.
 func (c *Call) transcriptDirty() bool {
