@@ -98,6 +98,10 @@ type procSample struct {
 	at  time.Time
 	cpu time.Duration // user + system since the process started
 	rss int64         // bytes resident
+	// Read and write system calls so far (/proc/<pid>/io syscr, syscw),
+	// when readable: a count that, unlike CPU time, other load does not
+	// blur.
+	reads, writes int64
 }
 
 // clockTicks is USER_HZ, the unit of CPU times in /proc/<pid>/stat: 100 on
@@ -123,6 +127,18 @@ func readProc(pid int) (procSample, error) {
 	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
 	s.cpu = time.Duration(utime+stime) * time.Second / clockTicks
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for _, l := range strings.Split(string(io), "\n") {
+			k, v, _ := strings.Cut(l, ":")
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			switch k {
+			case "syscr":
+				s.reads = n
+			case "syscw":
+				s.writes = n
+			}
+		}
+	}
 	st, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
