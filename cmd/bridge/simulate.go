@@ -34,6 +34,7 @@ type simulateCmd struct {
 	Encoding  string        `name:"encoding" enum:"auto,pcmu,pcma,l16" default:"auto" help:"Wire codec: pcmu, pcma or l16 (auto: l16 for exotel, pcmu otherwise)."`
 	Rate      int           `name:"rate" help:"Sample rate of the generated audio (default 8000; a WAV has its own)."`
 	Speed     float64       `name:"speed" default:"1" help:"Playback speed: 1 is real time, 10 ten times faster, 0 as fast as the socket takes it."`
+	FrameMs   int           `name:"frame-ms" help:"Audio per media frame in milliseconds (default: the provider's, 20 ms; 100 ms for exotel)."`
 	CallID    string        `name:"call-id" help:"Call id (default: random, shaped like the provider's; with --calls, suffixed -1, -2, ...)."`
 	Params    []string      `name:"param" sep:"none" placeholder:"KEY=VALUE" help:"Custom parameter sent in the start frame (repeatable)."`
 	Headers   []string      `name:"header" sep:"none" placeholder:"'NAME: VALUE'" help:"Extra header on the media socket's upgrade request (repeatable)."`
@@ -161,7 +162,14 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 			order = provider.BigEndian
 		}
 	}
-	a, err := prepareAudio(names, pcm, rate, enc, order, rate*d.frameMs/1000)
+	frameMs := d.frameMs
+	if cmd.FrameMs != 0 {
+		if cmd.FrameMs < 10 || cmd.FrameMs > 1000 || cmd.FrameMs%10 != 0 {
+			return nil, fmt.Errorf("--frame-ms: want 10 to 1000 in steps of 10, got %d", cmd.FrameMs)
+		}
+		frameMs = cmd.FrameMs
+	}
+	a, err := prepareAudio(names, pcm, rate, enc, order, rate*frameMs/1000)
 	if err != nil {
 		return nil, err
 	}

@@ -161,8 +161,8 @@ func (rep *simReport) printProc(w io.Writer) {
 		for _, s := range win {
 			peak = max(peak, s.rss)
 		}
-		fmt.Fprintf(w, "                    steady (%d calls streaming, %.1f s): %.2f CPU-s (%.2f cores) = %s CPU-s per call-minute\n",
-			rep.calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), perCallMin(c, audioMin(d, rep.calls)))
+		fmt.Fprintf(w, "                    steady (%d calls streaming, %.1f s): %.2f CPU-s (%.2f cores, %.0f%% in the kernel) = %s CPU-s per call-minute\n",
+			rep.calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9), perCallMin(c, audioMin(d, rep.calls)))
 		if frames := float64(rep.calls) * d.Seconds() * r.cmd.Speed / r.audio.frameDuration().Seconds() * float64(len(r.audio.tracks)); frames > 0 && last.reads > 0 {
 			fmt.Fprintf(w, "                    steady syscalls: %.2f reads and %.2f writes per media frame\n",
 				float64(last.reads-first.reads)/frames, float64(last.writes-first.writes)/frames)

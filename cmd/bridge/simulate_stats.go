@@ -97,6 +97,7 @@ func fmtDur(d time.Duration) string {
 type procSample struct {
 	at  time.Time
 	cpu time.Duration // user + system since the process started
+	sys time.Duration // system (kernel) part of cpu
 	rss int64         // bytes resident
 	// Read and write system calls so far (/proc/<pid>/io syscr, syscw),
 	// when readable: a count that, unlike CPU time, other load does not
@@ -127,6 +128,7 @@ func readProc(pid int) (procSample, error) {
 	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
 	s.cpu = time.Duration(utime+stime) * time.Second / clockTicks
+	s.sys = time.Duration(stime) * time.Second / clockTicks
 	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
 		for _, l := range strings.Split(string(io), "\n") {
 			k, v, _ := strings.Cut(l, ":")
