@@ -168,16 +168,9 @@ func (s *Server) getTranscriptVTT(c *fiber.Ctx) error { return s.serveCaptions(c
 func (s *Server) getTranscriptSRT(c *fiber.Ctx) error { return s.serveCaptions(c, formatSRT) }
 
 func (s *Server) serveCaptions(c *fiber.Ctx, f captionFormat) error {
-	id, err := callID(c)
+	t, id, err := s.transcript(c)
 	if err != nil {
 		return err
-	}
-	t, ok, err := s.reg.Transcript(id)
-	if err != nil {
-		return fmt.Errorf("read transcript of %q: %w", id, err)
-	}
-	if !ok {
-		return notFound("call", id)
 	}
 	var buf bytes.Buffer
 	f.write(&buf, cuesOf(t.Segments, s.trackLabel))

@@ -87,18 +87,27 @@ func (s *Server) getCall(c *fiber.Ctx) error {
 }
 
 func (s *Server) getTranscript(c *fiber.Ctx) error {
-	id, err := callID(c)
+	t, _, err := s.transcript(c)
 	if err != nil {
 		return err
 	}
+	return c.JSON(t)
+}
+
+// transcript is the transcript of the :id call, live or stored.
+func (s *Server) transcript(c *fiber.Ctx) (bridge.Transcript, string, error) {
+	id, err := callID(c)
+	if err != nil {
+		return bridge.Transcript{}, "", err
+	}
 	t, ok, err := s.reg.Transcript(id)
 	if err != nil {
-		return fmt.Errorf("read transcript of %q: %w", id, err)
+		return bridge.Transcript{}, id, fmt.Errorf("read transcript of %q: %w", id, err)
 	}
 	if !ok {
-		return notFound("call", id)
+		return bridge.Transcript{}, id, notFound("call", id)
 	}
-	return c.JSON(t)
+	return t, id, nil
 }
 
 // getRecording serves <track>.wav with single byte ranges. It reads the

@@ -43,10 +43,16 @@ func testConfig(t *testing.T) config.Config {
 // startBridge runs a bridge until the test ends and returns its base URL.
 func startBridge(t *testing.T, cfg config.Config) (*instance, string) {
 	t.Helper()
+	return startBridgeWith(t, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), nil)
+}
+
+// startBridgeWith runs a bridge logging to log; onStop runs after it has
+// shut down, at the end of the test.
+func startBridgeWith(t *testing.T, cfg config.Config, log zerolog.Logger, onStop func()) (*instance, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan *instance, 1)
 	errc := make(chan error, 1)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	go func() { errc <- serve(ctx, cfg, log, io.Discard, started) }()
 	var inst *instance
 	select {
@@ -63,6 +69,9 @@ func startBridge(t *testing.T, cfg config.Config) (*instance, string) {
 			require.NoError(t, err)
 		case <-time.After(20 * time.Second):
 			t.Error("bridge did not shut down within 20 s")
+		}
+		if onStop != nil {
+			onStop()
 		}
 	})
 	return inst, "http://" + inst.addr
@@ -121,10 +130,16 @@ func getJSON(t *testing.T, base, path string, v any) int {
 // waitEnded polls until the call has ended and returns its record.
 func waitEnded(t *testing.T, base, id string) bridge.CallRecord {
 	t.Helper()
+	return waitEndedVia(t, getJSON, base, id)
+}
+
+// waitEndedVia is waitEnded reading the API with get (e.g. with a token).
+func waitEndedVia(t *testing.T, get func(t *testing.T, base, path string, v any) int, base, id string) bridge.CallRecord {
+	t.Helper()
 	var rec bridge.CallRecord
 	require.Eventually(t, func() bool {
 		rec = bridge.CallRecord{}
-		return getJSON(t, base, "/api/calls/"+url.PathEscape(id), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded
+		return get(t, base, "/api/calls/"+url.PathEscape(id), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded
 	}, 15*time.Second, 20*time.Millisecond, "call %s did not end", id)
 	return rec
 }

@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -65,32 +63,13 @@ func (l *logBuffer) lines(subs ...string) []string {
 func startBridgeLogs(t *testing.T, cfg config.Config) (*instance, string, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan *instance, 1)
-	errc := make(chan error, 1)
 	log := zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	go func() { errc <- serve(ctx, cfg, log, io.Discard, started) }()
-	var inst *instance
-	select {
-	case inst = <-started:
-	case err := <-errc:
-		t.Fatalf("bridge did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("bridge did not start within 10 s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			require.NoError(t, err)
-		case <-time.After(20 * time.Second):
-			t.Error("bridge did not shut down within 20 s")
-		}
+	inst, base := startBridgeWith(t, cfg, log, func() {
 		if t.Failed() {
 			t.Logf("bridge log:\n%s", logs.String())
 		}
 	})
-	return inst, "http://" + inst.addr, logs
+	return inst, base, logs
 }
 
 // metric reads one series from /metrics ("name" or `name{label="v"}`); an

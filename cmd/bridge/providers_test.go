@@ -1055,12 +1055,7 @@ func TestStatusCallbacks(t *testing.T) {
 // waitEndedAPI is waitEnded on a bridge with an API token.
 func waitEndedAPI(t *testing.T, base, id string) bridge.CallRecord {
 	t.Helper()
-	var rec bridge.CallRecord
-	require.Eventually(t, func() bool {
-		rec = bridge.CallRecord{}
-		return apiGet(t, base, "/api/calls/"+url.PathEscape(id), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded
-	}, 15*time.Second, 20*time.Millisecond, "call %s did not end", id)
-	return rec
+	return waitEndedVia(t, apiGet, base, id)
 }
 
 // TestL16ByteOrderSetting: --l16-byte-order overrides a provider's
