@@ -42,6 +42,8 @@ type Call struct {
 	trDirty    bool
 	// docsFailing: the last document write failed (run goroutine only).
 	docsFailing bool
+	// Segments and events already appended to the transcript journal.
+	journaledSegs, journaledEvents int
 
 	wake  chan struct{} // something changed: streams, documents to write
 	done  chan struct{} // closed when the call is finalized
@@ -193,8 +195,12 @@ func (c *Call) persist(withTranscript bool) bool {
 		tr = &t
 		c.trDirty = false
 	}
+	lines := c.journalLinesLocked()
 	c.mu.Unlock()
 	var err error
+	if j, ok := c.files.(journal); ok && len(lines) > 0 {
+		err = j.AppendJSON(journalName, lines...)
+	}
 	if rec != nil {
 		err = c.files.WriteJSON("call.json", rec)
 	}
@@ -212,6 +218,48 @@ func (c *Call) persist(withTranscript bool) bool {
 		c.log.Info().Msg("call documents written again")
 	}
 	return tr != nil
+}
+
+// journal is implemented by stores that can append lines to a call's
+// journal file. The transcript journal gets every final and event as it
+// happens, while transcript.json is rewritten only every docsEvery; after a
+// crash, start-up merges the journal into transcript.json.
+type journal interface {
+	AppendJSON(name string, vs ...any) error
+	Remove(name string) error
+}
+
+// journalName is the transcript journal of a call (on-disk layout: next to
+// transcript.json; removed once the call ends and transcript.json is whole).
+const journalName = "transcript.jsonl"
+
+// journalLine is one line of the transcript journal.
+type journalLine struct {
+	Segment *Segment         `json:"segment,omitempty"`
+	Event   *TranscriptEvent `json:"event,omitempty"`
+}
+
+// journalLinesLocked returns what the journal does not have yet.
+func (c *Call) journalLinesLocked() []any {
+	segs, evs := c.transcript.Segments, c.transcript.Events
+	if c.journaledSegs > len(segs) || c.journaledEvents > len(evs) { // the transcript was replaced (continued call)
+		c.journaledSegs, c.journaledEvents = len(segs), len(evs)
+	}
+	n := len(segs) - c.journaledSegs + len(evs) - c.journaledEvents
+	if n == 0 {
+		return nil
+	}
+	lines := make([]any, 0, n)
+	for i := c.journaledSegs; i < len(segs); i++ {
+		seg := segs[i]
+		lines = append(lines, journalLine{Segment: &seg})
+	}
+	for i := c.journaledEvents; i < len(evs); i++ {
+		ev := evs[i]
+		lines = append(lines, journalLine{Event: &ev})
+	}
+	c.journaledSegs, c.journaledEvents = len(segs), len(evs)
+	return lines
 }
 
 // snapshotLocked is the call record with live track figures filled in.
@@ -291,7 +339,14 @@ func (c *Call) finalize() {
 	c.rec.DurationMs = now.Sub(c.rec.StartedAt).Milliseconds()
 	c.recDirty, c.trDirty = true, true
 	c.mu.Unlock()
-	c.persist(true)
+	if c.persist(true) && !c.docsFailing {
+		// transcript.json now holds everything the journal did.
+		if j, ok := c.files.(journal); ok {
+			if err := j.Remove(journalName); err != nil {
+				c.log.Warn().Err(err).Msg("remove transcript journal")
+			}
+		}
+	}
 
 	c.reg.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
 		Reason: reason, EndedAt: now, DurationMs: c.rec.DurationMs,

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -121,6 +122,7 @@ func (r *Registry) Load() (interrupted int, err error) {
 				r.log.Error().Err(rerr).Str("call_id", rec.CallID).Msg("repair recordings")
 			}
 			r.measureTracks(&rec)
+			r.recoverTranscript(rec.CallID)
 			rec.Status = StatusInterrupted
 			if rec.Reason == "" {
 				rec.Reason = ReasonError
@@ -140,6 +142,82 @@ func (r *Registry) Load() (interrupted int, err error) {
 		r.mu.Unlock()
 	})
 	return interrupted, err
+}
+
+// journalReader is implemented by stores that keep call journals.
+type journalReader interface {
+	ReadJSONLines(callID, name string, fn func(line []byte) error) error
+}
+
+// recoverTranscript brings transcript.json of a call interrupted by a
+// crash up to its journal: the finals and events that came after the last
+// rewrite of the document.
+func (r *Registry) recoverTranscript(id string) {
+	jr, ok := r.cfg.Store.(journalReader)
+	if !ok {
+		return
+	}
+	var tr Transcript
+	if err := r.cfg.Store.ReadJSON(id, "transcript.json", &tr); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn().Err(err).Str("call_id", id).Msg("read transcript of an interrupted call")
+	}
+	tr.CallID = id
+	seen := map[string]bool{}
+	for _, s := range tr.Segments {
+		seen[s.SegmentID] = true
+	}
+	events := map[TranscriptEvent]bool{}
+	for _, e := range tr.Events {
+		events[e] = true
+	}
+	added := 0
+	err := jr.ReadJSONLines(id, journalName, func(b []byte) error {
+		var l journalLine
+		if json.Unmarshal(b, &l) != nil {
+			return nil // a damaged line costs that line only
+		}
+		if l.Segment != nil && !seen[l.Segment.SegmentID] {
+			seen[l.Segment.SegmentID] = true
+			tr.Segments = append(tr.Segments, *l.Segment)
+			added++
+		}
+		if l.Event != nil && !events[*l.Event] {
+			events[*l.Event] = true
+			tr.Events = append(tr.Events, *l.Event)
+			added++
+		}
+		return nil
+	})
+	if err != nil {
+		r.log.Warn().Err(err).Str("call_id", id).Msg("read transcript journal")
+		return
+	}
+	if added == 0 {
+		return
+	}
+	if tr.Segments == nil {
+		tr.Segments = []Segment{}
+	}
+	if tr.Events == nil {
+		tr.Events = []TranscriptEvent{}
+	}
+	for _, s := range tr.Segments {
+		if !slices.Contains(tr.Tracks, s.Track) {
+			tr.Tracks = append(tr.Tracks, s.Track)
+		}
+	}
+	f, err := r.cfg.Store.Open(id)
+	if err == nil {
+		err = f.WriteJSON("transcript.json", tr)
+	}
+	if err != nil {
+		r.log.Error().Err(err).Str("call_id", id).Msg("write recovered transcript")
+		return
+	}
+	if j, ok := f.(journal); ok {
+		_ = j.Remove(journalName)
+	}
+	r.log.Info().Str("call_id", id).Int("recovered", added).Msg("transcript completed from its journal")
 }
 
 // trackSampler is implemented by stores that can say how much audio a
@@ -308,6 +386,7 @@ func (r *Registry) continueCall(c *Call, prev CallRecord, now time.Time) {
 			c.transcript.Tracks = tr.Tracks
 		}
 	}
+	c.journaledSegs, c.journaledEvents = len(c.transcript.Segments), len(c.transcript.Events)
 	c.transcript.Events = append(c.transcript.Events, TranscriptEvent{Type: TypeCallResumed, AtMs: endMs,
 		Message: "the call continued after it had " + prev.Status})
 	c.rec = prev
