@@ -291,8 +291,11 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 				r.mu.Unlock()
 				return nil, err
 			}
+			r.mu.Unlock()
+			r.startCall(c)
+		} else {
+			r.mu.Unlock()
 		}
-		r.mu.Unlock()
 		s, err := c.addStream(p, st)
 		if errors.Is(err, ErrCallEnding) {
 			<-c.done // the previous call with this id is finishing; start afresh
@@ -363,8 +366,19 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
 	}})
 	c.log.Info().Msg("call started")
-	r.calls.Go(c.run)
+	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
 	return c, nil
+}
+
+// startCall writes a new call's documents before anything else happens to
+// it, so a crash from here on always finds a call.json next to its
+// recordings, then starts the call's goroutine.
+func (r *Registry) startCall(c *Call) {
+	c.persist(true)
+	go func() {
+		defer r.calls.Done()
+		c.run()
+	}()
 }
 
 // continueCall makes a call whose id comes back after it ended (a
