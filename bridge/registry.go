@@ -280,7 +280,8 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 			return nil, ErrShuttingDown
 		}
 		c := r.active[st.CallID]
-		if c == nil {
+		created := c == nil
+		if created {
 			if len(r.active) >= r.cfg.MaxCalls {
 				r.mu.Unlock()
 				return nil, ErrTooManyCalls
@@ -291,12 +292,23 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 				r.mu.Unlock()
 				return nil, err
 			}
-			r.mu.Unlock()
-			r.startCall(c)
-		} else {
-			r.mu.Unlock()
 		}
+		r.mu.Unlock()
 		s, err := c.addStream(p, st)
+		if created {
+			// The creating stream joins first; then the documents are
+			// written and the call's goroutine starts.
+			if err != nil {
+				c.mu.Lock()
+				c.lastReason = ReasonError
+				if c.rec.Error == "" {
+					c.rec.Error = err.Error()
+				}
+				c.mu.Unlock()
+				c.signal() // no stream: the call ends at once
+			}
+			r.startCall(c)
+		}
 		if errors.Is(err, ErrCallEnding) {
 			<-c.done // the previous call with this id is finishing; start afresh
 			continue
