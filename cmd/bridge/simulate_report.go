@@ -167,6 +167,9 @@ func (rep *simReport) printProc(w io.Writer) {
 			fmt.Fprintf(w, "                    steady syscalls: %.2f reads and %.2f writes per media frame\n",
 				float64(last.reads-first.reads)/frames, float64(last.writes-first.writes)/frames)
 		}
+		q := func(f float64) string { return fmtBytes(win[int(f*float64(len(win)-1))].rss) }
+		fmt.Fprintf(w, "                    RSS through the steady window: %s, %s, %s, %s, %s (0, 25, 50, 75, 100 %%)\n",
+			q(0), q(0.25), q(0.5), q(0.75), q(1))
 		fmt.Fprintf(w, "                    RSS before %s, steady first %s, last %s, peak %s: %s per call\n",
 			fmtBytes(rep.before.rss), fmtBytes(first.rss), fmtBytes(last.rss), fmtBytes(peak), fmtBytes((peak-rep.before.rss)/int64(rep.calls)))
 	} else {
