@@ -67,11 +67,13 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 		res.err = fmt.Errorf("open media socket: %w", dialErr(err, resp))
 		return res
 	}
-	defer conn.Close()
 	// The bridge sends nothing on a media socket but its close frame: a
-	// reader notices it (and answers pings).
+	// reader notices it (and answers pings). Closing the socket ends it,
+	// and the call waits for it.
 	closed := make(chan closeEvent, 1)
+	readerDone := make(chan struct{})
 	go func() {
+		defer close(readerDone)
 		for {
 			if _, _, err := conn.ReadMessage(); err != nil {
 				closed <- closeEvent{at: time.Now(), err: err}
@@ -79,6 +81,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 			}
 		}
 	}()
+	defer func() { conn.Close(); <-readerDone }()
 
 	speed := r.cmd.Speed
 	playFor := time.Duration(0)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/bridge/codec"
@@ -126,6 +127,16 @@ var reportLine = regexp.MustCompile(`(?m)^\s+(calls|frames sent|finals|recording
 // TestSimulateLoad runs the load tool with a handful of calls at high
 // speed and checks the report's counts.
 func TestSimulateLoad(t *testing.T) {
+	// Registered first, so it runs after the bridge has shut down; the
+	// goroutines already running are taken now.
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, before,
+			// fasthttp's process-wide date ticker and worker-pool cleaner
+			// outlive a server's shutdown by design.
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"))
+	})
 	_, base := startBridge(t, testConfig(t))
 	code, out := simulate(t, base, "--calls", "5", "--ramp", "100ms", "--speed", "10", "--duration", "4s",
 		"--pid", strconv.Itoa(os.Getpid()))
