@@ -386,7 +386,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	if order == provider.OrderUnknown {
 		order = provider.LittleEndian
 	}
-	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{})}
+	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{}), start: st, order: order, openTracks: len(st.Tracks) == 0}
 	now := c.reg.now()
 	var added []string
 	for _, n := range names {
@@ -426,6 +426,45 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 		c.reg.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
 	}
 	return s, nil
+}
+
+// addTrackTo gives a stream a track its start frame did not name, when its
+// media frames first carry it (Telnyx and Exotel list no tracks).
+func (c *Call) addTrackTo(s *Stream, name string) error {
+	if name != "inbound" && name != "outbound" {
+		return fmt.Errorf("media for unknown track %q", name)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for o := range c.streams {
+		if o != s && o.track(name) != nil {
+			return fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, name)
+		}
+	}
+	t := c.tracks[name]
+	if t == nil {
+		var err error
+		if t, err = c.newTrackLocked(name, s.start, s.order); err != nil {
+			return err
+		}
+		c.transcript.Tracks = append(c.transcript.Tracks, name)
+		c.reg.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
+	}
+	s.tracks = append(s.tracks, t)
+	if s.reorder != nil {
+		s.reorder = append(s.reorder, nil)
+		if w := c.reg.reorderWindow(c.provider); w > 0 {
+			s.reorder[len(s.reorder)-1] = newReorderer(w)
+		}
+	}
+	for i := range c.rec.Streams {
+		if c.rec.Streams[i].StreamID == s.id && c.rec.Streams[i].EndedAt == nil {
+			c.rec.Streams[i].Tracks = append(slices.Clone(c.rec.Streams[i].Tracks), name)
+		}
+	}
+	c.recDirty = true
+	c.signal()
+	return nil
 }
 
 func (c *Call) startedBodyLocked() CallStartedBody {

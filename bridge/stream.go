@@ -26,6 +26,13 @@ type Stream struct {
 	// providers whose frames arrive out of order; nil entries elsewhere.
 	reorder []*reorderer
 
+	// For providers whose start frame names no tracks (Telnyx, Exotel):
+	// the media frames name them, and a track is added the first time one
+	// appears.
+	start      *provider.Start
+	order      provider.ByteOrder
+	openTracks bool
+
 	endOnce    sync.Once
 	stopOnce   sync.Once
 	stopCh     chan struct{}
@@ -56,7 +63,13 @@ func (s *Stream) Media(ev *provider.Event) error {
 	i := 0
 	if ev.Track != "" && (len(s.tracks) > 1 || ev.Track != s.tracks[0].name) {
 		if i = slices.IndexFunc(s.tracks, func(t *track) bool { return t.name == ev.Track }); i < 0 {
-			return fmt.Errorf("media for track %q, which the stream did not announce", ev.Track)
+			if !s.openTracks {
+				return fmt.Errorf("media for track %q, which the stream did not announce", ev.Track)
+			}
+			if err := s.call.addTrackTo(s, ev.Track); err != nil {
+				return err
+			}
+			i = len(s.tracks) - 1
 		}
 	}
 	if ro := s.reorderFor(i); ro != nil {

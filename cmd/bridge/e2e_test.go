@@ -385,3 +385,45 @@ func TestCallIDComesBack(t *testing.T) {
 	require.Len(t, tr.Segments, 4, "two utterances in each part")
 	require.GreaterOrEqual(t, tr.Segments[2].StartMs, int64(2000), "the second part is after the first on the call clock")
 }
+
+// TestTrackNamedOnlyByMedia: Telnyx's start frame lists no tracks; a
+// both-tracks stream still records both, each from its own frames.
+func TestTrackNamedOnlyByMedia(t *testing.T) {
+	_, base := startBridge(t, testConfig(t))
+	const callID, streamID = "v3:telnyx-both-tracks", "32de0dea-53cb-4b21-89a4-9e1819c04300"
+	sub := dial(t, base, "/ws/captions?call="+url.QueryEscape(callID), nil)
+	c := dial(t, base, "/media/telnyx", nil)
+	send(t, c, []byte(`{"event":"connected","version":"1.0.0"}`),
+		[]byte(`{"event":"start","sequence_number":"1","start":{"call_control_id":"`+callID+`","media_format":{"encoding":"PCMU","sample_rate":8000,"channels":1}},"stream_id":"`+streamID+`"}`))
+	in, out := bursts(300, 8000, 0, 0.4, 1), bursts(700, 5000, 0, 0.4, 1)
+	media := func(track string, chunk int, gen func(int) float64) []byte {
+		k := chunk - 1
+		return []byte(fmt.Sprintf(`{"event":"media","sequence_number":"%d","media":{"track":"%s","chunk":"%d","timestamp":"%d","payload":"%s"},"stream_id":"%s"}`,
+			2*chunk, track, chunk, 20*k, mulawFrame(gen, 160*k, 160), streamID))
+	}
+	for chunk := 1; chunk <= 50; chunk++ {
+		send(t, c, media("inbound", chunk, in), media("outbound", chunk, out))
+	}
+	send(t, c, []byte(`{"event":"stop","sequence_number":"200","stop":{"call_control_id":"`+callID+`"},"stream_id":"`+streamID+`"}`))
+	rec := waitEnded(t, base, callID)
+	require.Len(t, rec.Tracks, 2)
+	for _, tr := range []struct {
+		name string
+		gen  func(int) float64
+	}{{"inbound", in}, {"outbound", out}} {
+		w := fetchWAV(t, base, callID, tr.name)
+		require.Equal(t, 50*160, len(w.samples), tr.name)
+		for k := range 50 {
+			require.Equal(t, decodeFrame(mulawFrame(tr.gen, 160*k, 160)), w.samples[160*k:160*(k+1)], "%s frame %d", tr.name, k)
+		}
+	}
+	evs := readEvents(t, sub, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	updated := false
+	for _, ev := range evs {
+		if ev["type"] == bridge.TypeCallUpdated {
+			updated = true
+			require.ElementsMatch(t, []any{"inbound", "outbound"}, ev["tracks"])
+		}
+	}
+	require.True(t, updated, "subscribers learn of the second track")
+}
