@@ -68,14 +68,17 @@ type arrivals struct {
 	last   int64            // last bucket marked (ingest goroutine only)
 }
 
-func (a *arrivals) mark(bucket, now int64) {
+// mark records now as the arrival of bucket, once per bucket: the clock is
+// read only when a frame starts a new bucket (every 100 ms of audio), not
+// for every frame.
+func (a *arrivals) mark(bucket int64, now func() time.Time) {
 	if bucket+1 == a.last {
 		return
 	}
 	a.last = bucket + 1
 	i := bucket & 63
 	a.bucket[i].Store(0)
-	a.at[i].Store(now)
+	a.at[i].Store(now().UnixNano())
 	a.bucket[i].Store(bucket + 1)
 }
 
@@ -184,7 +187,7 @@ func (t *track) write(p placement, pcm []byte) {
 		// After a recording error the count stays at what the WAV holds.
 		t.samples.Store(end)
 	}
-	t.arrivals.mark((end-1)*10/int64(t.rate), t.call.reg.now().UnixNano())
+	t.arrivals.mark((end-1)*10/int64(t.rate), t.call.reg.cfg.Now)
 	if t.queue != nil {
 		// Also while the recognizer is down: the queue keeps the newest
 		// audio for the next stream and counts what it drops.
