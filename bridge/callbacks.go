@@ -75,7 +75,7 @@ func (r *Registry) AttachCallback(id string, cb map[string]any) (string, error) 
 // for a call not seen yet. The record is written under the registry lock so
 // that a stream starting the same call id cannot interleave with it.
 func (r *Registry) attachStoredLocked(id string, cb map[string]any) (string, error) {
-	rec, ok := r.past[id]
+	rec, ok := r.pastLocked(id)
 	if !ok {
 		return CallbackPending, r.holdLocked(id, cb)
 	}
@@ -90,7 +90,7 @@ func (r *Registry) attachStoredLocked(id string, cb map[string]any) (string, err
 	if err != nil {
 		return "", fmt.Errorf("write the callback into call.json: %w", err)
 	}
-	r.past[id] = rec
+	r.rememberLocked(rec)
 	return CallbackStored, nil
 }
 

@@ -59,7 +59,7 @@ func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal er
 	// call id now cannot interleave its first call.json with this one.
 	// Refusals are rare and the document is small.
 	defer r.mu.Unlock()
-	rec, known := r.past[st.CallID]
+	rec, known := r.pastLocked(st.CallID)
 	if known {
 		rec.Streams = append(rec.Streams, sr)
 	} else {
@@ -80,7 +80,7 @@ func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal er
 		log.Error().Err(err).Msg("record the refused stream")
 		return
 	}
-	r.past[st.CallID] = rec
+	r.rememberLocked(rec)
 	log.Warn().Err(refusal).Str("stream_id", st.StreamID).Msg("stream refused at its start frame; the call record says why")
 	if known {
 		return

@@ -39,6 +39,10 @@ type Config struct {
 	// providers that deliver frames out of order (Telnyx): default 5,
 	// negative turns reordering off.
 	ReorderFrames int
+	// MaxIndexed bounds the ended calls kept in memory for listing
+	// (default 10,000, newest kept). Older calls stay on disk and are still
+	// found by id.
+	MaxIndexed int
 	// Now is the wall clock (tests may replace it).
 	Now func() time.Time
 }
@@ -61,6 +65,9 @@ func (c *Config) defaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.MaxIndexed == 0 {
+		c.MaxIndexed = 10_000
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -138,7 +145,7 @@ func (r *Registry) Load() (interrupted int, err error) {
 			interrupted++
 		}
 		r.mu.Lock()
-		r.past[rec.CallID] = rec
+		r.rememberLocked(rec)
 		r.mu.Unlock()
 	})
 	return interrupted, err
@@ -355,7 +362,7 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 		}
 	}
 	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
-	if prev, ok := r.past[st.CallID]; ok {
+	if prev, ok := r.pastLocked(st.CallID); ok {
 		r.continueCall(c, prev, now)
 		tracks = c.transcript.Tracks
 		for _, n := range st.Tracks {
@@ -432,7 +439,7 @@ func (r *Registry) ended(c *Call) {
 	if r.active[c.id] == c {
 		delete(r.active, c.id)
 	}
-	r.past[c.id] = rec
+	r.rememberLocked(rec)
 	r.mu.Unlock()
 	r.metrics.CallEnded(rec.Reason)
 }
@@ -468,6 +475,37 @@ func (r *Registry) Calls() []CallRecord {
 	return out
 }
 
+// rememberLocked indexes an ended call. The index is bounded: past
+// MaxIndexed calls the oldest tenth is dropped from memory at once (their
+// records stay on disk, found by id through pastLocked).
+func (r *Registry) rememberLocked(rec CallRecord) {
+	r.past[rec.CallID] = rec
+	if len(r.past) <= r.cfg.MaxIndexed {
+		return
+	}
+	recs := make([]CallRecord, 0, len(r.past))
+	for _, p := range r.past {
+		recs = append(recs, p)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].StartedAt.Before(recs[j].StartedAt) })
+	for _, old := range recs[:len(recs)-r.cfg.MaxIndexed*9/10] {
+		delete(r.past, old.CallID)
+	}
+}
+
+// pastLocked is an ended call's record, from the index or, for a call the
+// index no longer holds, from disk.
+func (r *Registry) pastLocked(id string) (CallRecord, bool) {
+	if rec, ok := r.past[id]; ok {
+		return rec, true
+	}
+	var rec CallRecord
+	if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err != nil || rec.CallID != id {
+		return CallRecord{}, false
+	}
+	return rec, true
+}
+
 // Record is one call's record; ok is false for an unknown call.
 func (r *Registry) Record(id string) (CallRecord, bool) {
 	r.mu.Lock()
@@ -477,6 +515,13 @@ func (r *Registry) Record(id string) (CallRecord, bool) {
 	if c != nil {
 		return c.Record(), true
 	}
+	if !ok {
+		// Not indexed (older than the index keeps): read it from disk,
+		// outside the registry lock.
+		if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err == nil && rec.CallID == id {
+			return rec, true
+		}
+	}
 	return rec, ok
 }
 
@@ -484,12 +529,11 @@ func (r *Registry) Record(id string) (CallRecord, bool) {
 func (r *Registry) Transcript(id string) (Transcript, bool, error) {
 	r.mu.Lock()
 	c := r.active[id]
-	_, known := r.past[id]
 	r.mu.Unlock()
 	if c != nil {
 		return c.Transcript(), true, nil
 	}
-	if !known {
+	if _, known := r.Record(id); !known {
 		return Transcript{}, false, nil
 	}
 	var t Transcript

@@ -96,3 +96,35 @@ func TestTranscriptRecoveredFromJournal(t *testing.T) {
 	_, err = os.Stat(filepath.Join(store.Dir(id), "transcript.jsonl"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestIndexIsBounded: the in-memory index of ended calls keeps the newest
+// calls; older ones are still found by id, from disk.
+func TestIndexIsBounded(t *testing.T) {
+	store, err := recorder.NewStore(t.TempDir())
+	require.NoError(t, err)
+	base := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 25 {
+		id := "CAidx" + string(rune('a'+i))
+		ids = append(ids, id)
+		call, err := store.Open(id)
+		require.NoError(t, err)
+		require.NoError(t, call.WriteJSON("call.json", bridge.CallRecord{CallID: id, Provider: "twilio",
+			Status: bridge.StatusEnded, StartedAt: base.Add(time.Duration(i) * time.Minute)}))
+	}
+	reg := bridge.NewRegistry(bridge.Config{Store: fileStore{store}, Log: zerolog.Nop(), MaxIndexed: 10})
+	_, err = reg.Load()
+	require.NoError(t, err)
+	listed := reg.Calls()
+	require.LessOrEqual(t, len(listed), 10, "the index holds at most MaxIndexed calls")
+	require.GreaterOrEqual(t, len(listed), 9)
+	require.Equal(t, ids[24], listed[0].CallID, "the newest calls are the ones kept")
+	rec, ok := reg.Record(ids[0])
+	require.True(t, ok, "an evicted call is still found by id")
+	require.Equal(t, ids[0], rec.CallID)
+	_, ok, err = reg.Transcript(ids[0])
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, ok = reg.Record("CAnever")
+	require.False(t, ok)
+}
