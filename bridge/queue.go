@@ -18,7 +18,7 @@ type pcmQueue struct {
 	segHead int
 	segN    int
 	closed  bool
-	dropped int64 // bytes dropped since the last takeDropped
+	dropped int64 // bytes dropped since the last takeDroppedSpan
 	dropPos int64 // sample position of the first of those bytes
 	notify  chan struct{}
 }
@@ -178,12 +178,6 @@ func (q *pcmQueue) pop(dst []byte) (pos int64, n int, ok bool) {
 		q.segN--
 	}
 	return pos, n, true
-}
-
-// takeDropped returns and resets the count of dropped bytes.
-func (q *pcmQueue) takeDropped() int64 {
-	_, n := q.takeDroppedSpan()
-	return n
 }
 
 // takeDroppedSpan returns and resets the dropped bytes and the position of

@@ -48,8 +48,11 @@ func TestPCMQueue(t *testing.T) {
 		for i := range 100 {
 			require.Equal(t, (i+1)*320 > 4096, q.push(int64(160*i), frameOf(byte(i), 320)), "frame %d", i)
 		}
-		require.Equal(t, int64(100*320-4096), q.takeDropped(), "the newest 4 KiB is kept")
-		require.Zero(t, q.takeDropped())
+		from, dropped := q.takeDroppedSpan()
+		require.Equal(t, int64(100*320-4096), dropped, "the newest 4 KiB is kept")
+		require.Equal(t, int64(0), from, "the dropped stretch starts at the oldest audio")
+		_, dropped = q.takeDroppedSpan()
+		require.Zero(t, dropped)
 		buf := make([]byte, 8192)
 		pos, n, _ := q.pop(buf)
 		require.Equal(t, int64(100*160-2048), pos, "what is left is the newest audio")
