@@ -287,8 +287,9 @@ func (t *track) sttNotice(event, code, msg string) {
 	at := t.samples.Load() * 1000 / int64(t.rate)
 	typ := TypeSTTPrefix + event
 	c := t.call
-	c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Code: code, Message: msg})
-	c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Code: code, Message: msg}})
+	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Code: code, Message: msg}) {
+		c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Code: code, Message: msg}})
+	}
 	c.reg.metrics.STTEvent(event, code)
 }
 
