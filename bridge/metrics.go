@@ -20,6 +20,10 @@ type Metrics interface {
 	// EventsDropped counts transcript events not kept (nor published)
 	// because their call reached --max-events-per-call.
 	EventsDropped(n int)
+	// GapUnfilled counts missing media audio not filled with silence:
+	// beyond --max-gap at once, or beyond the call's wall time plus
+	// --max-gap in all.
+	GapUnfilled(ms int64)
 }
 
 type nopMetrics struct{}
@@ -34,3 +38,4 @@ func (nopMetrics) STTEvent(string, string)      {}
 func (nopMetrics) RecordError()                 {}
 func (nopMetrics) CaptionLatency(time.Duration) {}
 func (nopMetrics) EventsDropped(int)            {}
+func (nopMetrics) GapUnfilled(int64)            {}

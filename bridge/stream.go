@@ -99,7 +99,7 @@ func (s *Stream) place(t *track, payload []byte, chunk int64, hasChunk bool, tsM
 	if !t.clock.started && !hasAt {
 		first = s.call.streamOffsetMs() * int64(t.rate) / 1000
 	}
-	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first)
+	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first, t.silenceAllowance)
 	if p.drop {
 		t.duplicates.Add(1)
 		s.call.reg.metrics.Duplicate()

@@ -49,7 +49,7 @@ type Limits struct {
 	MaxMessageBytes    int           `name:"max-message-bytes" default:"262144" env:"BRIDGE_MAX_MESSAGE_BYTES" help:"Largest WebSocket message accepted on a media socket."`
 	MaxCallDuration    time.Duration `name:"max-call-duration" default:"4h" env:"BRIDGE_MAX_CALL_DURATION" help:"Calls longer than this are ended with reason timeout."`
 	IdleTimeout        time.Duration `name:"idle-timeout" default:"30s" env:"BRIDGE_IDLE_TIMEOUT" help:"A media stream with no frames for this long is ended with reason timeout."`
-	MaxGap             time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence."`
+	MaxGap             time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence. In all, a track is filled with at most the call's wall time plus this much silence."`
 	ReconnectGrace     time.Duration `name:"reconnect-grace" default:"2s" env:"BRIDGE_RECONNECT_GRACE" help:"After a stream's socket closes without stop, how long the call waits for the provider to reconnect before it ends."`
 	STTQueue           time.Duration `name:"stt-queue" default:"2s" env:"BRIDGE_STT_QUEUE" help:"Audio held per track for a slow speech-to-text stream; beyond it the oldest audio is dropped (recorded as an stt gap)."`
 	MaxSubscribers     int           `name:"max-subscribers" default:"10000" env:"BRIDGE_MAX_SUBSCRIBERS" help:"Caption subscribers in total."`

@@ -35,6 +35,7 @@ type Metrics struct {
 	sttRotations   prometheus.Counter
 	sttErrors      *prometheus.CounterVec
 	eventsDropped  prometheus.Counter
+	gapUnfilled    prometheus.Counter
 }
 
 var _ bridge.Metrics = (*Metrics)(nil)
@@ -71,6 +72,8 @@ func NewMetrics(hub *Hub) *Metrics {
 	r.MustRegister(m.paramsDropped)
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_call_events_dropped_total", Help: "Transcript events (gaps, DTMF, STT notices) neither kept nor published because their call reached --max-events-per-call."})
 	r.MustRegister(m.eventsDropped)
+	m.gapUnfilled = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_gap_unfilled_milliseconds_total", Help: "Missing media audio not filled with silence: beyond --max-gap at once, or beyond the call's wall time plus --max-gap in all."})
+	r.MustRegister(m.gapUnfilled)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -109,6 +112,9 @@ func (m *Metrics) CaptionLatency(d time.Duration) { m.captionLatency.Observe(d.S
 
 // EventsDropped implements bridge.Metrics.
 func (m *Metrics) EventsDropped(n int) { m.eventsDropped.Add(float64(n)) }
+
+// GapUnfilled implements bridge.Metrics.
+func (m *Metrics) GapUnfilled(ms int64) { m.gapUnfilled.Add(float64(ms)) }
 
 // MediaSocketOpened and MediaSocketClosed track open media sockets.
 func (m *Metrics) MediaSocketOpened() { m.mediaSockets.Inc() }
