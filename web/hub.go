@@ -433,23 +433,34 @@ const TypeReplayTruncated = "replay.truncated"
 
 // replayLocked appends to dst what a subscriber joining now with after
 // gets: call.started first, then replay.truncated when events it has not
-// seen were dropped, then every logged event with seq > after. c.mu must
-// be held.
+// seen were dropped, then every logged event with seq > after. (Events a
+// faulty publisher sent before call.started stay before it, in seq
+// order.) c.mu must be held.
 func (c *call) replayLocked(dst []*message, after uint64) []*message {
-	if c.start != nil && c.start.seq > after {
-		dst = append(dst, c.start)
-	}
-	if c.droppedThrough > after {
-		buf := appendPrefix(make([]byte, 0, len(c.id)+80), TypeReplayTruncated, c.id)
-		buf = strconv.AppendUint(buf, c.droppedThrough, 10)
-		buf = append(buf, `,"dropped":`...)
-		buf = strconv.AppendUint(buf, c.dropped, 10)
-		dst = append(dst, &message{data: append(buf, '}'), seq: c.droppedThrough, kind: kindOther})
+	headed := false
+	head := func() {
+		headed = true
+		if c.start != nil && c.start.seq > after {
+			dst = append(dst, c.start)
+		}
+		if c.droppedThrough > after {
+			buf := appendPrefix(make([]byte, 0, len(c.id)+80), TypeReplayTruncated, c.id)
+			buf = strconv.AppendUint(buf, c.droppedThrough, 10)
+			buf = append(buf, `,"dropped":`...)
+			buf = strconv.AppendUint(buf, c.dropped, 10)
+			dst = append(dst, &message{data: append(buf, '}'), seq: c.droppedThrough, kind: kindOther})
+		}
 	}
 	for _, m := range c.log[c.head:] {
+		if !headed && (c.start == nil || m.seq > c.start.seq) {
+			head()
+		}
 		if m.seq > after {
 			dst = append(dst, m)
 		}
+	}
+	if !headed {
+		head()
 	}
 	return dst
 }

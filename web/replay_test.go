@@ -161,3 +161,16 @@ func TestPerCallBoundMetrics(t *testing.T) {
 	require.Equal(t, 1.0, got["bridge_replay_dropped_total"])
 	require.Equal(t, 3.0, got["bridge_call_events_dropped_total"])
 }
+
+// TestHubReplayKeepsSeqOrder: call.started is kept apart from the bounded
+// log, yet a replay stays in seq order, also for a publisher that sent an
+// event before call.started.
+func TestHubReplayKeepsSeqOrder(t *testing.T) {
+	h := newTestHub(t, HubConfig{})
+	h.Publish(bridge.Event{Type: bridge.TypeDTMF, CallID: "CA1", Body: bridge.DTMFBody{Digit: "1"}}) // 1
+	h.Publish(evStarted("CA1", "inbound"))                                                           // 2
+	h.Publish(evFinal("CA1", "s1", "hi"))                                                            // 3
+	got := nextN(t, subscribe(t, h, "CA1", 0), 3)
+	require.Equal(t, []uint64{1, 2, 3}, seqs(got))
+	require.Equal(t, []string{bridge.TypeDTMF, bridge.TypeCallStarted, bridge.TypeTranscriptFinal}, types(got))
+}
