@@ -202,4 +202,27 @@ func TestHonestSilenceStillFilled(t *testing.T) {
 		require.Len(t, store.sink(id, "inbound").bytes(), 2*100*160, "lost frames filled")
 		require.Equal(t, int64(10*20), rec.Tracks[0].GapMs)
 	})
+	t.Run("telnyx reordering", func(t *testing.T) {
+		const id = "CAtelnyx"
+		s := startTrack(t, reg, provider.Telnyx, id, "MZtelnyx", "inbound")
+		// Pairs arrive swapped, and chunk 21 never comes.
+		var order []int
+		for k := 0; k < 100; k += 2 {
+			order = append(order, k+1, k)
+		}
+		for _, k := range order {
+			if k == 20 {
+				continue
+			}
+			ev := provider.Event{Kind: provider.KindMedia, Track: "inbound", Payload: ulawFrame(gen, k),
+				Chunk: int64(k + 1), HasChunk: true, TimestampMs: int64(20 * k), HasTimestamp: true}
+			require.NoError(t, s.Media(&ev))
+			clock.advance(20 * time.Millisecond)
+		}
+		s.End(ReasonStop, nil)
+		rec := waitCallEnded(t, reg, id)
+		require.Len(t, store.sink(id, "inbound").bytes(), 2*100*160, "in order, the lost frame filled")
+		require.Equal(t, int64(20), rec.Tracks[0].GapMs)
+		require.Zero(t, rec.Tracks[0].Duplicates)
+	})
 }
