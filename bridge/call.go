@@ -280,6 +280,7 @@ func (c *Call) snapshotLocked() CallRecord {
 			}
 		}
 	}
+	r.EventsDropped = c.transcript.EventsDropped
 	if r.EndedAt == nil && !c.t0.IsZero() {
 		r.DurationMs = c.reg.now().Sub(r.StartedAt).Milliseconds()
 	}
@@ -292,6 +293,8 @@ func (c *Call) transcriptLocked() Transcript {
 		Tracks:   slices.Clone(c.transcript.Tracks),
 		Segments: slices.Clone(c.transcript.Segments),
 		Events:   slices.Clone(c.transcript.Events),
+
+		EventsDropped: c.transcript.EventsDropped,
 	}
 }
 
@@ -580,23 +583,40 @@ func (c *Call) segmentsLocked(track string) int {
 	return n
 }
 
-func (c *Call) addEventLocked(ev TranscriptEvent) {
+// addEventLocked keeps ev in the transcript unless the call already holds
+// MaxEventsPerCall events: then ev is counted as dropped instead (the
+// newest are dropped, so the start of the story stays whole) and false is
+// returned. An event that is not kept is not published either, so late
+// joiners, live subscribers and the transcript agree.
+func (c *Call) addEventLocked(ev TranscriptEvent) bool {
+	if len(c.transcript.Events) >= c.reg.cfg.MaxEventsPerCall {
+		if c.transcript.EventsDropped == 0 {
+			c.log.Warn().Int("max", c.reg.cfg.MaxEventsPerCall).Str("type", ev.Type).
+				Msg("call reached its maximum number of events; further events are counted, not kept")
+		}
+		c.transcript.EventsDropped++
+		c.trDirty = true
+		c.reg.metrics.EventsDropped(1)
+		return false
+	}
 	c.transcript.Events = append(c.transcript.Events, ev)
 	c.trDirty = true
 	c.signal()
+	return true
 }
 
-func (c *Call) addEvent(ev TranscriptEvent) {
+func (c *Call) addEvent(ev TranscriptEvent) bool {
 	c.mu.Lock()
-	c.addEventLocked(ev)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	return c.addEventLocked(ev)
 }
 
 // gap records audio that never arrived on a track.
 func (c *Call) gap(track string, atSample, samples int64, kind string, rate int) {
 	at, dur := atSample*1000/int64(rate), samples*1000/int64(rate)
-	c.addEvent(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind})
-	c.reg.publish(Event{Type: TypeGap, CallID: c.id, Body: GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind}})
+	if c.addEvent(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind}) {
+		c.reg.publish(Event{Type: TypeGap, CallID: c.id, Body: GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind}})
+	}
 	c.reg.metrics.Gap(kind, dur)
 }
 
@@ -650,8 +670,9 @@ func (c *Call) result(t *track, r stt.Result) {
 			return
 		}
 		typ := TypeSTTPrefix + r.Status.Event
-		c.addEvent(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message})
-		c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
+		if c.addEvent(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}) {
+			c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
+		}
 		c.reg.metrics.STTEvent(r.Status.Event, r.Status.Code)
 	}
 }

@@ -4,7 +4,7 @@ package bridge
 type placement struct {
 	pos     int64 // call-clock sample position of the frame's first sample
 	gap     int64 // silence to write before the frame (samples), already capped
-	skipped int64 // missing audio beyond the cap that is not filled (samples)
+	skipped int64 // missing audio beyond the caps that is not filled (samples)
 	drop    bool  // duplicate or too late: the frame is not written
 }
 
@@ -14,6 +14,15 @@ type placement struct {
 // seamlessly; a jump in chunk or timestamp is a gap filled with silence; a
 // chunk already seen (or a timestamp well behind) is a duplicate.
 //
+// Silence is bounded twice: one gap fills at most maxGap, and all the gaps
+// of the track together at most what the caller allows now (the call's
+// wall time so far plus the maximum gap), so that timestamps jumping ahead
+// on every frame, each jump within maxGap, cannot fill a disk with silence
+// faster than a call lasts. Audio beyond either bound is not filled: the
+// frame follows the audio before it, and later frames keep their distance
+// to it (skew). The frame itself is kept, not dropped: it is audio the
+// provider sent, and its bytes bound it already.
+//
 // Positions are in samples at the track's rate. The clock is not safe for
 // concurrent use: a track is fed by exactly one stream at a time.
 type mediaClock struct {
@@ -21,7 +30,8 @@ type mediaClock struct {
 	maxGap  int64 // largest gap filled with silence at once, in samples
 	started bool
 	next    int64 // position just after the last placed sample
-	skew    int64 // samples of gaps not filled (beyond maxGap), subtracted from later positions
+	skew    int64 // samples of gaps not filled (beyond the bounds), subtracted from later positions
+	filled  int64 // samples of silence placed so far
 
 	lastChunk int64
 	hasChunk  bool
@@ -32,10 +42,16 @@ type mediaClock struct {
 // implied by its timestamp (hasAt false when the frame has none); chunk is
 // the provider's chunk number (hasChunk false when absent). first is the
 // position to use when this is the track's first frame and at is unknown.
-func (c *mediaClock) place(n int64, at int64, hasAt bool, chunk int64, hasChunk bool, first int64) placement {
+// allow is the most silence, in samples, the track may have been filled
+// with in all by now; it is asked only when the frame would need silence.
+func (c *mediaClock) place(n int64, at int64, hasAt bool, chunk int64, hasChunk bool, first int64, allow func() int64) placement {
 	if !c.started {
 		// The first frame: pad from where the recording stands (0 for a new
-		// track, the end of the audio kept for a continued one).
+		// track, the end of the audio kept for a continued one). A track
+		// that starts late is padded to its place on the call clock however
+		// late that is: only the allowance bounds it, not maxGap (its
+		// start is not missing audio, and the allowance covers the wall
+		// time the call has run).
 		c.started = true
 		pos := first
 		if hasAt {
@@ -46,9 +62,8 @@ func (c *mediaClock) place(n int64, at int64, hasAt bool, chunk int64, hasChunk 
 		}
 		gap := pos - c.next
 		var skipped int64
-		if gap > c.maxGap {
-			skipped = gap - c.maxGap
-			gap = c.maxGap
+		if gap > 0 {
+			gap, skipped = c.bound(gap, gap, allow)
 			c.skew = skipped
 		}
 		start := c.next + gap
@@ -89,12 +104,8 @@ func (c *mediaClock) place(n int64, at int64, hasAt bool, chunk int64, hasChunk 
 	}
 	var gap, skipped int64
 	if diff > tol {
-		gap = diff
-		if gap > c.maxGap {
-			skipped = gap - c.maxGap
-			gap = c.maxGap
-			c.skew += skipped
-		}
+		gap, skipped = c.bound(diff, c.maxGap, allow)
+		c.skew += skipped
 	}
 	pos := expected + gap
 	c.next = pos + n
@@ -103,4 +114,16 @@ func (c *mediaClock) place(n int64, at int64, hasAt bool, chunk int64, hasChunk 
 	}
 	c.lastN = n
 	return placement{pos: pos, gap: gap, skipped: skipped}
+}
+
+// bound splits a gap into the silence to fill (at most most, and at most
+// what allow leaves) and the rest, which is skipped, and counts the filled
+// part.
+func (c *mediaClock) bound(gap, most int64, allow func() int64) (fill, skipped int64) {
+	fill = min(gap, most)
+	if room := allow() - c.filled; fill > room {
+		fill = max(room, 0)
+	}
+	c.filled += fill
+	return fill, gap - fill
 }

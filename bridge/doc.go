@@ -33,6 +33,13 @@
 //   - The STT queue of a track holds at most --stt-queue of audio. When it
 //     is full the oldest audio is dropped, counted, and recorded as an
 //     audio.gap event of kind "stt"; the recording is unaffected.
+//   - A call keeps at most MaxEventsPerCall transcript events (gaps, DTMF,
+//     STT notices); later ones are counted in events_dropped and the
+//     metrics, and neither kept nor published.
+//   - Silence filled into a track is bounded by MaxGap per gap and by the
+//     call's wall time plus MaxGap in all; missing audio beyond that is not
+//     filled (the frame follows the audio before it), only recorded as an
+//     audio.gap event and counted.
 //   - The publisher (the web hub) never blocks Publish; its own per-
 //     subscriber bounds apply there.
 //   - A document write that fails is logged (once until writes succeed

@@ -17,6 +17,13 @@ type Metrics interface {
 	// reaching the bridge to the final being published (it includes the
 	// engine's wait for the end of the utterance).
 	CaptionLatency(d time.Duration)
+	// EventsDropped counts transcript events not kept (nor published)
+	// because their call reached --max-events-per-call.
+	EventsDropped(n int)
+	// GapUnfilled counts missing media audio not filled with silence:
+	// beyond --max-gap at once, or beyond the call's wall time plus
+	// --max-gap in all.
+	GapUnfilled(ms int64)
 }
 
 type nopMetrics struct{}
@@ -30,3 +37,5 @@ func (nopMetrics) Final(string)                 {}
 func (nopMetrics) STTEvent(string, string)      {}
 func (nopMetrics) RecordError()                 {}
 func (nopMetrics) CaptionLatency(time.Duration) {}
+func (nopMetrics) EventsDropped(int)            {}
+func (nopMetrics) GapUnfilled(int64)            {}

@@ -31,6 +31,10 @@ type CallRecord struct {
 	Tracks           []TrackRecord     `json:"tracks"`
 	Streams          []StreamRecord    `json:"streams"`
 	Callbacks        []map[string]any  `json:"callbacks,omitempty"`
+	// EventsDropped counts transcript events not kept because the call
+	// already held --max-events-per-call of them (neither kept nor
+	// published).
+	EventsDropped int64 `json:"events_dropped,omitempty"`
 }
 
 // TrackRecord describes one recorded track.
@@ -67,6 +71,9 @@ type Transcript struct {
 	Tracks   []string          `json:"tracks"`
 	Segments []Segment         `json:"segments"`
 	Events   []TranscriptEvent `json:"events"`
+	// EventsDropped counts events beyond --max-events-per-call: neither
+	// kept here nor published to subscribers.
+	EventsDropped int64 `json:"events_dropped,omitempty"`
 }
 
 // Segment is one final result.

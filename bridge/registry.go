@@ -43,6 +43,10 @@ type Config struct {
 	// (default 10,000, newest kept). Older calls stay on disk and are still
 	// found by id.
 	MaxIndexed int
+	// MaxEventsPerCall bounds the transcript events (gaps, DTMF, STT
+	// notices) one call keeps; beyond it events are counted as dropped,
+	// neither kept nor published. Default 10,000.
+	MaxEventsPerCall int
 	// Now is the wall clock (tests may replace it).
 	Now func() time.Time
 }
@@ -65,6 +69,9 @@ func (c *Config) defaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 10 * time.Second
+	}
+	if c.MaxEventsPerCall == 0 {
+		c.MaxEventsPerCall = 10_000
 	}
 	if c.MaxIndexed == 0 {
 		c.MaxIndexed = 10_000
@@ -415,6 +422,7 @@ func (r *Registry) continueCall(c *Call, prev CallRecord, now time.Time) {
 	if err := r.cfg.Store.ReadJSON(c.id, "transcript.json", &tr); err == nil {
 		c.transcript.Segments = append(c.transcript.Segments, tr.Segments...)
 		c.transcript.Events = append(c.transcript.Events, tr.Events...)
+		c.transcript.EventsDropped = tr.EventsDropped
 		if len(tr.Tracks) > 0 {
 			c.transcript.Tracks = tr.Tracks
 		}

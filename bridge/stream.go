@@ -99,7 +99,7 @@ func (s *Stream) place(t *track, payload []byte, chunk int64, hasChunk bool, tsM
 	if !t.clock.started && !hasAt {
 		first = s.call.streamOffsetMs() * int64(t.rate) / 1000
 	}
-	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first)
+	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first, t.silenceAllowance)
 	if p.drop {
 		t.duplicates.Add(1)
 		s.call.reg.metrics.Duplicate()
@@ -145,8 +145,9 @@ func (s *Stream) DTMF(ev *provider.Event) {
 		at = t.clock.next * 1000 / int64(t.rate)
 	}
 	c := s.call
-	c.addEvent(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs})
-	c.reg.publish(Event{Type: TypeDTMF, CallID: c.id, Body: DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs}})
+	if c.addEvent(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs}) {
+		c.reg.publish(Event{Type: TypeDTMF, CallID: c.id, Body: DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs}})
+	}
 }
 
 // End ends the stream: the provider sent stop (ReasonStop), the socket

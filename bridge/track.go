@@ -164,18 +164,29 @@ func orderName(o provider.ByteOrder) string {
 	return ""
 }
 
+// silenceAllowance is the most silence the track may have been filled
+// with by now: the call's wall time since t=0 plus the maximum gap. It is
+// measured from the call's start, not the track's, so that a track that
+// starts late is padded to the call's t=0. The clock asks only when a
+// frame needs silence, so the wall clock is not read for every frame.
+func (t *track) silenceAllowance() int64 {
+	ms := t.call.streamOffsetMs() + t.call.reg.cfg.MaxGap.Milliseconds()
+	return ms * int64(t.rate) / 1000
+}
+
 // write records pcm at its placement and queues it for transcription.
 func (t *track) write(p placement, pcm []byte) {
-	if p.gap > 0 {
+	if p.gap > 0 || p.skipped > 0 {
 		t.gapSamples.Add(p.gap + p.skipped)
-		if t.sinkErr == nil {
+		if t.sinkErr == nil && p.gap > 0 {
 			t.sinkErr = t.sink.WriteSilence(p.gap)
 			t.recordErr()
 		}
 		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
 		if p.skipped > 0 {
+			t.call.reg.metrics.GapUnfilled(p.skipped * 1000 / int64(t.rate))
 			t.mediaWarn().Int64("at_ms", (p.pos-p.gap)*1000/int64(t.rate)).Int64("gap_ms", (p.gap+p.skipped)*1000/int64(t.rate)).
-				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap: only the maximum is filled with silence; the whole gap is an audio.gap event")
+				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap, or than the silence still allowed (the call's wall time plus the maximum gap, in all): the rest is not filled with silence; the whole gap is an audio.gap event")
 		}
 	}
 	if t.sinkErr == nil {
@@ -287,8 +298,9 @@ func (t *track) sttNotice(event, code, msg string) {
 	at := t.samples.Load() * 1000 / int64(t.rate)
 	typ := TypeSTTPrefix + event
 	c := t.call
-	c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Code: code, Message: msg})
-	c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Code: code, Message: msg}})
+	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Code: code, Message: msg}) {
+		c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Code: code, Message: msg}})
+	}
 	c.reg.metrics.STTEvent(event, code)
 }
 

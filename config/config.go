@@ -49,13 +49,15 @@ type Limits struct {
 	MaxMessageBytes    int           `name:"max-message-bytes" default:"262144" env:"BRIDGE_MAX_MESSAGE_BYTES" help:"Largest WebSocket message accepted on a media socket."`
 	MaxCallDuration    time.Duration `name:"max-call-duration" default:"4h" env:"BRIDGE_MAX_CALL_DURATION" help:"Calls longer than this are ended with reason timeout."`
 	IdleTimeout        time.Duration `name:"idle-timeout" default:"30s" env:"BRIDGE_IDLE_TIMEOUT" help:"A media stream with no frames for this long is ended with reason timeout."`
-	MaxGap             time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence."`
+	MaxGap             time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence. In all, a track is filled with at most the call's wall time plus this much silence."`
 	ReconnectGrace     time.Duration `name:"reconnect-grace" default:"2s" env:"BRIDGE_RECONNECT_GRACE" help:"After a stream's socket closes without stop, how long the call waits for the provider to reconnect before it ends."`
 	STTQueue           time.Duration `name:"stt-queue" default:"2s" env:"BRIDGE_STT_QUEUE" help:"Audio held per track for a slow speech-to-text stream; beyond it the oldest audio is dropped (recorded as an stt gap)."`
 	MaxSubscribers     int           `name:"max-subscribers" default:"10000" env:"BRIDGE_MAX_SUBSCRIBERS" help:"Caption subscribers in total."`
 	MaxSubscribersCall int           `name:"max-subscribers-per-call" default:"100" env:"BRIDGE_MAX_SUBSCRIBERS_PER_CALL" help:"Caption subscribers per call."`
 	SubscriberWait     time.Duration `name:"subscriber-wait" default:"2m" env:"BRIDGE_SUBSCRIBER_WAIT" help:"How long a subscriber to a call that has not started waits for it."`
 	SubscriberQueue    int           `name:"subscriber-queue" default:"512" env:"BRIDGE_SUBSCRIBER_QUEUE" help:"Events queued for one subscriber before it is disconnected as too slow."`
+	MaxEventsPerCall   int           `name:"max-events-per-call" default:"10000" env:"BRIDGE_MAX_EVENTS_PER_CALL" help:"Transcript events (gaps, DTMF, speech-to-text notices) one call keeps; further events are neither kept nor published, only counted (events_dropped)."`
+	MaxReplayBytes     int           `name:"max-replay-bytes" default:"4194304" env:"BRIDGE_MAX_REPLAY_BYTES" help:"Bytes of events kept per call for caption subscribers that join late or resume; beyond it the oldest are dropped (call.started is always kept) and a late joiner gets replay.truncated."`
 	ShutdownTimeout    time.Duration `name:"shutdown-timeout" default:"30s" env:"BRIDGE_SHUTDOWN_TIMEOUT" help:"On SIGTERM, how long live calls may drain before they end with reason shutdown."`
 }
 
@@ -137,6 +139,10 @@ func (c Config) Validate() error {
 	positive("max-subscribers", l.MaxSubscribers, 10_000_000)
 	positive("max-subscribers-per-call", l.MaxSubscribersCall, 1_000_000)
 	positive("subscriber-queue", l.SubscriberQueue, 1_000_000)
+	positive("max-events-per-call", l.MaxEventsPerCall, 10_000_000)
+	if l.MaxReplayBytes < 64<<10 || l.MaxReplayBytes > 1<<30 {
+		bad("max-replay-bytes", "must be between 65536 and 1073741824, got %d", l.MaxReplayBytes)
+	}
 	duration := func(name string, v, min, max time.Duration) {
 		if v < min || v > max {
 			bad(name, "must be between %s and %s, got %s", min, max, v)

@@ -22,6 +22,9 @@
 //
 // A subscriber's outbox keeps only the newest partial of each segment (a
 // final removes it); when the outbox still exceeds its event or byte bound,
-// the subscriber is disconnected with reason "slow" and counted. Media
+// the subscriber is disconnected with reason "slow" and counted. A call's
+// replay log (what late joiners and resumes get) keeps at most
+// MaxReplayBytes: the oldest events but call.started are dropped and
+// counted, and a replay that misses some starts with replay.truncated. Media
 // frames are never queued here: they go straight into the bridge.
 package web

@@ -29,6 +29,10 @@ package web
 // Everything else is queued; a subscriber whose queue then exceeds Outbox
 // events or OutboxBytes bytes is cut off with DisconnectSlow, its queue is
 // released, and HubStats.SlowDisconnects counts it.
+//
+// A call's replay log is bounded too: past MaxReplayBytes its oldest events
+// (never call.started) are dropped and HubStats.ReplayDropped counts them;
+// a subscriber whose replay misses some is told with replay.truncated.
 
 import (
 	"cmp"
@@ -60,6 +64,7 @@ const (
 	DefaultMaxPerCall     = 100
 	DefaultRetainEnded    = 10 * time.Minute
 	DefaultWriteTimeout   = 10 * time.Second
+	DefaultMaxReplayBytes = 4 << 20
 )
 
 // maxCallIDLen bounds the call ids a subscriber may wait for: a waiting
@@ -88,6 +93,12 @@ type HubConfig struct {
 	RetainEnded time.Duration
 	// WriteTimeout bounds each websocket write in ServeWS. Default 10 s.
 	WriteTimeout time.Duration
+	// MaxReplayBytes bounds the encoded events one call keeps for late
+	// joiners and resumes (call.started included). Beyond it the oldest
+	// events other than call.started are dropped and counted, and a
+	// subscriber whose replay misses some gets a replay.truncated event.
+	// Default 4 MiB.
+	MaxReplayBytes int
 }
 
 func (c HubConfig) withDefaults() HubConfig {
@@ -110,6 +121,7 @@ func (c HubConfig) withDefaults() HubConfig {
 	c.WaitTimeout = dur(c.WaitTimeout, DefaultWaitTimeout)
 	c.RetainEnded = dur(c.RetainEnded, DefaultRetainEnded)
 	c.WriteTimeout = dur(c.WriteTimeout, DefaultWriteTimeout)
+	c.MaxReplayBytes = def(c.MaxReplayBytes, DefaultMaxReplayBytes)
 	return c
 }
 
@@ -150,6 +162,7 @@ type HubStats struct {
 	SlowDisconnects uint64 // subscribers cut off as slow
 	DroppedPartials uint64 // queued partials replaced by a newer partial or their final
 	Rejected        uint64 // Subscribe calls refused by a limit
+	ReplayDropped   uint64 // events dropped from replay logs for MaxReplayBytes
 }
 
 // Hub fans bridge events out to subscribers. It implements bridge.Publisher.
@@ -175,6 +188,7 @@ type Hub struct {
 	slow            atomic.Uint64
 	droppedPartials atomic.Uint64
 	rejected        atomic.Uint64
+	replayDropped   atomic.Uint64
 }
 
 // NewHub returns a Hub. It starts no goroutines; Close disconnects every
@@ -217,16 +231,25 @@ type call struct {
 	id  string
 	num uint64 // start order, for the all-calls replay
 
-	mu         sync.Mutex
-	seq        uint64
-	started    bool
-	ended      bool
-	endedAt    time.Time
-	log        []*message // every non-partial event, in seq order
-	startedIdx int        // index of call.started in log, -1 if none
-	startBody  *bridge.CallStartedBody
-	lateWarned bool // "events after call.ended" logged once per call
-	subs       map[*Subscription]struct{}
+	mu        sync.Mutex
+	seq       uint64
+	started   bool
+	ended     bool
+	endedAt   time.Time
+	start     *message // call.started (kept whatever the replay's size), nil if none
+	startBody *bridge.CallStartedBody
+	// The replay log: every other non-partial event, in seq order, from
+	// log[head]. It holds at most MaxReplayBytes together with start; when
+	// an event would exceed that, the oldest are dropped (counted in
+	// dropped, the newest of them in droppedThrough) and the slice is
+	// compacted once half of it is dropped entries.
+	log            []*message
+	head           int
+	logBytes       int // bytes of log[head:]
+	dropped        uint64
+	droppedThrough uint64
+	lateWarned     bool // "events after call.ended" logged once per call
+	subs           map[*Subscription]struct{}
 }
 
 type endedCall struct {
@@ -235,7 +258,7 @@ type endedCall struct {
 }
 
 func newCall(id string) *call {
-	return &call{id: id, startedIdx: -1, subs: make(map[*Subscription]struct{})}
+	return &call{id: id, subs: make(map[*Subscription]struct{})}
 }
 
 // Publish encodes ev once, assigns it the call's next seq and queues it for
@@ -297,7 +320,8 @@ func (h *Hub) Publish(ev bridge.Event) {
 		}
 		// The call id starts again; seq keeps increasing so that resumes
 		// never mistake new events for old ones.
-		c.ended, c.started, c.log, c.startedIdx, c.startBody, c.lateWarned = false, false, nil, -1, nil, false
+		c.ended, c.started, c.start, c.startBody, c.lateWarned = false, false, nil, nil, false
+		c.log, c.head, c.logBytes, c.dropped, c.droppedThrough = nil, 0, 0, 0, 0
 	}
 	c.seq++
 	m.seq = c.seq
@@ -311,15 +335,15 @@ func (h *Hub) Publish(ev bridge.Event) {
 			h.log.Warn().Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: call began without call.started")
 		}
 	}
-	switch ev.Type {
-	case bridge.TypeCallStarted:
-		c.startedIdx = len(c.log)
+	switch {
+	case ev.Type == bridge.TypeCallStarted:
+		c.start = m
 		c.startBody = startedBodyOf(ev.Body)
-	case bridge.TypeCallUpdated:
+	case ev.Type == bridge.TypeCallUpdated:
 		h.updateStartedLocked(c, ev)
-	}
-	if m.kind != kindPartial {
-		c.log = append(c.log, m)
+		h.logLocked(c, m)
+	case m.kind != kindPartial:
+		h.logLocked(c, m)
 	}
 	h.published.Add(1)
 
@@ -347,7 +371,7 @@ func (h *Hub) Publish(ev bridge.Event) {
 // place) so that a late joiner's call.started lists every track.
 func (h *Hub) updateStartedLocked(c *call, ev bridge.Event) {
 	upd := startedBodyOf(ev.Body)
-	if upd == nil || c.startBody == nil || c.startedIdx < 0 {
+	if upd == nil || c.startBody == nil || c.start == nil {
 		return
 	}
 	merged := mergeStarted(*c.startBody, *upd)
@@ -356,13 +380,89 @@ func (h *Hub) updateStartedLocked(c *call, ev bridge.Event) {
 		h.log.Error().Err(err).Str("call_id", c.id).Msg("publish: call.started not updated")
 		return
 	}
-	old := c.log[c.startedIdx]
+	old := c.start
 	buf := appendPrefix(make([]byte, 0, len(body)+len(c.id)+48), bridge.TypeCallStarted, c.id)
 	buf = strconv.AppendUint(buf, old.seq, 10)
 	// A new message, not an in-place edit: snapshots already handed to
 	// subscribers keep reading the old bytes.
-	c.log[c.startedIdx] = &message{data: appendBody(buf, body), seq: old.seq, kind: kindOther}
+	c.start = &message{data: appendBody(buf, body), seq: old.seq, kind: kindOther}
 	c.startBody = &merged
+}
+
+// logLocked appends m to the call's replay log, then drops the oldest
+// entries (never call.started) while the log exceeds MaxReplayBytes; m
+// itself goes too if it alone does not fit. c.mu must be held.
+func (h *Hub) logLocked(c *call, m *message) {
+	c.log = append(c.log, m)
+	c.logBytes += len(m.data)
+	startBytes := 0
+	if c.start != nil {
+		startBytes = len(c.start.data)
+	}
+	n := 0
+	for c.logBytes+startBytes > h.cfg.MaxReplayBytes && c.head < len(c.log) {
+		old := c.log[c.head]
+		c.log[c.head] = nil
+		c.head++
+		c.logBytes -= len(old.data)
+		c.droppedThrough = old.seq
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	if c.dropped == 0 {
+		h.log.Warn().Str("call_id", c.id).Int("max_replay_bytes", h.cfg.MaxReplayBytes).
+			Msg("replay log full: the oldest events are dropped from what late subscribers get (the transcript keeps them)")
+	}
+	c.dropped += uint64(n)
+	h.replayDropped.Add(uint64(n))
+	if 2*c.head >= len(c.log) {
+		k := copy(c.log, c.log[c.head:])
+		clear(c.log[k:])
+		c.log, c.head = c.log[:k], 0
+	}
+}
+
+// TypeReplayTruncated tells a subscriber that its replay misses events the
+// replay log no longer holds (MaxReplayBytes). Its seq is that of the
+// newest event missed, so every event that follows has a higher one and
+// resuming after it misses nothing more; dropped is how many events the
+// call's replay log has dropped in all. The REST transcript has them.
+const TypeReplayTruncated = "replay.truncated"
+
+// replayLocked appends to dst what a subscriber joining now with after
+// gets: call.started first, then replay.truncated when events it has not
+// seen were dropped, then every logged event with seq > after. (Events a
+// faulty publisher sent before call.started stay before it, in seq
+// order.) c.mu must be held.
+func (c *call) replayLocked(dst []*message, after uint64) []*message {
+	headed := false
+	head := func() {
+		headed = true
+		if c.start != nil && c.start.seq > after {
+			dst = append(dst, c.start)
+		}
+		if c.droppedThrough > after {
+			buf := appendPrefix(make([]byte, 0, len(c.id)+80), TypeReplayTruncated, c.id)
+			buf = strconv.AppendUint(buf, c.droppedThrough, 10)
+			buf = append(buf, `,"dropped":`...)
+			buf = strconv.AppendUint(buf, c.dropped, 10)
+			dst = append(dst, &message{data: append(buf, '}'), seq: c.droppedThrough, kind: kindOther})
+		}
+	}
+	for _, m := range c.log[c.head:] {
+		if !headed && (c.start == nil || m.seq > c.start.seq) {
+			head()
+		}
+		if m.seq > after {
+			dst = append(dst, m)
+		}
+	}
+	if !headed {
+		head()
+	}
+	return dst
 }
 
 // evictLocked forgets ended calls older than RetainEnded. h.mu must be held
@@ -439,7 +539,7 @@ func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
 		for _, c := range active {
 			c.mu.Lock()
 			if c.started && !c.ended {
-				s.replay = append(s.replay, c.log...)
+				s.replay = c.replayLocked(s.replay, 0)
 			}
 			c.mu.Unlock()
 		}
@@ -463,11 +563,7 @@ func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
 		h.rejected.Add(1)
 		return nil, ErrTooManyForCall
 	}
-	for _, m := range c.log {
-		if m.seq > after {
-			s.replay = append(s.replay, m)
-		}
-	}
+	s.replay = c.replayLocked(s.replay, after)
 	if c.ended {
 		// Replay only; never attached, so never counted.
 		s.detached, s.eos = true, true
@@ -514,6 +610,7 @@ func (h *Hub) Stats() HubStats {
 		SlowDisconnects: h.slow.Load(),
 		DroppedPartials: h.droppedPartials.Load(),
 		Rejected:        h.rejected.Load(),
+		ReplayDropped:   h.replayDropped.Load(),
 	}
 	h.mu.RLock()
 	for _, c := range h.calls {

@@ -34,6 +34,8 @@ type Metrics struct {
 	sttStreams     prometheus.Counter
 	sttRotations   prometheus.Counter
 	sttErrors      *prometheus.CounterVec
+	eventsDropped  prometheus.Counter
+	gapUnfilled    prometheus.Counter
 }
 
 var _ bridge.Metrics = (*Metrics)(nil)
@@ -68,6 +70,10 @@ func NewMetrics(hub *Hub) *Metrics {
 		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.captionLatency, m.mediaSockets, m.ignored, m.sttStreams, m.sttRotations, m.sttErrors)
 	m.paramsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_custom_parameters_dropped_total", Help: "Custom parameters of start frames dropped for breaking a limit (count, key or value length)."})
 	r.MustRegister(m.paramsDropped)
+	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_call_events_dropped_total", Help: "Transcript events (gaps, DTMF, STT notices) neither kept nor published because their call reached --max-events-per-call."})
+	r.MustRegister(m.eventsDropped)
+	m.gapUnfilled = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_gap_unfilled_milliseconds_total", Help: "Missing media audio not filled with silence: beyond --max-gap at once, or beyond the call's wall time plus --max-gap in all."})
+	r.MustRegister(m.gapUnfilled)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -103,6 +109,12 @@ func (m *Metrics) RecordError() { m.recordErrors.Inc() }
 
 // CaptionLatency implements bridge.Metrics.
 func (m *Metrics) CaptionLatency(d time.Duration) { m.captionLatency.Observe(d.Seconds()) }
+
+// EventsDropped implements bridge.Metrics.
+func (m *Metrics) EventsDropped(n int) { m.eventsDropped.Add(float64(n)) }
+
+// GapUnfilled implements bridge.Metrics.
+func (m *Metrics) GapUnfilled(ms int64) { m.gapUnfilled.Add(float64(ms)) }
 
 // MediaSocketOpened and MediaSocketClosed track open media sockets.
 func (m *Metrics) MediaSocketOpened() { m.mediaSockets.Inc() }
@@ -145,6 +157,7 @@ var (
 	descSlow        = prometheus.NewDesc("bridge_subscribers_slow_disconnects_total", "Subscribers cut off for not keeping up.", nil, nil)
 	descPublished   = prometheus.NewDesc("bridge_events_published_total", "Events published to subscribers.", nil, nil)
 	descCoalesced   = prometheus.NewDesc("bridge_partials_coalesced_total", "Partial captions replaced by a newer one before a slow subscriber read them.", nil, nil)
+	descReplayDrop  = prometheus.NewDesc("bridge_replay_dropped_total", "Events dropped from calls' replay logs (what late subscribers get) for --max-replay-bytes.", nil, nil)
 )
 
 func (h hubCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -152,6 +165,7 @@ func (h hubCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSlow
 	ch <- descPublished
 	ch <- descCoalesced
+	ch <- descReplayDrop
 }
 
 func (h hubCollector) Collect(ch chan<- prometheus.Metric) {
@@ -160,4 +174,5 @@ func (h hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
 	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
 	ch <- prometheus.MustNewConstMetric(descCoalesced, prometheus.CounterValue, float64(st.DroppedPartials))
+	ch <- prometheus.MustNewConstMetric(descReplayDrop, prometheus.CounterValue, float64(st.ReplayDropped))
 }

@@ -84,6 +84,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	hub := web.NewHub(web.HubConfig{
 		Outbox: cfg.Limits.SubscriberQueue, WaitTimeout: cfg.Limits.SubscriberWait,
 		MaxSubscribers: cfg.Limits.MaxSubscribers, MaxPerCall: cfg.Limits.MaxSubscribersCall,
+		MaxReplayBytes: cfg.Limits.MaxReplayBytes,
 	}, log.With().Str("component", "hub").Logger())
 	metrics := web.NewMetrics(hub)
 	rec, closeSTT, err := newRecognizer(cfg, log, metrics)
@@ -94,7 +95,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		Store: fileStore{store}, Recognizer: rec, Publisher: hub, Metrics: metrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
-		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue,
+		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
 		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: reorderFrames(cfg.Providers),
 	})
 	interrupted, err := reg.Load()
