@@ -22,8 +22,11 @@ type Config struct {
 	Addr      string `name:"addr" default:"127.0.0.1:8080" env:"BRIDGE_ADDR" help:"Address to listen on (host:port). Use 0.0.0.0:8080 to accept providers from outside this machine."`
 	Data      string `name:"data" default:"./data" env:"BRIDGE_DATA" help:"Directory for recordings, call records and transcripts." type:"path"`
 	STT       string `name:"stt" default:"mock" enum:"mock,google" env:"BRIDGE_STT" help:"Speech-to-text engine: mock (offline, deterministic) or google (Cloud Speech-to-Text)."`
-	APIToken  string `name:"api-token" env:"BRIDGE_API_TOKEN" help:"Token required by the dashboard, REST API and caption sockets (Authorization: Bearer, ?token= or the cookie set by the start-up link). Empty: no token (only sensible on localhost)."`
+	APIToken  string `name:"api-token" env:"BRIDGE_API_TOKEN" help:"Token required by the dashboard, REST API and caption sockets (Authorization: Bearer, ?token= or the cookie set by the start-up link). Empty: one is generated and kept in <data>/api-token, and the start-up link carries it."`
 	PublicURL string `name:"public-url" env:"BRIDGE_PUBLIC_URL" help:"The https:// base URL providers and browsers reach (e.g. https://abc.ngrok.app). Used for Twilio signatures and generated stream instructions."`
+
+	AllowAnonymous bool     `name:"allow-anonymous" default:"false" env:"BRIDGE_ALLOW_ANONYMOUS" help:"Serve the dashboard, REST API and caption sockets without a token: every recording and transcript is readable by anyone who can reach the port. Not with --api-token."`
+	AllowedHosts   []string `name:"allowed-hosts" env:"BRIDGE_ALLOWED_HOSTS" sep:"," help:"Host names the dashboard, REST API and caption sockets answer besides loopback, the --public-url host and the --addr host (comma-separated; a port is ignored). * allows any Host, which re-opens DNS rebinding."`
 
 	LogLevel  string `name:"log-level" default:"info" enum:"debug,info,warn,error" env:"BRIDGE_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" default:"auto" enum:"auto,console,json" env:"BRIDGE_LOG_FORMAT" help:"Log format: json, console, or auto (console on a terminal, JSON otherwise)."`
@@ -119,6 +122,14 @@ func (c Config) Validate() error {
 			bad("public-url", "%q must not have a query or fragment (providers cannot keep one on stream URLs)", c.PublicURL)
 		}
 	}
+	if c.AllowAnonymous && c.APIToken != "" {
+		bad("allow-anonymous", "cannot be combined with --api-token: drop one (the token is what --allow-anonymous turns off)")
+	}
+	for _, h := range c.AllowedHosts {
+		if h != "*" && !validHostName(h) {
+			bad("allowed-hosts", "%q is not a host name, IP address or * (e.g. bridge.example.com,10.0.0.5)", h)
+		}
+	}
 	if c.Mock.FailAfter < 0 {
 		bad("mock-fail-after", "must be 0 (never) or a positive duration, got %s", c.Mock.FailAfter)
 	}
@@ -158,4 +169,44 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Dashboard.validate()...)
 	errs = append(errs, c.Providers.problems(c.PublicURL)...)
 	return errors.Join(errs...)
+}
+
+// validHostName reports whether h (an optional :port ignored, an IPv6
+// address in brackets) is a DNS name or an IP address.
+func validHostName(h string) bool {
+	h = hostOnly(h)
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hostOnly strips an optional port and IPv6 brackets from a Host value:
+// "Example.com:8080" → "Example.com", "[::1]:80" → "::1". A port that is
+// not a number gives "". What cannot be split is returned as it is, for
+// the caller to refuse.
+func hostOnly(h string) string {
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		if port == "" || strings.Trim(port, "0123456789") != "" {
+			return ""
+		}
+		return host
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		return h[1 : len(h)-1]
+	}
+	return h
 }

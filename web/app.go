@@ -27,8 +27,15 @@ var staticFiles embed.FS
 // defaults.
 type Config struct {
 	// APIToken protects the dashboard, the REST API and the caption
-	// sockets when set.
+	// sockets. Empty: they refuse every request, unless AllowAnonymous.
 	APIToken string
+	// AllowAnonymous serves the dashboard, the REST API and the caption
+	// sockets to anyone when no APIToken is set.
+	AllowAnonymous bool
+	// AllowedHosts are the Host names the dashboard, the REST API and the
+	// caption sockets answer besides loopback names and the PublicURL
+	// host; "*" allows any. Other Hosts get 403 (DNS rebinding).
+	AllowedHosts []string
 	// PublicURL is the https:// base URL providers and browsers reach.
 	PublicURL string
 	// MaxMessageBytes bounds one WebSocket message on a media socket
@@ -92,6 +99,7 @@ type Server struct {
 	log   zerolog.Logger
 	ready func() bool
 	metr  *Metrics
+	hosts hostPolicy
 	// authLog is sampled: refused sockets and webhooks can come in floods.
 	authLog zerolog.Logger
 }
@@ -104,6 +112,7 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	cfg.defaults()
 	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready}
 	s.metr = deps.Metrics
+	s.hosts = newHostPolicy(cfg.PublicURL, cfg.AllowedHosts)
 	if s.metr == nil {
 		s.metr = NewMetrics(deps.Hub)
 	}
@@ -134,7 +143,10 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	app.Get("/media/:provider/:secret", s.admitMedia, media)
 	s.providerRoutes(app)
 
-	api := app.Group("/api", s.requireToken)
+	// Health and metrics answer any Host: load balancers and Prometheus
+	// reach them by IP. Media sockets and provider webhooks come through
+	// proxies under names of their own and carry their own credentials.
+	api := app.Group("/api", s.checkHost, s.requireToken)
 	api.Get("/calls", s.listCalls)
 	api.Get("/config", s.getConfig)
 	api.Get("/calls/:id", s.getCall)
@@ -144,13 +156,13 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	api.Get("/calls/:id/recordings/:file", s.getRecording)
 
 	if s.hub != nil {
-		app.Get("/ws/captions", s.requireToken, s.checkOrigin, websocket.New(s.hub.ServeWS, websocket.Config{
+		app.Get("/ws/captions", s.checkHost, s.requireToken, s.checkOrigin, websocket.New(s.hub.ServeWS, websocket.Config{
 			RecoverHandler: s.recoverSocket,
 		}))
 	}
 
 	sub, _ := fs.Sub(staticFiles, "static")
-	app.Use("/", s.requireToken, filesystem.New(filesystem.Config{Root: http.FS(sub), Index: "index.html", MaxAge: 0}))
+	app.Use("/", s.checkHost, s.requireToken, filesystem.New(filesystem.Config{Root: http.FS(sub), Index: "index.html", MaxAge: 0}))
 	return app
 }
 
@@ -201,13 +213,19 @@ func (s *Server) recoverSocket(c *websocket.Conn) {
 // TokenCookie is the cookie the dashboard keeps the API token in.
 const TokenCookie = "bridge_token"
 
-// requireToken lets a request through when no token is configured or when
-// it carries the token (Authorization: Bearer, ?token=, or the cookie). A
-// valid ?token= on a page load is moved into an HttpOnly cookie so the
-// link printed at start-up works once and the token leaves the address bar.
+// requireToken lets a request through when it carries the token
+// (Authorization: Bearer, ?token=, or the cookie), or when the bridge was
+// explicitly opened with AllowAnonymous. Without a token configured it
+// refuses everything: nothing is served anonymously by default. A valid
+// ?token= on a page load is moved into an HttpOnly cookie so the link
+// printed at start-up works once and the token leaves the address bar.
 func (s *Server) requireToken(c *fiber.Ctx) error {
 	if s.cfg.APIToken == "" {
-		return c.Next()
+		if s.cfg.AllowAnonymous {
+			return c.Next()
+		}
+		s.metrics().AuthFailure(SchemeAPIToken)
+		return fiber.NewError(fiber.StatusUnauthorized, "no API token is configured on this bridge: set --api-token (or --allow-anonymous to serve everyone)")
 	}
 	if q := c.Query("token"); q != "" && s.tokenOK(q) {
 		if c.Method() == fiber.MethodGet && !strings.HasPrefix(c.Path(), "/api/") && !websocket.IsWebSocketUpgrade(c) {
@@ -240,11 +258,15 @@ func (s *Server) checkOrigin(c *fiber.Ctx) error {
 	if origin == "" || s.originAllowed(origin, c) {
 		return c.Next()
 	}
+	s.metrics().AuthFailure(SchemeOrigin)
 	return fiber.NewError(fiber.StatusForbidden, "origin "+origin+" may not open caption sockets")
 }
 
 func (s *Server) originAllowed(origin string, c *fiber.Ctx) bool {
-	if origin == c.Protocol()+"://"+c.Hostname() || origin == "http://"+c.Hostname() || origin == "https://"+c.Hostname() {
+	// The page's own origin counts only under one of the bridge's names: a
+	// page of a rebound name is of its own origin too.
+	self := origin == c.Protocol()+"://"+c.Hostname() || origin == "http://"+c.Hostname() || origin == "https://"+c.Hostname()
+	if self && s.hosts.allows(string(c.Request().Header.Host())) {
 		return true
 	}
 	if s.cfg.PublicURL != "" && strings.TrimSuffix(s.cfg.PublicURL, "/") == origin {
@@ -263,6 +285,14 @@ func (s *Server) originAllowed(origin string, c *fiber.Ctx) bool {
 func (s *Server) admitMedia(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "this is a WebSocket endpoint for provider media streams")
+	}
+	// Providers send no Origin; browsers always do. A web page must not
+	// be able to play audio into a call.
+	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.originAllowed(origin, c) {
+		s.metrics().AuthFailure(SchemeOrigin)
+		s.authLog.Warn().Str("remote", c.IP()).Str("scheme", SchemeOrigin).Int("status", fiber.StatusForbidden).
+			Msg("media socket refused before upgrade: opened by a web page of another origin")
+		return fiber.NewError(fiber.StatusForbidden, "origin "+quoteHost(origin)+" may not open media sockets (providers send no Origin)")
 	}
 	if p := c.Params("provider"); p != "" {
 		// The constant, not p: p aliases the request buffer, which fasthttp

@@ -67,7 +67,9 @@ const (
 	SchemePath       = "path-secret"
 	SchemeBasic      = "basic"
 	SchemeAPIToken   = "api-token"
-	SchemeNone       = "none" // no credential at all
+	SchemeHost       = "host"   // a Host that is not one of the bridge's names
+	SchemeOrigin     = "origin" // a browser page of another origin
+	SchemeNone       = "none"   // no credential at all
 )
 
 // Schemes lists the schemes that can open p's media sockets, in the order

@@ -150,6 +150,7 @@ func dashboardApp(t *testing.T, cfg Config, id string) *fiber.App {
 	reg := bridge.NewRegistry(bridge.Config{Store: st, Log: zerolog.Nop()})
 	_, err := reg.Load()
 	require.NoError(t, err)
+	cfg.AllowedHosts = append(cfg.AllowedHosts, "example.com") // httptest.NewRequest's Host
 	return NewApp(cfg, Deps{Registry: reg, Log: zerolog.Nop()})
 }
 
@@ -169,7 +170,8 @@ func do(t *testing.T, app *fiber.App, path string, hdr map[string]string) (*http
 
 func TestCaptionRoutes(t *testing.T) {
 	const id = "CA 1/2"
-	app := dashboardApp(t, Config{InboundLabel: "Customer", OutboundLabel: "Rep"}, id)
+	// Anonymous: this is about the caption formats, not access.
+	app := dashboardApp(t, Config{AllowAnonymous: true, InboundLabel: "Customer", OutboundLabel: "Rep"}, id)
 	esc := "CA%201%2F2"
 	cases := []struct {
 		name, path  string
@@ -204,7 +206,7 @@ func TestCaptionRoutes(t *testing.T) {
 
 func TestDashboardConfigAndAccess(t *testing.T) {
 	const id, token = "CA1", "tok"
-	open := dashboardApp(t, Config{}, id)
+	open := dashboardApp(t, Config{AllowAnonymous: true}, id)
 	resp, body := do(t, open, "/api/config", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var cfg dashboardConfig

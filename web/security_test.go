@@ -30,9 +30,12 @@ import (
 	"github.com/callcaptions/bridge/recorder"
 )
 
-// securityApp is the app over a registry of calls in data.
+// securityApp is the app over a registry of calls in data. Without a
+// token it serves anonymously: those tests are about other things.
 func securityApp(t *testing.T, cfg Config) (app *fiber.App, reg *bridge.Registry, data string) {
 	t.Helper()
+	cfg.AllowAnonymous = cfg.APIToken == ""
+	cfg.AllowedHosts = append(cfg.AllowedHosts, "example.com") // httptest.NewRequest's Host
 	data = t.TempDir()
 	store, err := recorder.NewStore(data)
 	require.NoError(t, err)

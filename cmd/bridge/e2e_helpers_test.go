@@ -28,11 +28,13 @@ import (
 )
 
 // testConfig is the embedded default configuration on a random port and a
-// temporary data directory.
+// temporary data directory. It serves the API anonymously: most tests are
+// about other things; those about access set a token or turn it off.
 func testConfig(t *testing.T) config.Config {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = t.TempDir()
+	cfg.AllowAnonymous = true
 	cfg.Limits.ReconnectGrace = 50 * time.Millisecond
 	cfg.Limits.ShutdownTimeout = 5 * time.Second
 	// Tests play audio much faster than real time; a provider never does.

@@ -30,6 +30,7 @@ type child struct {
 	cmd    *exec.Cmd
 	base   string
 	stderr *logBuffer
+	stdout *logBuffer // the start-up banner
 	exited chan struct{}
 	err    error // cmd.Wait's, once exited is closed
 }
@@ -44,8 +45,16 @@ func buildBridge(t *testing.T, dir string) string {
 }
 
 // startChild runs the binary on a free loopback port with data in data and
-// waits until it listens.
+// waits until it listens. It serves the API anonymously: these tests are
+// about other things (startChildArgs is without that).
 func startChild(t *testing.T, bin, data string, args ...string) *child {
+	t.Helper()
+	return startChildArgs(t, bin, data, append([]string{"--allow-anonymous"}, args...)...)
+}
+
+// startChildArgs is startChild with only the given settings besides the
+// address, the data directory and the test timings.
+func startChildArgs(t *testing.T, bin, data string, args ...string) *child {
 	t.Helper()
 	args = append([]string{"--addr", "127.0.0.1:0", "--data", data, "--log-format", "json",
 		"--reconnect-grace", "0s", "--stt-queue", "5m"}, args...)
@@ -55,7 +64,7 @@ func startChild(t *testing.T, bin, data string, args ...string) *child {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	c := &child{cmd: cmd, stderr: &logBuffer{}, exited: make(chan struct{})}
+	c := &child{cmd: cmd, stderr: &logBuffer{}, stdout: &logBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -65,6 +74,7 @@ func startChild(t *testing.T, bin, data string, args ...string) *child {
 	drained.Go(func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			fmt.Fprintln(c.stdout, sc.Text())
 			if rest, ok := strings.CutPrefix(sc.Text(), "bridge listening on "); ok {
 				addr <- strings.Fields(rest)[0]
 			}

@@ -18,6 +18,8 @@ func TestHelpListsEverySettingWithDefaultAndEnv(t *testing.T) {
 		`--stt="mock"`, "$BRIDGE_STT",
 		"--api-token", "$BRIDGE_API_TOKEN",
 		"--public-url", "$BRIDGE_PUBLIC_URL",
+		"--allow-anonymous", "$BRIDGE_ALLOW_ANONYMOUS",
+		"--allowed-hosts", "$BRIDGE_ALLOWED_HOSTS",
 		"--max-calls", "$BRIDGE_MAX_CALLS",
 	} {
 		require.Contains(t, help, want)

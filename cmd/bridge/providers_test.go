@@ -495,6 +495,7 @@ const (
 func authConfig(t *testing.T) config.Config {
 	cfg := testConfig(t)
 	cfg.PublicURL = authPublic
+	cfg.AllowAnonymous = false
 	cfg.APIToken = authAPIToken
 	cfg.Providers.TwilioAuthToken = authTwilioToken
 	cfg.Providers.SignalWireSigningKey = authSWKey
@@ -668,10 +669,10 @@ func TestMediaOpenToAnyone(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status, "no path secret is configured")
 
 	var out strings.Builder
-	printBanner(&out, testConfig(t), "127.0.0.1:8080")
+	printBanner(&out, testConfig(t), "127.0.0.1:8080", "")
 	require.Contains(t, out.String(), "OPEN TO ANYONE")
 	out.Reset()
-	printBanner(&out, authConfig(t), "127.0.0.1:8080")
+	printBanner(&out, authConfig(t), "127.0.0.1:8080", "")
 	require.NotContains(t, out.String(), "OPEN TO ANYONE")
 	for _, secret := range []string{authSecret, authPlivoSecret, authBearer, authSWBearer, authTwilioToken, "KEY:TOKEN"} {
 		require.NotContains(t, out.String(), secret, "the banner shows no secret")
@@ -946,6 +947,7 @@ func TestStreamInstructionsOpen(t *testing.T) {
 	// Auth for some providers only: the others get a clear refusal.
 	cfg = testConfig(t)
 	cfg.PublicURL = authPublic
+	cfg.AllowAnonymous = false
 	cfg.APIToken = authAPIToken
 	cfg.Providers.TwilioAuthToken = authTwilioToken
 	_, base = startBridge(t, cfg)

@@ -118,7 +118,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	// The banner of a service (stdout is not a terminal) keeps the token
 	// out of the dashboard link.
 	var out bytes.Buffer
-	printBanner(&out, cfg, "127.0.0.1:8080")
+	printBanner(&out, cfg, "127.0.0.1:8080", "")
 	require.Contains(t, out.String(), "dashboard:")
 	for _, s := range secrets {
 		require.NotContains(t, out.String(), s)

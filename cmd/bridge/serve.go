@@ -35,13 +35,23 @@ type instance struct {
 // second signal during the drain exits at once. started, if not nil,
 // receives the instance once it listens.
 func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io.Writer, started chan<- *instance) error {
+	tokenFile := ""
+	if cfg.APIToken == "" && !cfg.AllowAnonymous {
+		tok, created, err := ensureAPIToken(cfg.Data)
+		if err != nil {
+			return err
+		}
+		cfg.APIToken, tokenFile = tok, tokenPath(cfg.Data)
+		log.Info().Str("file", tokenFile).Bool("created", created).Msg("API token kept in the data directory; the start-up link carries it")
+	}
 	inst, app, ln, closeSTT, err := build(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeSTT()
 	go func() { inst.done <- app.Listener(ln) }()
-	printBanner(stdout, cfg, inst.addr)
+	printBanner(stdout, cfg, inst.addr, tokenFile)
+	warnAnonymous(log, cfg)
 	warnOpen(log, cfg)
 	if started != nil {
 		started <- inst
@@ -109,6 +119,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	inst := &instance{reg: reg, hub: hub, done: make(chan error, 1)}
 	app := web.NewApp(web.Config{
 		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
+		AllowAnonymous: cfg.AllowAnonymous && cfg.APIToken == "", AllowedHosts: allowedHosts(cfg),
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, IdleTimeout: cfg.Limits.IdleTimeout, Auth: webAuth(cfg.Providers),
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Ready: func() bool { return !inst.draining.Load() }})
@@ -144,21 +155,46 @@ func newRecognizer(cfg config.Config, log zerolog.Logger, m *web.Metrics) (stt.R
 	return nil, nil, fmt.Errorf("--stt %q is not available in this build", cfg.STT)
 }
 
+// allowedHosts are the Host names the dashboard, the API and the caption
+// sockets answer besides loopback and the public URL's: --allowed-hosts
+// and the host of --addr when it is a specific address.
+func allowedHosts(cfg config.Config) []string {
+	hosts := append([]string(nil), cfg.AllowedHosts...)
+	if h, _, err := net.SplitHostPort(cfg.Addr); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// warnAnonymous says at every start, in the log, that --allow-anonymous
+// serves everything to everyone.
+func warnAnonymous(log zerolog.Logger, cfg config.Config) {
+	if !cfg.AllowAnonymous || cfg.APIToken != "" {
+		return
+	}
+	log.Warn().Str("fix", "drop --allow-anonymous (a token is then generated) or set --api-token").
+		Msg("--allow-anonymous: the dashboard, REST API and caption sockets need no token; every recording, transcript and live caption is readable by anyone who can reach the port")
+}
+
 // printBanner tells a new user where to point a provider and where to look.
-func printBanner(w io.Writer, cfg config.Config, addr string) {
+// tokenFile is set when the API token was generated and kept there.
+func printBanner(w io.Writer, cfg config.Config, addr, tokenFile string) {
 	local := "http://" + addr
 	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "0.0.0.0" || h == "::" || h == "") {
 		local = "http://127.0.0.1:" + p
 	}
 	dash := local + "/"
-	if cfg.APIToken != "" {
-		// The token goes into the link only on a terminal: a service's
-		// stdout ends up in its logs, and a secret is never logged.
-		if isTerminal(w) {
-			dash += "?token=" + cfg.APIToken
-		} else {
-			dash += "?token=<your --api-token>"
-		}
+	switch {
+	case cfg.APIToken == "":
+	case tokenFile != "" || isTerminal(w):
+		// A token given by the operator goes into the link only on a
+		// terminal: a service's stdout ends up in its logs, and a secret
+		// from the operator's store is never logged. A generated token
+		// is printed as Jupyter does: this link is how the operator
+		// learns it (docker logs), and it is never in the JSON log.
+		dash += "?token=" + cfg.APIToken
+	default:
+		dash += "?token=<your --api-token>"
 	}
 	media := "ws" + strings.TrimPrefix(local, "http") + "/media"
 	if cfg.PublicURL != "" {
@@ -166,6 +202,13 @@ func printBanner(w io.Writer, cfg config.Config, addr string) {
 	}
 	fmt.Fprintf(w, "bridge listening on %s (speech-to-text: %s, data: %s)\n", addr, cfg.STT, cfg.Data)
 	fmt.Fprintf(w, "  dashboard:     %s\n", dash)
+	switch {
+	case cfg.APIToken == "":
+		fmt.Fprintf(w, "  WARNING:       --allow-anonymous: the dashboard, API, recordings, transcripts and captions are\n")
+		fmt.Fprintf(w, "                 readable by ANYONE who can reach this port\n")
+	case tokenFile != "":
+		fmt.Fprintf(w, "  API token:     kept in %s (send it as Authorization: Bearer <token>, or open the link above)\n", tokenFile)
+	}
 	fmt.Fprintf(w, "  API:           %s/api/calls\n", local)
 	fmt.Fprintf(w, "  media streams: %s  (or %s/<provider>)\n", media, media)
 	if cfg.PublicURL == "" {

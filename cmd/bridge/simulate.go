@@ -21,7 +21,8 @@ import (
 // simulateCmd plays calls into a running bridge as a provider would. With
 // --calls above one it is the load tool. The bridge's own settings given
 // on the same command line (or in BRIDGE_* variables) are used to reach it
-// and authenticate: --addr, --api-token, --public-url, --twilio-auth-token,
+// and authenticate: --addr, --api-token (else the token the bridge keeps in
+// <--data>/api-token), --public-url, --twilio-auth-token,
 // --media-bearer-token, --provider-bearer-tokens, --media-path-secret,
 // --provider-path-secrets, --exotel-basic-auth.
 type simulateCmd struct {
@@ -96,7 +97,11 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 	if cmd.Speed < 0 {
 		return nil, fmt.Errorf("--speed: want 0 (as fast as possible) or more, got %g", cmd.Speed)
 	}
-	r := &simRun{cmd: cmd, d: d, out: out, apiToken: cfg.APIToken, header: http.Header{}, params: map[string]string{}}
+	tok, err := findAPIToken(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &simRun{cmd: cmd, d: d, out: out, apiToken: tok, header: http.Header{}, params: map[string]string{}}
 	for _, kv := range cmd.Params {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

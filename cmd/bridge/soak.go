@@ -110,7 +110,12 @@ func runSoak(ctx context.Context, cfg config.Config, cmd soakCmd, stdout, stderr
 	if cmd.Stall == 0 {
 		cmd.Stall = 3 * time.Second
 	}
-	r := &soakRun{cmd: cmd, token: cfg.APIToken, bearer: cfg.Providers.MediaBearerToken, seed: cmd.Seed, out: stdout, stats: map[string]int{}}
+	tok, err := findAPIToken(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge soak:", err)
+		return 2
+	}
+	r := &soakRun{cmd: cmd, token: tok, bearer: cfg.Providers.MediaBearerToken, seed: cmd.Seed, out: stdout, stats: map[string]int{}}
 	goroutines := soakGoroutines()
 	var stop func() error
 	if cmd.URL == "" {
@@ -128,7 +133,7 @@ func runSoak(ctx context.Context, cfg config.Config, cmd soakCmd, stdout, stderr
 		r.base = strings.TrimSuffix(cmd.URL, "/")
 		r.tooBig = 16<<20 + 4096 // over any --max-message-bytes the bridge accepts
 	}
-	err := r.run(ctx)
+	err = r.run(ctx)
 	if stop != nil {
 		if serr := stop(); serr != nil {
 			r.problems = append(r.problems, "bridge shutdown: "+serr.Error())
@@ -190,6 +195,12 @@ func (r *soakRun) startBridge(cfg config.Config) (func() error, error) {
 	}
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = dir
+	if cfg.APIToken == "" && !cfg.AllowAnonymous {
+		if r.token, _, err = ensureAPIToken(dir); err != nil {
+			return nil, err
+		}
+		cfg.APIToken = r.token
+	}
 	cfg.Limits.IdleTimeout = 2 * time.Second
 	cfg.Limits.MaxMessageBytes = 64 << 10
 	cfg.Limits.ReconnectGrace = 0
