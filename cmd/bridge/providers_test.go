@@ -650,13 +650,19 @@ func TestMediaAuthentication(t *testing.T) {
 		require.Contains(t, ce.Text, "authenticated as exotel but streams twilio")
 	})
 
-	t.Run("the secret never reaches the log line of a refusal", func(t *testing.T) {
-		// The refusal's answer names no secret either.
-		resp, err := http.Get(base + "/media/vobiz/" + authPlivoSecret)
-		require.NoError(t, err)
+	t.Run("a refusal's answer names no secret", func(t *testing.T) {
+		// (The log of every refusal is searched for secrets by
+		// TestSecretsNeverLogged.)
+		_, resp, err := websocket.DefaultDialer.Dial("ws"+base[len("http"):]+"/media/vobiz/"+authPlivoSecret, nil)
+		require.ErrorIs(t, err, websocket.ErrBadHandshake)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", body)
+		require.Contains(t, string(body), "wrong path secret", "the answer says why")
 		require.NotContains(t, string(body), authPlivoSecret)
+		for k, v := range resp.Header {
+			require.NotContains(t, strings.Join(v, " "), authPlivoSecret, k)
+		}
 	})
 }
 
