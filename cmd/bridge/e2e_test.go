@@ -320,7 +320,7 @@ func TestTracksOnTwoSockets(t *testing.T) {
 	// trackRecorded waits until the call has recorded frames of track.
 	trackRecorded := func(t *testing.T, base, id, track string, frames int64) {
 		t.Helper()
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			var rec bridge.CallRecord
 			if getJSON(t, base, "/api/calls/"+url.PathEscape(id), &rec) != http.StatusOK {
 				return false
@@ -492,7 +492,7 @@ func TestCallIDComesBack(t *testing.T) {
 
 	play("MZc0000000000000000000000000000002", 100)
 	var rec bridge.CallRecord
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		rec = bridge.CallRecord{}
 		return getJSON(t, base, "/api/calls/"+callSid, &rec) == 200 && rec.Status == bridge.StatusEnded && len(rec.Streams) == 2
 	}, 15*time.Second, 20*time.Millisecond)
