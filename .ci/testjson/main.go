@@ -76,6 +76,8 @@ func filter(r io.Reader, w io.Writer) (skipped []string, failed bool, err error)
 			fmt.Fprint(w, ev.Output)
 		case ev.Test == "" && ev.Action == "fail":
 			failed = true
+		case ev.Test == "":
+			// The package's start, pass, or skip ("no test files").
 		case ev.Action == "output":
 			pending[key] = append(pending[key], ev.Output)
 		case ev.Action == "pass":
