@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/config"
 )
 
 // TestFixturesRecordReferenceAudio plays recorded provider sessions through
@@ -316,13 +319,41 @@ func TestTwoCallsAtOnce(t *testing.T) {
 // times are on the call clock, not its own.
 func TestTracksOnTwoSockets(t *testing.T) {
 	inGen, outGen := bursts(300, 8000, 0, 0.4, 1), bursts(500, 8000, 0.2, 0.6, 1.5)
+	// The API is read with a token, as every deployment needs one.
+	cfg := func(t *testing.T) config.Config {
+		c := testConfig(t)
+		c.APIToken = "two-sockets-" + randomHex(t)
+		return c
+	}
+	var token string
+	get := func(t *testing.T, base, path string, v any) int {
+		t.Helper()
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		return getJSON(t, base, path+sep+"token="+url.QueryEscape(token), v)
+	}
+	wav := func(t *testing.T, base, id, track string) wavFile {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return parseWAV(t, b)
+	}
 
 	// trackRecorded waits until the call has recorded frames of track.
 	trackRecorded := func(t *testing.T, base, id, track string, frames int64) {
 		t.Helper()
 		eventually(t, func() bool {
 			var rec bridge.CallRecord
-			if getJSON(t, base, "/api/calls/"+url.PathEscape(id), &rec) != http.StatusOK {
+			if get(t, base, "/api/calls/"+url.PathEscape(id), &rec) != http.StatusOK {
 				return false
 			}
 			for _, tr := range rec.Tracks {
@@ -349,7 +380,9 @@ func TestTracksOnTwoSockets(t *testing.T) {
 	// streams: the outbound track starts exactly where its first timestamp
 	// says, to the sample.
 	t.Run("placed by the provider's timestamps", func(t *testing.T) {
-		_, base := startBridge(t, testConfig(t))
+		c := cfg(t)
+		token = c.APIToken
+		_, base := startBridge(t, c)
 		const callID = "0a1b2c3d-1111-4222-8333-444455556666"
 		const t0 = int64(1_764_900_000_000) // ms
 		const offsetMs, inFrames, outFrames = 1000, 150, 100
@@ -380,17 +413,17 @@ func TestTracksOnTwoSockets(t *testing.T) {
 		}
 		send(t, in, stop(inStream, inFrames+2))
 		send(t, out, stop(outStream, outFrames+2))
-		rec := waitEnded(t, base, callID)
+		rec := waitEndedVia(t, get, base, callID)
 		require.Len(t, rec.Streams, 2)
 		require.Len(t, rec.Tracks, 2)
 
-		requireTrack(t, fetchWAV(t, base, callID, "inbound"), 0, inGen, inFrames)
-		requireTrack(t, fetchWAV(t, base, callID, "outbound"), offsetMs*8, outGen, outFrames)
+		requireTrack(t, wav(t, base, callID, "inbound"), 0, inGen, inFrames)
+		requireTrack(t, wav(t, base, callID, "outbound"), offsetMs*8, outGen, outFrames)
 
 		// The mock hears the outbound bursts 0.2 s into its own audio
 		// (0.6 s long, every 1.5 s): on the call clock, offset later.
 		var tr bridge.Transcript
-		require.Equal(t, http.StatusOK, getJSON(t, base, "/api/calls/"+callID+"/transcript", &tr))
+		require.Equal(t, http.StatusOK, get(t, base, "/api/calls/"+callID+"/transcript", &tr))
 		var outbound, inbound [][2]int64
 		for _, seg := range tr.Segments {
 			switch seg.Track {
@@ -410,7 +443,9 @@ func TestTracksOnTwoSockets(t *testing.T) {
 	// silence lies between the earliest and the latest that arrival could
 	// have been measured, and its audio follows byte for byte.
 	t.Run("anchored by arrival", func(t *testing.T) {
-		_, base := startBridge(t, testConfig(t))
+		c := cfg(t)
+		token = c.APIToken
+		_, base := startBridge(t, c)
 		const callSid = "CA25000000000000000000000000000a0a"
 		const inSid, outSid = "MZ25000000000000000000000000000001", "MZ25000000000000000000000000000002"
 		const inFrames, outFrames = 100, 50
@@ -437,15 +472,15 @@ func TestTracksOnTwoSockets(t *testing.T) {
 		send(t, in, twilioStop(inSid, callSid, inFrames+2))
 		// The call goes on while the outbound stream lives.
 		var rec bridge.CallRecord
-		require.Equal(t, http.StatusOK, getJSON(t, base, "/api/calls/"+url.PathEscape(callSid), &rec))
+		require.Equal(t, http.StatusOK, get(t, base, "/api/calls/"+url.PathEscape(callSid), &rec))
 		require.Equal(t, bridge.StatusActive, rec.Status)
 		send(t, out, twilioStop(outSid, callSid, outFrames+2))
-		rec = waitEnded(t, base, callSid)
+		rec = waitEndedVia(t, get, base, callSid)
 		require.Len(t, rec.Streams, 2)
 		require.Len(t, rec.Tracks, 2)
 
-		requireTrack(t, fetchWAV(t, base, callSid, "inbound"), 0, inGen, inFrames)
-		w := fetchWAV(t, base, callSid, "outbound")
+		requireTrack(t, wav(t, base, callSid, "inbound"), 0, inGen, inFrames)
+		w := wav(t, base, callSid, "outbound")
 		silence := len(w.samples) - 160*outFrames
 		lo := int(outSent.Sub(inSeen).Milliseconds()) * 8
 		hi := int(outSeen.Sub(sentFirst).Milliseconds()+1) * 8
@@ -454,7 +489,7 @@ func TestTracksOnTwoSockets(t *testing.T) {
 		requireTrack(t, w, silence, outGen, outFrames)
 
 		var tr bridge.Transcript
-		require.Equal(t, http.StatusOK, getJSON(t, base, "/api/calls/"+callSid+"/transcript", &tr))
+		require.Equal(t, http.StatusOK, get(t, base, "/api/calls/"+callSid+"/transcript", &tr))
 		var outbound []int64
 		for _, seg := range tr.Segments {
 			if seg.Track == "outbound" {
