@@ -35,6 +35,15 @@ func TestProvidersValidate(t *testing.T) {
 		{"Basic auth that needs escaping", []string{"--exotel-basic-auth", "KEY:TO@KEN"}, nil, []string{"--exotel-basic-auth: use only"}},
 		{"reorder window too big", []string{"--reorder-frames", "500"}, nil, []string{"--reorder-frames: must be between 0 (off) and 50"}},
 	}
+	// What each valid case parses to.
+	valid := map[string]Providers{
+		"defaults are open and valid": {ReorderFrames: 5},
+		"every scheme": {TwilioAuthToken: "abc123", SignalWireSigningKey: "PSK1", MediaBearerToken: secret, MediaPathSecret: secret,
+			ProviderPathSecrets:  map[string]string{"plivo": secret, "vobiz": secret + "x"},
+			ProviderBearerTokens: map[string]string{"signalwire": secret}, ExotelBasicAuth: "KEY:TOKEN",
+			L16ByteOrder: map[string]string{"vobiz": "le", "signalwire": "be"}, ReorderFrames: 8},
+		"from the environment": {ProviderPathSecrets: map[string]string{"plivo": secret}, L16ByteOrder: map[string]string{"signalwire": "big"}, ReorderFrames: 5},
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -43,6 +52,7 @@ func TestProvidersValidate(t *testing.T) {
 			cfg, err := Load(tc.args, io.Discard)
 			if len(tc.want) == 0 {
 				require.NoError(t, err)
+				require.Equal(t, valid[tc.name], cfg.Providers)
 				return
 			}
 			require.Error(t, err)
@@ -56,7 +66,6 @@ func TestProvidersValidate(t *testing.T) {
 			for i, w := range tc.want {
 				require.True(t, strings.HasPrefix(problems[i], w), "problem %d: %q should start with %q", i, problems[i], w)
 			}
-			_ = cfg
 		})
 	}
 }

@@ -139,7 +139,7 @@ func waitEnded(t *testing.T, base, id string) bridge.CallRecord {
 func waitEndedVia(t *testing.T, get func(t *testing.T, base, path string, v any) int, base, id string) bridge.CallRecord {
 	t.Helper()
 	var rec bridge.CallRecord
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		rec = bridge.CallRecord{}
 		return get(t, base, "/api/calls/"+url.PathEscape(id), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded
 	}, 15*time.Second, 20*time.Millisecond, "call %s did not end", id)

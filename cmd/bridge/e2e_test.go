@@ -3,7 +3,10 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/config"
 )
 
 // TestFixturesRecordReferenceAudio plays recorded provider sessions through
@@ -309,30 +313,194 @@ func TestTwoCallsAtOnce(t *testing.T) {
 }
 
 // TestTracksOnTwoSockets: a call whose tracks arrive on two sockets is one
-// call record with both tracks.
+// call record with both tracks, and a track whose socket starts later sits
+// where it belongs on the call clock: its WAV starts with silence up to
+// its first frame, then holds its audio byte for byte, and its transcript
+// times are on the call clock, not its own.
 func TestTracksOnTwoSockets(t *testing.T) {
-	_, base := startBridge(t, testConfig(t))
-	const callSid = "CA25000000000000000000000000000a0a"
-	in := dial(t, base, "/media", nil)
-	out := dial(t, base, "/media", nil)
-	gen := bursts(300, 8000, 0, 0.4, 1)
-	send(t, in, twilioStart(callSid, "MZ25000000000000000000000000000001", []string{"inbound"}, nil))
-	send(t, in, twilioMedia("MZ25000000000000000000000000000001", "inbound", 2, 1, 0, mulawFrame(gen, 0, 160)))
-	send(t, out, twilioStart(callSid, "MZ25000000000000000000000000000002", []string{"outbound"}, nil))
-	for k := 1; k < 50; k++ {
-		send(t, in, twilioMedia("MZ25000000000000000000000000000001", "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
-		send(t, out, twilioMedia("MZ25000000000000000000000000000002", "outbound", k+1, k, 20*(k-1), mulawFrame(gen, 160*k, 160)))
+	inGen, outGen := bursts(300, 8000, 0, 0.4, 1), bursts(500, 8000, 0.2, 0.6, 1.5)
+	// The API is read with a token, as every deployment needs one.
+	cfg := func(t *testing.T) config.Config {
+		c := testConfig(t)
+		c.APIToken = "two-sockets-" + randomHex(t)
+		return c
 	}
-	send(t, in, twilioStop("MZ25000000000000000000000000000001", callSid, 99))
-	// The call goes on while the outbound stream lives.
-	var rec bridge.CallRecord
-	require.Equal(t, 200, getJSON(t, base, "/api/calls/"+url.PathEscape(callSid), &rec))
-	send(t, out, twilioStop("MZ25000000000000000000000000000002", callSid, 99))
-	rec = waitEnded(t, base, callSid)
-	require.Len(t, rec.Streams, 2)
-	require.Len(t, rec.Tracks, 2)
-	w := fetchWAV(t, base, callSid, "outbound")
-	require.GreaterOrEqual(t, len(w.samples), 49*160, "outbound holds all its frames after its start offset")
+	var token string
+	get := func(t *testing.T, base, path string, v any) int {
+		t.Helper()
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		return getJSON(t, base, path+sep+"token="+url.QueryEscape(token), v)
+	}
+	wav := func(t *testing.T, base, id, track string) wavFile {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return parseWAV(t, b)
+	}
+
+	// trackRecorded waits until the call has recorded frames of track.
+	trackRecorded := func(t *testing.T, base, id, track string, frames int64) {
+		t.Helper()
+		eventually(t, func() bool {
+			var rec bridge.CallRecord
+			if get(t, base, "/api/calls/"+url.PathEscape(id), &rec) != http.StatusOK {
+				return false
+			}
+			for _, tr := range rec.Tracks {
+				if tr.Name == track && tr.Frames >= frames {
+					return true
+				}
+			}
+			return false
+		}, 10*time.Second, 5*time.Millisecond, "%s: %d frames of %s", id, frames, track)
+	}
+	// requireTrack checks that w holds silence, then exactly the frames
+	// of gen from sample 0 of the track's own audio.
+	requireTrack := func(t *testing.T, w wavFile, silence int, gen func(int) float64, frames int) {
+		t.Helper()
+		require.Len(t, w.samples, silence+160*frames)
+		require.Equal(t, make([]int16, silence), w.samples[:silence], "leading silence")
+		for k := range frames {
+			at := silence + 160*k
+			require.Equal(t, decodeFrame(mulawFrame(gen, 160*k, 160)), w.samples[at:at+160], "frame %d", k)
+		}
+	}
+
+	// Plivo's timestamps are Unix milliseconds, the same clock on both
+	// streams: the outbound track starts exactly where its first timestamp
+	// says, to the sample.
+	t.Run("placed by the provider's timestamps", func(t *testing.T) {
+		c := cfg(t)
+		token = c.APIToken
+		_, base := startBridge(t, c)
+		const callID = "0a1b2c3d-1111-4222-8333-444455556666"
+		const t0 = int64(1_764_900_000_000) // ms
+		const offsetMs, inFrames, outFrames = 1000, 150, 100
+		start := func(stream, track string) []byte {
+			return []byte(fmt.Sprintf(`{"event":"start","sequenceNumber":1,"start":{"callId":"%s","streamId":"%s","accountId":"MA0000000000000000000","tracks":["%s"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000}}}`,
+				callID, stream, track))
+		}
+		media := func(stream, track string, k int, ts int64, payload string) []byte {
+			return []byte(fmt.Sprintf(`{"event":"media","sequenceNumber":%d,"streamId":"%s","media":{"track":"%s","timestamp":"%d","chunk":%d,"payload":"%s"}}`,
+				k+2, stream, track, ts, k+1, payload))
+		}
+		stop := func(stream string, seq int) []byte {
+			return []byte(fmt.Sprintf(`{"event":"stop","sequenceNumber":%d,"streamId":"%s"}`, seq, stream))
+		}
+		const inStream, outStream = "11111111-aaaa-4bbb-8ccc-000000000001", "11111111-aaaa-4bbb-8ccc-000000000002"
+
+		in := dial(t, base, "/media/plivo", nil)
+		send(t, in, start(inStream, "inbound"))
+		for k := range inFrames {
+			send(t, in, media(inStream, "inbound", k, t0+int64(20*k), mulawFrame(inGen, 160*k, 160)))
+		}
+		// The inbound stream is on the call before the outbound one opens.
+		trackRecorded(t, base, callID, "inbound", 1)
+		out := dial(t, base, "/media/plivo", nil)
+		send(t, out, start(outStream, "outbound"))
+		for k := range outFrames {
+			send(t, out, media(outStream, "outbound", k, t0+offsetMs+int64(20*k), mulawFrame(outGen, 160*k, 160)))
+		}
+		send(t, in, stop(inStream, inFrames+2))
+		send(t, out, stop(outStream, outFrames+2))
+		rec := waitEndedVia(t, get, base, callID)
+		require.Len(t, rec.Streams, 2)
+		require.Len(t, rec.Tracks, 2)
+
+		requireTrack(t, wav(t, base, callID, "inbound"), 0, inGen, inFrames)
+		requireTrack(t, wav(t, base, callID, "outbound"), offsetMs*8, outGen, outFrames)
+
+		// The mock hears the outbound bursts 0.2 s into its own audio
+		// (0.6 s long, every 1.5 s): on the call clock, offset later.
+		var tr bridge.Transcript
+		require.Equal(t, http.StatusOK, get(t, base, "/api/calls/"+callID+"/transcript", &tr))
+		var outbound, inbound [][2]int64
+		for _, seg := range tr.Segments {
+			switch seg.Track {
+			case "outbound":
+				outbound = append(outbound, [2]int64{seg.StartMs, seg.EndMs})
+			case "inbound":
+				inbound = append(inbound, [2]int64{seg.StartMs, seg.EndMs})
+			}
+		}
+		require.Equal(t, [][2]int64{{offsetMs + 200, offsetMs + 800}, {offsetMs + 1700, offsetMs + 2000}}, outbound,
+			"outbound segments on the call clock (the second is cut by the end of the stream)")
+		require.Equal(t, [][2]int64{{0, 400}, {1000, 1400}, {2000, 2400}}, inbound)
+	})
+
+	// Twilio's timestamps count from each stream's own start, so a later
+	// stream is anchored by when its first frame arrived: its leading
+	// silence lies between the earliest and the latest that arrival could
+	// have been measured, and its audio follows byte for byte.
+	t.Run("anchored by arrival", func(t *testing.T) {
+		c := cfg(t)
+		token = c.APIToken
+		_, base := startBridge(t, c)
+		const callSid = "CA25000000000000000000000000000a0a"
+		const inSid, outSid = "MZ25000000000000000000000000000001", "MZ25000000000000000000000000000002"
+		const inFrames, outFrames = 100, 50
+		in := dial(t, base, "/media", nil)
+		out := dial(t, base, "/media", nil)
+		send(t, in, twilioStart(callSid, inSid, []string{"inbound"}, nil))
+		sentFirst := time.Now() // the call clock starts after this
+		for k := range inFrames {
+			send(t, in, twilioMedia(inSid, "inbound", k+2, k+1, 20*k, mulawFrame(inGen, 160*k, 160)))
+		}
+		trackRecorded(t, base, callSid, "inbound", 1)
+		inSeen := time.Now() // and before this
+		// The outbound stream opens a while later: the gap in wall time is
+		// what is measured here, so it is made on purpose, not waited out.
+		<-time.After(200 * time.Millisecond)
+		send(t, out, twilioStart(callSid, outSid, []string{"outbound"}, nil))
+		outSent := time.Now() // the outbound's first frame arrives after this
+		send(t, out, twilioMedia(outSid, "outbound", 2, 1, 0, mulawFrame(outGen, 0, 160)))
+		trackRecorded(t, base, callSid, "outbound", 1)
+		outSeen := time.Now() // and before this
+		for k := 1; k < outFrames; k++ {
+			send(t, out, twilioMedia(outSid, "outbound", k+2, k+1, 20*k, mulawFrame(outGen, 160*k, 160)))
+		}
+		send(t, in, twilioStop(inSid, callSid, inFrames+2))
+		// The call goes on while the outbound stream lives.
+		var rec bridge.CallRecord
+		require.Equal(t, http.StatusOK, get(t, base, "/api/calls/"+url.PathEscape(callSid), &rec))
+		require.Equal(t, bridge.StatusActive, rec.Status)
+		send(t, out, twilioStop(outSid, callSid, outFrames+2))
+		rec = waitEndedVia(t, get, base, callSid)
+		require.Len(t, rec.Streams, 2)
+		require.Len(t, rec.Tracks, 2)
+
+		requireTrack(t, wav(t, base, callSid, "inbound"), 0, inGen, inFrames)
+		w := wav(t, base, callSid, "outbound")
+		silence := len(w.samples) - 160*outFrames
+		lo := int(outSent.Sub(inSeen).Milliseconds()) * 8
+		hi := int(outSeen.Sub(sentFirst).Milliseconds()+1) * 8
+		require.GreaterOrEqual(t, lo, 200*8)
+		require.True(t, silence >= lo && silence <= hi, "leading silence %d samples, want %d to %d", silence, lo, hi)
+		requireTrack(t, w, silence, outGen, outFrames)
+
+		var tr bridge.Transcript
+		require.Equal(t, http.StatusOK, get(t, base, "/api/calls/"+callSid+"/transcript", &tr))
+		var outbound []int64
+		for _, seg := range tr.Segments {
+			if seg.Track == "outbound" {
+				outbound = append(outbound, seg.StartMs)
+			}
+		}
+		require.NotEmpty(t, outbound)
+		// 0.2 s into the outbound audio, to the 20 ms window the mock hears in.
+		want := int64(silence/8) + 200
+		require.InDelta(t, want, outbound[0], 20, "outbound segment on the call clock (silence %d ms)", silence/8)
+	})
 }
 
 var _ = binary.LittleEndian
@@ -359,7 +527,7 @@ func TestCallIDComesBack(t *testing.T) {
 
 	play("MZc0000000000000000000000000000002", 100)
 	var rec bridge.CallRecord
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		rec = bridge.CallRecord{}
 		return getJSON(t, base, "/api/calls/"+callSid, &rec) == 200 && rec.Status == bridge.StatusEnded && len(rec.Streams) == 2
 	}, 15*time.Second, 20*time.Millisecond)

@@ -168,7 +168,7 @@ func (b *steadyCall) tick(t *testing.T) {
 		send(t, b.c, twilioMedia(b.stream, "inbound", b.sent+2, b.sent+1, 20*b.sent, mulawFrame(tone, 160*b.sent, 160)))
 		b.sent++
 	}
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		rec, code := record(t, b.base, b.sid)
 		return code == http.StatusOK && len(rec.Tracks) == 1 && rec.Tracks[0].Frames == int64(b.sent)
 	}, 10*time.Second, 5*time.Millisecond, "call %s stopped taking frames", b.sid)
@@ -441,7 +441,7 @@ func TestBadInput(t *testing.T) {
 // subscribed a moment after its upgrade).
 func waitSubscribers(t *testing.T, base string, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return metric(t, base, "bridge_subscribers") == float64(n) }, 5*time.Second, 5*time.Millisecond)
+	eventually(t, func() bool { return metric(t, base, "bridge_subscribers") == float64(n) }, 5*time.Second, 5*time.Millisecond)
 }
 
 // TestLimits: each limit is a setting and is enforced before the thing it
@@ -459,7 +459,7 @@ func TestLimits(t *testing.T) {
 			run: func(t *testing.T, base string) {
 				c := dial(t, base, "/media/twilio", nil)
 				send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil))
-				require.Eventually(t, func() bool { _, code := record(t, base, sid); return code == http.StatusOK }, 5*time.Second, 5*time.Millisecond)
+				eventually(t, func() bool { _, code := record(t, base, sid); return code == http.StatusOK }, 5*time.Second, 5*time.Millisecond)
 				resp := dialRefused(t, base, "/media/twilio")
 				require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 				require.Equal(t, "5", resp.Header.Get("Retry-After"))
@@ -484,7 +484,7 @@ func TestLimits(t *testing.T) {
 			run: func(t *testing.T, base string) {
 				in := dial(t, base, "/media/twilio", nil)
 				send(t, in, twilioStart(sid, stream, []string{"inbound"}, nil))
-				require.Eventually(t, func() bool { _, code := record(t, base, sid); return code == http.StatusOK }, 5*time.Second, 5*time.Millisecond)
+				eventually(t, func() bool { _, code := record(t, base, sid); return code == http.StatusOK }, 5*time.Second, 5*time.Millisecond)
 				out := dial(t, base, "/media/twilio", nil)
 				send(t, out, twilioStart(sid, "MZlim00000000000000000000000000002", []string{"outbound"}, nil))
 				code, text := closeOf(t, out)

@@ -178,7 +178,7 @@ func playExotel16k(t *testing.T, base, sid string, frames int) *callerPlay {
 // waitReceived waits until the bridge has taken every frame sent so far.
 func (p *callerPlay) waitReceived(t *testing.T, base string) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		rec, code := record(t, base, p.sid)
 		if code != http.StatusOK || len(rec.Tracks) != len(p.tracks) {
 			return false
@@ -339,7 +339,7 @@ func TestProcess(t *testing.T) {
 		// A short call that finishes by itself during the drain.
 		short := playTwilio(t, b.base, "CAterm0000000000000000000000000short", 20)
 		short.waitReceived(t, b.base)
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			rec, _ := record(t, b.base, long.sid)
 			return len(rec.Tracks) == 2 && rec.Tracks[0].Frames > 20
 		},
@@ -352,7 +352,7 @@ func TestProcess(t *testing.T) {
 		b.signal(t, syscall.SIGTERM)
 
 		// Not ready, and new calls are refused before the upgrade.
-		require.Eventually(t, func() bool { return getJSON(t, b.base, "/readyz", nil) == http.StatusServiceUnavailable },
+		eventually(t, func() bool { return getJSON(t, b.base, "/readyz", nil) == http.StatusServiceUnavailable },
 			5*time.Second, 5*time.Millisecond)
 		require.Equal(t, http.StatusOK, getJSON(t, b.base, "/healthz", nil), "alive while draining")
 		require.Equal(t, http.StatusServiceUnavailable, dialRefused(t, b.base, "/media/twilio").StatusCode)
@@ -420,7 +420,7 @@ func TestProcess(t *testing.T) {
 		p := playTwilio(t, b.base, "CAforce000000000000000000000000live", 10)
 		p.waitReceived(t, b.base)
 		b.signal(t, syscall.SIGTERM)
-		require.Eventually(t, func() bool { return getJSON(t, b.base, "/readyz", nil) == http.StatusServiceUnavailable },
+		eventually(t, func() bool { return getJSON(t, b.base, "/readyz", nil) == http.StatusServiceUnavailable },
 			5*time.Second, 5*time.Millisecond)
 		began := time.Now()
 		b.signal(t, syscall.SIGTERM)

@@ -181,7 +181,7 @@ func playFixture(t *testing.T, base, path string, tc providerCase, e fixtureExpe
 // waitFrames polls until the call has recorded n frames over its tracks.
 func waitFrames(t *testing.T, base, id string, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		var rec bridge.CallRecord
 		if getJSON(t, base, "/api/calls/"+url.PathEscape(id), &rec) != http.StatusOK {
 			return false
@@ -250,7 +250,7 @@ func TestVobizReconnect(t *testing.T) {
 	send(t, first, fixtureLines(t, "vobiz-reconnect-1.jsonl")...)
 	waitFrames(t, base, id, 2)
 	require.NoError(t, first.UnderlyingConn().Close())
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		var rec bridge.CallRecord
 		getJSON(t, base, "/api/calls/"+id, &rec)
 		return len(rec.Streams) == 1 && rec.Streams[0].EndedAt != nil
@@ -262,7 +262,7 @@ func TestVobizReconnect(t *testing.T) {
 	require.NoError(t, second.UnderlyingConn().Close())
 
 	var rec bridge.CallRecord
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		rec = bridge.CallRecord{}
 		getJSON(t, base, "/api/calls/"+id, &rec)
 		return rec.Status == bridge.StatusEnded
@@ -314,7 +314,7 @@ func TestVonageBinaryFrames(t *testing.T) {
 			send(t, c, []byte(`{"event":"websocket:dtmf","digit":"7","duration":260}`))
 			id := tc.callID
 			if id == "" {
-				require.Eventually(t, func() bool {
+				eventually(t, func() bool {
 					var page struct{ Calls []bridge.CallRecord }
 					getJSON(t, base, "/api/calls", &page)
 					for _, r := range page.Calls {
@@ -629,13 +629,13 @@ func TestMediaAuthentication(t *testing.T) {
 			if !strings.Contains(tc.fixture, "plivo") && !strings.Contains(tc.fixture, "vobiz") {
 				readClose(t, c) // stop
 			} else {
-				require.Eventually(t, func() bool {
+				eventually(t, func() bool {
 					var rec bridge.CallRecord
 					return apiGet(t, base, "/api/calls/"+url.PathEscape(tc.callID), &rec) == http.StatusOK && len(rec.Tracks) > 0 && rec.Tracks[0].Frames >= 1
 				}, 10*time.Second, 10*time.Millisecond)
 				require.NoError(t, c.UnderlyingConn().Close())
 			}
-			require.Eventually(t, func() bool {
+			eventually(t, func() bool {
 				var rec bridge.CallRecord
 				return apiGet(t, base, "/api/calls/"+url.PathEscape(tc.callID), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded && len(rec.Tracks) > 0
 			}, 15*time.Second, 20*time.Millisecond)
@@ -651,13 +651,19 @@ func TestMediaAuthentication(t *testing.T) {
 		require.Contains(t, ce.Text, "authenticated as exotel but streams twilio")
 	})
 
-	t.Run("the secret never reaches the log line of a refusal", func(t *testing.T) {
-		// The refusal's answer names no secret either.
-		resp, err := http.Get(base + "/media/vobiz/" + authPlivoSecret)
-		require.NoError(t, err)
+	t.Run("a refusal's answer names no secret", func(t *testing.T) {
+		// (The log of every refusal is searched for secrets by
+		// TestSecretsNeverLogged.)
+		_, resp, err := websocket.DefaultDialer.Dial("ws"+base[len("http"):]+"/media/vobiz/"+authPlivoSecret, nil)
+		require.ErrorIs(t, err, websocket.ErrBadHandshake)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s", body)
+		require.Contains(t, string(body), "wrong path secret", "the answer says why")
 		require.NotContains(t, string(body), authPlivoSecret)
+		for k, v := range resp.Header {
+			require.NotContains(t, strings.Join(v, " "), authPlivoSecret, k)
+		}
 	})
 }
 
@@ -927,7 +933,7 @@ func TestStreamInstructions(t *testing.T) {
 		status, c := tryDial(t, base, path, nil)
 		require.Equal(t, http.StatusSwitchingProtocols, status)
 		send(t, c, fixtureLines(t, "vobiz-mulaw.jsonl")[:2]...)
-		require.Eventually(t, func() bool {
+		eventually(t, func() bool {
 			var rec bridge.CallRecord
 			return apiGet(t, base, "/api/calls/5401fd2e-6344-40df-a22c-c8ffea7a92e7", &rec) == http.StatusOK && rec.Provider == "vobiz"
 		}, 10*time.Second, 10*time.Millisecond)
@@ -978,7 +984,7 @@ func TestStatusCallbacks(t *testing.T) {
 	c := dial(t, base, "/media/twilio", http.Header{"X-Twilio-Signature": {twilioSign(authTwilioToken, "wss://bridge.example.com/media/twilio", nil)}})
 	send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil),
 		twilioMedia(streamSid, "inbound", 2, 1, 0, mulawFrame(bursts(300, 4000, 0, 1, 1), 0, 160)))
-	require.Eventually(t, func() bool {
+	eventually(t, func() bool {
 		var rec bridge.CallRecord
 		return apiGet(t, base, "/api/calls/"+callSid, &rec) == http.StatusOK && len(rec.Callbacks) == 1
 	}, 10*time.Second, 10*time.Millisecond, "the held callback joins the call")

@@ -131,6 +131,10 @@ func TestSimulateLoad(t *testing.T) {
 	// goroutines already running are taken now.
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() {
+		// The simulator's HTTP client keeps connections to the bridge
+		// open for reuse; with the bridge gone they are dead, and closing
+		// them now ends their goroutines without waiting on the peer.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		goleak.VerifyNone(t, before,
 			// fasthttp's process-wide date ticker and worker-pool cleaner
 			// outlive a server's shutdown by design.

@@ -176,13 +176,17 @@ func TestOpenLimits(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")
 	assert.Empty(t, wait(t, res, 5*time.Second))
+	// The condition runs on a goroutine of its own: it hands the stream
+	// over, and the test goroutine closes it.
+	var freed stt.Stream
 	require.Eventually(t, func() bool {
 		s, err := r.Open(context.Background(), stt.StreamConfig{Track: "outbound", SampleRate: 8000})
 		if err == nil {
-			require.NoError(t, s.Close())
+			freed = s
 		}
 		return err == nil
 	}, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, freed.Close())
 	require.NoError(t, r.Close())
 	require.NoError(t, r.Close())
 	_, err = r.Open(context.Background(), stt.StreamConfig{Track: "inbound", SampleRate: 8000})

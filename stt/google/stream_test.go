@@ -93,6 +93,14 @@ type player struct {
 
 func (p player) play(t *testing.T, s stt.Stream, pcm []byte) (recording []byte, writeErr error) {
 	t.Helper()
+	recording, writeErr, closeErr := p.feed(s, pcm)
+	require.NoError(t, closeErr)
+	return recording, writeErr
+}
+
+// feed is play for any goroutine: it plays pcm, closes s and returns the
+// errors for the test goroutine to check.
+func (p player) feed(s stt.Stream, pcm []byte) (recording []byte, writeErr, closeErr error) {
 	frame := p.rate / 50 // 20 ms
 	speed := max(p.speedup, 1)
 	tick := time.NewTicker(20 * time.Millisecond / time.Duration(speed))
@@ -118,8 +126,7 @@ func (p player) play(t *testing.T, s stt.Stream, pcm []byte) (recording []byte, 
 		}
 		<-tick.C
 	}
-	require.NoError(t, s.Close())
-	return rec.Bytes(), writeErr
+	return rec.Bytes(), writeErr, s.Close()
 }
 
 func skipped(ss []span, pos int64) bool {
@@ -489,24 +496,39 @@ func TestConcurrentTracks(t *testing.T) {
 
 	const tracks, rate = 100, 8000
 	total := 6 * time.Second
-	var wg sync.WaitGroup
+	// Each track plays on its own goroutine and hands its outcome to the
+	// test goroutine, which checks it.
+	type outcome struct {
+		track                     string
+		words                     []spoken
+		openErr, writeErr, endErr error
+		results                   []stt.Result
+	}
+	outcomes := make(chan outcome, tracks)
 	for i := 0; i < tracks; i++ {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			track := "t" + strconv.Itoa(i)
-			words := utterances(1+i*6, 300*time.Millisecond, total)
-			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA" + strconv.Itoa(i), Track: track, SampleRate: rate})
-			if !assert.NoError(t, err) {
+			o := outcome{track: "t" + strconv.Itoa(i), words: utterances(1+i*6, 300*time.Millisecond, total)}
+			defer func() { outcomes <- o }()
+			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA" + strconv.Itoa(i), Track: o.track, SampleRate: rate})
+			if o.openErr = err; err != nil {
 				return
 			}
 			res := collect(s)
-			_, werr := player{rate: rate, speedup: 10}.play(t, s, synth(rate, total, words))
-			assert.NoError(t, werr)
-			checkWords(t, track, wait(t, res, 50*time.Second), words)
+			_, o.writeErr, o.endErr = player{rate: rate, speedup: 10}.feed(s, synth(rate, total, o.words))
+			select {
+			case o.results = <-res:
+			case <-time.After(50 * time.Second):
+				o.endErr = errors.Join(o.endErr, errors.New("results not closed within 50s"))
+			}
 		}()
 	}
-	wg.Wait()
+	for range tracks {
+		o := <-outcomes
+		require.NoError(t, o.openErr, o.track)
+		require.NoError(t, o.writeErr, o.track)
+		require.NoError(t, o.endErr, o.track)
+		checkWords(t, o.track, o.results, o.words)
+	}
 	_, err = r.Open(context.Background(), stt.StreamConfig{CallID: "x", Track: "inbound", SampleRate: rate})
 	require.NoError(t, err, "capacity is free again after the calls")
 	opened, maxActive, _, failures, _ := fake.stats()

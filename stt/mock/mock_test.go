@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -459,9 +460,15 @@ func TestAfterFailure(t *testing.T) {
 	require.ErrorIs(t, st.Write(2000, make([]byte, 320)), stt.ErrStopped)
 }
 
+// TestLatency: each result is due exactly the configured latency after the
+// Write that produced it (not earlier, not later, not doubled), is not
+// delivered before it is due, and latency never changes what is said.
+// The due times are read from the queue, so nothing here depends on how
+// fast the machine is.
 func TestLatency(t *testing.T) {
 	pcm := synth(8000, toneAmp, threeBursts...)
 	reference := play(t, New(Config{}), inbound(8000), chunked(0, pcm, 160))
+	require.NotEmpty(t, reference.results)
 
 	tests := []struct {
 		name   string
@@ -469,21 +476,96 @@ func TestLatency(t *testing.T) {
 		params map[string]string
 		delay  time.Duration
 	}{
-		{"configured", Config{Latency: 30 * time.Millisecond}, nil, 30 * time.Millisecond},
-		{"param", Config{}, map[string]string{ParamLatency: "30"}, 30 * time.Millisecond},
+		{"configured", Config{Latency: time.Hour}, nil, time.Hour},
+		{"param", Config{}, map[string]string{ParamLatency: "3600000"}, time.Hour},
+		{"param over configured", Config{Latency: time.Minute}, map[string]string{ParamLatency: "7200000"}, 2 * time.Hour},
+		{"none", Config{}, nil, 0},
 		{"param 0 means immediately", Config{Latency: time.Hour}, map[string]string{ParamLatency: "0"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t)
 			sc := inbound(8000)
 			sc.Params = tt.params
-			begin := time.Now()
-			got := play(t, New(tt.cfg), sc, chunked(0, pcm, 160))
-			require.NoError(t, got.err)
-			require.Equal(t, reference.results, got.results, "latency changes timing, never content")
-			require.GreaterOrEqual(t, time.Since(begin), tt.delay)
+			st, cancel := openCancellable(t, New(tt.cfg), sc)
+			require.Equal(t, tt.delay, st.latency)
+			got := drainAsync(st.Results())
+			// Each result is due latency after the wall time of the Write
+			// (or the Close) that queued it, which lies between before and
+			// after.
+			var dues []time.Time
+			scan := func(before, after time.Time) {
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				if tt.delay == 0 {
+					for k := range st.count {
+						p := st.ring[(st.head+k)%len(st.ring)]
+						require.True(t, p.due.IsZero(), "due at once: %v", p.due)
+					}
+					return
+				}
+				// With a latency, deliver takes at most the head out of the
+				// queue (it then waits for its time) and the ring does not
+				// wrap, so head+count results have been queued so far.
+				for n := len(dues); n < st.head+st.count; n++ {
+					k := n - st.head
+					if k < 0 {
+						dues = append(dues, time.Time{}) // taken before this loop saw it
+						continue
+					}
+					p := st.ring[(st.head+k)%len(st.ring)]
+					require.False(t, p.due.Before(before.Add(tt.delay)), "due %v before the latency after its Write", p.due.Sub(before))
+					require.False(t, p.due.After(after.Add(tt.delay)), "due %v, later than the latency after its Write", p.due.Sub(before))
+					dues = append(dues, p.due)
+				}
+			}
+			for _, w := range chunked(0, pcm, 160) {
+				before := time.Now()
+				require.NoError(t, st.Write(w.pos, w.pcm))
+				scan(before, time.Now())
+			}
+			before := time.Now()
+			require.NoError(t, st.Close())
+			scan(before, time.Now())
+			if tt.delay == 0 {
+				require.Equal(t, reference.results, waitDrain(t, got), "without latency everything is delivered at once")
+				return
+			}
+			require.Len(t, dues, len(reference.results), "each result was queued once")
+			require.Positive(t, len(slices.DeleteFunc(dues, time.Time.IsZero)), "the due times were checked")
+			// Nothing is delivered before it is due: the head leaves the
+			// queue to wait for its time, the rest stay.
+			require.Eventually(t, func() bool {
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				return st.head == 1
+			}, 10*time.Second, time.Millisecond, "deliver takes the first result to wait for it")
+			select {
+			case r := <-st.Results():
+				require.FailNow(t, "delivered before its latency", "%+v", r)
+			default:
+			}
+			st.mu.Lock()
+			queued := st.count
+			st.mu.Unlock()
+			require.Equal(t, len(reference.results)-1, queued, "every result but the one waiting for its time is still queued")
+			cancel()
+			require.Empty(t, waitDrain(t, got))
 		})
 	}
+
+	t.Run("delivered once due, content unchanged", func(t *testing.T) {
+		const delay = 50 * time.Millisecond
+		st, _ := openCancellable(t, New(Config{Latency: delay}), inbound(8000))
+		got := drainAsync(st.Results())
+		begin := time.Now()
+		for _, w := range chunked(0, pcm, 160) {
+			require.NoError(t, st.Write(w.pos, w.pcm))
+		}
+		require.NoError(t, st.Close())
+		require.Equal(t, reference.results, waitDrain(t, got), "latency changes timing, never content")
+		require.GreaterOrEqual(t, time.Since(begin), delay, "the last result waited for its latency")
+	})
 }
 
 func TestLatencyDoesNotBlockWrite(t *testing.T) {
