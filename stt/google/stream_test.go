@@ -486,6 +486,10 @@ func TestHoldAndSilence(t *testing.T) {
 func TestConcurrentTracks(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	rules := fakeRules()
+	// Google's own audio timeout (about 10 s), not the short one other
+	// tests use: 100 players on a loaded machine can pause a few seconds,
+	// and this test is about capacity and rotation, not the timeout.
+	rules.AudioTimeout = 10 * time.Second
 	fake, addr := startFake(t, rules)
 	cfg := testConfig(addr)
 	cfg.MaxStreams = 100
