@@ -31,6 +31,9 @@ type CallRecord struct {
 	Tracks           []TrackRecord     `json:"tracks"`
 	Streams          []StreamRecord    `json:"streams"`
 	Callbacks        []map[string]any  `json:"callbacks,omitempty"`
+	// RefusedStreamsDropped counts refused streams beyond those Streams
+	// lists (a record lists a few).
+	RefusedStreamsDropped int64 `json:"refused_streams_dropped,omitempty"`
 }
 
 // TrackRecord describes one recorded track.
@@ -59,6 +62,7 @@ type StreamRecord struct {
 	EndedAt    *time.Time `json:"ended_at,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
 	Error      string     `json:"error,omitempty"`
+	Refused    bool       `json:"refused,omitempty"` // refused at its start frame: nothing recorded
 }
 
 // Transcript is transcript.json.
