@@ -12,8 +12,8 @@ import (
 // Why a stream is refused before it joins a call. Each is a reason in
 // RefusalReason, counted by the web layer.
 var (
-	// ErrCallID: the start frame names no call, or a call id no provider
-	// would send (too long, control characters, not UTF-8).
+	// ErrCallID: the start frame names no call, or a call id longer than
+	// any provider sends.
 	ErrCallID = errors.New("bad call id")
 	// ErrProviderMismatch: the call id belongs to a call of another
 	// provider.
@@ -48,20 +48,15 @@ func RefusalReason(err error) string {
 	return "other"
 }
 
-// CheckCallID refuses a call id before anything is recorded under it.
+// CheckCallID refuses a call id before anything is recorded under it: an
+// empty one, or one longer than any provider sends. Any other id is
+// accepted; the store maps it to a safe folder name.
 func CheckCallID(id string) error {
 	switch {
 	case id == "":
 		return fmt.Errorf("%w: the start frame names no call", ErrCallID)
 	case len(id) > MaxCallIDLen:
-		return fmt.Errorf("%w: %d bytes (at most %d)", ErrCallID, len(id), MaxCallIDLen)
-	case !utf8.ValidString(id):
-		return fmt.Errorf("%w: not UTF-8", ErrCallID)
-	}
-	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: control characters", ErrCallID)
-		}
+		return fmt.Errorf("%w: call id of %d bytes (at most %d)", ErrCallID, len(id), MaxCallIDLen)
 	}
 	return nil
 }
