@@ -113,8 +113,12 @@ func (s *boundsServer) dialMedia(t *testing.T, path string) (*fws.Conn, int) {
 }
 
 func twStart(callSid, streamSid, account, encoding string) []byte {
-	return []byte(fmt.Sprintf(`{"event":"start","sequenceNumber":"1","start":{"accountSid":%q,"streamSid":%q,"callSid":%q,"tracks":["inbound"],"mediaFormat":{"encoding":%q,"sampleRate":8000,"channels":1}},"streamSid":%q}`,
-		account, streamSid, callSid, encoding, streamSid))
+	return twStartTrack(callSid, streamSid, account, encoding, "inbound")
+}
+
+func twStartTrack(callSid, streamSid, account, encoding, track string) []byte {
+	return []byte(fmt.Sprintf(`{"event":"start","sequenceNumber":"1","start":{"accountSid":%q,"streamSid":%q,"callSid":%q,"tracks":[%q],"mediaFormat":{"encoding":%q,"sampleRate":8000,"channels":1}},"streamSid":%q}`,
+		account, streamSid, callSid, track, encoding, streamSid))
 }
 
 func twMedia(streamSid string, k int, payload []byte) []byte {
@@ -270,9 +274,9 @@ func TestHijackRefused(t *testing.T) {
 	intruders := []struct {
 		name, path, start, reason string
 	}{
-		{"another account", "/media/twilio", string(twStart(callSid, "MZintruder1", "AC2", "audio/x-mulaw")), "account_mismatch"},
-		{"another provider", "/media/telnyx", `{"event":"start","sequence_number":"1","start":{"call_control_id":"` + callSid +
-			`","media_format":{"encoding":"PCMU","sample_rate":8000,"channels":1}},"stream_id":"intruder2"}`, "provider_mismatch"},
+		// The outbound track is free: only the account keeps the stream out.
+		{"another account", "/media/twilio", string(twStartTrack(callSid, "MZintruder1", "AC2", "audio/x-mulaw", "outbound")), "account_mismatch"},
+		{"another provider", "/media/signalwire", string(twStartTrack(callSid, "MZintruder2", "AC1", "audio/x-mulaw", "outbound")), "provider_mismatch"},
 		{"another account, unsupported codec", "/media/twilio", string(twStart(callSid, "MZintruder3", "AC2", "audio/opus")), "unsupported"},
 	}
 	for _, in := range intruders {
