@@ -15,12 +15,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	fws "github.com/fasthttp/websocket"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/recorder"
 )
 
@@ -395,5 +397,31 @@ func TestSocketsPerAddress(t *testing.T) {
 				_ = c.Close()
 			}
 		})
+	}
+}
+
+// TestCallbackFieldsOwnTheirMemory: the fields a callback keeps do not
+// share the request body's memory (a 10-byte call id parsed from a 60 KiB
+// body would otherwise keep the whole body alive in the pending list).
+func TestCallbackFieldsOwnTheirMemory(t *testing.T) {
+	body := url.Values{"CallSid": {"CAmemory"}, "StreamEvent": {"stream-started"}, "Junk": {strings.Repeat("j", 60<<10)}}.Encode()
+	form, err := url.ParseQuery(body)
+	require.NoError(t, err)
+	raw := map[string]any{}
+	for k, vs := range form {
+		raw[k] = vs
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(body)))
+	hi := lo + uintptr(len(body))
+	inBody := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= lo && p < hi
+	}
+	require.True(t, inBody(form.Get("CallSid")), "the parsed form shares the body (the premise of this test)")
+	kept := keepFields(provider.Twilio, raw, false)
+	require.Equal(t, map[string]any{"CallSid": "CAmemory", "StreamEvent": "stream-started"}, kept)
+	for k, v := range kept {
+		require.False(t, inBody(k), "key %s shares the body", k)
+		require.False(t, inBody(v.(string)), "value of %s shares the body", k)
 	}
 }

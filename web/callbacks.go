@@ -105,6 +105,8 @@ const maxCallbackValue = 256
 // keepFields filters a callback's fields through p's allow-list: strings
 // cut to maxCallbackValue, numbers and booleans kept, a repeated form
 // field by its first value; nested objects only as SignalWire's params.
+// Keys and values are copied: parsed from the body they share its memory,
+// and a few kept bytes would hold the whole body.
 func keepFields(p provider.Name, in map[string]any, nested bool) map[string]any {
 	allowed := callbackFields[p]
 	out := map[string]any{}
@@ -112,6 +114,7 @@ func keepFields(p provider.Name, in map[string]any, nested bool) map[string]any 
 		if !allowed[k] {
 			continue
 		}
+		k = strings.Clone(k)
 		switch v := v.(type) {
 		case string:
 			out[k] = clipValue(v)
@@ -130,9 +133,10 @@ func keepFields(p provider.Name, in map[string]any, nested bool) map[string]any 
 	return out
 }
 
+// clipValue is v cut to maxCallbackValue bytes, in memory of its own.
 func clipValue(v string) string {
 	if len(v) <= maxCallbackValue {
-		return v
+		return strings.Clone(v)
 	}
 	n := maxCallbackValue
 	for n > 0 && !utf8.RuneStart(v[n]) {
