@@ -352,7 +352,8 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 	}
 }
 
-// release ends a busy id's operation: whoever waits for it looks again.
+// releaseLocked ends a busy id's operation: whoever waits for it looks
+// again.
 func (r *Registry) releaseLocked(id string) {
 	if wait := r.busy[id]; wait != nil {
 		close(wait)

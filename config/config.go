@@ -44,19 +44,22 @@ type Mock struct {
 
 // Limits bound what one call, one client and the whole process may use.
 type Limits struct {
-	MaxCalls             int           `name:"max-calls" default:"2000" env:"BRIDGE_MAX_CALLS" help:"Concurrent calls; further media sockets get 503 before the upgrade."`
-	MaxStreamsPerCall    int           `name:"max-streams-per-call" default:"4" env:"BRIDGE_MAX_STREAMS_PER_CALL" help:"Media streams (sockets) one call may have at once."`
-	MaxMessageBytes      int           `name:"max-message-bytes" default:"262144" env:"BRIDGE_MAX_MESSAGE_BYTES" help:"Largest WebSocket message accepted on a media socket."`
-	MaxCallDuration      time.Duration `name:"max-call-duration" default:"4h" env:"BRIDGE_MAX_CALL_DURATION" help:"Calls longer than this are ended with reason timeout."`
-	IdleTimeout          time.Duration `name:"idle-timeout" default:"30s" env:"BRIDGE_IDLE_TIMEOUT" help:"A media stream with no frames for this long is ended with reason timeout."`
-	MaxGap               time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence."`
-	ReconnectGrace       time.Duration `name:"reconnect-grace" default:"2s" env:"BRIDGE_RECONNECT_GRACE" help:"After a stream's socket closes without stop, how long the call waits for the provider to reconnect before it ends."`
-	STTQueue             time.Duration `name:"stt-queue" default:"2s" env:"BRIDGE_STT_QUEUE" help:"Audio held per track for a slow speech-to-text stream; beyond it the oldest audio is dropped (recorded as an stt gap)."`
-	MaxSubscribers       int           `name:"max-subscribers" default:"10000" env:"BRIDGE_MAX_SUBSCRIBERS" help:"Caption subscribers in total."`
-	MaxSubscribersCall   int           `name:"max-subscribers-per-call" default:"100" env:"BRIDGE_MAX_SUBSCRIBERS_PER_CALL" help:"Caption subscribers per call."`
-	SubscriberWait       time.Duration `name:"subscriber-wait" default:"2m" env:"BRIDGE_SUBSCRIBER_WAIT" help:"How long a subscriber to a call that has not started waits for it."`
-	SubscriberQueue      int           `name:"subscriber-queue" default:"512" env:"BRIDGE_SUBSCRIBER_QUEUE" help:"Events queued for one subscriber before it is disconnected as too slow."`
-	ShutdownTimeout      time.Duration `name:"shutdown-timeout" default:"30s" env:"BRIDGE_SHUTDOWN_TIMEOUT" help:"On SIGTERM, how long live calls may drain before they end with reason shutdown."`
+	MaxCalls           int           `name:"max-calls" default:"2000" env:"BRIDGE_MAX_CALLS" help:"Concurrent calls; further media sockets get 503 before the upgrade."`
+	MaxStreamsPerCall  int           `name:"max-streams-per-call" default:"4" env:"BRIDGE_MAX_STREAMS_PER_CALL" help:"Media streams (sockets) one call may have at once."`
+	MaxMessageBytes    int           `name:"max-message-bytes" default:"262144" env:"BRIDGE_MAX_MESSAGE_BYTES" help:"Largest WebSocket message accepted on a media socket."`
+	MaxCallDuration    time.Duration `name:"max-call-duration" default:"4h" env:"BRIDGE_MAX_CALL_DURATION" help:"Calls longer than this are ended with reason timeout."`
+	IdleTimeout        time.Duration `name:"idle-timeout" default:"30s" env:"BRIDGE_IDLE_TIMEOUT" help:"A media stream with no frames for this long is ended with reason timeout."`
+	MaxGap             time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence."`
+	ReconnectGrace     time.Duration `name:"reconnect-grace" default:"2s" env:"BRIDGE_RECONNECT_GRACE" help:"After a stream's socket closes without stop, how long the call waits for the provider to reconnect before it ends."`
+	STTQueue           time.Duration `name:"stt-queue" default:"2s" env:"BRIDGE_STT_QUEUE" help:"Audio held per track for a slow speech-to-text stream; beyond it the oldest audio is dropped (recorded as an stt gap)."`
+	MaxSubscribers     int           `name:"max-subscribers" default:"10000" env:"BRIDGE_MAX_SUBSCRIBERS" help:"Caption subscribers in total."`
+	MaxSubscribersCall int           `name:"max-subscribers-per-call" default:"100" env:"BRIDGE_MAX_SUBSCRIBERS_PER_CALL" help:"Caption subscribers per call."`
+	SubscriberWait     time.Duration `name:"subscriber-wait" default:"2m" env:"BRIDGE_SUBSCRIBER_WAIT" help:"How long a subscriber to a call that has not started waits for it."`
+	SubscriberQueue    int           `name:"subscriber-queue" default:"512" env:"BRIDGE_SUBSCRIBER_QUEUE" help:"Events queued for one subscriber before it is disconnected as too slow."`
+	ShutdownTimeout    time.Duration `name:"shutdown-timeout" default:"30s" env:"BRIDGE_SHUTDOWN_TIMEOUT" help:"On SIGTERM, how long live calls may drain before they end with reason shutdown."`
+
+	// Before a call exists: sockets that have not started, per address, and
+	// continuing an ended call.
 	MaxPendingStreams    int           `name:"max-pending-streams" default:"256" env:"BRIDGE_MAX_PENDING_STREAMS" help:"Media sockets open that have not sent their start frame; further ones get 503 before the upgrade."`
 	StartTimeout         time.Duration `name:"start-timeout" default:"5s" env:"BRIDGE_START_TIMEOUT" help:"A media socket that sends no start frame for this long after it opened is closed (1008)."`
 	MaxSocketsPerAddress int           `name:"max-sockets-per-address" default:"1000" env:"BRIDGE_MAX_SOCKETS_PER_ADDRESS" help:"Media sockets, and separately caption sockets, open from one remote address; further ones get 429 before the upgrade. Behind a reverse proxy or ngrok every socket comes from the proxy's address: size it for all of them. 0: no cap."`
