@@ -211,6 +211,7 @@ func TestResumeWindow(t *testing.T) {
 			play(t, s, gen, 0, 50)
 			s.End(ReasonStop, nil)
 			first := waitCallEnded(t, reg, "CAresume")
+			require.Eventually(t, func() bool { return len(events.of("CAresume", TypeCallEnded)) == 1 }, 10*time.Second, time.Millisecond)
 			advance(tc.after)
 			nEvents := len(events.of("CAresume", ""))
 
