@@ -48,9 +48,6 @@ type mediaConn struct {
 	// when the next read must set it (at open: the start timeout; once
 	// started: the idle timeout).
 	deadlineAt time.Time
-	// releasePending gives back the socket's place among those waiting
-	// for their start frame (idempotent).
-	releasePending func()
 
 	bad       int // malformed frames in a row
 	badTotal  int
@@ -88,20 +85,20 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 	if n := s.pendingStarts.Add(1); n > int64(s.cfg.MaxPendingStreams) {
 		s.pendingStarts.Add(-1)
 		s.metr.UnstartedClosed("pending_full")
-		m.log.Warn().Int("max", s.cfg.MaxPendingStreams).Msg("media socket closed: too many sockets waiting for their start frame")
+		s.authLog.Warn().Str("remote", c.IP()).Int("max", s.cfg.MaxPendingStreams).Msg("media socket closed: too many sockets waiting for their start frame")
 		m.closeWith(closeTryLater, "too many sockets waiting for their start frame")
 		return
 	}
 	s.metr.pendingSockets.Inc()
 	var released bool
-	m.releasePending = func() {
+	releasePending := func() { // idempotent
 		if !released {
 			released = true
 			s.pendingStarts.Add(-1)
 			s.metr.pendingSockets.Dec()
 		}
 	}
-	defer m.releasePending()
+	defer releasePending()
 	stopWatch := make(chan struct{})
 	var watchers sync.WaitGroup
 	defer func() {
@@ -115,7 +112,7 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 	started := func() {
 		if m.stream != nil && !watching {
 			watching = true
-			m.releasePending()
+			releasePending()
 			m.deadlineAt = time.Time{} // from now on the idle timeout
 			st := m.stream
 			watchers.Go(func() { m.watchStop(st, stopWatch) })
@@ -194,7 +191,7 @@ func (m *mediaConn) readFailed(err error) {
 		m.endReason = bridge.ReasonTimeout
 		m.endErr = fmt.Errorf("no start frame within %s", m.s.cfg.StartTimeout)
 		m.s.metr.UnstartedClosed("start_timeout")
-		m.log.Warn().Dur("start_timeout", m.s.cfg.StartTimeout).Msg("media socket sent no start frame; closing")
+		m.s.authLog.Warn().Str("remote", m.c.IP()).Dur("start_timeout", m.s.cfg.StartTimeout).Msg("media socket sent no start frame; closing") // sampled: can come in floods
 		m.closeWith(closePolicy, m.endErr.Error())
 	case errors.As(err, &ne) && ne.Timeout():
 		m.endReason = bridge.ReasonTimeout
