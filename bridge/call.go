@@ -42,6 +42,8 @@ type Call struct {
 	trDirty    bool
 	// docsFailing: the last document write failed (run goroutine only).
 	docsFailing bool
+	// cbBytes is the JSON size of rec.Callbacks (see callbacks.go).
+	cbBytes int
 	// Segments and events already appended to the transcript journal.
 	journaledSegs, journaledEvents int
 
@@ -365,6 +367,9 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	defer c.mu.Unlock()
 	if c.ending {
 		return nil, ErrCallEnding
+	}
+	if err := sameOwner(c.provider, c.rec.AccountID, p, st.AccountID); err != nil {
+		return nil, err
 	}
 	if len(c.streams) >= c.reg.cfg.MaxStreamsPerCall {
 		return nil, fmt.Errorf("%w: %d streams already", ErrTooManyStreams, len(c.streams))

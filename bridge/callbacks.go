@@ -1,21 +1,34 @@
 package bridge
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
-// Limits on provider status callbacks kept in call records.
+// Limits on provider status callbacks. A stream sends two or three
+// (started, stopped, error) of a few hundred bytes each; a call has a few
+// streams.
 const (
-	// MaxCallbacksPerCall bounds a call record's callbacks: a stream sends
-	// two or three (started, stopped, error); a call has a few streams.
-	MaxCallbacksPerCall = 64
-	// maxPendingCalls bounds the calls whose callbacks wait for their first
-	// media socket; the oldest is dropped beyond it.
-	maxPendingCalls = 1024
-	// pendingTTL is how long such callbacks wait: a stream-started callback
-	// precedes its socket by at most seconds.
+	// MaxCallbacksPerCall and MaxCallbackBytesPerCall bound the callbacks
+	// of one call (attached or pending), in count and in JSON bytes. When
+	// full, a further callback is refused (ErrTooManyCallbacks) and counted
+	// as dropped, reason "call_full"; those kept are not touched.
+	MaxCallbacksPerCall     = 64
+	MaxCallbackBytesPerCall = 64 << 10
+	// maxPendingCalls, maxPendingCallbacks and maxPendingBytes bound the
+	// callbacks held for calls that have not started, in total. When full,
+	// the callbacks of the call waiting longest are dropped until the new
+	// one fits (counted, reason "pending_evicted"): a stream-started
+	// callback precedes its socket by seconds, so the oldest is the least
+	// likely to be claimed.
+	maxPendingCalls     = 1024
+	maxPendingCallbacks = 4096
+	maxPendingBytes     = 1 << 20
+	// pendingTTL is how long such callbacks wait; older ones are dropped
+	// (counted, reason "expired").
 	pendingTTL = 10 * time.Minute
 )
 
@@ -26,14 +39,44 @@ const (
 	CallbackPending = "pending" // held for a call that has not started yet
 )
 
-// ErrTooManyCallbacks is returned when a call already holds
-// MaxCallbacksPerCall callbacks.
+// ErrTooManyCallbacks is returned when a call already holds its share of
+// callbacks (MaxCallbacksPerCall, MaxCallbackBytesPerCall).
 var ErrTooManyCallbacks = errors.New("too many callbacks for this call")
 
-// pendingCallbacks are callbacks for a call the bridge has not seen yet.
+// pendingCallbacks are callbacks for calls the bridge has not seen yet.
 type pendingCallbacks struct {
+	calls     map[string]*pendingCall
+	callbacks int // in all calls
+	bytes     int // JSON bytes in all calls
+}
+
+type pendingCall struct {
 	since time.Time
 	list  []map[string]any
+	bytes int
+}
+
+// callbackSize is what a callback costs in a call record: its JSON size.
+func callbackSize(cb map[string]any) (int, error) {
+	b, err := json.Marshal(cb)
+	return len(b), err
+}
+
+func callbacksSize(cbs []map[string]any) int {
+	n := 0
+	for _, cb := range cbs {
+		s, _ := callbackSize(cb) // kept callbacks were measured when they came
+		n += s
+	}
+	return n
+}
+
+// PendingCallbacks is what the callbacks held for calls that have not
+// started cost now: calls, callbacks and JSON bytes.
+func (r *Registry) PendingCallbacks() (calls, callbacks, bytes int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending.calls), r.pending.callbacks, r.pending.bytes
 }
 
 // AttachCallback adds a provider's status callback (stream started,
@@ -43,12 +86,27 @@ type pendingCallbacks struct {
 // a short-lived pending list that the call's record takes when it starts.
 // It returns where the callback went. cb must not be changed afterwards.
 func (r *Registry) AttachCallback(id string, cb map[string]any) (string, error) {
+	size, err := callbackSize(cb)
+	if err != nil {
+		return "", fmt.Errorf("encode the callback: %w", err)
+	}
+	if size > MaxCallbackBytesPerCall {
+		r.metrics.CallbackDropped("call_full")
+		return "", fmt.Errorf("%w: one callback of %d bytes (at most %d per call)", ErrTooManyCallbacks, size, MaxCallbackBytesPerCall)
+	}
 	for {
 		r.mu.Lock()
 		c := r.active[id]
 		if c == nil {
-			defer r.mu.Unlock()
-			return r.attachStoredLocked(id, cb)
+			if wait := r.busy[id]; wait != nil {
+				r.mu.Unlock()
+				<-wait
+				continue
+			}
+			rec, indexed := r.past[id]
+			r.busy[id] = make(chan struct{})
+			r.mu.Unlock()
+			return r.attachStored(id, cb, size, rec, indexed)
 		}
 		r.mu.Unlock()
 		c.mu.Lock()
@@ -59,11 +117,12 @@ func (r *Registry) AttachCallback(id string, cb map[string]any) (string, error) 
 			<-c.done
 			continue
 		}
-		if len(c.rec.Callbacks) >= MaxCallbacksPerCall {
+		if err := r.fits(len(c.rec.Callbacks), c.cbBytes, size); err != nil {
 			c.mu.Unlock()
-			return "", fmt.Errorf("%w (%d)", ErrTooManyCallbacks, MaxCallbacksPerCall)
+			return "", err
 		}
 		c.rec.Callbacks = append(c.rec.Callbacks, cb)
+		c.cbBytes += size
 		c.recDirty = true
 		c.mu.Unlock()
 		c.signal()
@@ -71,69 +130,119 @@ func (r *Registry) AttachCallback(id string, cb map[string]any) (string, error) 
 	}
 }
 
-// attachStoredLocked adds cb to an ended call's stored record, or holds it
-// for a call not seen yet. The record is written under the registry lock so
-// that a stream starting the same call id cannot interleave with it.
-func (r *Registry) attachStoredLocked(id string, cb map[string]any) (string, error) {
-	rec, ok := r.pastLocked(id)
+// fits refuses a callback of size bytes for a call that holds n callbacks
+// of held bytes already, and counts it.
+func (r *Registry) fits(n, held, size int) error {
+	if n >= MaxCallbacksPerCall || held+size > MaxCallbackBytesPerCall {
+		r.metrics.CallbackDropped("call_full")
+		return fmt.Errorf("%w (at most %d, %d bytes)", ErrTooManyCallbacks, MaxCallbacksPerCall, MaxCallbackBytesPerCall)
+	}
+	return nil
+}
+
+// attachStored adds cb to an ended call's stored record, or holds it for
+// a call not seen yet. The caller has claimed id (busy): the record is
+// read and written outside the registry lock, and a stream starting the
+// same call id waits until it is written.
+func (r *Registry) attachStored(id string, cb map[string]any, size int, indexed CallRecord, isIndexed bool) (string, error) {
+	rec, ok := r.pastUnlocked(id, indexed, isIndexed)
 	if !ok {
-		return CallbackPending, r.holdLocked(id, cb)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.releaseLocked(id)
+		return CallbackPending, r.holdLocked(id, cb, size)
 	}
-	if len(rec.Callbacks) >= MaxCallbacksPerCall {
-		return "", fmt.Errorf("%w (%d)", ErrTooManyCallbacks, MaxCallbacksPerCall)
-	}
-	rec.Callbacks = append(append([]map[string]any(nil), rec.Callbacks...), cb)
-	files, err := r.cfg.Store.Open(id)
+	err := r.fits(len(rec.Callbacks), callbacksSize(rec.Callbacks), size)
 	if err == nil {
-		err = files.WriteJSON("call.json", rec)
+		rec.Callbacks = append(slices.Clone(rec.Callbacks), cb)
+		var files CallFiles
+		files, err = r.cfg.Store.Open(id)
+		if err == nil {
+			err = files.WriteJSON("call.json", rec)
+		}
+		if err != nil {
+			err = fmt.Errorf("write the callback into call.json: %w", err)
+		}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.releaseLocked(id)
 	if err != nil {
-		return "", fmt.Errorf("write the callback into call.json: %w", err)
+		return "", err
 	}
 	r.rememberLocked(rec)
 	return CallbackStored, nil
 }
 
-func (r *Registry) holdLocked(id string, cb map[string]any) error {
+// holdLocked keeps cb for call id, which has not started, within the
+// pending bounds.
+func (r *Registry) holdLocked(id string, cb map[string]any, size int) error {
 	now := r.now()
-	if r.pending == nil {
-		r.pending = map[string]*pendingCallbacks{}
+	pc := &r.pending
+	if pc.calls == nil {
+		pc.calls = map[string]*pendingCall{}
 	}
-	for k, p := range r.pending {
+	for k, p := range pc.calls {
 		if now.Sub(p.since) > pendingTTL {
-			delete(r.pending, k)
+			r.dropPendingLocked(k, "expired")
 		}
 	}
-	p := r.pending[id]
-	if p == nil {
-		if len(r.pending) >= maxPendingCalls {
-			var oldest string
-			for k, q := range r.pending {
-				if oldest == "" || q.since.Before(r.pending[oldest].since) {
-					oldest = k
-				}
+	p := pc.calls[id]
+	if p != nil {
+		if err := r.fits(len(p.list), p.bytes, size); err != nil {
+			return err
+		}
+	}
+	for (p == nil && len(pc.calls) >= maxPendingCalls) || pc.callbacks >= maxPendingCallbacks || pc.bytes+size > maxPendingBytes {
+		oldest := ""
+		for k, q := range pc.calls {
+			if k != id && (oldest == "" || q.since.Before(pc.calls[oldest].since)) {
+				oldest = k
 			}
-			delete(r.pending, oldest)
 		}
-		p = &pendingCallbacks{since: now}
-		r.pending[id] = p
+		if oldest == "" { // only this call's own: its per-call bound comes first
+			r.metrics.CallbackDropped("call_full")
+			return fmt.Errorf("%w (pending)", ErrTooManyCallbacks)
+		}
+		r.dropPendingLocked(oldest, "pending_evicted")
 	}
-	if len(p.list) >= MaxCallbacksPerCall {
-		return fmt.Errorf("%w (%d)", ErrTooManyCallbacks, MaxCallbacksPerCall)
+	if p == nil {
+		p = &pendingCall{since: now}
+		pc.calls[id] = p
 	}
 	p.list = append(p.list, cb)
+	p.bytes += size
+	pc.callbacks++
+	pc.bytes += size
 	return nil
+}
+
+// dropPendingLocked forgets the callbacks held for id, counting them.
+func (r *Registry) dropPendingLocked(id, reason string) {
+	p := r.pending.calls[id]
+	if p == nil {
+		return
+	}
+	delete(r.pending.calls, id)
+	r.pending.callbacks -= len(p.list)
+	r.pending.bytes -= p.bytes
+	for range p.list {
+		r.metrics.CallbackDropped(reason)
+	}
 }
 
 // takePendingLocked hands over the callbacks held for a call that starts.
 func (r *Registry) takePendingLocked(id string) []map[string]any {
-	p := r.pending[id]
+	p := r.pending.calls[id]
 	if p == nil {
 		return nil
 	}
-	delete(r.pending, id)
 	if r.now().Sub(p.since) > pendingTTL {
+		r.dropPendingLocked(id, "expired")
 		return nil
 	}
+	delete(r.pending.calls, id)
+	r.pending.callbacks -= len(p.list)
+	r.pending.bytes -= p.bytes
 	return p.list
 }

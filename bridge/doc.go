@@ -28,8 +28,23 @@
 //     doubling to 30 s) while the queue keeps the newest audio; segment ids
 //     continue after those already used. Both exit before finalize returns.
 //
+// # The registry lock
+//
+// The registry's lock guards its maps only: no file is read or written
+// under it. A registry operation that must read or write an id's documents
+// while the id is not live (a call starting, a refused stream recorded, a
+// callback written into a stored call.json) marks the id busy, does its
+// I/O unlocked, and others wanting that id wait for it; a slow disk stalls
+// only that call.
+//
 // # Queues and what is dropped
 //
+//   - Status callbacks: a call keeps at most MaxCallbacksPerCall
+//     (MaxCallbackBytesPerCall); further ones are refused. Those held for
+//     calls that have not started are bounded in calls, callbacks and
+//     bytes; the oldest call's are dropped to make room, and all after ten
+//     minutes. Every drop is counted (Metrics.CallbackDropped).
+//   - Refused streams: a record lists a few and counts the rest.
 //   - The STT queue of a track holds at most --stt-queue of audio. When it
 //     is full the oldest audio is dropped, counted, and recorded as an
 //     audio.gap event of kind "stt"; the recording is unaffected.

@@ -24,6 +24,9 @@ type Metrics interface {
 	// beyond --max-gap at once, or beyond the call's wall time plus
 	// --max-gap in all.
 	GapUnfilled(ms int64)
+	// CallbackDropped counts a status callback not kept (see callbacks.go
+	// for the reasons).
+	CallbackDropped(reason string)
 }
 
 type nopMetrics struct{}
@@ -39,3 +42,4 @@ func (nopMetrics) RecordError()                 {}
 func (nopMetrics) CaptionLatency(time.Duration) {}
 func (nopMetrics) EventsDropped(int)            {}
 func (nopMetrics) GapUnfilled(int64)            {}
+func (nopMetrics) CallbackDropped(string)       {}

@@ -35,6 +35,9 @@ type CallRecord struct {
 	// already held --max-events-per-call of them (neither kept nor
 	// published).
 	EventsDropped int64 `json:"events_dropped,omitempty"`
+	// RefusedStreamsDropped counts refused streams beyond those Streams
+	// lists (a record lists a few).
+	RefusedStreamsDropped int64 `json:"refused_streams_dropped,omitempty"`
 }
 
 // TrackRecord describes one recorded track.
@@ -63,6 +66,7 @@ type StreamRecord struct {
 	EndedAt    *time.Time `json:"ended_at,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
 	Error      string     `json:"error,omitempty"`
+	Refused    bool       `json:"refused,omitempty"` // refused at its start frame: nothing recorded
 }
 
 // Transcript is transcript.json.

@@ -3,7 +3,9 @@ package bridge
 import (
 	"fmt"
 	"maps"
-	"slices"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
 
 	"github.com/callcaptions/bridge/bridge/provider"
 )
@@ -11,7 +13,7 @@ import (
 // checkFormat refuses a stream the bridge cannot decode or record.
 func checkFormat(f provider.Format) error {
 	if f.Encoding == "" {
-		return fmt.Errorf("%w: %q", ErrUnsupported, f.Raw)
+		return fmt.Errorf("%w: %q", ErrUnsupported, Clip(f.Raw))
 	}
 	switch f.SampleRate {
 	case 8000, 16000, 24000:
@@ -24,44 +26,78 @@ func checkFormat(f provider.Format) error {
 	return nil
 }
 
+// maxRefusedStreams bounds the refused streams a call record lists. Beyond
+// it a refusal is only counted in the record (refused_streams_dropped):
+// a sender repeating a refused start cannot grow the record.
+const maxRefusedStreams = 8
+
 // recordRefused keeps a trace of a stream refused at its start frame, so
 // that the call's record says why nothing was recorded: a call the bridge
 // has not seen gets a record with status ended, reason error and the error
-// (no tracks, no recordings); a live or stored call gets the refused stream
-// added to its streams. Subscribers waiting for a new call learn that it
-// started and ended. A start frame without a call id leaves no record.
+// (no tracks, no recordings); a live or stored call of the same provider
+// and account (and, ended, within the resume window) gets the refused
+// stream added to its streams. Subscribers waiting for a new call learn
+// that it started and ended. The call id and the limits are checked before
+// anything is written: a refusal the bridge would not take as a call (a
+// bad id, the maximum of calls reached, another provider's call) is only
+// logged, and no document is written under the registry lock.
 func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal error) {
-	if st.CallID == "" {
+	log := r.log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Str("stream_id", Clip(st.StreamID)).Logger()
+	if CheckCallID(st.CallID) != nil {
+		log.Warn().Err(refusal).Msg("stream refused at its start frame")
 		return
 	}
 	now := r.now()
 	sr := StreamRecord{
-		StreamID: st.StreamID, Tracks: slices.Clone(st.Tracks), Encoding: string(st.Format.Encoding), Format: st.Format.Raw,
-		SampleRate: st.Format.SampleRate, StartedAt: now, EndedAt: &now, Reason: ReasonError, Error: refusal.Error(),
+		StreamID: clipTo(st.StreamID, MaxCallIDLen), Tracks: clipAll(st.Tracks), Encoding: string(st.Format.Encoding), Format: Clip(st.Format.Raw),
+		SampleRate: st.Format.SampleRate, StartedAt: now, EndedAt: &now, Reason: ReasonError, Error: refusal.Error(), Refused: true,
 	}
-	if sr.Tracks == nil {
-		sr.Tracks = []string{}
-	}
-
-	r.mu.Lock()
-	c := r.active[st.CallID]
-	if c != nil {
+	for {
+		r.mu.Lock()
+		c := r.active[st.CallID]
+		if c != nil {
+			r.mu.Unlock()
+			c.refused(p, st, sr, refusal)
+			return
+		}
+		if wait := r.busy[st.CallID]; wait != nil {
+			r.mu.Unlock()
+			<-wait
+			continue
+		}
+		if r.shutdown || len(r.active)+len(r.busy) >= r.cfg.MaxCalls {
+			r.mu.Unlock()
+			log.Warn().Err(refusal).Msg("stream refused at its start frame; not recorded (shutting down or at the maximum of calls)")
+			return
+		}
+		indexed, isIndexed := r.past[st.CallID]
+		r.busy[st.CallID] = make(chan struct{})
 		r.mu.Unlock()
-		c.mu.Lock()
-		c.rec.Streams = append(c.rec.Streams, sr)
-		c.recDirty = true
-		c.mu.Unlock()
-		c.signal()
-		c.log.Warn().Err(refusal).Str("stream_id", st.StreamID).Msg("stream refused; the call goes on")
+		r.recordRefusedStored(p, st, sr, refusal, indexed, isIndexed, log)
 		return
 	}
-	// Written under the registry lock so that a stream starting the same
-	// call id now cannot interleave its first call.json with this one.
-	// Refusals are rare and the document is small.
-	defer r.mu.Unlock()
-	rec, known := r.pastLocked(st.CallID)
+}
+
+// recordRefusedStored records a refusal for a call id that is not live;
+// the caller has claimed the id (busy).
+func (r *Registry) recordRefusedStored(p provider.Name, st *provider.Start, sr StreamRecord, refusal error, indexed CallRecord, isIndexed bool, log zerolog.Logger) {
+	release := func(rec *CallRecord) {
+		r.mu.Lock()
+		if rec != nil {
+			r.rememberLocked(*rec)
+		}
+		r.releaseLocked(st.CallID)
+		r.mu.Unlock()
+	}
+	now := *sr.EndedAt
+	rec, known := r.pastUnlocked(st.CallID, indexed, isIndexed)
 	if known {
-		rec.Streams = append(rec.Streams, sr)
+		if err := r.mayContinue(p, st, rec); err != nil {
+			release(nil)
+			log.Warn().Err(refusal).AnErr("not_recorded", err).Msg("stream refused at its start frame; its call is left as it was")
+			return
+		}
+		addRefused(&rec, sr)
 	} else {
 		rec = CallRecord{
 			CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusEnded,
@@ -69,19 +105,21 @@ func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal er
 			From: st.From, To: st.To, CustomParameters: maps.Clone(st.CustomParameters),
 			Tracks: []TrackRecord{}, Streams: []StreamRecord{sr},
 		}
+		r.mu.Lock()
 		rec.Callbacks = r.takePendingLocked(st.CallID)
+		r.mu.Unlock()
 	}
 	files, err := r.cfg.Store.Open(st.CallID)
 	if err == nil {
 		err = files.WriteJSON("call.json", rec)
 	}
-	log := r.log.With().Str("call_id", st.CallID).Str("provider", string(p)).Logger()
 	if err != nil {
+		release(nil)
 		log.Error().Err(err).Msg("record the refused stream")
 		return
 	}
-	r.rememberLocked(rec)
-	log.Warn().Err(refusal).Str("stream_id", st.StreamID).Msg("stream refused at its start frame; the call record says why")
+	release(&rec)
+	log.Warn().Err(refusal).Msg("stream refused at its start frame; the call record says why")
 	if known {
 		return
 	}
@@ -91,4 +129,51 @@ func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal er
 		Provider: string(p), Tracks: []string{}, StartedAt: now, CustomParameters: maps.Clone(st.CustomParameters), From: st.From, To: st.To,
 	}})
 	r.publish(Event{Type: TypeCallEnded, CallID: st.CallID, Body: CallEndedBody{Reason: ReasonError, EndedAt: now}})
+}
+
+// refused records a stream refused at its start frame in a live call of
+// the same provider and account.
+func (c *Call) refused(p provider.Name, st *provider.Start, sr StreamRecord, refusal error) {
+	log := c.log.With().Str("stream_id", Clip(st.StreamID)).Logger()
+	c.mu.Lock()
+	if err := sameOwner(c.provider, c.rec.AccountID, p, st.AccountID); err != nil {
+		c.mu.Unlock()
+		log.Warn().Err(refusal).AnErr("not_recorded", err).Str("stream_provider", string(p)).Msg("stream refused; the call is left as it was")
+		return
+	}
+	added := addRefused(&c.rec, sr)
+	c.recDirty = true
+	c.mu.Unlock()
+	c.signal()
+	if added {
+		log.Warn().Err(refusal).Msg("stream refused; the call goes on")
+	}
+}
+
+// addRefused lists a refused stream in rec, or counts it once the record
+// lists maxRefusedStreams; it reports whether it was listed.
+func addRefused(rec *CallRecord, sr StreamRecord) bool {
+	n := 0
+	for _, s := range rec.Streams {
+		if s.Refused {
+			n++
+		}
+	}
+	if n >= maxRefusedStreams {
+		rec.RefusedStreamsDropped++
+		return false
+	}
+	rec.Streams = append(rec.Streams, sr)
+	return true
+}
+
+// clipTo cuts s to at most n bytes at a rune boundary.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

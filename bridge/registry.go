@@ -39,6 +39,10 @@ type Config struct {
 	// providers that deliver frames out of order (Telnyx): default 5,
 	// negative turns reordering off.
 	ReorderFrames int
+	// ResumeWindow is how long after a call ended a stream with its call
+	// id, from the same provider and account, may continue it (default
+	// 10m; negative: never, such a stream is refused).
+	ResumeWindow time.Duration
 	// MaxIndexed bounds the ended calls kept in memory for listing
 	// (default 10,000, newest kept). Older calls stay on disk and are still
 	// found by id.
@@ -73,6 +77,9 @@ func (c *Config) defaults() {
 	if c.MaxEventsPerCall == 0 {
 		c.MaxEventsPerCall = 10_000
 	}
+	if c.ResumeWindow == 0 {
+		c.ResumeWindow = 10 * time.Minute
+	}
 	if c.MaxIndexed == 0 {
 		c.MaxIndexed = 10_000
 	}
@@ -96,10 +103,18 @@ type Registry struct {
 	log     zerolog.Logger
 	metrics Metrics
 
-	mu       sync.Mutex
-	active   map[string]*Call
-	past     map[string]CallRecord        // ended calls, by id
-	pending  map[string]*pendingCallbacks // callbacks for calls not started yet
+	mu      sync.Mutex
+	active  map[string]*Call
+	past    map[string]CallRecord // ended calls, by id
+	pending pendingCallbacks      // callbacks for calls not started yet
+	// busy holds the ids whose documents a registry operation (a call
+	// starting, a refused stream or a callback recorded on a call that is
+	// not live) reads or writes outside the lock; others wait on the
+	// channel, closed when it is done. Each entry belongs to one running
+	// operation, so the map is bounded by the operations in flight: calls
+	// starting count against MaxCalls, the rest are requests and sockets
+	// under the web layer's limits.
+	busy     map[string]chan struct{}
 	shutdown bool
 	calls    sync.WaitGroup // one per live call's run goroutine
 }
@@ -109,7 +124,7 @@ func NewRegistry(cfg Config) *Registry {
 	cfg.defaults()
 	return &Registry{
 		cfg: cfg, log: cfg.Log.With().Str("component", "bridge").Logger(), metrics: cfg.Metrics,
-		active: map[string]*Call{}, past: map[string]CallRecord{},
+		active: map[string]*Call{}, past: map[string]CallRecord{}, busy: map[string]chan struct{}{},
 	}
 }
 
@@ -275,17 +290,17 @@ func (r *Registry) Admit() error {
 }
 
 // StartStream joins a stream that sent its start frame to its call,
-// creating the call if it is new.
+// creating the call if it is new. A stream joins a live call only from the
+// call's provider and account, and continues an ended one only within
+// ResumeWindow (see mayContinue); a refused stream leaves that call as it
+// was.
 func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, error) {
+	if err := CheckCallID(st.CallID); err != nil {
+		return nil, err
+	}
 	if err := checkFormat(st.Format); err != nil {
 		r.recordRefused(p, st, err)
 		return nil, err
-	}
-	if st.CallID == "" {
-		return nil, errors.New("start frame has no call id")
-	}
-	if len(st.CallID) > MaxCallIDLen {
-		return nil, fmt.Errorf("call id of %d bytes (at most %d)", len(st.CallID), MaxCallIDLen)
 	}
 	for {
 		r.mu.Lock()
@@ -296,18 +311,26 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 		c := r.active[st.CallID]
 		created := c == nil
 		if created {
-			if len(r.active) >= r.cfg.MaxCalls {
+			if wait := r.busy[st.CallID]; wait != nil {
+				r.mu.Unlock()
+				<-wait
+				continue
+			}
+			if len(r.active)+len(r.busy) >= r.cfg.MaxCalls {
 				r.mu.Unlock()
 				return nil, ErrTooManyCalls
 			}
+			prev, indexed := r.past[st.CallID]
+			r.busy[st.CallID] = make(chan struct{})
+			r.mu.Unlock()
 			var err error
-			c, err = r.newCallLocked(p, st)
+			c, err = r.newCall(p, st, prev, indexed)
 			if err != nil {
-				r.mu.Unlock()
 				return nil, err
 			}
+		} else {
+			r.mu.Unlock()
 		}
-		r.mu.Unlock()
 		s, err := c.addStream(p, st)
 		if created {
 			// The creating stream joins first; then the documents are
@@ -330,13 +353,52 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 		if err != nil {
 			return nil, err
 		}
-		c.log.Info().Str("stream_id", st.StreamID).Strs("tracks", st.Tracks).Str("encoding", string(st.Format.Encoding)).
+		c.log.Info().Str("stream_id", Clip(st.StreamID)).Strs("tracks", clipAll(st.Tracks)).Str("encoding", string(st.Format.Encoding)).
 			Int("sample_rate", st.Format.SampleRate).Msg("stream started")
 		return s, nil
 	}
 }
 
-func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, error) {
+// releaseLocked ends a busy id's operation: whoever waits for it looks
+// again.
+func (r *Registry) releaseLocked(id string) {
+	if wait := r.busy[id]; wait != nil {
+		close(wait)
+		delete(r.busy, id)
+	}
+}
+
+// pastUnlocked is an ended call's record when id is busy (claimed by the
+// caller): from the index entry read under the lock, or else from disk,
+// outside the lock.
+func (r *Registry) pastUnlocked(id string, indexed CallRecord, ok bool) (CallRecord, bool) {
+	if ok {
+		return indexed, true
+	}
+	var rec CallRecord
+	if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err != nil || rec.CallID != id {
+		return CallRecord{}, false
+	}
+	return rec, true
+}
+
+// newCall makes the call of a stream whose id is not live; the caller has
+// claimed the id (busy), and newCall releases it. Its files are opened and
+// an ended call's documents read outside the registry lock, so a slow disk
+// stalls only this call.
+func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallRecord, isIndexed bool) (*Call, error) {
+	release := func() {
+		r.mu.Lock()
+		r.releaseLocked(st.CallID)
+		r.mu.Unlock()
+	}
+	prev, known := r.pastUnlocked(st.CallID, indexed, isIndexed)
+	if known {
+		if err := r.mayContinue(p, st, prev); err != nil {
+			release()
+			return nil, err
+		}
+	}
 	files, filesErr := r.cfg.Store.Open(st.CallID)
 	if filesErr != nil {
 		// The call is still transcribed and captioned (see unrecorded.go);
@@ -348,7 +410,7 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 	now := r.now()
 	c := &Call{
 		id: st.CallID, provider: p, reg: r, files: files, ctx: ctx, cancel: cancel,
-		log:     r.log.With().Str("call_id", st.CallID).Str("provider", string(p)).Logger(),
+		log:     r.log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Logger(),
 		tracks:  map[string]*track{},
 		streams: map[*Stream]struct{}{},
 		wake:    make(chan struct{}, 1), // coalesced: run re-reads all state on each wake-up
@@ -369,7 +431,7 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 		}
 	}
 	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
-	if prev, ok := r.pastLocked(st.CallID); ok {
+	if known {
 		r.continueCall(c, prev, now)
 		tracks = c.transcript.Tracks
 		for _, n := range st.Tracks {
@@ -382,8 +444,17 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 	if filesErr != nil {
 		c.rec.Error = filesErr.Error()
 	}
-	c.rec.Callbacks = append(c.rec.Callbacks, r.takePendingLocked(st.CallID)...)
 	c.recDirty, c.trDirty = true, true
+
+	r.mu.Lock()
+	r.releaseLocked(st.CallID)
+	if r.shutdown {
+		r.mu.Unlock()
+		cancel()
+		return nil, ErrShuttingDown
+	}
+	c.rec.Callbacks = append(c.rec.Callbacks, r.takePendingLocked(st.CallID)...)
+	c.cbBytes = callbacksSize(c.rec.Callbacks)
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)
 	r.metrics.CallStarted()
@@ -391,8 +462,9 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 		Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: c.rec.StartedAt,
 		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
 	}})
-	c.log.Info().Msg("call started")
 	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
+	r.mu.Unlock()
+	c.log.Info().Msg("call started")
 	return c, nil
 }
 
@@ -485,7 +557,7 @@ func (r *Registry) Calls() []CallRecord {
 
 // rememberLocked indexes an ended call. The index is bounded: past
 // MaxIndexed calls the oldest tenth is dropped from memory at once (their
-// records stay on disk, found by id through pastLocked).
+// records stay on disk, found by id on disk).
 func (r *Registry) rememberLocked(rec CallRecord) {
 	r.past[rec.CallID] = rec
 	if len(r.past) <= r.cfg.MaxIndexed {
@@ -499,19 +571,6 @@ func (r *Registry) rememberLocked(rec CallRecord) {
 	for _, old := range recs[:len(recs)-r.cfg.MaxIndexed*9/10] {
 		delete(r.past, old.CallID)
 	}
-}
-
-// pastLocked is an ended call's record, from the index or, for a call the
-// index no longer holds, from disk.
-func (r *Registry) pastLocked(id string) (CallRecord, bool) {
-	if rec, ok := r.past[id]; ok {
-		return rec, true
-	}
-	var rec CallRecord
-	if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err != nil || rec.CallID != id {
-		return CallRecord{}, false
-	}
-	return rec, true
 }
 
 // Record is one call's record; ok is false for an unknown call.

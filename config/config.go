@@ -62,6 +62,13 @@ type Limits struct {
 	MaxEventsPerCall   int           `name:"max-events-per-call" default:"10000" env:"BRIDGE_MAX_EVENTS_PER_CALL" help:"Transcript events (gaps, DTMF, speech-to-text notices) one call keeps; further events are neither kept nor published, only counted (events_dropped)."`
 	MaxReplayBytes     int           `name:"max-replay-bytes" default:"4194304" env:"BRIDGE_MAX_REPLAY_BYTES" help:"Bytes of events kept per call for caption subscribers that join late or resume; beyond it the oldest are dropped (call.started is always kept) and a late joiner gets replay.truncated."`
 	ShutdownTimeout    time.Duration `name:"shutdown-timeout" default:"30s" env:"BRIDGE_SHUTDOWN_TIMEOUT" help:"On SIGTERM, how long live calls may drain before they end with reason shutdown."`
+
+	// Before a call exists: sockets that have not started, per address, and
+	// continuing an ended call.
+	MaxPendingStreams    int           `name:"max-pending-streams" default:"256" env:"BRIDGE_MAX_PENDING_STREAMS" help:"Media sockets open that have not sent their start frame; further ones get 503 before the upgrade."`
+	StartTimeout         time.Duration `name:"start-timeout" default:"5s" env:"BRIDGE_START_TIMEOUT" help:"A media socket that sends no start frame for this long after it opened is closed (1008)."`
+	MaxSocketsPerAddress int           `name:"max-sockets-per-address" default:"1000" env:"BRIDGE_MAX_SOCKETS_PER_ADDRESS" help:"Media sockets, and separately caption sockets, open from one remote address; further ones get 429 before the upgrade. Behind a reverse proxy or ngrok every socket comes from the proxy's address: size it for all of them. 0: no cap."`
+	ResumeWindow         time.Duration `name:"resume-window" default:"10m" env:"BRIDGE_RESUME_WINDOW" help:"How long after a call ended a stream with its call id, from the same provider and account, may continue it. 0: never (such a stream is refused)."`
 }
 
 // Default returns the embedded defaults: what `go run ./cmd/bridge` uses.
@@ -166,6 +173,12 @@ func (c Config) Validate() error {
 	duration("stt-queue", l.STTQueue, 100*time.Millisecond, 5*time.Minute)
 	duration("subscriber-wait", l.SubscriberWait, time.Second, 24*time.Hour)
 	duration("shutdown-timeout", l.ShutdownTimeout, 0, time.Hour)
+	positive("max-pending-streams", l.MaxPendingStreams, 1_000_000)
+	duration("start-timeout", l.StartTimeout, 100*time.Millisecond, 10*time.Minute)
+	if l.MaxSocketsPerAddress < 0 || l.MaxSocketsPerAddress > 10_000_000 {
+		bad("max-sockets-per-address", "must be 0 (no cap) or between 1 and 10000000, got %d", l.MaxSocketsPerAddress)
+	}
+	duration("resume-window", l.ResumeWindow, 0, 7*24*time.Hour)
 	errs = append(errs, c.Dashboard.validate()...)
 	errs = append(errs, c.Providers.problems(c.PublicURL)...)
 	return errors.Join(errs...)

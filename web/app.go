@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -56,6 +57,16 @@ type Config struct {
 	InboundLabel, OutboundLabel string
 	// Version is shown on the dashboard (default: from the build info).
 	Version string
+	// StartTimeout closes a media socket that sends no start frame for
+	// this long after it opened (default 5 s).
+	StartTimeout time.Duration
+	// MaxPendingStreams bounds the media sockets open that have not sent
+	// their start frame (default 256).
+	MaxPendingStreams int
+	// MaxSocketsPerAddress bounds the media sockets, and separately the
+	// caption sockets, open from one remote address (default 1000;
+	// negative: no cap).
+	MaxSocketsPerAddress int
 }
 
 func (c *Config) defaults() {
@@ -76,6 +87,15 @@ func (c *Config) defaults() {
 	}
 	if c.Version == "" {
 		c.Version = buildVersion()
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 5 * time.Second
+	}
+	if c.MaxPendingStreams == 0 {
+		c.MaxPendingStreams = 256
+	}
+	if c.MaxSocketsPerAddress == 0 {
+		c.MaxSocketsPerAddress = 1000
 	}
 }
 
@@ -102,6 +122,10 @@ type Server struct {
 	hosts hostPolicy
 	// authLog is sampled: refused sockets and webhooks can come in floods.
 	authLog zerolog.Logger
+	// pendingStarts counts media sockets that have not sent their start
+	// frame (bounded by MaxPendingStreams, see serveMedia).
+	pendingStarts atomic.Int64
+	sockets       *addressCaps
 }
 
 func (s *Server) metrics() *Metrics { return s.metr }
@@ -110,7 +134,8 @@ func (s *Server) metrics() *Metrics { return s.metr }
 // health and the dashboard.
 func NewApp(cfg Config, deps Deps) *fiber.App {
 	cfg.defaults()
-	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready}
+	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready,
+		sockets: newAddressCaps(cfg.MaxSocketsPerAddress)}
 	s.metr = deps.Metrics
 	s.hosts = newHostPolicy(cfg.PublicURL, cfg.AllowedHosts)
 	if s.metr == nil {
@@ -156,7 +181,7 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	api.Get("/calls/:id/recordings/:file", s.getRecording)
 
 	if s.hub != nil {
-		app.Get("/ws/captions", s.checkHost, s.requireToken, s.checkOrigin, websocket.New(s.hub.ServeWS, websocket.Config{
+		app.Get("/ws/captions", s.checkHost, s.requireToken, s.checkOrigin, s.capAddress(kindCaptions), websocket.New(s.serveCaptionSocket, websocket.Config{
 			RecoverHandler: s.recoverSocket,
 		}))
 	}
@@ -321,7 +346,23 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
 	}
-	return c.Next()
+	if s.pendingStarts.Load() >= int64(s.cfg.MaxPendingStreams) {
+		s.metr.UnstartedClosed("pending_full")
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fiber.NewError(fiber.StatusServiceUnavailable, "too many media sockets waiting for their start frame")
+	}
+	return s.capAddress(kindMedia)(c)
+}
+
+// serveCaptionSocket is the caption socket within the per-address cap.
+func (s *Server) serveCaptionSocket(c *websocket.Conn) {
+	if !s.sockets.hold(kindCaptions, c.IP()) {
+		s.metr.PerAddressRefused(kindCaptions)
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryLater, "too many caption sockets from this address"), time.Now().Add(time.Second))
+		return
+	}
+	defer s.sockets.release(kindCaptions, c.IP())
+	s.hub.ServeWS(c)
 }
 
 const (

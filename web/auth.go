@@ -410,9 +410,10 @@ func (s *Server) signalWireSignatureOK(c *fiber.Ctx, key, sig string, form url.V
 
 // checkWebhook authenticates a request from a provider to the
 // instructions or callbacks routes of provider p: open when media sockets
-// are; otherwise the path secret in the route, the provider's signature
-// (Twilio; SignalWire with a signing key) or, for an operator checking the
-// output, the API token.
+// are; otherwise what opens p's media sockets (the path secret in the
+// route, the bearer token), the provider's signature (Twilio; SignalWire
+// with a signing key) or, for an operator checking the output, the API
+// token.
 func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form url.Values) *authError {
 	a := s.cfg.Auth
 	if a.Open() {
@@ -451,6 +452,13 @@ func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form
 			fail(SchemeSignalWire, "X-SignalWire-Signature does not match --public-url and the signing key")
 		}
 	}
+	// The bearer token that opens p's media sockets opens its webhooks.
+	scheme, cred := parseAuthorization(c.Get(fiber.HeaderAuthorization))
+	if scheme == "bearer" {
+		if _, ok := a.matchBearer(p, cred); ok {
+			return nil
+		}
+	}
 	if s.cfg.APIToken != "" {
 		if tok := apiTokenOf(c); tok != "" {
 			if s.tokenOK(tok) {
@@ -459,10 +467,13 @@ func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form
 			fail(SchemeAPIToken, "wrong API token")
 		}
 	}
+	if scheme == "bearer" && a.bearerFor(p) != "" {
+		fail(SchemeBearer, "wrong bearer token")
+	}
 	if failed != nil {
 		return failed
 	}
-	return &authError{fiber.StatusUnauthorized, SchemeNone, "this route needs the path secret (/…/" + string(p) + "/<secret>)" + signatureHint(a, p) + " or the API token"}
+	return &authError{fiber.StatusUnauthorized, SchemeNone, "this route needs the path secret (/…/" + string(p) + "/<secret>)" + signatureHint(a, p) + bearerHint(a, p) + " or the API token"}
 }
 
 func signatureHint(a Auth, p provider.Name) string {
@@ -471,6 +482,13 @@ func signatureHint(a Auth, p provider.Name) string {
 		return ", a valid X-Twilio-Signature"
 	case p == provider.SignalWire && a.SignalWireSigningKey != "":
 		return ", a valid X-SignalWire-Signature"
+	}
+	return ""
+}
+
+func bearerHint(a Auth, p provider.Name) string {
+	if a.bearerFor(p) != "" {
+		return ", the media bearer token"
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -25,8 +26,13 @@ import (
 //	telnyx      TeXML form like Twilio's: CallSid (the call_control_id), StreamSid, StreamEvent
 //
 // Authentication is that of the instructions routes (see checkWebhook):
-// Twilio's and SignalWire's signatures are verified when their keys are
-// configured; otherwise the path secret is required.
+// what opens the provider's media sockets (path secret, bearer token), or
+// Twilio's and SignalWire's signatures when their keys are configured.
+// With no media authentication configured the routes are open, like the
+// media sockets, and still bounded: only the fields a record uses are kept
+// (callbackFields), each cut short, and the registry bounds callbacks per
+// call and those waiting for calls that have not started, in count and
+// bytes (bridge_callbacks_dropped_total counts what it drops).
 
 // maxCallbackBody bounds one callback; the providers' are well under 4 KiB.
 const maxCallbackBody = 64 << 10
@@ -63,31 +69,104 @@ func (s *Server) callback(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"call_id": callID, "attached": where})
 }
 
+// callbackFields are the fields of each provider's status callbacks that a
+// call record keeps (the call, the stream, the event and its error, when,
+// and whose); anything else a request carries is dropped, and each kept
+// value is cut to maxCallbackValue bytes. SignalWire's RELAY events nest
+// theirs under "params", filtered with the same list.
+var callbackFields = func() map[provider.Name]map[string]bool {
+	set := func(lists ...[]string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range lists {
+			for _, k := range l {
+				m[k] = true
+			}
+		}
+		return m
+	}
+	twiml := []string{"AccountSid", "CallSid", "StreamSid", "StreamName", "StreamEvent", "StreamError", "Timestamp"}
+	plivo := []string{"CallUUID", "CallUuid", "call_uuid", "callUUID", "CallId", "callId", "StreamID", "StreamId", "stream_id", "streamId",
+		"Event", "event", "Status", "status", "Error", "error", "Timestamp", "timestamp", "AuthID", "AccountID", "accountId"}
+	relay := []string{"event_type", "event_channel", "timestamp", "project_id", "space_id", "params",
+		"call_id", "control_id", "node_id", "state", "error", "stream_id"}
+	return map[provider.Name]map[string]bool{
+		provider.Twilio:     set(twiml),
+		provider.Telnyx:     set(twiml, []string{"call_control_id", "stream_id", "event", "error"}),
+		provider.SignalWire: set(twiml, relay),
+		provider.Plivo:      set(plivo),
+		provider.Vobiz:      set(plivo),
+	}
+}()
+
+// maxCallbackValue bounds one kept callback value; providers' are ids,
+// event names, timestamps and short error messages.
+const maxCallbackValue = 256
+
+// keepFields filters a callback's fields through p's allow-list: strings
+// cut to maxCallbackValue, numbers and booleans kept, a repeated form
+// field by its first value; nested objects only as SignalWire's params.
+// Keys and values are copied: parsed from the body they share its memory,
+// and a few kept bytes would hold the whole body.
+func keepFields(p provider.Name, in map[string]any, nested bool) map[string]any {
+	allowed := callbackFields[p]
+	out := map[string]any{}
+	for k, v := range in {
+		if !allowed[k] {
+			continue
+		}
+		k = strings.Clone(k)
+		switch v := v.(type) {
+		case string:
+			out[k] = clipValue(v)
+		case []string:
+			if len(v) > 0 {
+				out[k] = clipValue(v[0])
+			}
+		case float64, bool:
+			out[k] = v
+		case map[string]any:
+			if k == "params" && !nested {
+				out[k] = keepFields(p, v, true)
+			}
+		}
+	}
+	return out
+}
+
+// clipValue is v cut to maxCallbackValue bytes, in memory of its own.
+func clipValue(v string) string {
+	if len(v) <= maxCallbackValue {
+		return strings.Clone(v)
+	}
+	n := maxCallbackValue
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n] + "…"
+}
+
 // parseCallback turns a callback into the record kept in call.json:
 // {"provider","received_at","event","stream_id","params"}, where params are
-// the fields as the provider sent them.
+// the allowed fields (callbackFields) as the provider sent them.
 func parseCallback(c *fiber.Ctx, p provider.Name, form url.Values) (map[string]any, string, error) {
-	params := map[string]any{}
+	raw := map[string]any{}
 	switch {
 	case form != nil:
 		for k, vs := range form {
-			if len(vs) == 1 {
-				params[k] = vs[0]
-			} else {
-				params[k] = vs
-			}
+			raw[k] = vs
 		}
 	case strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON):
-		if err := json.Unmarshal(c.Body(), &params); err != nil {
+		if err := json.Unmarshal(c.Body(), &raw); err != nil {
 			return nil, "", errors.New("callback body is not a JSON object")
 		}
 	default:
 		c.Context().QueryArgs().VisitAll(func(k, v []byte) {
 			if string(k) != "token" {
-				params[string(k)] = string(v)
+				raw[string(k)] = string(v)
 			}
 		})
 	}
+	params := keepFields(p, raw, false)
 	str := func(m map[string]any, keys ...string) string {
 		for _, k := range keys {
 			if v, ok := m[k].(string); ok && v != "" {
@@ -104,6 +183,9 @@ func parseCallback(c *fiber.Ctx, p provider.Name, form url.Values) (map[string]a
 	callID := str(fields, "CallSid", "call_id", "CallUUID", "CallUuid", "call_uuid", "callUUID", "CallId", "callId", "call_control_id")
 	if callID == "" {
 		return nil, "", errors.New("callback names no call (CallSid, call_id or CallUUID)")
+	}
+	if err := bridge.CheckCallID(callID); err != nil {
+		return nil, "", err
 	}
 	cb := map[string]any{
 		"provider":    string(p),

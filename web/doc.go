@@ -18,6 +18,14 @@
 //     encodes the event once and appends it to each subscriber's bounded
 //     outbox; it never blocks on a subscriber.
 //
+// # Before a call exists
+//
+// A media socket waits for its start frame at most Config.StartTimeout
+// (then 1008), and at most Config.MaxPendingStreams sockets wait at once
+// (beyond: 503 before the upgrade). Each remote address holds at most
+// Config.MaxSocketsPerAddress media sockets, and as many caption sockets
+// (beyond: 429 before the upgrade). All of it is counted in /metrics.
+//
 // # What is dropped when a queue is full
 //
 // A subscriber's outbox keeps only the newest partial of each segment (a

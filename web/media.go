@@ -44,7 +44,9 @@ type mediaConn struct {
 	stream *bridge.Stream
 	ev     provider.Event
 	buf    bytes.Buffer // frame buffer reused for every message
-	// deadlineAt is when the read deadline was last pushed back.
+	// deadlineAt is when the read deadline was last pushed back; zero
+	// when the next read must set it (at open: the start timeout; once
+	// started: the idle timeout).
 	deadlineAt time.Time
 
 	bad       int // malformed frames in a row
@@ -66,8 +68,37 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 	}
 	c.SetReadLimit(int64(s.cfg.MaxMessageBytes))
 
+	// admitMedia checked the per-address cap before the upgrade; this
+	// takes the place, closing (1013) a socket of a burst that raced past
+	// the check.
+	if !s.sockets.hold(kindMedia, c.IP()) {
+		s.metr.PerAddressRefused(kindMedia)
+		m.closeWith(closeTryLater, "too many sockets from this address")
+		return
+	}
+	defer s.sockets.release(kindMedia, c.IP())
 	s.metr.MediaSocketOpened()
 	defer s.metr.MediaSocketClosed()
+	// Sockets waiting for their start frame are bounded: each costs a
+	// goroutine and buffers before any call accounts for it. Beyond the
+	// bound a socket is closed at once (counted, pending_full).
+	if n := s.pendingStarts.Add(1); n > int64(s.cfg.MaxPendingStreams) {
+		s.pendingStarts.Add(-1)
+		s.metr.UnstartedClosed("pending_full")
+		s.authLog.Warn().Str("remote", c.IP()).Int("max", s.cfg.MaxPendingStreams).Msg("media socket closed: too many sockets waiting for their start frame")
+		m.closeWith(closeTryLater, "too many sockets waiting for their start frame")
+		return
+	}
+	s.metr.pendingSockets.Inc()
+	var released bool
+	releasePending := func() { // idempotent
+		if !released {
+			released = true
+			s.pendingStarts.Add(-1)
+			s.metr.pendingSockets.Dec()
+		}
+	}
+	defer releasePending()
 	stopWatch := make(chan struct{})
 	var watchers sync.WaitGroup
 	defer func() {
@@ -77,9 +108,21 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 			m.stream.End(m.endReason, m.endErr)
 		}
 	}()
+	watching := false
+	started := func() {
+		if m.stream != nil && !watching {
+			watching = true
+			releasePending()
+			m.deadlineAt = time.Time{} // from now on the idle timeout
+			st := m.stream
+			watchers.Go(func() { m.watchStop(st, stopWatch) })
+		}
+	}
 
 	if m.name == "" {
-		if !m.detect() {
+		ok := m.detect()
+		started()
+		if !ok {
 			return
 		}
 	}
@@ -89,12 +132,8 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 			m.readFailed(err)
 			return
 		}
-		started := m.stream != nil
 		done := m.handle(typ, frame)
-		if m.stream != nil && !started {
-			st := m.stream
-			watchers.Go(func() { m.watchStop(st, stopWatch) })
-		}
+		started()
 		if done {
 			return
 		}
@@ -123,7 +162,14 @@ func (m *mediaConn) read() (int, []byte, error) {
 	// poller: do it at most every slack, and allow that much more
 	// idle time, so a stream is still given at least IdleTimeout.
 	slack := min(time.Second, m.s.cfg.IdleTimeout/10)
-	if now := time.Now(); now.Sub(m.deadlineAt) >= slack {
+	if m.stream == nil {
+		// Before the start frame: one deadline, StartTimeout after the
+		// socket opened, however many frames come before it.
+		if m.deadlineAt.IsZero() {
+			m.deadlineAt = time.Now()
+			_ = m.c.SetReadDeadline(m.deadlineAt.Add(m.s.cfg.StartTimeout))
+		}
+	} else if now := time.Now(); m.deadlineAt.IsZero() || now.Sub(m.deadlineAt) >= slack {
 		m.deadlineAt = now
 		_ = m.c.SetReadDeadline(now.Add(m.s.cfg.IdleTimeout + slack))
 	}
@@ -141,6 +187,12 @@ func (m *mediaConn) read() (int, []byte, error) {
 func (m *mediaConn) readFailed(err error) {
 	var ne interface{ Timeout() bool }
 	switch {
+	case errors.As(err, &ne) && ne.Timeout() && m.stream == nil:
+		m.endReason = bridge.ReasonTimeout
+		m.endErr = fmt.Errorf("no start frame within %s", m.s.cfg.StartTimeout)
+		m.s.metr.UnstartedClosed("start_timeout")
+		m.s.authLog.Warn().Str("remote", m.c.IP()).Dur("start_timeout", m.s.cfg.StartTimeout).Msg("media socket sent no start frame; closing") // sampled: can come in floods
+		m.closeWith(closePolicy, m.endErr.Error())
 	case errors.As(err, &ne) && ne.Timeout():
 		m.endReason = bridge.ReasonTimeout
 		m.endErr = fmt.Errorf("no frames for %s", m.s.cfg.IdleTimeout)
@@ -239,11 +291,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 		switch ev.Name {
 		case "mark", "playedStream", "clearedAudio": // acknowledgements of audio the bridge never sends
 		default:
-			name := ev.Name
-			if len(name) > 40 {
-				name = name[:40] + "…"
-			}
-			m.warn().Str("event", name).Str("detail", ev.Reason).Msg("media event ignored")
+			m.warn().Str("event", bridge.Clip(ev.Name)).Str("detail", bridge.Clip(ev.Reason)).Msg("media event ignored")
 		}
 		return false
 	case provider.KindStart:
@@ -261,11 +309,13 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 			case errors.Is(err, bridge.ErrTooManyCalls), errors.Is(err, bridge.ErrShuttingDown):
 				code = closeTryLater
 			}
+			m.s.metr.StreamRefused(bridge.RefusalReason(err))
+			m.log = m.log.With().Str("call_id", bridge.Clip(ev.Start.CallID)).Str("stream_id", bridge.Clip(ev.Start.StreamID)).Logger()
 			m.refuse(code, err)
 			return true
 		}
 		m.stream = st
-		m.log = m.log.With().Str("call_id", st.CallID()).Str("stream_id", st.ID()).Logger()
+		m.log = m.log.With().Str("call_id", bridge.Clip(st.CallID())).Str("stream_id", bridge.Clip(st.ID())).Logger()
 		if ev.Start.DroppedParameters > 0 {
 			m.s.metr.ParametersDropped(ev.Start.DroppedParameters)
 			m.log.Warn().Int("dropped", ev.Start.DroppedParameters).Int("kept", len(ev.Start.CustomParameters)).

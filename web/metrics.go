@@ -36,6 +36,12 @@ type Metrics struct {
 	sttErrors      *prometheus.CounterVec
 	eventsDropped  prometheus.Counter
 	gapUnfilled    prometheus.Counter
+	// Bounds before a call exists (see media.go, callbacks.go).
+	callbacksDropped *prometheus.CounterVec
+	streamsRefused   *prometheus.CounterVec
+	unstarted        *prometheus.CounterVec
+	pendingSockets   prometheus.Gauge
+	perAddress       *prometheus.CounterVec
 }
 
 var _ bridge.Metrics = (*Metrics)(nil)
@@ -74,6 +80,16 @@ func NewMetrics(hub *Hub) *Metrics {
 	r.MustRegister(m.eventsDropped)
 	m.gapUnfilled = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_gap_unfilled_milliseconds_total", Help: "Missing media audio not filled with silence: beyond --max-gap at once, or beyond the call's wall time plus --max-gap in all."})
 	r.MustRegister(m.gapUnfilled)
+	m.callbacksDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_callbacks_dropped_total",
+		Help: "Status callbacks not kept: call_full (the call's share is used), pending_evicted (room made for newer ones of calls not started), expired (the call never started)."}, []string{"reason"})
+	m.streamsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_streams_refused_total",
+		Help: "Streams refused at their start frame, by reason (call_id, provider_mismatch, account_mismatch, resume_window, unsupported, max_calls, max_streams, shutdown, other)."}, []string{"reason"})
+	m.unstarted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_sockets_unstarted_closed_total",
+		Help: "Media sockets closed before their stream started: start_timeout (no start frame within --start-timeout), pending_full (--max-pending-streams reached)."}, []string{"reason"})
+	m.pendingSockets = prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_sockets_pending", Help: "Media sockets open whose stream has not started yet."})
+	m.perAddress = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_sockets_refused_per_address_total",
+		Help: "Sockets refused with 429 because their remote address holds --max-sockets-per-address already, by kind (media, captions)."}, []string{"kind"})
+	r.MustRegister(m.callbacksDropped, m.streamsRefused, m.unstarted, m.pendingSockets, m.perAddress)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -148,6 +164,18 @@ func (m *Metrics) Refused(p string) { m.refused.WithLabelValues(p).Inc() }
 
 // AuthFailure counts a request refused by an authentication scheme.
 func (m *Metrics) AuthFailure(scheme string) { m.authFailures.WithLabelValues(scheme).Inc() }
+
+// CallbackDropped implements bridge.Metrics.
+func (m *Metrics) CallbackDropped(reason string) { m.callbacksDropped.WithLabelValues(reason).Inc() }
+
+// StreamRefused counts a stream refused at its start frame.
+func (m *Metrics) StreamRefused(reason string) { m.streamsRefused.WithLabelValues(reason).Inc() }
+
+// UnstartedClosed counts a media socket closed before its stream started.
+func (m *Metrics) UnstartedClosed(reason string) { m.unstarted.WithLabelValues(reason).Inc() }
+
+// PerAddressRefused counts a socket refused by the per-address cap.
+func (m *Metrics) PerAddressRefused(kind string) { m.perAddress.WithLabelValues(kind).Inc() }
 
 // hubCollector exports the hub's own counters at scrape time.
 type hubCollector struct{ hub *Hub }

@@ -363,6 +363,9 @@ func (p *Parser) errorEvent(v *fastjson.Value, ev *Event) {
 }
 
 func (p *Parser) errorf(event, format string, args ...any) error {
+	if len(event) > maxQuoted { // the frame's own event name: bounded like any quoted value
+		event = quote([]byte(event))
+	}
 	return &frameError{provider: p.d.name, event: event, what: fmt.Sprintf(format, args...)}
 }
 

@@ -107,6 +107,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
 		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: reorderFrames(cfg.Providers),
+		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow),
 	})
 	interrupted, err := reg.Load()
 	if err != nil {
@@ -122,6 +123,8 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		AllowAnonymous: cfg.AllowAnonymous && cfg.APIToken == "", AllowedHosts: allowedHosts(cfg),
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, IdleTimeout: cfg.Limits.IdleTimeout, Auth: webAuth(cfg.Providers),
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
+		StartTimeout: cfg.Limits.StartTimeout, MaxPendingStreams: cfg.Limits.MaxPendingStreams,
+		MaxSocketsPerAddress: offIfZero(cfg.Limits.MaxSocketsPerAddress),
 	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Ready: func() bool { return !inst.draining.Load() }})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -130,6 +133,15 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	}
 	inst.addr = ln.Addr().String()
 	return inst, app, ln, closeSTT, nil
+}
+
+// offIfZero maps a setting whose 0 means off to the components' negative
+// off (their zero is the default).
+func offIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // newRecognizer builds the configured speech-to-text engine.
