@@ -66,6 +66,9 @@ func settings(t *testing.T) []setting {
 		str("stt", "BRIDGE_STT", "mock", "google", func(c Config) any { return c.STT }),
 		str("api-token", "BRIDGE_API_TOKEN", "", testToken, func(c Config) any { return c.APIToken }),
 		str("public-url", "BRIDGE_PUBLIC_URL", "", testURL, func(c Config) any { return c.PublicURL }),
+		on("allow-anonymous", "BRIDGE_ALLOW_ANONYMOUS", func(c Config) any { return c.AllowAnonymous }),
+		{flag: "allowed-hosts", env: "BRIDGE_ALLOWED_HOSTS", def: []string(nil), args: []string{"--allowed-hosts", "captions.example.com,10.0.0.7"},
+			envValue: "captions.example.com,10.0.0.7", want: []string{"captions.example.com", "10.0.0.7"}, get: func(c Config) any { return c.AllowedHosts }},
 		str("log-level", "BRIDGE_LOG_LEVEL", "info", "debug", func(c Config) any { return c.LogLevel }),
 		str("log-format", "BRIDGE_LOG_FORMAT", "auto", "json", func(c Config) any { return c.LogFormat }),
 
@@ -87,6 +90,12 @@ func settings(t *testing.T) []setting {
 		dur("subscriber-wait", "BRIDGE_SUBSCRIBER_WAIT", 2*time.Minute, 30*time.Second, func(c Config) any { return c.Limits.SubscriberWait }),
 		num("subscriber-queue", "BRIDGE_SUBSCRIBER_QUEUE", 512, 64, func(c Config) any { return c.Limits.SubscriberQueue }),
 		dur("shutdown-timeout", "BRIDGE_SHUTDOWN_TIMEOUT", 30*time.Second, 12*time.Second, func(c Config) any { return c.Limits.ShutdownTimeout }),
+		num("max-events-per-call", "BRIDGE_MAX_EVENTS_PER_CALL", 10000, 500, func(c Config) any { return c.Limits.MaxEventsPerCall }),
+		num("max-replay-bytes", "BRIDGE_MAX_REPLAY_BYTES", 4194304, 1<<20, func(c Config) any { return c.Limits.MaxReplayBytes }),
+		num("max-pending-streams", "BRIDGE_MAX_PENDING_STREAMS", 256, 32, func(c Config) any { return c.Limits.MaxPendingStreams }),
+		dur("start-timeout", "BRIDGE_START_TIMEOUT", 5*time.Second, 2*time.Second, func(c Config) any { return c.Limits.StartTimeout }),
+		num("max-sockets-per-address", "BRIDGE_MAX_SOCKETS_PER_ADDRESS", 1000, 50, func(c Config) any { return c.Limits.MaxSocketsPerAddress }),
+		dur("resume-window", "BRIDGE_RESUME_WINDOW", 10*time.Minute, time.Minute, func(c Config) any { return c.Limits.ResumeWindow }),
 
 		str("google-endpoint", "BRIDGE_GOOGLE_ENDPOINT", "speech.googleapis.com:443", "eu-speech.googleapis.com:443", func(c Config) any { return c.Google.Endpoint }),
 		on("google-insecure", "BRIDGE_GOOGLE_INSECURE", func(c Config) any { return c.Google.Insecure }),
