@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,24 +219,35 @@ func (t *track) recordErr() {
 	}
 }
 
-// Reopening a recognizer stream that stopped for good (or could not be
-// opened): the first attempt waits sttReopenMin, doubling up to
-// sttReopenMax while attempts keep failing. Engines retry short outages
-// themselves; this covers the long ones, so a track whose engine gave up is
-// transcribed again once the engine is back, and only the audio of the
-// outage is lost to transcription (an audio.gap of kind stt). Variables so
-// that tests need not wait seconds.
+// Reopening a recognizer stream that stopped (or could not be opened):
+// the first attempt waits about sttReopenMin, doubling up to sttReopenMax
+// while attempts keep failing, each wait jittered to between half and all
+// of it so that the tracks of many calls do not reopen in step. Engines
+// retry short outages themselves; this covers the long ones they give up
+// on, so a track is transcribed again once the engine is back, and only the
+// audio of the outage is lost to transcription (an audio.gap of kind stt).
+// Only progress resets the delay: a stream that delivered transcript text
+// (a partial or a final with words in it). Status results (retries, gaps,
+// a failure) are not progress, so an engine that keeps failing is reopened
+// ever more slowly. A failure the engine marks permanent (credentials,
+// permissions, configuration) is never reopened. Variables so that tests
+// need not wait seconds.
 var (
 	sttReopenMin = time.Second
 	sttReopenMax = 30 * time.Second
 )
+
+// reopenWait is the jittered wait for a reopen delay of d.
+func reopenWait(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
 
 // transcribe runs in its own goroutine for the life of the track: it opens
 // a recognizer stream, feeds it from the queue and turns its results into
 // transcript segments and events (on a second goroutine, since Write may
 // block), and opens a new stream after a backoff when one fails. It returns
 // when the queue is closed and the last stream has delivered its results,
-// or when ctx is cancelled.
+// when a stream failed for good, or when ctx is cancelled.
 func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
 	defer t.discardQueued()
 	delay := sttReopenMin
@@ -261,20 +273,24 @@ func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
 			}
 			streams++
 			var results sync.WaitGroup
-			var got int
-			results.Go(func() { got = t.results(stream) })
+			var out streamOutcome
+			results.Go(func() { out = t.results(stream) })
 			finished := t.feed(ctx, stream)
 			results.Wait()
 			if finished || ctx.Err() != nil {
 				return
 			}
-			if got > 0 {
+			if out.permanent {
+				t.log.Error().Msg("speech-to-text failed for good on this track; recording continues without transcription")
+				return
+			}
+			if out.progress {
 				delay = sttReopenMin // it worked for a while: this is a new outage
 			}
 			failing = false
 			t.log.Warn().Dur("retry_in", delay).Msg("speech-to-text stream stopped; recording continues, reopening")
 		}
-		if !t.waitReopen(ctx, delay) {
+		if !t.waitReopen(ctx, reopenWait(delay)) {
 			return
 		}
 		delay = min(2*delay, sttReopenMax)
@@ -380,16 +396,26 @@ func (t *track) feed(ctx context.Context, stream stt.Stream) bool {
 	}
 }
 
+// streamOutcome is what one recognizer stream amounted to.
+type streamOutcome struct {
+	progress  bool // it delivered transcript text
+	permanent bool // it failed in a way a new stream would repeat
+}
+
 // results turns one stream's output into transcript segments and
-// subscriber events, until the stream closes Results. It returns how many
-// results there were.
-func (t *track) results(stream stt.Stream) int {
-	n := 0
+// subscriber events, until the stream closes Results.
+func (t *track) results(stream stt.Stream) streamOutcome {
+	var out streamOutcome
 	for r := range stream.Results() {
 		t.call.result(t, r)
-		n++
+		switch {
+		case r.Kind == stt.Partial || r.Kind == stt.Final:
+			out.progress = out.progress || strings.TrimSpace(r.Text) != ""
+		case r.Status != nil && r.Status.Event == stt.EventFailed:
+			out.permanent = r.Status.Permanent
+		}
 	}
-	return n
+	return out
 }
 
 // finish closes the track's input and waits for transcription to settle,

@@ -400,6 +400,7 @@ func TestPermanentErrorStops(t *testing.T) {
 			last := rs[len(rs)-1]
 			assert.Equal(t, stt.Status, last.Kind)
 			assert.Equal(t, "nope", last.Status.Message)
+			assert.True(t, last.Status.Permanent, "the caller must not reopen it")
 			assert.InDelta(t, 2000, last.StartMs, 150, "failure time on the call clock")
 			opened, _, _, _, _ := fake.stats()
 			assert.Equal(t, 1, opened, "no retry after a permanent error")
@@ -422,8 +423,10 @@ func TestRetriesExhausted(t *testing.T) {
 	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
 	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
 	require.ErrorIs(t, werr, stt.ErrStopped)
-	st := statuses(wait(t, res, 10*time.Second))
+	rs := wait(t, res, 10*time.Second)
+	st := statuses(rs)
 	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, st)
+	assert.False(t, rs[len(rs)-1].Status.Permanent, "an outage: a stream opened later may work")
 	opened, _, _, _, _ := fake.stats()
 	assert.Equal(t, 4, opened)
 }
