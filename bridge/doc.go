@@ -43,8 +43,12 @@
 //   - The publisher (the web hub) never blocks Publish; its own per-
 //     subscriber bounds apply there.
 //   - A document write that fails is logged (once until writes succeed
-//     again) and retried at the next change; a WAV write that fails, or a
-//     recording or call folder that cannot be opened, stops that track's
-//     recording (the error is in call.json and the metrics, once) while
-//     transcription and captions go on.
+//     again) and retried at the next change. A WAV write that fails (a full
+//     disk) pauses that track's recording (the error is in call.json and
+//     the metrics, once) while transcription and captions go on; once a
+//     second of audio the ingesting stream tries to resume it: the WAV is
+//     settled at what reached the disk, silence fills it up to the frame
+//     in hand so it stays on the call clock, and the stretch is an
+//     audio.gap event of kind "record". A recording or call folder that
+//     cannot be opened stays unrecorded.
 package bridge

@@ -34,7 +34,8 @@ type track struct {
 	clock     mediaClock
 	pcm       []byte // decode scratch, reused for every frame
 	sink      AudioSink
-	sinkErr   error
+	sinkErr   error // the recording's last write failed: nothing is written until it resumes
+	retryAt   int64 // while sinkErr: the position at which resuming is next tried
 	encoding  provider.Encoding
 	order     provider.ByteOrder
 	checked   int // L16 frames examined by the byte-order detector
@@ -170,8 +171,7 @@ func (t *track) write(p placement, pcm []byte) {
 	if p.gap > 0 {
 		t.gapSamples.Add(p.gap + p.skipped)
 		if t.sinkErr == nil {
-			t.sinkErr = t.sink.WriteSilence(p.gap)
-			t.recordErr()
+			t.recordWrite(t.sink.WriteSilence(p.gap), p.pos)
 		}
 		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
 		if p.skipped > 0 {
@@ -179,9 +179,12 @@ func (t *track) write(p placement, pcm []byte) {
 				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap: only the maximum is filled with silence; the whole gap is an audio.gap event")
 		}
 	}
+	if t.sinkErr != nil && p.pos >= t.retryAt {
+		t.resumeRecording(p.pos)
+	}
 	if t.sinkErr == nil {
-		_, t.sinkErr = t.sink.Write(pcm)
-		t.recordErr()
+		_, err := t.sink.Write(pcm)
+		t.recordWrite(err, p.pos)
 	}
 	end := p.pos + int64(len(pcm)/2)
 	if t.sinkErr == nil {
@@ -217,6 +220,63 @@ func (t *track) recordErr() {
 		t.log.Error().Err(t.sinkErr).Msg("recording failed; transcription continues")
 		t.call.trackError(t.name, t.sinkErr)
 	}
+}
+
+// recordRetrySeconds is how much audio passes between attempts to resume a
+// recording whose writes failed: a full disk is not asked again per frame.
+const recordRetrySeconds = 1
+
+// resumableSink is an AudioSink that can go on after a failed write (a
+// full disk that has room again). Resume settles the recording at what
+// really reached storage and returns how many samples that is.
+type resumableSink interface {
+	Resume() (int64, error)
+}
+
+// recordWrite notes the outcome of a write to the recording at pos. A
+// failure stops recording until resumeRecording succeeds; it is reported
+// once, not again for each failed attempt to resume.
+func (t *track) recordWrite(err error, pos int64) {
+	if err == nil {
+		return
+	}
+	t.retryAt = pos + recordRetrySeconds*int64(t.rate)
+	if t.sinkErr == nil {
+		t.sinkErr = err
+		t.recordErr()
+	}
+}
+
+// resumeRecording tries to continue a recording whose writes failed, at pos
+// on the call clock: the sink settles at what it holds, silence fills the
+// stretch it missed so that the WAV stays aligned to the call clock, and
+// that stretch is an audio.gap of kind "record". When the sink cannot
+// resume or the fill fails, the next attempt waits another
+// recordRetrySeconds of audio.
+func (t *track) resumeRecording(pos int64) {
+	r, ok := t.sink.(resumableSink)
+	if !ok {
+		t.retryAt = pos + recordRetrySeconds*int64(t.rate)
+		return
+	}
+	held, err := r.Resume()
+	if err == nil && held > pos {
+		err = errors.New("the recording holds more than the call clock")
+	}
+	if err == nil {
+		err = t.sink.WriteSilence(pos - held)
+	}
+	if err != nil {
+		t.retryAt = pos + recordRetrySeconds*int64(t.rate)
+		return
+	}
+	t.sinkErr = nil
+	t.samples.Store(pos)
+	if pos > held {
+		t.call.gap(t.name, held, pos-held, "record", t.rate)
+	}
+	t.log.Info().Int64("at_ms", held*1000/int64(t.rate)).Int64("gap_ms", (pos-held)*1000/int64(t.rate)).
+		Msg("recording resumed; what it missed is silence in the WAV and an audio.gap of kind record")
 }
 
 // Reopening a recognizer stream that stopped (or could not be opened):
@@ -433,6 +493,13 @@ func (t *track) finish(ctx context.Context) {
 		}
 		if t.cancel != nil {
 			t.cancel()
+		}
+		if r, ok := t.sink.(resumableSink); ok && t.sinkErr != nil {
+			// Settle the WAV at what reached storage, so its header and
+			// the record say the same.
+			if held, err := r.Resume(); err == nil {
+				t.samples.Store(held)
+			}
 		}
 		if err := t.sink.Close(); err != nil && t.sinkErr == nil {
 			t.sinkErr = err

@@ -183,6 +183,46 @@ func (w *WAV) WriteSilence(samples int64) error {
 	return nil
 }
 
+// Resume makes the WAV writable again after a failed write (a disk that
+// was full has room again). Audio still in the write buffer, which never
+// reached the file, is dropped; the file is cut back to the whole samples it
+// holds, the header is patched to match and writing continues at its end.
+// It returns how many samples the file holds: the caller fills the
+// stretch it lost (with silence, to stay on its clock). A Resume that fails
+// leaves the WAV as it was; it may be tried again.
+func (w *WAV) Resume() (int64, error) {
+	if w.closed {
+		return 0, fmt.Errorf("resume wav: %w", os.ErrClosed)
+	}
+	end, err := w.dst.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, fmt.Errorf("resume wav: find end: %w", err)
+	}
+	data := min(end-w.base-headerSize, maxDataSize) &^ 1
+	if data < 0 {
+		return 0, fmt.Errorf("resume wav: the file is shorter than its header (%d bytes)", end-w.base)
+	}
+	if cut := w.base + headerSize + data; cut != end {
+		t, ok := w.dst.(interface{ Truncate(int64) error })
+		if !ok {
+			return 0, errors.New("resume wav: the file ends inside a sample and cannot be cut")
+		}
+		if err := t.Truncate(cut); err != nil {
+			return 0, fmt.Errorf("resume wav: cut to whole samples: %w", err)
+		}
+		if _, err := w.dst.Seek(cut, io.SeekStart); err != nil {
+			return 0, fmt.Errorf("resume wav: %w", err)
+		}
+	}
+	w.buf.Reset(w.dst)
+	w.data = data
+	w.nextPatch = (data/w.patchEvery + 1) * w.patchEvery
+	if err := w.patch(); err != nil {
+		return 0, fmt.Errorf("resume wav: %w", err)
+	}
+	return data / bytesPerSample, nil
+}
+
 // Samples returns the number of samples written so far, buffered or not.
 func (w *WAV) Samples() int64 { return w.data / bytesPerSample }
 
