@@ -25,6 +25,8 @@ type Config struct {
 	APIToken  string `name:"api-token" env:"BRIDGE_API_TOKEN" help:"Token required by the dashboard, REST API and caption sockets (Authorization: Bearer, ?token= or the cookie set by the start-up link). Empty: no token (only sensible on localhost)."`
 	PublicURL string `name:"public-url" env:"BRIDGE_PUBLIC_URL" help:"The https:// base URL providers and browsers reach (e.g. https://abc.ngrok.app). Used for Twilio signatures and generated stream instructions."`
 
+	FsyncInterval time.Duration `name:"fsync-interval" default:"5s" env:"BRIDGE_FSYNC_INTERVAL" help:"How often recordings and transcript journals are synced to disk while calls run, bounding what a power cut loses. 0: only when a recording closes."`
+
 	LogLevel  string `name:"log-level" default:"info" enum:"debug,info,warn,error" env:"BRIDGE_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" default:"auto" enum:"auto,console,json" env:"BRIDGE_LOG_FORMAT" help:"Log format: json, console, or auto (console on a terminal, JSON otherwise)."`
 
@@ -116,6 +118,9 @@ func (c Config) Validate() error {
 		case u.RawQuery != "" || u.Fragment != "":
 			bad("public-url", "%q must not have a query or fragment (providers cannot keep one on stream URLs)", c.PublicURL)
 		}
+	}
+	if c.FsyncInterval != 0 && (c.FsyncInterval < 100*time.Millisecond || c.FsyncInterval > time.Hour) {
+		bad("fsync-interval", "must be 0 (only when a recording closes) or between 100ms and 1h, got %s", c.FsyncInterval)
 	}
 	if c.Mock.FailAfter < 0 {
 		bad("mock-fail-after", "must be 0 (never) or a positive duration, got %s", c.Mock.FailAfter)

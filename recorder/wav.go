@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // Canonical PCM WAV header, all little-endian, as written by NewWAV:
@@ -81,6 +82,13 @@ type WAV struct {
 
 	closed   bool
 	closeErr error
+
+	// syncer, when set, fsyncs the file on its own goroutine until Close
+	// takes the WAV out of its set. syncMu orders those syncs with the
+	// release of the file in Close.
+	syncer   *Syncer
+	syncMu   sync.Mutex
+	released bool
 }
 
 // NewWAV writes a header for an empty PCM16 mono WAV at sampleRate Hz to w and
@@ -282,6 +290,34 @@ func (w *WAV) writeAt(off int64, v uint32) error {
 	return err
 }
 
+// Sync makes durable what has reached the writer (not what is still in the
+// write buffer), if the writer can sync (an *os.File can). Unlike the other
+// methods it may be called from any goroutine while the owner writes; after
+// Close it does nothing.
+func (w *WAV) Sync() error {
+	s, ok := w.dst.(interface{ Sync() error })
+	if !ok {
+		return nil
+	}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.released {
+		return nil
+	}
+	if err := s.Sync(); err != nil {
+		return fmt.Errorf("sync wav: %w", err)
+	}
+	return nil
+}
+
+// syncWith hands the WAV to s until Close.
+func (w *WAV) syncWith(s *Syncer) {
+	if s != nil {
+		w.syncer = s
+		s.addWAV(w)
+	}
+}
+
 // Close flushes, patches the header, syncs the writer to stable storage if it
 // can (an *os.File can) and closes it if it is an io.Closer. Only the first
 // call does the work; later calls return its result.
@@ -291,6 +327,12 @@ func (w *WAV) Close() error {
 	}
 	errFlush := w.Flush()
 	w.closed = true
+	if w.syncer != nil {
+		w.syncer.removeWAV(w)
+	}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	w.released = true
 	var errSync, errClose error
 	if s, ok := w.dst.(interface{ Sync() error }); ok {
 		if err := s.Sync(); err != nil {

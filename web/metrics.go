@@ -34,6 +34,8 @@ type Metrics struct {
 	sttStreams     prometheus.Counter
 	sttRotations   prometheus.Counter
 	sttErrors      *prometheus.CounterVec
+	fsyncSeconds   prometheus.Histogram
+	fsyncErrors    prometheus.Counter
 }
 
 var _ bridge.Metrics = (*Metrics)(nil)
@@ -68,6 +70,10 @@ func NewMetrics(hub *Hub) *Metrics {
 		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.captionLatency, m.mediaSockets, m.ignored, m.sttStreams, m.sttRotations, m.sttErrors)
 	m.paramsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_custom_parameters_dropped_total", Help: "Custom parameters of start frames dropped for breaking a limit (count, key or value length)."})
 	r.MustRegister(m.paramsDropped)
+	m.fsyncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_fsync_round_seconds", Help: "How long one --fsync-interval round of syncing every open recording and journal took.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	m.fsyncErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_fsync_errors_total", Help: "Sync rounds in which a recording or journal could not be synced to disk."})
+	r.MustRegister(m.fsyncSeconds, m.fsyncErrors)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -160,4 +166,12 @@ func (h hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
 	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
 	ch <- prometheus.MustNewConstMetric(descCoalesced, prometheus.CounterValue, float64(st.DroppedPartials))
+}
+
+// Fsync counts one round of syncing recordings and journals to disk.
+func (m *Metrics) Fsync(took time.Duration, err error) {
+	m.fsyncSeconds.Observe(took.Seconds())
+	if err != nil {
+		m.fsyncErrors.Inc()
+	}
 }

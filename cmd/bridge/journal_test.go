@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,8 +43,12 @@ func TestTranscriptJournal(t *testing.T) {
 	}
 	send(t, c, twilioStop(streamSid, callSid, 200))
 	waitEnded(t, base, callSid)
-	_, err = os.Stat(journal)
-	require.ErrorIs(t, err, os.ErrNotExist, "the journal goes once transcript.json is whole")
+	// The record says ended a moment before the last documents are on
+	// disk and the journal goes.
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(journal)
+		return errors.Is(err, os.ErrNotExist)
+	}, 10*time.Second, time.Millisecond, "the journal goes once transcript.json is whole")
 	var tr bridge.Transcript
 	require.NoError(t, store.ReadJSON(callSid, "transcript.json", &tr))
 	require.Len(t, tr.Segments, 2)
