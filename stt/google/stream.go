@@ -673,6 +673,11 @@ func (s *stream) handle(ev recvEvent) bool {
 	if ev.err != nil || a.stalled.Load() {
 		return s.fail(ev.err)
 	}
+	if !a.halfClosed && !a.responded {
+		// Ended unasked before saying anything: reopening at once would
+		// spin on a server that does this to every stream. An outage.
+		return s.fail(status.Error(codes.Unavailable, "engine stream ended without a response"))
+	}
 	// A clean end: the engine has settled everything it was sent.
 	if a.afterRetry && !a.responded {
 		s.announceResumed(a)

@@ -431,6 +431,29 @@ func TestRetriesExhausted(t *testing.T) {
 	assert.Equal(t, 4, opened)
 }
 
+// A server that ends every stream at once, cleanly and without a word, is
+// an outage: streams are reopened with backoff, not as fast as audio
+// arrives, and the track gives up after MaxRetries (not permanently).
+func TestStreamsEndingAtOnceBackOff(t *testing.T) {
+	rules := fakeRules()
+	rules.Script = func(int, fakeState) error { return errEndOK }
+	fake, addr := startFake(t, rules)
+	cfg := testConfig(addr)
+	cfg.MaxRetries = 3
+	r := newTestRecognizer(t, cfg)
+	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: 8000})
+	require.NoError(t, err)
+	res := collect(s)
+	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
+	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
+	require.ErrorIs(t, werr, stt.ErrStopped)
+	rs := wait(t, res, 10*time.Second)
+	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, statuses(rs))
+	assert.False(t, rs[len(rs)-1].Status.Permanent)
+	opened, _, _, _, _ := fake.stats()
+	assert.Equal(t, 4, opened)
+}
+
 // Holds: minutes of quiet audio, and a stretch with no audio at all that is
 // longer than the engine's audio timeout, neither error nor lose the
 // utterance that follows.
