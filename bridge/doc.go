@@ -23,10 +23,17 @@
 //     feeder, which opens the recognizer (never under the call's lock) and
 //     moves audio from the queue to stt.Stream.Write (which may block), and
 //     the results reader of the current stream, which turns stt.Results
-//     into transcript segments and events. When a stream fails for good or
-//     cannot be opened, the feeder opens a new one after a backoff (1 s,
-//     doubling to 30 s) while the queue keeps the newest audio; segment ids
-//     continue after those already used. Both exit before finalize returns.
+//     into transcript segments and events. When the engine gives up on a
+//     stream (an outage it could not ride out) or a stream cannot be
+//     opened, the feeder opens a new one after a backoff (1 s, doubling to
+//     30 s, each wait jittered to between half and all of it) while the
+//     queue keeps the newest audio; segment ids continue after those
+//     already used. Only progress, a result with transcript text, resets
+//     the backoff; status results do not. A failure the engine marks
+//     permanent (credentials, permissions, configuration: one stt.failed)
+//     ends transcription of the track for the rest of the call, and is
+//     never reopened; the recording goes on. Both exit before finalize
+//     returns.
 //
 // # The registry lock
 //
@@ -58,8 +65,12 @@
 //   - The publisher (the web hub) never blocks Publish; its own per-
 //     subscriber bounds apply there.
 //   - A document write that fails is logged (once until writes succeed
-//     again) and retried at the next change; a WAV write that fails, or a
-//     recording or call folder that cannot be opened, stops that track's
-//     recording (the error is in call.json and the metrics, once) while
-//     transcription and captions go on.
+//     again) and retried at the next change. A WAV write that fails (a full
+//     disk) pauses that track's recording (the error is in call.json and
+//     the metrics, once) while transcription and captions go on; once a
+//     second of audio the ingesting stream tries to resume it: the WAV is
+//     settled at what reached the disk, silence fills it up to the frame
+//     in hand so it stays on the call clock, and the stretch is an
+//     audio.gap event of kind "record". A recording or call folder that
+//     cannot be opened stays unrecorded.
 package bridge

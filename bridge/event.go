@@ -82,8 +82,9 @@ type GapBody struct {
 	Track      string `json:"track"`
 	StartMs    int64  `json:"start_ms"`
 	DurationMs int64  `json:"duration_ms"`
-	// Kind is "media" (frames missing from the provider) or "stt" (audio
-	// not transcribed).
+	// Kind is "media" (frames missing from the provider), "stt" (audio
+	// not transcribed) or "record" (audio the recording missed while its
+	// writes failed; the WAV holds silence there).
 	Kind string `json:"kind"`
 }
 

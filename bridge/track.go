@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,8 @@ type track struct {
 	clock     mediaClock
 	pcm       []byte // decode scratch, reused for every frame
 	sink      AudioSink
-	sinkErr   error
+	sinkErr   error // the recording's last write failed: nothing is written until it resumes
+	retryAt   int64 // while sinkErr: the position at which resuming is next tried
 	encoding  provider.Encoding
 	order     provider.ByteOrder
 	checked   int // L16 frames examined by the byte-order detector
@@ -179,8 +181,7 @@ func (t *track) write(p placement, pcm []byte) {
 	if p.gap > 0 || p.skipped > 0 {
 		t.gapSamples.Add(p.gap + p.skipped)
 		if t.sinkErr == nil && p.gap > 0 {
-			t.sinkErr = t.sink.WriteSilence(p.gap)
-			t.recordErr()
+			t.recordWrite(t.sink.WriteSilence(p.gap), p.pos)
 		}
 		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
 		if p.skipped > 0 {
@@ -189,9 +190,12 @@ func (t *track) write(p placement, pcm []byte) {
 				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap, or than the silence still allowed (the call's wall time plus the maximum gap, in all): the rest is not filled with silence; the whole gap is an audio.gap event")
 		}
 	}
+	if t.sinkErr != nil && p.pos >= t.retryAt {
+		t.resumeRecording(p.pos)
+	}
 	if t.sinkErr == nil {
-		_, t.sinkErr = t.sink.Write(pcm)
-		t.recordErr()
+		_, err := t.sink.Write(pcm)
+		t.recordWrite(err, p.pos)
 	}
 	end := p.pos + int64(len(pcm)/2)
 	if t.sinkErr == nil {
@@ -229,24 +233,92 @@ func (t *track) recordErr() {
 	}
 }
 
-// Reopening a recognizer stream that stopped for good (or could not be
-// opened): the first attempt waits sttReopenMin, doubling up to
-// sttReopenMax while attempts keep failing. Engines retry short outages
-// themselves; this covers the long ones, so a track whose engine gave up is
-// transcribed again once the engine is back, and only the audio of the
-// outage is lost to transcription (an audio.gap of kind stt). Variables so
-// that tests need not wait seconds.
+// recordRetrySeconds is how much audio passes between attempts to resume a
+// recording whose writes failed: a full disk is not asked again per frame.
+const recordRetrySeconds = 1
+
+// resumableSink is an AudioSink that can go on after a failed write (a
+// full disk that has room again). Resume settles the recording at what
+// really reached storage and returns how many samples that is.
+type resumableSink interface {
+	Resume() (int64, error)
+}
+
+// recordWrite notes the outcome of a write to the recording at pos. A
+// failure stops recording until resumeRecording succeeds; it is reported
+// once, not again for each failed attempt to resume.
+func (t *track) recordWrite(err error, pos int64) {
+	if err == nil {
+		return
+	}
+	t.retryAt = pos + recordRetrySeconds*int64(t.rate)
+	if t.sinkErr == nil {
+		t.sinkErr = err
+		t.recordErr()
+	}
+}
+
+// resumeRecording tries to continue a recording whose writes failed, at pos
+// on the call clock: the sink settles at what it holds, silence fills the
+// stretch it missed so that the WAV stays aligned to the call clock, and
+// that stretch is an audio.gap of kind "record". When the sink cannot
+// resume or the fill fails, the next attempt waits another
+// recordRetrySeconds of audio.
+func (t *track) resumeRecording(pos int64) {
+	r, ok := t.sink.(resumableSink)
+	if !ok {
+		t.retryAt = pos + recordRetrySeconds*int64(t.rate)
+		return
+	}
+	held, err := r.Resume()
+	if err == nil && held > pos {
+		err = errors.New("the recording holds more than the call clock")
+	}
+	if err == nil {
+		err = t.sink.WriteSilence(pos - held)
+	}
+	if err != nil {
+		t.retryAt = pos + recordRetrySeconds*int64(t.rate)
+		return
+	}
+	t.sinkErr = nil
+	t.samples.Store(pos)
+	if pos > held {
+		t.call.gap(t.name, held, pos-held, "record", t.rate)
+	}
+	t.log.Info().Int64("at_ms", held*1000/int64(t.rate)).Int64("gap_ms", (pos-held)*1000/int64(t.rate)).
+		Msg("recording resumed; what it missed is silence in the WAV and an audio.gap of kind record")
+}
+
+// Reopening a recognizer stream that stopped (or could not be opened):
+// the first attempt waits about sttReopenMin, doubling up to sttReopenMax
+// while attempts keep failing, each wait jittered to between half and all
+// of it so that the tracks of many calls do not reopen in step. Engines
+// retry short outages themselves; this covers the long ones they give up
+// on, so a track is transcribed again once the engine is back, and only the
+// audio of the outage is lost to transcription (an audio.gap of kind stt).
+// Only progress resets the delay: a stream that delivered transcript text
+// (a partial or a final with words in it). Status results (retries, gaps,
+// a failure) are not progress, so an engine that keeps failing is reopened
+// ever more slowly. A failure the engine marks permanent (credentials,
+// permissions, configuration) is never reopened. Variables so that tests
+// need not wait seconds.
 var (
 	sttReopenMin = time.Second
 	sttReopenMax = 30 * time.Second
 )
+
+// reopenWait is the jittered wait for a reopen delay of d.
+func reopenWait(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
 
 // transcribe runs in its own goroutine for the life of the track: it opens
 // a recognizer stream, feeds it from the queue and turns its results into
 // transcript segments and events (on a second goroutine, since Write may
 // block), and opens a new stream after a backoff when one fails. It returns
 // when the queue is closed and the last stream has delivered its results,
-// or when ctx is cancelled.
+// when a stream failed for good, or when ctx is cancelled.
 func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
 	defer t.discardQueued()
 	delay := sttReopenMin
@@ -272,20 +344,24 @@ func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
 			}
 			streams++
 			var results sync.WaitGroup
-			var got int
-			results.Go(func() { got = t.results(stream) })
+			var out streamOutcome
+			results.Go(func() { out = t.results(stream) })
 			finished := t.feed(ctx, stream)
 			results.Wait()
 			if finished || ctx.Err() != nil {
 				return
 			}
-			if got > 0 {
+			if out.permanent {
+				t.log.Error().Msg("speech-to-text failed for good on this track; recording continues without transcription")
+				return
+			}
+			if out.progress {
 				delay = sttReopenMin // it worked for a while: this is a new outage
 			}
 			failing = false
 			t.log.Warn().Dur("retry_in", delay).Msg("speech-to-text stream stopped; recording continues, reopening")
 		}
-		if !t.waitReopen(ctx, delay) {
+		if !t.waitReopen(ctx, reopenWait(delay)) {
 			return
 		}
 		delay = min(2*delay, sttReopenMax)
@@ -392,16 +468,26 @@ func (t *track) feed(ctx context.Context, stream stt.Stream) bool {
 	}
 }
 
+// streamOutcome is what one recognizer stream amounted to.
+type streamOutcome struct {
+	progress  bool // it delivered transcript text
+	permanent bool // it failed in a way a new stream would repeat
+}
+
 // results turns one stream's output into transcript segments and
-// subscriber events, until the stream closes Results. It returns how many
-// results there were.
-func (t *track) results(stream stt.Stream) int {
-	n := 0
+// subscriber events, until the stream closes Results.
+func (t *track) results(stream stt.Stream) streamOutcome {
+	var out streamOutcome
 	for r := range stream.Results() {
 		t.call.result(t, r)
-		n++
+		switch {
+		case r.Kind == stt.Partial || r.Kind == stt.Final:
+			out.progress = out.progress || strings.TrimSpace(r.Text) != ""
+		case r.Status != nil && r.Status.Event == stt.EventFailed:
+			out.permanent = r.Status.Permanent
+		}
 	}
-	return n
+	return out
 }
 
 // finish closes the track's input and waits for transcription to settle,
@@ -419,6 +505,13 @@ func (t *track) finish(ctx context.Context) {
 		}
 		if t.cancel != nil {
 			t.cancel()
+		}
+		if r, ok := t.sink.(resumableSink); ok && t.sinkErr != nil {
+			// Settle the WAV at what reached storage, so its header and
+			// the record say the same.
+			if held, err := r.Resume(); err == nil {
+				t.samples.Store(held)
+			}
 		}
 		if err := t.sink.Close(); err != nil && t.sinkErr == nil {
 			t.sinkErr = err

@@ -25,8 +25,9 @@ type Config struct {
 	APIToken  string `name:"api-token" env:"BRIDGE_API_TOKEN" help:"Token required by the dashboard, REST API and caption sockets (Authorization: Bearer, ?token= or the cookie set by the start-up link). Empty: one is generated and kept in <data>/api-token, and the start-up link carries it."`
 	PublicURL string `name:"public-url" env:"BRIDGE_PUBLIC_URL" help:"The https:// base URL providers and browsers reach (e.g. https://abc.ngrok.app). Used for Twilio signatures and generated stream instructions."`
 
-	AllowAnonymous bool     `name:"allow-anonymous" default:"false" env:"BRIDGE_ALLOW_ANONYMOUS" help:"Serve the dashboard, REST API and caption sockets without a token: every recording and transcript is readable by anyone who can reach the port. Not with --api-token."`
-	AllowedHosts   []string `name:"allowed-hosts" env:"BRIDGE_ALLOWED_HOSTS" sep:"," help:"Host names the dashboard, REST API and caption sockets answer besides loopback, the --public-url host and the --addr host (comma-separated; a port is ignored). * allows any Host, which re-opens DNS rebinding."`
+	AllowAnonymous bool          `name:"allow-anonymous" default:"false" env:"BRIDGE_ALLOW_ANONYMOUS" help:"Serve the dashboard, REST API and caption sockets without a token: every recording and transcript is readable by anyone who can reach the port. Not with --api-token."`
+	AllowedHosts   []string      `name:"allowed-hosts" env:"BRIDGE_ALLOWED_HOSTS" sep:"," help:"Host names the dashboard, REST API and caption sockets answer besides loopback, the --public-url host and the --addr host (comma-separated; a port is ignored). * allows any Host, which re-opens DNS rebinding."`
+	FsyncInterval  time.Duration `name:"fsync-interval" default:"5s" env:"BRIDGE_FSYNC_INTERVAL" help:"How often recordings and transcript journals are synced to disk while calls run, bounding what a power cut loses. 0: only when a recording closes."`
 
 	LogLevel  string `name:"log-level" default:"info" enum:"debug,info,warn,error" env:"BRIDGE_LOG_LEVEL" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" default:"auto" enum:"auto,console,json" env:"BRIDGE_LOG_FORMAT" help:"Log format: json, console, or auto (console on a terminal, JSON otherwise)."`
@@ -136,6 +137,9 @@ func (c Config) Validate() error {
 		if h != "*" && !validHostName(h) {
 			bad("allowed-hosts", "%q is not a host name, IP address or * (e.g. bridge.example.com,10.0.0.5)", h)
 		}
+	}
+	if c.FsyncInterval != 0 && (c.FsyncInterval < 100*time.Millisecond || c.FsyncInterval > time.Hour) {
+		bad("fsync-interval", "must be 0 (only when a recording closes) or between 100ms and 1h, got %s", c.FsyncInterval)
 	}
 	if c.Mock.FailAfter < 0 {
 		bad("mock-fail-after", "must be 0 (never) or a positive duration, got %s", c.Mock.FailAfter)

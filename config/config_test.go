@@ -69,6 +69,7 @@ func settings(t *testing.T) []setting {
 		on("allow-anonymous", "BRIDGE_ALLOW_ANONYMOUS", func(c Config) any { return c.AllowAnonymous }),
 		{flag: "allowed-hosts", env: "BRIDGE_ALLOWED_HOSTS", def: []string(nil), args: []string{"--allowed-hosts", "captions.example.com,10.0.0.7"},
 			envValue: "captions.example.com,10.0.0.7", want: []string{"captions.example.com", "10.0.0.7"}, get: func(c Config) any { return c.AllowedHosts }},
+		dur("fsync-interval", "BRIDGE_FSYNC_INTERVAL", 5*time.Second, time.Second, func(c Config) any { return c.FsyncInterval }),
 		str("log-level", "BRIDGE_LOG_LEVEL", "info", "debug", func(c Config) any { return c.LogLevel }),
 		str("log-format", "BRIDGE_LOG_FORMAT", "auto", "json", func(c Config) any { return c.LogFormat }),
 

@@ -44,5 +44,6 @@ func (c *Call) AppendTrack(track string, sampleRate int) (*WAV, error) {
 		patchEvery: int64(sampleRate) * bytesPerSample,
 	}
 	w.nextPatch = (w.data/w.patchEvery + 1) * w.patchEvery
+	w.syncWith(c.syncer)
 	return w, nil
 }

@@ -24,9 +24,9 @@ func checkJournalName(name string) error {
 // AppendJSON appends each value as one line of JSON to the call's journal
 // name (a ".jsonl" file), in one write. A journal is cheap to extend as
 // things happen, where rewriting a whole document is not; after a crash it
-// holds what the last rewrite of the document did not. It is not synced: a
-// killed process loses nothing the kernel has, a power cut may lose the
-// tail.
+// holds what the last rewrite of the document did not. A killed process
+// loses nothing the kernel has; a power cut may lose what the store's
+// Syncer has not synced yet (without one, the whole tail).
 func (c *Call) AppendJSON(name string, vs ...any) error {
 	if err := checkJournalName(name); err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
@@ -39,12 +39,17 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 			return fmt.Errorf("append %s: %w", name, err)
 		}
 	}
-	f, err := os.OpenFile(filepath.Join(c.dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, filePerm)
+	path := filepath.Join(c.dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, filePerm)
 	if err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
 	_, werr := f.Write(buf.Bytes())
-	if err := errors.Join(werr, f.Close()); err != nil {
+	var serr error
+	if werr == nil && c.syncer != nil && !c.syncer.journalWritten(path) {
+		serr = f.Sync() // the syncer's set is full: sync now
+	}
+	if err := errors.Join(werr, serr, f.Close()); err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
 	return nil

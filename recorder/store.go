@@ -14,10 +14,12 @@
 //
 // Recordings survive the process: a WAV's header is patched after every
 // second of audio, so the file is playable while it grows and after a kill -9;
-// Store.RepairAll fixes what a crash left stale at the next start. JSON
-// documents are replaced atomically, so a reader sees the old or the new
-// document, never a mix. Memory per call is a fixed 8 KiB write buffer per
-// track, whatever the call's length.
+// Store.RepairAll fixes what a crash left stale at the next start. A Syncer
+// makes recordings and journals durable on a timer, so a power cut loses at
+// most its interval plus the write buffer. JSON documents are replaced
+// atomically, so a reader sees the old or the new document, never a mix.
+// Memory per call is a fixed 8 KiB write buffer per track, whatever the
+// call's length.
 //
 // The package knows nothing of the JSON schemas; callers pass the values to
 // encode.
@@ -46,8 +48,13 @@ const (
 
 // Store is the folder of calls under a data directory.
 type Store struct {
-	root string // <data>/calls
+	root   string  // <data>/calls
+	syncer *Syncer // nil: recordings are synced when they close, journals never
 }
+
+// SyncWith makes every recording and journal of calls opened from now on
+// durable on s's timer. Call it before the store is used.
+func (s *Store) SyncWith(sy *Syncer) { s.syncer = sy }
 
 // NewStore returns the store under dataDir, creating <dataDir>/calls if needed.
 func NewStore(dataDir string) (*Store, error) {
@@ -100,7 +107,7 @@ func (s *Store) Open(callID string) (*Call, error) {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("open call: %w", err)
 	}
-	return &Call{dir: dir}, nil
+	return &Call{dir: dir, syncer: s.syncer}, nil
 }
 
 // ReadJSON decodes the call's JSON document name ("call.json" or
@@ -172,7 +179,8 @@ func (s *Store) RepairAll() (repaired int, err error) {
 
 // Call is one call's folder.
 type Call struct {
-	dir string
+	dir    string
+	syncer *Syncer
 }
 
 // Dir returns the call's folder.
@@ -198,6 +206,7 @@ func (c *Call) CreateTrack(track string, sampleRate int) (*WAV, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("create track %s: %w", track, err)
 	}
+	w.syncWith(c.syncer)
 	return w, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // Canonical PCM WAV header, all little-endian, as written by NewWAV:
@@ -81,6 +82,13 @@ type WAV struct {
 
 	closed   bool
 	closeErr error
+
+	// syncer, when set, fsyncs the file on its own goroutine until Close
+	// takes the WAV out of its set. syncMu orders those syncs with the
+	// release of the file in Close.
+	syncer   *Syncer
+	syncMu   sync.Mutex
+	released bool
 }
 
 // NewWAV writes a header for an empty PCM16 mono WAV at sampleRate Hz to w and
@@ -183,6 +191,46 @@ func (w *WAV) WriteSilence(samples int64) error {
 	return nil
 }
 
+// Resume makes the WAV writable again after a failed write (a disk that
+// was full has room again). Audio still in the write buffer, which never
+// reached the file, is dropped; the file is cut back to the whole samples it
+// holds, the header is patched to match and writing continues at its end.
+// It returns how many samples the file holds: the caller fills the
+// stretch it lost (with silence, to stay on its clock). A Resume that fails
+// leaves the WAV as it was; it may be tried again.
+func (w *WAV) Resume() (int64, error) {
+	if w.closed {
+		return 0, fmt.Errorf("resume wav: %w", os.ErrClosed)
+	}
+	end, err := w.dst.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, fmt.Errorf("resume wav: find end: %w", err)
+	}
+	data := min(end-w.base-headerSize, maxDataSize) &^ 1
+	if data < 0 {
+		return 0, fmt.Errorf("resume wav: the file is shorter than its header (%d bytes)", end-w.base)
+	}
+	if cut := w.base + headerSize + data; cut != end {
+		t, ok := w.dst.(interface{ Truncate(int64) error })
+		if !ok {
+			return 0, errors.New("resume wav: the file ends inside a sample and cannot be cut")
+		}
+		if err := t.Truncate(cut); err != nil {
+			return 0, fmt.Errorf("resume wav: cut to whole samples: %w", err)
+		}
+		if _, err := w.dst.Seek(cut, io.SeekStart); err != nil {
+			return 0, fmt.Errorf("resume wav: %w", err)
+		}
+	}
+	w.buf.Reset(w.dst)
+	w.data = data
+	w.nextPatch = (data/w.patchEvery + 1) * w.patchEvery
+	if err := w.patch(); err != nil {
+		return 0, fmt.Errorf("resume wav: %w", err)
+	}
+	return data / bytesPerSample, nil
+}
+
 // Samples returns the number of samples written so far, buffered or not.
 func (w *WAV) Samples() int64 { return w.data / bytesPerSample }
 
@@ -242,6 +290,34 @@ func (w *WAV) writeAt(off int64, v uint32) error {
 	return err
 }
 
+// Sync makes durable what has reached the writer (not what is still in the
+// write buffer), if the writer can sync (an *os.File can). Unlike the other
+// methods it may be called from any goroutine while the owner writes; after
+// Close it does nothing.
+func (w *WAV) Sync() error {
+	s, ok := w.dst.(interface{ Sync() error })
+	if !ok {
+		return nil
+	}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.released {
+		return nil
+	}
+	if err := s.Sync(); err != nil {
+		return fmt.Errorf("sync wav: %w", err)
+	}
+	return nil
+}
+
+// syncWith hands the WAV to s until Close.
+func (w *WAV) syncWith(s *Syncer) {
+	if s != nil {
+		w.syncer = s
+		s.addWAV(w)
+	}
+}
+
 // Close flushes, patches the header, syncs the writer to stable storage if it
 // can (an *os.File can) and closes it if it is an io.Closer. Only the first
 // call does the work; later calls return its result.
@@ -251,6 +327,12 @@ func (w *WAV) Close() error {
 	}
 	errFlush := w.Flush()
 	w.closed = true
+	if w.syncer != nil {
+		w.syncer.removeWAV(w)
+	}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	w.released = true
 	var errSync, errClose error
 	if s, ok := w.dst.(interface{ Sync() error }); ok {
 		if err := s.Sync(); err != nil {

@@ -74,6 +74,12 @@ type StatusInfo struct {
 	// Code is the engine's error code ("Unavailable", "OutOfRange", …) or "".
 	Code    string
 	Message string
+	// Permanent is set on an EventFailed that opening another stream would
+	// only repeat (credentials, permissions, an invalid configuration): the
+	// caller must not reopen the track's transcription. Unset, the engine
+	// gave up on an outage it could not ride out, and a new stream opened
+	// later may work.
+	Permanent bool
 }
 
 // Status events, as they appear in transcript.json and to subscribers

@@ -42,6 +42,8 @@ type Metrics struct {
 	unstarted        *prometheus.CounterVec
 	pendingSockets   prometheus.Gauge
 	perAddress       *prometheus.CounterVec
+	fsyncSeconds     prometheus.Histogram
+	fsyncErrors      prometheus.Counter
 }
 
 var _ bridge.Metrics = (*Metrics)(nil)
@@ -90,6 +92,10 @@ func NewMetrics(hub *Hub) *Metrics {
 	m.perAddress = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_sockets_refused_per_address_total",
 		Help: "Sockets refused with 429 because their remote address holds --max-sockets-per-address already, by kind (media, captions)."}, []string{"kind"})
 	r.MustRegister(m.callbacksDropped, m.streamsRefused, m.unstarted, m.pendingSockets, m.perAddress)
+	m.fsyncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_fsync_round_seconds", Help: "How long one --fsync-interval round of syncing every open recording and journal took.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	m.fsyncErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_fsync_errors_total", Help: "Sync rounds in which a recording or journal could not be synced to disk."})
+	r.MustRegister(m.fsyncSeconds, m.fsyncErrors)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -203,4 +209,12 @@ func (h hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
 	ch <- prometheus.MustNewConstMetric(descCoalesced, prometheus.CounterValue, float64(st.DroppedPartials))
 	ch <- prometheus.MustNewConstMetric(descReplayDrop, prometheus.CounterValue, float64(st.ReplayDropped))
+}
+
+// Fsync counts one round of syncing recordings and journals to disk.
+func (m *Metrics) Fsync(took time.Duration, err error) {
+	m.fsyncSeconds.Observe(took.Seconds())
+	if err != nil {
+		m.fsyncErrors.Inc()
+	}
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // status GETs base+path with hdr and returns the status code.
-func status(t *testing.T, base, path string, hdr map[string]string) int {
+func statusOf(t *testing.T, base, path string, hdr map[string]string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, base+path, nil)
 	require.NoError(t, err)
@@ -75,10 +75,10 @@ func TestGeneratedTokenKeptAcrossRestart(t *testing.T) {
 	require.Regexp(t, `^[0-9a-f]{64}$`, tok, "32 random bytes, hex")
 
 	for _, p := range []string{"/api/calls", "/", "/api/calls/CAaccess/recordings/inbound.wav"} {
-		require.Equal(t, http.StatusUnauthorized, status(t, b.base, p, nil), "anonymous %s", p)
+		require.Equal(t, http.StatusUnauthorized, statusOf(t, b.base, p, nil), "anonymous %s", p)
 	}
 	require.Equal(t, http.StatusUnauthorized, captionStatus(t, b.base, nil), "anonymous caption socket")
-	require.Equal(t, http.StatusOK, status(t, b.base, "/healthz", nil))
+	require.Equal(t, http.StatusOK, statusOf(t, b.base, "/healthz", nil))
 
 	link := func(c *child) string {
 		var m []string
@@ -121,7 +121,7 @@ func TestGeneratedTokenKeptAcrossRestart(t *testing.T) {
 	code := run([]string{"simulate", "--addr", u.Host, "--data", data, "--captions", "--call-id", id, "--duration", "4s", "--speed", "0"}, &out, &errOut)
 	require.Equal(t, 0, code, "%s%s", out.String(), errOut.String())
 	require.Contains(t, out.String(), "1 completed, 0 failed")
-	require.Equal(t, http.StatusOK, status(t, b.base, "/api/calls/"+id, map[string]string{"Authorization": "Bearer " + tok}))
+	require.Equal(t, http.StatusOK, statusOf(t, b.base, "/api/calls/"+id, map[string]string{"Authorization": "Bearer " + tok}))
 
 	require.NotContains(t, b.stderr.String(), tok, "the token is never in the JSON log")
 	require.NotEmpty(t, b.stderr.lines("API token kept in the data directory"))
@@ -134,8 +134,8 @@ func TestGeneratedTokenKeptAcrossRestart(t *testing.T) {
 	again, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, raw, again)
-	require.Equal(t, http.StatusOK, status(t, b2.base, "/api/calls", map[string]string{"Authorization": "Bearer " + tok}))
-	require.Equal(t, http.StatusUnauthorized, status(t, b2.base, "/api/calls", nil))
+	require.Equal(t, http.StatusOK, statusOf(t, b2.base, "/api/calls", map[string]string{"Authorization": "Bearer " + tok}))
+	require.Equal(t, http.StatusUnauthorized, statusOf(t, b2.base, "/api/calls", nil))
 }
 
 // TestTokenFileProblemsStopStartUp: a token file that others may read or
@@ -175,8 +175,8 @@ func TestTokenFileProblemsStopStartUp(t *testing.T) {
 		const tok = "hand-written.token~0123456789"
 		require.NoError(t, os.WriteFile(filepath.Join(cfg.Data, "api-token"), []byte(tok+"\n"), 0o600))
 		_, base := startBridge(t, cfg)
-		require.Equal(t, http.StatusOK, status(t, base, "/api/calls", map[string]string{"Authorization": "Bearer " + tok}))
-		require.Equal(t, http.StatusUnauthorized, status(t, base, "/api/calls", nil))
+		require.Equal(t, http.StatusOK, statusOf(t, base, "/api/calls", map[string]string{"Authorization": "Bearer " + tok}))
+		require.Equal(t, http.StatusUnauthorized, statusOf(t, base, "/api/calls", nil))
 	})
 }
 
@@ -187,8 +187,8 @@ func TestAllowAnonymousIsLoud(t *testing.T) {
 	cfg := testConfig(t)
 	require.True(t, cfg.AllowAnonymous)
 	_, base, logs := startBridgeLogs(t, cfg)
-	require.Equal(t, http.StatusOK, status(t, base, "/api/calls", nil))
-	require.Equal(t, http.StatusOK, status(t, base, "/", nil))
+	require.Equal(t, http.StatusOK, statusOf(t, base, "/api/calls", nil))
+	require.Equal(t, http.StatusOK, statusOf(t, base, "/", nil))
 	require.Equal(t, http.StatusSwitchingProtocols, captionStatus(t, base, nil))
 	warn := logs.lines(`"level":"warn"`, "--allow-anonymous", "readable by anyone")
 	require.Len(t, warn, 1, logs.String())
@@ -232,9 +232,9 @@ func TestHostsServedEndToEnd(t *testing.T) {
 		if tc.host != "" {
 			hdr["Host"] = tc.host
 		}
-		require.Equal(t, tc.want, status(t, base, "/api/calls", hdr), "Host %q", tc.host)
-		require.Equal(t, tc.want, status(t, base, "/", hdr), "Host %q", tc.host)
-		require.Equal(t, http.StatusOK, status(t, base, "/healthz", map[string]string{"Host": "evil.example"}))
+		require.Equal(t, tc.want, statusOf(t, base, "/api/calls", hdr), "Host %q", tc.host)
+		require.Equal(t, tc.want, statusOf(t, base, "/", hdr), "Host %q", tc.host)
+		require.Equal(t, http.StatusOK, statusOf(t, base, "/healthz", map[string]string{"Host": "evil.example"}))
 	}
 	h := http.Header{"Authorization": {"Bearer " + tok}, "Host": {"evil.example"}}
 	require.Equal(t, http.StatusForbidden, captionStatus(t, base, h))

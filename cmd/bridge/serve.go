@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,7 @@ type instance struct {
 	addr     string // the address it listens on
 	reg      *bridge.Registry
 	hub      *web.Hub
+	syncer   *recorder.Syncer // nil: --fsync-interval 0
 	draining atomic.Bool
 	done     chan error // receives the server's exit
 }
@@ -49,6 +51,13 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 		return err
 	}
 	defer closeSTT()
+	if inst.syncer != nil {
+		// Stopped after the calls have drained: a last round then.
+		syncCtx, stopSync := context.WithCancel(context.Background())
+		var syncing sync.WaitGroup
+		syncing.Go(func() { inst.syncer.Run(syncCtx) })
+		defer func() { stopSync(); syncing.Wait() }()
+	}
 	go func() { inst.done <- app.Listener(ln) }()
 	printBanner(stdout, cfg, inst.addr, tokenFile)
 	warnAnonymous(log, cfg)
@@ -97,6 +106,11 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxReplayBytes: cfg.Limits.MaxReplayBytes,
 	}, log.With().Str("component", "hub").Logger())
 	metrics := web.NewMetrics(hub)
+	var syncer *recorder.Syncer
+	if cfg.FsyncInterval > 0 {
+		syncer = recorder.NewSyncer(cfg.FsyncInterval, fsyncReport(metrics, log.With().Str("component", "recorder").Logger()))
+		store.SyncWith(syncer)
+	}
 	rec, closeSTT, err := newRecognizer(cfg, log, metrics)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -117,7 +131,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	if interrupted > 0 {
 		log.Warn().Int("calls", interrupted).Msg("calls interrupted by the last stop were repaired and marked interrupted")
 	}
-	inst := &instance{reg: reg, hub: hub, done: make(chan error, 1)}
+	inst := &instance{reg: reg, hub: hub, syncer: syncer, done: make(chan error, 1)}
 	app := web.NewApp(web.Config{
 		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
 		AllowAnonymous: cfg.AllowAnonymous && cfg.APIToken == "", AllowedHosts: allowedHosts(cfg),
@@ -142,6 +156,22 @@ func offIfZero[T int | time.Duration](v T) T {
 		return -1
 	}
 	return v
+}
+
+// fsyncReport counts every sync round and logs a failing one, once until a
+// round succeeds again.
+func fsyncReport(m *web.Metrics, log zerolog.Logger) func(int, time.Duration, error) {
+	failing := false // only the syncer's goroutine calls the report
+	return func(files int, took time.Duration, err error) {
+		m.Fsync(took, err)
+		switch {
+		case err != nil && !failing:
+			log.Error().Err(err).Int("files", files).Msg("syncing recordings to disk failed; retrying every --fsync-interval")
+		case err == nil && failing:
+			log.Info().Msg("syncing recordings to disk works again")
+		}
+		failing = err != nil
+	}
 }
 
 // newRecognizer builds the configured speech-to-text engine.

@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	speech "cloud.google.com/go/speech/apiv1"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/api/option"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -72,4 +74,24 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	_, err = New(context.Background(), Config{CredentialsFile: filepath.Join(t.TempDir(), "missing.json")}, zerolog.Nop())
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "create google speech client"), err.Error())
+}
+
+// The client outlives the context New was given (a start-up timeout):
+// credentials are refreshed with the client's context for as long as the
+// client lives, so only Close may end it.
+func TestClientContextLivesUntilClose(t *testing.T) {
+	var clientCtx context.Context
+	capture := func(ctx context.Context, opts ...option.ClientOption) (*speech.Client, error) {
+		clientCtx = ctx
+		return speech.NewClient(ctx, opts...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	r, err := newRecognizer(ctx, Config{Endpoint: "127.0.0.1:1", Insecure: true}, zerolog.Nop(), capture)
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, clientCtx.Err(), "cancelling the start-up context must not end the client's")
+	_, hasDeadline := clientCtx.Deadline()
+	require.False(t, hasDeadline, "the client's context has no deadline")
+	require.NoError(t, r.Close())
+	require.ErrorIs(t, clientCtx.Err(), context.Canceled, "Close ends the client's context")
 }

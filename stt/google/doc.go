@@ -36,10 +36,16 @@
 // exponential backoff, opens a new engine stream whose base is the end of
 // the last final, and replays the audio from there (kept in a buffer
 // bounded by ReplayLimit) before the live audio. The first response of the
-// new stream emits stt.EventResumed. InvalidArgument, PermissionDenied,
-// Unauthenticated and other configuration errors, or MaxRetries failures
-// in a row without a result, emit stt.EventFailed, close Results and make
-// Write return stt.ErrStopped. Audio that can no longer be transcribed
+// new stream emits stt.EventResumed. An engine stream the server ends
+// unasked before any response counts as Unavailable, so a server that does
+// that to every stream is not reopened as fast as audio arrives. Only
+// transcript text (a partial or a final with words) resets the count of
+// failures and the backoff. InvalidArgument, PermissionDenied,
+// Unauthenticated and other configuration errors emit stt.EventFailed
+// marked Permanent (the caller must not reopen the track); MaxRetries
+// failures in a row without transcript text emit stt.EventFailed unmarked
+// (an outage: a stream opened later may work). Either way Results closes
+// and Write returns stt.ErrStopped. Audio that can no longer be transcribed
 // (queue or replay buffer full) is reported once per stretch as
 // stt.EventGap.
 //

@@ -46,7 +46,8 @@ type fakeConfig struct {
 	// Script, if set, runs after every audio message of stream n (1-based,
 	// in opening order) and may end it with an error: a status error is
 	// returned from the handler, an inBand one is sent in the response's
-	// error field. errStall makes the stream stop reading.
+	// error field. errStall makes the stream stop reading; errEndOK ends
+	// it with OK.
 	Script func(n int, st fakeState) error
 }
 
@@ -61,6 +62,9 @@ type inBand struct{ err error }
 func (e inBand) Error() string { return e.err.Error() }
 
 var errStall = errors.New("stall")
+
+// errEndOK makes the fake end the stream at once with OK, unasked.
+var errEndOK = errors.New("end ok")
 
 const maxAudioBytes = 25600
 
@@ -271,6 +275,8 @@ func (f *fakeSpeech) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeSe
 			case errors.Is(err, errStall):
 				<-ctx.Done()
 				return ctx.Err()
+			case errors.Is(err, errEndOK):
+				return nil
 			case errors.As(err, &ib):
 				s, _ := status.FromError(ib.err)
 				f.mu.Lock()

@@ -42,7 +42,8 @@ type Recognizer struct {
 	log    zerolog.Logger
 	client *speech.Client
 
-	// ctx ends every stream when the Recognizer closes.
+	// ctx is the client's and ends every stream when the Recognizer
+	// closes.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -57,8 +58,18 @@ type Recognizer struct {
 var _ stt.Recognizer = (*Recognizer)(nil)
 
 // New validates cfg and builds the client. opts are appended after the
-// options derived from cfg, so they win.
+// options derived from cfg, so they win. The client keeps the context it is
+// built with for as long as it lives (credentials are refreshed with it), so
+// it gets one that only Close cancels: ctx gives its values, not its
+// deadline.
 func New(ctx context.Context, cfg Config, log zerolog.Logger, opts ...option.ClientOption) (*Recognizer, error) {
+	return newRecognizer(ctx, cfg, log, speech.NewClient, opts...)
+}
+
+// clientFunc builds the Speech client; speech.NewClient outside tests.
+type clientFunc func(ctx context.Context, opts ...option.ClientOption) (*speech.Client, error)
+
+func newRecognizer(ctx context.Context, cfg Config, log zerolog.Logger, newClient clientFunc, opts ...option.ClientOption) (*Recognizer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -76,11 +87,12 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, opts ...option.Cli
 		o = append(o, option.WithAuthCredentialsFile(option.ServiceAccount, cfg.CredentialsFile))
 	}
 	o = append(o, opts...)
-	client, err := speech.NewClient(ctx, o...)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	client, err := newClient(rctx, o...)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("create google speech client: %w", err)
 	}
-	rctx, cancel := context.WithCancel(context.Background())
 	r := &Recognizer{
 		cfg:    cfg,
 		log:    log.With().Str("component", "stt.google").Logger(),

@@ -83,7 +83,7 @@ type stream struct {
 	lastFinal  int64   // call-clock position covered by the newest final
 	sentFrom   int64   // sent holds all audio sent from here on
 	nextSeg    int
-	failures   int  // consecutive failed engine streams without a result
+	failures   int  // consecutive failed engine streams without transcript text
 	resumed    bool // a failure happened; announce the next working stream
 	waitSpeech bool // hold: no engine stream until a loud chunk arrives
 	backoff    *time.Timer
@@ -673,6 +673,11 @@ func (s *stream) handle(ev recvEvent) bool {
 	if ev.err != nil || a.stalled.Load() {
 		return s.fail(ev.err)
 	}
+	if !a.halfClosed && !a.responded {
+		// Ended unasked before saying anything: reopening at once would
+		// spin on a server that does this to every stream. An outage.
+		return s.fail(status.Error(codes.Unavailable, "engine stream ended without a response"))
+	}
 	// A clean end: the engine has settled everything it was sent.
 	if a.afterRetry && !a.responded {
 		s.announceResumed(a)
@@ -728,14 +733,14 @@ func (s *stream) fail(err error) bool {
 	}
 	if !retryable(code) {
 		s.log.Error().Str("code", code.String()).Str("error", st.Message()).Msg("transcription stopped")
-		s.stop(at, code, st.Message())
+		s.stop(at, code, st.Message(), true)
 		return false
 	}
 	s.failures++
 	if s.failures > s.cfg.MaxRetries {
 		msg := fmt.Sprintf("gave up after %d failed streams: %s", s.failures, st.Message())
 		s.log.Error().Str("code", code.String()).Str("error", st.Message()).Int("attempts", s.failures).Msg("transcription stopped")
-		s.stop(at, code, msg)
+		s.stop(at, code, msg, false)
 		return false
 	}
 	s.log.Warn().Str("code", code.String()).Str("error", st.Message()).Int("attempt", s.failures).Msg("engine stream failed; reopening")
@@ -787,14 +792,15 @@ func (s *stream) delay(code codes.Code) time.Duration {
 }
 
 // stop ends transcription of the track for good. The recording is not
-// affected: Write keeps accepting nothing and returns ErrStopped.
-func (s *stream) stop(at int64, code codes.Code, msg string) {
+// affected: Write keeps accepting nothing and returns ErrStopped. permanent
+// tells the caller that a new stream would fail the same way.
+func (s *stream) stop(at int64, code codes.Code, msg string, permanent bool) {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
 	s.flushGap()
 	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
-		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code.String(), Message: msg}})
+		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code.String(), Message: msg, Permanent: permanent}})
 }
 
 // retryable reports whether an engine stream that failed with code is
@@ -833,6 +839,7 @@ func (s *stream) respond(a *attempt, resp *speechpb.StreamingRecognizeResponse) 
 	if text == "" {
 		return
 	}
+	s.failures = 0 // transcript text: the engine works again
 	r := stt.Result{Kind: stt.Partial, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
 		Text: text, Stability: stability, StartMs: s.ms(s.segStart(a)), EndMs: s.ms(partialEnd)}
 	select {
@@ -845,7 +852,6 @@ func (s *stream) segStart(a *attempt) int64 { return max(s.lastFinal, a.base) }
 
 func (s *stream) final(a *attempt, res *speechpb.StreamingRecognitionResult, end int64) {
 	start := s.segStart(a)
-	s.failures = 0
 	defer func() {
 		s.lastFinal = max(s.lastFinal, end)
 		s.trimSent()
@@ -859,6 +865,7 @@ func (s *stream) final(a *attempt, res *speechpb.StreamingRecognitionResult, end
 	if text == "" {
 		return
 	}
+	s.failures = 0 // transcript text: the engine works again
 	var words []stt.Word
 	for _, w := range alt.GetWords() {
 		words = append(words, stt.Word{

@@ -407,6 +407,7 @@ func TestPermanentErrorStops(t *testing.T) {
 			last := rs[len(rs)-1]
 			assert.Equal(t, stt.Status, last.Kind)
 			assert.Equal(t, "nope", last.Status.Message)
+			assert.True(t, last.Status.Permanent, "the caller must not reopen it")
 			assert.InDelta(t, 2000, last.StartMs, 150, "failure time on the call clock")
 			opened, _, _, _, _ := fake.stats()
 			assert.Equal(t, 1, opened, "no retry after a permanent error")
@@ -429,8 +430,33 @@ func TestRetriesExhausted(t *testing.T) {
 	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
 	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
 	require.ErrorIs(t, werr, stt.ErrStopped)
-	st := statuses(wait(t, res, 10*time.Second))
+	rs := wait(t, res, 10*time.Second)
+	st := statuses(rs)
 	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, st)
+	assert.False(t, rs[len(rs)-1].Status.Permanent, "an outage: a stream opened later may work")
+	opened, _, _, _, _ := fake.stats()
+	assert.Equal(t, 4, opened)
+}
+
+// A server that ends every stream at once, cleanly and without a word, is
+// an outage: streams are reopened with backoff, not as fast as audio
+// arrives, and the track gives up after MaxRetries (not permanently).
+func TestStreamsEndingAtOnceBackOff(t *testing.T) {
+	rules := fakeRules()
+	rules.Script = func(int, fakeState) error { return errEndOK }
+	fake, addr := startFake(t, rules)
+	cfg := testConfig(addr)
+	cfg.MaxRetries = 3
+	r := newTestRecognizer(t, cfg)
+	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: 8000})
+	require.NoError(t, err)
+	res := collect(s)
+	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
+	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
+	require.ErrorIs(t, werr, stt.ErrStopped)
+	rs := wait(t, res, 10*time.Second)
+	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, statuses(rs))
+	assert.False(t, rs[len(rs)-1].Status.Permanent)
 	opened, _, _, _, _ := fake.stats()
 	assert.Equal(t, 4, opened)
 }

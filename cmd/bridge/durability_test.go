@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestFsyncIntervalSetting(t *testing.T) {
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"--help"}, &out, &errb))
+	require.Contains(t, out.String(), `--fsync-interval=5s`)
+	require.Contains(t, out.String(), "$BRIDGE_FSYNC_INTERVAL")
+
+	out.Reset()
+	errb.Reset()
+	require.Equal(t, 2, run([]string{"--fsync-interval", "1ms"}, &out, &errb))
+	require.Contains(t, errb.String(), "--fsync-interval")
+}
+
+// TestFsyncRounds: with --fsync-interval the recordings are synced on the
+// timer while calls run (the rounds show in /metrics); with 0 they are
+// not.
+func TestFsyncRounds(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		interval time.Duration
+	}{{"every 100ms", 100 * time.Millisecond}, {"off", 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.APIToken = authAPIToken
+			cfg.FsyncInterval = tt.interval
+			_, base := startBridge(t, cfg)
+			const callSid, streamSid = "CA9200000000000000000000000000000a", "MZ9200000000000000000000000000000a"
+			c := dial(t, base, "/media", nil)
+			send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
+			gen := bursts(300, 8000, 0, 0.5, 1)
+			for k := range 50 {
+				send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+			}
+			if tt.interval > 0 {
+				require.Eventually(t, func() bool { return fsyncRounds(t, base) >= 3 }, 10*time.Second, 10*time.Millisecond)
+			}
+			send(t, c, twilioStop(streamSid, callSid, 60))
+			waitEndedVia(t, apiGet, base, callSid)
+			if tt.interval == 0 {
+				require.Zero(t, fsyncRounds(t, base))
+			}
+		})
+	}
+}
+
+// fsyncRounds reads bridge_fsync_round_seconds_count from /metrics.
+func fsyncRounds(t *testing.T, base string) float64 {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+authAPIToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "bridge_fsync_round_seconds_count "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+			return f
+		}
+	}
+	require.NoError(t, sc.Err())
+	return 0
+}

@@ -1,0 +1,154 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// maxPendingJournals bounds the journals waiting for the next round. Each
+// is one call that appended since the last round, so the bound is only
+// reached with that many calls writing in one interval; an append that
+// finds the set full syncs its own journal instead (nothing is dropped).
+const maxPendingJournals = 1 << 16
+
+// syncWorkers is how many files a round syncs at once.
+const syncWorkers = 8
+
+// Syncer makes what the recorder wrote durable on a timer: every interval
+// it fsyncs each open recording and each journal appended to since the last
+// round, on its own goroutine, so the writers never wait for the disk's
+// flush. Without it, recordings are synced when they close and journals
+// never (the call's transcript.json, written at the end, is).
+//
+// What a crash can lose, per track: a kill -9 loses the WAV's write buffer
+// (at most 8 KiB, half a second at 8 kHz), since everything else has
+// reached the kernel; a power cut loses up to one interval plus that
+// buffer. Journals: a kill -9 loses nothing, a power cut up to one
+// interval.
+type Syncer struct {
+	interval time.Duration
+	report   func(files int, took time.Duration, err error)
+
+	mu sync.Mutex
+	// wavs are the open recordings, each holding a file descriptor: as
+	// many as the tracks being recorded, which the bridge bounds (calls ×
+	// streams); a WAV leaves the set when it closes.
+	wavs     map[*WAV]struct{}
+	journals map[string]struct{} // paths; bounded by maxPendingJournals
+}
+
+// NewSyncer returns a Syncer that syncs every interval once Run is
+// running. report, if not nil, is called after every round with the number
+// of files synced, how long the round took and what failed.
+func NewSyncer(interval time.Duration, report func(files int, took time.Duration, err error)) *Syncer {
+	if report == nil {
+		report = func(int, time.Duration, error) {}
+	}
+	return &Syncer{interval: interval, report: report, wavs: map[*WAV]struct{}{}, journals: map[string]struct{}{}}
+}
+
+// Run syncs every interval until ctx ends, then once more. A round that
+// takes longer than the interval delays the next one; rounds never
+// overlap.
+func (s *Syncer) Run(ctx context.Context) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.Sync()
+			return
+		case <-t.C:
+			s.Sync()
+		}
+	}
+}
+
+// Sync runs one round now and returns what failed.
+func (s *Syncer) Sync() error {
+	start := time.Now()
+	s.mu.Lock()
+	wavs := make([]*WAV, 0, len(s.wavs))
+	for w := range s.wavs {
+		wavs = append(wavs, w)
+	}
+	journals := s.journals
+	s.journals = map[string]struct{}{}
+	s.mu.Unlock()
+
+	jobs := make([]func() error, 0, len(wavs)+len(journals))
+	for _, w := range wavs {
+		jobs = append(jobs, w.Sync)
+	}
+	for path := range journals {
+		jobs = append(jobs, func() error { return syncPath(path) })
+	}
+	// A few fsyncs at once: the filesystem commits them together, where
+	// one after another each waits for its own commit.
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(syncWorkers, len(jobs)) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = jobs[i]()
+			}
+		})
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	err := errors.Join(errs...)
+	s.report(len(wavs)+len(journals), time.Since(start), err)
+	return err
+}
+
+func (s *Syncer) addWAV(w *WAV) {
+	s.mu.Lock()
+	s.wavs[w] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Syncer) removeWAV(w *WAV) {
+	s.mu.Lock()
+	delete(s.wavs, w)
+	s.mu.Unlock()
+}
+
+// journalWritten notes that path was appended to. It reports false when
+// the set is full: the caller syncs the journal itself.
+func (s *Syncer) journalWritten(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.journals[path]; !ok && len(s.journals) >= maxPendingJournals {
+		return false
+	}
+	s.journals[path] = struct{}{}
+	return true
+}
+
+// syncPath fsyncs a file by name. A file removed since it was written (a
+// journal whose call has ended) has nothing left to keep.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+package recorder
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// syncCounter is a file that counts its syncs and refuses one after Close,
+// as an *os.File does.
+type syncCounter struct {
+	*os.File
+	syncs  atomic.Int64
+	closed atomic.Bool
+}
+
+func (f *syncCounter) Sync() error {
+	if f.closed.Load() {
+		return os.ErrClosed
+	}
+	f.syncs.Add(1)
+	return f.File.Sync()
+}
+
+func (f *syncCounter) Close() error {
+	f.closed.Store(true)
+	return f.File.Close()
+}
+
+// TestSyncerSyncsOnItsTimer: while Run runs, every open recording is synced
+// every interval, from the syncer's goroutine while the owner writes; a
+// closed recording leaves the set and is never synced again.
+func TestSyncerSyncsOnItsTimer(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	f, err := os.Create(filepath.Join(t.TempDir(), "t.wav"))
+	require.NoError(t, err)
+	file := &syncCounter{File: f}
+	w, err := NewWAV(file, rate8k)
+	require.NoError(t, err)
+	var rounds atomic.Int64
+	s := NewSyncer(5*time.Millisecond, func(files int, _ time.Duration, err error) {
+		if err == nil {
+			rounds.Add(1)
+		}
+	})
+	w.syncWith(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+
+	frame := ramp(0, frameBytes/2)
+	require.Eventually(t, func() bool {
+		_, err := w.Write(frame) // writing while the syncer syncs: -race checks it
+		return err == nil && file.syncs.Load() >= 3
+	}, 30*time.Second, time.Millisecond, "synced on the timer")
+	require.NoError(t, w.Close())
+	synced := file.syncs.Load()
+	n := rounds.Load()
+	require.Eventually(t, func() bool { return rounds.Load() > n+2 }, 30*time.Second, time.Millisecond)
+	require.Equal(t, synced, file.syncs.Load(), "a closed recording is not synced")
+	require.NoError(t, w.Sync(), "Sync after Close does nothing")
+}
+
+// TestSyncerSyncsJournals: a journal appended to is synced at the next
+// round, once; a journal removed meanwhile is not an error; the store's
+// recordings join the syncer when created or appended to.
+func TestSyncerSyncsJournals(t *testing.T) {
+	st, err := NewStore(t.TempDir())
+	require.NoError(t, err)
+	var files []int
+	s := NewSyncer(time.Hour, func(n int, _ time.Duration, err error) {
+		require.NoError(t, err)
+		files = append(files, n)
+	})
+	st.SyncWith(s)
+	c, err := st.Open("CA1")
+	require.NoError(t, err)
+	require.NoError(t, c.AppendJSON("transcript.jsonl", map[string]int{"a": 1}))
+	require.NoError(t, c.AppendJSON("transcript.jsonl", map[string]int{"a": 2}))
+	w, err := c.CreateTrack("inbound", rate8k)
+	require.NoError(t, err)
+	require.NoError(t, s.Sync())
+	require.NoError(t, s.Sync())
+	require.Equal(t, []int{2, 1}, files, "the journal once, the recording every round")
+
+	require.NoError(t, c.AppendJSON("transcript.jsonl", map[string]int{"a": 3}))
+	require.NoError(t, c.Remove("transcript.jsonl"))
+	require.NoError(t, w.Close())
+	a, err := c.AppendTrack("inbound", rate8k)
+	require.NoError(t, err)
+	require.NoError(t, s.Sync())
+	require.Equal(t, []int{2, 1, 2}, files)
+	require.NoError(t, a.Close())
+	require.NoError(t, s.Sync())
+	require.Equal(t, []int{2, 1, 2, 0}, files)
+}
+
+// TestSyncerJournalSetIsBounded: when the set of journals waiting for a
+// round is full, an append syncs its own journal and the set stays at its
+// bound.
+func TestSyncerJournalSetIsBounded(t *testing.T) {
+	s := NewSyncer(time.Hour, nil)
+	for i := range maxPendingJournals {
+		require.True(t, s.journalWritten(fmt.Sprintf("/j/%d", i)))
+	}
+	require.True(t, s.journalWritten("/j/0"), "a journal already waiting is not counted twice")
+	require.False(t, s.journalWritten("/j/new"))
+	require.Len(t, s.journals, maxPendingJournals)
+
+	st, err := NewStore(t.TempDir())
+	require.NoError(t, err)
+	st.SyncWith(s)
+	c, err := st.Open("CA1")
+	require.NoError(t, err)
+	require.NoError(t, c.AppendJSON("transcript.jsonl", 1), "synced by the append itself")
+	require.Len(t, s.journals, maxPendingJournals)
+}
+
+// BenchmarkFsyncPerTrack is the cost of fsyncing one track's recording
+// after each interval of 8 kHz audio: interval=0 writes without syncing
+// (what closing syncs), the others sync once per interval of audio written.
+// ns/op is per interval of audio; compare to the interval itself for the
+// share of a core one track costs.
+func BenchmarkFsyncPerTrack(b *testing.B) {
+	for _, interval := range []time.Duration{0, time.Second, 5 * time.Second} {
+		name := "off"
+		if interval > 0 {
+			name = interval.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			f, err := os.Create(filepath.Join(b.TempDir(), "t.wav"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			w, err := NewWAV(f, rate8k)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			frame := ramp(0, frameBytes/2)
+			frames := 5 * 50 // 5 s of audio per op, whatever the interval
+			every := int(interval / (20 * time.Millisecond))
+			b.ReportAllocs()
+			b.SetBytes(int64(frames * frameBytes))
+			// The disk's wait is not CPU: cpu-ns/op is the process's user
+			// and system time, the cost a load run sees.
+			cpu0 := cpuTime(b)
+			defer func() { b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op") }()
+			for b.Loop() {
+				for k := 1; k <= frames; k++ {
+					if _, err := w.Write(frame); err != nil {
+						b.Fatal(err)
+					}
+					if every > 0 && k%every == 0 {
+						if err := w.Sync(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
