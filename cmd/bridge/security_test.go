@@ -44,6 +44,7 @@ func randomHex(t *testing.T) string {
 func TestSecretsNeverLogged(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.PublicURL = "https://bridge.example.com"
+	cfg.AllowAnonymous = false
 	cfg.APIToken = "api-" + randomHex(t)
 	cfg.Providers.MediaBearerToken = "bearer-" + randomHex(t)
 	cfg.Providers.MediaPathSecret = "path-" + randomHex(t)
