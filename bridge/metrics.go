@@ -17,6 +17,9 @@ type Metrics interface {
 	// reaching the bridge to the final being published (it includes the
 	// engine's wait for the end of the utterance).
 	CaptionLatency(d time.Duration)
+	// Panic counts a panic recovered on a call's goroutines, by where it
+	// happened (PanicCall, PanicTrack).
+	Panic(where string)
 }
 
 type nopMetrics struct{}
@@ -30,3 +33,4 @@ func (nopMetrics) Final(string)                 {}
 func (nopMetrics) STTEvent(string, string)      {}
 func (nopMetrics) RecordError()                 {}
 func (nopMetrics) CaptionLatency(time.Duration) {}
+func (nopMetrics) Panic(string)                 {}

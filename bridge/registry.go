@@ -281,27 +281,11 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 		return nil, fmt.Errorf("call id of %d bytes (at most %d)", len(st.CallID), MaxCallIDLen)
 	}
 	for {
-		r.mu.Lock()
-		if r.shutdown {
-			r.mu.Unlock()
-			return nil, ErrShuttingDown
+		c, created, err := r.callFor(p, st)
+		if err != nil {
+			return nil, err
 		}
-		c := r.active[st.CallID]
-		created := c == nil
-		if created {
-			if len(r.active) >= r.cfg.MaxCalls {
-				r.mu.Unlock()
-				return nil, ErrTooManyCalls
-			}
-			var err error
-			c, err = r.newCallLocked(p, st)
-			if err != nil {
-				r.mu.Unlock()
-				return nil, err
-			}
-		}
-		r.mu.Unlock()
-		s, err := c.addStream(p, st)
+		s, err := c.join(p, st)
 		if created {
 			// The creating stream joins first; then the documents are
 			// written and the call's goroutine starts.
@@ -316,7 +300,7 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 			}
 			r.startCall(c)
 		}
-		if errors.Is(err, ErrCallEnding) {
+		if errors.Is(err, ErrCallEnding) && !created {
 			<-c.done // the previous call with this id is finishing; start afresh
 			continue
 		}
@@ -327,6 +311,23 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 			Int("sample_rate", st.Format.SampleRate).Msg("stream started")
 		return s, nil
 	}
+}
+
+// callFor is the live call st belongs to, created if there is none.
+func (r *Registry) callFor(p provider.Name, st *provider.Start) (c *Call, created bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock() // also when the store panics: the registry must stay usable
+	if r.shutdown {
+		return nil, false, ErrShuttingDown
+	}
+	if c := r.active[st.CallID]; c != nil {
+		return c, false, nil
+	}
+	if len(r.active) >= r.cfg.MaxCalls {
+		return nil, false, ErrTooManyCalls
+	}
+	c, err = r.newCallLocked(p, st)
+	return c, err == nil, err
 }
 
 func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, error) {
@@ -380,10 +381,14 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)
 	r.metrics.CallStarted()
-	r.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
-		Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: c.rec.StartedAt,
-		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
-	}})
+	// Guarded: the call is registered now, and must reach its goroutine
+	// (which ends it) whatever happens.
+	c.guard(PanicCall, func() {
+		r.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
+			Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: c.rec.StartedAt,
+			CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
+		}})
+	})
 	c.log.Info().Msg("call started")
 	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
 	return c, nil
@@ -393,7 +398,7 @@ func (r *Registry) newCallLocked(p provider.Name, st *provider.Start) (*Call, er
 // it, so a crash from here on always finds a call.json next to its
 // recordings, then starts the call's goroutine.
 func (r *Registry) startCall(c *Call) {
-	c.persist(true)
+	c.guard(PanicCall, func() { c.persist(true) })
 	go func() {
 		defer r.calls.Done()
 		c.run()

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,6 +238,15 @@ var (
 // when the queue is closed and the last stream has delivered its results,
 // or when ctx is cancelled.
 func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
+	var results sync.WaitGroup
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			t.cancel() // abandons the engine stream: its results reader returns
+			results.Wait()
+			t.call.recovered(PanicTrack, v, stack)
+		}
+	}()
 	defer t.discardQueued()
 	delay := sttReopenMin
 	failing := false // the last attempt failed: notices are not repeated
@@ -260,7 +270,6 @@ func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
 				t.log.Info().Int("streams", streams+1).Msg("speech-to-text stream reopened")
 			}
 			streams++
-			var results sync.WaitGroup
 			var got int
 			results.Go(func() { got = t.results(stream) })
 			finished := t.feed(ctx, stream)
@@ -383,8 +392,14 @@ func (t *track) feed(ctx context.Context, stream stt.Stream) bool {
 // results turns one stream's output into transcript segments and
 // subscriber events, until the stream closes Results. It returns how many
 // results there were.
-func (t *track) results(stream stt.Stream) int {
-	n := 0
+func (t *track) results(stream stt.Stream) (n int) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			t.cancel() // the feeder stops too; the call ends
+			t.call.recovered(PanicTrack, v, stack)
+		}
+	}()
 	for r := range stream.Results() {
 		t.call.result(t, r)
 		n++

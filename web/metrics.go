@@ -34,6 +34,7 @@ type Metrics struct {
 	sttStreams     prometheus.Counter
 	sttRotations   prometheus.Counter
 	sttErrors      *prometheus.CounterVec
+	panics         *prometheus.CounterVec
 }
 
 var _ bridge.Metrics = (*Metrics)(nil)
@@ -68,6 +69,8 @@ func NewMetrics(hub *Hub) *Metrics {
 		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.captionLatency, m.mediaSockets, m.ignored, m.sttStreams, m.sttRotations, m.sttErrors)
 	m.paramsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_custom_parameters_dropped_total", Help: "Custom parameters of start frames dropped for breaking a limit (count, key or value length)."})
 	r.MustRegister(m.paramsDropped)
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_panics_total", Help: "Panics recovered, by where they happened (http, socket, call, track): each ended one request, socket or call, never the process."}, []string{"where"})
+	r.MustRegister(m.panics)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -127,6 +130,10 @@ func (m *Metrics) STTError(code string) { m.sttErrors.WithLabelValues(code).Inc(
 // ParametersDropped counts custom parameters a start frame lost to the
 // limits.
 func (m *Metrics) ParametersDropped(n int) { m.paramsDropped.Add(float64(n)) }
+
+// Panic implements bridge.Metrics and counts the web layer's recovered
+// panics too (PanicHTTP, PanicSocket).
+func (m *Metrics) Panic(where string) { m.panics.WithLabelValues(where).Inc() }
 
 // BadFrame counts a malformed media frame.
 func (m *Metrics) BadFrame(p string) { m.badFrames.WithLabelValues(p).Inc() }
