@@ -22,6 +22,7 @@ import (
 	"time"
 
 	fws "github.com/fasthttp/websocket"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -397,4 +398,44 @@ func (l *fuzzLog) lines(sub string) []string {
 		}
 	}
 	return out
+}
+
+// TestSocketHelperPanicReachesHandler: a panic on a socket's helper
+// goroutine (the caption reader or pinger) is carried to the handler's
+// goroutine with its own stack, where the socket's RecoverHandler counts
+// and logs it, instead of ending the process.
+func TestSocketHelperPanicReachesHandler(t *testing.T) {
+	var crash panicCatcher
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer crash.catch()
+		panic("test: reader")
+	})
+	wg.Go(func() { defer crash.catch() }) // one that ends normally
+	wg.Wait()
+
+	logs := &fuzzLog{}
+	s := &Server{log: zerolog.New(logs), metr: NewMetrics(nil)}
+	func() {
+		defer func() {
+			v := recover()
+			require.NotNil(t, v, "rethrow did not re-raise the helper's panic")
+			s.panicked(PanicSocket, v, nil).Msg("socket handler panicked")
+		}()
+		crash.rethrow()
+	}()
+	require.Equal(t, 1.0, testutilValue(t, s.metr, PanicSocket))
+	line := logs.String()
+	require.Contains(t, line, `"panic":"test: reader"`)
+	require.Contains(t, line, "TestSocketHelperPanicReachesHandler.func1", "the stack is the helper's, where the panic happened")
+
+	var none panicCatcher
+	none.rethrow() // nothing caught: nothing raised
+}
+
+func testutilValue(t *testing.T, m *Metrics, where string) float64 {
+	t.Helper()
+	var out dto.Metric
+	require.NoError(t, m.panics.WithLabelValues(where).Write(&out))
+	return out.GetCounter().GetValue()
 }
