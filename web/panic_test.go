@@ -6,13 +6,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,6 +91,9 @@ type panicFiles struct {
 }
 
 func (f panicFiles) CreateTrack(track string, rate int) (bridge.AudioSink, error) {
+	if f.s.mode == "create-track" {
+		panic("test: create track")
+	}
 	k, err := f.fuzzFiles.CreateTrack(track, rate)
 	if err != nil || f.s.mode != "recording" {
 		return k, err
@@ -119,13 +120,18 @@ func (k *panicSink) Write(pcm []byte) (int, error) {
 	return k.AudioSink.Write(pcm)
 }
 
-// eventLog is a publisher that keeps every event.
+// eventLog is a publisher that keeps every event; it panics publishing
+// call.started for panicOn.
 type eventLog struct {
-	mu  sync.Mutex
-	evs []bridge.Event
+	panicOn string
+	mu      sync.Mutex
+	evs     []bridge.Event
 }
 
 func (l *eventLog) Publish(ev bridge.Event) {
+	if ev.Type == bridge.TypeCallStarted && ev.CallID == l.panicOn {
+		panic("test: publish call.started")
+	}
 	l.mu.Lock()
 	l.evs = append(l.evs, ev)
 	l.mu.Unlock()
@@ -229,11 +235,14 @@ func scrape(t *testing.T, addr, series string) float64 {
 func TestPanicEndsOnlyItsCall(t *testing.T) {
 	for _, tc := range []struct {
 		name, mode, where string
+		noTrack           bool // the call ends before it has a recording
 	}{
-		{"recognizer write on the feeder", "stt-write", "track"},
-		{"recognizer results on the results reader", "stt-results", "track"},
-		{"recording write on the media socket", "recording", "socket"},
-		{"document write on the call goroutine", "documents", "call"},
+		{"recognizer write on the feeder", "stt-write", "track", false},
+		{"recognizer results on the results reader", "stt-results", "track", false},
+		{"recording write on the media socket", "recording", "socket", false},
+		{"document write on the call goroutine", "documents", "call", false},
+		{"publishing call.started as the call is created", "publish-started", "call", true},
+		{"opening the recording as the stream joins", "create-track", "call", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const boom, calm = "CAboom", "CAcalm"
@@ -244,6 +253,9 @@ func TestPanicEndsOnlyItsCall(t *testing.T) {
 			logs := &fuzzLog{}
 			log := zerolog.New(logs)
 			events := &eventLog{}
+			if tc.mode == "publish-started" {
+				events.panicOn = boom
+			}
 			metrics := NewMetrics(nil)
 			reg := bridge.NewRegistry(bridge.Config{
 				Store:      panicStore{fuzzStore: fuzzStore{store}, target: boom, mode: tc.mode, armed: armed},
@@ -282,15 +294,15 @@ func TestPanicEndsOnlyItsCall(t *testing.T) {
 			require.Contains(t, rec.Error, "internal error")
 
 			// Its files: call.json says error, the WAV plays.
-			wav, err := store.TrackPath(boom, "inbound")
-			require.NoError(t, err)
 			var stored bridge.CallRecord
-			b, err := os.ReadFile(filepath.Join(filepath.Dir(wav), "call.json"))
-			require.NoError(t, err)
-			require.NoError(t, json.Unmarshal(b, &stored))
+			require.NoError(t, store.ReadJSON(boom, "call.json", &stored))
 			require.Equal(t, bridge.StatusEnded, stored.Status)
 			require.Equal(t, bridge.ReasonError, stored.Reason)
-			readWAV(t, wav)
+			if !tc.noTrack {
+				wav, err := store.TrackPath(boom, "inbound")
+				require.NoError(t, err)
+				readWAV(t, wav)
+			}
 			ended, _ := events.ended(boom)
 			require.Equal(t, bridge.ReasonError, ended.Reason)
 
