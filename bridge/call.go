@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -46,6 +47,10 @@ type Call struct {
 	cbBytes int
 	// Segments and events already appended to the transcript journal.
 	journaledSegs, journaledEvents int
+
+	// failed: a goroutine of the call panicked (see Fail); it ends with
+	// reason error and no stream may join it.
+	failed bool
 
 	wake  chan struct{} // something changed: streams, documents to write
 	done  chan struct{} // closed when the call is finalized
@@ -93,6 +98,12 @@ func (c *Call) streamOffsetMs() int64 {
 // enforces the maximum duration and the reconnect grace, and finalizes the
 // call when its last stream is gone.
 func (c *Call) run() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.recovered(PanicCall, v, debug.Stack())
+			c.endAfterPanic()
+		}
+	}()
 	maxDur := time.NewTimer(c.reg.cfg.MaxCallDuration)
 	defer maxDur.Stop()
 	var grace *time.Timer
@@ -131,7 +142,7 @@ func (c *Call) run() {
 		}
 		c.mu.Lock()
 		idle := len(c.streams) == 0
-		reason := c.lastReason
+		reason := c.endReasonLocked()
 		c.mu.Unlock()
 		if !idle {
 			if grace != nil {
@@ -150,6 +161,28 @@ func (c *Call) run() {
 		c.finalize()
 		return
 	}
+}
+
+// endAfterPanic finishes a call whose run goroutine panicked: Fail has
+// asked its streams to close; once they are gone the call is finalized.
+// Finalization guards each of its steps, so it is not what panicked.
+func (c *Call) endAfterPanic() {
+	c.mu.Lock()
+	ending := c.ending
+	c.mu.Unlock()
+	if ending {
+		return
+	}
+	for {
+		c.mu.Lock()
+		idle := len(c.streams) == 0
+		c.mu.Unlock()
+		if idle {
+			break
+		}
+		<-c.wake // streamEnded signals
+	}
+	c.finalize()
 }
 
 // stopStreams asks every stream's socket to close with reason.
@@ -320,13 +353,15 @@ func (c *Call) finalize() {
 	c.mu.Lock()
 	c.ending = true
 	tracks := slices.Collect(maps.Values(c.tracks))
-	reason := c.lastReason
 	c.mu.Unlock()
 
+	// Each step is guarded: a panic in one (a recording that cannot be
+	// closed, a subscriber) ends the call with reason error but does not
+	// skip the others.
 	drain, cancel := context.WithTimeout(context.Background(), c.reg.cfg.DrainTimeout)
 	var wg sync.WaitGroup
 	for _, t := range tracks {
-		wg.Go(func() { t.finish(drain) })
+		wg.Go(func() { c.guard(PanicTrack, func() { t.finish(drain) }) })
 	}
 	wg.Wait()
 	cancel()
@@ -335,6 +370,7 @@ func (c *Call) finalize() {
 
 	now := c.reg.now()
 	c.mu.Lock()
+	reason := c.endReasonLocked()
 	if reason == "" {
 		reason = ReasonStop
 	}
@@ -343,21 +379,32 @@ func (c *Call) finalize() {
 	c.rec.EndedAt = &now
 	c.rec.DurationMs = now.Sub(c.rec.StartedAt).Milliseconds()
 	c.recDirty, c.trDirty = true, true
+	duration := c.rec.DurationMs
 	c.mu.Unlock()
-	if c.persist(true) && !c.docsFailing {
-		// transcript.json now holds everything the journal did.
-		if j, ok := c.files.(journal); ok {
-			if err := j.Remove(journalName); err != nil {
-				c.log.Warn().Err(err).Msg("remove transcript journal")
+	c.guard(PanicCall, func() {
+		if c.persist(true) && !c.docsFailing {
+			// transcript.json now holds everything the journal did.
+			if j, ok := c.files.(journal); ok {
+				if err := j.Remove(journalName); err != nil {
+					c.log.Warn().Err(err).Msg("remove transcript journal")
+				}
 			}
 		}
-	}
+	})
 
-	c.reg.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
-		Reason: reason, EndedAt: now, DurationMs: c.rec.DurationMs,
-	}})
-	c.log.Info().Str("reason", reason).Int64("duration_ms", c.rec.DurationMs).Msg("call ended")
-	c.reg.ended(c)
+	c.mu.Lock()
+	if c.failed && reason != ReasonError { // writing the documents panicked
+		reason = ReasonError
+		c.rec.Reason = reason
+	}
+	c.mu.Unlock()
+	c.guard(PanicCall, func() {
+		c.reg.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
+			Reason: reason, EndedAt: now, DurationMs: duration,
+		}})
+	})
+	c.log.Info().Str("reason", reason).Int64("duration_ms", duration).Msg("call ended")
+	c.guard(PanicCall, func() { c.reg.ended(c) })
 	close(c.done)
 }
 
@@ -365,7 +412,7 @@ func (c *Call) finalize() {
 func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ending {
+	if c.ending || c.failed {
 		return nil, ErrCallEnding
 	}
 	if err := sameOwner(c.provider, c.rec.AccountID, p, st.AccountID); err != nil {

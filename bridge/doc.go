@@ -44,6 +44,17 @@
 // I/O unlocked, and others wanting that id wait for it; a slow disk stalls
 // only that call.
 //
+// # Panics
+//
+// A panic on any of these goroutines, or while a stream joins its call, is
+// recovered where it happened and ends that call only (Call.Fail): its
+// streams are asked to close, no stream may join it, and it is finalized
+// with reason error. Finalization guards each of its steps, so the WAVs
+// are closed and playable and call.ended is published even when one step
+// panics. Each panic is logged once with its stack and counted
+// (Metrics.Panic, by PanicCall or PanicTrack). The web layer calls Fail
+// when a socket's read loop panics.
+//
 // # Queues and what is dropped
 //
 //   - Status callbacks: a call keeps at most MaxCallbacksPerCall

@@ -27,6 +27,9 @@ type Metrics interface {
 	// CallbackDropped counts a status callback not kept (see callbacks.go
 	// for the reasons).
 	CallbackDropped(reason string)
+	// Panic counts a panic recovered on a call's goroutines, by where it
+	// happened (PanicCall, PanicTrack).
+	Panic(where string)
 }
 
 type nopMetrics struct{}
@@ -43,3 +46,4 @@ func (nopMetrics) CaptionLatency(time.Duration) {}
 func (nopMetrics) EventsDropped(int)            {}
 func (nopMetrics) GapUnfilled(int64)            {}
 func (nopMetrics) CallbackDropped(string)       {}
+func (nopMetrics) Panic(string)                 {}

@@ -331,7 +331,7 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 		} else {
 			r.mu.Unlock()
 		}
-		s, err := c.addStream(p, st)
+		s, err := c.join(p, st)
 		if created {
 			// The creating stream joins first; then the documents are
 			// written and the call's goroutine starts.
@@ -346,7 +346,7 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 			}
 			r.startCall(c)
 		}
-		if errors.Is(err, ErrCallEnding) {
+		if errors.Is(err, ErrCallEnding) && !created {
 			<-c.done // the previous call with this id is finishing; start afresh
 			continue
 		}
@@ -387,15 +387,19 @@ func (r *Registry) pastUnlocked(id string, indexed CallRecord, ok bool) (CallRec
 // an ended call's documents read outside the registry lock, so a slow disk
 // stalls only this call.
 func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallRecord, isIndexed bool) (*Call, error) {
-	release := func() {
-		r.mu.Lock()
-		r.releaseLocked(st.CallID)
-		r.mu.Unlock()
-	}
+	claimed := true
+	defer func() {
+		// Refused, or the store panicked: the id is free again, so that
+		// streams waiting for it are not stuck.
+		if claimed {
+			r.mu.Lock()
+			r.releaseLocked(st.CallID)
+			r.mu.Unlock()
+		}
+	}()
 	prev, known := r.pastUnlocked(st.CallID, indexed, isIndexed)
 	if known {
 		if err := r.mayContinue(p, st, prev); err != nil {
-			release()
 			return nil, err
 		}
 	}
@@ -448,6 +452,7 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 
 	r.mu.Lock()
 	r.releaseLocked(st.CallID)
+	claimed = false
 	if r.shutdown {
 		r.mu.Unlock()
 		cancel()
@@ -458,10 +463,14 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)
 	r.metrics.CallStarted()
-	r.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
-		Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: c.rec.StartedAt,
-		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
-	}})
+	// Guarded: the call is registered now, and must reach its goroutine
+	// (which ends it) whatever happens.
+	c.guard(PanicCall, func() {
+		r.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
+			Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: c.rec.StartedAt,
+			CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
+		}})
+	})
 	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
 	r.mu.Unlock()
 	c.log.Info().Msg("call started")
@@ -472,7 +481,7 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 // it, so a crash from here on always finds a call.json next to its
 // recordings, then starts the call's goroutine.
 func (r *Registry) startCall(c *Call) {
-	c.persist(true)
+	c.guard(PanicCall, func() { c.persist(true) })
 	go func() {
 		defer r.calls.Done()
 		c.run()

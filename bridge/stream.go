@@ -155,7 +155,9 @@ func (s *Stream) DTMF(ev *provider.Event) {
 // wrong, if anything. Idempotent; only the first call counts.
 func (s *Stream) End(reason string, err error) {
 	s.endOnce.Do(func() {
-		s.drainAll()
+		// Guarded: the stream must leave its call whatever happens to the
+		// frames still held for reordering.
+		s.call.guard(PanicTrack, s.drainAll)
 		if r := s.StopReason(); r != "" {
 			reason = r
 		}

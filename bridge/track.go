@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,6 +321,15 @@ func reopenWait(d time.Duration) time.Duration {
 // when the queue is closed and the last stream has delivered its results,
 // when a stream failed for good, or when ctx is cancelled.
 func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
+	var results sync.WaitGroup
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			t.cancel() // abandons the engine stream: its results reader returns
+			results.Wait()
+			t.call.recovered(PanicTrack, v, stack)
+		}
+	}()
 	defer t.discardQueued()
 	delay := sttReopenMin
 	failing := false // the last attempt failed: notices are not repeated
@@ -343,7 +353,6 @@ func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
 				t.log.Info().Int("streams", streams+1).Msg("speech-to-text stream reopened")
 			}
 			streams++
-			var results sync.WaitGroup
 			var out streamOutcome
 			results.Go(func() { out = t.results(stream) })
 			finished := t.feed(ctx, stream)
@@ -478,6 +487,13 @@ type streamOutcome struct {
 // subscriber events, until the stream closes Results.
 func (t *track) results(stream stt.Stream) streamOutcome {
 	var out streamOutcome
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			t.cancel() // the feeder stops too; the call ends
+			t.call.recovered(PanicTrack, v, stack)
+		}
+	}()
 	for r := range stream.Results() {
 		t.call.result(t, r)
 		switch {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -151,7 +152,7 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 		ErrorHandler:          s.errorHandler,
 		IdleTimeout:           2 * time.Minute,
 	})
-	app.Use(securityHeaders)
+	app.Use(s.recoverHTTP, securityHeaders)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
@@ -219,7 +220,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if errors.As(err, &fe) {
 		code = fe.Code
 	}
-	if code >= 500 {
+	if code >= 500 && err != errRecovered { // a recovered panic was logged with its stack
 		s.log.Error().Err(err).Str("path", redactPath(c.Path())).Msg("request failed")
 	}
 	if wantsPage(c) {
@@ -228,10 +229,13 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	return c.Status(code).JSON(apiError{Error: err.Error()})
 }
 
+// recoverSocket is the RecoverHandler of the media and caption sockets,
+// whose handlers run outside Fiber's middleware: a panic closes that socket
+// only, and is counted and logged with its stack.
 func (s *Server) recoverSocket(c *websocket.Conn) {
 	if r := recover(); r != nil {
-		s.log.Error().Interface("panic", r).Msg("socket handler panicked; connection closed")
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "internal error"), time.Now().Add(time.Second))
+		s.panicked(PanicSocket, r, debug.Stack()).Str("remote", c.IP()).Msg("socket handler panicked; connection closed")
+		closeInternal(c)
 	}
 }
 

@@ -51,7 +51,10 @@ func (s *Server) callback(c *fiber.Ctx) error {
 	if len(c.Body()) > maxCallbackBody {
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, "callback body over 64 KiB")
 	}
-	form := requestForm(c)
+	form, err := requestForm(c)
+	if err != nil {
+		return err
+	}
 	if aerr := s.checkWebhook(c, p, c.Params("secret"), form); aerr != nil {
 		return s.refuseWebhook(c, p, aerr)
 	}

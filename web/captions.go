@@ -71,14 +71,21 @@ func (h *Hub) ServeWS(c *websocket.Conn) {
 	defer cancel()
 	rd := &readGuard{c: c}
 	var wg sync.WaitGroup
+	// A panic on the reader or the pinger ends the socket: it is carried
+	// here and re-raised once both have exited, for the socket's
+	// RecoverHandler to count and log with its stack.
+	var crash panicCatcher
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		defer cancel()
+		defer crash.catch()
 		rd.run()
 	}()
 	go func() {
 		defer wg.Done()
+		defer cancel()
+		defer crash.catch()
 		h.ping(ctx, c, cancel)
 	}()
 
@@ -99,6 +106,7 @@ func (h *Hub) ServeWS(c *websocket.Conn) {
 	}
 	cancel()
 	wg.Wait()
+	crash.rethrow()
 	h.log.Debug().Str("call_id", callID).Err(err).Msg("subscriber socket closed")
 }
 

@@ -14,6 +14,14 @@
 //   - Caption socket: ServeWS writes events on the connection's goroutine,
 //     with one reader goroutine (to notice the client leaving) and one
 //     pinger; it waits for both before returning.
+//   - Panics: every HTTP handler runs behind recoverHTTP (a 500 with the
+//     usual JSON body). Socket handlers run outside Fiber's middleware:
+//     recoverSocket is their RecoverHandler, the media read loop ends its
+//     call with reason error (bridge.Call.Fail), and the helper goroutines
+//     (stop watcher, caption reader and pinger) recover at their top; the
+//     caption socket's re-raise on the handler's goroutine once both have
+//     exited. Each panic is logged once with its stack and counted in
+//     bridge_panics_total.
 //   - Hub: Publish runs on the caller's goroutine (ingest or STT results),
 //     encodes the event once and appends it to each subscriber's bounded
 //     outbox; it never blocks on a subscriber.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"net"
 	"net/url"
 	"regexp"
 	"sort"
@@ -107,7 +108,10 @@ func (s *Server) instructions(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.NewError(fiber.StatusNotFound, "no stream instructions for "+kind+" (twilio, signalwire, swml, plivo, vobiz, telnyx, exotel, vonage)")
 	}
-	form := requestForm(c)
+	form, err := requestForm(c)
+	if err != nil {
+		return err
+	}
 	if aerr := s.checkWebhook(c, p, c.Params("secret"), form); aerr != nil {
 		return s.refuseWebhook(c, p, aerr)
 	}
@@ -147,16 +151,17 @@ func (s *Server) refuseWebhook(c *fiber.Ctx, p provider.Name, aerr *authError) e
 }
 
 // requestForm is a webhook's parameters: the form body of a POST (the
-// signature covers them), nil otherwise.
-func requestForm(c *fiber.Ctx) url.Values {
+// signature covers them), nil otherwise. A form body that does not parse is
+// a 400: signing or reading only part of it would be wrong either way.
+func requestForm(c *fiber.Ctx) (url.Values, error) {
 	if c.Method() != fiber.MethodPost || !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationForm) {
-		return nil
+		return nil, nil
 	}
 	v, err := url.ParseQuery(string(c.Body()))
 	if err != nil {
-		return nil
+		return nil, fiber.NewError(fiber.StatusBadRequest, "malformed form body: "+err.Error())
 	}
-	return v
+	return v, nil
 }
 
 func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, form url.Values) (instructionRequest, error) {
@@ -201,7 +206,10 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, 
 	from, to := form.Get("From"), form.Get("To")
 	switch kind {
 	case "swml":
-		from, to = swmlCall(c.Body())
+		var err error
+		if from, to, err = swmlCall(c); err != nil {
+			return req, err
+		}
 	case "vonage":
 		from, to, req.callID = c.Query("from"), c.Query("to"), c.Query("uuid")
 	}
@@ -240,33 +248,88 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, 
 }
 
 // swmlCall reads the caller from the JSON SignalWire posts to a SWML URL:
-// {"call":{"from":…,"to":…},…}.
-func swmlCall(body []byte) (from, to string) {
+// {"call":{"from":…,"to":…},…}. A request without a JSON body (an operator
+// trying the URL) names no caller; a JSON body that does not parse is a 400.
+func swmlCall(c *fiber.Ctx) (from, to string, err error) {
+	body := c.Body()
+	if len(body) == 0 || !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON) {
+		return "", "", nil
+	}
 	var v struct {
 		Call struct {
 			From string `json:"from"`
 			To   string `json:"to"`
 		} `json:"call"`
 	}
-	if json.Unmarshal(body, &v) != nil {
-		return "", ""
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", "", fiber.NewError(fiber.StatusBadRequest, "SWML request body is not the JSON SignalWire sends: "+err.Error())
 	}
-	return v.Call.From, v.Call.To
+	return v.Call.From, v.Call.To, nil
 }
 
 // bases are the https:// and wss:// roots of this bridge as providers
 // reach it: --public-url, or else the request's own host (a bridge tried
-// out behind ngrok without --public-url).
-func (s *Server) bases(c *fiber.Ctx) (web, ws string) {
+// out behind ngrok without --public-url). The request's scheme and host
+// come from headers any client sets (Host, X-Forwarded-Proto,
+// X-Forwarded-Host): anything but http or https and a plain host[:port] is
+// a 400, never a URL built from it.
+func (s *Server) bases(c *fiber.Ctx) (web, ws string, err error) {
 	if pub := s.publicURL(); pub != nil {
 		web = pub.Scheme + "://" + pub.Host + strings.TrimSuffix(pub.Path, "/")
 	} else {
-		web = c.Protocol() + "://" + c.Hostname()
+		proto := strings.ToLower(c.Protocol())
+		if proto != "http" && proto != "https" {
+			return "", "", fiber.NewError(fiber.StatusBadRequest, "X-Forwarded-Proto must be http or https (or set --public-url)")
+		}
+		host := c.Hostname()
+		if !validHost(host) {
+			return "", "", fiber.NewError(fiber.StatusBadRequest, "the Host (or X-Forwarded-Host) header is not a valid host[:port] (or set --public-url)")
+		}
+		web = proto + "://" + host
 	}
 	if strings.HasPrefix(web, "https://") {
-		return web, "wss://" + strings.TrimPrefix(web, "https://")
+		return web, "wss://" + strings.TrimPrefix(web, "https://"), nil
 	}
-	return web, "ws://" + strings.TrimPrefix(web, "http://")
+	return web, "ws://" + strings.TrimPrefix(web, "http://"), nil
+}
+
+// validHost reports whether h is a host[:port] and nothing more: a name
+// of letters, digits, '.', '-' and '_', or an IP address (IPv6 in
+// brackets), and an optional numeric port.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 || net.ParseIP(h[1:end]) == nil {
+			return false
+		}
+		host, port = "", h[end+1:]
+		if port != "" {
+			var ok bool
+			if port, ok = strings.CutPrefix(port, ":"); !ok {
+				return false
+			}
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i+1:]
+		if host == "" {
+			return false
+		}
+	}
+	if port != "" || strings.HasSuffix(h, ":") {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
+			return false
+		}
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // streamAuth fills in the media and callback URLs and the credential the
@@ -274,7 +337,10 @@ func (s *Server) bases(c *fiber.Ctx) (web, ws string) {
 // then a header, then the path secret.
 func (s *Server) streamAuth(c *fiber.Ctx, req *instructionRequest) error {
 	a := s.cfg.Auth
-	web, ws := s.bases(c)
+	web, ws, err := s.bases(c)
+	if err != nil {
+		return err
+	}
 	p := req.p
 	req.media = ws + "/media/" + string(p)
 	req.callback = web + "/callbacks/" + string(p)
@@ -292,7 +358,10 @@ func (s *Server) streamAuth(c *fiber.Ctx, req *instructionRequest) error {
 	switch req.scheme {
 	case SchemeTwilio:
 	case SchemeBasic:
-		u, _ := url.Parse(req.media)
+		u, err := url.Parse(req.media)
+		if err != nil { // bases checked the host: not expected
+			return fiber.NewError(fiber.StatusBadRequest, "cannot build the stream URL: "+err.Error())
+		}
 		u.User = url.UserPassword(a.ExotelUser, a.ExotelPassword)
 		req.media = u.String()
 	case SchemeBearer:

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -118,6 +120,7 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 			watchers.Go(func() { m.watchStop(st, stopWatch) })
 		}
 	}
+	defer m.recoverPanic() // first of the deferred: the stream is handed back with reason error
 
 	if m.name == "" {
 		ok := m.detect()
@@ -143,6 +146,13 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 // watchStop closes the socket when the bridge stops the stream (shutdown,
 // maximum call duration), which ends the blocked read in serveMedia.
 func (m *mediaConn) watchStop(st *bridge.Stream, done <-chan struct{}) {
+	defer func() {
+		if v := recover(); v != nil {
+			m.s.panicked(PanicSocket, v, debug.Stack()).Str("call_id", st.CallID()).Msg("media socket watcher panicked; socket closed")
+			st.Call().Fail(fmt.Errorf("internal error (socket): %v", v))
+			m.closeConn() // ends the read loop
+		}
+	}()
 	select {
 	case <-done:
 	case <-st.Stopped():
@@ -152,8 +162,39 @@ func (m *mediaConn) watchStop(st *bridge.Stream, done <-chan struct{}) {
 			code = closeGoingAway
 		}
 		m.closeWith(code, "stream ended by the bridge: "+reason)
-		_ = m.c.NetConn().Close()
+		m.closeConn()
 	}
+}
+
+// closeConn closes the TCP connection under the socket, which ends a read
+// blocked in serveMedia even when the peer never answers the close frame.
+// fasthttp's hijacked connection ignores Close (it closes the connection
+// itself once the handler returns), so the connection it wraps is closed.
+func (m *mediaConn) closeConn() {
+	nc := m.c.NetConn()
+	if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
+		nc = u.UnsafeConn()
+	}
+	_ = nc.Close()
+}
+
+// recoverPanic is deferred by serveMedia: a panic on the read loop (a frame
+// that reached a bug) closes this socket and ends its call with reason
+// error, counted and logged with the stack once. Other calls go on.
+func (m *mediaConn) recoverPanic() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	ev := m.s.panicked(PanicSocket, v, debug.Stack()).Str("remote", m.c.IP()).Str("provider", string(m.name))
+	err := fmt.Errorf("internal error (socket): %v", v)
+	m.endReason, m.endErr = bridge.ReasonError, err
+	if m.stream != nil {
+		ev = ev.Str("call_id", m.stream.CallID())
+		m.stream.Call().Fail(err)
+	}
+	ev.Msg("media socket handler panicked; socket closed, its call ends")
+	closeInternal(m.c)
 }
 
 // read returns the next message, reusing one buffer.

@@ -44,6 +44,7 @@ type Metrics struct {
 	perAddress       *prometheus.CounterVec
 	fsyncSeconds     prometheus.Histogram
 	fsyncErrors      prometheus.Counter
+	panics           *prometheus.CounterVec
 }
 
 var _ bridge.Metrics = (*Metrics)(nil)
@@ -96,6 +97,8 @@ func NewMetrics(hub *Hub) *Metrics {
 		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10}})
 	m.fsyncErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_fsync_errors_total", Help: "Sync rounds in which a recording or journal could not be synced to disk."})
 	r.MustRegister(m.fsyncSeconds, m.fsyncErrors)
+	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_panics_total", Help: "Panics recovered, by where they happened (http, socket, call, track): each ended one request, socket or call, never the process."}, []string{"where"})
+	r.MustRegister(m.panics)
 	if hub != nil {
 		r.MustRegister(hubCollector{hub})
 	}
@@ -161,6 +164,10 @@ func (m *Metrics) STTError(code string) { m.sttErrors.WithLabelValues(code).Inc(
 // ParametersDropped counts custom parameters a start frame lost to the
 // limits.
 func (m *Metrics) ParametersDropped(n int) { m.paramsDropped.Add(float64(n)) }
+
+// Panic implements bridge.Metrics and counts the web layer's recovered
+// panics too (PanicHTTP, PanicSocket).
+func (m *Metrics) Panic(where string) { m.panics.WithLabelValues(where).Inc() }
 
 // BadFrame counts a malformed media frame.
 func (m *Metrics) BadFrame(p string) { m.badFrames.WithLabelValues(p).Inc() }

@@ -30,7 +30,7 @@ import (
 // testConfig is the embedded default configuration on a random port and a
 // temporary data directory. It serves the API anonymously: most tests are
 // about other things; those about access set a token or turn it off.
-func testConfig(t *testing.T) config.Config {
+func testConfig(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = t.TempDir()
@@ -50,7 +50,7 @@ func startBridge(t *testing.T, cfg config.Config) (*instance, string) {
 
 // startBridgeWith runs a bridge logging to log; onStop runs after it has
 // shut down, at the end of the test.
-func startBridgeWith(t *testing.T, cfg config.Config, log zerolog.Logger, onStop func()) (*instance, string) {
+func startBridgeWith(t testing.TB, cfg config.Config, log zerolog.Logger, onStop func()) (*instance, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan *instance, 1)

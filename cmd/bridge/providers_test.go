@@ -492,7 +492,7 @@ const (
 	authAPIToken    = "api-token-0123456789abcdef"
 )
 
-func authConfig(t *testing.T) config.Config {
+func authConfig(t testing.TB) config.Config {
 	cfg := testConfig(t)
 	cfg.PublicURL = authPublic
 	cfg.AllowAnonymous = false
