@@ -2,8 +2,6 @@ package config
 
 import (
 	"bytes"
-	"io"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,19 +30,10 @@ func TestAdmissionLimits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, kv := range tc.env {
-				k, v, _ := strings.Cut(kv, "=")
-				t.Setenv(k, v)
-			}
-			cfg, err := Load(tc.args, io.Discard)
-			if len(tc.problems) > 0 {
-				require.Error(t, err)
-				for _, p := range tc.problems {
-					require.Contains(t, err.Error(), p)
-				}
+			cfg, ok := loadCase(t, tc.env, tc.args, tc.problems)
+			if !ok {
 				return
 			}
-			require.NoError(t, err)
 			l := cfg.Limits
 			require.Equal(t, tc.want, Limits{MaxPendingStreams: l.MaxPendingStreams, StartTimeout: l.StartTimeout,
 				MaxSocketsPerAddress: l.MaxSocketsPerAddress, ResumeWindow: l.ResumeWindow})

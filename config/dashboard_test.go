@@ -1,7 +1,6 @@
 package config
 
 import (
-	"io"
 	"strings"
 	"testing"
 
@@ -24,19 +23,10 @@ func TestDashboardLabels(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, kv := range tc.env {
-				k, v, _ := strings.Cut(kv, "=")
-				t.Setenv(k, v)
-			}
-			cfg, err := Load(tc.args, io.Discard)
-			if len(tc.problems) > 0 {
-				require.Error(t, err)
-				for _, p := range tc.problems {
-					require.Contains(t, err.Error(), p)
-				}
+			cfg, ok := loadCase(t, tc.env, tc.args, tc.problems)
+			if !ok {
 				return
 			}
-			require.NoError(t, err)
 			require.Equal(t, tc.inbound, cfg.Dashboard.InboundLabel)
 			require.Equal(t, tc.outb, cfg.Dashboard.OutboundLabel)
 		})
