@@ -14,12 +14,12 @@
 //
 // Recordings survive the process: a WAV's header is patched after every
 // second of audio, so the file is playable while it grows and after a kill -9;
-// Store.RepairAll fixes what a crash left stale at the next start. A Syncer
-// makes recordings and journals durable on a timer, so a power cut loses at
-// most its interval plus the write buffer. JSON documents are replaced
-// atomically, so a reader sees the old or the new document, never a mix.
-// Memory per call is a fixed 8 KiB write buffer per track, whatever the
-// call's length.
+// at the next start, Store.Scan lists the calls and repairs what a crash left
+// stale in the ones the caller asks for. A Syncer makes recordings and
+// journals durable on a timer, so a power cut loses at most its interval plus
+// the write buffer. JSON documents are replaced atomically, so a reader sees
+// the old or the new document, never a mix. Memory per call is a fixed 8 KiB
+// write buffer per track, whatever the call's length.
 //
 // The package knows nothing of the JSON schemas; callers pass the values to
 // encode.
@@ -28,8 +28,8 @@ package recorder
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -137,44 +137,19 @@ func (s *Store) TrackPath(callID, track string) (string, error) {
 	return filepath.Join(s.Dir(callID), track+wavExt), nil
 }
 
-// RepairAll repairs every WAV in every call folder, as a start-up step after a
-// crash, and removes the temporary files of JSON writes the crash interrupted.
-// It returns how many WAVs it changed. A file it cannot repair does not stop
-// the others; all such errors are returned together. Run it before calls
-// start: a temporary file is only a leftover when nobody is writing.
-func (s *Store) RepairAll() (repaired int, err error) {
-	calls, err := s.CallIDs()
+// OpenTrack opens the call's <track>.wav for reading as it is now, so a
+// recording still being written can be read up to its last write. The
+// error wraps fs.ErrNotExist when there is no such recording (an unsafe
+// track name included: it cannot have been recorded).
+func (s *Store) OpenTrack(callID, track string) (io.ReadSeekCloser, error) {
+	if !isSafeName(track) {
+		return nil, fmt.Errorf("open track: unsafe track name %q: %w", track, fs.ErrNotExist)
+	}
+	f, err := os.Open(filepath.Join(s.Dir(callID), track+wavExt))
 	if err != nil {
-		return 0, fmt.Errorf("repair all: %w", err)
+		return nil, fmt.Errorf("open track: %w", err)
 	}
-	var errs []error
-	for _, name := range calls {
-		dir := filepath.Join(s.root, name)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("repair all: %w", err))
-			continue
-		}
-		for _, e := range entries {
-			path := filepath.Join(dir, e.Name())
-			switch {
-			case !e.Type().IsRegular():
-			case strings.HasPrefix(e.Name(), tmpPrefix):
-				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, fmt.Errorf("repair all: %w", err))
-				}
-			case strings.HasSuffix(e.Name(), wavExt):
-				_, changed, err := repairWAV(path)
-				if err != nil {
-					errs = append(errs, err)
-				}
-				if changed {
-					repaired++
-				}
-			}
-		}
-	}
-	return repaired, errors.Join(errs...)
+	return f, nil
 }
 
 // Call is one call's folder.

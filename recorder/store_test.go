@@ -113,6 +113,8 @@ func TestStoreTrackNames(t *testing.T) {
 	for _, track := range []string{"../inbound", "a/b", "", ".hidden", "in\x00"} {
 		_, err := s.TrackPath("call", track)
 		require.Error(t, err, "track %q", track)
+		_, err = s.OpenTrack("call", track)
+		require.ErrorIs(t, err, fs.ErrNotExist, "track %q", track)
 		_, err = c.CreateTrack(track, 8000)
 		require.Error(t, err, "track %q", track)
 	}
