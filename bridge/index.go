@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"sort"
 )
 
@@ -109,14 +110,9 @@ func (r *Registry) Transcript(id string) (Transcript, bool, error) {
 // the call or the track is unknown.
 func (r *Registry) OpenTrack(id, track string) (rec io.ReadSeekCloser, ok bool, err error) {
 	call, ok := r.Record(id)
-	if !ok {
+	if !ok || !slices.ContainsFunc(call.Tracks, func(t TrackRecord) bool { return t.Name == track }) {
 		return nil, false, nil
 	}
-	for _, t := range call.Tracks {
-		if t.Name == track {
-			rec, err = r.cfg.Store.OpenTrack(id, track)
-			return rec, true, err
-		}
-	}
-	return nil, false, nil
+	rec, err = r.cfg.Store.OpenTrack(id, track)
+	return rec, true, err
 }

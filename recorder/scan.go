@@ -31,36 +31,17 @@ func (s *Store) Scan(fn func(record []byte, repair func() (samples map[string]in
 		if err != nil {
 			continue
 		}
-		fn(b, func() (map[string]int64, error) {
-			samples, _, err := repairDir(dir)
-			return samples, err
-		})
+		fn(b, func() (map[string]int64, error) { return repairDir(dir) })
 	}
 	return nil
 }
 
-// RepairAll repairs every call folder as Scan's repair does and returns how
-// many WAVs it changed.
-func (s *Store) RepairAll() (repaired int, err error) {
-	calls, err := s.CallIDs()
-	if err != nil {
-		return 0, fmt.Errorf("repair all: %w", err)
-	}
-	var errs []error
-	for _, name := range calls {
-		_, n, err := repairDir(filepath.Join(s.root, name))
-		repaired += n
-		errs = append(errs, err)
-	}
-	return repaired, errors.Join(errs...)
-}
-
-// repairDir repairs one call folder: the samples of each recording it
-// could read, by track, and how many WAVs it changed.
-func repairDir(dir string) (samples map[string]int64, repaired int, err error) {
+// repairDir repairs one call folder and returns the samples of each
+// recording it could repair, by track.
+func repairDir(dir string) (samples map[string]int64, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, 0, fmt.Errorf("repair call: %w", err)
+		return nil, fmt.Errorf("repair call: %w", err)
 	}
 	samples = map[string]int64{}
 	var errs []error
@@ -73,10 +54,7 @@ func repairDir(dir string) (samples map[string]int64, repaired int, err error) {
 				errs = append(errs, fmt.Errorf("repair call: %w", err))
 			}
 		case strings.HasSuffix(e.Name(), wavExt):
-			n, changed, err := repairWAV(path)
-			if changed {
-				repaired++
-			}
+			n, err := RepairWAV(path)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -84,5 +62,5 @@ func repairDir(dir string) (samples map[string]int64, repaired int, err error) {
 			samples[strings.TrimSuffix(e.Name(), wavExt)] = n
 		}
 	}
-	return samples, repaired, errors.Join(errs...)
+	return samples, errors.Join(errs...)
 }

@@ -12,17 +12,7 @@ import (
 
 func TestOpenTrack(t *testing.T) {
 	s, _ := newStore(t)
-	c, err := s.Open("call")
-	require.NoError(t, err)
-	w, err := c.CreateTrack("inbound", 8000)
-	require.NoError(t, err)
-	_, err = w.Write(ramp(0, 160))
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	p, err := s.TrackPath("call", "inbound")
-	require.NoError(t, err)
-	want, err := os.ReadFile(p)
-	require.NoError(t, err)
+	_, want := recordClosed(t, s, "call", 8000, 160)
 
 	r, err := s.OpenTrack("call", "inbound")
 	require.NoError(t, err)
@@ -57,16 +47,8 @@ func TestScan(t *testing.T) {
 	crashed, err := s.Open("a-crashed")
 	require.NoError(t, err)
 	require.NoError(t, crashed.WriteJSON("call.json", map[string]string{"call_id": "a-crashed"}))
-	for track, frames := range map[string]int{"inbound": 60, "outbound": 30} {
-		w, err := crashed.CreateTrack(track, 8000)
-		require.NoError(t, err)
-		for i := range frames {
-			_, err := w.Write(ramp(i*160, 160))
-			require.NoError(t, err)
-		}
-		require.NoError(t, w.buf.Flush()) // on disk, header not yet patched
-		require.NoError(t, w.dst.(*os.File).Close())
-	}
+	writeCrashed(t, crashed, "inbound", 60)
+	writeCrashed(t, crashed, "outbound", 30)
 	require.NoError(t, os.WriteFile(filepath.Join(crashed.Dir(), ".tmp-call.json-1"), []byte("{"), 0o600))
 
 	unasked, err := s.Open("b-unasked")
@@ -109,4 +91,37 @@ func TestScan(t *testing.T) {
 	}
 	requireNoTempFiles(t, crashed.Dir())
 	require.FileExists(t, stale, "a call not repaired is left as it is")
+}
+
+// writeCrashed leaves the track's recording as a kill -9 would: frames of
+// 160 samples on disk, the header never patched, the file never closed
+// by its WAV.
+func writeCrashed(t *testing.T, c *Call, track string, frames int) {
+	t.Helper()
+	w, err := c.CreateTrack(track, 8000)
+	require.NoError(t, err)
+	for i := range frames {
+		_, err := w.Write(ramp(i*160, 160))
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.buf.Flush())
+	require.NoError(t, w.dst.(*os.File).Close())
+}
+
+// recordClosed records samples of a ramp on the call's inbound track and
+// closes the recording; it returns the file's path and bytes.
+func recordClosed(t *testing.T, s *Store, id string, rate, samples int) (string, []byte) {
+	t.Helper()
+	c, err := s.Open(id)
+	require.NoError(t, err)
+	w, err := c.CreateTrack("inbound", rate)
+	require.NoError(t, err)
+	_, err = w.Write(ramp(0, samples))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	p, err := s.TrackPath(id, "inbound")
+	require.NoError(t, err)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return p, b
 }

@@ -74,16 +74,6 @@ func (s *Store) Dir(callID string) string {
 	return filepath.Join(s.root, dirName(callID))
 }
 
-// DirByName returns the folder with the given folder name, as listed by
-// CallIDs. A name that is not a safe file name cannot have been listed; it is
-// mapped like a call id so that the result always stays inside the store.
-func (s *Store) DirByName(name string) string {
-	if !isSafeName(name) {
-		name = dirName(name)
-	}
-	return filepath.Join(s.root, name)
-}
-
 // CallIDs returns the names of the call folders present, sorted. They are
 // folder names, not necessarily call ids: read call.json for the real id.
 func (s *Store) CallIDs() ([]string, error) {
