@@ -37,10 +37,11 @@ type CallFiles interface {
 	Remove(name string) error
 }
 
-// Store keeps calls after they end. The bridge names calls and tracks by id
+// Store keeps calls, live and ended. The bridge names calls and tracks by id
 // and never by location: the store maps ids to safe places of its own (a
 // local folder, an object store), and hands recordings back as readers.
 type Store interface {
+	// Open returns the call's files, creating the call if it is new.
 	Open(callID string) (CallFiles, error)
 	// ReadJSON decodes a call's document into v; ReadJSONLines calls fn
 	// with each whole line of a call's journal (a missing journal reads as
