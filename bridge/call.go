@@ -233,8 +233,8 @@ func (c *Call) persist(withTranscript bool) bool {
 	lines := c.journalLinesLocked()
 	c.mu.Unlock()
 	var err error
-	if j, ok := c.files.(journal); ok && len(lines) > 0 {
-		err = j.AppendJSON(journalName, lines...)
+	if len(lines) > 0 {
+		err = c.files.AppendJSON(journalName, lines...)
 	}
 	if rec != nil {
 		err = c.files.WriteJSON("call.json", rec)
@@ -253,15 +253,6 @@ func (c *Call) persist(withTranscript bool) bool {
 		c.log.Info().Msg("call documents written again")
 	}
 	return tr != nil
-}
-
-// journal is implemented by stores that can append lines to a call's
-// journal file. The transcript journal gets every final and event as it
-// happens, while transcript.json is rewritten only every docsEvery; after a
-// crash, start-up merges the journal into transcript.json.
-type journal interface {
-	AppendJSON(name string, vs ...any) error
-	Remove(name string) error
 }
 
 // journalName is the transcript journal of a call (on-disk layout: next to
@@ -384,10 +375,8 @@ func (c *Call) finalize() {
 	c.guard(PanicCall, func() {
 		if c.persist(true) && !c.docsFailing {
 			// transcript.json now holds everything the journal did.
-			if j, ok := c.files.(journal); ok {
-				if err := j.Remove(journalName); err != nil {
-					c.log.Warn().Err(err).Msg("remove transcript journal")
-				}
+			if err := c.files.Remove(journalName); err != nil {
+				c.log.Warn().Err(err).Msg("remove transcript journal")
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"strings"
@@ -72,9 +73,12 @@ func (s *memStore) ReadJSON(id, name string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func (s *memStore) TrackPath(string, string) (string, error) { return "", errNotStored }
+func (s *memStore) OpenTrack(string, string) (io.ReadSeekCloser, error) { return nil, errNotStored }
 
-func (s *memStore) Calls(func(CallRecord, func() error)) error { return nil }
+// Journals are not kept: a memStore has no crash to recover from.
+func (s *memStore) ReadJSONLines(string, string, func([]byte) error) error { return nil }
+
+func (s *memStore) Scan(func([]byte, func() (map[string]int64, error))) error { return nil }
 
 // sink is the recording of a track, nil when there is none.
 func (s *memStore) sink(id, track string) *memSink {
@@ -133,6 +137,9 @@ func (f *memFiles) WriteJSON(name string, v any) error {
 	return nil
 }
 
+func (f *memFiles) AppendJSON(string, ...any) error { return nil }
+func (f *memFiles) Remove(string) error             { return nil }
+
 // memSink is a recording in memory; limit >= 0 makes writes past that many
 // bytes fail with ENOSPC after keeping what fits.
 type memSink struct {
@@ -166,6 +173,9 @@ func (k *memSink) Samples() int64 {
 	defer k.mu.Unlock()
 	return int64(len(k.data) / 2)
 }
+
+// Resume: a memSink that failed stays failed.
+func (k *memSink) Resume() (int64, error) { return 0, errors.ErrUnsupported }
 
 func (k *memSink) Close() error {
 	k.mu.Lock()

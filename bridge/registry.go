@@ -2,12 +2,9 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -142,139 +139,6 @@ func (r *Registry) shuttingDown() bool {
 	return r.shutdown
 }
 
-// Load indexes the stored calls. A call that was active when the process
-// died is marked interrupted and its recordings are repaired so they play.
-func (r *Registry) Load() (interrupted int, err error) {
-	err = r.cfg.Store.Calls(func(rec CallRecord, repair func() error) {
-		if rec.Status == StatusActive {
-			if rerr := repair(); rerr != nil {
-				r.log.Error().Err(rerr).Str("call_id", rec.CallID).Msg("repair recordings")
-			}
-			r.measureTracks(&rec)
-			r.recoverTranscript(rec.CallID)
-			rec.Status = StatusInterrupted
-			if rec.Reason == "" {
-				rec.Reason = ReasonError
-			}
-			if rec.Error == "" {
-				rec.Error = "the bridge stopped while the call was active; audio up to the last header update is kept"
-			}
-			if f, ferr := r.cfg.Store.Open(rec.CallID); ferr == nil {
-				if werr := f.WriteJSON("call.json", rec); werr != nil {
-					r.log.Error().Err(werr).Str("call_id", rec.CallID).Msg("mark call interrupted")
-				}
-			}
-			interrupted++
-		}
-		r.mu.Lock()
-		r.rememberLocked(rec)
-		r.mu.Unlock()
-	})
-	return interrupted, err
-}
-
-// journalReader is implemented by stores that keep call journals.
-type journalReader interface {
-	ReadJSONLines(callID, name string, fn func(line []byte) error) error
-}
-
-// recoverTranscript brings transcript.json of a call interrupted by a
-// crash up to its journal: the finals and events that came after the last
-// rewrite of the document.
-func (r *Registry) recoverTranscript(id string) {
-	jr, ok := r.cfg.Store.(journalReader)
-	if !ok {
-		return
-	}
-	var tr Transcript
-	if err := r.cfg.Store.ReadJSON(id, "transcript.json", &tr); err != nil && !errors.Is(err, os.ErrNotExist) {
-		r.log.Warn().Err(err).Str("call_id", id).Msg("read transcript of an interrupted call")
-	}
-	tr.CallID = id
-	seen := map[string]bool{}
-	for _, s := range tr.Segments {
-		seen[s.SegmentID] = true
-	}
-	events := map[TranscriptEvent]bool{}
-	for _, e := range tr.Events {
-		events[e] = true
-	}
-	added := 0
-	err := jr.ReadJSONLines(id, journalName, func(b []byte) error {
-		var l journalLine
-		if json.Unmarshal(b, &l) != nil {
-			return nil // a damaged line costs that line only
-		}
-		if l.Segment != nil && !seen[l.Segment.SegmentID] {
-			seen[l.Segment.SegmentID] = true
-			tr.Segments = append(tr.Segments, *l.Segment)
-			added++
-		}
-		if l.Event != nil && !events[*l.Event] {
-			events[*l.Event] = true
-			tr.Events = append(tr.Events, *l.Event)
-			added++
-		}
-		return nil
-	})
-	if err != nil {
-		r.log.Warn().Err(err).Str("call_id", id).Msg("read transcript journal")
-		return
-	}
-	if added == 0 {
-		return
-	}
-	if tr.Segments == nil {
-		tr.Segments = []Segment{}
-	}
-	if tr.Events == nil {
-		tr.Events = []TranscriptEvent{}
-	}
-	for _, s := range tr.Segments {
-		if !slices.Contains(tr.Tracks, s.Track) {
-			tr.Tracks = append(tr.Tracks, s.Track)
-		}
-	}
-	f, err := r.cfg.Store.Open(id)
-	if err == nil {
-		err = f.WriteJSON("transcript.json", tr)
-	}
-	if err != nil {
-		r.log.Error().Err(err).Str("call_id", id).Msg("write recovered transcript")
-		return
-	}
-	if j, ok := f.(journal); ok {
-		_ = j.Remove(journalName)
-	}
-	r.log.Info().Str("call_id", id).Int("recovered", added).Msg("transcript completed from its journal")
-}
-
-// trackSampler is implemented by stores that can say how much audio a
-// stored recording holds.
-type trackSampler interface {
-	TrackSamples(callID, track string) (int64, error)
-}
-
-// measureTracks brings the record of an interrupted call up to its
-// repaired recordings: call.json is written when the call changes, not
-// with every frame, so after a crash its sample counts lag the audio kept.
-func (r *Registry) measureTracks(rec *CallRecord) {
-	ts, ok := r.cfg.Store.(trackSampler)
-	if !ok {
-		return
-	}
-	for i := range rec.Tracks {
-		t := &rec.Tracks[i]
-		n, err := ts.TrackSamples(rec.CallID, t.Name)
-		if err != nil || t.SampleRate <= 0 {
-			continue
-		}
-		t.Samples = n
-		// The call lasted at least as long as its audio.
-		rec.DurationMs = max(rec.DurationMs, n*1000/int64(t.SampleRate))
-	}
-}
-
 // Admit says whether a new media socket may be accepted now (checked before
 // the WebSocket upgrade, so a refused provider costs nothing).
 func (r *Registry) Admit() error {
@@ -366,20 +230,6 @@ func (r *Registry) releaseLocked(id string) {
 		close(wait)
 		delete(r.busy, id)
 	}
-}
-
-// pastUnlocked is an ended call's record when id is busy (claimed by the
-// caller): from the index entry read under the lock, or else from disk,
-// outside the lock.
-func (r *Registry) pastUnlocked(id string, indexed CallRecord, ok bool) (CallRecord, bool) {
-	if ok {
-		return indexed, true
-	}
-	var rec CallRecord
-	if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err != nil || rec.CallID != id {
-		return CallRecord{}, false
-	}
-	return rec, true
 }
 
 // newCall makes the call of a stream whose id is not live; the caller has
@@ -538,101 +388,6 @@ func (r *Registry) Active() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.active)
-}
-
-// Calls lists call records, newest first, live ones included.
-func (r *Registry) Calls() []CallRecord {
-	r.mu.Lock()
-	live := make([]*Call, 0, len(r.active))
-	for _, c := range r.active {
-		live = append(live, c)
-	}
-	out := make([]CallRecord, 0, len(r.active)+len(r.past))
-	for _, rec := range r.past {
-		out = append(out, rec)
-	}
-	r.mu.Unlock()
-	for _, c := range live {
-		out = append(out, c.Record())
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].StartedAt.Equal(out[j].StartedAt) {
-			return out[i].StartedAt.After(out[j].StartedAt)
-		}
-		return out[i].CallID < out[j].CallID
-	})
-	return out
-}
-
-// rememberLocked indexes an ended call. The index is bounded: past
-// MaxIndexed calls the oldest tenth is dropped from memory at once (their
-// records stay on disk, found by id on disk).
-func (r *Registry) rememberLocked(rec CallRecord) {
-	r.past[rec.CallID] = rec
-	if len(r.past) <= r.cfg.MaxIndexed {
-		return
-	}
-	recs := make([]CallRecord, 0, len(r.past))
-	for _, p := range r.past {
-		recs = append(recs, p)
-	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].StartedAt.Before(recs[j].StartedAt) })
-	for _, old := range recs[:len(recs)-r.cfg.MaxIndexed*9/10] {
-		delete(r.past, old.CallID)
-	}
-}
-
-// Record is one call's record; ok is false for an unknown call.
-func (r *Registry) Record(id string) (CallRecord, bool) {
-	r.mu.Lock()
-	c := r.active[id]
-	rec, ok := r.past[id]
-	r.mu.Unlock()
-	if c != nil {
-		return c.Record(), true
-	}
-	if !ok {
-		// Not indexed (older than the index keeps): read it from disk,
-		// outside the registry lock.
-		if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err == nil && rec.CallID == id {
-			return rec, true
-		}
-	}
-	return rec, ok
-}
-
-// Transcript is one call's transcript, live or stored.
-func (r *Registry) Transcript(id string) (Transcript, bool, error) {
-	r.mu.Lock()
-	c := r.active[id]
-	r.mu.Unlock()
-	if c != nil {
-		return c.Transcript(), true, nil
-	}
-	if _, known := r.Record(id); !known {
-		return Transcript{}, false, nil
-	}
-	var t Transcript
-	err := r.cfg.Store.ReadJSON(id, "transcript.json", &t)
-	if errors.Is(err, os.ErrNotExist) {
-		return Transcript{CallID: id, Segments: []Segment{}, Events: []TranscriptEvent{}}, true, nil
-	}
-	return t, true, err
-}
-
-// TrackPath is the recording of a known call's track.
-func (r *Registry) TrackPath(id, track string) (string, bool, error) {
-	rec, ok := r.Record(id)
-	if !ok {
-		return "", false, nil
-	}
-	for _, t := range rec.Tracks {
-		if t.Name == track {
-			p, err := r.cfg.Store.TrackPath(id, track)
-			return p, true, err
-		}
-	}
-	return "", false, nil
 }
 
 // Shutdown stops taking calls, lets live calls run until ctx is done, then

@@ -1,15 +1,23 @@
 package bridge
 
+import "io"
+
 // AudioSink receives a track's PCM16LE audio as it arrives (a streaming WAV
 // writer in production).
 type AudioSink interface {
 	Write(pcm []byte) (int, error)
 	WriteSilence(samples int64) error
 	Samples() int64
+	// Resume lets the recording go on after a failed write (a full disk
+	// that has room again): it settles the recording at what really
+	// reached storage and returns how many samples that is. A sink that
+	// cannot go on returns an error; the track asks again a second of
+	// audio later.
+	Resume() (int64, error)
 	Close() error
 }
 
-// CallFiles is where one call's recordings and JSON documents go.
+// CallFiles is where one call's recordings, documents and journal go.
 type CallFiles interface {
 	// CreateTrack creates the track's recording, starting at call t=0.
 	CreateTrack(track string, sampleRate int) (AudioSink, error)
@@ -19,16 +27,34 @@ type CallFiles interface {
 	// WriteJSON replaces a document ("call.json", "transcript.json")
 	// atomically.
 	WriteJSON(name string, v any) error
+	// AppendJSON appends each value as one line of the journal name (a
+	// ".jsonl"), in one write; Remove deletes the journal, and a missing
+	// one is no error. The transcript journal gets every final and event
+	// as it happens, while transcript.json is rewritten only every
+	// docsEvery; after a crash, recovery merges the journal into
+	// transcript.json.
+	AppendJSON(name string, vs ...any) error
+	Remove(name string) error
 }
 
-// Store keeps calls after they end. The bridge never builds paths from call
-// ids itself; the store maps ids to safe locations.
+// Store keeps calls, live and ended. The bridge names calls and tracks by id
+// and never by location: the store maps ids to safe places of its own (a
+// local folder, an object store), and hands recordings back as readers.
 type Store interface {
+	// Open returns the call's files, creating the call if it is new.
 	Open(callID string) (CallFiles, error)
+	// ReadJSON decodes a call's document into v; ReadJSONLines calls fn
+	// with each whole line of a call's journal (a missing journal reads as
+	// empty). The error wraps fs.ErrNotExist when the call or the document
+	// does not exist.
 	ReadJSON(callID, name string, v any) error
-	// TrackPath is the recording of a track, for serving it.
-	TrackPath(callID, track string) (string, error)
-	// Calls reads every stored call record (at start-up) and repairs its
-	// recordings when repair is true.
-	Calls(fn func(rec CallRecord, repair func() error)) error
+	ReadJSONLines(callID, name string, fn func(line []byte) error) error
+	// OpenTrack opens a track's recording, as it is now, for reading at
+	// any offset (size: Seek to the end). The error wraps fs.ErrNotExist
+	// when there is no such recording.
+	OpenTrack(callID, track string) (io.ReadSeekCloser, error)
+	// Scan calls fn, at start-up, with the stored record (call.json) of
+	// every call, and a repair that makes the call's recordings whole
+	// after a crash and returns how many samples each track's holds.
+	Scan(fn func(record []byte, repair func() (samples map[string]int64, err error))) error
 }

@@ -238,13 +238,6 @@ func (t *track) recordErr() {
 // recording whose writes failed: a full disk is not asked again per frame.
 const recordRetrySeconds = 1
 
-// resumableSink is an AudioSink that can go on after a failed write (a
-// full disk that has room again). Resume settles the recording at what
-// really reached storage and returns how many samples that is.
-type resumableSink interface {
-	Resume() (int64, error)
-}
-
 // recordWrite notes the outcome of a write to the recording at pos. A
 // failure stops recording until resumeRecording succeeds; it is reported
 // once, not again for each failed attempt to resume.
@@ -266,12 +259,7 @@ func (t *track) recordWrite(err error, pos int64) {
 // resume or the fill fails, the next attempt waits another
 // recordRetrySeconds of audio.
 func (t *track) resumeRecording(pos int64) {
-	r, ok := t.sink.(resumableSink)
-	if !ok {
-		t.retryAt = pos + recordRetrySeconds*int64(t.rate)
-		return
-	}
-	held, err := r.Resume()
+	held, err := t.sink.Resume()
 	if err == nil && held > pos {
 		err = errors.New("the recording holds more than the call clock")
 	}
@@ -522,10 +510,10 @@ func (t *track) finish(ctx context.Context) {
 		if t.cancel != nil {
 			t.cancel()
 		}
-		if r, ok := t.sink.(resumableSink); ok && t.sinkErr != nil {
+		if t.sinkErr != nil {
 			// Settle the WAV at what reached storage, so its header and
 			// the record say the same.
-			if held, err := r.Resume(); err == nil {
+			if held, err := t.sink.Resume(); err == nil {
 				t.samples.Store(held)
 			}
 		}

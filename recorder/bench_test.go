@@ -19,10 +19,7 @@ const (
 // patch every 50 frames and silence padding, allocates nothing, so memory per
 // call does not grow with its length.
 func TestWAVFramesDoNotAllocate(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "t.wav"))
-	require.NoError(t, err)
-	w, err := NewWAV(f, rate8k)
-	require.NoError(t, err)
+	w, _ := newFileWAV(t, rate8k)
 	defer w.Close()
 	frame := ramp(0, frameBytes/2)
 
@@ -75,14 +72,7 @@ func BenchmarkWAV30Minutes(b *testing.B) {
 
 // BenchmarkWAVFrame is the per-frame cost on its own.
 func BenchmarkWAVFrame(b *testing.B) {
-	f, err := os.Create(filepath.Join(b.TempDir(), "t.wav"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	w, err := NewWAV(f, rate8k)
-	if err != nil {
-		b.Fatal(err)
-	}
+	w, _ := newFileWAV(b, rate8k)
 	defer w.Close()
 	frame := ramp(0, frameBytes/2)
 	b.ReportAllocs()

@@ -179,16 +179,12 @@ func TestRepairWAVMissingFile(t *testing.T) {
 // Close as kill -9 would (the buffered tail is lost, the header is a patch
 // behind), and checks that repair yields a valid WAV of what reached the disk.
 func TestRepairAfterKill(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.wav")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	w, err := NewWAV(f, 8000)
-	require.NoError(t, err)
+	w, path := newFileWAV(t, 8000)
 	for i := range 130 { // 2.6 s of 20 ms frames
 		_, err := w.Write(ramp(i*160, 160))
 		require.NoError(t, err)
 	}
-	require.NoError(t, f.Close()) // the process dies; w is never closed
+	require.NoError(t, w.dst.(*os.File).Close()) // the process dies; w is never closed
 
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)

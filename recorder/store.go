@@ -14,12 +14,12 @@
 //
 // Recordings survive the process: a WAV's header is patched after every
 // second of audio, so the file is playable while it grows and after a kill -9;
-// Store.RepairAll fixes what a crash left stale at the next start. A Syncer
-// makes recordings and journals durable on a timer, so a power cut loses at
-// most its interval plus the write buffer. JSON documents are replaced
-// atomically, so a reader sees the old or the new document, never a mix.
-// Memory per call is a fixed 8 KiB write buffer per track, whatever the
-// call's length.
+// at the next start, Store.Scan lists the calls and repairs what a crash left
+// stale in the ones the caller asks for. A Syncer makes recordings and
+// journals durable on a timer, so a power cut loses at most its interval plus
+// the write buffer. JSON documents are replaced atomically, so a reader sees
+// the old or the new document, never a mix. Memory per call is a fixed 8 KiB
+// write buffer per track, whatever the call's length.
 //
 // The package knows nothing of the JSON schemas; callers pass the values to
 // encode.
@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ const (
 	dirPerm   = 0o755
 	filePerm  = 0o644
 )
+
+// recordName is the call record every call folder holds.
+const recordName = "call.json"
 
 // Store is the folder of calls under a data directory.
 type Store struct {
@@ -74,16 +78,6 @@ func (s *Store) Dir(callID string) string {
 	return filepath.Join(s.root, dirName(callID))
 }
 
-// DirByName returns the folder with the given folder name, as listed by
-// CallIDs. A name that is not a safe file name cannot have been listed; it is
-// mapped like a call id so that the result always stays inside the store.
-func (s *Store) DirByName(name string) string {
-	if !isSafeName(name) {
-		name = dirName(name)
-	}
-	return filepath.Join(s.root, name)
-}
-
 // CallIDs returns the names of the call folders present, sorted. They are
 // folder names, not necessarily call ids: read call.json for the real id.
 func (s *Store) CallIDs() ([]string, error) {
@@ -99,6 +93,59 @@ func (s *Store) CallIDs() ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// Scan calls fn, at start-up, with the record (call.json as stored) of each
+// call folder, in folder order, and with repair, which fixes that folder
+// after a crash: it repairs every WAV (see RepairWAV), removes the temporary
+// files of interrupted document writes, and returns how many samples each
+// track's recording holds. A file it cannot repair does not stop the others;
+// their errors are returned together. A folder without a call.json holds
+// nothing a caller can name and is skipped. Call repair before calls start:
+// a temporary file is only a leftover when nobody is writing.
+func (s *Store) Scan(fn func(record []byte, repair func() (samples map[string]int64, err error))) error {
+	names, err := s.CallIDs()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		dir := filepath.Join(s.root, name)
+		b, err := os.ReadFile(filepath.Join(dir, recordName))
+		if err != nil {
+			continue
+		}
+		fn(b, func() (map[string]int64, error) { return repairDir(dir) })
+	}
+	return nil
+}
+
+// repairDir repairs one call folder and returns the samples of each
+// recording it could repair, by track.
+func repairDir(dir string) (samples map[string]int64, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("repair call: %w", err)
+	}
+	samples = map[string]int64{}
+	var errs []error
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		switch {
+		case !e.Type().IsRegular():
+		case strings.HasPrefix(e.Name(), tmpPrefix):
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("repair call: %w", err))
+			}
+		case strings.HasSuffix(e.Name(), wavExt):
+			n, err := RepairWAV(path)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			samples[strings.TrimSuffix(e.Name(), wavExt)] = n
+		}
+	}
+	return samples, errors.Join(errs...)
 }
 
 // Open creates the call's folder if needed and returns it.
@@ -137,44 +184,19 @@ func (s *Store) TrackPath(callID, track string) (string, error) {
 	return filepath.Join(s.Dir(callID), track+wavExt), nil
 }
 
-// RepairAll repairs every WAV in every call folder, as a start-up step after a
-// crash, and removes the temporary files of JSON writes the crash interrupted.
-// It returns how many WAVs it changed. A file it cannot repair does not stop
-// the others; all such errors are returned together. Run it before calls
-// start: a temporary file is only a leftover when nobody is writing.
-func (s *Store) RepairAll() (repaired int, err error) {
-	calls, err := s.CallIDs()
+// OpenTrack opens the call's <track>.wav for reading as it is now, so a
+// recording still being written can be read up to its last write. The
+// error wraps fs.ErrNotExist when there is no such recording (an unsafe
+// track name included: it cannot have been recorded).
+func (s *Store) OpenTrack(callID, track string) (io.ReadSeekCloser, error) {
+	if !isSafeName(track) {
+		return nil, fmt.Errorf("open track: unsafe track name %q: %w", track, fs.ErrNotExist)
+	}
+	f, err := os.Open(filepath.Join(s.Dir(callID), track+wavExt))
 	if err != nil {
-		return 0, fmt.Errorf("repair all: %w", err)
+		return nil, fmt.Errorf("open track: %w", err)
 	}
-	var errs []error
-	for _, name := range calls {
-		dir := filepath.Join(s.root, name)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("repair all: %w", err))
-			continue
-		}
-		for _, e := range entries {
-			path := filepath.Join(dir, e.Name())
-			switch {
-			case !e.Type().IsRegular():
-			case strings.HasPrefix(e.Name(), tmpPrefix):
-				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, fmt.Errorf("repair all: %w", err))
-				}
-			case strings.HasSuffix(e.Name(), wavExt):
-				_, changed, err := repairWAV(path)
-				if err != nil {
-					errs = append(errs, err)
-				}
-				if changed {
-					repaired++
-				}
-			}
-		}
-	}
-	return repaired, errors.Join(errs...)
+	return f, nil
 }
 
 // Call is one call's folder.

@@ -138,14 +138,7 @@ func BenchmarkFsyncPerTrack(b *testing.B) {
 			name = interval.String()
 		}
 		b.Run(name, func(b *testing.B) {
-			f, err := os.Create(filepath.Join(b.TempDir(), "t.wav"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			w, err := NewWAV(f, rate8k)
-			if err != nil {
-				b.Fatal(err)
-			}
+			w, _ := newFileWAV(b, rate8k)
 			defer w.Close()
 			frame := ramp(0, frameBytes/2)
 			frames := 5 * 50 // 5 s of audio per op, whatever the interval

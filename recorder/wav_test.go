@@ -150,11 +150,7 @@ func TestWAVHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "t.wav")
-			f, err := os.Create(path)
-			require.NoError(t, err)
-			w, err := NewWAV(f, tt.rate)
-			require.NoError(t, err)
+			w, path := newFileWAV(t, tt.rate)
 			pcm := ramp(0, tt.samples)
 			n, err := w.Write(pcm)
 			require.NoError(t, err)
@@ -184,11 +180,7 @@ func TestNewWAVRejectsBadRate(t *testing.T) {
 }
 
 func TestNewWAVHeaderIsOnDiskAtOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.wav")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	w, err := NewWAV(f, 8000)
-	require.NoError(t, err)
+	w, path := newFileWAV(t, 8000)
 	defer w.Close()
 	info := requireValidOnDisk(t, path, 8000)
 	require.Zero(t, info.dataSize)
@@ -212,11 +204,7 @@ func TestWAVValidWhileRecording(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "t.wav")
-			f, err := os.Create(path)
-			require.NoError(t, err)
-			w, err := NewWAV(f, tt.rate)
-			require.NoError(t, err)
+			w, path := newFileWAV(t, tt.rate)
 
 			patches := 0
 			for written := 0; written < tt.total; {
@@ -250,14 +238,10 @@ func TestWAVValidWhileRecording(t *testing.T) {
 }
 
 func TestWAVWriteSilence(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.wav")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	w, err := NewWAV(f, 8000)
-	require.NoError(t, err)
+	w, path := newFileWAV(t, 8000)
 
 	pcm := ramp(1, 100)
-	_, err = w.Write(pcm)
+	_, err := w.Write(pcm)
 	require.NoError(t, err)
 	// Longer than the static zero buffer and across a patch boundary.
 	require.NoError(t, w.WriteSilence(12345))
@@ -307,11 +291,7 @@ func TestWAVCloseIdempotent(t *testing.T) {
 }
 
 func TestWAVCloseOnFileIdempotent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.wav")
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	w, err := NewWAV(f, 8000)
-	require.NoError(t, err)
+	w, path := newFileWAV(t, 8000)
 	require.NoError(t, w.Close())
 	require.NoError(t, w.Close(), "a second Close must not report the file as already closed")
 	requireValidOnDisk(t, path, 8000)
@@ -360,4 +340,16 @@ func TestWAVFull(t *testing.T) {
 	require.ErrorIs(t, err, ErrFull)
 	require.Zero(t, n)
 	require.LessOrEqual(t, int64(36+maxDataSize), int64(1<<32-1), "RIFF size still fits its field")
+}
+
+// newFileWAV records at rate into a new file in the test's temporary
+// folder and returns the WAV and the file's path.
+func newFileWAV(tb testing.TB, rate int) (*WAV, string) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "t.wav")
+	f, err := os.Create(path)
+	require.NoError(tb, err)
+	w, err := NewWAV(f, rate)
+	require.NoError(tb, err)
+	return w, path
 }

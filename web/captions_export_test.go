@@ -111,9 +111,10 @@ type memStore struct {
 }
 
 func (m *memStore) Open(string) (bridge.CallFiles, error) { return nil, errors.New("read-only") }
-func (m *memStore) TrackPath(string, string) (string, error) {
-	return "", os.ErrNotExist
+func (m *memStore) OpenTrack(string, string) (io.ReadSeekCloser, error) {
+	return nil, os.ErrNotExist
 }
+func (m *memStore) ReadJSONLines(string, string, func([]byte) error) error { return nil }
 
 func (m *memStore) ReadJSON(id, name string, v any) error {
 	d, ok := m.docs[id+"/"+name]
@@ -127,9 +128,13 @@ func (m *memStore) ReadJSON(id, name string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func (m *memStore) Calls(fn func(bridge.CallRecord, func() error)) error {
+func (m *memStore) Scan(fn func([]byte, func() (map[string]int64, error))) error {
 	for _, r := range m.recs {
-		fn(r, func() error { return nil })
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		fn(b, func() (map[string]int64, error) { return nil, nil })
 	}
 	return nil
 }

@@ -186,8 +186,6 @@ func (s benchStore) Open(id string) (bridge.CallFiles, error) {
 	return benchFiles{c}, nil
 }
 
-func (s benchStore) Calls(func(bridge.CallRecord, func() error)) error { return nil }
-
 type benchFiles struct{ *recorder.Call }
 
 func (c benchFiles) CreateTrack(track string, rate int) (bridge.AudioSink, error) {

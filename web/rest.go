@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
@@ -111,7 +111,8 @@ func (s *Server) transcript(c *fiber.Ctx) (bridge.Transcript, string, error) {
 }
 
 // getRecording serves <track>.wav with single byte ranges. It reads the
-// file as it is on disk, so a live call's recording can be fetched too.
+// recording as the store holds it now, so a live call's recording can be
+// fetched too.
 func (s *Server) getRecording(c *fiber.Ctx) error {
 	id, err := callID(c)
 	if err != nil {
@@ -122,26 +123,18 @@ func (s *Server) getRecording(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.NewError(fiber.StatusNotFound, "recordings are <track>.wav")
 	}
-	path, ok, err := s.reg.TrackPath(id, track)
-	if err != nil {
-		return fiber.NewError(fiber.StatusNotFound, err.Error())
-	}
-	if !ok {
-		return notFound("recording", id+"/"+file)
-	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	rec, ok, err := s.reg.OpenTrack(id, track)
+	if !ok || errors.Is(err, fs.ErrNotExist) {
 		return notFound("recording", id+"/"+file)
 	}
 	if err != nil {
 		return err
 	}
-	st, err := f.Stat()
+	size, err := rec.Seek(0, io.SeekEnd)
 	if err != nil {
-		f.Close()
+		rec.Close()
 		return err
 	}
-	size := st.Size()
 	c.Set(fiber.HeaderContentType, "audio/wav")
 	c.Set(fiber.HeaderAcceptRanges, "bytes")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
@@ -151,7 +144,7 @@ func (s *Server) getRecording(c *fiber.Ctx) error {
 		var ok bool
 		start, end, ok = parseRange(rh, size)
 		if !ok {
-			f.Close()
+			rec.Close()
 			c.Set(fiber.HeaderContentRange, "bytes */"+strconv.FormatInt(size, 10))
 			return fiber.NewError(fiber.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
 		}
@@ -159,16 +152,16 @@ func (s *Server) getRecording(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", start, end, size))
 	}
 	if c.Method() == fiber.MethodHead {
-		f.Close()
+		rec.Close()
 		c.Response().Header.SetContentLength(int(end - start + 1))
 		return nil
 	}
-	if _, err := f.Seek(start, io.SeekStart); err != nil {
-		f.Close()
+	if _, err := rec.Seek(start, io.SeekStart); err != nil {
+		rec.Close()
 		return err
 	}
 	// fasthttp closes the reader after sending when it is an io.Closer.
-	c.Response().SetBodyStream(readCloser{io.LimitReader(f, end-start+1), f}, int(end-start+1))
+	c.Response().SetBodyStream(readCloser{io.LimitReader(rec, end-start+1), rec}, int(end-start+1))
 	return nil
 }
 

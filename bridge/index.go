@@ -1,0 +1,118 @@
+package bridge
+
+import (
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"sort"
+)
+
+// The index is the read model of calls: the live ones, read from their
+// Call, and the ended ones, kept in memory up to MaxIndexed and read from
+// the store beyond that.
+
+// Calls lists call records, newest first, live ones included.
+func (r *Registry) Calls() []CallRecord {
+	r.mu.Lock()
+	live := make([]*Call, 0, len(r.active))
+	for _, c := range r.active {
+		live = append(live, c)
+	}
+	out := make([]CallRecord, 0, len(r.active)+len(r.past))
+	for _, rec := range r.past {
+		out = append(out, rec)
+	}
+	r.mu.Unlock()
+	for _, c := range live {
+		out = append(out, c.Record())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].StartedAt.Equal(out[j].StartedAt) {
+			return out[i].StartedAt.After(out[j].StartedAt)
+		}
+		return out[i].CallID < out[j].CallID
+	})
+	return out
+}
+
+// rememberLocked indexes an ended call. The index is bounded: past
+// MaxIndexed calls the oldest tenth is dropped from memory at once (their
+// records stay on disk, found by id on disk).
+func (r *Registry) rememberLocked(rec CallRecord) {
+	r.past[rec.CallID] = rec
+	if len(r.past) <= r.cfg.MaxIndexed {
+		return
+	}
+	recs := make([]CallRecord, 0, len(r.past))
+	for _, p := range r.past {
+		recs = append(recs, p)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].StartedAt.Before(recs[j].StartedAt) })
+	for _, old := range recs[:len(recs)-r.cfg.MaxIndexed*9/10] {
+		delete(r.past, old.CallID)
+	}
+}
+
+// pastUnlocked is an ended call's record when id is busy (claimed by the
+// caller): from the index entry read under the lock, or else from disk,
+// outside the lock.
+func (r *Registry) pastUnlocked(id string, indexed CallRecord, ok bool) (CallRecord, bool) {
+	if ok {
+		return indexed, true
+	}
+	var rec CallRecord
+	if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err != nil || rec.CallID != id {
+		return CallRecord{}, false
+	}
+	return rec, true
+}
+
+// Record is one call's record; ok is false for an unknown call.
+func (r *Registry) Record(id string) (CallRecord, bool) {
+	r.mu.Lock()
+	c := r.active[id]
+	rec, ok := r.past[id]
+	r.mu.Unlock()
+	if c != nil {
+		return c.Record(), true
+	}
+	if !ok {
+		// Not indexed (older than the index keeps): read it from disk,
+		// outside the registry lock.
+		if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err == nil && rec.CallID == id {
+			return rec, true
+		}
+	}
+	return rec, ok
+}
+
+// Transcript is one call's transcript, live or stored.
+func (r *Registry) Transcript(id string) (Transcript, bool, error) {
+	r.mu.Lock()
+	c := r.active[id]
+	r.mu.Unlock()
+	if c != nil {
+		return c.Transcript(), true, nil
+	}
+	if _, known := r.Record(id); !known {
+		return Transcript{}, false, nil
+	}
+	var t Transcript
+	err := r.cfg.Store.ReadJSON(id, "transcript.json", &t)
+	if errors.Is(err, os.ErrNotExist) {
+		return Transcript{CallID: id, Segments: []Segment{}, Events: []TranscriptEvent{}}, true, nil
+	}
+	return t, true, err
+}
+
+// OpenTrack opens the recording of a known call's track; ok is false when
+// the call or the track is unknown.
+func (r *Registry) OpenTrack(id, track string) (rec io.ReadSeekCloser, ok bool, err error) {
+	call, ok := r.Record(id)
+	if !ok || !slices.ContainsFunc(call.Tracks, func(t TrackRecord) bool { return t.Name == track }) {
+		return nil, false, nil
+	}
+	rec, err = r.cfg.Store.OpenTrack(id, track)
+	return rec, true, err
+}
