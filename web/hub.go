@@ -97,26 +97,14 @@ type HubConfig struct {
 }
 
 func (c HubConfig) withDefaults() HubConfig {
-	def := func(v, d int) int {
-		if v <= 0 {
-			return d
-		}
-		return v
-	}
-	dur := func(v, d time.Duration) time.Duration {
-		if v <= 0 {
-			return d
-		}
-		return v
-	}
-	c.Outbox = def(c.Outbox, DefaultOutbox)
-	c.OutboxBytes = def(c.OutboxBytes, DefaultOutboxBytes)
-	c.MaxSubscribers = def(c.MaxSubscribers, DefaultMaxSubscribers)
-	c.MaxPerCall = def(c.MaxPerCall, DefaultMaxPerCall)
-	c.WaitTimeout = dur(c.WaitTimeout, DefaultWaitTimeout)
-	c.RetainEnded = dur(c.RetainEnded, DefaultRetainEnded)
-	c.WriteTimeout = dur(c.WriteTimeout, DefaultWriteTimeout)
-	c.MaxReplayBytes = def(c.MaxReplayBytes, DefaultMaxReplayBytes)
+	c.Outbox = cmp.Or(max(c.Outbox, 0), DefaultOutbox)
+	c.OutboxBytes = cmp.Or(max(c.OutboxBytes, 0), DefaultOutboxBytes)
+	c.MaxSubscribers = cmp.Or(max(c.MaxSubscribers, 0), DefaultMaxSubscribers)
+	c.MaxPerCall = cmp.Or(max(c.MaxPerCall, 0), DefaultMaxPerCall)
+	c.WaitTimeout = cmp.Or(max(c.WaitTimeout, 0), DefaultWaitTimeout)
+	c.RetainEnded = cmp.Or(max(c.RetainEnded, 0), DefaultRetainEnded)
+	c.WriteTimeout = cmp.Or(max(c.WriteTimeout, 0), DefaultWriteTimeout)
+	c.MaxReplayBytes = cmp.Or(max(c.MaxReplayBytes, 0), DefaultMaxReplayBytes)
 	return c
 }
 
