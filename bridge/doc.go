@@ -73,8 +73,13 @@
 //     call's wall time plus MaxGap in all; missing audio beyond that is not
 //     filled (the frame follows the audio before it), only recorded as an
 //     audio.gap event and counted.
-//   - The publisher (the web hub) never blocks Publish; its own per-
-//     subscriber bounds apply there.
+//   - Events leave through the Sequencer, which numbers each call's events
+//     (seq) and encodes each once, under the call's event lock, then hands
+//     it to the Publisher (a Fanout of several side by side: the web hub
+//     today). No publisher blocks Publish; each applies its own bounds (the
+//     hub's per-subscriber outboxes). An ended call's seq is remembered in
+//     memory for the resume window (at least ten minutes), so a continued
+//     call's seq goes on increasing; after a restart it starts at 1.
 //   - A document write that fails is logged (once until writes succeed
 //     again) and retried at the next change. A WAV write that fails (a full
 //     disk) pauses that track's recording (the error is in call.json and

@@ -26,22 +26,47 @@ const (
 	ReasonError      = "error"
 )
 
-// Event is one message for subscribers. The Publisher assigns Seq (per call,
-// strictly increasing) and encodes the event once as
-// {"type":…,"call_id":…,"seq":…, <Body's fields>}.
+// Event is one message for publishers. Whoever makes one sets Type, CallID
+// and Body; the Sequencer fills in the rest before any publisher sees it,
+// so publishers route on Kind, Segment and Start and send Data without
+// looking into Body.
 type Event struct {
 	Type   string
 	CallID string
 	// Body is one of the *Body types below; its JSON fields follow type,
-	// call_id and seq in the encoded event.
+	// call_id and seq in Data. It stays set for in-process readers (tests).
 	Body any
+
+	// Seq numbers the call's events: per call, strictly increasing.
+	Seq uint64
+	// Kind tells which events a later one supersedes.
+	Kind Kind
+	// Segment is the transcript segment of a partial or final.
+	Segment string
+	// Data is the event encoded once, shared by every publisher:
+	// {"type":…,"call_id":…,"seq":…, <Body's fields>}.
+	Data []byte
+	// Start is set on call.updated: the call's call.started re-encoded,
+	// with call.started's seq, listing everything every call.updated so far
+	// brought. A publisher that keeps call.started for late joiners keeps
+	// this in its place.
+	Start []byte
 }
 
-// Publisher fans events out to subscribers. Publish must not block on any
-// subscriber; it is called from ingest and STT goroutines.
-type Publisher interface {
-	Publish(ev Event)
-}
+// Kind sorts events by what publishers may drop.
+type Kind uint8
+
+// Kinds of events.
+const (
+	// KindDurable events are kept for late joiners: everything but
+	// partials (finals included).
+	KindDurable Kind = iota
+	// KindPartial: a newer partial of the same Segment, or its final,
+	// makes it obsolete; late joiners do not need it.
+	KindPartial
+	// KindFinal: the settled text of its Segment; obsoletes its partials.
+	KindFinal
+)
 
 // CallStartedBody is the body of call.started and call.updated.
 type CallStartedBody struct {

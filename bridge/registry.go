@@ -119,6 +119,11 @@ type Registry struct {
 // NewRegistry makes a registry. Call Load to index stored calls.
 func NewRegistry(cfg Config) *Registry {
 	cfg.defaults()
+	if cfg.Publisher != nil {
+		// Publishers get every event numbered and encoded, each call's in
+		// seq order. Ended calls' seq is kept while they may be continued.
+		cfg.Publisher = NewSequencer(cfg.Publisher, cfg.ResumeWindow, cfg.Now, cfg.Log)
+	}
 	return &Registry{
 		cfg: cfg, log: cfg.Log.With().Str("component", "bridge").Logger(), metrics: cfg.Metrics,
 		active: map[string]*Call{}, past: map[string]CallRecord{}, busy: map[string]chan struct{}{},

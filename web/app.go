@@ -100,9 +100,37 @@ func (c *Config) defaults() {
 	}
 }
 
+// What the HTTP side uses of the bridge's registry, one concern each.
+type (
+	// Admitter decides whether a new call is taken (media sockets, /readyz).
+	Admitter interface {
+		Admit() error
+		Active() int
+	}
+	// StreamStarter hands a media stream that sent its start frame to its
+	// call.
+	StreamStarter interface {
+		StartStream(p provider.Name, st *provider.Start) (*bridge.Stream, error)
+	}
+	// CallbackRecorder keeps a provider's status callback with its call.
+	CallbackRecorder interface {
+		AttachCallback(callID string, cb map[string]any) (string, error)
+	}
+	// Registry is all of it; *bridge.Registry implements it. The REST
+	// handlers' part is CallReader (rest.go).
+	Registry interface {
+		Admitter
+		StreamStarter
+		CallbackRecorder
+		CallReader
+	}
+)
+
+var _ Registry = (*bridge.Registry)(nil)
+
 // Deps are the components the HTTP side serves.
 type Deps struct {
-	Registry *bridge.Registry
+	Registry Registry
 	Hub      *Hub
 	Log      zerolog.Logger
 	// Metrics may be nil (a private set is made).
@@ -115,7 +143,7 @@ type Deps struct {
 // Server holds the HTTP handlers and what they need.
 type Server struct {
 	cfg   Config
-	reg   *bridge.Registry
+	reg   Registry
 	hub   *Hub
 	log   zerolog.Logger
 	ready func() bool

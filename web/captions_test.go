@@ -19,7 +19,7 @@ import (
 
 // serveCaptions serves the hub's socket on a random local port and returns
 // its ws:// URL.
-func serveCaptions(t *testing.T, hub *Hub) string {
+func serveCaptions(t *testing.T, hub *testHub) string {
 	t.Helper()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/ws/captions", websocket.New(hub.ServeWS))
@@ -90,7 +90,7 @@ func serveWSRunning() int {
 	}
 }
 
-func requireHandlersDone(t *testing.T, h *Hub) {
+func requireHandlersDone(t *testing.T, h *testHub) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		return serveWSRunning() == 0 && h.Stats().Subscribers == 0
@@ -204,8 +204,8 @@ func TestCaptionsSocketRefusals(t *testing.T) {
 		name     string
 		cfg      HubConfig
 		query    string
-		setup    func(t *testing.T, h *Hub)
-		after    func(t *testing.T, h *Hub) // once subscribed
+		setup    func(t *testing.T, h *testHub)
+		after    func(t *testing.T, h *testHub) // once subscribed
 		wantCode int
 		wantText string
 	}{
@@ -218,12 +218,12 @@ func TestCaptionsSocketRefusals(t *testing.T) {
 		},
 		{
 			name: "too many subscribers", cfg: HubConfig{MaxSubscribers: 1}, query: "?call=CA1",
-			setup:    func(t *testing.T, h *Hub) { subscribe(t, h, "CA2", 0) },
+			setup:    func(t *testing.T, h *testHub) { subscribe(t, h, "CA2", 0) },
 			wantCode: fws.CloseTryAgainLater, wantText: "too many subscribers",
 		},
 		{
 			name: "hub shutdown", query: "?call=CA1",
-			after:    func(t *testing.T, h *Hub) { h.Close() },
+			after:    func(t *testing.T, h *testHub) { h.Close() },
 			wantCode: fws.CloseGoingAway, wantText: "shutdown",
 		},
 	}

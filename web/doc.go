@@ -22,9 +22,12 @@
 //     caption socket's re-raise on the handler's goroutine once both have
 //     exited. Each panic is logged once with its stack and counted in
 //     bridge_panics_total.
-//   - Hub: Publish runs on the caller's goroutine (ingest or STT results),
-//     encodes the event once and appends it to each subscriber's bounded
-//     outbox; it never blocks on a subscriber.
+//   - Hub: Publish runs on the caller's goroutine (ingest or STT results)
+//     with the event already numbered and encoded by bridge, and appends it
+//     to each subscriber's bounded outbox; it never blocks on a subscriber.
+//     hub.go holds calls, publish, the replay log and eviction;
+//     subscription.go a subscriber's side; outbox.go its queue; encode.go
+//     the shared message and what the hub encodes itself.
 //
 // # Before a call exists
 //

@@ -14,6 +14,15 @@ import (
 	"github.com/callcaptions/bridge/bridge"
 )
 
+// CallReader is the read model the REST API serves: calls live and
+// stored, their transcripts and recordings.
+type CallReader interface {
+	Calls() []bridge.CallRecord
+	Record(id string) (bridge.CallRecord, bool)
+	Transcript(id string) (bridge.Transcript, bool, error)
+	TrackPath(id, track string) (string, bool, error)
+}
+
 // callsPage is the answer of GET /api/calls.
 type callsPage struct {
 	Calls []bridge.CallRecord `json:"calls"`

@@ -116,7 +116,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		return nil, nil, nil, nil, err
 	}
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: fileStore{store}, Recognizer: rec, Publisher: hub, Metrics: metrics, Log: log,
+		Store: fileStore{store}, Recognizer: rec, Publisher: bridge.Fanout{hub}, Metrics: metrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,

@@ -1,0 +1,123 @@
+package bridge
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The wire form of an event, the same for every publisher:
+//
+//	{"type":<Type>,"call_id":<CallID>,"seq":<Seq>, <the body's fields>}
+//
+// type, call_id and seq come first so a reader can route on them before
+// reading the rest; the body is encoded with encoding/json and spliced in.
+
+// Encode returns the wire form of an event a publisher makes itself (the
+// caption hub's replay.truncated). body must encode to a JSON object, or be
+// nil.
+func Encode(typ, callID string, seq uint64, body any) ([]byte, error) {
+	b, err := marshalBody(body)
+	if err != nil {
+		return nil, err
+	}
+	buf := appendPrefix(make([]byte, 0, len(typ)+len(callID)+len(b)+48), typ, callID)
+	return appendBody(appendSeq(buf, seq), b), nil
+}
+
+// marshalBody encodes an event body; the result is a JSON object or nil.
+func marshalBody(body any) ([]byte, error) {
+	if body == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode body: %w", err)
+	}
+	if string(b) == "null" {
+		return nil, nil
+	}
+	if len(b) < 2 || b[0] != '{' {
+		return nil, fmt.Errorf("encode body: %T is not a JSON object", body)
+	}
+	return b, nil
+}
+
+// appendPrefix appends `{"type":<typ>,"call_id":<callID>,"seq":`.
+func appendPrefix(dst []byte, typ, callID string) []byte {
+	dst = append(dst, `{"type":`...)
+	dst = appendString(dst, typ)
+	dst = append(dst, `,"call_id":`...)
+	dst = appendString(dst, callID)
+	return append(dst, `,"seq":`...)
+}
+
+func appendSeq(dst []byte, seq uint64) []byte {
+	return strconv.AppendUint(dst, seq, 10)
+}
+
+// appendBody splices the body object's fields after seq and closes the
+// event object.
+func appendBody(dst, body []byte) []byte {
+	if len(body) <= 2 { // nil or {}
+		return append(dst, '}')
+	}
+	dst = append(dst, ',')
+	return append(dst, body[1:]...)
+}
+
+// appendString appends s as a JSON string, as encoding/json would (invalid
+// UTF-8 becomes U+FFFD) except that <, > and & are not escaped.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
