@@ -20,7 +20,7 @@ type CallReader interface {
 	Calls() []bridge.CallRecord
 	Record(id string) (bridge.CallRecord, bool)
 	Transcript(id string) (bridge.Transcript, bool, error)
-	TrackPath(id, track string) (string, bool, error)
+	OpenTrack(id, track string) (io.ReadSeekCloser, bool, error)
 }
 
 // callsPage is the answer of GET /api/calls.
