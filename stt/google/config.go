@@ -6,21 +6,15 @@ import (
 	"net"
 	"regexp"
 	"time"
+
+	"github.com/callcaptions/bridge/stt/session"
 )
 
-// Hold policies: what a stream does while the track carries no speech.
+// Hold policies: what a stream does while the track carries no speech; see
+// session.HoldReopen and session.HoldKeepAlive.
 const (
-	// HoldReopen half-closes the engine stream after SilenceClose of quiet
-	// audio (or IdleClose without any audio), lets it settle its finals, and
-	// opens a fresh one when speech returns, starting PreRoll before the
-	// first loud chunk so the first syllables are not lost. Silence is not
-	// billed and no stream can hit Google's audio timeout.
-	HoldReopen = "reopen"
-	// HoldKeepAlive streams quiet audio like any other audio: nothing is
-	// decided by a level detector, at the price of billed silence and more
-	// rollovers. A stretch with no audio at all still half-closes the stream
-	// after IdleClose, because there is nothing on the call clock to send.
-	HoldKeepAlive = "keepalive"
+	HoldReopen    = session.HoldReopen
+	HoldKeepAlive = session.HoldKeepAlive
 )
 
 // Defaults for the zero values of Config.
@@ -167,27 +161,21 @@ type Config struct {
 	Metrics Metrics
 }
 
-// Metrics receives the counters an operator needs. Implementations must be
-// safe for concurrent use and must not block.
-type Metrics interface {
-	// StreamOpened counts engine streams opened (first, rollover, retry).
-	StreamOpened()
-	// Rotation counts planned rollovers.
-	Rotation()
-	// Error counts failed engine streams by gRPC code name.
-	Error(code string)
-	// AudioDropped counts audio that was never transcribed.
-	AudioDropped(d time.Duration)
+// Metrics receives the engine's counters; see session.Metrics.
+type Metrics = session.Metrics
+
+// policy is how the track's session.Stream uses Google.
+func (c Config) policy() session.Policy {
+	return session.Policy{
+		RotateAfter: c.RotateAfter, StreamLimit: c.StreamLimit, RotatePause: c.RotatePause,
+		Hold: c.Hold, IdleClose: c.IdleClose, SilenceClose: c.SilenceClose, SilenceLevel: c.SilenceLevel,
+		PreRoll: c.PreRoll, GapFill: c.GapFill, ChunkDuration: c.ChunkDuration,
+		QueueDuration: c.QueueDuration, ReplayLimit: c.ReplayLimit,
+		DrainTimeout: c.DrainTimeout, SendTimeout: c.SendTimeout,
+		BackoffInitial: c.BackoffInitial, BackoffMax: c.BackoffMax, ExhaustedBackoff: c.ExhaustedBackoff,
+		MaxRetries: c.MaxRetries, Metrics: c.Metrics,
+	}
 }
-
-type noMetrics struct{}
-
-func (noMetrics) StreamOpened()              {}
-func (noMetrics) Rotation()                  {}
-func (noMetrics) Error(string)               {}
-func (noMetrics) AudioDropped(time.Duration) {}
-
-var _ Metrics = noMetrics{}
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
@@ -228,9 +216,6 @@ func (c Config) withDefaults() Config {
 	setDur(&c.BackoffMax, DefaultBackoffMax)
 	setDur(&c.ExhaustedBackoff, DefaultExhaustedBackoff)
 	setInt(&c.MaxRetries, DefaultMaxRetries)
-	if c.Metrics == nil {
-		c.Metrics = noMetrics{}
-	}
 	return c
 }
 

@@ -130,6 +130,9 @@ func (p player) feed(s stt.Stream, pcm []byte) (recording []byte, writeErr, clos
 	return rec.Bytes(), writeErr, s.Close()
 }
 
+// span is a stretch of call-clock samples [from, to).
+type span struct{ from, to int64 }
+
 func skipped(ss []span, pos int64) bool {
 	for _, s := range ss {
 		if pos >= s.from && pos < s.to {
