@@ -102,80 +102,15 @@ type Config struct {
 	// ceil(MaxStreams/80).
 	PoolSize int
 
-	// RotateAfter is the audio duration after which a stream is replaced at
-	// the next pause of RotatePause; default 4m30s.
-	RotateAfter time.Duration
-	// StreamLimit is the audio duration at which a stream is replaced even
-	// mid-speech; default 4m50s, at most 5m (Google stops at 305 s).
-	StreamLimit time.Duration
-	// RotatePause is the quiet audio that counts as a pause; default 300ms.
-	RotatePause time.Duration
-
-	// Hold is the policy for stretches without speech: "reopen" (default)
-	// or "keepalive".
-	Hold string
-	// IdleClose is how long (wall time) without any audio arriving before
-	// the stream is half-closed; default 3s, at most 8s.
-	IdleClose time.Duration
-	// SilenceClose is the quiet audio after which the reopen policy
-	// half-closes the stream; default 10s.
-	SilenceClose time.Duration
-	// SilenceLevel is the RMS level (0..32767) below which a chunk is
-	// quiet; default 150 (about -47 dBFS).
-	SilenceLevel int
-	// PreRoll is the audio before the first loud chunk sent when a stream
-	// reopens after a hold; default 1s.
-	PreRoll time.Duration
-	// GapFill is the longest jump in sample positions sent as silence;
-	// longer jumps end the stream and the next one starts where audio
-	// resumes. Default 1s.
-	GapFill time.Duration
-
-	// ChunkDuration is the audio per request; default 100ms (20ms..500ms).
-	ChunkDuration time.Duration
-	// QueueDuration bounds the audio waiting to be sent; beyond it the
-	// newest audio is dropped and reported as a gap. Default 10s.
-	QueueDuration time.Duration
-	// ReplayLimit bounds the unfinalized audio kept for replay after a
-	// stream failure; default 30s.
-	ReplayLimit time.Duration
-	// DrainTimeout bounds the wait for a half-closed stream's last
-	// results; default 10s.
-	DrainTimeout time.Duration
-	// SendTimeout is how long a blocked send may take before the stream
-	// counts as unavailable; default 10s.
-	SendTimeout time.Duration
-
-	// BackoffInitial and BackoffMax bound the delay before reopening a
-	// failed stream (doubling, with jitter); defaults 250ms and 10s.
-	BackoffInitial time.Duration
-	BackoffMax     time.Duration
-	// ExhaustedBackoff is the first delay after ResourceExhausted (quota);
-	// it doubles up to 4×BackoffMax. Default 2s.
-	ExhaustedBackoff time.Duration
-	// MaxRetries is how many consecutive failed streams, with no result in
-	// between, end transcription of the track; default 8.
-	MaxRetries int
-
-	// Metrics receives counters; nil means none.
-	Metrics Metrics
+	// Policy is how a track's session.Stream uses Google: rotation, hold,
+	// queue, replay, drain and retries. A zero field means Google's
+	// default (the Default* constants); StreamLimit is at most 5m and
+	// IdleClose at most 8s.
+	session.Policy
 }
 
 // Metrics receives the engine's counters; see session.Metrics.
 type Metrics = session.Metrics
-
-// policy is how the track's session.Stream uses Google.
-func (c Config) policy() session.Policy {
-	return session.Policy{
-		RotateAfter: c.RotateAfter, StreamLimit: c.StreamLimit, RotatePause: c.RotatePause,
-		Hold: c.Hold, IdleClose: c.IdleClose, SilenceClose: c.SilenceClose, SilenceLevel: c.SilenceLevel,
-		PreRoll: c.PreRoll, GapFill: c.GapFill, ChunkDuration: c.ChunkDuration,
-		QueueDuration: c.QueueDuration, ReplayLimit: c.ReplayLimit,
-		DrainTimeout: c.DrainTimeout, SendTimeout: c.SendTimeout,
-		BackoffInitial: c.BackoffInitial, BackoffMax: c.BackoffMax, ExhaustedBackoff: c.ExhaustedBackoff,
-		MaxRetries: c.MaxRetries, Metrics: c.Metrics,
-	}
-}
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {

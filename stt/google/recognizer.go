@@ -144,7 +144,7 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 	r.mu.Unlock()
 
 	log := r.log.With().Str("call_id", sc.CallID).Str("track", sc.Track).Logger()
-	s := session.NewStream(&engine{r: r, request: r.recognitionConfig(sc, log)}, r.cfg.policy(), sc.Track, sc.SampleRate, log)
+	s := session.NewStream(&engine{r: r, request: r.recognitionConfig(sc, log)}, r.cfg.Policy, sc.Track, sc.SampleRate, log)
 	sctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(r.ctx, cancel)
 	go func() {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/callcaptions/bridge/stt"
 	"github.com/callcaptions/bridge/stt/google/speechtest"
+	"github.com/callcaptions/bridge/stt/session"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -232,21 +233,23 @@ func count(ss []string, s string) int {
 // seconds.
 func testConfig(addr string) Config {
 	return Config{
-		Endpoint:         addr,
-		Insecure:         true,
-		WordTimeOffsets:  true,
-		RotateAfter:      5 * time.Second,
-		StreamLimit:      8 * time.Second,
-		IdleClose:        time.Second,
-		SilenceClose:     2 * time.Second,
-		PreRoll:          500 * time.Millisecond,
-		QueueDuration:    30 * time.Second,
-		ReplayLimit:      30 * time.Second,
-		DrainTimeout:     3 * time.Second,
-		SendTimeout:      time.Second,
-		BackoffInitial:   5 * time.Millisecond,
-		BackoffMax:       50 * time.Millisecond,
-		ExhaustedBackoff: 20 * time.Millisecond,
+		Endpoint:        addr,
+		Insecure:        true,
+		WordTimeOffsets: true,
+		Policy: session.Policy{
+			RotateAfter:      5 * time.Second,
+			StreamLimit:      8 * time.Second,
+			IdleClose:        time.Second,
+			SilenceClose:     2 * time.Second,
+			PreRoll:          500 * time.Millisecond,
+			QueueDuration:    30 * time.Second,
+			ReplayLimit:      30 * time.Second,
+			DrainTimeout:     3 * time.Second,
+			SendTimeout:      time.Second,
+			BackoffInitial:   5 * time.Millisecond,
+			BackoffMax:       50 * time.Millisecond,
+			ExhaustedBackoff: 20 * time.Millisecond,
+		},
 	}
 }
 
