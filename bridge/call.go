@@ -572,18 +572,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	}
 	c.tracks[name] = t
 	if c.reg.cfg.Recognizer != nil {
-		// The recognizer is opened by the track's own goroutine, not under
-		// the call's lock: an engine that is slow or down must not hold up
-		// ingest. Audio waits in the queue meanwhile.
-		ctx, cancel := context.WithCancel(c.ctx)
-		t.cancel = cancel
-		t.queue = newPCMQueue(int(c.reg.cfg.STTQueue.Seconds() * float64(2*t.rate)))
-		t.sttDone = make(chan struct{})
-		sc := stt.StreamConfig{CallID: c.id, Track: name, SampleRate: t.rate, Params: maps.Clone(st.CustomParameters)}
-		c.sttWG.Go(func() {
-			defer close(t.sttDone)
-			t.transcribe(ctx, sc)
-		})
+		t.transcribe(c.reg.cfg.Recognizer, c.reg.cfg.STTQueue, maps.Clone(st.CustomParameters))
 	}
 	return t, nil
 }

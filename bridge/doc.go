@@ -19,21 +19,21 @@
 //     gone: transcription settles (bounded by the drain timeout), the WAVs
 //     are closed (header patched, synced), the documents are written a last
 //     time and call.ended is published.
-//   - Each transcribed track has two goroutines owned by its call: the
-//     feeder, which opens the recognizer (never under the call's lock) and
-//     moves audio from the queue to stt.Stream.Write (which may block), and
-//     the results reader of the current stream, which turns stt.Results
-//     into transcript segments and events. When the engine gives up on a
-//     stream (an outage it could not ride out) or a stream cannot be
-//     opened, the feeder opens a new one after a backoff (1 s, doubling to
-//     30 s, each wait jittered to between half and all of it) while the
-//     queue keeps the newest audio; segment ids continue after those
-//     already used. Only progress, a result with transcript text, resets
-//     the backoff; status results do not. A failure the engine marks
-//     permanent (credentials, permissions, configuration: one stt.failed)
-//     ends transcription of the track for the rest of the call, and is
-//     never reopened; the recording goes on. Both exit before finalize
-//     returns.
+//   - Each transcribed track has a transcription session (stt/session)
+//     with two goroutines awaited by its call: the feeder, which opens the
+//     recognizer (never under the call's lock) and moves audio from the
+//     queue to stt.Stream.Write (which may block), and the results reader
+//     of the current stream, whose results the track turns into transcript
+//     segments and events. When the engine gives up on a stream (an
+//     outage it could not ride out) or a stream cannot be opened, the
+//     feeder opens a new one after a backoff (1 s, doubling to 30 s, each
+//     wait jittered to between half and all of it) while the queue keeps
+//     the newest audio; segment ids continue after those already used.
+//     Only progress, a result with transcript text, resets the backoff;
+//     status results do not. A failure the engine marks permanent
+//     (credentials, permissions, configuration: one stt.failed) ends
+//     transcription of the track for the rest of the call, and is never
+//     reopened; the recording goes on. Both exit before finalize returns.
 //
 // # The registry lock
 //
@@ -63,9 +63,10 @@
 //     bytes; the oldest call's are dropped to make room, and all after ten
 //     minutes. Every drop is counted (Metrics.CallbackDropped).
 //   - Refused streams: a record lists a few and counts the rest.
-//   - The STT queue of a track holds at most --stt-queue of audio. When it
-//     is full the oldest audio is dropped, counted, and recorded as an
-//     audio.gap event of kind "stt"; the recording is unaffected.
+//   - The STT queue of a track (in its stt/session) holds at most
+//     --stt-queue of audio. When it is full the oldest audio is dropped,
+//     counted, and recorded as an audio.gap event of kind "stt"; the
+//     recording is unaffected.
 //   - A call keeps at most MaxEventsPerCall transcript events (gaps, DTMF,
 //     STT notices); later ones are counted in events_dropped and the
 //     metrics, and neither kept nor published.

@@ -307,10 +307,7 @@ func play(t *testing.T, s *Stream, gen func(int) int16, from, to int) {
 
 // queued is how much audio waits for the recognizer on the stream's track.
 func queued(s *Stream) int {
-	q := s.tracks[0].queue
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.size
+	return s.tracks[0].stt.Queued()
 }
 
 func startCall(t *testing.T, reg *Registry, id string) *Stream {

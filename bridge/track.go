@@ -3,8 +3,6 @@ package bridge
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,11 +14,8 @@ import (
 	"github.com/callcaptions/bridge/bridge/codec"
 	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/session"
 )
-
-// sttChunkMs is how much audio the feeder hands the recognizer per Write at
-// most: 100 ms is what Google recommends and keeps caption latency low.
-const sttChunkMs = 100
 
 // track is one recorded and transcribed track of a call. The stream that
 // owns it calls ingest from its read loop; nothing on that path waits for
@@ -43,9 +38,7 @@ type track struct {
 	swapVotes int // of those, frames that looked byte-swapped
 	lastWarn  time.Time
 
-	queue   *pcmQueue
-	sttDone chan struct{} // closed when the STT goroutines have exited
-	cancel  context.CancelFunc
+	stt *session.Session // nil: not transcribed
 
 	frames     atomic.Int64
 	samples    atomic.Int64 // samples recorded, filled gaps included (the sink is not read across goroutines)
@@ -204,10 +197,10 @@ func (t *track) write(p placement, pcm []byte) {
 		t.samples.Store(end)
 	}
 	t.arrivals.mark((end-1)*10/int64(t.rate), t.call.reg.cfg.Now)
-	if t.queue != nil {
-		// Also while the recognizer is down: the queue keeps the newest
-		// audio for the next stream and counts what it drops.
-		t.queue.push(p.pos, pcm)
+	if t.stt != nil {
+		// Also while the recognizer is down: the session's queue keeps
+		// the newest audio for the next stream and reports what it drops.
+		t.stt.Write(p.pos, pcm)
 	}
 }
 
@@ -279,236 +272,67 @@ func (t *track) resumeRecording(pos int64) {
 		Msg("recording resumed; what it missed is silence in the WAV and an audio.gap of kind record")
 }
 
-// Reopening a recognizer stream that stopped (or could not be opened):
-// the first attempt waits about sttReopenMin, doubling up to sttReopenMax
-// while attempts keep failing, each wait jittered to between half and all
-// of it so that the tracks of many calls do not reopen in step. Engines
-// retry short outages themselves; this covers the long ones they give up
-// on, so a track is transcribed again once the engine is back, and only the
-// audio of the outage is lost to transcription (an audio.gap of kind stt).
-// Only progress resets the delay: a stream that delivered transcript text
-// (a partial or a final with words in it). Status results (retries, gaps,
-// a failure) are not progress, so an engine that keeps failing is reopened
-// ever more slowly. A failure the engine marks permanent (credentials,
-// permissions, configuration) is never reopened. Variables so that tests
-// need not wait seconds.
+// Reopening a recognizer stream that stopped (or could not be opened)
+// waits about sttReopenMin, doubling up to sttReopenMax; see package
+// stt/session. Variables so that tests need not wait seconds.
 var (
-	sttReopenMin = time.Second
-	sttReopenMax = 30 * time.Second
+	sttReopenMin = session.DefaultReopenMin
+	sttReopenMax = session.DefaultReopenMax
 )
 
-// reopenWait is the jittered wait for a reopen delay of d.
-func reopenWait(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
+// transcribe starts the track's transcription session, owned by the call:
+// it runs until the track finishes or the call's context ends. The
+// recognizer is opened by the session's goroutine, not under the call's
+// lock: an engine that is slow or down must not hold up ingest. Audio
+// waits in the session's queue meanwhile.
+func (t *track) transcribe(r stt.Recognizer, queue time.Duration, params map[string]string) {
+	c := t.call
+	t.stt = session.New(session.Config{
+		Recognizer: r,
+		Stream:     stt.StreamConfig{CallID: c.id, Track: t.name, SampleRate: t.rate, Params: params},
+		Handler:    (*sttEvents)(t),
+		Queue:      queue,
+		ReopenMin:  sttReopenMin,
+		ReopenMax:  sttReopenMax,
+		Log:        t.log,
+		Panicked:   func(v any, stack []byte) { c.recovered(PanicTrack, v, stack) },
+	})
+	c.sttWG.Go(func() { t.stt.Run(c.ctx) })
 }
 
-// transcribe runs in its own goroutine for the life of the track: it opens
-// a recognizer stream, feeds it from the queue and turns its results into
-// transcript segments and events (on a second goroutine, since Write may
-// block), and opens a new stream after a backoff when one fails. It returns
-// when the queue is closed and the last stream has delivered its results,
-// when a stream failed for good, or when ctx is cancelled.
-func (t *track) transcribe(ctx context.Context, sc stt.StreamConfig) {
-	var results sync.WaitGroup
-	defer func() {
-		if v := recover(); v != nil {
-			stack := debug.Stack()
-			t.cancel() // abandons the engine stream: its results reader returns
-			results.Wait()
-			t.call.recovered(PanicTrack, v, stack)
-		}
-	}()
-	defer t.discardQueued()
-	delay := sttReopenMin
-	failing := false // the last attempt failed: notices are not repeated
-	for streams := 0; ; {
-		stream, err := t.call.reg.cfg.Recognizer.Open(ctx, sc)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if !failing {
-				t.sttNotice(stt.EventFailed, "", "speech-to-text unavailable; recording continues, retrying: "+err.Error())
-				t.log.Error().Err(err).Msg("speech-to-text unavailable for this track; recording continues")
-			}
-			failing = true
-		} else {
-			if streams > 0 || failing {
-				t.call.mu.Lock()
-				t.segOffset = t.call.segmentsLocked(t.name)
-				t.call.mu.Unlock()
-				t.sttNotice(stt.EventResumed, "", "speech-to-text stream reopened")
-				t.log.Info().Int("streams", streams+1).Msg("speech-to-text stream reopened")
-			}
-			streams++
-			var out streamOutcome
-			results.Go(func() { out = t.results(stream) })
-			finished := t.feed(ctx, stream)
-			results.Wait()
-			if finished || ctx.Err() != nil {
-				return
-			}
-			if out.permanent {
-				t.log.Error().Msg("speech-to-text failed for good on this track; recording continues without transcription")
-				return
-			}
-			if out.progress {
-				delay = sttReopenMin // it worked for a while: this is a new outage
-			}
-			failing = false
-			t.log.Warn().Dur("retry_in", delay).Msg("speech-to-text stream stopped; recording continues, reopening")
-		}
-		if !t.waitReopen(ctx, reopenWait(delay)) {
-			return
-		}
-		delay = min(2*delay, sttReopenMax)
+// sttEvents turns what the track's transcription session reports into
+// transcript segments and events.
+type sttEvents track
+
+func (e *sttEvents) Result(r stt.Result) { e.call.result((*track)(e), r) }
+
+func (e *sttEvents) Gap(pos, samples int64) { e.call.sttGap(e.name, pos, samples, e.rate) }
+
+// Notice records a notice of the session's own at the track's current
+// position. A reopened stream counts its segments from 1 again: they are
+// numbered on after those the transcript already has.
+func (e *sttEvents) Notice(event, msg string) {
+	t := (*track)(e)
+	if event == stt.EventResumed {
+		t.call.mu.Lock()
+		t.segOffset = t.call.segmentsLocked(t.name)
+		t.call.mu.Unlock()
 	}
-}
-
-// sttNotice records a notice of the bridge's own about the track's
-// transcription, at the track's current position.
-func (t *track) sttNotice(event, code, msg string) {
 	at := t.samples.Load() * 1000 / int64(t.rate)
 	typ := TypeSTTPrefix + event
 	c := t.call
-	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Code: code, Message: msg}) {
-		c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Code: code, Message: msg}})
+	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Message: msg}) {
+		c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Message: msg}})
 	}
-	c.reg.metrics.STTEvent(event, code)
-}
-
-// waitReopen waits d before the next attempt; false when the track ended
-// meanwhile.
-func (t *track) waitReopen(ctx context.Context, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			return true
-		case <-ctx.Done():
-			return false
-		case <-t.queue.notify: // audio keeps coming; only a close matters
-			if t.queue.isClosed() {
-				return false
-			}
-		}
-	}
-}
-
-// reportDropped records audio the queue dropped since the last report.
-func (t *track) reportDropped() {
-	if pos, n := t.queue.takeDroppedSpan(); n > 0 {
-		t.call.sttGap(t.name, pos, n/2, t.rate)
-	}
-}
-
-// discardQueued records what will never be transcribed when transcription
-// ends early (the engine was down at the end of the call, or the drain
-// timed out): what the queue dropped and what it still holds.
-func (t *track) discardQueued() {
-	t.queue.close()
-	t.reportDropped()
-	buf := make([]byte, 2*t.rate*sttChunkMs/1000)
-	var from, n int64 = 0, 0
-	for {
-		pos, m, ok := t.queue.pop(buf)
-		if ok && n > 0 && pos == from+n {
-			n += int64(m / 2)
-			continue
-		}
-		if n > 0 {
-			t.call.sttGap(t.name, from, n, t.rate)
-		}
-		if !ok {
-			return
-		}
-		from, n = pos, int64(m/2)
-	}
-}
-
-// feed moves audio from the queue to the stream, which may block. It
-// returns true when the queue was closed and drained (the stream is then
-// closed, and settles), false when the stream stopped taking audio or ctx
-// was cancelled.
-func (t *track) feed(ctx context.Context, stream stt.Stream) bool {
-	buf := make([]byte, 2*t.rate*sttChunkMs/1000)
-	defer stream.Close()
-	for {
-		for {
-			t.reportDropped()
-			pos, n, ok := t.queue.pop(buf)
-			if !ok {
-				break
-			}
-			if err := stream.Write(pos, buf[:n]); err != nil {
-				if !errors.Is(err, stt.ErrStopped) && ctx.Err() == nil {
-					t.log.Warn().Err(err).Msg("speech-to-text stopped taking audio")
-				}
-				// The chunk in hand never reached the engine.
-				t.call.sttGap(t.name, pos, int64(n/2), t.rate)
-				return false
-			}
-		}
-		if t.queue.isClosed() {
-			// Closed and drained (a push racing close is refused by push).
-			if _, _, ok := t.queue.pop(buf); !ok {
-				return true
-			}
-			continue
-		}
-		select {
-		case <-t.queue.notify:
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
-
-// streamOutcome is what one recognizer stream amounted to.
-type streamOutcome struct {
-	progress  bool // it delivered transcript text
-	permanent bool // it failed in a way a new stream would repeat
-}
-
-// results turns one stream's output into transcript segments and
-// subscriber events, until the stream closes Results.
-func (t *track) results(stream stt.Stream) streamOutcome {
-	var out streamOutcome
-	defer func() {
-		if v := recover(); v != nil {
-			stack := debug.Stack()
-			t.cancel() // the feeder stops too; the call ends
-			t.call.recovered(PanicTrack, v, stack)
-		}
-	}()
-	for r := range stream.Results() {
-		t.call.result(t, r)
-		switch {
-		case r.Kind == stt.Partial || r.Kind == stt.Final:
-			out.progress = out.progress || strings.TrimSpace(r.Text) != ""
-		case r.Status != nil && r.Status.Event == stt.EventFailed:
-			out.permanent = r.Status.Permanent
-		}
-	}
-	return out
+	c.reg.metrics.STTEvent(event, "")
 }
 
 // finish closes the track's input and waits for transcription to settle,
 // then closes the WAV. Safe to call more than once.
 func (t *track) finish(ctx context.Context) {
 	t.closeOnce.Do(func() {
-		if t.queue != nil {
-			t.queue.close()
-			select {
-			case <-t.sttDone:
-			case <-ctx.Done():
-				t.cancel()
-				<-t.sttDone
-			}
-		}
-		if t.cancel != nil {
-			t.cancel()
+		if t.stt != nil {
+			t.stt.Close(ctx)
 		}
 		if t.sinkErr != nil {
 			// Settle the WAV at what reached storage, so its header and

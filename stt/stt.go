@@ -4,7 +4,9 @@
 // of the call's earliest track), so results line up with the WAV files.
 //
 // Implementations: stt/mock (deterministic, offline, driven by the audio only)
-// and stt/google (Google Cloud Speech-to-Text v1 streaming).
+// and stt/google (Google Cloud Speech-to-Text v1 streaming). stt/session
+// supervises a track's transcription for any of them, and gives an engine
+// that only opens, feeds and maps its streams the rest of a Stream.
 package stt
 
 import (

@@ -9,6 +9,7 @@ import (
 
 	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/stt/google"
+	"github.com/callcaptions/bridge/stt/session"
 	"github.com/callcaptions/bridge/web"
 )
 
@@ -21,13 +22,15 @@ func googleConfig(g config.Google, m google.Metrics) google.Config {
 		PhraseHints: g.PhraseHints, Boost: g.Boost, MaxAlternatives: g.MaxAlternatives,
 		DisableInterimResults: !g.InterimResults,
 		MaxStreams:            g.MaxStreams, PoolSize: g.PoolSize,
-		RotateAfter: g.RotateAfter, StreamLimit: g.StreamLimit, RotatePause: g.RotatePause,
-		Hold: g.Hold, IdleClose: g.IdleClose, SilenceClose: g.SilenceClose, SilenceLevel: g.SilenceLevel,
-		PreRoll: g.PreRoll, GapFill: g.GapFill, ChunkDuration: g.ChunkDuration, QueueDuration: g.QueueDuration,
-		ReplayLimit: g.ReplayLimit, DrainTimeout: g.DrainTimeout, SendTimeout: g.SendTimeout,
-		BackoffInitial: g.BackoffInitial, BackoffMax: g.BackoffMax, ExhaustedBackoff: g.ExhaustedBackoff,
-		MaxRetries: g.MaxRetries,
-		Metrics:    m,
+		Policy: session.Policy{
+			RotateAfter: g.RotateAfter, StreamLimit: g.StreamLimit, RotatePause: g.RotatePause,
+			Hold: g.Hold, IdleClose: g.IdleClose, SilenceClose: g.SilenceClose, SilenceLevel: g.SilenceLevel,
+			PreRoll: g.PreRoll, GapFill: g.GapFill, ChunkDuration: g.ChunkDuration, QueueDuration: g.QueueDuration,
+			ReplayLimit: g.ReplayLimit, DrainTimeout: g.DrainTimeout, SendTimeout: g.SendTimeout,
+			BackoffInitial: g.BackoffInitial, BackoffMax: g.BackoffMax, ExhaustedBackoff: g.ExhaustedBackoff,
+			MaxRetries: g.MaxRetries,
+			Metrics:    m,
+		},
 	}
 }
 

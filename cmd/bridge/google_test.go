@@ -1,80 +1,27 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/speech/apiv1/speechpb"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/google/speechtest"
 )
-
-// echoSpeech is a minimal Speech server: it checks the stream's config and
-// answers each stream with one final covering all the audio it received.
-type echoSpeech struct {
-	speechpb.UnimplementedSpeechServer
-	configs atomic.Int32
-	rate    atomic.Int32
-}
-
-func (e *echoSpeech) StreamingRecognize(s speechpb.Speech_StreamingRecognizeServer) error {
-	first, err := s.Recv()
-	if err != nil {
-		return err
-	}
-	cfg := first.GetStreamingConfig().GetConfig()
-	if cfg == nil {
-		return errors.New("first request must carry the config")
-	}
-	e.configs.Add(1)
-	e.rate.Store(cfg.GetSampleRateHertz())
-	var bytes int
-	for {
-		req, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			if bytes == 0 {
-				return nil
-			}
-			end := time.Duration(bytes/2) * time.Second / time.Duration(cfg.GetSampleRateHertz())
-			return s.Send(&speechpb.StreamingRecognizeResponse{Results: []*speechpb.StreamingRecognitionResult{{
-				Alternatives: []*speechpb.SpeechRecognitionAlternative{{Transcript: "hello from google", Confidence: 0.8}},
-				IsFinal:      true, ResultEndTime: durationpb.New(end),
-			}}})
-		}
-		if err != nil {
-			return err
-		}
-		bytes += len(req.GetAudioContent())
-	}
-}
 
 // TestGoogleEngineWiring runs the bridge with --stt google against a local
 // Speech server: the real client is used, and its finals reach the
 // transcript on the call clock.
 func TestGoogleEngineWiring(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := grpc.NewServer()
-	fake := &echoSpeech{}
-	speechpb.RegisterSpeechServer(srv, fake)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
+	fake, addr := speechtest.Start(t, speechtest.Config{Echo: "hello from google"})
 
 	cfg := testConfig(t)
 	cfg.STT = "google"
-	cfg.Google.Endpoint = ln.Addr().String()
+	cfg.Google.Endpoint = addr
 	cfg.Google.Insecure = true
 	_, base := startBridge(t, cfg)
 
@@ -93,35 +40,9 @@ func TestGoogleEngineWiring(t *testing.T) {
 	require.Equal(t, "hello from google", tr.Segments[0].Text)
 	require.Equal(t, "inbound-1", tr.Segments[0].SegmentID)
 	require.InDelta(t, 2000, tr.Segments[0].EndMs, 100, "the final ends where the audio did, on the call clock")
-	require.GreaterOrEqual(t, fake.configs.Load(), int32(1))
-	require.Equal(t, int32(8000), fake.rate.Load())
-}
-
-// refusingSpeech is a Speech server that answers every stream with one
-// error once it has the stream's config, and remembers when each stream
-// was opened.
-type refusingSpeech struct {
-	speechpb.UnimplementedSpeechServer
-	code codes.Code
-
-	mu    sync.Mutex
-	opens []time.Time
-}
-
-func (r *refusingSpeech) StreamingRecognize(s speechpb.Speech_StreamingRecognizeServer) error {
-	if _, err := s.Recv(); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.opens = append(r.opens, time.Now())
-	r.mu.Unlock()
-	return status.Error(r.code, "refused by the test")
-}
-
-func (r *refusingSpeech) opened() []time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]time.Time(nil), r.opens...)
+	configs := fake.Configs()
+	require.NotEmpty(t, configs)
+	require.Equal(t, int32(8000), configs[len(configs)-1].GetConfig().GetSampleRateHertz())
 }
 
 // TestGoogleFailuresThroughTheBridge plays calls in real time into a bridge
@@ -139,18 +60,12 @@ func TestGoogleFailuresThroughTheBridge(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.code.String(), func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			srv := grpc.NewServer()
-			fake := &refusingSpeech{code: tt.code}
-			speechpb.RegisterSpeechServer(srv, fake)
-			go func() { _ = srv.Serve(ln) }()
-			t.Cleanup(srv.Stop)
+			fake, addr := speechtest.Start(t, speechtest.Config{Refuse: tt.code})
 
 			cfg := testConfig(t)
 			cfg.APIToken = authAPIToken
 			cfg.STT = "google"
-			cfg.Google.Endpoint = ln.Addr().String()
+			cfg.Google.Endpoint = addr
 			cfg.Google.Insecure = true
 			// An outage scaled down ten times: 25 ms doubling to 1 s
 			// stands for 250 ms doubling to 10 s, so 3.2 s of call
@@ -188,7 +103,7 @@ func TestGoogleFailuresThroughTheBridge(t *testing.T) {
 					require.Equal(t, tt.code.String(), ev.Code)
 				}
 			}
-			opens := fake.opened()
+			opens := fake.Opens()
 			if tt.permanent {
 				require.Len(t, opens, 1, "a permanent error is never retried")
 				require.Equal(t, 1, failed, "exactly one stt.failed:\n%+v", tr.Events)

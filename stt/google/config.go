@@ -6,21 +6,15 @@ import (
 	"net"
 	"regexp"
 	"time"
+
+	"github.com/callcaptions/bridge/stt/session"
 )
 
-// Hold policies: what a stream does while the track carries no speech.
+// Hold policies: what a stream does while the track carries no speech; see
+// session.HoldReopen and session.HoldKeepAlive.
 const (
-	// HoldReopen half-closes the engine stream after SilenceClose of quiet
-	// audio (or IdleClose without any audio), lets it settle its finals, and
-	// opens a fresh one when speech returns, starting PreRoll before the
-	// first loud chunk so the first syllables are not lost. Silence is not
-	// billed and no stream can hit Google's audio timeout.
-	HoldReopen = "reopen"
-	// HoldKeepAlive streams quiet audio like any other audio: nothing is
-	// decided by a level detector, at the price of billed silence and more
-	// rollovers. A stretch with no audio at all still half-closes the stream
-	// after IdleClose, because there is nothing on the call clock to send.
-	HoldKeepAlive = "keepalive"
+	HoldReopen    = session.HoldReopen
+	HoldKeepAlive = session.HoldKeepAlive
 )
 
 // Defaults for the zero values of Config.
@@ -108,86 +102,15 @@ type Config struct {
 	// ceil(MaxStreams/80).
 	PoolSize int
 
-	// RotateAfter is the audio duration after which a stream is replaced at
-	// the next pause of RotatePause; default 4m30s.
-	RotateAfter time.Duration
-	// StreamLimit is the audio duration at which a stream is replaced even
-	// mid-speech; default 4m50s, at most 5m (Google stops at 305 s).
-	StreamLimit time.Duration
-	// RotatePause is the quiet audio that counts as a pause; default 300ms.
-	RotatePause time.Duration
-
-	// Hold is the policy for stretches without speech: "reopen" (default)
-	// or "keepalive".
-	Hold string
-	// IdleClose is how long (wall time) without any audio arriving before
-	// the stream is half-closed; default 3s, at most 8s.
-	IdleClose time.Duration
-	// SilenceClose is the quiet audio after which the reopen policy
-	// half-closes the stream; default 10s.
-	SilenceClose time.Duration
-	// SilenceLevel is the RMS level (0..32767) below which a chunk is
-	// quiet; default 150 (about -47 dBFS).
-	SilenceLevel int
-	// PreRoll is the audio before the first loud chunk sent when a stream
-	// reopens after a hold; default 1s.
-	PreRoll time.Duration
-	// GapFill is the longest jump in sample positions sent as silence;
-	// longer jumps end the stream and the next one starts where audio
-	// resumes. Default 1s.
-	GapFill time.Duration
-
-	// ChunkDuration is the audio per request; default 100ms (20ms..500ms).
-	ChunkDuration time.Duration
-	// QueueDuration bounds the audio waiting to be sent; beyond it the
-	// newest audio is dropped and reported as a gap. Default 10s.
-	QueueDuration time.Duration
-	// ReplayLimit bounds the unfinalized audio kept for replay after a
-	// stream failure; default 30s.
-	ReplayLimit time.Duration
-	// DrainTimeout bounds the wait for a half-closed stream's last
-	// results; default 10s.
-	DrainTimeout time.Duration
-	// SendTimeout is how long a blocked send may take before the stream
-	// counts as unavailable; default 10s.
-	SendTimeout time.Duration
-
-	// BackoffInitial and BackoffMax bound the delay before reopening a
-	// failed stream (doubling, with jitter); defaults 250ms and 10s.
-	BackoffInitial time.Duration
-	BackoffMax     time.Duration
-	// ExhaustedBackoff is the first delay after ResourceExhausted (quota);
-	// it doubles up to 4×BackoffMax. Default 2s.
-	ExhaustedBackoff time.Duration
-	// MaxRetries is how many consecutive failed streams, with no result in
-	// between, end transcription of the track; default 8.
-	MaxRetries int
-
-	// Metrics receives counters; nil means none.
-	Metrics Metrics
+	// Policy is how a track's session.Stream uses Google: rotation, hold,
+	// queue, replay, drain and retries. A zero field means Google's
+	// default (the Default* constants); StreamLimit is at most 5m and
+	// IdleClose at most 8s.
+	session.Policy
 }
 
-// Metrics receives the counters an operator needs. Implementations must be
-// safe for concurrent use and must not block.
-type Metrics interface {
-	// StreamOpened counts engine streams opened (first, rollover, retry).
-	StreamOpened()
-	// Rotation counts planned rollovers.
-	Rotation()
-	// Error counts failed engine streams by gRPC code name.
-	Error(code string)
-	// AudioDropped counts audio that was never transcribed.
-	AudioDropped(d time.Duration)
-}
-
-type noMetrics struct{}
-
-func (noMetrics) StreamOpened()              {}
-func (noMetrics) Rotation()                  {}
-func (noMetrics) Error(string)               {}
-func (noMetrics) AudioDropped(time.Duration) {}
-
-var _ Metrics = noMetrics{}
+// Metrics receives the engine's counters; see session.Metrics.
+type Metrics = session.Metrics
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
@@ -228,9 +151,6 @@ func (c Config) withDefaults() Config {
 	setDur(&c.BackoffMax, DefaultBackoffMax)
 	setDur(&c.ExhaustedBackoff, DefaultExhaustedBackoff)
 	setInt(&c.MaxRetries, DefaultMaxRetries)
-	if c.Metrics == nil {
-		c.Metrics = noMetrics{}
-	}
 	return c
 }
 

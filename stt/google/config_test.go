@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/api/option"
+
+	"github.com/callcaptions/bridge/stt/session"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -43,18 +45,18 @@ func TestConfigValidate(t *testing.T) {
 		{"empty hint", Config{PhraseHints: []string{""}}, []string{"phrase-hints", "1 to 100"}},
 		{"max alternatives", Config{MaxAlternatives: 31}, []string{"max-alternatives=31", "0 and 30"}},
 		{"pool", Config{PoolSize: 100}, []string{"pool-size=100"}},
-		{"stream limit", Config{StreamLimit: 6 * time.Minute}, []string{"stream-limit=6m0s", "at most 5m0s"}},
-		{"rotate after limit", Config{RotateAfter: 5 * time.Minute, StreamLimit: 4 * time.Minute}, []string{"rotate-after=5m0s", "less than stream-limit"}},
-		{"hold", Config{Hold: "music"}, []string{"hold=music", "reopen or keepalive"}},
-		{"idle close", Config{IdleClose: 12 * time.Second}, []string{"idle-close=12s", "at most 8s"}},
-		{"negative", Config{DrainTimeout: -time.Second}, []string{"drain-timeout=-1s", "positive"}},
-		{"chunk", Config{ChunkDuration: time.Second}, []string{"chunk-duration=1s", "20ms and 500ms"}},
-		{"queue", Config{QueueDuration: 100 * time.Millisecond}, []string{"queue-duration", "at least 1s"}},
-		{"replay", Config{ReplayLimit: 100 * time.Millisecond}, []string{"replay-limit", "at least 1s"}},
-		{"silence level", Config{SilenceLevel: 40000}, []string{"silence-level=40000"}},
-		{"backoff order", Config{BackoffInitial: time.Minute, BackoffMax: time.Second}, []string{"backoff-initial=1m0s", "backoff-max"}},
-		{"retries", Config{MaxRetries: -1}, []string{"max-retries=-1"}},
-		{"every problem at once", Config{Language: "??", Hold: "x", MaxAlternatives: -1},
+		{"stream limit", Config{Policy: session.Policy{StreamLimit: 6 * time.Minute}}, []string{"stream-limit=6m0s", "at most 5m0s"}},
+		{"rotate after limit", Config{Policy: session.Policy{RotateAfter: 5 * time.Minute, StreamLimit: 4 * time.Minute}}, []string{"rotate-after=5m0s", "less than stream-limit"}},
+		{"hold", Config{Policy: session.Policy{Hold: "music"}}, []string{"hold=music", "reopen or keepalive"}},
+		{"idle close", Config{Policy: session.Policy{IdleClose: 12 * time.Second}}, []string{"idle-close=12s", "at most 8s"}},
+		{"negative", Config{Policy: session.Policy{DrainTimeout: -time.Second}}, []string{"drain-timeout=-1s", "positive"}},
+		{"chunk", Config{Policy: session.Policy{ChunkDuration: time.Second}}, []string{"chunk-duration=1s", "20ms and 500ms"}},
+		{"queue", Config{Policy: session.Policy{QueueDuration: 100 * time.Millisecond}}, []string{"queue-duration", "at least 1s"}},
+		{"replay", Config{Policy: session.Policy{ReplayLimit: 100 * time.Millisecond}}, []string{"replay-limit", "at least 1s"}},
+		{"silence level", Config{Policy: session.Policy{SilenceLevel: 40000}}, []string{"silence-level=40000"}},
+		{"backoff order", Config{Policy: session.Policy{BackoffInitial: time.Minute, BackoffMax: time.Second}}, []string{"backoff-initial=1m0s", "backoff-max"}},
+		{"retries", Config{Policy: session.Policy{MaxRetries: -1}}, []string{"max-retries=-1"}},
+		{"every problem at once", Config{Language: "??", MaxAlternatives: -1, Policy: session.Policy{Hold: "x"}},
 			[]string{"language=??", "hold=x", "max-alternatives=-1"}},
 	}
 	for _, tt := range tests {
@@ -69,7 +71,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	_, err := New(context.Background(), Config{Hold: "x"}, zerolog.Nop())
+	_, err := New(context.Background(), Config{Policy: session.Policy{Hold: "x"}}, zerolog.Nop())
 	require.ErrorContains(t, err, "hold=x")
 	_, err = New(context.Background(), Config{CredentialsFile: filepath.Join(t.TempDir(), "missing.json")}, zerolog.Nop())
 	require.Error(t, err)

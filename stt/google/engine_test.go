@@ -9,12 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/google/speechtest"
 )
 
 // The first request carries the settings, the per-call overrides and the
 // rate-dependent model; audio goes out as LINEAR16 at the track's rate.
 func TestRecognitionConfig(t *testing.T) {
-	fake, addr := startFake(t, fakeRules())
+	fake, addr := speechtest.Start(t, fakeRules())
 	cfg := testConfig(addr)
 	cfg.PhraseHints, cfg.Boost = []string{"Acme"}, 10
 	cfg.AlternativeLanguages = []string{"es-US"}
@@ -32,7 +33,7 @@ func TestRecognitionConfig(t *testing.T) {
 	open(8000, map[string]string{"language": "es-MX", "hints": " Widget , ,Gizmo"})
 	open(16000, map[string]string{"language": "not a language"})
 
-	cs := fake.lastConfigs()
+	cs := fake.Configs()
 	require.Len(t, cs, 2)
 	c8, c16 := cs[0].GetConfig(), cs[1].GetConfig()
 	assert.True(t, cs[0].GetInterimResults())
@@ -57,7 +58,7 @@ func TestRecognitionConfig(t *testing.T) {
 func TestPositionJumps(t *testing.T) {
 	rules := fakeRules()
 	rules.StreamLimit = time.Minute
-	fake, addr := startFake(t, rules)
+	fake, addr := speechtest.Start(t, rules)
 	cfg := testConfig(addr)
 	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
 	cfg.SilenceClose = 10 * time.Second // only the jumps end streams here
@@ -76,7 +77,7 @@ func TestPositionJumps(t *testing.T) {
 	rs := wait(t, res, 10*time.Second)
 	checkWords(t, "inbound", rs, words)
 	assert.Empty(t, statuses(rs))
-	opened, _, _, _, _ := fake.stats()
+	opened, _, _, _, _ := fake.Stats()
 	assert.Equal(t, 2, opened, "only the long jump starts a new stream")
 }
 
@@ -87,13 +88,13 @@ func TestStalledEngine(t *testing.T) {
 	rules := fakeRules()
 	rules.StreamLimit = time.Minute
 	rules.AudioTimeout = time.Minute
-	rules.Script = func(n int, st fakeState) error {
+	rules.Script = func(n int, st speechtest.State) error {
 		if n == 1 && st.Audio >= 3*time.Second && !st.InWord {
-			return errStall
+			return speechtest.ErrStall
 		}
 		return nil
 	}
-	fake, addr := startFake(t, rules)
+	fake, addr := speechtest.Start(t, rules)
 	cfg := testConfig(addr)
 	cfg.QueueDuration, cfg.SendTimeout = time.Second, 300*time.Millisecond
 	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
@@ -134,11 +135,11 @@ func TestStalledEngine(t *testing.T) {
 			inGap = inGap || (w.endMs > g.from && w.startMs < g.to)
 		}
 		if !inGap {
-			assert.Equal(t, 1, seen[wordName(w.k)], "word %v", w)
+			assert.Equal(t, 1, seen[speechtest.WordName(w.k)], "word %v", w)
 		}
-		assert.LessOrEqual(t, seen[wordName(w.k)], 1, "word %v", w)
+		assert.LessOrEqual(t, seen[speechtest.WordName(w.k)], 1, "word %v", w)
 	}
-	_, _, _, failures, _ := fake.stats()
+	_, _, _, failures, _ := fake.Stats()
 	assert.Empty(t, failures)
 }
 
@@ -147,7 +148,7 @@ func TestStalledEngine(t *testing.T) {
 func TestContextCancel(t *testing.T) {
 	rules := fakeRules()
 	rules.AudioTimeout = time.Minute
-	_, addr := startFake(t, rules)
+	_, addr := speechtest.Start(t, rules)
 	r := newTestRecognizer(t, testConfig(addr))
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := r.Open(ctx, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: 8000})
@@ -162,7 +163,7 @@ func TestContextCancel(t *testing.T) {
 }
 
 func TestOpenLimits(t *testing.T) {
-	_, addr := startFake(t, fakeRules())
+	_, addr := speechtest.Start(t, fakeRules())
 	cfg := testConfig(addr)
 	cfg.MaxStreams = 1
 	r := newTestRecognizer(t, cfg)

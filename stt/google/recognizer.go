@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/session"
 )
 
 // ErrCapacity is returned by Open when MaxStreams tracks are already
@@ -143,7 +144,7 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 	r.mu.Unlock()
 
 	log := r.log.With().Str("call_id", sc.CallID).Str("track", sc.Track).Logger()
-	s := newStream(r, sc, r.recognitionConfig(sc, log), log)
+	s := session.NewStream(&engine{r: r, request: r.recognitionConfig(sc, log)}, r.cfg.Policy, sc.Track, sc.SampleRate, log)
 	sctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(r.ctx, cancel)
 	go func() {
@@ -155,7 +156,7 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 			r.open--
 			r.mu.Unlock()
 		}()
-		s.run(sctx)
+		s.Run(sctx)
 	}()
 	return s, nil
 }

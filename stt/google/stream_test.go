@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/google/speechtest"
+	"github.com/callcaptions/bridge/stt/session"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -67,7 +69,7 @@ func synth(rate int, total time.Duration, words []spoken) []byte {
 	for _, w := range words {
 		a, b := int(w.startMs)*rate/1000, int(w.endMs)*rate/1000
 		for i := a; i < b && i < n; i++ {
-			v := wordAmp(w.k)
+			v := speechtest.WordAmp(w.k)
 			if i%2 == 1 {
 				v = -v
 			}
@@ -128,6 +130,9 @@ func (p player) feed(s stt.Stream, pcm []byte) (recording []byte, writeErr, clos
 	}
 	return rec.Bytes(), writeErr, s.Close()
 }
+
+// span is a stretch of call-clock samples [from, to).
+type span struct{ from, to int64 }
 
 func skipped(ss []span, pos int64) bool {
 	for _, s := range ss {
@@ -195,7 +200,7 @@ func checkWords(t *testing.T, track string, rs []stt.Result, want []spoken) {
 	}
 	var exp []string
 	for _, w := range want {
-		exp = append(exp, fmt.Sprintf("%s@%d-%d", wordName(w.k), w.startMs, w.endMs))
+		exp = append(exp, fmt.Sprintf("%s@%d-%d", speechtest.WordName(w.k), w.startMs, w.endMs))
 	}
 	require.Equal(t, exp, got)
 }
@@ -228,26 +233,28 @@ func count(ss []string, s string) int {
 // seconds.
 func testConfig(addr string) Config {
 	return Config{
-		Endpoint:         addr,
-		Insecure:         true,
-		WordTimeOffsets:  true,
-		RotateAfter:      5 * time.Second,
-		StreamLimit:      8 * time.Second,
-		IdleClose:        time.Second,
-		SilenceClose:     2 * time.Second,
-		PreRoll:          500 * time.Millisecond,
-		QueueDuration:    30 * time.Second,
-		ReplayLimit:      30 * time.Second,
-		DrainTimeout:     3 * time.Second,
-		SendTimeout:      time.Second,
-		BackoffInitial:   5 * time.Millisecond,
-		BackoffMax:       50 * time.Millisecond,
-		ExhaustedBackoff: 20 * time.Millisecond,
+		Endpoint:        addr,
+		Insecure:        true,
+		WordTimeOffsets: true,
+		Policy: session.Policy{
+			RotateAfter:      5 * time.Second,
+			StreamLimit:      8 * time.Second,
+			IdleClose:        time.Second,
+			SilenceClose:     2 * time.Second,
+			PreRoll:          500 * time.Millisecond,
+			QueueDuration:    30 * time.Second,
+			ReplayLimit:      30 * time.Second,
+			DrainTimeout:     3 * time.Second,
+			SendTimeout:      time.Second,
+			BackoffInitial:   5 * time.Millisecond,
+			BackoffMax:       50 * time.Millisecond,
+			ExhaustedBackoff: 20 * time.Millisecond,
+		},
 	}
 }
 
-func fakeRules() fakeConfig {
-	return fakeConfig{StreamLimit: 10 * time.Second, AudioTimeout: 2 * time.Second}
+func fakeRules() speechtest.Config {
+	return speechtest.Config{StreamLimit: 10 * time.Second, AudioTimeout: 2 * time.Second}
 }
 
 func newTestRecognizer(t *testing.T, cfg Config) *Recognizer {
@@ -280,7 +287,7 @@ func (m *countMetrics) AudioDropped(time.Duration) { m.mu.Lock(); m.dropped++; m
 // forced) and comes out as exactly the scripted words, once each, at the
 // call-clock times of the audio.
 func TestLongCallRotations(t *testing.T) {
-	fake, addr := startFake(t, fakeRules())
+	fake, addr := speechtest.Start(t, fakeRules())
 	cfg := testConfig(addr)
 	m := &countMetrics{}
 	cfg.Metrics = m
@@ -302,7 +309,7 @@ func TestLongCallRotations(t *testing.T) {
 	rollovers := count(st, stt.EventRollover)
 	assert.GreaterOrEqual(t, rollovers, 25, "statuses: %v", st)
 	assert.Equal(t, rollovers, len(st), "only rollovers expected: %v", st)
-	opened, maxActive, maxMsg, failures, _ := fake.stats()
+	opened, maxActive, maxMsg, failures, _ := fake.Stats()
 	assert.Empty(t, failures, "the fake's limits were never hit")
 	assert.Equal(t, 1, maxActive, "one engine stream at a time per track")
 	assert.Equal(t, rollovers+1, opened)
@@ -335,26 +342,26 @@ func TestRetryableErrorsRecover(t *testing.T) {
 		{"DeadlineExceeded", status.Error(codes.DeadlineExceeded, "deadline")},
 		{"Internal", status.Error(codes.Internal, "internal error")},
 		{"ResourceExhausted", status.Error(codes.ResourceExhausted, "Resource has been exhausted (e.g. check quota).")},
-		{"InBandUnavailable", inBand{status.Error(codes.Unavailable, "in-band")}},
+		{"InBandUnavailable", speechtest.InBand{Err: status.Error(codes.Unavailable, "in-band")}},
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			code := status.Code(k.err)
-			var ib inBand
+			var ib speechtest.InBand
 			if errors.As(k.err, &ib) {
-				code = status.Code(ib.err)
+				code = status.Code(ib.Err)
 			}
 			rules := fakeRules()
 			rules.StreamLimit = time.Minute
 			// Streams 1 and 2 each die in the middle of a word, after
 			// some finals of their own.
-			rules.Script = func(n int, st fakeState) error {
+			rules.Script = func(n int, st speechtest.State) error {
 				if n <= 2 && st.InWord && st.Audio > 3*time.Second {
 					return k.err
 				}
 				return nil
 			}
-			_, addr := startFake(t, rules)
+			_, addr := speechtest.Start(t, rules)
 			cfg := testConfig(addr)
 			cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
 			r := newTestRecognizer(t, cfg)
@@ -383,13 +390,13 @@ func TestPermanentErrorStops(t *testing.T) {
 	for _, code := range []codes.Code{codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated} {
 		t.Run(code.String(), func(t *testing.T) {
 			rules := fakeRules()
-			rules.Script = func(n int, st fakeState) error {
+			rules.Script = func(n int, st speechtest.State) error {
 				if st.Audio >= 2*time.Second {
 					return status.Error(code, "nope")
 				}
 				return nil
 			}
-			fake, addr := startFake(t, rules)
+			fake, addr := speechtest.Start(t, rules)
 			r := newTestRecognizer(t, testConfig(addr))
 			const rate = 8000
 			total := 8 * time.Second
@@ -409,7 +416,7 @@ func TestPermanentErrorStops(t *testing.T) {
 			assert.Equal(t, "nope", last.Status.Message)
 			assert.True(t, last.Status.Permanent, "the caller must not reopen it")
 			assert.InDelta(t, 2000, last.StartMs, 150, "failure time on the call clock")
-			opened, _, _, _, _ := fake.stats()
+			opened, _, _, _, _ := fake.Stats()
 			assert.Equal(t, 1, opened, "no retry after a permanent error")
 			require.ErrorIs(t, s.Write(int64(total.Seconds())*rate, make([]byte, 320)), stt.ErrStopped)
 		})
@@ -419,8 +426,8 @@ func TestPermanentErrorStops(t *testing.T) {
 // Streams that keep failing without a result give up after MaxRetries.
 func TestRetriesExhausted(t *testing.T) {
 	rules := fakeRules()
-	rules.Script = func(n int, st fakeState) error { return status.Error(codes.Unavailable, "down") }
-	fake, addr := startFake(t, rules)
+	rules.Script = func(n int, st speechtest.State) error { return status.Error(codes.Unavailable, "down") }
+	fake, addr := speechtest.Start(t, rules)
 	cfg := testConfig(addr)
 	cfg.MaxRetries = 3
 	r := newTestRecognizer(t, cfg)
@@ -434,7 +441,7 @@ func TestRetriesExhausted(t *testing.T) {
 	st := statuses(rs)
 	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, st)
 	assert.False(t, rs[len(rs)-1].Status.Permanent, "an outage: a stream opened later may work")
-	opened, _, _, _, _ := fake.stats()
+	opened, _, _, _, _ := fake.Stats()
 	assert.Equal(t, 4, opened)
 }
 
@@ -443,8 +450,8 @@ func TestRetriesExhausted(t *testing.T) {
 // arrives, and the track gives up after MaxRetries (not permanently).
 func TestStreamsEndingAtOnceBackOff(t *testing.T) {
 	rules := fakeRules()
-	rules.Script = func(int, fakeState) error { return errEndOK }
-	fake, addr := startFake(t, rules)
+	rules.Script = func(int, speechtest.State) error { return speechtest.ErrEndOK }
+	fake, addr := speechtest.Start(t, rules)
 	cfg := testConfig(addr)
 	cfg.MaxRetries = 3
 	r := newTestRecognizer(t, cfg)
@@ -457,7 +464,7 @@ func TestStreamsEndingAtOnceBackOff(t *testing.T) {
 	rs := wait(t, res, 10*time.Second)
 	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, statuses(rs))
 	assert.False(t, rs[len(rs)-1].Status.Permanent)
-	opened, _, _, _, _ := fake.stats()
+	opened, _, _, _, _ := fake.Stats()
 	assert.Equal(t, 4, opened)
 }
 
@@ -467,7 +474,7 @@ func TestStreamsEndingAtOnceBackOff(t *testing.T) {
 func TestHoldAndSilence(t *testing.T) {
 	for _, policy := range []string{HoldReopen, HoldKeepAlive} {
 		t.Run(policy, func(t *testing.T) {
-			fake, addr := startFake(t, fakeRules())
+			fake, addr := speechtest.Start(t, fakeRules())
 			cfg := testConfig(addr)
 			cfg.Hold = policy
 			r := newTestRecognizer(t, cfg)
@@ -492,10 +499,10 @@ func TestHoldAndSilence(t *testing.T) {
 			for _, e := range statuses(rs) {
 				assert.Equal(t, stt.EventRollover, e)
 			}
-			_, _, _, failures, timeouts := fake.stats()
+			_, _, _, failures, timeouts := fake.Stats()
 			assert.Empty(t, failures)
 			assert.Zero(t, timeouts)
-			heard := fake.heard()
+			heard := fake.Heard()
 			if policy == HoldReopen {
 				// Most of the 40 s of quiet audio never reached the engine:
 				// only silence-close and the pre-roll of it did.
@@ -516,7 +523,7 @@ func TestConcurrentTracks(t *testing.T) {
 	// tests use: 100 players on a loaded machine can pause a few seconds,
 	// and this test is about capacity and rotation, not the timeout.
 	rules.AudioTimeout = 10 * time.Second
-	fake, addr := startFake(t, rules)
+	fake, addr := speechtest.Start(t, rules)
 	cfg := testConfig(addr)
 	cfg.MaxStreams = 100
 	cfg.RotateAfter, cfg.StreamLimit = 2*time.Second, 4*time.Second
@@ -561,10 +568,10 @@ func TestConcurrentTracks(t *testing.T) {
 	}
 	_, err = r.Open(context.Background(), stt.StreamConfig{CallID: "x", Track: "inbound", SampleRate: rate})
 	require.NoError(t, err, "capacity is free again after the calls")
-	opened, maxActive, _, failures, _ := fake.stats()
+	opened, maxActive, _, failures, _ := fake.Stats()
 	assert.Empty(t, failures)
 	assert.LessOrEqual(t, maxActive, tracks)
 	assert.Greater(t, opened, tracks, "rollovers happened")
 	require.NoError(t, r.Close())
-	fake.stop()
+	fake.Stop()
 }

@@ -1,14 +1,14 @@
-package bridge
+package session
 
 import "sync"
 
-// pcmQueue hands audio from a stream's read loop to the track's STT feeder.
+// queue hands audio from a stream's read loop to the track's STT feeder.
 // Push never blocks: when the queue holds its capacity, the oldest audio is
 // dropped and counted, and the positions carried with the audio tell the
 // recognizer where the hole is. Memory starts small and grows by doubling up
 // to the capacity, so a track whose recognizer keeps up never holds more
 // than a few frames.
-type pcmQueue struct {
+type queue struct {
 	mu      sync.Mutex
 	buf     []byte // ring of audio bytes
 	max     int    // capacity bound in bytes
@@ -33,11 +33,11 @@ const (
 	queueInitialSegs  = 16
 )
 
-func newPCMQueue(maxBytes int) *pcmQueue {
+func newQueue(maxBytes int) *queue {
 	if maxBytes < queueInitialBytes {
 		maxBytes = queueInitialBytes
 	}
-	return &pcmQueue{
+	return &queue{
 		buf:    make([]byte, queueInitialBytes),
 		max:    maxBytes,
 		segs:   make([]segment, queueInitialSegs),
@@ -47,7 +47,7 @@ func newPCMQueue(maxBytes int) *pcmQueue {
 
 // push appends audio at position pos. It reports whether older audio had to
 // be dropped to make room.
-func (q *pcmQueue) push(pos int64, pcm []byte) (dropped bool) {
+func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 	if len(pcm) == 0 {
 		return false
 	}
@@ -101,7 +101,7 @@ func (q *pcmQueue) push(pos int64, pcm []byte) (dropped bool) {
 	return dropped
 }
 
-func (q *pcmQueue) wake() {
+func (q *queue) wake() {
 	select {
 	case q.notify <- struct{}{}:
 	default:
@@ -109,20 +109,20 @@ func (q *pcmQueue) wake() {
 }
 
 // write copies pcm at the tail of the ring; the caller made room.
-func (q *pcmQueue) write(pcm []byte) {
+func (q *queue) write(pcm []byte) {
 	tail := (q.head + q.size) % len(q.buf)
 	n := copy(q.buf[tail:], pcm)
 	copy(q.buf, pcm[n:])
 	q.size += len(pcm)
 }
 
-func (q *pcmQueue) grow() {
+func (q *queue) grow() {
 	nb := make([]byte, min(2*len(q.buf), q.max))
 	q.readAt(nb[:q.size], q.head)
 	q.buf, q.head = nb, 0
 }
 
-func (q *pcmQueue) growSegs() {
+func (q *queue) growSegs() {
 	ns := make([]segment, 2*len(q.segs))
 	for i := 0; i < q.segN; i++ {
 		ns[i] = q.segs[(q.segHead+i)%len(q.segs)]
@@ -130,14 +130,14 @@ func (q *pcmQueue) growSegs() {
 	q.segs, q.segHead = ns, 0
 }
 
-func (q *pcmQueue) readAt(dst []byte, from int) {
+func (q *queue) readAt(dst []byte, from int) {
 	n := copy(dst, q.buf[from:])
 	copy(dst[n:], q.buf)
 }
 
 // dropOldest drops at least need bytes (rounded up to whole samples) from
 // the front, never more than the oldest segment holds.
-func (q *pcmQueue) dropOldest(need int) {
+func (q *queue) dropOldest(need int) {
 	s := &q.segs[q.segHead]
 	n := min(s.n, (need+1)&^1)
 	if n <= 0 {
@@ -159,7 +159,7 @@ func (q *pcmQueue) dropOldest(need int) {
 
 // pop copies the oldest contiguous audio, up to len(dst) bytes (even), into
 // dst. ok is false when the queue is empty.
-func (q *pcmQueue) pop(dst []byte) (pos int64, n int, ok bool) {
+func (q *queue) pop(dst []byte) (pos int64, n int, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.segN == 0 {
@@ -184,7 +184,7 @@ func (q *pcmQueue) pop(dst []byte) (pos int64, n int, ok bool) {
 // the first dropped sample. Drops since the last call are reported as one
 // stretch starting there: what was dropped is always the oldest audio, so
 // it is contiguous unless the media itself had gaps.
-func (q *pcmQueue) takeDroppedSpan() (pos, n int64) {
+func (q *queue) takeDroppedSpan() (pos, n int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	pos, n = q.dropPos, q.dropped
@@ -193,14 +193,14 @@ func (q *pcmQueue) takeDroppedSpan() (pos, n int64) {
 }
 
 // close stops accepting audio; what is queued can still be popped.
-func (q *pcmQueue) close() {
+func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
 	q.wake()
 }
 
-func (q *pcmQueue) isClosed() bool {
+func (q *queue) isClosed() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.closed

@@ -1,4 +1,10 @@
-package google
+// Package speechtest is a fake Google Speech-to-Text v1 server for tests of
+// the Google engine and of the bridge wired to it. It "recognises" words
+// from the audio itself, so a test can say exactly which words must come out
+// and where; it enforces Google's rules (the first message carries the
+// config, request size, stream length, audio timeout) and can be scripted
+// to fail streams in the ways Google does.
+package speechtest
 
 import (
 	"errors"
@@ -17,63 +23,79 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// The fake Speech server "recognises" words from the audio itself, so a
-// test can say exactly which words must come out and where. A word is a
-// burst of square wave at ±wordAmp(k); anything quieter than loudLevel is
-// silence. wordAmp is monotonic, so the fake reads k back from the level.
+// A word is a burst of square wave at ±WordAmp(k); anything quieter than
+// LoudLevel is silence. WordAmp is monotonic, so the fake reads k back from
+// the level.
 const (
-	loudLevel   = 1000
-	wordAmpBase = 2000
-	wordAmpStep = 8
+	LoudLevel   = 1000
+	WordAmpBase = 2000
+	WordAmpStep = 8
 )
 
-func wordAmp(k int) int16 { return int16(wordAmpBase + wordAmpStep*k) }
-func wordName(k int) string {
+// WordAmp is the amplitude that speaks word k.
+func WordAmp(k int) int16 { return int16(WordAmpBase + WordAmpStep*k) }
+
+// WordName is the text the fake recognises for word k.
+func WordName(k int) string {
 	return fmt.Sprintf("w%d", k)
 }
 
-// fakeConfig holds the rules the fake enforces. Durations of audio are
+// Config holds the rules the fake enforces. Durations of audio are
 // measured on the audio received, not on wall time, because tests send
 // faster than real time.
-type fakeConfig struct {
-	// StreamLimit is the audio one stream may carry (Google: 305 s).
+type Config struct {
+	// StreamLimit is the audio one stream may carry; default 305 s, as
+	// Google.
 	StreamLimit time.Duration
 	// AudioTimeout is the wall time without an audio message after which a
-	// stream that is not half-closed fails (Google: about 10 s).
+	// stream that is not half-closed fails; default 10 s, about Google's.
 	AudioTimeout time.Duration
-	// FinalPause is the silence after a word that settles a final.
+	// FinalPause is the silence after a word that settles a final; default
+	// 400 ms.
 	FinalPause time.Duration
+	// Refuse, unless OK, fails every stream with this code as soon as it
+	// has sent its config.
+	Refuse codes.Code
+	// Echo, if set, replaces word recognition: a stream answers its
+	// half-close with one final of this text ending where its audio did.
+	Echo string
 	// Script, if set, runs after every audio message of stream n (1-based,
 	// in opening order) and may end it with an error: a status error is
-	// returned from the handler, an inBand one is sent in the response's
-	// error field. errStall makes the stream stop reading; errEndOK ends
+	// returned from the handler, an InBand one is sent in the response's
+	// error field. ErrStall makes the stream stop reading; ErrEndOK ends
 	// it with OK.
-	Script func(n int, st fakeState) error
+	Script func(n int, st State) error
 }
 
-type fakeState struct {
+// State is what a Script sees of a stream after an audio message.
+type State struct {
 	Audio  time.Duration // audio received on this stream
 	InWord bool          // a word is being spoken at the end of it
 }
 
-// inBand marks a scripted error sent in StreamingRecognizeResponse.error.
-type inBand struct{ err error }
+// InBand marks a scripted error sent in StreamingRecognizeResponse.error.
+type InBand struct{ Err error }
 
-func (e inBand) Error() string { return e.err.Error() }
+func (e InBand) Error() string { return e.Err.Error() }
 
-var errStall = errors.New("stall")
+// ErrStall makes the fake stop reading the stream.
+var ErrStall = errors.New("stall")
 
-// errEndOK makes the fake end the stream at once with OK, unasked.
-var errEndOK = errors.New("end ok")
+// ErrEndOK makes the fake end the stream at once with OK, unasked.
+var ErrEndOK = errors.New("end ok")
 
-const maxAudioBytes = 25600
+// MaxAudioBytes is the largest audio message the fake accepts (Google
+// documents 25 KB).
+const MaxAudioBytes = 25600
 
-type fakeSpeech struct {
+// Server is the fake; Start runs it.
+type Server struct {
 	speechpb.UnimplementedSpeechServer
-	cfg fakeConfig
+	cfg Config
 
 	mu        sync.Mutex
 	opened    int
+	opens     []time.Time // when each stream sent its config
 	active    int
 	maxActive int
 	maxMsg    int
@@ -81,15 +103,25 @@ type fakeSpeech struct {
 	failures  map[codes.Code]int // errors the fake returned, scripted or not
 	timeouts  int
 	samples   time.Duration // audio received over all streams
-	stop      func()
+	// Stop ends the server and waits for it; Start registers it as a
+	// cleanup, a test may call it earlier to cut every stream.
+	Stop func()
 }
 
-func startFake(t *testing.T, cfg fakeConfig) (*fakeSpeech, string) {
+// Start serves the fake on a random local port until the test ends and
+// returns it with its address.
+func Start(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	if cfg.FinalPause == 0 {
 		cfg.FinalPause = 400 * time.Millisecond
 	}
-	f := &fakeSpeech{cfg: cfg, failures: map[codes.Code]int{}}
+	if cfg.StreamLimit == 0 {
+		cfg.StreamLimit = 305 * time.Second
+	}
+	if cfg.AudioTimeout == 0 {
+		cfg.AudioTimeout = 10 * time.Second
+	}
+	f := &Server{cfg: cfg, failures: map[codes.Code]int{}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,15 +133,17 @@ func startFake(t *testing.T, cfg fakeConfig) (*fakeSpeech, string) {
 		defer close(done)
 		_ = srv.Serve(lis)
 	}()
-	f.stop = sync.OnceFunc(func() {
+	f.Stop = sync.OnceFunc(func() {
 		srv.Stop()
 		<-done
 	})
-	t.Cleanup(f.stop)
+	t.Cleanup(f.Stop)
 	return f, lis.Addr().String()
 }
 
-func (f *fakeSpeech) stats() (opened, maxActive, maxMsg int, failures map[codes.Code]int, timeouts int) {
+// Stats reports the streams opened, the most open at once, the largest
+// audio message, the errors returned by code and the audio timeouts.
+func (f *Server) Stats() (opened, maxActive, maxMsg int, failures map[codes.Code]int, timeouts int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fs := map[codes.Code]int{}
@@ -119,16 +153,25 @@ func (f *fakeSpeech) stats() (opened, maxActive, maxMsg int, failures map[codes.
 	return f.opened, f.maxActive, f.maxMsg, fs, f.timeouts
 }
 
-func (f *fakeSpeech) heard() time.Duration {
+// Heard is the audio received over all streams.
+func (f *Server) Heard() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.samples
 }
 
-func (f *fakeSpeech) lastConfigs() []*speechpb.StreamingRecognitionConfig {
+// Configs are the valid configs streams sent, in order.
+func (f *Server) Configs() []*speechpb.StreamingRecognitionConfig {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*speechpb.StreamingRecognitionConfig(nil), f.configs...)
+}
+
+// Opens are the times streams sent their config, in order.
+func (f *Server) Opens() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.opens...)
 }
 
 type fword struct {
@@ -136,8 +179,8 @@ type fword struct {
 	start, end int64 // samples on this stream
 }
 
-// fakeStream is the recogniser state of one stream.
-type fakeStream struct {
+// stream is the recogniser state of one stream.
+type stream struct {
 	rate      int64
 	interim   bool
 	words     bool
@@ -148,14 +191,14 @@ type fakeStream struct {
 	announced int // pending words + in-word state last reported in an interim
 }
 
-func (f *fakeSpeech) fail(code codes.Code, msg string) error {
+func (f *Server) fail(code codes.Code, msg string) error {
 	f.mu.Lock()
 	f.failures[code]++
 	f.mu.Unlock()
 	return status.Error(code, msg)
 }
 
-func (f *fakeSpeech) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer) error {
+func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer) error {
 	f.mu.Lock()
 	f.opened++
 	n := f.opened
@@ -171,6 +214,12 @@ func (f *fakeSpeech) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeSe
 	first, err := srv.Recv()
 	if err != nil {
 		return err
+	}
+	f.mu.Lock()
+	f.opens = append(f.opens, time.Now())
+	f.mu.Unlock()
+	if f.cfg.Refuse != codes.OK {
+		return f.fail(f.cfg.Refuse, "refused by the test")
 	}
 	sc := first.GetStreamingConfig()
 	if sc == nil {
@@ -198,7 +247,7 @@ func (f *fakeSpeech) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeSe
 	f.configs = append(f.configs, sc)
 	f.mu.Unlock()
 
-	st := &fakeStream{rate: int64(rc.GetSampleRateHertz()), interim: sc.GetInterimResults(), words: rc.GetEnableWordTimeOffsets()}
+	st := &stream{rate: int64(rc.GetSampleRateHertz()), interim: sc.GetInterimResults(), words: rc.GetEnableWordTimeOffsets()}
 	limit := int64(f.cfg.StreamLimit) * st.rate / int64(time.Second)
 	pause := int64(f.cfg.FinalPause) * st.rate / int64(time.Second)
 
@@ -236,6 +285,15 @@ func (f *fakeSpeech) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeSe
 			return f.fail(codes.OutOfRange, "Audio Timeout Error: Long duration elapsed without audio. Audio should be sent close to real time.")
 		case m = <-msgs:
 		}
+		if errors.Is(m.err, io.EOF) && f.cfg.Echo != "" {
+			if st.pos == 0 {
+				return nil
+			}
+			return srv.Send(&speechpb.StreamingRecognizeResponse{Results: []*speechpb.StreamingRecognitionResult{{
+				Alternatives: []*speechpb.SpeechRecognitionAlternative{{Transcript: f.cfg.Echo, Confidence: 0.8}},
+				IsFinal:      true, ResultEndTime: st.dur(st.pos),
+			}}})
+		}
 		if errors.Is(m.err, io.EOF) {
 			// Half-close: settle everything heard, then end with OK.
 			if st.inWord {
@@ -257,28 +315,30 @@ func (f *fakeSpeech) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeSe
 		f.maxMsg = max(f.maxMsg, len(audio))
 		f.samples += time.Duration(int64(len(audio)/2) * int64(time.Second) / st.rate)
 		f.mu.Unlock()
-		if len(audio) > maxAudioBytes {
-			return f.fail(codes.InvalidArgument, fmt.Sprintf("Audio chunk can be of a maximum of %d bytes", maxAudioBytes))
+		if len(audio) > MaxAudioBytes {
+			return f.fail(codes.InvalidArgument, fmt.Sprintf("Audio chunk can be of a maximum of %d bytes", MaxAudioBytes))
 		}
 		timeout.Reset(f.cfg.AudioTimeout)
-		if err := st.hear(srv, audio, pause); err != nil {
+		if f.cfg.Echo != "" {
+			st.pos += int64(len(audio) / 2)
+		} else if err := st.hear(srv, audio, pause); err != nil {
 			return err
 		}
 		if st.pos > limit {
 			return f.fail(codes.OutOfRange, "Exceeded maximum allowed stream duration of 305 seconds.")
 		}
 		if f.cfg.Script != nil {
-			err := f.cfg.Script(n, fakeState{Audio: time.Duration(st.pos * int64(time.Second) / st.rate), InWord: st.inWord})
-			var ib inBand
+			err := f.cfg.Script(n, State{Audio: time.Duration(st.pos * int64(time.Second) / st.rate), InWord: st.inWord})
+			var ib InBand
 			switch {
 			case err == nil:
-			case errors.Is(err, errStall):
+			case errors.Is(err, ErrStall):
 				<-ctx.Done()
 				return ctx.Err()
-			case errors.Is(err, errEndOK):
+			case errors.Is(err, ErrEndOK):
 				return nil
 			case errors.As(err, &ib):
-				s, _ := status.FromError(ib.err)
+				s, _ := status.FromError(ib.Err)
 				f.mu.Lock()
 				f.failures[s.Code()]++
 				f.mu.Unlock()
@@ -293,23 +353,23 @@ func (f *fakeSpeech) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeSe
 	}
 }
 
-func (st *fakeStream) dur(samples int64) *durationpb.Duration {
+func (st *stream) dur(samples int64) *durationpb.Duration {
 	return durationpb.New(time.Duration(samples * int64(time.Second) / st.rate))
 }
 
 // hear runs the word detector over one audio message and sends the
 // finals and interims it produces.
-func (st *fakeStream) hear(srv speechpb.Speech_StreamingRecognizeServer, audio []byte, pause int64) error {
+func (st *stream) hear(srv speechpb.Speech_StreamingRecognizeServer, audio []byte, pause int64) error {
 	for i := 0; i+1 < len(audio); i += 2 {
 		v := int(int16(uint16(audio[i]) | uint16(audio[i+1])<<8))
 		if v < 0 {
 			v = -v
 		}
-		loud := v >= loudLevel
+		loud := v >= LoudLevel
 		switch {
 		case loud && !st.inWord:
 			st.inWord = true
-			st.cur = fword{k: (v - wordAmpBase + wordAmpStep/2) / wordAmpStep, start: st.pos}
+			st.cur = fword{k: (v - WordAmpBase + WordAmpStep/2) / WordAmpStep, start: st.pos}
 		case !loud && st.inWord:
 			st.endWord()
 		case !loud && len(st.pending) > 0 && st.pos-st.pending[len(st.pending)-1].end >= pause:
@@ -340,7 +400,7 @@ func (st *fakeStream) hear(srv speechpb.Speech_StreamingRecognizeServer, audio [
 	}
 	if st.inWord {
 		results = append(results, &speechpb.StreamingRecognitionResult{
-			Alternatives:  []*speechpb.SpeechRecognitionAlternative{{Transcript: " " + wordName(st.cur.k)}},
+			Alternatives:  []*speechpb.SpeechRecognitionAlternative{{Transcript: " " + WordName(st.cur.k)}},
 			Stability:     0.1,
 			ResultEndTime: st.dur(st.pos),
 		})
@@ -348,29 +408,29 @@ func (st *fakeStream) hear(srv speechpb.Speech_StreamingRecognizeServer, audio [
 	return srv.Send(&speechpb.StreamingRecognizeResponse{Results: results})
 }
 
-func (st *fakeStream) endWord() {
+func (st *stream) endWord() {
 	st.cur.end = st.pos
 	st.pending = append(st.pending, st.cur)
 	st.inWord = false
 }
 
-func (st *fakeStream) text(ws []fword) string {
+func (st *stream) text(ws []fword) string {
 	names := make([]string, len(ws))
 	for i, w := range ws {
-		names[i] = wordName(w.k)
+		names[i] = WordName(w.k)
 	}
 	return strings.Join(names, " ")
 }
 
 // flush sends the pending words as one final.
-func (st *fakeStream) flush(srv speechpb.Speech_StreamingRecognizeServer) error {
+func (st *stream) flush(srv speechpb.Speech_StreamingRecognizeServer) error {
 	if len(st.pending) == 0 {
 		return nil
 	}
 	alt := &speechpb.SpeechRecognitionAlternative{Transcript: st.text(st.pending), Confidence: 0.9}
 	if st.words {
 		for _, w := range st.pending {
-			alt.Words = append(alt.Words, &speechpb.WordInfo{Word: wordName(w.k), StartTime: st.dur(w.start), EndTime: st.dur(w.end)})
+			alt.Words = append(alt.Words, &speechpb.WordInfo{Word: WordName(w.k), StartTime: st.dur(w.start), EndTime: st.dur(w.end)})
 		}
 	}
 	end := st.pending[len(st.pending)-1].end

@@ -1,4 +1,4 @@
-package google
+package session
 
 import (
 	"context"
@@ -12,12 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"cloud.google.com/go/speech/apiv1/speechpb"
-	"github.com/googleapis/gax-go/v2"
 	"github.com/rs/zerolog"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/callcaptions/bridge/stt"
 )
@@ -46,15 +41,15 @@ func (c chunk) end() int64     { return c.pos + c.samples() }
 // span is a stretch of call-clock samples [from, to).
 type span struct{ from, to int64 }
 
-// stream transcribes one track. Write hands audio to the run goroutine
-// through a bounded queue; the run goroutine owns everything else.
-type stream struct {
-	r       *Recognizer
-	cfg     Config
-	track   string
-	rate    int64
-	log     zerolog.Logger
-	request *speechpb.StreamingRecognizeRequest // the config message
+// Stream transcribes one track with a sequence of engine streams. Write
+// hands audio to the run goroutine through a bounded queue; the run
+// goroutine owns everything else.
+type Stream struct {
+	eng   Engine
+	cfg   Policy
+	track string
+	rate  int64
+	log   zerolog.Logger
 
 	results chan stt.Result
 	wake    chan struct{} // cap 1: audio, Close or dropped audio to look at
@@ -96,7 +91,7 @@ type stream struct {
 type attempt struct {
 	cancel     context.CancelFunc
 	gone       chan struct{} // closed when the run loop stops reading events
-	cl         speechpb.Speech_StreamingRecognizeClient
+	cl         Conn
 	events     chan recvEvent
 	base       int64 // call-clock position of its first audio sample
 	next       int64 // call-clock position of the next sample to send
@@ -111,28 +106,35 @@ type attempt struct {
 }
 
 type recvEvent struct {
-	resp *speechpb.StreamingRecognizeResponse
+	resp Response
 	err  error // with done: nil for a clean end
 	done bool
 }
 
-var _ stt.Stream = (*stream)(nil)
+var _ stt.Stream = (*Stream)(nil)
 
-func newStream(r *Recognizer, sc stt.StreamConfig, req *speechpb.StreamingRecognizeRequest, log zerolog.Logger) *stream {
-	rate := int64(sc.SampleRate)
-	perDur := func(d time.Duration) int64 { return int64(d) * rate / int64(time.Second) }
-	s := &stream{
-		r:             r,
-		cfg:           r.cfg,
-		track:         sc.Track,
-		rate:          rate,
+// NewStream prepares the transcription of one track at rate Hz with eng's
+// streams under policy p; the caller runs it with Run.
+func NewStream(eng Engine, p Policy, track string, rate int, log zerolog.Logger) *Stream {
+	lim := eng.Limits()
+	p = p.within(lim)
+	r := int64(rate)
+	perDur := func(d time.Duration) int64 { return int64(d) * r / int64(time.Second) }
+	chunk := perDur(p.ChunkDuration)
+	if lim.MaxChunkBytes > 0 {
+		chunk = min(chunk, int64(lim.MaxChunkBytes/2))
+	}
+	s := &Stream{
+		eng:           eng,
+		cfg:           p,
+		track:         track,
+		rate:          r,
 		log:           log,
-		request:       req,
 		results:       make(chan stt.Result, resultsBuffer),
 		wake:          make(chan struct{}, 1),
-		chunkSamples:  min(perDur(r.cfg.ChunkDuration), maxRequestBytes/2),
-		queueSamples:  perDur(r.cfg.QueueDuration),
-		replaySamples: perDur(r.cfg.ReplayLimit),
+		chunkSamples:  chunk,
+		queueSamples:  perDur(p.QueueDuration),
+		replaySamples: perDur(p.ReplayLimit),
 		head:          -1,
 		nextSeg:       1,
 		lastFinal:     -1,
@@ -144,17 +146,17 @@ func newStream(r *Recognizer, sc stt.StreamConfig, req *speechpb.StreamingRecogn
 
 // Write queues audio for the engine. It never blocks on the engine: when
 // the queue is full the audio is dropped and reported as a gap.
-func (s *stream) Write(pos int64, pcm []byte) error {
+func (s *Stream) Write(pos int64, pcm []byte) error {
 	if len(pcm)%2 != 0 {
-		return fmt.Errorf("google stream write: odd PCM16 length %d", len(pcm))
+		return fmt.Errorf("stt stream write: odd PCM16 length %d", len(pcm))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
-		return fmt.Errorf("google stream write: %w", stt.ErrStopped)
+		return fmt.Errorf("stt stream write: %w", stt.ErrStopped)
 	}
 	if s.closed {
-		return errors.New("google stream write: stream closed")
+		return errors.New("stt stream write: stream closed")
 	}
 	s.lastWrite = time.Now()
 	n := int64(len(pcm) / 2)
@@ -207,7 +209,7 @@ func (s *stream) Write(pos int64, pcm []byte) error {
 	return nil
 }
 
-func (s *stream) signal() {
+func (s *Stream) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -215,10 +217,10 @@ func (s *stream) signal() {
 }
 
 // Results delivers the track's results; see stt.Stream.
-func (s *stream) Results() <-chan stt.Result { return s.results }
+func (s *Stream) Results() <-chan stt.Result { return s.results }
 
 // Close says no more audio will come; see stt.Stream.
-func (s *stream) Close() error {
+func (s *Stream) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
@@ -227,7 +229,7 @@ func (s *stream) Close() error {
 }
 
 // take moves queued audio to pend: full chunks only, unless flush.
-func (s *stream) take(flush bool) (closed bool) {
+func (s *Stream) take(flush bool) (closed bool) {
 	s.mu.Lock()
 	closed = s.closed
 	n := len(s.q)
@@ -257,7 +259,7 @@ func (s *stream) take(flush bool) (closed bool) {
 
 // bound keeps pend and sent within ReplayLimit: replay coverage goes
 // first, then the oldest unsent audio, which becomes a gap.
-func (s *stream) bound() {
+func (s *Stream) bound() {
 	for s.bufSamples > s.replaySamples {
 		if len(s.sent) > 0 {
 			s.bufSamples -= s.sent[0].samples()
@@ -276,7 +278,7 @@ func (s *stream) bound() {
 	}
 }
 
-func (s *stream) addGap(g span, reason string) {
+func (s *Stream) addGap(g span, reason string) {
 	if g.to <= g.from {
 		return
 	}
@@ -288,7 +290,7 @@ func (s *stream) addGap(g span, reason string) {
 	s.gap, s.gapReason = &g, reason
 }
 
-func (s *stream) flushGap() {
+func (s *Stream) flushGap() {
 	if s.gap == nil {
 		return
 	}
@@ -301,19 +303,19 @@ func (s *stream) flushGap() {
 		Status: &stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason}})
 }
 
-func (s *stream) ms(pos int64) int64 { return pos * 1000 / s.rate }
+func (s *Stream) ms(pos int64) int64 { return pos * 1000 / s.rate }
 
 // emit delivers a final or status result, waiting for room.
-func (s *stream) emit(r stt.Result) {
+func (s *Stream) emit(r stt.Result) {
 	select {
 	case s.results <- r:
 	case <-s.ctx.Done():
 	}
 }
 
-// run is the stream's goroutine: it owns the engine streams and all state
+// Run is the stream's goroutine: it owns the engine streams and all state
 // below the handoff queue. It returns after closing Results.
-func (s *stream) run(ctx context.Context) {
+func (s *Stream) Run(ctx context.Context) {
 	s.ctx = ctx
 	defer func() {
 		s.mu.Lock()
@@ -353,7 +355,7 @@ func (s *stream) run(ctx context.Context) {
 				return
 			}
 		case <-drain:
-			if !s.fail(status.Error(codes.DeadlineExceeded, "no end of stream within drain-timeout")) {
+			if !s.fail(Failure{Code: CodeDeadlineExceeded, Message: "no end of stream within drain-timeout", Retry: true}) {
 				return
 			}
 		case <-retry:
@@ -385,7 +387,7 @@ func (s *stream) run(ctx context.Context) {
 }
 
 // finished reports whether a closed stream has nothing left to do.
-func (s *stream) finished() bool {
+func (s *Stream) finished() bool {
 	s.mu.Lock()
 	queued := len(s.q)
 	s.mu.Unlock()
@@ -413,7 +415,7 @@ func (s *stream) finished() bool {
 
 // pump opens engine streams and sends pending audio as far as it can. It
 // returns false when the stream has stopped for good.
-func (s *stream) pump() bool {
+func (s *Stream) pump() bool {
 	for len(s.pend) > 0 {
 		if s.att == nil {
 			if s.backoff != nil {
@@ -473,17 +475,17 @@ func (s *stream) pump() bool {
 	return true
 }
 
-func (s *stream) flushGapIfStreaming() {
+func (s *Stream) flushGapIfStreaming() {
 	if s.att != nil && !s.att.halfClosed && !s.att.broken {
 		s.flushGap()
 	}
 }
 
-func (s *stream) samples(d time.Duration) int64 { return int64(d) * s.rate / int64(time.Second) }
+func (s *Stream) samples(d time.Duration) int64 { return int64(d) * s.rate / int64(time.Second) }
 
 // trimPreRoll keeps only the last PreRoll of quiet audio while waiting for
 // speech; the rest is silence nobody needs transcribed.
-func (s *stream) trimPreRoll() {
+func (s *Stream) trimPreRoll() {
 	keep := s.samples(s.cfg.PreRoll)
 	var total int64
 	i := len(s.pend)
@@ -499,7 +501,7 @@ func (s *stream) trimPreRoll() {
 
 // trimToSpeech drops quiet audio more than PreRoll before the first loud
 // chunk.
-func (s *stream) trimToSpeech() {
+func (s *Stream) trimToSpeech() {
 	loud := 0
 	for loud < len(s.pend) && s.pend[loud].quiet {
 		loud++
@@ -525,15 +527,13 @@ func allQuiet(cs []chunk) bool {
 }
 
 // open starts an engine stream whose audio begins at pend[0].
-func (s *stream) open() bool {
+func (s *Stream) open() bool {
 	base := s.pend[0].pos
 	actx, cancel := context.WithCancel(s.ctx)
-	// Retries are ours (with replay and backoff); the client's own open
-	// retry would block until ctx ends on an unreachable endpoint.
-	cl, err := s.r.client.StreamingRecognize(actx, gax.WithRetry(nil))
+	cl, err := s.eng.Open(actx)
 	if err != nil {
 		cancel()
-		return s.fail(err)
+		return s.fail(s.eng.Failure(err))
 	}
 	s.cfg.Metrics.StreamOpened()
 	a := &attempt{cancel: cancel, cl: cl, events: make(chan recvEvent, recvBuffer), gone: make(chan struct{}),
@@ -548,27 +548,21 @@ func (s *stream) open() bool {
 	go s.receive(a)
 	s.flushGap()
 	s.log.Debug().Int64("base_ms", s.ms(base)).Msg("engine stream opened")
-	if err := cl.Send(s.request); err != nil {
-		s.broken(a)
-	}
 	return true
 }
 
 // abandon stops reading an engine stream and cancels it.
-func (s *stream) abandon(a *attempt) {
+func (s *Stream) abandon(a *attempt) {
 	a.cancel()
 	close(a.gone)
 }
 
 // receive reads one engine stream until it ends. Its last event always
 // reaches the run loop unless the run loop has given up on the stream.
-func (s *stream) receive(a *attempt) {
+func (s *Stream) receive(a *attempt) {
 	defer s.receivers.Done()
 	for {
 		resp, err := a.cl.Recv()
-		if err == nil && resp.GetError() != nil {
-			err = status.ErrorProto(resp.GetError())
-		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil
@@ -589,14 +583,12 @@ func (s *stream) receive(a *attempt) {
 
 // send sends one audio request, cancelling the engine stream if the send
 // stays blocked (flow control towards a dead peer) beyond SendTimeout.
-func (s *stream) send(a *attempt, pcm []byte) bool {
+func (s *Stream) send(a *attempt, pcm []byte) bool {
 	t := time.AfterFunc(s.cfg.SendTimeout, func() {
 		a.stalled.Store(true)
 		a.cancel()
 	})
-	err := a.cl.Send(&speechpb.StreamingRecognizeRequest{
-		StreamingRequest: &speechpb.StreamingRecognizeRequest_AudioContent{AudioContent: pcm},
-	})
+	err := a.cl.Send(pcm)
 	t.Stop()
 	if err != nil {
 		// The stream's status comes from Recv (grpc-go#1319).
@@ -606,7 +598,7 @@ func (s *stream) send(a *attempt, pcm []byte) bool {
 	return true
 }
 
-func (s *stream) broken(a *attempt) {
+func (s *Stream) broken(a *attempt) {
 	a.broken = true
 	if a.drain == nil {
 		a.drain = time.NewTimer(s.cfg.DrainTimeout)
@@ -615,7 +607,7 @@ func (s *stream) broken(a *attempt) {
 
 // sendZeros fills a jump in positions with silence so that engine time
 // stays equal to call-clock time.
-func (s *stream) sendZeros(a *attempt, n int64) bool {
+func (s *Stream) sendZeros(a *attempt, n int64) bool {
 	for n > 0 {
 		k := min(n, s.chunkSamples)
 		if !s.send(a, s.zeros[:k*2]) {
@@ -630,7 +622,7 @@ func (s *stream) sendZeros(a *attempt, n int64) bool {
 
 // halfClose tells the engine no more audio comes on this stream; it
 // settles its finals and ends, and the next stream starts where it stopped.
-func (s *stream) halfClose(why string) {
+func (s *Stream) halfClose(why string) {
 	a := s.att
 	if a == nil || a.halfClosed {
 		return
@@ -644,8 +636,8 @@ func (s *stream) halfClose(why string) {
 	a.drain = time.NewTimer(s.cfg.DrainTimeout)
 }
 
-// rotate replaces the current engine stream before Google's limit.
-func (s *stream) rotate() {
+// rotate replaces the current engine stream before the engine's limit.
+func (s *Stream) rotate() {
 	a := s.att
 	a.rotation = true
 	s.cfg.Metrics.Rotation()
@@ -655,7 +647,7 @@ func (s *stream) rotate() {
 }
 
 // handle processes one event of the current engine stream.
-func (s *stream) handle(ev recvEvent) bool {
+func (s *Stream) handle(ev recvEvent) bool {
 	a := s.att
 	if !ev.done {
 		if !a.responded {
@@ -671,12 +663,12 @@ func (s *stream) handle(ev recvEvent) bool {
 		a.drain.Stop()
 	}
 	if ev.err != nil || a.stalled.Load() {
-		return s.fail(ev.err)
+		return s.fail(s.eng.Failure(ev.err))
 	}
 	if !a.halfClosed && !a.responded {
 		// Ended unasked before saying anything: reopening at once would
 		// spin on a server that does this to every stream. An outage.
-		return s.fail(status.Error(codes.Unavailable, "engine stream ended without a response"))
+		return s.fail(Failure{Code: CodeUnavailable, Message: "engine stream ended without a response", Retry: true})
 	}
 	// A clean end: the engine has settled everything it was sent.
 	if a.afterRetry && !a.responded {
@@ -695,13 +687,13 @@ func (s *stream) handle(ev recvEvent) bool {
 	return true
 }
 
-func (s *stream) announceResumed(a *attempt) {
+func (s *Stream) announceResumed(a *attempt) {
 	s.log.Info().Int64("from_ms", s.ms(a.base)).Msg("transcription resumed")
 	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.base),
 		Status: &stt.StatusInfo{Event: stt.EventResumed}})
 }
 
-func (s *stream) dropSent() {
+func (s *Stream) dropSent() {
 	for _, c := range s.sent {
 		s.bufSamples -= c.samples()
 	}
@@ -712,17 +704,15 @@ func (s *stream) dropSent() {
 // a permanent error stops the track, anything else reopens after a
 // backoff with the unfinalized audio replayed. It returns false when the
 // track has stopped for good.
-func (s *stream) fail(err error) bool {
+func (s *Stream) fail(f Failure) bool {
 	if s.ctx.Err() != nil {
 		return false
 	}
 	a := s.att
 	if a != nil && a.stalled.Load() {
-		err = status.Error(codes.Unavailable, "send blocked beyond send-timeout")
+		f = Failure{Code: CodeUnavailable, Message: "send blocked beyond send-timeout", Retry: true}
 	}
-	st, _ := status.FromError(err)
-	code := st.Code()
-	s.cfg.Metrics.Error(code.String())
+	s.cfg.Metrics.Error(f.Code)
 	at := s.lastFinal
 	if a != nil {
 		s.abandon(a)
@@ -731,31 +721,31 @@ func (s *stream) fail(err error) bool {
 	} else if len(s.pend) > 0 {
 		at = s.pend[0].pos
 	}
-	if !retryable(code) {
-		s.log.Error().Str("code", code.String()).Str("error", st.Message()).Msg("transcription stopped")
-		s.stop(at, code, st.Message(), true)
+	if !f.Retry {
+		s.log.Error().Str("code", f.Code).Str("error", f.Message).Msg("transcription stopped")
+		s.stop(at, f.Code, f.Message, true)
 		return false
 	}
 	s.failures++
 	if s.failures > s.cfg.MaxRetries {
-		msg := fmt.Sprintf("gave up after %d failed streams: %s", s.failures, st.Message())
-		s.log.Error().Str("code", code.String()).Str("error", st.Message()).Int("attempts", s.failures).Msg("transcription stopped")
-		s.stop(at, code, msg, false)
+		msg := fmt.Sprintf("gave up after %d failed streams: %s", s.failures, f.Message)
+		s.log.Error().Str("code", f.Code).Str("error", f.Message).Int("attempts", s.failures).Msg("transcription stopped")
+		s.stop(at, f.Code, msg, false)
 		return false
 	}
-	s.log.Warn().Str("code", code.String()).Str("error", st.Message()).Int("attempt", s.failures).Msg("engine stream failed; reopening")
+	s.log.Warn().Str("code", f.Code).Str("error", f.Message).Int("attempt", s.failures).Msg("engine stream failed; reopening")
 	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
-		Status: &stt.StatusInfo{Event: stt.EventRetry, Code: code.String(), Message: st.Message()}})
+		Status: &stt.StatusInfo{Event: stt.EventRetry, Code: f.Code, Message: f.Message}})
 	s.replay()
 	s.resumed = true
 	s.waitSpeech = false
-	s.backoff = time.NewTimer(s.delay(code))
+	s.backoff = time.NewTimer(s.delay(f.Slow))
 	return true
 }
 
 // replay puts the audio sent since the newest final back in front of the
 // pending audio, so the next engine stream transcribes it again.
-func (s *stream) replay() {
+func (s *Stream) replay() {
 	from := s.lastFinal
 	if s.sentFrom > from {
 		s.addGap(span{from, s.sentFrom}, "unfinalized audio beyond replay-limit")
@@ -778,9 +768,9 @@ func (s *stream) replay() {
 	s.pend = append(re, s.pend...)
 }
 
-func (s *stream) delay(code codes.Code) time.Duration {
+func (s *Stream) delay(slow bool) time.Duration {
 	first, limit := s.cfg.BackoffInitial, s.cfg.BackoffMax
-	if code == codes.ResourceExhausted {
+	if slow {
 		first, limit = s.cfg.ExhaustedBackoff, 4*s.cfg.BackoffMax
 	}
 	d := first << min(s.failures-1, 20)
@@ -794,45 +784,30 @@ func (s *stream) delay(code codes.Code) time.Duration {
 // stop ends transcription of the track for good. The recording is not
 // affected: Write keeps accepting nothing and returns ErrStopped. permanent
 // tells the caller that a new stream would fail the same way.
-func (s *stream) stop(at int64, code codes.Code, msg string, permanent bool) {
+func (s *Stream) stop(at int64, code, msg string, permanent bool) {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
 	s.flushGap()
 	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
-		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code.String(), Message: msg, Permanent: permanent}})
-}
-
-// retryable reports whether an engine stream that failed with code is
-// worth reopening. Configuration, permission and credential errors are not.
-func retryable(code codes.Code) bool {
-	switch code {
-	case codes.OutOfRange, codes.Aborted, codes.Unavailable, codes.DeadlineExceeded,
-		codes.Internal, codes.ResourceExhausted, codes.Unknown, codes.Canceled:
-		return true
-	}
-	return false
+		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code, Message: msg, Permanent: permanent}})
 }
 
 // respond turns one response into partial and final results.
-func (s *stream) respond(a *attempt, resp *speechpb.StreamingRecognizeResponse) {
+func (s *Stream) respond(a *attempt, resp Response) {
 	var partial strings.Builder
 	var stability float64
 	var partialEnd int64 = -1
-	for _, res := range resp.GetResults() {
-		alts := res.GetAlternatives()
-		end := a.base + s.offset(res.GetResultEndTime())
-		if res.GetIsFinal() {
-			s.final(a, res, end)
-			continue
-		}
-		if len(alts) == 0 {
+	for _, h := range resp {
+		end := a.base + s.offset(h.End)
+		if h.Final {
+			s.final(a, h, end)
 			continue
 		}
 		if partialEnd < 0 {
-			stability = float64(res.GetStability())
+			stability = h.Stability
 		}
-		partial.WriteString(alts[0].GetTranscript())
+		partial.WriteString(h.Text)
 		partialEnd = max(partialEnd, end)
 	}
 	text := strings.TrimSpace(partial.String())
@@ -848,43 +823,38 @@ func (s *stream) respond(a *attempt, resp *speechpb.StreamingRecognizeResponse) 
 	}
 }
 
-func (s *stream) segStart(a *attempt) int64 { return max(s.lastFinal, a.base) }
+func (s *Stream) segStart(a *attempt) int64 { return max(s.lastFinal, a.base) }
 
-func (s *stream) final(a *attempt, res *speechpb.StreamingRecognitionResult, end int64) {
+func (s *Stream) final(a *attempt, h Hypothesis, end int64) {
 	start := s.segStart(a)
 	defer func() {
 		s.lastFinal = max(s.lastFinal, end)
 		s.trimSent()
 	}()
-	alts := res.GetAlternatives()
-	if len(alts) == 0 {
-		return
-	}
-	alt := alts[0]
-	text := strings.TrimSpace(alt.GetTranscript())
+	text := strings.TrimSpace(h.Text)
 	if text == "" {
 		return
 	}
 	s.failures = 0 // transcript text: the engine works again
 	var words []stt.Word
-	for _, w := range alt.GetWords() {
+	for _, w := range h.Words {
 		words = append(words, stt.Word{
-			Word:       w.GetWord(),
-			StartMs:    s.ms(a.base + s.offset(w.GetStartTime())),
-			EndMs:      s.ms(a.base + s.offset(w.GetEndTime())),
-			Confidence: float64(w.GetConfidence()),
+			Word:       w.Word,
+			StartMs:    s.ms(a.base + s.offset(w.Start)),
+			EndMs:      s.ms(a.base + s.offset(w.End)),
+			Confidence: w.Confidence,
 		})
 	}
 	if len(words) > 0 {
-		start = a.base + s.offset(alt.GetWords()[0].GetStartTime())
+		start = a.base + s.offset(h.Words[0].Start)
 	}
 	s.emit(stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
-		Text: text, Confidence: float64(alt.GetConfidence()), StartMs: s.ms(start), EndMs: s.ms(end), Words: words})
+		Text: text, Confidence: h.Confidence, StartMs: s.ms(start), EndMs: s.ms(end), Words: words})
 	s.nextSeg++
 }
 
 // trimSent forgets sent audio that a final has covered.
-func (s *stream) trimSent() {
+func (s *Stream) trimSent() {
 	i := 0
 	for i < len(s.sent) && s.sent[i].end() <= s.lastFinal {
 		s.bufSamples -= s.sent[i].samples()
@@ -897,11 +867,8 @@ func (s *stream) trimSent() {
 }
 
 // offset converts an engine time offset to samples.
-func (s *stream) offset(d *durationpb.Duration) int64 {
-	if d == nil {
-		return 0
-	}
-	return int64(d.AsDuration()) * s.rate / int64(time.Second)
+func (s *Stream) offset(d time.Duration) int64 {
+	return int64(d) * s.rate / int64(time.Second)
 }
 
 // rms is the root-mean-square level of PCM16LE audio.

@@ -1,4 +1,4 @@
-package bridge
+package session
 
 import (
 	"testing"
@@ -16,7 +16,7 @@ func frameOf(v byte, n int) []byte {
 
 func TestPCMQueue(t *testing.T) {
 	t.Run("contiguous audio comes out in chunks of the asked size with positions", func(t *testing.T) {
-		q := newPCMQueue(64 << 10)
+		q := newQueue(64 << 10)
 		for i := range 10 {
 			q.push(int64(160*i), frameOf(byte(i), 320))
 		}
@@ -34,7 +34,7 @@ func TestPCMQueue(t *testing.T) {
 		require.False(t, ok)
 	})
 	t.Run("a hole in positions splits the audio", func(t *testing.T) {
-		q := newPCMQueue(64 << 10)
+		q := newQueue(64 << 10)
 		q.push(0, frameOf(1, 320))
 		q.push(320, frameOf(2, 320)) // 160 samples missing
 		buf := make([]byte, 1600)
@@ -44,7 +44,7 @@ func TestPCMQueue(t *testing.T) {
 		require.Equal(t, []any{int64(320), 320}, []any{pos, n})
 	})
 	t.Run("full: the oldest audio is dropped and counted, push never blocks", func(t *testing.T) {
-		q := newPCMQueue(4096)
+		q := newQueue(4096)
 		for i := range 100 {
 			require.Equal(t, (i+1)*320 > 4096, q.push(int64(160*i), frameOf(byte(i), 320)), "frame %d", i)
 		}
@@ -60,7 +60,7 @@ func TestPCMQueue(t *testing.T) {
 		require.Equal(t, byte(99), buf[n-1])
 	})
 	t.Run("grows only as needed", func(t *testing.T) {
-		q := newPCMQueue(1 << 20)
+		q := newQueue(1 << 20)
 		buf := make([]byte, 1600)
 		for i := range 1000 {
 			q.push(int64(160*i), frameOf(1, 320))
@@ -70,7 +70,7 @@ func TestPCMQueue(t *testing.T) {
 		require.Equal(t, queueInitialBytes, len(q.buf), "a consumer that keeps up keeps the queue at its initial size")
 	})
 	t.Run("wrap-around keeps bytes in order", func(t *testing.T) {
-		q := newPCMQueue(4096)
+		q := newQueue(4096)
 		buf := make([]byte, 700)
 		var want, got []byte
 		for i := range 40 {
@@ -90,7 +90,7 @@ func TestPCMQueue(t *testing.T) {
 		require.Equal(t, want, got)
 	})
 	t.Run("closed: refuses audio, queued audio can still be read", func(t *testing.T) {
-		q := newPCMQueue(4096)
+		q := newQueue(4096)
 		q.push(0, frameOf(1, 320))
 		q.close()
 		q.push(160, frameOf(2, 320))
@@ -105,7 +105,7 @@ func TestPCMQueue(t *testing.T) {
 }
 
 func TestPCMQueuePushDoesNotAllocate(t *testing.T) {
-	q := newPCMQueue(64 << 10)
+	q := newQueue(64 << 10)
 	f := frameOf(1, 320)
 	buf := make([]byte, 1600)
 	var pos int64

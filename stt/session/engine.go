@@ -1,0 +1,171 @@
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// Engine is a streaming recognition service as a Stream sees it: it
+// declares its limits, opens engine streams, and says what a failure
+// means. Everything else (queueing, rotation, replay, hold, retries, the
+// drain) is the Stream's, the same for every engine.
+type Engine interface {
+	// Limits are the engine's hard limits; a Policy is kept within them.
+	Limits() Limits
+	// Open starts one engine stream for the track, its configuration
+	// sent. Cancelling ctx abandons it.
+	Open(ctx context.Context) (Conn, error)
+	// Failure classifies an error of Open or Conn.Recv.
+	Failure(err error) Failure
+}
+
+// Conn is one engine stream. Send and CloseSend are called from one
+// goroutine, Recv from another.
+type Conn interface {
+	// Send sends audio; it may block (flow control). An error means the
+	// stream is broken: its status comes from Recv.
+	Send(pcm []byte) error
+	// CloseSend says no more audio comes; the engine settles its finals.
+	CloseSend() error
+	// Recv returns the next response; io.EOF at a clean end.
+	Recv() (Response, error)
+}
+
+// Response is one engine response: hypotheses in the engine's order.
+type Response []Hypothesis
+
+// Hypothesis is one result of an engine stream, with times as offsets
+// into the audio sent on that stream.
+type Hypothesis struct {
+	Final      bool
+	Text       string // a partial's text is joined with the next partial's as is
+	Stability  float64
+	Confidence float64
+	End        time.Duration
+	Words      []WordTime
+}
+
+// WordTime is one word of a final with its offsets.
+type WordTime struct {
+	Word       string
+	Start, End time.Duration
+	Confidence float64
+}
+
+// Failure is what an engine stream's error means.
+type Failure struct {
+	Code    string // the engine's name for it, as in stt.StatusInfo.Code
+	Message string
+	// Retry is set when a new engine stream may work (an outage, a
+	// limit); unset, the error would repeat (credentials, configuration).
+	Retry bool
+	// Slow asks for the slower backoff (a quota was exhausted).
+	Slow bool
+}
+
+// Codes of failures a Stream detects itself.
+const (
+	CodeUnavailable      = "Unavailable"
+	CodeDeadlineExceeded = "DeadlineExceeded"
+)
+
+// Limits are what an engine allows one engine stream.
+type Limits struct {
+	// MaxSession is the most audio one engine stream may carry.
+	MaxSession time.Duration
+	// MaxChunkBytes is the largest audio payload per Send.
+	MaxChunkBytes int
+	// AudioTimeout is the longest an engine stream may go without audio,
+	// with a margin below the engine's own timeout; IdleClose stays
+	// within it.
+	AudioTimeout time.Duration
+}
+
+// Hold policies: what a stream does while the track carries no speech.
+const (
+	// HoldReopen half-closes the engine stream after SilenceClose of quiet
+	// audio (or IdleClose without any audio), lets it settle its finals, and
+	// opens a fresh one when speech returns, starting PreRoll before the
+	// first loud chunk so the first syllables are not lost. Silence is not
+	// billed and no stream can hit the engine's audio timeout.
+	HoldReopen = "reopen"
+	// HoldKeepAlive streams quiet audio like any other audio: nothing is
+	// decided by a level detector, at the price of billed silence and more
+	// rollovers. A stretch with no audio at all still half-closes the stream
+	// after IdleClose, because there is nothing on the call clock to send.
+	HoldKeepAlive = "keepalive"
+)
+
+// Policy is how a Stream uses its engine. Every field must be set (the
+// engine's configuration holds the defaults and validates them).
+type Policy struct {
+	// RotateAfter is the audio after which an engine stream is replaced at
+	// the next pause of RotatePause; at StreamLimit it is replaced
+	// regardless.
+	RotateAfter, StreamLimit, RotatePause time.Duration
+	// Hold is HoldReopen or HoldKeepAlive.
+	Hold string
+	// IdleClose is the wall time without audio after which the engine
+	// stream is half-closed; SilenceClose the quiet audio after which
+	// HoldReopen half-closes it; quiet is an RMS at or below SilenceLevel.
+	IdleClose, SilenceClose time.Duration
+	SilenceLevel            int
+	// PreRoll is the audio before the first loud chunk sent when a stream
+	// reopens after a hold.
+	PreRoll time.Duration
+	// GapFill is the longest jump in positions sent as silence.
+	GapFill time.Duration
+	// ChunkDuration is the audio per Send.
+	ChunkDuration time.Duration
+	// QueueDuration bounds the audio waiting to be sent (beyond it the
+	// newest is dropped and reported as a gap); ReplayLimit the
+	// unfinalized audio kept for replay after a failure.
+	QueueDuration, ReplayLimit time.Duration
+	// DrainTimeout bounds the wait for a half-closed engine stream's last
+	// results; SendTimeout a blocked Send.
+	DrainTimeout, SendTimeout time.Duration
+	// BackoffInitial doubles up to BackoffMax between reopen attempts;
+	// after a Slow failure ExhaustedBackoff doubles up to 4×BackoffMax.
+	BackoffInitial, BackoffMax, ExhaustedBackoff time.Duration
+	// MaxRetries failed engine streams in a row without transcript text
+	// stop the track.
+	MaxRetries int
+	// Metrics receives counters; nil means none.
+	Metrics Metrics
+}
+
+// within keeps p inside the engine's limits.
+func (p Policy) within(l Limits) Policy {
+	if l.MaxSession > 0 {
+		p.StreamLimit = min(p.StreamLimit, l.MaxSession)
+	}
+	if l.AudioTimeout > 0 {
+		p.IdleClose = min(p.IdleClose, l.AudioTimeout)
+	}
+	if p.Metrics == nil {
+		p.Metrics = noMetrics{}
+	}
+	return p
+}
+
+// Metrics receives the counters an operator needs. Implementations must be
+// safe for concurrent use and must not block.
+type Metrics interface {
+	// StreamOpened counts engine streams opened (first, rollover, retry).
+	StreamOpened()
+	// Rotation counts planned rollovers.
+	Rotation()
+	// Error counts failed engine streams by the engine's code name.
+	Error(code string)
+	// AudioDropped counts audio that was never transcribed.
+	AudioDropped(d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) StreamOpened()              {}
+func (noMetrics) Rotation()                  {}
+func (noMetrics) Error(string)               {}
+func (noMetrics) AudioDropped(time.Duration) {}
+
+var _ Metrics = noMetrics{}
