@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,7 +8,6 @@ import (
 	"encoding/hex"
 	"net"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -343,28 +341,6 @@ func portVariants(u *url.URL) []string {
 	return out
 }
 
-// twilioMAC is HMAC-SHA1(key, url + the POST parameters sorted by name,
-// each as name+value): Twilio's webhook signature, also SignalWire's for
-// compatibility (cXML) requests.
-func twilioMAC(key, u string, params url.Values) []byte {
-	m := hmac.New(sha1.New, []byte(key))
-	m.Write([]byte(u))
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		vs := append([]string(nil), params[k]...)
-		sort.Strings(vs)
-		for _, v := range vs {
-			m.Write([]byte(k))
-			m.Write([]byte(v))
-		}
-	}
-	return m.Sum(nil)
-}
-
 // twilioSignatureOK verifies a Twilio-style signature (base64 HMAC-SHA1)
 // over the public URL of this request, with and without its port, and the
 // form parameters (nil for a WebSocket upgrade, which has no body).
@@ -379,7 +355,7 @@ func (s *Server) twilioSignatureOK(c *fiber.Ctx, key, sig, scheme string, params
 	}
 	match := 0
 	for _, cand := range portVariants(u) {
-		match |= subtle.ConstantTimeCompare(twilioMAC(key, cand, params), got)
+		match |= subtle.ConstantTimeCompare(provider.TwilioMAC(key, cand, params), got)
 	}
 	return match == 1
 }
@@ -396,10 +372,7 @@ func (s *Server) signalWireSignatureOK(c *fiber.Ctx, key, sig string, form url.V
 	if raw, err := hex.DecodeString(sig); err == nil && len(raw) == sha1.Size {
 		match := 0
 		for _, cand := range portVariants(u) {
-			m := hmac.New(sha1.New, []byte(key))
-			m.Write([]byte(cand))
-			m.Write(c.Body())
-			match |= subtle.ConstantTimeCompare(m.Sum(nil), raw)
+			match |= subtle.ConstantTimeCompare(provider.SignalWireMAC(key, cand, c.Body()), raw)
 		}
 		if match == 1 {
 			return true

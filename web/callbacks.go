@@ -37,15 +37,9 @@ import (
 // maxCallbackBody bounds one callback; the providers' are well under 4 KiB.
 const maxCallbackBody = 64 << 10
 
-// callbackProviders are the providers whose stream status callbacks the
-// bridge understands.
-var callbackProviders = map[provider.Name]bool{
-	provider.Twilio: true, provider.SignalWire: true, provider.Plivo: true, provider.Vobiz: true, provider.Telnyx: true,
-}
-
 func (s *Server) callback(c *fiber.Ctx) error {
 	p := provider.Name(strings.Clone(c.Params("provider"))) // kept in the record: not the request's buffer
-	if !callbackProviders[p] {
+	if d := provider.Lookup(p); d == nil || d.CallbackFields == nil {
 		return fiber.NewError(fiber.StatusNotFound, "no status callbacks for "+string(p)+" (twilio, signalwire, plivo, vobiz, telnyx)")
 	}
 	if len(c.Body()) > maxCallbackBody {
@@ -73,32 +67,22 @@ func (s *Server) callback(c *fiber.Ctx) error {
 }
 
 // callbackFields are the fields of each provider's status callbacks that a
-// call record keeps (the call, the stream, the event and its error, when,
-// and whose); anything else a request carries is dropped, and each kept
-// value is cut to maxCallbackValue bytes. SignalWire's RELAY events nest
-// theirs under "params", filtered with the same list.
+// call record keeps (provider.Dialect.CallbackFields: the call, the
+// stream, the event and its error, when, and whose); anything else a
+// request carries is dropped, and each kept value is cut to
+// maxCallbackValue bytes. SignalWire's RELAY events nest theirs under
+// "params", filtered with the same list.
 var callbackFields = func() map[provider.Name]map[string]bool {
-	set := func(lists ...[]string) map[string]bool {
-		m := map[string]bool{}
-		for _, l := range lists {
-			for _, k := range l {
-				m[k] = true
+	out := map[provider.Name]map[string]bool{}
+	for _, n := range provider.Names {
+		if fs := provider.Lookup(n).CallbackFields; fs != nil {
+			out[n] = map[string]bool{}
+			for _, k := range fs {
+				out[n][k] = true
 			}
 		}
-		return m
 	}
-	twiml := []string{"AccountSid", "CallSid", "StreamSid", "StreamName", "StreamEvent", "StreamError", "Timestamp"}
-	plivo := []string{"CallUUID", "CallUuid", "call_uuid", "callUUID", "CallId", "callId", "StreamID", "StreamId", "stream_id", "streamId",
-		"Event", "event", "Status", "status", "Error", "error", "Timestamp", "timestamp", "AuthID", "AccountID", "accountId"}
-	relay := []string{"event_type", "event_channel", "timestamp", "project_id", "space_id", "params",
-		"call_id", "control_id", "node_id", "state", "error", "stream_id"}
-	return map[provider.Name]map[string]bool{
-		provider.Twilio:     set(twiml),
-		provider.Telnyx:     set(twiml, []string{"call_control_id", "stream_id", "event", "error"}),
-		provider.SignalWire: set(twiml, relay),
-		provider.Plivo:      set(plivo),
-		provider.Vobiz:      set(plivo),
-	}
+	return out
 }()
 
 // maxCallbackValue bounds one kept callback value; providers' are ids,

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"net"
@@ -639,38 +637,16 @@ type nccoEndpoint struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 }
 
-// vonageCallIDHeader is the NCCO websocket header that carries the call's
-// uuid to the socket's first frame (Vonage sends no call id of its own).
-const vonageCallIDHeader = "call_id"
-
 func ncco(req instructionRequest) []nccoAction {
 	ep := nccoEndpoint{Type: "websocket", URI: req.media, ContentType: "audio/l16;rate=16000", Headers: map[string]string{}}
 	for _, kv := range req.params {
 		ep.Headers[kv[0]] = kv[1]
 	}
 	if req.callID != "" {
-		ep.Headers[vonageCallIDHeader] = req.callID
+		ep.Headers[provider.VonageCallIDHeader] = req.callID
 	}
 	if len(ep.Headers) == 0 {
 		ep.Headers = nil
 	}
 	return []nccoAction{{Action: "connect", Endpoint: []nccoEndpoint{ep}}}
-}
-
-// fillCallID gives a Vonage stream its call id: the call_id header the
-// NCCO above sets, or Vonage's own uuid headers, or else a new id (one
-// socket is one call then).
-func fillCallID(p provider.Name, st *provider.Start) {
-	if p != provider.Vonage || st == nil || st.CallID != "" {
-		return
-	}
-	for _, k := range []string{vonageCallIDHeader, "uuid", "conversation_uuid"} {
-		if v := st.CustomParameters[k]; v != "" {
-			st.CallID = v
-			return
-		}
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }

@@ -54,7 +54,7 @@ type simulateCmd struct {
 // simRun is one simulate invocation: what every call plays and where.
 type simRun struct {
 	cmd      simulateCmd
-	d        *simDialect
+	d        *provider.Dialect
 	audio    *simAudio
 	mediaURL string
 	httpBase string // http(s)://host[:port]
@@ -87,8 +87,8 @@ func runSimulate(ctx context.Context, cfg config.Config, cmd simulateCmd, stdout
 
 func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, error) {
 	p := provider.Name(cmd.Provider)
-	d := simDialects[p]
-	if d == nil {
+	d := provider.Lookup(p)
+	if d == nil || d.Wire == nil {
 		return nil, fmt.Errorf("--provider: %q cannot be simulated (choose one of %s)", cmd.Provider, strings.Join(simDialectNames(), ", "))
 	}
 	if cmd.Calls < 1 {
@@ -111,7 +111,7 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 	}
 
 	// Audio.
-	enc := d.encodings[0]
+	enc := d.Wire.Encodings[0]
 	switch cmd.Encoding {
 	case "pcmu":
 		enc = provider.PCMU
@@ -138,8 +138,8 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 	} else {
 		if rate == 0 {
 			rate = 8000
-			if enc == provider.L16 && d.l16Rates[0] != 8000 {
-				rate = d.l16Rates[0]
+			if enc == provider.L16 && d.Wire.L16Rates[0] != 8000 {
+				rate = d.Wire.L16Rates[0]
 			}
 		}
 		if cmd.Tracks != 1 && cmd.Tracks != 2 {
@@ -153,21 +153,24 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 			pcm = append(pcm, speechLike(rate, cmd.Duration, cmd.Seed+uint64(i)))
 		}
 	}
-	if len(names) == 2 && !d.stereo {
+	if len(names) == 2 && !d.Wire.Stereo {
 		fmt.Fprintf(out, "note: %s does not announce tracks in its start frame, so the bridge takes its stream as inbound only; playing the inbound track only\n", p)
 		names, pcm = names[:1], pcm[:1]
 	}
-	if err := d.checkFormat(enc, rate); err != nil {
+	if err := d.CheckFormat(enc, rate); err != nil {
 		return nil, err
 	}
-	order := d.order
+	order := d.Order()
+	if order == provider.OrderUnknown {
+		order = provider.LittleEndian // what the bridge assumes without evidence
+	}
 	if o, ok := cfg.Providers.ByteOrders()[string(p)]; ok {
 		order = provider.LittleEndian
 		if o == "be" {
 			order = provider.BigEndian
 		}
 	}
-	frameMs := d.frameMs
+	frameMs := d.Wire.FrameMs
 	if cmd.FrameMs != 0 {
 		if cmd.FrameMs < 10 || cmd.FrameMs > 1000 || cmd.FrameMs%10 != 0 {
 			return nil, fmt.Errorf("--frame-ms: want 10 to 1000 in steps of 10, got %d", cmd.FrameMs)
@@ -281,7 +284,7 @@ func signedURL(cfg config.Config, explicit string, media *url.URL) string {
 func (r *simRun) callID(i int) string {
 	base := r.cmd.CallID
 	if base == "" {
-		base = newSimIDs(r.d.name, "").call
+		base = r.d.Wire.NewIDs().Call
 	}
 	if r.cmd.Calls == 1 {
 		return base

@@ -96,7 +96,7 @@ func TestSimulateProviders(t *testing.T) {
 
 			var tr bridge.Transcript
 			require.Equal(t, http.StatusOK, getJSON(t, base, "/api/calls/"+url.PathEscape(id)+"/transcript", &tr))
-			frameSamples := tc.rate * simDialects[provider.Name(tc.provider)].frameMs / 1000
+			frameSamples := tc.rate * provider.Lookup(provider.Name(tc.provider)).Wire.FrameMs / 1000
 			for i, name := range tc.tracks {
 				pcm := speechLike(tc.rate, 6*time.Second, 7+uint64(i))
 				want := wireRoundTrip(t, pcm, tc.enc)

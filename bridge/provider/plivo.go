@@ -1,0 +1,139 @@
+package provider
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fastjson"
+)
+
+// Plivo Audio Streams: no connected frame, a camelCase start (callId,
+// streamId, accountId "MA…"/"SA…") whose custom parameters are
+// extra_headers, epoch-millisecond media timestamps, no stop frame.
+var plivo = &Dialect{
+	Name: Plivo, order: LittleEndian,
+	CallbackFields: plivoCallbackFields,
+	Wire: &Wire{
+		FrameWriter: plivoWriter{},
+		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20,
+		EpochTimestamps: true, FirstSeq: 2,
+	},
+}
+
+// plivoCallbackFields are Plivo's (and Vobiz's) stream status callback
+// fields, in the spellings seen.
+var plivoCallbackFields = []string{"CallUUID", "CallUuid", "call_uuid", "callUUID", "CallId", "callId", "StreamID", "StreamId", "stream_id", "streamId",
+	"Event", "event", "Status", "status", "Error", "error", "Timestamp", "timestamp", "AuthID", "AccountID", "accountId"}
+
+// isPlivoAuthID: "MA" or "SA" followed by at least 8 upper-case letters or
+// digits (Plivo auth ids are 20 characters).
+func isPlivoAuthID(s string) bool {
+	if len(s) < 10 || (s[:2] != "MA" && s[:2] != "SA") {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// extraHeaders merges Plivo/Vobiz extra_headers, a string in any of the
+// forms seen: "k=v;k=v" (Plivo's stream doc), "k=v,k=v" (Plivo's XML doc),
+// or a JSON object ("{}" from Vobiz) either as a string or inline. A token
+// without "=" is a key with an empty value.
+func (p *Parser) extraHeaders(ps *params, v *fastjson.Value) {
+	if v == nil {
+		return
+	}
+	if v.Type() == fastjson.TypeObject {
+		ps.object(v)
+		return
+	}
+	s := strings.TrimSpace(string(stringBytes(v)))
+	if strings.HasPrefix(s, "{") {
+		if o, err := p.aux.Parse(s); err == nil {
+			ps.object(o)
+			return
+		}
+	}
+	for s != "" {
+		var kv string
+		if i := strings.IndexAny(s, ";,"); i >= 0 {
+			kv, s = s[:i], s[i+1:]
+		} else {
+			kv, s = s, ""
+		}
+		k, val, _ := strings.Cut(kv, "=")
+		if k = strings.TrimSpace(k); k == "" && strings.TrimSpace(val) == "" {
+			continue
+		}
+		ps.add(k, strings.TrimSpace(val))
+	}
+}
+
+// plivoWriter writes Plivo's frames, and Vobiz's, which start their
+// sequence at 0 and send extra_headers as JSON.
+type plivoWriter struct{ vobiz bool }
+
+func (w plivoWriter) NewIDs() IDs {
+	return IDs{Call: randUUID(), Stream: randUUID(), Account: "MA" + strings.ToUpper(randHex(9))}
+}
+
+func (plivoWriter) Connected() []byte { return nil }
+
+func (w plivoWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
+	encoding := "audio/x-mulaw"
+	if enc == L16 {
+		encoding = "audio/x-l16"
+	}
+	seq, extra := 1, plivoHeaders(params)
+	if w.vobiz {
+		if params == nil {
+			params = map[string]string{}
+		}
+		b, _ := json.Marshal(params)
+		seq, extra = 0, string(b)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"event": "start", "sequenceNumber": seq, "extra_headers": extra,
+		"start": map[string]any{
+			"callId": ids.Call, "streamId": ids.Stream, "accountId": ids.Account, "tracks": tracks,
+			"mediaFormat": map[string]any{"encoding": encoding, "sampleRate": rate},
+		},
+	})
+	return b
+}
+
+// plivoHeaders renders custom parameters as Plivo's extra_headers
+// ("k=v;k=v"), in a stable order.
+func plivoHeaders(params map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		parts = append(parts, k+"="+params[k])
+	}
+	return strings.Join(parts, ";")
+}
+
+func (plivoWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
+	dst = append(dst, `{"event":"media","sequenceNumber":`...)
+	dst = strconv.AppendInt(dst, seq, 10)
+	dst = append(dst, `,"streamId":"`...)
+	dst = append(dst, ids.Stream...)
+	dst = append(dst, `","media":{"track":"`...)
+	dst = append(dst, track...)
+	dst = append(dst, `","timestamp":"`...)
+	dst = strconv.AppendInt(dst, ts, 10)
+	dst = append(dst, `","chunk":`...)
+	dst = strconv.AppendInt(dst, chunk, 10)
+	dst = append(dst, `,"payload":"`...)
+	dst = append(dst, payload...)
+	return append(dst, `"}}`...)
+}
+
+func (plivoWriter) Stop(IDs, int64) []byte { return nil }

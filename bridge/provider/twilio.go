@@ -1,0 +1,121 @@
+package provider
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/json"
+	"net/url"
+	"sort"
+	"strconv"
+)
+
+// Twilio Media Streams: a connected frame, a camelCase start with Twilio
+// SIDs (MZ, CA, AC + 32 hex), base64 μ-law media on both tracks, and a stop.
+var twilio = &Dialect{
+	Name: Twilio, defaultEncoding: PCMU, defaultRate: 8000,
+	CallbackFields: twimlCallbackFields,
+	Wire: &Wire{
+		FrameWriter: twilioWriter{name: Twilio},
+		Stereo:      true, Encodings: []Encoding{PCMU}, FrameMs: 20, FirstSeq: 2,
+	},
+}
+
+// twimlCallbackFields are the TwiML stream status callback's fields
+// (Twilio, and SignalWire and Telnyx, which copy it).
+var twimlCallbackFields = []string{"AccountSid", "CallSid", "StreamSid", "StreamName", "StreamEvent", "StreamError", "Timestamp"}
+
+// isTwilioSID: MZ, CA or AC followed by 32 hex digits.
+func isTwilioSID(b []byte) bool {
+	if len(b) != 34 {
+		return false
+	}
+	switch string(b[:2]) {
+	case "MZ", "CA", "AC":
+	default:
+		return false
+	}
+	for _, c := range b[2:] {
+		if !isHex(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// TwilioMAC is HMAC-SHA1(key, url + the POST parameters sorted by name,
+// each as name+value): Twilio's webhook signature, also SignalWire's for
+// compatibility (cXML) requests. A WebSocket upgrade has no parameters
+// (nil). X-Twilio-Signature is its base64.
+func TwilioMAC(key, u string, params url.Values) []byte {
+	m := hmac.New(sha1.New, []byte(key))
+	m.Write([]byte(u))
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		vs := append([]string(nil), params[k]...)
+		sort.Strings(vs)
+		for _, v := range vs {
+			m.Write([]byte(k))
+			m.Write([]byte(v))
+		}
+	}
+	return m.Sum(nil)
+}
+
+// twilioWriter writes Twilio's frames, and SignalWire's, which differ only
+// in their connected version, their ids and a bare stop.
+type twilioWriter struct{ name Name }
+
+func (w twilioWriter) NewIDs() IDs {
+	return IDs{Call: "CA" + randHex(16), Stream: "MZ" + randHex(16), Account: "AC" + randHex(16)}
+}
+
+func (w twilioWriter) Connected() []byte {
+	return []byte(`{"event":"connected","protocol":"Call","version":"1.0.0"}`)
+}
+
+func (w twilioWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
+	if params == nil {
+		params = map[string]string{}
+	}
+	format := map[string]any{"encoding": "audio/x-mulaw", "sampleRate": rate, "channels": 1}
+	if enc == L16 {
+		format["encoding"] = "audio/x-L16"
+	}
+	st := map[string]any{
+		"streamSid": ids.Stream, "accountSid": ids.Account, "callSid": ids.Call,
+		"tracks": tracks, "customParameters": params, "mediaFormat": format,
+	}
+	m := map[string]any{"event": "start", "sequenceNumber": "1", "start": st}
+	if w.name == Twilio {
+		m["streamSid"] = ids.Stream
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func (w twilioWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
+	dst = append(dst, `{"event":"media","sequenceNumber":"`...)
+	dst = strconv.AppendInt(dst, seq, 10)
+	if w.name == Twilio {
+		dst = append(dst, `","streamSid":"`...)
+		dst = append(dst, ids.Stream...)
+	}
+	dst = append(dst, `","media":{"track":"`...)
+	dst = append(dst, track...)
+	dst = append(dst, `","chunk":"`...)
+	dst = strconv.AppendInt(dst, chunk, 10)
+	dst = append(dst, `","timestamp":"`...)
+	dst = strconv.AppendInt(dst, ts, 10)
+	dst = append(dst, `","payload":"`...)
+	dst = append(dst, payload...)
+	return append(dst, `"}}`...)
+}
+
+func (w twilioWriter) Stop(ids IDs, seq int64) []byte {
+	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `","streamSid":"` + ids.Stream +
+		`","stop":{"accountSid":"` + ids.Account + `","callSid":"` + ids.Call + `"}}`)
+}

@@ -1,0 +1,33 @@
+package provider
+
+// Vobiz streams Plivo's protocol (the same parser, plivoWriter) with
+// big-endian L16, all-digit account ids, a sequence that starts at 0 and
+// extra_headers as a JSON object.
+var vobiz = &Dialect{
+	Name: Vobiz, order: BigEndian,
+	CallbackFields: plivoCallbackFields,
+	Wire: &Wire{
+		FrameWriter: vobizWriter{plivoWriter{vobiz: true}},
+		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,
+		EpochTimestamps: true, FirstSeq: 1,
+	},
+}
+
+// isDigits: Vobiz account ids are all digits ("500025" in its docs).
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+type vobizWriter struct{ plivoWriter }
+
+func (vobizWriter) NewIDs() IDs {
+	return IDs{Call: randUUID(), Stream: randUUID(), Account: "500025"}
+}

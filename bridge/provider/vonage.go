@@ -1,0 +1,60 @@
+package provider
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/valyala/fastjson"
+)
+
+// Vonage WebSockets: a first text frame websocket:connected that is the
+// start (its content-type and the NCCO's headers), then raw little-endian
+// L16 as binary frames; no call or stream id on the socket.
+var vonage = &Dialect{
+	Name: Vonage, order: LittleEndian, defaultEncoding: L16, defaultRate: 16000, binary: true,
+	connectedStart: true, fillCallID: vonageCallID,
+}
+
+// VonageCallIDHeader is the NCCO websocket header that carries the call's
+// uuid to the socket's first frame (Vonage sends no call id of its own).
+const VonageCallIDHeader = "call_id"
+
+// vonageStart turns Vonage's first text frame into a start:
+// {"event":"websocket:connected","content-type":"audio/l16;rate=16000",…}.
+// Every other top-level key is a header from the NCCO endpoint and becomes
+// a custom parameter.
+func (p *Parser) vonageStart(v *fastjson.Value, ev *Event) error {
+	s := &Start{Tracks: []string{TrackInbound}}
+	f, err := p.mediaFormat(v)
+	if err != nil {
+		return err
+	}
+	s.Format = f
+	var ps params
+	o, _ := v.Object()
+	o.Visit(func(k []byte, val *fastjson.Value) {
+		switch string(k) {
+		case "event", "content-type":
+			return
+		}
+		ps.value(k, val)
+	})
+	p.finish(s, &ps, ev)
+	return nil
+}
+
+// vonageCallID gives a Vonage stream its call id: the call_id header the
+// NCCO sets, or Vonage's own uuid headers, or else a new id (one socket is
+// one call then).
+func vonageCallID(st *Start) {
+	for _, k := range []string{VonageCallIDHeader, "uuid", "conversation_uuid"} {
+		if v := st.CustomParameters[k]; v != "" {
+			st.CallID = v
+			return
+		}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+}
