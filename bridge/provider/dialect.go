@@ -37,6 +37,9 @@ type Dialect struct {
 	// callbacks a call record keeps; nil when the bridge takes no status
 	// callbacks from it.
 	CallbackFields []string
+	// Markup are the stream instructions the provider's voice webhook can
+	// be answered with.
+	Markup []Markup
 	// fillCallID gives a stream that carries no call id one (Vonage).
 	fillCallID func(*Start)
 	// Wire writes the provider's frames; nil when no tool plays it.

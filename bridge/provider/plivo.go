@@ -2,6 +2,7 @@ package provider
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"maps"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 var plivo = &Dialect{
 	Name: Plivo, order: LittleEndian,
 	CallbackFields: plivoCallbackFields,
+	Markup:         []Markup{{Kind: "plivo", Build: plivoXML(true)}},
 	Wire: &Wire{
 		FrameWriter: plivoWriter{},
 		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20,
@@ -137,3 +139,55 @@ func (plivoWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track 
 }
 
 func (plivoWriter) Stop(IDs, int64) []byte { return nil }
+
+type plivoStream struct {
+	XMLName              xml.Name `xml:"Stream"`
+	Bidirectional        string   `xml:"bidirectional,attr"`
+	AudioTrack           string   `xml:"audioTrack,attr"`
+	StreamTimeout        int      `xml:"streamTimeout,attr"`
+	ContentType          string   `xml:"contentType,attr"`
+	StatusCallbackURL    string   `xml:"statusCallbackUrl,attr,omitempty"`
+	StatusCallbackMethod string   `xml:"statusCallbackMethod,attr,omitempty"`
+	ExtraHeaders         string   `xml:"extraHeaders,attr,omitempty"`
+	URL                  string   `xml:",chardata"`
+}
+
+// plivoXML builds Plivo's (and Vobiz's) <Stream>, μ-law at 8 kHz: the one
+// format both document with the same byte-order-free meaning. headers:
+// carry the custom parameters as extraHeaders (Vobiz sends extra_headers
+// as "{}" whatever is set).
+func plivoXML(headers bool) func(StreamRequest) ([]byte, string, error) {
+	return func(req StreamRequest) ([]byte, string, error) {
+		st := plivoStream{Bidirectional: "false", AudioTrack: "both", StreamTimeout: 86400,
+			ContentType: "audio/x-mulaw;rate=8000", URL: req.Media}
+		if req.Callback != "" {
+			st.StatusCallbackURL, st.StatusCallbackMethod = req.Callback, "POST"
+		}
+		if headers {
+			var hs []string
+			for _, kv := range req.Params {
+				// Plivo allows only [A-Za-z0-9] in extraHeaders.
+				k, v := alnum(kv[0]), alnum(kv[1])
+				if k != "" {
+					hs = append(hs, k+"="+v)
+				}
+			}
+			st.ExtraHeaders = strings.Join(hs, ",")
+			if len(st.ExtraHeaders) > 512 {
+				st.ExtraHeaders = ""
+			}
+		}
+		resp := xmlResponse{Verbs: []any{st}}
+		resp.hold(req, "Wait", func(sip string) xmlDial { return xmlDial{User: sip} })
+		return marshalXML(resp)
+	}
+}
+
+func alnum(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"strconv"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // SignalWire speaks Twilio's protocol (twilioWriter, the same parser) with
@@ -14,6 +16,10 @@ var signalWire = &Dialect{
 	CallbackFields: append(append([]string(nil), twimlCallbackFields...),
 		"event_type", "event_channel", "timestamp", "project_id", "space_id", "params",
 		"call_id", "control_id", "node_id", "state", "error", "stream_id"),
+	Markup: []Markup{
+		{Kind: "signalwire", Connect: true, Codec: true, Build: twimlFor(SignalWire)},
+		{Kind: "swml", Codec: true, Build: swml},
+	},
 	Wire: &Wire{
 		FrameWriter: signalWireWriter{twilioWriter{name: SignalWire}},
 		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{16000, 24000}, FrameMs: 20, FirstSeq: 2,
@@ -62,4 +68,62 @@ func (signalWireWriter) Connected() []byte {
 
 func (signalWireWriter) Stop(_ IDs, seq int64) []byte {
 	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `"}`)
+}
+
+// SWML (SignalWire Markup Language).
+
+type swmlDoc struct {
+	Version  string              `json:"version" yaml:"version"`
+	Sections map[string][]swmlOp `json:"sections" yaml:"sections"`
+}
+
+type swmlOp struct {
+	Answer  *struct{}    `json:"answer,omitempty" yaml:"answer,omitempty"`
+	Stream  *swmlStream  `json:"stream,omitempty" yaml:"stream,omitempty"`
+	Connect *swmlConnect `json:"connect,omitempty" yaml:"connect,omitempty"`
+	Play    *swmlPlay    `json:"play,omitempty" yaml:"play,omitempty"`
+}
+
+type swmlStream struct {
+	URL              string            `json:"url" yaml:"url"`
+	Name             string            `json:"name" yaml:"name"`
+	Track            string            `json:"track" yaml:"track"`
+	Codec            string            `json:"codec,omitempty" yaml:"codec,omitempty"`
+	BearerToken      string            `json:"authorization_bearer_token,omitempty" yaml:"authorization_bearer_token,omitempty"`
+	StatusURL        string            `json:"status_url,omitempty" yaml:"status_url,omitempty"`
+	StatusURLMethod  string            `json:"status_url_method,omitempty" yaml:"status_url_method,omitempty"`
+	CustomParameters map[string]string `json:"custom_parameters,omitempty" yaml:"custom_parameters,omitempty"`
+}
+
+type swmlConnect struct {
+	To string `json:"to" yaml:"to"`
+}
+
+type swmlPlay struct {
+	URL string `json:"url" yaml:"url"`
+}
+
+func swml(req StreamRequest) ([]byte, string, error) {
+	st := &swmlStream{URL: req.Media, Name: streamName, Track: "both_tracks", Codec: req.Codec, BearerToken: req.Bearer}
+	if req.Callback != "" {
+		st.StatusURL, st.StatusURLMethod = req.Callback, "POST"
+	}
+	for _, kv := range req.Params {
+		if st.CustomParameters == nil {
+			st.CustomParameters = map[string]string{}
+		}
+		st.CustomParameters[kv[0]] = kv[1]
+	}
+	main := []swmlOp{{Answer: &struct{}{}}, {Stream: st}}
+	if req.Dial != "" {
+		main = append(main, swmlOp{Connect: &swmlConnect{To: req.Dial}})
+	} else {
+		main = append(main, swmlOp{Play: &swmlPlay{URL: "silence:" + strconv.Itoa(req.Hold)}})
+	}
+	doc := swmlDoc{Version: "1.0.0", Sections: map[string][]swmlOp{"main": main}}
+	if req.YAML {
+		b, err := yaml.Marshal(doc)
+		return b, contentYAML, err
+	}
+	return marshalJSON(doc)
 }

@@ -15,6 +15,7 @@ import (
 var telnyx = &Dialect{
 	Name: Telnyx, order: BigEndian, defaultEncoding: PCMU, defaultRate: 8000,
 	Reorder:        true,
+	Markup:         []Markup{{Kind: "telnyx", Connect: true, Build: twimlFor(Telnyx)}},
 	CallbackFields: append(append([]string(nil), twimlCallbackFields...), "call_control_id", "stream_id", "event", "error"),
 	Wire: &Wire{
 		FrameWriter: telnyxWriter{},

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/json"
+	"encoding/xml"
 	"net/url"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 var twilio = &Dialect{
 	Name: Twilio, defaultEncoding: PCMU, defaultRate: 8000,
 	CallbackFields: twimlCallbackFields,
+	Markup:         []Markup{{Kind: "twilio", Connect: true, Build: twimlFor(Twilio)}},
 	Wire: &Wire{
 		FrameWriter: twilioWriter{name: Twilio},
 		Stereo:      true, Encodings: []Encoding{PCMU}, FrameMs: 20, FirstSeq: 2,
@@ -118,4 +120,58 @@ func (w twilioWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, tra
 func (w twilioWriter) Stop(ids IDs, seq int64) []byte {
 	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `","streamSid":"` + ids.Stream +
 		`","stop":{"accountSid":"` + ids.Account + `","callSid":"` + ids.Call + `"}}`)
+}
+
+// streamName is the name instructions give a stream.
+const streamName = "captions"
+
+type xmlStream struct {
+	XMLName              xml.Name       `xml:"Stream"`
+	URL                  string         `xml:"url,attr"`
+	Name                 string         `xml:"name,attr,omitempty"`
+	Track                string         `xml:"track,attr,omitempty"`
+	Codec                string         `xml:"codec,attr,omitempty"`
+	AuthBearerToken      string         `xml:"authBearerToken,attr,omitempty"`
+	StatusCallback       string         `xml:"statusCallback,attr,omitempty"`
+	StatusCallbackMethod string         `xml:"statusCallbackMethod,attr,omitempty"`
+	Parameters           []xmlParameter `xml:"Parameter"`
+}
+
+type xmlParameter struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type xmlWrap struct {
+	XMLName xml.Name
+	Inner   any
+}
+
+// twimlFor builds TwiML (Twilio), cXML (SignalWire) or TeXML (Telnyx): the
+// same markup, with SignalWire's codec and bearer token attributes and
+// without <Parameter> for Telnyx.
+func twimlFor(p Name) func(StreamRequest) ([]byte, string, error) {
+	return func(req StreamRequest) ([]byte, string, error) {
+		st := xmlStream{URL: req.Media, Name: streamName, Track: "both_tracks", Codec: req.Codec, AuthBearerToken: req.Bearer}
+		if req.Mode == "connect" {
+			st.Track = "inbound_track" // the only track a bidirectional stream may have
+		}
+		if req.Callback != "" {
+			st.StatusCallback, st.StatusCallbackMethod = req.Callback, "POST"
+		}
+		if p != Telnyx { // TeXML carries no <Parameter>
+			for _, kv := range req.Params {
+				st.Parameters = append(st.Parameters, xmlParameter{kv[0], kv[1]})
+			}
+		}
+		verb := "Start"
+		if req.Mode == "connect" {
+			verb = "Connect"
+		}
+		resp := xmlResponse{Verbs: []any{xmlWrap{XMLName: xml.Name{Local: verb}, Inner: st}}}
+		if req.Mode != "connect" { // a connected call lasts as long as the stream
+			resp.hold(req, "Pause", func(sip string) xmlDial { return xmlDial{SIP: sip} })
+		}
+		return marshalXML(resp)
+	}
 }

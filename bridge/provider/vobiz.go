@@ -6,6 +6,7 @@ package provider
 var vobiz = &Dialect{
 	Name: Vobiz, order: BigEndian,
 	CallbackFields: plivoCallbackFields,
+	Markup:         []Markup{{Kind: "vobiz", Build: plivoXML(false)}},
 	Wire: &Wire{
 		FrameWriter: vobizWriter{plivoWriter{vobiz: true}},
 		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,

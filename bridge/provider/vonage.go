@@ -14,11 +14,12 @@ import (
 var vonage = &Dialect{
 	Name: Vonage, order: LittleEndian, defaultEncoding: L16, defaultRate: 16000, binary: true,
 	connectedStart: true, fillCallID: vonageCallID,
+	Markup: []Markup{{Kind: "vonage", Build: ncco}},
 }
 
-// VonageCallIDHeader is the NCCO websocket header that carries the call's
+// vonageCallIDHeader is the NCCO websocket header that carries the call's
 // uuid to the socket's first frame (Vonage sends no call id of its own).
-const VonageCallIDHeader = "call_id"
+const vonageCallIDHeader = "call_id"
 
 // vonageStart turns Vonage's first text frame into a start:
 // {"event":"websocket:connected","content-type":"audio/l16;rate=16000",…}.
@@ -48,7 +49,7 @@ func (p *Parser) vonageStart(v *fastjson.Value, ev *Event) error {
 // NCCO sets, or Vonage's own uuid headers, or else a new id (one socket is
 // one call then).
 func vonageCallID(st *Start) {
-	for _, k := range []string{VonageCallIDHeader, "uuid", "conversation_uuid"} {
+	for _, k := range []string{vonageCallIDHeader, "uuid", "conversation_uuid"} {
 		if v := st.CustomParameters[k]; v != "" {
 			st.CallID = v
 			return
@@ -57,4 +58,31 @@ func vonageCallID(st *Start) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// NCCO (Vonage Call Control Object).
+type nccoAction struct {
+	Action   string         `json:"action"`
+	Endpoint []nccoEndpoint `json:"endpoint"`
+}
+
+type nccoEndpoint struct {
+	Type        string            `json:"type"`
+	URI         string            `json:"uri"`
+	ContentType string            `json:"content-type"`
+	Headers     map[string]string `json:"headers,omitempty"`
+}
+
+func ncco(req StreamRequest) ([]byte, string, error) {
+	ep := nccoEndpoint{Type: "websocket", URI: req.Media, ContentType: "audio/l16;rate=16000", Headers: map[string]string{}}
+	for _, kv := range req.Params {
+		ep.Headers[kv[0]] = kv[1]
+	}
+	if req.CallID != "" {
+		ep.Headers[vonageCallIDHeader] = req.CallID
+	}
+	if len(ep.Headers) == 0 {
+		ep.Headers = nil
+	}
+	return marshalJSON([]nccoAction{{Action: "connect", Endpoint: []nccoEndpoint{ep}}})
 }
