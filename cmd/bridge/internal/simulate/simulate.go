@@ -1,4 +1,8 @@
-package main
+// Package simulate is the bridge's simulate command: it plays calls into a
+// running bridge as a provider would, writing each provider's frames with
+// that provider's FrameWriter (bridge/provider), and checks what the bridge
+// recorded. With --calls above one it is the load tool.
+package simulate
 
 import (
 	"context"
@@ -18,14 +22,14 @@ import (
 	"github.com/callcaptions/bridge/config"
 )
 
-// simulateCmd plays calls into a running bridge as a provider would. With
+// Cmd plays calls into a running bridge as a provider would. With
 // --calls above one it is the load tool. The bridge's own settings given
 // on the same command line (or in BRIDGE_* variables) are used to reach it
 // and authenticate: --addr, --api-token (else the token the bridge keeps in
 // <--data>/api-token), --public-url, --twilio-auth-token,
 // --media-bearer-token, --provider-bearer-tokens, --media-path-secret,
 // --provider-path-secrets, --exotel-basic-auth.
-type simulateCmd struct {
+type Cmd struct {
 	Provider  string        `name:"provider" default:"twilio" enum:"twilio,signalwire,plivo,vobiz,telnyx,exotel" help:"Provider to play the call as: twilio, signalwire, plivo, vobiz, telnyx or exotel."`
 	URL       string        `name:"url" help:"Media WebSocket URL, secret path included (default ws://<--addr>/media/<provider>[/<path secret>])."`
 	HTTPURL   string        `name:"http-url" help:"Base URL for the caption socket and the REST checks (default: the scheme and host of --url)."`
@@ -53,7 +57,7 @@ type simulateCmd struct {
 
 // simRun is one simulate invocation: what every call plays and where.
 type simRun struct {
-	cmd      simulateCmd
+	cmd      Cmd
 	d        *provider.Dialect
 	audio    *simAudio
 	mediaURL string
@@ -66,9 +70,10 @@ type simRun struct {
 	stats    simStats
 }
 
-// runSimulate runs the simulate command and returns the exit code.
-func runSimulate(ctx context.Context, cfg config.Config, cmd simulateCmd, stdout, stderr io.Writer) int {
-	r, err := newSimRun(cfg, cmd, stdout)
+// Run runs the simulate command and returns the exit code. apiToken finds
+// the token to send to the bridge (--api-token or <--data>/api-token).
+func Run(ctx context.Context, cfg config.Config, cmd Cmd, apiToken func() (string, error), stdout, stderr io.Writer) int {
+	r, err := newSimRun(cfg, cmd, apiToken, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge simulate:", err)
 		return 2
@@ -85,7 +90,7 @@ func runSimulate(ctx context.Context, cfg config.Config, cmd simulateCmd, stdout
 	return 0
 }
 
-func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, error) {
+func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out io.Writer) (*simRun, error) {
 	p := provider.Name(cmd.Provider)
 	d := provider.Lookup(p)
 	if d == nil || d.Wire == nil {
@@ -97,7 +102,7 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 	if cmd.Speed < 0 {
 		return nil, fmt.Errorf("--speed: want 0 (as fast as possible) or more, got %g", cmd.Speed)
 	}
-	tok, err := findAPIToken(cfg)
+	tok, err := apiToken()
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +155,7 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 		}
 		names = []string{provider.TrackInbound, provider.TrackOutbound}[:cmd.Tracks]
 		for i := range names {
-			pcm = append(pcm, speechLike(rate, cmd.Duration, cmd.Seed+uint64(i)))
+			pcm = append(pcm, SpeechLike(rate, cmd.Duration, cmd.Seed+uint64(i)))
 		}
 	}
 	if len(names) == 2 && !d.Wire.Stereo {
