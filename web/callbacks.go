@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,7 +31,7 @@ import (
 // Twilio's and SignalWire's signatures when their keys are configured.
 // With no media authentication configured the routes are open, like the
 // media sockets, and still bounded: only the fields a record uses are kept
-// (callbackFields), each cut short, and the registry bounds callbacks per
+// (provider.Dialect.CallbackFields), each cut short, and the registry bounds callbacks per
 // call and those waiting for calls that have not started, in count and
 // bytes (bridge_callbacks_dropped_total counts what it drops).
 
@@ -66,39 +67,23 @@ func (s *Server) callback(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"call_id": callID, "attached": where})
 }
 
-// callbackFields are the fields of each provider's status callbacks that a
-// call record keeps (provider.Dialect.CallbackFields: the call, the
-// stream, the event and its error, when, and whose); anything else a
-// request carries is dropped, and each kept value is cut to
-// maxCallbackValue bytes. SignalWire's RELAY events nest theirs under
-// "params", filtered with the same list.
-var callbackFields = func() map[provider.Name]map[string]bool {
-	out := map[provider.Name]map[string]bool{}
-	for _, n := range provider.Names {
-		if fs := provider.Lookup(n).CallbackFields; fs != nil {
-			out[n] = map[string]bool{}
-			for _, k := range fs {
-				out[n][k] = true
-			}
-		}
-	}
-	return out
-}()
-
 // maxCallbackValue bounds one kept callback value; providers' are ids,
 // event names, timestamps and short error messages.
 const maxCallbackValue = 256
 
-// keepFields filters a callback's fields through p's allow-list: strings
+// keepFields filters a callback's fields through p's allow-list
+// (provider.Dialect.CallbackFields: the call, the stream, the event and its
+// error, when, and whose; SignalWire's RELAY events nest theirs under
+// "params", filtered with the same list): strings
 // cut to maxCallbackValue, numbers and booleans kept, a repeated form
 // field by its first value; nested objects only as SignalWire's params.
 // Keys and values are copied: parsed from the body they share its memory,
 // and a few kept bytes would hold the whole body.
 func keepFields(p provider.Name, in map[string]any, nested bool) map[string]any {
-	allowed := callbackFields[p]
+	allowed := provider.Lookup(p).CallbackFields
 	out := map[string]any{}
 	for k, v := range in {
-		if !allowed[k] {
+		if !slices.Contains(allowed, k) {
 			continue
 		}
 		k = strings.Clone(k)
@@ -134,7 +119,7 @@ func clipValue(v string) string {
 
 // parseCallback turns a callback into the record kept in call.json:
 // {"provider","received_at","event","stream_id","params"}, where params are
-// the allowed fields (callbackFields) as the provider sent them.
+// the allowed fields (provider.Dialect.CallbackFields) as the provider sent them.
 func parseCallback(c *fiber.Ctx, p provider.Name, form url.Values) (map[string]any, string, error) {
 	raw := map[string]any{}
 	switch {

@@ -15,9 +15,9 @@ import (
 // file's id predicates.
 type Dialect struct {
 	Name Name
-	// order is the L16 byte order the provider is documented or observed
-	// to use (protocols.md §7.3).
-	order ByteOrder
+	// Order is the L16 byte order the provider is documented or observed
+	// to use (protocols.md §7.3); OrderUnknown where the evidence is missing.
+	Order ByteOrder
 	// defaultEncoding applies when the start frame names no encoding:
 	// the provider's only or documented default codec. Plivo and Vobiz
 	// document contradictory defaults and get none.
@@ -147,10 +147,6 @@ func (d *Dialect) CheckFormat(enc Encoding, rate int) error {
 	}
 	return nil
 }
-
-// Order is the L16 byte order the provider is documented or observed to
-// use (OrderUnknown where the evidence is missing).
-func (d *Dialect) Order() ByteOrder { return d.order }
 
 func randHex(n int) string {
 	b := make([]byte, n)

@@ -10,7 +10,7 @@ import (
 // start (stream_sid, call_sid), little-endian L16 ("raw/slin") in 100 ms
 // chunks, one track, and a stop.
 var exotel = &Dialect{
-	Name: Exotel, order: LittleEndian, defaultEncoding: L16, defaultRate: 8000,
+	Name: Exotel, Order: LittleEndian, defaultEncoding: L16, defaultRate: 8000,
 	Markup: []Markup{{Kind: "exotel", Build: exotelGuide}},
 	Wire: &Wire{
 		FrameWriter: exotelWriter{},
@@ -46,13 +46,8 @@ func (exotelWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, _ str
 	dst = strconv.AppendInt(dst, seq, 10)
 	dst = append(dst, `","stream_sid":"`...)
 	dst = append(dst, ids.Stream...)
-	dst = append(dst, `","media":{"chunk":"`...)
-	dst = strconv.AppendInt(dst, chunk, 10)
-	dst = append(dst, `","timestamp":"`...)
-	dst = strconv.AppendInt(dst, ts, 10)
-	dst = append(dst, `","payload":"`...)
-	dst = append(dst, payload...)
-	return append(dst, `"}}`...)
+	dst = append(dst, `","media":{`...)
+	return append(appendChunk(dst, chunk, ts, payload), '}')
 }
 
 func (exotelWriter) Stop(ids IDs, seq int64) []byte {

@@ -15,7 +15,7 @@ import (
 // streamId, accountId "MA…"/"SA…") whose custom parameters are
 // extra_headers, epoch-millisecond media timestamps, no stop frame.
 var plivo = &Dialect{
-	Name: Plivo, order: LittleEndian,
+	Name: Plivo, Order: LittleEndian,
 	CallbackFields: plivoCallbackFields,
 	Markup:         []Markup{{Kind: "plivo", Build: plivoXML(true)}},
 	Wire: &Wire{

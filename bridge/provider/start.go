@@ -134,7 +134,7 @@ func tracks(v *fastjson.Value) []string {
 // sampleRate / sample_rate, else from a "rate=" parameter or "@16000h"
 // modifier of the encoding, else from the codec's default.
 func (p *Parser) mediaFormat(mf *fastjson.Value) (Format, error) {
-	f := Format{Channels: 1, Order: p.d.order}
+	f := Format{Channels: 1, Order: p.d.Order}
 	rawV := field(mf, "encoding", "content-type", "contentType", "codec")
 	if rawV != nil {
 		f.Raw, _ = text(rawV)

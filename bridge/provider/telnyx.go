@@ -13,7 +13,7 @@ import (
 // parameters as client_state, big-endian L16, and frames whose order "is
 // not guaranteed" (Reorder).
 var telnyx = &Dialect{
-	Name: Telnyx, order: BigEndian, defaultEncoding: PCMU, defaultRate: 8000,
+	Name: Telnyx, Order: BigEndian, defaultEncoding: PCMU, defaultRate: 8000,
 	Reorder:        true,
 	Markup:         []Markup{{Kind: "telnyx", Connect: true, Build: twimlFor(Telnyx)}},
 	CallbackFields: append(append([]string(nil), twimlCallbackFields...), "call_control_id", "stream_id", "event", "error"),
@@ -60,13 +60,8 @@ func (telnyxWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track
 	dst = strconv.AppendInt(dst, seq, 10)
 	dst = append(dst, `","media":{"track":"`...)
 	dst = append(dst, track...)
-	dst = append(dst, `","chunk":"`...)
-	dst = strconv.AppendInt(dst, chunk, 10)
-	dst = append(dst, `","timestamp":"`...)
-	dst = strconv.AppendInt(dst, ts, 10)
-	dst = append(dst, `","payload":"`...)
-	dst = append(dst, payload...)
-	dst = append(dst, `"},"stream_id":"`...)
+	dst = appendChunk(append(dst, `",`...), chunk, ts, payload)
+	dst = append(dst, `,"stream_id":"`...)
 	dst = append(dst, ids.Stream...)
 	return append(dst, `"}`...)
 }

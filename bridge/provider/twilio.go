@@ -108,13 +108,19 @@ func (w twilioWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, tra
 	}
 	dst = append(dst, `","media":{"track":"`...)
 	dst = append(dst, track...)
-	dst = append(dst, `","chunk":"`...)
+	return append(appendChunk(append(dst, `",`...), chunk, ts, payload), '}')
+}
+
+// appendChunk appends `"chunk":"<chunk>","timestamp":"<ts>","payload":"<payload>"}`,
+// the media fields Twilio, Telnyx and Exotel spell alike.
+func appendChunk(dst []byte, chunk, ts int64, payload []byte) []byte {
+	dst = append(dst, `"chunk":"`...)
 	dst = strconv.AppendInt(dst, chunk, 10)
 	dst = append(dst, `","timestamp":"`...)
 	dst = strconv.AppendInt(dst, ts, 10)
 	dst = append(dst, `","payload":"`...)
 	dst = append(dst, payload...)
-	return append(dst, `"}}`...)
+	return append(dst, `"}`...)
 }
 
 func (w twilioWriter) Stop(ids IDs, seq int64) []byte {

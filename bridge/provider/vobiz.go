@@ -4,7 +4,7 @@ package provider
 // big-endian L16, all-digit account ids, a sequence that starts at 0 and
 // extra_headers as a JSON object.
 var vobiz = &Dialect{
-	Name: Vobiz, order: BigEndian,
+	Name: Vobiz, Order: BigEndian,
 	CallbackFields: plivoCallbackFields,
 	Markup:         []Markup{{Kind: "vobiz", Build: plivoXML(false)}},
 	Wire: &Wire{

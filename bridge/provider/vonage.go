@@ -12,7 +12,7 @@ import (
 // start (its content-type and the NCCO's headers), then raw little-endian
 // L16 as binary frames; no call or stream id on the socket.
 var vonage = &Dialect{
-	Name: Vonage, order: LittleEndian, defaultEncoding: L16, defaultRate: 16000, binary: true,
+	Name: Vonage, Order: LittleEndian, defaultEncoding: L16, defaultRate: 16000, binary: true,
 	connectedStart: true, fillCallID: vonageCallID,
 	Markup: []Markup{{Kind: "vonage", Build: ncco}},
 }

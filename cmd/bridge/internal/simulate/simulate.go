@@ -165,7 +165,7 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if err := d.CheckFormat(enc, rate); err != nil {
 		return nil, err
 	}
-	order := d.Order()
+	order := d.Order
 	if order == provider.OrderUnknown {
 		order = provider.LittleEndian // what the bridge assumes without evidence
 	}
