@@ -1,7 +1,11 @@
 package provider
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
 	"encoding/base64"
+	"encoding/hex"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,4 +71,25 @@ func TestWireRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSignatures: a signature over any of the candidate URLs verifies, in
+// the encodings each provider sends; anything else does not.
+func TestSignatures(t *testing.T) {
+	urls := []string{"https://h:443/instructions/twilio", "https://h/instructions/twilio"}
+	form := url.Values{"CallSid": {"CA1"}, "From": {"+1"}}
+	body := []byte(`{"call":{"from":"+1"}}`)
+	twilioSig := base64.StdEncoding.EncodeToString(TwilioMAC("key", urls[1], form))
+	m := hmac.New(sha1.New, []byte("key"))
+	m.Write([]byte(urls[1]))
+	m.Write(body)
+	swSig := hex.EncodeToString(m.Sum(nil))
+
+	require.True(t, TwilioSignatureOK("key", twilioSig, urls, form))
+	require.False(t, TwilioSignatureOK("other", twilioSig, urls, form))
+	require.False(t, TwilioSignatureOK("key", twilioSig, urls[:1], form))
+	require.False(t, TwilioSignatureOK("key", "not base64!", urls, form))
+	require.True(t, SignalWireSignatureOK("key", swSig, urls, body, nil))
+	require.True(t, SignalWireSignatureOK("key", twilioSig, urls, nil, form), "cXML requests are signed as Twilio's")
+	require.False(t, SignalWireSignatureOK("key", swSig, urls, []byte("{}"), nil))
 }

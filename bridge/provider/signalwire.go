@@ -3,7 +3,11 @@ package provider
 import (
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -46,14 +50,24 @@ func isUUID(b []byte) bool {
 	return true
 }
 
-// SignalWireMAC is HMAC-SHA1(key, url + raw body): X-SignalWire-Signature
-// (hex) of JSON requests (SWML, RELAY status callbacks). Form requests
-// (cXML) are signed as Twilio's (TwilioMAC).
-func SignalWireMAC(key, u string, body []byte) []byte {
-	m := hmac.New(sha1.New, []byte(key))
-	m.Write([]byte(u))
-	m.Write(body)
-	return m.Sum(nil)
+// SignalWireSignatureOK verifies X-SignalWire-Signature against each of
+// urls: hex HMAC-SHA1(key, url + raw body) for JSON requests (SWML, RELAY
+// status callbacks), or Twilio's signature for form requests (cXML).
+func SignalWireSignatureOK(key, sig string, urls []string, body []byte, form url.Values) bool {
+	sig = strings.TrimSpace(sig)
+	if raw, err := hex.DecodeString(sig); err == nil && len(raw) == sha1.Size {
+		match := 0
+		for _, u := range urls {
+			m := hmac.New(sha1.New, []byte(key))
+			m.Write([]byte(u))
+			m.Write(body)
+			match |= subtle.ConstantTimeCompare(m.Sum(nil), raw)
+		}
+		if match == 1 {
+			return true
+		}
+	}
+	return TwilioSignatureOK(key, sig, urls, form)
 }
 
 type signalWireWriter struct{ twilioWriter }

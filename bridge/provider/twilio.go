@@ -3,11 +3,14 @@ package provider
 import (
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Twilio Media Streams: a connected frame, a camelCase start with Twilio
@@ -65,6 +68,21 @@ func TwilioMAC(key, u string, params url.Values) []byte {
 		}
 	}
 	return m.Sum(nil)
+}
+
+// TwilioSignatureOK verifies X-Twilio-Signature (base64 TwilioMAC) against
+// each of urls, the forms of the URL the provider may have signed, in
+// constant time whichever matches.
+func TwilioSignatureOK(key, sig string, urls []string, params url.Values) bool {
+	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
+	if err != nil || len(got) != sha1.Size {
+		return false
+	}
+	match := 0
+	for _, u := range urls {
+		match |= subtle.ConstantTimeCompare(TwilioMAC(key, u, params), got)
+	}
+	return match == 1
 }
 
 // twilioWriter writes Twilio's frames, and SignalWire's, which differ only
