@@ -5,9 +5,12 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/valyala/fastjson"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -48,6 +51,33 @@ func isUUID(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// twilioOrSignalWire tells a Twilio-style start apart by its ids: Twilio
+// SIDs or SignalWire UUIDs, never a mix.
+func twilioOrSignalWire(st, v *fastjson.Value) (Name, string) {
+	var tw, sw, other int
+	for _, k := range []string{"streamSid", "callSid", "accountSid"} {
+		for _, o := range [2]*fastjson.Value{st, v} {
+			b := stringBytes(field(o, k))
+			switch {
+			case b == nil:
+			case isTwilioSID(b):
+				tw++
+			case isUUID(b):
+				sw++
+			default:
+				other++
+			}
+		}
+	}
+	switch {
+	case tw > 0 && sw == 0 && other == 0:
+		return Twilio, ""
+	case sw > 0 && tw == 0 && other == 0:
+		return SignalWire, ""
+	}
+	return "", fmt.Sprintf("Twilio-style start whose ids are neither all Twilio SIDs (MZ/CA/AC + 32 hex) nor all UUIDs (SignalWire): %d SIDs, %d UUIDs, %d other", tw, sw, other)
 }
 
 // SignalWireSignatureOK verifies X-SignalWire-Signature against each of

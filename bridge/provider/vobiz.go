@@ -1,5 +1,7 @@
 package provider
 
+import "github.com/valyala/fastjson"
+
 // Vobiz streams Plivo's protocol (the same parser, plivoWriter) with
 // big-endian L16, all-digit account ids, a sequence that starts at 0 and
 // extra_headers as a JSON object.
@@ -12,6 +14,30 @@ var vobiz = &Dialect{
 		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,
 		EpochTimestamps: true, FirstSeq: 1,
 	},
+}
+
+// plivoOrVobiz tells the two apart by accountId, else by the first
+// sequenceNumber (Detector's doc gives the evidence).
+func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
+	acct := field(st, "accountId")
+	if acct == nil {
+		acct = field(v, "accountId")
+	}
+	a, _ := text(acct)
+	switch {
+	case isPlivoAuthID(a):
+		return Plivo, ""
+	case isDigits(a):
+		return Vobiz, ""
+	}
+	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
+	switch {
+	case ok && has && seq == 0:
+		return Vobiz, ""
+	case ok && has && seq == 1:
+		return Plivo, ""
+	}
+	return "", "Plivo or Vobiz? use /media/plivo or /media/vobiz (accountId and first sequenceNumber do not tell)"
 }
 
 // isDigits: Vobiz account ids are all digits ("500025" in its docs).

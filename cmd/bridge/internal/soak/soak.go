@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -25,7 +26,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -544,7 +545,7 @@ func (r *soakRun) check(c *soakCall, reason string) {
 			c.fail("%s.wav holds %d samples, its record says %d", tr.Name, len(wav), tr.Samples)
 		case len(wav) != c.frames*c.rate/50:
 			c.fail("%s.wav holds %d samples, %d frames were sent (%d samples)", tr.Name, len(wav), c.frames, c.frames*c.rate/50)
-		case c.exact && !equalPCM(wav, want):
+		case c.exact && !slices.Equal(wav, want):
 			c.fail("%s.wav differs from the audio sent", tr.Name)
 		}
 	}
@@ -562,18 +563,6 @@ func (r *soakRun) check(c *soakCall, reason string) {
 			}
 		}
 	}
-}
-
-func equalPCM(a, b []int16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (r *soakRun) header() http.Header {
@@ -851,12 +840,7 @@ func (r *soakRun) report() int {
 		faults = append(faults, fmt.Sprintf("%s %d", f.name, byFault[f.name]))
 	}
 	fmt.Fprintf(r.out, "faults:           %s\n", strings.Join(faults, ", "))
-	keys := make([]string, 0, len(r.stats))
-	for k := range r.stats {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.stats)) {
 		fmt.Fprintf(r.out, "  %-38s %d\n", k+":", r.stats[k])
 	}
 	fmt.Fprintf(r.out, "problems:         %d\n", len(r.problems))
