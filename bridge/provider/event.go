@@ -14,19 +14,8 @@ package provider
 
 import "errors"
 
-// Name identifies a provider dialect.
+// Name identifies a provider dialect; each dialect's file declares its own.
 type Name string
-
-// Supported providers.
-const (
-	Twilio     Name = "twilio"
-	SignalWire Name = "signalwire"
-	Plivo      Name = "plivo"
-	Vobiz      Name = "vobiz"
-	Telnyx     Name = "telnyx"
-	Exotel     Name = "exotel"
-	Vonage     Name = "vonage"
-)
 
 // Kind is the provider-neutral type of a frame.
 type Kind uint8

@@ -9,6 +9,8 @@ import (
 // Exotel Voicebot/Stream applets: a bare connected frame, a snake_case
 // start (stream_sid, call_sid), little-endian L16 ("raw/slin") in 100 ms
 // chunks, one track, and a stop.
+const Exotel Name = "exotel"
+
 var exotel = &Dialect{
 	Name: Exotel, Order: LittleEndian, defaultEncoding: L16, defaultRate: 8000,
 	Markup: []Markup{{Kind: "exotel", Build: exotelGuide}},

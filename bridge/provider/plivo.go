@@ -14,6 +14,8 @@ import (
 // Plivo Audio Streams: no connected frame, a camelCase start (callId,
 // streamId, accountId "MA…"/"SA…") whose custom parameters are
 // extra_headers, epoch-millisecond media timestamps, no stop frame.
+const Plivo Name = "plivo"
+
 var plivo = &Dialect{
 	Name: Plivo, Order: LittleEndian,
 	CallbackFields: plivoCallbackFields,

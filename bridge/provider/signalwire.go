@@ -18,6 +18,8 @@ import (
 // SignalWire speaks Twilio's protocol (twilioWriter, the same parser) with
 // UUIDs for ids, L16 at 16 or 24 kHz besides μ-law, RELAY status callbacks
 // beside TwiML ones, and its own signature for JSON webhooks.
+const SignalWire Name = "signalwire"
+
 var signalWire = &Dialect{
 	Name: SignalWire, defaultEncoding: PCMU, defaultRate: 8000,
 	CallbackFields: append(append([]string(nil), twimlCallbackFields...),

@@ -12,6 +12,8 @@ import (
 // snake_case start with call_control_id and a top-level stream_id, custom
 // parameters as client_state, big-endian L16, and frames whose order "is
 // not guaranteed" (Reorder).
+const Telnyx Name = "telnyx"
+
 var telnyx = &Dialect{
 	Name: Telnyx, Order: BigEndian, defaultEncoding: PCMU, defaultRate: 8000,
 	Reorder:        true,

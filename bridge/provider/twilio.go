@@ -15,6 +15,8 @@ import (
 
 // Twilio Media Streams: a connected frame, a camelCase start with Twilio
 // SIDs (MZ, CA, AC + 32 hex), base64 μ-law media on both tracks, and a stop.
+const Twilio Name = "twilio"
+
 var twilio = &Dialect{
 	Name: Twilio, defaultEncoding: PCMU, defaultRate: 8000,
 	CallbackFields: twimlCallbackFields,

@@ -5,6 +5,8 @@ import "github.com/valyala/fastjson"
 // Vobiz streams Plivo's protocol (the same parser, plivoWriter) with
 // big-endian L16, all-digit account ids, a sequence that starts at 0 and
 // extra_headers as a JSON object.
+const Vobiz Name = "vobiz"
+
 var vobiz = &Dialect{
 	Name: Vobiz, Order: BigEndian,
 	CallbackFields: plivoCallbackFields,

@@ -11,6 +11,8 @@ import (
 // Vonage WebSockets: a first text frame websocket:connected that is the
 // start (its content-type and the NCCO's headers), then raw little-endian
 // L16 as binary frames; no call or stream id on the socket.
+const Vonage Name = "vonage"
+
 var vonage = &Dialect{
 	Name: Vonage, Order: LittleEndian, defaultEncoding: L16, defaultRate: 16000, binary: true,
 	connectedStart: true, fillCallID: vonageCallID,
