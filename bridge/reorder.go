@@ -12,15 +12,9 @@ const defaultReorderFrames = 5
 // once, since no frame can come before it.
 const firstChunk = 1
 
-// reorders lists the providers whose frames may arrive out of order and are
-// put back in order by chunk number. Telnyx: "order of frames is not
-// guaranteed". The others deliver in order over one WebSocket, where
-// holding frames back would only add latency.
-var reorders = map[provider.Name]bool{provider.Telnyx: true}
-
 // reorderWindow is how many frames a track of p holds back; 0: none.
 func (r *Registry) reorderWindow(p provider.Name) int {
-	if !reorders[p] {
+	if d := provider.Lookup(p); d == nil || !d.Reorder {
 		return 0
 	}
 	switch n := r.cfg.ReorderFrames; {

@@ -1,15 +1,11 @@
 package web
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"net"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -343,69 +339,19 @@ func portVariants(u *url.URL) []string {
 	return out
 }
 
-// twilioMAC is HMAC-SHA1(key, url + the POST parameters sorted by name,
-// each as name+value): Twilio's webhook signature, also SignalWire's for
-// compatibility (cXML) requests.
-func twilioMAC(key, u string, params url.Values) []byte {
-	m := hmac.New(sha1.New, []byte(key))
-	m.Write([]byte(u))
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		vs := append([]string(nil), params[k]...)
-		sort.Strings(vs)
-		for _, v := range vs {
-			m.Write([]byte(k))
-			m.Write([]byte(v))
-		}
-	}
-	return m.Sum(nil)
-}
-
-// twilioSignatureOK verifies a Twilio-style signature (base64 HMAC-SHA1)
-// over the public URL of this request, with and without its port, and the
-// form parameters (nil for a WebSocket upgrade, which has no body).
+// twilioSignatureOK verifies a Twilio-style signature over the public URL
+// of this request, with and without its port, and the form parameters (nil
+// for a WebSocket upgrade, which has no body).
 func (s *Server) twilioSignatureOK(c *fiber.Ctx, key, sig, scheme string, params url.Values) bool {
-	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
-	if err != nil || len(got) != sha1.Size {
-		return false
-	}
 	u, ok := s.publicRequestURL(c, scheme)
-	if !ok {
-		return false
-	}
-	match := 0
-	for _, cand := range portVariants(u) {
-		match |= subtle.ConstantTimeCompare(twilioMAC(key, cand, params), got)
-	}
-	return match == 1
+	return ok && provider.TwilioSignatureOK(key, sig, portVariants(u), params)
 }
 
-// signalWireSignatureOK verifies X-SignalWire-Signature: hex
-// HMAC-SHA1(key, url + raw body) for JSON requests (SWML, RELAY status
-// callbacks), or the Twilio-style signature for form requests (cXML).
+// signalWireSignatureOK verifies X-SignalWire-Signature over the public URL
+// of this request, with and without its port, and its body or form.
 func (s *Server) signalWireSignatureOK(c *fiber.Ctx, key, sig string, form url.Values) bool {
 	u, ok := s.publicRequestURL(c, "https")
-	if !ok {
-		return false
-	}
-	sig = strings.TrimSpace(sig)
-	if raw, err := hex.DecodeString(sig); err == nil && len(raw) == sha1.Size {
-		match := 0
-		for _, cand := range portVariants(u) {
-			m := hmac.New(sha1.New, []byte(key))
-			m.Write([]byte(cand))
-			m.Write(c.Body())
-			match |= subtle.ConstantTimeCompare(m.Sum(nil), raw)
-		}
-		if match == 1 {
-			return true
-		}
-	}
-	return s.twilioSignatureOK(c, key, sig, "https", form)
+	return ok && provider.SignalWireSignatureOK(key, sig, portVariants(u), c.Body(), form)
 }
 
 // checkWebhook authenticates a request from a provider to the

@@ -24,12 +24,12 @@ func TestTwilioMAC(t *testing.T) {
 		"From": {"+12349013030"}, "To": {"+18005551212"},
 	}
 	const u = "https://mycompany.com/myapp.php?foo=1&bar=2"
-	got := base64.StdEncoding.EncodeToString(twilioMAC("12345", u, params))
+	got := base64.StdEncoding.EncodeToString(provider.TwilioMAC("12345", u, params))
 	require.Equal(t, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", got)
 
 	params.Set("Digits", "9999")
-	require.NotEqual(t, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", base64.StdEncoding.EncodeToString(twilioMAC("12345", u, params)))
-	require.Equal(t, twilioMAC("k", "wss://h/media", nil), twilioMAC("k", "wss://h/media", url.Values{}), "no body is no parameters")
+	require.NotEqual(t, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=", base64.StdEncoding.EncodeToString(provider.TwilioMAC("12345", u, params)))
+	require.Equal(t, provider.TwilioMAC("k", "wss://h/media", nil), provider.TwilioMAC("k", "wss://h/media", url.Values{}), "no body is no parameters")
 }
 
 func TestPortVariants(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,22 +31,16 @@ import (
 // Twilio's and SignalWire's signatures when their keys are configured.
 // With no media authentication configured the routes are open, like the
 // media sockets, and still bounded: only the fields a record uses are kept
-// (callbackFields), each cut short, and the registry bounds callbacks per
+// (provider.Dialect.CallbackFields), each cut short, and the registry bounds callbacks per
 // call and those waiting for calls that have not started, in count and
 // bytes (bridge_callbacks_dropped_total counts what it drops).
 
 // maxCallbackBody bounds one callback; the providers' are well under 4 KiB.
 const maxCallbackBody = 64 << 10
 
-// callbackProviders are the providers whose stream status callbacks the
-// bridge understands.
-var callbackProviders = map[provider.Name]bool{
-	provider.Twilio: true, provider.SignalWire: true, provider.Plivo: true, provider.Vobiz: true, provider.Telnyx: true,
-}
-
 func (s *Server) callback(c *fiber.Ctx) error {
 	p := provider.Name(strings.Clone(c.Params("provider"))) // kept in the record: not the request's buffer
-	if !callbackProviders[p] {
+	if d := provider.Lookup(p); d == nil || d.CallbackFields == nil {
 		return fiber.NewError(fiber.StatusNotFound, "no status callbacks for "+string(p)+" (twilio, signalwire, plivo, vobiz, telnyx)")
 	}
 	if len(c.Body()) > maxCallbackBody {
@@ -72,49 +67,23 @@ func (s *Server) callback(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"call_id": callID, "attached": where})
 }
 
-// callbackFields are the fields of each provider's status callbacks that a
-// call record keeps (the call, the stream, the event and its error, when,
-// and whose); anything else a request carries is dropped, and each kept
-// value is cut to maxCallbackValue bytes. SignalWire's RELAY events nest
-// theirs under "params", filtered with the same list.
-var callbackFields = func() map[provider.Name]map[string]bool {
-	set := func(lists ...[]string) map[string]bool {
-		m := map[string]bool{}
-		for _, l := range lists {
-			for _, k := range l {
-				m[k] = true
-			}
-		}
-		return m
-	}
-	twiml := []string{"AccountSid", "CallSid", "StreamSid", "StreamName", "StreamEvent", "StreamError", "Timestamp"}
-	plivo := []string{"CallUUID", "CallUuid", "call_uuid", "callUUID", "CallId", "callId", "StreamID", "StreamId", "stream_id", "streamId",
-		"Event", "event", "Status", "status", "Error", "error", "Timestamp", "timestamp", "AuthID", "AccountID", "accountId"}
-	relay := []string{"event_type", "event_channel", "timestamp", "project_id", "space_id", "params",
-		"call_id", "control_id", "node_id", "state", "error", "stream_id"}
-	return map[provider.Name]map[string]bool{
-		provider.Twilio:     set(twiml),
-		provider.Telnyx:     set(twiml, []string{"call_control_id", "stream_id", "event", "error"}),
-		provider.SignalWire: set(twiml, relay),
-		provider.Plivo:      set(plivo),
-		provider.Vobiz:      set(plivo),
-	}
-}()
-
 // maxCallbackValue bounds one kept callback value; providers' are ids,
 // event names, timestamps and short error messages.
 const maxCallbackValue = 256
 
-// keepFields filters a callback's fields through p's allow-list: strings
+// keepFields filters a callback's fields through p's allow-list
+// (provider.Dialect.CallbackFields: the call, the stream, the event and its
+// error, when, and whose; SignalWire's RELAY events nest theirs under
+// "params", filtered with the same list): strings
 // cut to maxCallbackValue, numbers and booleans kept, a repeated form
 // field by its first value; nested objects only as SignalWire's params.
 // Keys and values are copied: parsed from the body they share its memory,
 // and a few kept bytes would hold the whole body.
 func keepFields(p provider.Name, in map[string]any, nested bool) map[string]any {
-	allowed := callbackFields[p]
+	allowed := provider.Lookup(p).CallbackFields
 	out := map[string]any{}
 	for k, v := range in {
-		if !allowed[k] {
+		if !slices.Contains(allowed, k) {
 			continue
 		}
 		k = strings.Clone(k)
@@ -150,7 +119,7 @@ func clipValue(v string) string {
 
 // parseCallback turns a callback into the record kept in call.json:
 // {"provider","received_at","event","stream_id","params"}, where params are
-// the allowed fields (callbackFields) as the provider sent them.
+// the allowed fields (provider.Dialect.CallbackFields) as the provider sent them.
 func parseCallback(c *fiber.Ctx, p provider.Name, form url.Values) (map[string]any, string, error) {
 	raw := map[string]any{}
 	switch {

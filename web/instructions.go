@@ -1,10 +1,7 @@
 package web
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/xml"
 	"net"
 	"net/url"
 	"regexp"
@@ -15,7 +12,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/callcaptions/bridge/bridge/provider"
 )
@@ -52,19 +48,11 @@ import (
 // webhook become the custom parameters "from" and "to" where the provider
 // carries them to the socket.
 
-// instructionKinds maps /instructions/<kind> to the provider it streams from.
-var instructionKinds = map[string]provider.Name{
-	"twilio": provider.Twilio, "signalwire": provider.SignalWire, "swml": provider.SignalWire,
-	"plivo": provider.Plivo, "vobiz": provider.Vobiz, "telnyx": provider.Telnyx,
-	"exotel": provider.Exotel, "vonage": provider.Vonage,
-}
-
 // Limits of the instruction options.
 const (
 	defaultHoldSeconds = 3600
 	maxHoldSeconds     = 4 * 3600
 	maxParams          = 10
-	streamName         = "captions"
 )
 
 var (
@@ -86,28 +74,20 @@ func (s *Server) providerRoutes(app *fiber.App) {
 	}
 }
 
-// instructionRequest is what the markup is made from.
+// instructionRequest is what the markup is made from: the provider and
+// the values its Markup is built from.
 type instructionRequest struct {
-	p        provider.Name
-	kind     string
-	mode     string // "start" or "connect"
-	dial     string
-	hold     int
-	codec    string
-	params   [][2]string // custom parameters, in a stable order
-	callID   string      // Vonage: the call's uuid, carried to the socket
-	media    string      // wss:// URL of the media socket, with its path secret if any
-	bearer   string      // token the provider sends as Authorization: Bearer
-	callback string      // status callback URL, "" when callbacks could not authenticate
-	scheme   string      // how the media socket authenticates
+	p provider.Name
+	provider.StreamRequest
 }
 
 func (s *Server) instructions(c *fiber.Ctx) error {
 	kind := c.Params("kind")
-	p, ok := instructionKinds[kind]
-	if !ok {
+	d, m := provider.MarkupFor(kind)
+	if m == nil {
 		return fiber.NewError(fiber.StatusNotFound, "no stream instructions for "+kind+" (twilio, signalwire, swml, plivo, vobiz, telnyx, exotel, vonage)")
 	}
+	p := d.Name
 	form, err := requestForm(c)
 	if err != nil {
 		return err
@@ -115,31 +95,17 @@ func (s *Server) instructions(c *fiber.Ctx) error {
 	if aerr := s.checkWebhook(c, p, c.Params("secret"), form); aerr != nil {
 		return s.refuseWebhook(c, p, aerr)
 	}
-	req, err := s.instructionRequest(c, p, kind, form)
+	req, err := s.instructionRequest(c, p, m, form)
 	if err != nil {
 		return err
 	}
-	switch kind {
-	case "twilio", "signalwire", "telnyx":
-		return sendXML(c, twiml(req))
-	case "plivo", "vobiz":
-		return sendXML(c, plivoXML(req))
-	case "swml":
-		doc := swml(req)
-		if strings.EqualFold(c.Query("format"), "yaml") {
-			b, err := yaml.Marshal(doc)
-			if err != nil {
-				return err
-			}
-			c.Set(fiber.HeaderContentType, "application/yaml; charset=utf-8")
-			return c.Send(b)
-		}
-		return c.JSON(doc)
-	case "exotel":
-		return c.JSON(exotelGuide(req))
-	default: // vonage
-		return c.JSON(ncco(req))
+	req.YAML = strings.EqualFold(c.Query("format"), "yaml")
+	body, contentType, err := m.Build(req.StreamRequest)
+	if err != nil {
+		return err
 	}
+	c.Set(fiber.HeaderContentType, contentType)
+	return c.Send(body)
 }
 
 // refuseWebhook answers a webhook that failed authentication.
@@ -164,15 +130,16 @@ func requestForm(c *fiber.Ctx) (url.Values, error) {
 	return v, nil
 }
 
-func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, form url.Values) (instructionRequest, error) {
-	req := instructionRequest{p: p, kind: kind, mode: "start", hold: defaultHoldSeconds}
-	switch m := c.Query("mode"); m {
+func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, m *provider.Markup, form url.Values) (instructionRequest, error) {
+	kind := m.Kind
+	req := instructionRequest{p: p, StreamRequest: provider.StreamRequest{Mode: "start", Hold: defaultHoldSeconds}}
+	switch mode := c.Query("mode"); mode {
 	case "", "start":
 	case "connect":
-		if kind != "twilio" && kind != "signalwire" && kind != "telnyx" {
+		if !m.Connect {
 			return req, fiber.NewError(fiber.StatusBadRequest, "mode=connect is for twilio, signalwire and telnyx")
 		}
-		req.mode = m
+		req.Mode = mode
 	default:
 		return req, fiber.NewError(fiber.StatusBadRequest, "mode must be start or connect")
 	}
@@ -180,14 +147,14 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, 
 		if !dialNumber.MatchString(d) && !dialSIP.MatchString(d) {
 			return req, fiber.NewError(fiber.StatusBadRequest, "dial must be a phone number (+15551234567) or a sip: URI")
 		}
-		req.dial = d
+		req.Dial = d
 	}
 	if h := c.Query("hold"); h != "" {
 		n, err := strconv.Atoi(h)
 		if err != nil || n < 1 || n > maxHoldSeconds {
 			return req, fiber.NewError(fiber.StatusBadRequest, "hold must be 1 to "+strconv.Itoa(maxHoldSeconds)+" seconds")
 		}
-		req.hold = n
+		req.Hold = n
 	}
 	if cd := c.Query("codec"); cd != "" {
 		switch cd {
@@ -195,10 +162,10 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, 
 		default:
 			return req, fiber.NewError(fiber.StatusBadRequest, "codec must be PCMU, PCMA, L16@16000h or L16@24000h")
 		}
-		if p != provider.SignalWire {
+		if !m.Codec {
 			return req, fiber.NewError(fiber.StatusBadRequest, "codec is for signalwire and swml")
 		}
-		req.codec = cd
+		req.Codec = cd
 	}
 
 	// The caller, as the webhook names it.
@@ -211,7 +178,7 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, 
 			return req, err
 		}
 	case "vonage":
-		from, to, req.callID = c.Query("from"), c.Query("to"), c.Query("uuid")
+		from, to, req.CallID = c.Query("from"), c.Query("to"), c.Query("uuid")
 	}
 	if from != "" {
 		params["from"] = from
@@ -241,7 +208,7 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, kind string, 
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		req.params = append(req.params, [2]string{k, params[k]})
+		req.Params = append(req.Params, [2]string{k, params[k]})
 	}
 
 	return req, s.streamAuth(c, &req)
@@ -342,10 +309,10 @@ func (s *Server) streamAuth(c *fiber.Ctx, req *instructionRequest) error {
 		return err
 	}
 	p := req.p
-	req.media = ws + "/media/" + string(p)
-	req.callback = web + "/callbacks/" + string(p)
+	req.Media = ws + "/media/" + string(p)
+	req.Callback = web + "/callbacks/" + string(p)
 	if a.Open() {
-		req.scheme = "none"
+		req.Scheme = "none"
 		return nil
 	}
 	schemes := a.Schemes(p)
@@ -354,323 +321,37 @@ func (s *Server) streamAuth(c *fiber.Ctx, req *instructionRequest) error {
 			" media sockets, so no stream could connect: set --media-path-secret or --provider-path-secrets "+string(p)+"=…")
 	}
 	secret := a.secretFor(p)
-	req.scheme = schemes[0]
-	switch req.scheme {
+	req.Scheme = schemes[0]
+	switch req.Scheme {
 	case SchemeTwilio:
 	case SchemeBasic:
-		u, err := url.Parse(req.media)
+		u, err := url.Parse(req.Media)
 		if err != nil { // bases checked the host: not expected
 			return fiber.NewError(fiber.StatusBadRequest, "cannot build the stream URL: "+err.Error())
 		}
 		u.User = url.UserPassword(a.ExotelUser, a.ExotelPassword)
-		req.media = u.String()
+		req.Media = u.String()
 	case SchemeBearer:
 		if p == provider.SignalWire {
-			req.bearer = a.bearerFor(p)
+			req.Bearer = a.bearerFor(p)
 			break
 		}
 		// Only SignalWire's markup can set a header.
 		if secret == "" {
 			return fiber.NewError(fiber.StatusConflict, string(p)+" cannot send a bearer token: set --media-path-secret or --provider-path-secrets "+string(p)+"=…")
 		}
-		req.scheme = SchemePath
-		req.media += "/" + secret
+		req.Scheme = SchemePath
+		req.Media += "/" + secret
 	case SchemePath:
-		req.media += "/" + secret
+		req.Media += "/" + secret
 	}
 	switch {
 	case p == provider.Twilio && a.TwilioAuthToken != "":
 	case p == provider.SignalWire && a.SignalWireSigningKey != "":
 	case secret != "":
-		req.callback += "/" + secret
+		req.Callback += "/" + secret
 	default:
-		req.callback = "" // nothing would let the callback in
+		req.Callback = "" // nothing would let the callback in
 	}
 	return nil
-}
-
-// XML markup, marshalled with encoding/xml so that every value is escaped.
-
-type xmlResponse struct {
-	XMLName xml.Name `xml:"Response"`
-	Verbs   []any
-}
-
-type xmlStream struct {
-	XMLName              xml.Name       `xml:"Stream"`
-	URL                  string         `xml:"url,attr"`
-	Name                 string         `xml:"name,attr,omitempty"`
-	Track                string         `xml:"track,attr,omitempty"`
-	Codec                string         `xml:"codec,attr,omitempty"`
-	AuthBearerToken      string         `xml:"authBearerToken,attr,omitempty"`
-	StatusCallback       string         `xml:"statusCallback,attr,omitempty"`
-	StatusCallbackMethod string         `xml:"statusCallbackMethod,attr,omitempty"`
-	Parameters           []xmlParameter `xml:"Parameter"`
-}
-
-type xmlParameter struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type xmlWrap struct {
-	XMLName xml.Name
-	Inner   any
-}
-
-type xmlPause struct {
-	XMLName xml.Name
-	Length  int `xml:"length,attr"`
-}
-
-type xmlDial struct {
-	XMLName xml.Name `xml:"Dial"`
-	Number  string   `xml:"Number,omitempty"`
-	SIP     string   `xml:"Sip,omitempty"`
-	User    string   `xml:"User,omitempty"`
-}
-
-// twiml is TwiML (Twilio), cXML (SignalWire) or TeXML (Telnyx): the same
-// markup, with SignalWire's codec and bearer token attributes.
-func twiml(req instructionRequest) xmlResponse {
-	st := xmlStream{URL: req.media, Name: streamName, Track: "both_tracks", Codec: req.codec, AuthBearerToken: req.bearer}
-	if req.mode == "connect" {
-		st.Track = "inbound_track" // the only track a bidirectional stream may have
-	}
-	if req.callback != "" {
-		st.StatusCallback, st.StatusCallbackMethod = req.callback, "POST"
-	}
-	if req.p != provider.Telnyx { // TeXML carries no <Parameter>
-		for _, kv := range req.params {
-			st.Parameters = append(st.Parameters, xmlParameter{kv[0], kv[1]})
-		}
-	}
-	verb := "Start"
-	if req.mode == "connect" {
-		verb = "Connect"
-	}
-	resp := xmlResponse{Verbs: []any{xmlWrap{XMLName: xml.Name{Local: verb}, Inner: st}}}
-	if req.mode == "connect" {
-		return resp // the call lasts as long as the stream
-	}
-	switch {
-	case req.dial == "":
-		resp.Verbs = append(resp.Verbs, xmlPause{XMLName: xml.Name{Local: "Pause"}, Length: req.hold})
-	case strings.HasPrefix(req.dial, "sip"):
-		resp.Verbs = append(resp.Verbs, xmlDial{SIP: req.dial})
-	default:
-		resp.Verbs = append(resp.Verbs, xmlDial{Number: req.dial})
-	}
-	return resp
-}
-
-type plivoStream struct {
-	XMLName              xml.Name `xml:"Stream"`
-	Bidirectional        string   `xml:"bidirectional,attr"`
-	AudioTrack           string   `xml:"audioTrack,attr"`
-	StreamTimeout        int      `xml:"streamTimeout,attr"`
-	ContentType          string   `xml:"contentType,attr"`
-	StatusCallbackURL    string   `xml:"statusCallbackUrl,attr,omitempty"`
-	StatusCallbackMethod string   `xml:"statusCallbackMethod,attr,omitempty"`
-	ExtraHeaders         string   `xml:"extraHeaders,attr,omitempty"`
-	URL                  string   `xml:",chardata"`
-}
-
-// plivoXML is Plivo's (and Vobiz's) <Stream>, μ-law at 8 kHz: the one
-// format both document with the same byte-order-free meaning.
-func plivoXML(req instructionRequest) xmlResponse {
-	st := plivoStream{Bidirectional: "false", AudioTrack: "both", StreamTimeout: 86400,
-		ContentType: "audio/x-mulaw;rate=8000", URL: req.media}
-	if req.callback != "" {
-		st.StatusCallbackURL, st.StatusCallbackMethod = req.callback, "POST"
-	}
-	if req.p == provider.Plivo { // Vobiz sends extra_headers as "{}" whatever is set
-		var hs []string
-		for _, kv := range req.params {
-			// Plivo allows only [A-Za-z0-9] in extraHeaders.
-			k, v := alnum(kv[0]), alnum(kv[1])
-			if k != "" {
-				hs = append(hs, k+"="+v)
-			}
-		}
-		st.ExtraHeaders = strings.Join(hs, ",")
-		if len(st.ExtraHeaders) > 512 {
-			st.ExtraHeaders = ""
-		}
-	}
-	resp := xmlResponse{Verbs: []any{st}}
-	switch {
-	case req.dial == "":
-		resp.Verbs = append(resp.Verbs, xmlPause{XMLName: xml.Name{Local: "Wait"}, Length: req.hold})
-	case strings.HasPrefix(req.dial, "sip"):
-		resp.Verbs = append(resp.Verbs, xmlDial{User: req.dial})
-	default:
-		resp.Verbs = append(resp.Verbs, xmlDial{Number: req.dial})
-	}
-	return resp
-}
-
-func alnum(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
-			return r
-		}
-		return -1
-	}, s)
-}
-
-func sendXML(c *fiber.Ctx, v any) error {
-	b, err := xml.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentType, "text/xml; charset=utf-8")
-	return c.Send(append([]byte(xml.Header), append(b, '\n')...))
-}
-
-// SWML (SignalWire Markup Language).
-
-type swmlDoc struct {
-	Version  string              `json:"version" yaml:"version"`
-	Sections map[string][]swmlOp `json:"sections" yaml:"sections"`
-}
-
-type swmlOp struct {
-	Answer  *struct{}    `json:"answer,omitempty" yaml:"answer,omitempty"`
-	Stream  *swmlStream  `json:"stream,omitempty" yaml:"stream,omitempty"`
-	Connect *swmlConnect `json:"connect,omitempty" yaml:"connect,omitempty"`
-	Play    *swmlPlay    `json:"play,omitempty" yaml:"play,omitempty"`
-}
-
-type swmlStream struct {
-	URL              string            `json:"url" yaml:"url"`
-	Name             string            `json:"name" yaml:"name"`
-	Track            string            `json:"track" yaml:"track"`
-	Codec            string            `json:"codec,omitempty" yaml:"codec,omitempty"`
-	BearerToken      string            `json:"authorization_bearer_token,omitempty" yaml:"authorization_bearer_token,omitempty"`
-	StatusURL        string            `json:"status_url,omitempty" yaml:"status_url,omitempty"`
-	StatusURLMethod  string            `json:"status_url_method,omitempty" yaml:"status_url_method,omitempty"`
-	CustomParameters map[string]string `json:"custom_parameters,omitempty" yaml:"custom_parameters,omitempty"`
-}
-
-type swmlConnect struct {
-	To string `json:"to" yaml:"to"`
-}
-
-type swmlPlay struct {
-	URL string `json:"url" yaml:"url"`
-}
-
-func swml(req instructionRequest) swmlDoc {
-	st := &swmlStream{URL: req.media, Name: streamName, Track: "both_tracks", Codec: req.codec, BearerToken: req.bearer}
-	if req.callback != "" {
-		st.StatusURL, st.StatusURLMethod = req.callback, "POST"
-	}
-	for _, kv := range req.params {
-		if st.CustomParameters == nil {
-			st.CustomParameters = map[string]string{}
-		}
-		st.CustomParameters[kv[0]] = kv[1]
-	}
-	main := []swmlOp{{Answer: &struct{}{}}, {Stream: st}}
-	if req.dial != "" {
-		main = append(main, swmlOp{Connect: &swmlConnect{To: req.dial}})
-	} else {
-		main = append(main, swmlOp{Play: &swmlPlay{URL: "silence:" + strconv.Itoa(req.hold)}})
-	}
-	return swmlDoc{Version: "1.0.0", Sections: map[string][]swmlOp{"main": main}}
-}
-
-// exotelGuide is what to paste into an Exotel Stream or Voicebot applet:
-// Exotel's stream URL is configured in its dashboard, not returned by a
-// webhook.
-type exotelGuideDoc struct {
-	Provider       string   `json:"provider"`
-	StreamURL      string   `json:"stream_url"`
-	StreamURL16k   string   `json:"stream_url_16k"`
-	Authentication string   `json:"authentication"`
-	Codecs         string   `json:"codecs"`
-	Steps          []string `json:"steps"`
-}
-
-func exotelGuide(req instructionRequest) exotelGuideDoc {
-	u := req.media
-	q := url.Values{}
-	for _, kv := range req.params {
-		if kv[0] != "from" && kv[0] != "to" && len(q) < 3 { // Exotel passes at most 3 query parameters on
-			q.Set(kv[0], kv[1])
-		}
-	}
-	with := func(extra string) string {
-		qs := q.Encode()
-		if extra != "" {
-			if qs != "" {
-				qs += "&"
-			}
-			qs += extra
-		}
-		if qs == "" {
-			return u
-		}
-		return u + "?" + qs
-	}
-	return exotelGuideDoc{
-		Provider: "exotel", StreamURL: with(""), StreamURL16k: with("sample-rate=16000"), Authentication: req.scheme,
-		Codecs: "16-bit little-endian PCM (raw/slin) at 8000 Hz, or 16000/24000 Hz with ?sample-rate=",
-		Steps: []string{
-			"In the Exotel dashboard, open App Bazaar and edit the call flow of your number.",
-			"Add a Stream applet (captions only) or a Voicebot applet (bidirectional) where the call should be captioned.",
-			"Paste stream_url (or stream_url_16k for wideband audio) as the applet's WebSocket URL and save.",
-			"Place a call: the call appears on the dashboard with its captions.",
-		},
-	}
-}
-
-// NCCO (Vonage Call Control Object).
-type nccoAction struct {
-	Action   string         `json:"action"`
-	Endpoint []nccoEndpoint `json:"endpoint"`
-}
-
-type nccoEndpoint struct {
-	Type        string            `json:"type"`
-	URI         string            `json:"uri"`
-	ContentType string            `json:"content-type"`
-	Headers     map[string]string `json:"headers,omitempty"`
-}
-
-// vonageCallIDHeader is the NCCO websocket header that carries the call's
-// uuid to the socket's first frame (Vonage sends no call id of its own).
-const vonageCallIDHeader = "call_id"
-
-func ncco(req instructionRequest) []nccoAction {
-	ep := nccoEndpoint{Type: "websocket", URI: req.media, ContentType: "audio/l16;rate=16000", Headers: map[string]string{}}
-	for _, kv := range req.params {
-		ep.Headers[kv[0]] = kv[1]
-	}
-	if req.callID != "" {
-		ep.Headers[vonageCallIDHeader] = req.callID
-	}
-	if len(ep.Headers) == 0 {
-		ep.Headers = nil
-	}
-	return []nccoAction{{Action: "connect", Endpoint: []nccoEndpoint{ep}}}
-}
-
-// fillCallID gives a Vonage stream its call id: the call_id header the
-// NCCO above sets, or Vonage's own uuid headers, or else a new id (one
-// socket is one call then).
-func fillCallID(p provider.Name, st *provider.Start) {
-	if p != provider.Vonage || st == nil || st.CallID != "" {
-		return
-	}
-	for _, k := range []string{vonageCallIDHeader, "uuid", "conversation_uuid"} {
-		if v := st.CustomParameters[k]; v != "" {
-			st.CallID = v
-			return
-		}
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }

@@ -340,7 +340,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 			m.refuse(closePolicy, errors.New("second start frame on one stream"))
 			return true
 		}
-		fillCallID(m.name, ev.Start)
+		provider.FillCallID(m.name, ev.Start)
 		st, err := m.s.reg.StartStream(m.name, ev.Start)
 		if err != nil {
 			code := closePolicy

@@ -32,7 +32,8 @@ const MaxDetectFrames = 3
 //     Twilio SIDs (MZ, CA, AC + 32 hex), SignalWire when they are UUIDs,
 //     refused when mixed or neither; callId / callUUID / streamId (in start
 //     or at the top level) → Plivo or Vobiz, below.
-//   - Plivo or Vobiz (same start-first protocol): accountId decides when it
+//   - Plivo or Vobiz (same start-first protocol; plivoOrVobiz in vobiz.go,
+//     as twilioOrSignalWire is in signalwire.go): accountId decides when it
 //     is recognisable – Plivo auth ids are "MA" (account) or "SA"
 //     (sub-account) followed by letters and digits (Plivo docs, fixture
 //     "MAXXXXXXXXXXXXXXXXXX"); Vobiz account ids are all digits ("500025" in
@@ -181,118 +182,6 @@ func classifyStart(v *fastjson.Value) (Name, string) {
 		return plivoOrVobiz(st, v)
 	}
 	return "", "start frame carries no id of any known provider"
-}
-
-func twilioOrSignalWire(st, v *fastjson.Value) (Name, string) {
-	var tw, sw, other int
-	for _, k := range []string{"streamSid", "callSid", "accountSid"} {
-		for _, o := range [2]*fastjson.Value{st, v} {
-			b := stringBytes(field(o, k))
-			switch {
-			case b == nil:
-			case isTwilioSID(b):
-				tw++
-			case isUUID(b):
-				sw++
-			default:
-				other++
-			}
-		}
-	}
-	switch {
-	case tw > 0 && sw == 0 && other == 0:
-		return Twilio, ""
-	case sw > 0 && tw == 0 && other == 0:
-		return SignalWire, ""
-	}
-	return "", fmt.Sprintf("Twilio-style start whose ids are neither all Twilio SIDs (MZ/CA/AC + 32 hex) nor all UUIDs (SignalWire): %d SIDs, %d UUIDs, %d other", tw, sw, other)
-}
-
-func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
-	acct := field(st, "accountId")
-	if acct == nil {
-		acct = field(v, "accountId")
-	}
-	a, _ := text(acct)
-	switch {
-	case isPlivoAuthID(a):
-		return Plivo, ""
-	case isDigits(a):
-		return Vobiz, ""
-	}
-	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
-	switch {
-	case ok && has && seq == 0:
-		return Vobiz, ""
-	case ok && has && seq == 1:
-		return Plivo, ""
-	}
-	return "", "Plivo or Vobiz? use /media/plivo or /media/vobiz (accountId and first sequenceNumber do not tell)"
-}
-
-// isTwilioSID: MZ, CA or AC followed by 32 hex digits.
-func isTwilioSID(b []byte) bool {
-	if len(b) != 34 {
-		return false
-	}
-	switch string(b[:2]) {
-	case "MZ", "CA", "AC":
-	default:
-		return false
-	}
-	for _, c := range b[2:] {
-		if !isHex(c) {
-			return false
-		}
-	}
-	return true
-}
-
-// isUUID: 8-4-4-4-12 hex digits.
-func isUUID(b []byte) bool {
-	if len(b) != 36 {
-		return false
-	}
-	for i, c := range b {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// isPlivoAuthID: "MA" or "SA" followed by at least 8 upper-case letters or
-// digits (Plivo auth ids are 20 characters).
-func isPlivoAuthID(s string) bool {
-	if len(s) < 10 || (s[:2] != "MA" && s[:2] != "SA") {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func isHex(c byte) bool {

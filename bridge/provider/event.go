@@ -2,36 +2,20 @@
 // provider into one provider-neutral Event. Parsers are pure: bytes in,
 // values out; no I/O, no logging, no goroutines, and no allocation for media
 // frames in steady state.
+//
+// Each provider is one Dialect in one file (twilio.go, signalwire.go,
+// plivo.go, vobiz.go, telnyx.go, exotel.go, vonage.go) holding all the
+// bridge knows about it: parse defaults and byte order, id shapes used by
+// detection, reordering, status callback fields, webhook signatures and a
+// FrameWriter for tools that play the provider. The shared machinery is
+// parser.go, start.go, value.go and detect.go; dialect.go registers the
+// dialects.
 package provider
 
 import "errors"
 
-// Name identifies a provider dialect.
+// Name identifies a provider dialect; each dialect's file declares its own.
 type Name string
-
-// Supported providers.
-const (
-	Twilio     Name = "twilio"
-	SignalWire Name = "signalwire"
-	Plivo      Name = "plivo"
-	Vobiz      Name = "vobiz"
-	Telnyx     Name = "telnyx"
-	Exotel     Name = "exotel"
-	Vonage     Name = "vonage"
-)
-
-// Names lists every supported provider, in documentation order.
-var Names = []Name{Twilio, SignalWire, Plivo, Vobiz, Telnyx, Exotel, Vonage}
-
-// Valid reports whether n is a supported provider.
-func (n Name) Valid() bool {
-	for _, v := range Names {
-		if v == n {
-			return true
-		}
-	}
-	return false
-}
 
 // Kind is the provider-neutral type of a frame.
 type Kind uint8

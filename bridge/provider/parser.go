@@ -25,33 +25,6 @@ const (
 	WarnDroppedParameters = "custom parameters over the limits were dropped"
 )
 
-// dialect holds what differs between providers once a frame is parsed;
-// field names are looked up in every spelling (camelCase and snake_case) for
-// every provider, so only defaults and byte order live here.
-type dialect struct {
-	name Name
-	// order is the L16 byte order the provider is documented or observed
-	// to use (protocols.md §7.3).
-	order ByteOrder
-	// defaultEncoding applies when the start frame names no encoding:
-	// the provider's only or documented default codec. Plivo and Vobiz
-	// document contradictory defaults and get none.
-	defaultEncoding Encoding
-	defaultRate     int
-	// binary: the provider sends audio as binary WebSocket frames.
-	binary bool
-}
-
-var dialects = map[Name]*dialect{
-	Twilio:     {name: Twilio, defaultEncoding: PCMU, defaultRate: 8000},
-	SignalWire: {name: SignalWire, defaultEncoding: PCMU, defaultRate: 8000},
-	Plivo:      {name: Plivo, order: LittleEndian},
-	Vobiz:      {name: Vobiz, order: BigEndian},
-	Telnyx:     {name: Telnyx, order: BigEndian, defaultEncoding: PCMU, defaultRate: 8000},
-	Exotel:     {name: Exotel, order: LittleEndian, defaultEncoding: L16, defaultRate: 8000},
-	Vonage:     {name: Vonage, order: LittleEndian, defaultEncoding: L16, defaultRate: 16000, binary: true},
-}
-
 // Parser parses one stream's frames for one provider. It is not safe for
 // concurrent use; use one per socket. The zero Parser is not usable; call
 // NewParser.
@@ -60,7 +33,7 @@ var dialects = map[Name]*dialect{
 // same size: the JSON parser, the payload buffer and the id strings are
 // reused. Start frames allocate (the Start is the caller's to keep).
 type Parser struct {
-	d    *dialect
+	d    *Dialect
 	name Name // as asked for, for errors when d is nil
 
 	json fastjson.Parser
@@ -81,7 +54,7 @@ type Parser struct {
 // NewParser returns a parser for the named provider. For a name that is not
 // Valid every Parse returns an error wrapping ErrUnknownProvider.
 func NewParser(name Name) *Parser {
-	return &Parser{d: dialects[name], name: name}
+	return &Parser{d: Lookup(name), name: name}
 }
 
 // Name is the provider this parser parses.
@@ -112,7 +85,7 @@ func (p *Parser) parse(frame []byte, ev *Event) error {
 	}
 	v, err := p.json.ParseBytes(frame)
 	if err != nil {
-		return &frameError{provider: p.d.name, event: "frame", what: "not JSON", cause: err}
+		return &frameError{provider: p.d.Name, event: "frame", what: "not JSON", cause: err}
 	}
 	if v.Type() != fastjson.TypeObject {
 		return p.errorf("frame", "not a JSON object but %s", v.Type())
@@ -148,7 +121,7 @@ func (p *Parser) parse(frame []byte, ev *Event) error {
 	case "error":
 		p.errorEvent(v, ev)
 	case "websocket:connected":
-		if p.d.name == Vonage {
+		if p.d.connectedStart {
 			ev.Kind = KindStart
 			return p.vonageStart(v, ev)
 		}
@@ -167,7 +140,7 @@ func (p *Parser) ParseBinary(frame []byte, ev *Event) error {
 	}
 	p.release(len(frame))
 	if !p.d.binary {
-		return p.errorf("binary frame", "%s sends only text frames", p.d.name)
+		return p.errorf("binary frame", "%s sends only text frames", p.d.Name)
 	}
 	if len(frame) > MaxFrameSize {
 		return p.errorf("binary frame", "frame of %d bytes is over the %d-byte limit", len(frame), MaxFrameSize)
@@ -288,7 +261,7 @@ func (p *Parser) media(v *fastjson.Value, ev *Event) error {
 	}
 	payload, err := p.decode(src)
 	if err != nil {
-		return &frameError{provider: p.d.name, event: "media", what: "invalid base64 payload", cause: err}
+		return &frameError{provider: p.d.Name, event: "media", what: "invalid base64 payload", cause: err}
 	}
 	ev.Payload = payload
 	if len(payload)%2 != 0 && p.hasFormat && p.format.Encoding == L16 {
@@ -352,21 +325,11 @@ func (p *Parser) stop(v *fastjson.Value, ev *Event) {
 	}
 }
 
-// errorEvent reads Telnyx's {"event":"error","payload":{"code","title","detail"}}.
-func (p *Parser) errorEvent(v *fastjson.Value, ev *Event) {
-	e := v.Get("payload")
-	if b := stringBytes(field(e, "detail")); len(b) > 0 {
-		ev.Reason = string(b)
-	} else if b := stringBytes(field(e, "title")); len(b) > 0 {
-		ev.Reason = string(b)
-	}
-}
-
 func (p *Parser) errorf(event, format string, args ...any) error {
 	if len(event) > maxQuoted { // the frame's own event name: bounded like any quoted value
 		event = quote([]byte(event))
 	}
-	return &frameError{provider: p.d.name, event: event, what: fmt.Sprintf(format, args...)}
+	return &frameError{provider: p.d.Name, event: event, what: fmt.Sprintf(format, args...)}
 }
 
 func errUnknownParser(name Name) error {

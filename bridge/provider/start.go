@@ -76,30 +76,6 @@ func (p *Parser) finish(s *Start, ps *params, ev *Event) {
 	ev.Start = s
 }
 
-// vonageStart turns Vonage's first text frame into a start:
-// {"event":"websocket:connected","content-type":"audio/l16;rate=16000",…}.
-// Every other top-level key is a header from the NCCO endpoint and becomes
-// a custom parameter. Vonage sends no call or stream id on the socket.
-func (p *Parser) vonageStart(v *fastjson.Value, ev *Event) error {
-	s := &Start{Tracks: []string{TrackInbound}}
-	f, err := p.mediaFormat(v)
-	if err != nil {
-		return err
-	}
-	s.Format = f
-	var ps params
-	o, _ := v.Object()
-	o.Visit(func(k []byte, val *fastjson.Value) {
-		switch string(k) {
-		case "event", "content-type":
-			return
-		}
-		ps.value(k, val)
-	})
-	p.finish(s, &ps, ev)
-	return nil
-}
-
 // firstText returns the first of keys present as text in st, then in top.
 func firstText(st, top *fastjson.Value, keys []string) string {
 	for _, o := range [2]*fastjson.Value{st, top} {
@@ -158,7 +134,7 @@ func tracks(v *fastjson.Value) []string {
 // sampleRate / sample_rate, else from a "rate=" parameter or "@16000h"
 // modifier of the encoding, else from the codec's default.
 func (p *Parser) mediaFormat(mf *fastjson.Value) (Format, error) {
-	f := Format{Channels: 1, Order: p.d.order}
+	f := Format{Channels: 1, Order: p.d.Order}
 	rawV := field(mf, "encoding", "content-type", "contentType", "codec")
 	if rawV != nil {
 		f.Raw, _ = text(rawV)
@@ -288,38 +264,4 @@ func (ps *params) object(v *fastjson.Value) {
 	}
 	o, _ := v.Object()
 	o.Visit(ps.value)
-}
-
-// extraHeaders merges Plivo/Vobiz extra_headers, a string in any of the
-// forms seen: "k=v;k=v" (Plivo's stream doc), "k=v,k=v" (Plivo's XML doc),
-// or a JSON object ("{}" from Vobiz) either as a string or inline. A token
-// without "=" is a key with an empty value.
-func (p *Parser) extraHeaders(ps *params, v *fastjson.Value) {
-	if v == nil {
-		return
-	}
-	if v.Type() == fastjson.TypeObject {
-		ps.object(v)
-		return
-	}
-	s := strings.TrimSpace(string(stringBytes(v)))
-	if strings.HasPrefix(s, "{") {
-		if o, err := p.aux.Parse(s); err == nil {
-			ps.object(o)
-			return
-		}
-	}
-	for s != "" {
-		var kv string
-		if i := strings.IndexAny(s, ";,"); i >= 0 {
-			kv, s = s[:i], s[i+1:]
-		} else {
-			kv, s = s, ""
-		}
-		k, val, _ := strings.Cut(kv, "=")
-		if k = strings.TrimSpace(k); k == "" && strings.TrimSpace(val) == "" {
-			continue
-		}
-		ps.add(k, strings.TrimSpace(val))
-	}
 }

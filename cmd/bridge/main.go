@@ -17,7 +17,10 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/rs/zerolog"
 
+	"github.com/callcaptions/bridge/cmd/bridge/internal/simulate"
+	"github.com/callcaptions/bridge/cmd/bridge/internal/soak"
 	"github.com/callcaptions/bridge/config"
 )
 
@@ -26,8 +29,8 @@ type cli struct {
 	config.Config
 	Serve       serveCmd       `cmd:"" default:"1" help:"Run the bridge (the default when no command is given)."`
 	Healthcheck healthcheckCmd `cmd:"" help:"Exit 0 when the bridge at --addr answers /healthz (for container health checks)."`
-	Simulate    simulateCmd    `cmd:"" help:"Play calls into a running bridge as a provider would (from a WAV or generated speech); with --calls N, the load tool."`
-	Soak        soakCmd        `cmd:"" help:"Run calls with random faults (drops, garbage, stalls, duplicates, slow subscribers) under load for a while and check every call is accounted for."`
+	Simulate    simulate.Cmd   `cmd:"" help:"Play calls into a running bridge as a provider would (from a WAV or generated speech); with --calls N, the load tool."`
+	Soak        soak.Cmd       `cmd:"" help:"Run calls with random faults (drops, garbage, stalls, duplicates, slow subscribers) under load for a while and check every call is accounted for."`
 }
 
 type serveCmd struct{}
@@ -61,11 +64,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	apiToken := func() (string, error) { return findAPIToken(c.Config) }
 	switch kctx.Command() {
 	case "simulate":
-		return runSimulate(ctx, c.Config, c.Simulate, stdout, stderr)
+		return simulate.Run(ctx, c.Config, c.Simulate, apiToken, stdout, stderr)
 	case "soak":
-		return runSoak(ctx, c.Config, c.Soak, stdout, stderr)
+		return soak.Run(ctx, c.Config, c.Soak, soak.Env{APIToken: apiToken, Start: serveInBackground}, stdout, stderr)
 	case "healthcheck":
 		if err := healthcheck(ctx, c.Config); err != nil {
 			fmt.Fprintln(stderr, "bridge: unhealthy:", err)
@@ -79,6 +83,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+}
+
+// serveInBackground runs a bridge for the soak and returns
+// once it listens: its address and a function that stops it and returns
+// serve's error.
+func serveInBackground(cfg config.Config, log zerolog.Logger) (string, func() error, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan *instance, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log, io.Discard, started) }()
+	select {
+	case inst := <-started:
+		return inst.addr, func() error { cancel(); return <-done }, nil
+	case err := <-done:
+		cancel()
+		return "", nil, err
 	}
 }
 

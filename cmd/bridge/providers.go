@@ -92,23 +92,21 @@ func printAuth(w io.Writer, cfg config.Config, local string) {
 		parts = append(parts, string(p)+": "+strings.Join(s, "/"))
 	}
 	fmt.Fprintf(w, "  media auth:    %s\n", strings.Join(parts, "; "))
-	for _, kind := range []string{"twilio", "signalwire", "swml", "plivo", "vobiz", "telnyx", "exotel", "vonage"} {
-		p := provider.Name(kind)
-		if kind == "swml" {
-			p = provider.SignalWire
+	for _, p := range provider.Names {
+		for _, m := range provider.Lookup(p).Markup {
+			if len(a.Schemes(p)) == 0 {
+				continue
+			}
+			url := base + "/instructions/" + m.Kind
+			signed := (p == provider.Twilio && a.TwilioAuthToken != "") || (p == provider.SignalWire && a.SignalWireSigningKey != "")
+			switch {
+			case signed:
+			case a.PathSecret != "" || a.ProviderPathSecret[p] != "":
+				url += "/<secret>"
+			default:
+				url += "  (API token only: a provider needs a path secret to fetch it)"
+			}
+			fmt.Fprintf(w, "  %-14s %s\n", m.Kind+":", url)
 		}
-		if len(a.Schemes(p)) == 0 {
-			continue
-		}
-		url := base + "/instructions/" + kind
-		signed := (p == provider.Twilio && a.TwilioAuthToken != "") || (p == provider.SignalWire && a.SignalWireSigningKey != "")
-		switch {
-		case signed:
-		case a.PathSecret != "" || a.ProviderPathSecret[p] != "":
-			url += "/<secret>"
-		default:
-			url += "  (API token only: a provider needs a path secret to fetch it)"
-		}
-		fmt.Fprintf(w, "  %-14s %s\n", kind+":", url)
 	}
 }

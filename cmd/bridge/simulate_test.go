@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"net/http"
@@ -21,13 +20,12 @@ import (
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/bridge/codec"
 	"github.com/callcaptions/bridge/bridge/provider"
-	"github.com/callcaptions/bridge/stt"
-	"github.com/callcaptions/bridge/stt/mock"
+	"github.com/callcaptions/bridge/cmd/bridge/internal/simulate"
 )
 
-// simulate runs the simulate command line against base and returns its
+// runSimulate runs the simulate command line against base and returns its
 // exit code and output.
-func simulate(t *testing.T, base string, args ...string) (int, string) {
+func runSimulate(t *testing.T, base string, args ...string) (int, string) {
 	t.Helper()
 	u, err := url.Parse(base)
 	require.NoError(t, err)
@@ -81,7 +79,7 @@ func TestSimulateProviders(t *testing.T) {
 			id := fmt.Sprintf("sim-%s-%d", tc.provider, time.Now().UnixNano())
 			args := append([]string{"--provider", tc.provider, "--call-id", id, "--duration", "6s", "--speed", "0",
 				"--param", "team=qa", "--seed", "7"}, tc.args...)
-			code, out := simulate(t, base, args...)
+			code, out := runSimulate(t, base, args...)
 			require.Equal(t, 0, code, out)
 			require.Contains(t, out, "1 completed, 0 failed")
 
@@ -96,9 +94,9 @@ func TestSimulateProviders(t *testing.T) {
 
 			var tr bridge.Transcript
 			require.Equal(t, http.StatusOK, getJSON(t, base, "/api/calls/"+url.PathEscape(id)+"/transcript", &tr))
-			frameSamples := tc.rate * simDialects[provider.Name(tc.provider)].frameMs / 1000
+			frameSamples := tc.rate * provider.Lookup(provider.Name(tc.provider)).Wire.FrameMs / 1000
 			for i, name := range tc.tracks {
-				pcm := speechLike(tc.rate, 6*time.Second, 7+uint64(i))
+				pcm := simulate.SpeechLike(tc.rate, 6*time.Second, 7+uint64(i))
 				want := wireRoundTrip(t, pcm, tc.enc)
 				w := fetchWAV(t, base, id, name)
 				require.Equal(t, tc.rate, w.rate)
@@ -111,10 +109,7 @@ func TestSimulateProviders(t *testing.T) {
 						ends = append(ends, s.EndMs)
 					}
 				}
-				var predicted []int64
-				for _, f := range predictFinals(w.raw, tc.rate, frameSamples) {
-					predicted = append(predicted, f.endMs)
-				}
+				predicted := simulate.FinalEnds(w.raw, tc.rate, frameSamples)
 				require.NotEmpty(t, predicted, "generated audio has utterances")
 				require.Equal(t, predicted, ends[:min(len(ends), len(predicted))], "track %s: finals where the simulator predicts them", name)
 			}
@@ -142,7 +137,7 @@ func TestSimulateLoad(t *testing.T) {
 			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"))
 	})
 	_, base := startBridge(t, testConfig(t))
-	code, out := simulate(t, base, "--calls", "5", "--ramp", "100ms", "--speed", "10", "--duration", "4s",
+	code, out := runSimulate(t, base, "--calls", "5", "--ramp", "100ms", "--speed", "10", "--duration", "4s",
 		"--pid", strconv.Itoa(os.Getpid()))
 	require.Equal(t, 0, code, out)
 	got := map[string]string{}
@@ -191,7 +186,7 @@ func TestSimulateAuthentication(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out := simulate(t, base, append(tc.args, short...)...)
+			code, out := runSimulate(t, base, append(tc.args, short...)...)
 			if tc.ok {
 				require.Equal(t, 0, code, out)
 				require.Contains(t, out, "1 completed, 0 failed")
@@ -203,41 +198,6 @@ func TestSimulateAuthentication(t *testing.T) {
 	}
 }
 
-// TestPredictFinalsMatchesMock: the simulator's prediction of where the
-// mock recognizer ends utterances is the mock's own behaviour.
-func TestPredictFinalsMatchesMock(t *testing.T) {
-	for _, rate := range []int{8000, 16000} {
-		t.Run(strconv.Itoa(rate), func(t *testing.T) {
-			pcm := speechLike(rate, 20*time.Second, 3)
-			s, err := mock.New(mock.Config{}).Open(context.Background(), stt.StreamConfig{Track: "inbound", SampleRate: rate})
-			require.NoError(t, err)
-			var got []int64
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for r := range s.Results() {
-					if r.Kind == stt.Final {
-						got = append(got, r.EndMs)
-					}
-				}
-			}()
-			frame := rate / 50 * 2
-			for i := 0; i < len(pcm); i += frame {
-				require.NoError(t, s.Write(int64(i/2), pcm[i:min(i+frame, len(pcm))]))
-			}
-			require.NoError(t, s.Close())
-			<-done
-			var want []int64
-			for i, f := range predictFinals(pcm, rate, rate/50) {
-				require.Equal(t, i+1, f.segment)
-				want = append(want, f.endMs)
-			}
-			require.GreaterOrEqual(t, len(want), 5)
-			require.Equal(t, want, got[:len(want)])
-		})
-	}
-}
-
 // writeFmt writes the body of a PCM16 fmt chunk, its size first.
 func writeFmt(b *bytes.Buffer, channels, rate int) {
 	for _, v := range []any{uint32(16), uint16(1), uint16(channels), uint32(rate), uint32(rate * channels * 2), uint16(channels * 2), uint16(16)} {
@@ -245,37 +205,10 @@ func writeFmt(b *bytes.Buffer, channels, rate int) {
 	}
 }
 
-func TestReadWAV(t *testing.T) {
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	data := []int16{1, -1, 2, -2, 3, -3}
-	b.WriteString("RIFF")
-	_ = binary.Write(&b, le, uint32(36+len(data)*2))
-	b.WriteString("WAVEfmt ")
-	writeFmt(&b, 2, 16000)
-	b.WriteString("LIST")
-	_ = binary.Write(&b, le, uint32(3))
-	b.WriteString("abc\x00") // odd chunk, padded
-	b.WriteString("data")
-	_ = binary.Write(&b, le, uint32(len(data)*2))
-	_ = binary.Write(&b, le, data)
-	path := filepath.Join(t.TempDir(), "s.wav")
-	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
-
-	chans, rate, err := readWAV(path)
-	require.NoError(t, err)
-	require.Equal(t, 16000, rate)
-	require.Equal(t, [][]byte{{1, 0, 2, 0, 3, 0}, {0xff, 0xff, 0xfe, 0xff, 0xfd, 0xff}}, chans)
-
-	require.NoError(t, os.WriteFile(path, []byte("RIFF\x00\x00\x00\x00WAVE"), 0o644))
-	_, _, err = readWAV(path)
-	require.ErrorContains(t, err, "16-bit PCM")
-}
-
 // TestSimulateWAV plays a stereo WAV file: left is inbound, right outbound.
 func TestSimulateWAV(t *testing.T) {
 	_, base := startBridge(t, testConfig(t))
-	left, right := speechLike(8000, 3*time.Second, 11), speechLike(8000, 3*time.Second, 12)
+	left, right := simulate.SpeechLike(8000, 3*time.Second, 11), simulate.SpeechLike(8000, 3*time.Second, 12)
 	var b bytes.Buffer
 	le := binary.LittleEndian
 	b.WriteString("RIFF")
@@ -292,33 +225,11 @@ func TestSimulateWAV(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
 
 	id := fmt.Sprintf("sim-wav-%d", time.Now().UnixNano())
-	code, out := simulate(t, base, "--wav", path, "--call-id", id, "--speed", "0")
+	code, out := runSimulate(t, base, "--wav", path, "--call-id", id, "--speed", "0")
 	require.Equal(t, 0, code, out)
 	waitEnded(t, base, id)
 	require.Equal(t, wireRoundTrip(t, left, provider.PCMU), fetchWAV(t, base, id, "inbound").raw)
 	require.Equal(t, wireRoundTrip(t, right, provider.PCMU), fetchWAV(t, base, id, "outbound").raw)
-}
-
-func TestTwilioSignature(t *testing.T) {
-	// openssl dgst -sha1 -hmac 0123456789abcdef0123456789abcdef -binary | base64
-	require.Equal(t, "pdNh/PVQcUqJrppuXVeC/tngji4=",
-		twilioSignature("0123456789abcdef0123456789abcdef", "wss://bridge.example.com/media/twilio"))
-}
-
-func TestLatencies(t *testing.T) {
-	var l latencies
-	require.Zero(t, l.quantile(0.5))
-	for i := 1; i <= 1000; i++ {
-		l.add(time.Duration(i) * time.Millisecond)
-	}
-	for _, tc := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.5, 500 * time.Millisecond}, {0.99, 990 * time.Millisecond}, {1, time.Second}} {
-		got := l.quantile(tc.q)
-		require.InEpsilon(t, float64(tc.want), float64(got), 0.04, "q%.2f = %s", tc.q, got)
-	}
-	require.Contains(t, l.summary(), "max 1000 ms")
 }
 
 func TestSimulateHelp(t *testing.T) {

@@ -1,4 +1,8 @@
-package main
+// Package simulate is the bridge's simulate command: it plays calls into a
+// running bridge as a provider would, writing each provider's frames with
+// that provider's FrameWriter (bridge/provider), and checks what the bridge
+// recorded. With --calls above one it is the load tool.
+package simulate
 
 import (
 	"context"
@@ -18,14 +22,14 @@ import (
 	"github.com/callcaptions/bridge/config"
 )
 
-// simulateCmd plays calls into a running bridge as a provider would. With
+// Cmd plays calls into a running bridge as a provider would. With
 // --calls above one it is the load tool. The bridge's own settings given
 // on the same command line (or in BRIDGE_* variables) are used to reach it
 // and authenticate: --addr, --api-token (else the token the bridge keeps in
 // <--data>/api-token), --public-url, --twilio-auth-token,
 // --media-bearer-token, --provider-bearer-tokens, --media-path-secret,
 // --provider-path-secrets, --exotel-basic-auth.
-type simulateCmd struct {
+type Cmd struct {
 	Provider  string        `name:"provider" default:"twilio" enum:"twilio,signalwire,plivo,vobiz,telnyx,exotel" help:"Provider to play the call as: twilio, signalwire, plivo, vobiz, telnyx or exotel."`
 	URL       string        `name:"url" help:"Media WebSocket URL, secret path included (default ws://<--addr>/media/<provider>[/<path secret>])."`
 	HTTPURL   string        `name:"http-url" help:"Base URL for the caption socket and the REST checks (default: the scheme and host of --url)."`
@@ -53,8 +57,8 @@ type simulateCmd struct {
 
 // simRun is one simulate invocation: what every call plays and where.
 type simRun struct {
-	cmd      simulateCmd
-	d        *simDialect
+	cmd      Cmd
+	d        *provider.Dialect
 	audio    *simAudio
 	mediaURL string
 	httpBase string // http(s)://host[:port]
@@ -66,9 +70,10 @@ type simRun struct {
 	stats    simStats
 }
 
-// runSimulate runs the simulate command and returns the exit code.
-func runSimulate(ctx context.Context, cfg config.Config, cmd simulateCmd, stdout, stderr io.Writer) int {
-	r, err := newSimRun(cfg, cmd, stdout)
+// Run runs the simulate command and returns the exit code. apiToken finds
+// the token to send to the bridge (--api-token or <--data>/api-token).
+func Run(ctx context.Context, cfg config.Config, cmd Cmd, apiToken func() (string, error), stdout, stderr io.Writer) int {
+	r, err := newSimRun(cfg, cmd, apiToken, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge simulate:", err)
 		return 2
@@ -85,10 +90,10 @@ func runSimulate(ctx context.Context, cfg config.Config, cmd simulateCmd, stdout
 	return 0
 }
 
-func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, error) {
+func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out io.Writer) (*simRun, error) {
 	p := provider.Name(cmd.Provider)
-	d := simDialects[p]
-	if d == nil {
+	d := provider.Lookup(p)
+	if d == nil || d.Wire == nil {
 		return nil, fmt.Errorf("--provider: %q cannot be simulated (choose one of %s)", cmd.Provider, strings.Join(simDialectNames(), ", "))
 	}
 	if cmd.Calls < 1 {
@@ -97,7 +102,7 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 	if cmd.Speed < 0 {
 		return nil, fmt.Errorf("--speed: want 0 (as fast as possible) or more, got %g", cmd.Speed)
 	}
-	tok, err := findAPIToken(cfg)
+	tok, err := apiToken()
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +116,7 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 	}
 
 	// Audio.
-	enc := d.encodings[0]
+	enc := d.Wire.Encodings[0]
 	switch cmd.Encoding {
 	case "pcmu":
 		enc = provider.PCMU
@@ -138,8 +143,8 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 	} else {
 		if rate == 0 {
 			rate = 8000
-			if enc == provider.L16 && d.l16Rates[0] != 8000 {
-				rate = d.l16Rates[0]
+			if enc == provider.L16 && d.Wire.L16Rates[0] != 8000 {
+				rate = d.Wire.L16Rates[0]
 			}
 		}
 		if cmd.Tracks != 1 && cmd.Tracks != 2 {
@@ -150,24 +155,27 @@ func newSimRun(cfg config.Config, cmd simulateCmd, out io.Writer) (*simRun, erro
 		}
 		names = []string{provider.TrackInbound, provider.TrackOutbound}[:cmd.Tracks]
 		for i := range names {
-			pcm = append(pcm, speechLike(rate, cmd.Duration, cmd.Seed+uint64(i)))
+			pcm = append(pcm, SpeechLike(rate, cmd.Duration, cmd.Seed+uint64(i)))
 		}
 	}
-	if len(names) == 2 && !d.stereo {
+	if len(names) == 2 && !d.Wire.Stereo {
 		fmt.Fprintf(out, "note: %s does not announce tracks in its start frame, so the bridge takes its stream as inbound only; playing the inbound track only\n", p)
 		names, pcm = names[:1], pcm[:1]
 	}
-	if err := d.checkFormat(enc, rate); err != nil {
+	if err := d.CheckFormat(enc, rate); err != nil {
 		return nil, err
 	}
-	order := d.order
+	order := d.Order
+	if order == provider.OrderUnknown {
+		order = provider.LittleEndian // what the bridge assumes without evidence
+	}
 	if o, ok := cfg.Providers.ByteOrders()[string(p)]; ok {
 		order = provider.LittleEndian
 		if o == "be" {
 			order = provider.BigEndian
 		}
 	}
-	frameMs := d.frameMs
+	frameMs := d.Wire.FrameMs
 	if cmd.FrameMs != 0 {
 		if cmd.FrameMs < 10 || cmd.FrameMs > 1000 || cmd.FrameMs%10 != 0 {
 			return nil, fmt.Errorf("--frame-ms: want 10 to 1000 in steps of 10, got %d", cmd.FrameMs)
@@ -281,7 +289,7 @@ func signedURL(cfg config.Config, explicit string, media *url.URL) string {
 func (r *simRun) callID(i int) string {
 	base := r.cmd.CallID
 	if base == "" {
-		base = newSimIDs(r.d.name, "").call
+		base = r.d.Wire.NewIDs().Call
 	}
 	if r.cmd.Calls == 1 {
 		return base

@@ -1,20 +1,24 @@
-package main
-
-// bridge soak: calls with random faults, under load, for a given time,
-// against a bridge on this machine; then every call it started must be
-// accounted for. Not part of the test suite: it runs for minutes.
+// Package soak is the bridge's soak command: calls with random faults,
+// under load, for a given time, against a bridge on this machine; then
+// every call it started must be accounted for. Not part of the test suite:
+// it runs for minutes. Calls speak Twilio and Exotel through those
+// providers' FrameWriters (bridge/provider).
 //
 //	go run ./cmd/bridge soak --duration 3m                 # an in-process bridge
 //	go run ./cmd/bridge soak --url http://127.0.0.1:8080   # a running one
+package soak
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -22,7 +26,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,10 +37,12 @@ import (
 
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/bridge/codec"
+	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/config"
 )
 
-type soakCmd struct {
+// Cmd is the soak command's settings.
+type Cmd struct {
 	Duration    time.Duration `name:"duration" default:"1m" help:"How long to keep starting calls; the calls in flight then finish."`
 	URL         string        `name:"url" help:"Base URL of a bridge on this machine (http://127.0.0.1:8080). Empty: run one in-process on a temporary data directory."`
 	Concurrency int           `name:"concurrency" default:"16" help:"Calls in flight at once (1 to 500)."`
@@ -62,7 +68,7 @@ var soakFaults = []struct {
 
 // soakRun is one soak: its settings, the bridge under test and the tally.
 type soakRun struct {
-	cmd      soakCmd
+	cmd      Cmd
 	base     string // http://host:port
 	token    string // API token, for REST and caption sockets
 	bearer   string // media bearer token, if the bridge wants one
@@ -95,7 +101,20 @@ func (c *soakCall) fail(format string, a ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, a...))
 }
 
-func runSoak(ctx context.Context, cfg config.Config, cmd soakCmd, stdout, stderr io.Writer) int {
+// Env is what the soak is handed to reach or run a bridge.
+type Env struct {
+	// APIToken finds the token a tool on this machine sends to the bridge
+	// (--api-token or <--data>/api-token).
+	APIToken func() (string, error)
+	// Start runs a bridge with cfg, logging to log, and returns once it
+	// listens: its address and a function that stops it and returns why
+	// it ended.
+	Start func(cfg config.Config, log zerolog.Logger) (addr string, stop func() error, err error)
+}
+
+// Run runs the soak and returns the exit code: 0 when every call is
+// accounted for, 1 when not, 2 for bad settings.
+func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stderr io.Writer) int {
 	if cmd.Concurrency < 1 || cmd.Concurrency > 500 {
 		fmt.Fprintf(stderr, "bridge soak: --concurrency: want 1 to 500, got %d\n", cmd.Concurrency)
 		return 2
@@ -110,7 +129,7 @@ func runSoak(ctx context.Context, cfg config.Config, cmd soakCmd, stdout, stderr
 	if cmd.Stall == 0 {
 		cmd.Stall = 3 * time.Second
 	}
-	tok, err := findAPIToken(cfg)
+	tok, err := env.APIToken()
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge soak:", err)
 		return 2
@@ -120,7 +139,7 @@ func runSoak(ctx context.Context, cfg config.Config, cmd soakCmd, stdout, stderr
 	var stop func() error
 	if cmd.URL == "" {
 		var err error
-		if stop, err = r.startBridge(cfg); err != nil {
+		if stop, err = r.startBridge(cfg, env.Start); err != nil {
 			fmt.Fprintln(stderr, "bridge soak:", err)
 			return 1
 		}
@@ -184,7 +203,7 @@ func isLoopback(host string) bool {
 
 // startBridge runs a bridge in this process on a loopback port, with short
 // timeouts so faults resolve quickly. The returned func shuts it down.
-func (r *soakRun) startBridge(cfg config.Config) (func() error, error) {
+func (r *soakRun) startBridge(cfg config.Config, start func(config.Config, zerolog.Logger) (string, func() error, error)) (func() error, error) {
 	dir, err := os.MkdirTemp("", "bridge-soak-")
 	if err != nil {
 		return nil, err
@@ -196,9 +215,9 @@ func (r *soakRun) startBridge(cfg config.Config) (func() error, error) {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = dir
 	if cfg.APIToken == "" && !cfg.AllowAnonymous {
-		if r.token, _, err = ensureAPIToken(dir); err != nil {
-			return nil, err
-		}
+		var b [32]byte
+		_, _ = crand.Read(b[:])
+		r.token = hex.EncodeToString(b[:])
 		cfg.APIToken = r.token
 	}
 	cfg.Limits.IdleTimeout = 2 * time.Second
@@ -207,22 +226,15 @@ func (r *soakRun) startBridge(cfg config.Config) (func() error, error) {
 	cfg.Limits.ShutdownTimeout = 10 * time.Second
 	r.inProc, r.tooBig = true, 80<<10
 	log := zerolog.New(logf).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan *instance, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log, io.Discard, started) }()
-	select {
-	case inst := <-started:
-		r.base = "http://" + inst.addr
-	case err := <-done:
-		cancel()
+	addr, stopBridge, err := start(cfg, log)
+	if err != nil {
 		return nil, fmt.Errorf("start the bridge: %w", err)
 	}
+	r.base = "http://" + addr
 	fmt.Fprintf(r.out, "soak: in-process bridge at %s, data %s (idle timeout %s, max message %d KiB, stt %s)\n",
 		r.base, dir, cfg.Limits.IdleTimeout, cfg.Limits.MaxMessageBytes>>10, cfg.STT)
 	return func() error {
-		cancel()
-		err := <-done
+		err := stopBridge()
 		logf.Close()
 		warn, errs := logLevels(dir + "/soak.log")
 		r.stats["log warnings"], r.stats["log errors"] = warn, errs
@@ -375,7 +387,8 @@ func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *ran
 		return
 	}
 	defer conn.Close()
-	w := soakWire{c: c, conn: conn, rng: rng, freq: 200 + rng.Float64()*400}
+	w := soakWire{c: c, conn: conn, rng: rng, freq: 200 + rng.Float64()*400,
+		wire: provider.Lookup(provider.Name(c.provider)).Wire, ids: provider.IDs{Call: c.id, Stream: "MZ" + c.id[2:]}}
 	if err := w.start(); err != nil {
 		c.fail("start: %v", err)
 		return
@@ -532,7 +545,7 @@ func (r *soakRun) check(c *soakCall, reason string) {
 			c.fail("%s.wav holds %d samples, its record says %d", tr.Name, len(wav), tr.Samples)
 		case len(wav) != c.frames*c.rate/50:
 			c.fail("%s.wav holds %d samples, %d frames were sent (%d samples)", tr.Name, len(wav), c.frames, c.frames*c.rate/50)
-		case c.exact && !equalPCM(wav, want):
+		case c.exact && !slices.Equal(wav, want):
 			c.fail("%s.wav differs from the audio sent", tr.Name)
 		}
 	}
@@ -550,18 +563,6 @@ func (r *soakRun) check(c *soakCall, reason string) {
 			}
 		}
 	}
-}
-
-func equalPCM(a, b []int16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (r *soakRun) header() http.Header {
@@ -660,6 +661,8 @@ func (r *soakRun) fetchWAV(id, track string) ([]int16, int, error) {
 // soakWire speaks one provider's protocol for a soak call.
 type soakWire struct {
 	c       *soakCall
+	wire    *provider.Wire
+	ids     provider.IDs
 	conn    *websocket.Conn
 	rng     *rand.Rand
 	freq    float64
@@ -684,13 +687,11 @@ func (w *soakWire) start() error {
 			p[fmt.Sprintf("soak%02d", i)] = strings.Repeat("p", 1000)
 		}
 	}
-	params, _ := json.Marshal(p)
+	enc := provider.PCMU
 	if c.provider == "exotel" {
-		return w.send([]byte(fmt.Sprintf(`{"event":"start","sequence_number":"1","stream_sid":"MZ%s","start":{"stream_sid":"MZ%s","call_sid":"%s","custom_parameters":%s,"media_format":{"encoding":"audio/x-raw","sample_rate":"%d","bit_rate":"16"}}}`,
-			c.id[2:], c.id[2:], c.id, params, c.rate)))
+		enc = provider.L16
 	}
-	return w.send([]byte(fmt.Sprintf(`{"event":"start","sequenceNumber":"1","streamSid":"MZ%s","start":{"streamSid":"MZ%s","callSid":"%s","tracks":["inbound","outbound"],"customParameters":%s,"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}`,
-		c.id[2:], c.id[2:], c.id, params)))
+	return w.send(w.wire.Start(w.ids, c.tracks, enc, c.rate, p))
 }
 
 // sample is the call's speech-like audio: a tone in bursts.
@@ -733,14 +734,8 @@ func (w *soakWire) frame(k int, dup bool) error {
 				pcm[i] = int16(binary.LittleEndian.Uint16(lin[2*i:]))
 			}
 		}
-		var msg []byte
-		if c.provider == "exotel" {
-			msg = []byte(fmt.Sprintf(`{"event":"media","sequence_number":"%d","stream_sid":"MZ%s","media":{"chunk":"%d","timestamp":"%d","payload":"%s"}}`,
-				w.seq+1, c.id[2:], k+1, 20*k, base64.StdEncoding.EncodeToString(payload)))
-		} else {
-			msg = []byte(fmt.Sprintf(`{"event":"media","sequenceNumber":"%d","streamSid":"MZ%s","media":{"track":"%s","chunk":"%d","timestamp":"%d","payload":"%s"}}`,
-				w.seq+1, c.id[2:], tr, k+1, 20*k, base64.StdEncoding.EncodeToString(payload)))
-		}
+		msg := w.wire.AppendMedia(nil, w.ids, int64(w.seq+1), int64(k+1), int64(20*k), tr,
+			[]byte(base64.StdEncoding.EncodeToString(payload)))
 		if dup {
 			if err := w.send(msg); err != nil {
 				return err
@@ -804,11 +799,7 @@ func (w *soakWire) garbage() int {
 }
 
 func (w *soakWire) stop() error {
-	c := w.c
-	if c.provider == "exotel" {
-		return w.send([]byte(fmt.Sprintf(`{"event":"stop","sequence_number":"%d","stream_sid":"MZ%s"}`, w.seq+1, c.id[2:])))
-	}
-	return w.send([]byte(fmt.Sprintf(`{"event":"stop","sequenceNumber":"%d","streamSid":"MZ%s","stop":{"callSid":"%s"}}`, w.seq+1, c.id[2:], c.id)))
+	return w.send(w.wire.Stop(w.ids, int64(w.seq+1)))
 }
 
 // awaitClose reads until the server's close frame and returns its code (0
@@ -849,12 +840,7 @@ func (r *soakRun) report() int {
 		faults = append(faults, fmt.Sprintf("%s %d", f.name, byFault[f.name]))
 	}
 	fmt.Fprintf(r.out, "faults:           %s\n", strings.Join(faults, ", "))
-	keys := make([]string, 0, len(r.stats))
-	for k := range r.stats {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(r.stats)) {
 		fmt.Fprintf(r.out, "  %-38s %d\n", k+":", r.stats[k])
 	}
 	fmt.Fprintf(r.out, "problems:         %d\n", len(r.problems))

@@ -1,4 +1,4 @@
-package main
+package simulate
 
 import (
 	"context"
@@ -47,14 +47,17 @@ func (c callResult) completed() bool { return c.err == nil }
 // the bridge to close the socket and for call.ended.
 func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	res.id = id
-	ids := newSimIDs(r.d.name, id)
+	ids := r.d.Wire.NewIDs()
+	if id != "" {
+		ids.Call = id
+	}
 	a := r.audio
 	r.stats.predicted.Add(int64(a.predictedFinals()))
 
 	var sub *captionSub
 	if r.cmd.Subscribe || r.cmd.Captions {
 		var err error
-		if sub, err = r.subscribe(ctx, ids.call); err != nil {
+		if sub, err = r.subscribe(ctx, ids.Call); err != nil {
 			res.err = fmt.Errorf("subscribe to captions: %w", err)
 			return res
 		}
@@ -90,12 +93,12 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(playFor + r.cmd.Timeout + time.Minute))
 	write := func(b []byte) error { return conn.WriteMessage(websocket.TextMessage, b) }
-	if f := r.d.connected(); f != nil {
+	if f := r.d.Wire.Connected(); f != nil {
 		if res.err = write(f); res.err != nil {
 			return res
 		}
 	}
-	if res.err = write(r.d.start(ids, a.trackNames(), a.encoding, a.rate, r.params)); res.err != nil {
+	if res.err = write(r.d.Wire.Start(ids, a.trackNames(), a.encoding, a.rate, r.params)); res.err != nil {
 		return res
 	}
 
@@ -106,7 +109,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 		tick /= speed
 	}
 	epoch := time.Now().UnixMilli()
-	seq := r.d.firstSeq()
+	seq := r.d.Wire.FirstSeq
 	buf := make([]byte, 0, 4096)
 	next := make([]int, len(a.tracks)) // next predicted final per track
 	timer := time.NewTimer(time.Hour)
@@ -128,11 +131,11 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 			r.stats.lateness.add(time.Since(due))
 		}
 		ts := int64(i) * frameMs
-		if r.d.epochTimestamps {
+		if r.d.Wire.EpochTimestamps {
 			ts += epoch
 		}
 		for ti, t := range a.tracks {
-			buf = r.d.appendMedia(buf[:0], ids, seq, int64(i+1), ts, t.name, t.payloads[i])
+			buf = r.d.Wire.AppendMedia(buf[:0], ids, seq, int64(i+1), ts, t.name, t.payloads[i])
 			seq++
 			// The frame that ends an utterance: its send time is taken
 			// before the write, which the final may otherwise overtake.
@@ -154,7 +157,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 
 	// End the stream as the provider does: stop, or just a close.
 	stopAt := time.Now()
-	if f := r.d.stop(ids, seq); f != nil {
+	if f := r.d.Wire.Stop(ids, seq); f != nil {
 		if err := write(f); err != nil {
 			res.err = fmt.Errorf("send stop: %w", err)
 			return res

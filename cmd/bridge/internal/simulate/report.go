@@ -1,4 +1,4 @@
-package main
+package simulate
 
 import (
 	"context"
@@ -63,7 +63,7 @@ func (rep *simReport) print(w io.Writer) {
 	case r.cmd.Speed != 1:
 		pace = fmt.Sprintf("%g× real time", r.cmd.Speed)
 	}
-	fmt.Fprintf(w, "\nsimulated %d call(s) as %s to %s\n", rep.calls, r.d.name, r.mediaURL)
+	fmt.Fprintf(w, "\nsimulated %d call(s) as %s to %s\n", rep.calls, r.d.Name, r.mediaURL)
 	fmt.Fprintf(w, "  audio             %s, %s %d Hz, %d ms frames, %.1f s per call, %s, ramp %s\n",
 		strings.Join(a.trackNames(), "+"), a.encoding, a.rate, a.frameDuration().Milliseconds(), a.duration().Seconds(), pace, r.cmd.Ramp)
 	fmt.Fprintf(w, "  wall time         %.1f s\n", rep.end.Sub(rep.start).Seconds())
@@ -83,7 +83,7 @@ func (rep *simReport) print(w io.Writer) {
 			st.finals.Load(), st.predicted.Load(), st.matched.Load(), st.mismatched.Load())
 	}
 	label := "stop-to-close"
-	if !r.d.sendsStop {
+	if !r.d.Wire.SendsStop() {
 		label = "close-to-close"
 	}
 	fmt.Fprintf(w, "  %-17s %s\n", label, st.stopClose.summary())

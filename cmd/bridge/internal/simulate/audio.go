@@ -1,4 +1,4 @@
-package main
+package simulate
 
 import (
 	"crypto/sha256"
@@ -116,12 +116,12 @@ func readWAV(path string) (channels [][]byte, rate int, err error) {
 	return channels, rate, nil
 }
 
-// speechLike generates a track of speech-like audio: utterances of 0.8 to
+// SpeechLike generates a track of speech-like audio: utterances of 0.8 to
 // 3 s (a voiced sound with harmonics and a syllable-rate envelope, loud
 // enough for any energy detector) separated by pauses of 0.8 to 1.8 s of
 // faint noise, ending in a pause long enough for the last utterance to be
 // settled before the call ends. The same seed gives the same audio.
-func speechLike(rate int, d time.Duration, seed uint64) []byte {
+func SpeechLike(rate int, d time.Duration, seed uint64) []byte {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	n := int(d.Seconds() * float64(rate))
 	pcm := make([]byte, 2*n)
@@ -220,6 +220,17 @@ func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding,
 		a.tracks = append(a.tracks, t)
 	}
 	return a, nil
+}
+
+// FinalEnds is where, in ms on the track, the mock recognizer ends the
+// utterances of pcm before the call ends (predictFinals): what a bridge's
+// transcript of SpeechLike audio is checked against.
+func FinalEnds(pcm []byte, rate, frameSamples int) []int64 {
+	var out []int64
+	for _, f := range predictFinals(pcm, rate, frameSamples) {
+		out = append(out, f.endMs)
+	}
+	return out
 }
 
 // predictFinals runs the mock recognizer's energy detector (stt/mock, with

@@ -1,0 +1,195 @@
+package provider
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fastjson"
+)
+
+// Plivo Audio Streams: no connected frame, a camelCase start (callId,
+// streamId, accountId "MA…"/"SA…") whose custom parameters are
+// extra_headers, epoch-millisecond media timestamps, no stop frame.
+const Plivo Name = "plivo"
+
+var plivo = &Dialect{
+	Name: Plivo, Order: LittleEndian,
+	CallbackFields: plivoCallbackFields,
+	Markup:         []Markup{{Kind: "plivo", Build: plivoXML(true)}},
+	Wire: &Wire{
+		FrameWriter: plivoWriter{},
+		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20,
+		EpochTimestamps: true, FirstSeq: 2,
+	},
+}
+
+// plivoCallbackFields are Plivo's (and Vobiz's) stream status callback
+// fields, in the spellings seen.
+var plivoCallbackFields = []string{"CallUUID", "CallUuid", "call_uuid", "callUUID", "CallId", "callId", "StreamID", "StreamId", "stream_id", "streamId",
+	"Event", "event", "Status", "status", "Error", "error", "Timestamp", "timestamp", "AuthID", "AccountID", "accountId"}
+
+// isPlivoAuthID: "MA" or "SA" followed by at least 8 upper-case letters or
+// digits (Plivo auth ids are 20 characters).
+func isPlivoAuthID(s string) bool {
+	if len(s) < 10 || (s[:2] != "MA" && s[:2] != "SA") {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// extraHeaders merges Plivo/Vobiz extra_headers, a string in any of the
+// forms seen: "k=v;k=v" (Plivo's stream doc), "k=v,k=v" (Plivo's XML doc),
+// or a JSON object ("{}" from Vobiz) either as a string or inline. A token
+// without "=" is a key with an empty value.
+func (p *Parser) extraHeaders(ps *params, v *fastjson.Value) {
+	if v == nil {
+		return
+	}
+	if v.Type() == fastjson.TypeObject {
+		ps.object(v)
+		return
+	}
+	s := strings.TrimSpace(string(stringBytes(v)))
+	if strings.HasPrefix(s, "{") {
+		if o, err := p.aux.Parse(s); err == nil {
+			ps.object(o)
+			return
+		}
+	}
+	for s != "" {
+		var kv string
+		if i := strings.IndexAny(s, ";,"); i >= 0 {
+			kv, s = s[:i], s[i+1:]
+		} else {
+			kv, s = s, ""
+		}
+		k, val, _ := strings.Cut(kv, "=")
+		if k = strings.TrimSpace(k); k == "" && strings.TrimSpace(val) == "" {
+			continue
+		}
+		ps.add(k, strings.TrimSpace(val))
+	}
+}
+
+// plivoWriter writes Plivo's frames, and Vobiz's, which start their
+// sequence at 0 and send extra_headers as JSON.
+type plivoWriter struct{ vobiz bool }
+
+func (w plivoWriter) NewIDs() IDs {
+	return IDs{Call: randUUID(), Stream: randUUID(), Account: "MA" + strings.ToUpper(randHex(9))}
+}
+
+func (plivoWriter) Connected() []byte { return nil }
+
+func (w plivoWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
+	encoding := "audio/x-mulaw"
+	if enc == L16 {
+		encoding = "audio/x-l16"
+	}
+	seq, extra := 1, plivoHeaders(params)
+	if w.vobiz {
+		if params == nil {
+			params = map[string]string{}
+		}
+		b, _ := json.Marshal(params)
+		seq, extra = 0, string(b)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"event": "start", "sequenceNumber": seq, "extra_headers": extra,
+		"start": map[string]any{
+			"callId": ids.Call, "streamId": ids.Stream, "accountId": ids.Account, "tracks": tracks,
+			"mediaFormat": map[string]any{"encoding": encoding, "sampleRate": rate},
+		},
+	})
+	return b
+}
+
+// plivoHeaders renders custom parameters as Plivo's extra_headers
+// ("k=v;k=v"), in a stable order.
+func plivoHeaders(params map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		parts = append(parts, k+"="+params[k])
+	}
+	return strings.Join(parts, ";")
+}
+
+func (plivoWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
+	dst = append(dst, `{"event":"media","sequenceNumber":`...)
+	dst = strconv.AppendInt(dst, seq, 10)
+	dst = append(dst, `,"streamId":"`...)
+	dst = append(dst, ids.Stream...)
+	dst = append(dst, `","media":{"track":"`...)
+	dst = append(dst, track...)
+	dst = append(dst, `","timestamp":"`...)
+	dst = strconv.AppendInt(dst, ts, 10)
+	dst = append(dst, `","chunk":`...)
+	dst = strconv.AppendInt(dst, chunk, 10)
+	dst = append(dst, `,"payload":"`...)
+	dst = append(dst, payload...)
+	return append(dst, `"}}`...)
+}
+
+func (plivoWriter) Stop(IDs, int64) []byte { return nil }
+
+type plivoStream struct {
+	XMLName              xml.Name `xml:"Stream"`
+	Bidirectional        string   `xml:"bidirectional,attr"`
+	AudioTrack           string   `xml:"audioTrack,attr"`
+	StreamTimeout        int      `xml:"streamTimeout,attr"`
+	ContentType          string   `xml:"contentType,attr"`
+	StatusCallbackURL    string   `xml:"statusCallbackUrl,attr,omitempty"`
+	StatusCallbackMethod string   `xml:"statusCallbackMethod,attr,omitempty"`
+	ExtraHeaders         string   `xml:"extraHeaders,attr,omitempty"`
+	URL                  string   `xml:",chardata"`
+}
+
+// plivoXML builds Plivo's (and Vobiz's) <Stream>, μ-law at 8 kHz: the one
+// format both document with the same byte-order-free meaning. headers:
+// carry the custom parameters as extraHeaders (Vobiz sends extra_headers
+// as "{}" whatever is set).
+func plivoXML(headers bool) func(StreamRequest) ([]byte, string, error) {
+	return func(req StreamRequest) ([]byte, string, error) {
+		st := plivoStream{Bidirectional: "false", AudioTrack: "both", StreamTimeout: 86400,
+			ContentType: "audio/x-mulaw;rate=8000", URL: req.Media}
+		if req.Callback != "" {
+			st.StatusCallbackURL, st.StatusCallbackMethod = req.Callback, "POST"
+		}
+		if headers {
+			var hs []string
+			for _, kv := range req.Params {
+				// Plivo allows only [A-Za-z0-9] in extraHeaders.
+				k, v := alnum(kv[0]), alnum(kv[1])
+				if k != "" {
+					hs = append(hs, k+"="+v)
+				}
+			}
+			st.ExtraHeaders = strings.Join(hs, ",")
+			if len(st.ExtraHeaders) > 512 {
+				st.ExtraHeaders = ""
+			}
+		}
+		resp := xmlResponse{Verbs: []any{st}}
+		resp.hold(req, "Wait", func(sip string) xmlDial { return xmlDial{User: sip} })
+		return marshalXML(resp)
+	}
+}
+
+func alnum(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}

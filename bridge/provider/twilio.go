@@ -1,0 +1,203 @@
+package provider
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Twilio Media Streams: a connected frame, a camelCase start with Twilio
+// SIDs (MZ, CA, AC + 32 hex), base64 μ-law media on both tracks, and a stop.
+const Twilio Name = "twilio"
+
+var twilio = &Dialect{
+	Name: Twilio, defaultEncoding: PCMU, defaultRate: 8000,
+	CallbackFields: twimlCallbackFields,
+	Markup:         []Markup{{Kind: "twilio", Connect: true, Build: twimlFor(Twilio)}},
+	Wire: &Wire{
+		FrameWriter: twilioWriter{name: Twilio},
+		Stereo:      true, Encodings: []Encoding{PCMU}, FrameMs: 20, FirstSeq: 2,
+	},
+}
+
+// twimlCallbackFields are the TwiML stream status callback's fields
+// (Twilio, and SignalWire and Telnyx, which copy it).
+var twimlCallbackFields = []string{"AccountSid", "CallSid", "StreamSid", "StreamName", "StreamEvent", "StreamError", "Timestamp"}
+
+// isTwilioSID: MZ, CA or AC followed by 32 hex digits.
+func isTwilioSID(b []byte) bool {
+	if len(b) != 34 {
+		return false
+	}
+	switch string(b[:2]) {
+	case "MZ", "CA", "AC":
+	default:
+		return false
+	}
+	for _, c := range b[2:] {
+		if !isHex(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// TwilioMAC is HMAC-SHA1(key, url + the POST parameters sorted by name,
+// each as name+value): Twilio's webhook signature, also SignalWire's for
+// compatibility (cXML) requests. A WebSocket upgrade has no parameters
+// (nil). X-Twilio-Signature is its base64.
+func TwilioMAC(key, u string, params url.Values) []byte {
+	m := hmac.New(sha1.New, []byte(key))
+	m.Write([]byte(u))
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		vs := append([]string(nil), params[k]...)
+		sort.Strings(vs)
+		for _, v := range vs {
+			m.Write([]byte(k))
+			m.Write([]byte(v))
+		}
+	}
+	return m.Sum(nil)
+}
+
+// TwilioSignatureOK verifies X-Twilio-Signature (base64 TwilioMAC) against
+// each of urls, the forms of the URL the provider may have signed, in
+// constant time whichever matches.
+func TwilioSignatureOK(key, sig string, urls []string, params url.Values) bool {
+	got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
+	if err != nil || len(got) != sha1.Size {
+		return false
+	}
+	match := 0
+	for _, u := range urls {
+		match |= subtle.ConstantTimeCompare(TwilioMAC(key, u, params), got)
+	}
+	return match == 1
+}
+
+// twilioWriter writes Twilio's frames, and SignalWire's, which differ only
+// in their connected version, their ids and a bare stop.
+type twilioWriter struct{ name Name }
+
+func (w twilioWriter) NewIDs() IDs {
+	return IDs{Call: "CA" + randHex(16), Stream: "MZ" + randHex(16), Account: "AC" + randHex(16)}
+}
+
+func (w twilioWriter) Connected() []byte {
+	return []byte(`{"event":"connected","protocol":"Call","version":"1.0.0"}`)
+}
+
+func (w twilioWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
+	if params == nil {
+		params = map[string]string{}
+	}
+	format := map[string]any{"encoding": "audio/x-mulaw", "sampleRate": rate, "channels": 1}
+	if enc == L16 {
+		format["encoding"] = "audio/x-L16"
+	}
+	st := map[string]any{
+		"streamSid": ids.Stream, "accountSid": ids.Account, "callSid": ids.Call,
+		"tracks": tracks, "customParameters": params, "mediaFormat": format,
+	}
+	m := map[string]any{"event": "start", "sequenceNumber": "1", "start": st}
+	if w.name == Twilio {
+		m["streamSid"] = ids.Stream
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func (w twilioWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
+	dst = append(dst, `{"event":"media","sequenceNumber":"`...)
+	dst = strconv.AppendInt(dst, seq, 10)
+	if w.name == Twilio {
+		dst = append(dst, `","streamSid":"`...)
+		dst = append(dst, ids.Stream...)
+	}
+	dst = append(dst, `","media":{"track":"`...)
+	dst = append(dst, track...)
+	return append(appendChunk(append(dst, `",`...), chunk, ts, payload), '}')
+}
+
+// appendChunk appends `"chunk":"<chunk>","timestamp":"<ts>","payload":"<payload>"}`,
+// the media fields Twilio, Telnyx and Exotel spell alike.
+func appendChunk(dst []byte, chunk, ts int64, payload []byte) []byte {
+	dst = append(dst, `"chunk":"`...)
+	dst = strconv.AppendInt(dst, chunk, 10)
+	dst = append(dst, `","timestamp":"`...)
+	dst = strconv.AppendInt(dst, ts, 10)
+	dst = append(dst, `","payload":"`...)
+	dst = append(dst, payload...)
+	return append(dst, `"}`...)
+}
+
+func (w twilioWriter) Stop(ids IDs, seq int64) []byte {
+	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `","streamSid":"` + ids.Stream +
+		`","stop":{"accountSid":"` + ids.Account + `","callSid":"` + ids.Call + `"}}`)
+}
+
+// streamName is the name instructions give a stream.
+const streamName = "captions"
+
+type xmlStream struct {
+	XMLName              xml.Name       `xml:"Stream"`
+	URL                  string         `xml:"url,attr"`
+	Name                 string         `xml:"name,attr,omitempty"`
+	Track                string         `xml:"track,attr,omitempty"`
+	Codec                string         `xml:"codec,attr,omitempty"`
+	AuthBearerToken      string         `xml:"authBearerToken,attr,omitempty"`
+	StatusCallback       string         `xml:"statusCallback,attr,omitempty"`
+	StatusCallbackMethod string         `xml:"statusCallbackMethod,attr,omitempty"`
+	Parameters           []xmlParameter `xml:"Parameter"`
+}
+
+type xmlParameter struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type xmlWrap struct {
+	XMLName xml.Name
+	Inner   any
+}
+
+// twimlFor builds TwiML (Twilio), cXML (SignalWire) or TeXML (Telnyx): the
+// same markup, with SignalWire's codec and bearer token attributes and
+// without <Parameter> for Telnyx.
+func twimlFor(p Name) func(StreamRequest) ([]byte, string, error) {
+	return func(req StreamRequest) ([]byte, string, error) {
+		st := xmlStream{URL: req.Media, Name: streamName, Track: "both_tracks", Codec: req.Codec, AuthBearerToken: req.Bearer}
+		if req.Mode == "connect" {
+			st.Track = "inbound_track" // the only track a bidirectional stream may have
+		}
+		if req.Callback != "" {
+			st.StatusCallback, st.StatusCallbackMethod = req.Callback, "POST"
+		}
+		if p != Telnyx { // TeXML carries no <Parameter>
+			for _, kv := range req.Params {
+				st.Parameters = append(st.Parameters, xmlParameter{kv[0], kv[1]})
+			}
+		}
+		verb := "Start"
+		if req.Mode == "connect" {
+			verb = "Connect"
+		}
+		resp := xmlResponse{Verbs: []any{xmlWrap{XMLName: xml.Name{Local: verb}, Inner: st}}}
+		if req.Mode != "connect" { // a connected call lasts as long as the stream
+			resp.hold(req, "Pause", func(sip string) xmlDial { return xmlDial{SIP: sip} })
+		}
+		return marshalXML(resp)
+	}
+}

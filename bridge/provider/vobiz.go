@@ -1,0 +1,62 @@
+package provider
+
+import "github.com/valyala/fastjson"
+
+// Vobiz streams Plivo's protocol (the same parser, plivoWriter) with
+// big-endian L16, all-digit account ids, a sequence that starts at 0 and
+// extra_headers as a JSON object.
+const Vobiz Name = "vobiz"
+
+var vobiz = &Dialect{
+	Name: Vobiz, Order: BigEndian,
+	CallbackFields: plivoCallbackFields,
+	Markup:         []Markup{{Kind: "vobiz", Build: plivoXML(false)}},
+	Wire: &Wire{
+		FrameWriter: vobizWriter{plivoWriter{vobiz: true}},
+		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,
+		EpochTimestamps: true, FirstSeq: 1,
+	},
+}
+
+// plivoOrVobiz tells the two apart by accountId, else by the first
+// sequenceNumber (Detector's doc gives the evidence).
+func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
+	acct := field(st, "accountId")
+	if acct == nil {
+		acct = field(v, "accountId")
+	}
+	a, _ := text(acct)
+	switch {
+	case isPlivoAuthID(a):
+		return Plivo, ""
+	case isDigits(a):
+		return Vobiz, ""
+	}
+	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
+	switch {
+	case ok && has && seq == 0:
+		return Vobiz, ""
+	case ok && has && seq == 1:
+		return Plivo, ""
+	}
+	return "", "Plivo or Vobiz? use /media/plivo or /media/vobiz (accountId and first sequenceNumber do not tell)"
+}
+
+// isDigits: Vobiz account ids are all digits ("500025" in its docs).
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+type vobizWriter struct{ plivoWriter }
+
+func (vobizWriter) NewIDs() IDs {
+	return IDs{Call: randUUID(), Stream: randUUID(), Account: "500025"}
+}
