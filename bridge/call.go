@@ -297,7 +297,7 @@ func (c *Call) snapshotLocked() CallRecord {
 	r.Callbacks = slices.Clone(c.rec.Callbacks)
 	for i := range r.Tracks {
 		if t := c.tracks[r.Tracks[i].Name]; t != nil {
-			r.Tracks[i].Samples = t.samples.Load()
+			r.Tracks[i].Samples = t.rec.samples.Load()
 			r.Tracks[i].Frames = t.frames.Load()
 			r.Tracks[i].Duplicates = t.duplicates.Load()
 			r.Tracks[i].GapMs = t.gapSamples.Load() * 1000 / int64(t.rate)
@@ -540,15 +540,16 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 		sink = failedSink{sinkErr}
 	}
 	t := &track{
-		call: c, name: name, rate: st.Format.SampleRate, sink: sink,
+		call: c, name: name, rate: st.Format.SampleRate,
 		encoding: st.Format.Encoding, order: order,
 		log:   c.log.With().Str("track", name).Logger(),
 		clock: mediaClock{rate: int64(st.Format.SampleRate), maxGap: int64(c.reg.cfg.MaxGap.Seconds() * float64(st.Format.SampleRate)), next: sink.Samples()},
 	}
-	t.samples.Store(sink.Samples())
+	t.rec = recording{t: t, sink: sink, err: sinkErr}
+	t.rec.samples.Store(sink.Samples())
+	t.sinks = []Sink{&t.rec}
 	rec := TrackRecord{Name: name, SampleRate: t.rate, Encoding: string(st.Format.Encoding), File: name + ".wav"}
 	if sinkErr != nil {
-		t.sinkErr = sinkErr
 		rec.Error = sinkErr.Error()
 		t.log.Error().Err(sinkErr).Msg("recording failed; transcription continues")
 		c.reg.metrics.RecordError()

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,19 +30,17 @@ type track struct {
 	// Owned by the ingesting stream (one at a time).
 	clock     mediaClock
 	pcm       []byte // decode scratch, reused for every frame
-	sink      AudioSink
-	sinkErr   error // the recording's last write failed: nothing is written until it resumes
-	retryAt   int64 // while sinkErr: the position at which resuming is next tried
 	encoding  provider.Encoding
 	order     provider.ByteOrder
 	checked   int // L16 frames examined by the byte-order detector
 	swapVotes int // of those, frames that looked byte-swapped
 	lastWarn  time.Time
 
-	stt *session.Session // nil: not transcribed
+	rec   recording
+	stt   *session.Session // nil: not transcribed
+	sinks []Sink           // rec, then stt if transcribed
 
 	frames     atomic.Int64
-	samples    atomic.Int64 // samples recorded, filled gaps included (the sink is not read across goroutines)
 	duplicates atomic.Int64
 	gapSamples atomic.Int64
 	warning    atomic.Pointer[string]
@@ -170,13 +169,11 @@ func (t *track) silenceAllowance() int64 {
 	return ms * int64(t.rate) / 1000
 }
 
-// write records pcm at its placement and queues it for transcription.
+// write hands pcm to the track's sinks at its placement, after noting a
+// gap before it.
 func (t *track) write(p placement, pcm []byte) {
 	if p.gap > 0 || p.skipped > 0 {
 		t.gapSamples.Add(p.gap + p.skipped)
-		if t.sinkErr == nil && p.gap > 0 {
-			t.recordWrite(t.sink.WriteSilence(p.gap), p.pos)
-		}
 		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
 		if p.skipped > 0 {
 			t.call.reg.metrics.GapUnfilled(p.skipped * 1000 / int64(t.rate))
@@ -184,23 +181,9 @@ func (t *track) write(p placement, pcm []byte) {
 				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap, or than the silence still allowed (the call's wall time plus the maximum gap, in all): the rest is not filled with silence; the whole gap is an audio.gap event")
 		}
 	}
-	if t.sinkErr != nil && p.pos >= t.retryAt {
-		t.resumeRecording(p.pos)
-	}
-	if t.sinkErr == nil {
-		_, err := t.sink.Write(pcm)
-		t.recordWrite(err, p.pos)
-	}
-	end := p.pos + int64(len(pcm)/2)
-	if t.sinkErr == nil {
-		// After a recording error the count stays at what the WAV holds.
-		t.samples.Store(end)
-	}
-	t.arrivals.mark((end-1)*10/int64(t.rate), t.call.reg.cfg.Now)
-	if t.stt != nil {
-		// Also while the recognizer is down: the session's queue keeps
-		// the newest audio for the next stream and reports what it drops.
-		t.stt.Write(p.pos, pcm)
+	t.arrivals.mark((p.pos+int64(len(pcm)/2)-1)*10/int64(t.rate), t.call.reg.cfg.Now)
+	for _, s := range t.sinks {
+		s.Write(p.pos, pcm)
 	}
 }
 
@@ -218,58 +201,6 @@ func (t *track) mediaWarn() *zerolog.Event {
 	}
 	t.lastWarn = now
 	return t.log.Warn()
-}
-
-func (t *track) recordErr() {
-	if t.sinkErr != nil {
-		t.log.Error().Err(t.sinkErr).Msg("recording failed; transcription continues")
-		t.call.trackError(t.name, t.sinkErr)
-	}
-}
-
-// recordRetrySeconds is how much audio passes between attempts to resume a
-// recording whose writes failed: a full disk is not asked again per frame.
-const recordRetrySeconds = 1
-
-// recordWrite notes the outcome of a write to the recording at pos. A
-// failure stops recording until resumeRecording succeeds; it is reported
-// once, not again for each failed attempt to resume.
-func (t *track) recordWrite(err error, pos int64) {
-	if err == nil {
-		return
-	}
-	t.retryAt = pos + recordRetrySeconds*int64(t.rate)
-	if t.sinkErr == nil {
-		t.sinkErr = err
-		t.recordErr()
-	}
-}
-
-// resumeRecording tries to continue a recording whose writes failed, at pos
-// on the call clock: the sink settles at what it holds, silence fills the
-// stretch it missed so that the WAV stays aligned to the call clock, and
-// that stretch is an audio.gap of kind "record". When the sink cannot
-// resume or the fill fails, the next attempt waits another
-// recordRetrySeconds of audio.
-func (t *track) resumeRecording(pos int64) {
-	held, err := t.sink.Resume()
-	if err == nil && held > pos {
-		err = errors.New("the recording holds more than the call clock")
-	}
-	if err == nil {
-		err = t.sink.WriteSilence(pos - held)
-	}
-	if err != nil {
-		t.retryAt = pos + recordRetrySeconds*int64(t.rate)
-		return
-	}
-	t.sinkErr = nil
-	t.samples.Store(pos)
-	if pos > held {
-		t.call.gap(t.name, held, pos-held, "record", t.rate)
-	}
-	t.log.Info().Int64("at_ms", held*1000/int64(t.rate)).Int64("gap_ms", (pos-held)*1000/int64(t.rate)).
-		Msg("recording resumed; what it missed is silence in the WAV and an audio.gap of kind record")
 }
 
 // Reopening a recognizer stream that stopped (or could not be opened)
@@ -297,6 +228,7 @@ func (t *track) transcribe(r stt.Recognizer, queue time.Duration, params map[str
 		Log:        t.log,
 		Panicked:   func(v any, stack []byte) { c.recovered(PanicTrack, v, stack) },
 	})
+	t.sinks = append(t.sinks, t.stt)
 	c.sttWG.Go(func() { t.stt.Run(c.ctx) })
 }
 
@@ -318,7 +250,7 @@ func (e *sttEvents) Notice(event, msg string) {
 		t.segOffset = t.call.segmentsLocked(t.name)
 		t.call.mu.Unlock()
 	}
-	at := t.samples.Load() * 1000 / int64(t.rate)
+	at := t.rec.samples.Load() * 1000 / int64(t.rate)
 	typ := TypeSTTPrefix + event
 	c := t.call
 	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Message: msg}) {
@@ -327,23 +259,12 @@ func (e *sttEvents) Notice(event, msg string) {
 	c.reg.metrics.STTEvent(event, "")
 }
 
-// finish closes the track's input and waits for transcription to settle,
-// then closes the WAV. Safe to call more than once.
+// finish closes the track's sinks, the last first: transcription settles
+// before the WAV closes. Safe to call more than once.
 func (t *track) finish(ctx context.Context) {
 	t.closeOnce.Do(func() {
-		if t.stt != nil {
-			t.stt.Close(ctx)
-		}
-		if t.sinkErr != nil {
-			// Settle the WAV at what reached storage, so its header and
-			// the record say the same.
-			if held, err := t.sink.Resume(); err == nil {
-				t.samples.Store(held)
-			}
-		}
-		if err := t.sink.Close(); err != nil && t.sinkErr == nil {
-			t.sinkErr = err
-			t.recordErr()
+		for _, s := range slices.Backward(t.sinks) {
+			s.Close(ctx)
 		}
 	})
 }
