@@ -543,6 +543,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 		call: c, name: name, rate: st.Format.SampleRate,
 		encoding: st.Format.Encoding, order: order,
 		log:   c.log.With().Str("track", name).Logger(),
+		warns: zerolog.BurstSampler{Burst: 1, Period: mediaWarnEvery},
 		clock: mediaClock{rate: int64(st.Format.SampleRate), maxGap: int64(c.reg.cfg.MaxGap.Seconds() * float64(st.Format.SampleRate)), next: sink.Samples()},
 	}
 	t.rec = recording{t: t, sink: sink, err: sinkErr}

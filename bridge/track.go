@@ -34,7 +34,7 @@ type track struct {
 	order     provider.ByteOrder
 	checked   int // L16 frames examined by the byte-order detector
 	swapVotes int // of those, frames that looked byte-swapped
-	lastWarn  time.Time
+	warns     zerolog.BurstSampler // mediaWarn's: one per mediaWarnEvery
 
 	rec   recording
 	stt   *session.Session // nil: not transcribed
@@ -192,15 +192,11 @@ func (t *track) write(p placement, pcm []byte) {
 const mediaWarnEvery = 5 * time.Second
 
 // mediaWarn is a warning about the track's media, or nil (which logs
-// nothing) when one was logged less than mediaWarnEvery ago. Only the
+// nothing) when one was logged in the current mediaWarnEvery. Only the
 // ingesting stream calls it.
 func (t *track) mediaWarn() *zerolog.Event {
-	now := time.Now()
-	if now.Sub(t.lastWarn) < mediaWarnEvery {
-		return nil
-	}
-	t.lastWarn = now
-	return t.log.Warn()
+	l := t.log.Sample(&t.warns)
+	return l.Warn()
 }
 
 // Reopening a recognizer stream that stopped (or could not be opened)

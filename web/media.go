@@ -53,7 +53,7 @@ type mediaConn struct {
 
 	bad       int // malformed frames in a row
 	badTotal  int
-	lastWarn  time.Time
+	warns     zerolog.BurstSampler // warn's: one per 5 s
 	endReason string
 	endErr    error
 }
@@ -62,7 +62,8 @@ type mediaConn struct {
 // only when the socket is done and the stream has been handed back to its
 // call; the stop watcher it starts has exited by then.
 func (s *Server) serveMedia(c *websocket.Conn) {
-	m := &mediaConn{s: s, c: c, log: s.log.With().Str("remote", c.IP()).Logger(), endReason: bridge.ReasonDisconnect}
+	m := &mediaConn{s: s, c: c, log: s.log.With().Str("remote", c.IP()).Logger(), endReason: bridge.ReasonDisconnect,
+		warns: zerolog.BurstSampler{Burst: 1, Period: 5 * time.Second}}
 	if p, ok := c.Locals(localProvider).(provider.Name); ok {
 		m.name = p
 		m.parser = provider.NewParser(p)
@@ -384,15 +385,11 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 }
 
 // warn is a warning about a frame, or nil (which logs nothing) when one was
-// logged less than 5 s ago: a sender can repeat the problem on every frame.
+// logged in the current 5 s: a sender can repeat the problem on every frame.
 // m.log names the provider once known and the call once started.
 func (m *mediaConn) warn() *zerolog.Event {
-	now := time.Now()
-	if now.Sub(m.lastWarn) < 5*time.Second {
-		return nil
-	}
-	m.lastWarn = now
-	return m.log.Warn()
+	l := m.log.Sample(&m.warns)
+	return l.Warn()
 }
 
 // malformed counts a bad frame; a run of them closes the socket.
