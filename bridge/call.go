@@ -230,14 +230,21 @@ func (c *Call) persist(withTranscript bool) bool {
 		tr = &t
 		c.trDirty = false
 	}
+	segs, evs := c.journaledSegs, c.journaledEvents
 	lines := c.journalLinesLocked()
 	c.mu.Unlock()
 	var err error
 	if len(lines) > 0 {
-		err = c.files.AppendJSON(journalName, lines...)
+		if err = c.files.AppendJSON(journalName, lines...); err != nil {
+			// The store appends all or nothing: the lines go again with
+			// the next change.
+			c.mu.Lock()
+			c.journaledSegs, c.journaledEvents = segs, evs
+			c.mu.Unlock()
+		}
 	}
 	if rec != nil {
-		err = c.files.WriteJSON("call.json", rec)
+		err = errors.Join(err, c.files.WriteJSON("call.json", rec))
 	}
 	if tr != nil {
 		err = errors.Join(err, c.files.WriteJSON("transcript.json", tr))

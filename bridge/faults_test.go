@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ type memStore struct {
 	failOpen   map[string]error // call id → error of Open
 	failCreate map[string]error // "call/track" → error of CreateTrack
 	failAfter  map[string]int   // "call/track" → bytes written before writes fail
+	failAppend int              // how many journal appends fail (of any call) before they work
 }
 
 var _ Store = (*memStore)(nil)
@@ -75,7 +77,8 @@ func (s *memStore) ReadJSON(id, name string, v any) error {
 
 func (s *memStore) OpenTrack(string, string) (io.ReadSeekCloser, error) { return nil, errNotStored }
 
-// Journals are not kept: a memStore has no crash to recover from.
+// Journals are kept for the tests to read (memFiles.journal) but not read
+// back: a memStore has no crash to recover from.
 func (s *memStore) ReadJSONLines(string, string, func([]byte) error) error { return nil }
 
 func (s *memStore) Scan(func([]byte, func() (map[string]int64, error))) error { return nil }
@@ -101,6 +104,7 @@ type memFiles struct {
 	mu    sync.Mutex
 	docs  map[string][]byte
 	sinks map[string]*memSink
+	lines map[string][]string // journal → its lines, as JSON
 }
 
 func (f *memFiles) CreateTrack(track string, _ int) (AudioSink, error) {
@@ -137,8 +141,38 @@ func (f *memFiles) WriteJSON(name string, v any) error {
 	return nil
 }
 
-func (f *memFiles) AppendJSON(string, ...any) error { return nil }
-func (f *memFiles) Remove(string) error             { return nil }
+func (f *memFiles) AppendJSON(name string, vs ...any) error {
+	f.s.mu.Lock()
+	fail := f.s.failAppend > 0
+	if fail {
+		f.s.failAppend--
+	}
+	f.s.mu.Unlock()
+	if fail {
+		return fmt.Errorf("append %s: %w", name, syscall.ENOSPC)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lines == nil {
+		f.lines = map[string][]string{}
+	}
+	for _, v := range vs {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		f.lines[name] = append(f.lines[name], string(b))
+	}
+	return nil
+}
+
+func (f *memFiles) journal(name string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.lines[name])
+}
+
+func (f *memFiles) Remove(string) error { return nil }
 
 // memSink is a recording in memory; limit >= 0 makes writes past that many
 // bytes fail with ENOSPC after keeping what fits.
@@ -343,6 +377,50 @@ func finalStarts(evs []Event) []int64 {
 // (a full disk) or opened, the call is still transcribed and captioned, the
 // error is in its record and the metrics (once, not per frame), and another
 // call is unaffected.
+// A journal append that fails is not lost: its lines go again with the
+// next change, and the journal ends up with every final and event once.
+func TestFailedJournalAppendIsRetried(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	gen := utterances([2]float64{0.3, 1.3}, [2]float64{2.0, 3.0}, [2]float64{3.7, 4.7})
+	store := newMemStore()
+	store.failAppend = 2
+	reg := NewRegistry(Config{
+		Store: store, Recognizer: mock.New(mock.Config{}), Publisher: &eventLog{}, Metrics: &countingMetrics{},
+		Log: zerolog.Nop(), STTQueue: 5 * time.Minute,
+	})
+	s := startCall(t, reg, "CA-journal")
+	for k := 0; k < 250; k += 10 {
+		play(t, s, gen, k, k+10)
+	}
+	s.End(ReasonStop, nil)
+	waitCallEnded(t, reg, "CA-journal")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reg.Shutdown(ctx)
+
+	store.mu.Lock()
+	require.Zero(t, store.failAppend, "both failures happened")
+	files := store.calls["CA-journal"]
+	store.mu.Unlock()
+	tr, ok, err := reg.Transcript("CA-journal")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Len(t, tr.Segments, 3)
+	var segs []Segment
+	evs := []TranscriptEvent{}
+	for _, line := range files.journal(journalName) {
+		var l journalLine
+		require.NoError(t, json.Unmarshal([]byte(line), &l))
+		if l.Segment != nil {
+			segs = append(segs, *l.Segment)
+		} else {
+			evs = append(evs, *l.Event)
+		}
+	}
+	require.Equal(t, tr.Segments, segs)
+	require.Equal(t, tr.Events, evs)
+}
+
 func TestRecordingFailureKeepsTranscribing(t *testing.T) {
 	// Three utterances in 5 s; the first ends before the disk fills at 1.5 s.
 	gen := utterances([2]float64{0.3, 1.3}, [2]float64{2.0, 3.0}, [2]float64{3.7, 4.7})

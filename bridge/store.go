@@ -28,7 +28,9 @@ type CallFiles interface {
 	// atomically.
 	WriteJSON(name string, v any) error
 	// AppendJSON appends each value as one line of the journal name (a
-	// ".jsonl"), in one write; Remove deletes the journal, and a missing
+	// ".jsonl"), all or nothing: a failed append leaves the journal as it
+	// was, and the call appends the same lines again with its next change.
+	// Remove deletes the journal, and a missing
 	// one is no error. The transcript journal gets every final and event
 	// as it happens, while transcript.json is rewritten only every
 	// docsEvery; after a crash, recovery merges the journal into

@@ -32,8 +32,8 @@ type track struct {
 	pcm       []byte // decode scratch, reused for every frame
 	encoding  provider.Encoding
 	order     provider.ByteOrder
-	checked   int // L16 frames examined by the byte-order detector
-	swapVotes int // of those, frames that looked byte-swapped
+	checked   int                  // L16 frames examined by the byte-order detector
+	swapVotes int                  // of those, frames that looked byte-swapped
 	warns     zerolog.BurstSampler // mediaWarn's: one per mediaWarnEvery
 
 	rec   recording

@@ -22,7 +22,7 @@ func checkJournalName(name string) error {
 }
 
 // AppendJSON appends each value as one line of JSON to the call's journal
-// name (a ".jsonl" file), in one write. A journal is cheap to extend as
+// name (a ".jsonl" file), in one write, all or nothing. A journal is cheap to extend as
 // things happen, where rewriting a whole document is not; after a crash it
 // holds what the last rewrite of the document did not. A killed process
 // loses nothing the kernel has; a power cut may lose what the store's
@@ -44,7 +44,15 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 	if err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
-	_, werr := f.Write(buf.Bytes())
+	var size int64
+	fi, werr := f.Stat()
+	if werr == nil {
+		size = fi.Size()
+		if _, werr = f.Write(buf.Bytes()); werr != nil {
+			// All or nothing: a torn line would be appended again whole.
+			werr = errors.Join(werr, f.Truncate(size))
+		}
+	}
 	var serr error
 	if werr == nil && c.syncer != nil && !c.syncer.journalWritten(path) {
 		serr = f.Sync() // the syncer's set is full: sync now
