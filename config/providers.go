@@ -6,11 +6,19 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/callcaptions/bridge/bridge/provider"
 )
 
-// ProviderNames are the provider names the per-provider settings accept
-// (the same names as /media/<provider>).
-var ProviderNames = []string{"twilio", "signalwire", "plivo", "vobiz", "telnyx", "exotel", "vonage"}
+// ProviderNames are the provider names the per-provider settings accept:
+// the registered dialects' (the same names as /media/<provider>).
+var ProviderNames = func() []string {
+	out := make([]string, len(provider.Names))
+	for i, n := range provider.Names {
+		out[i] = string(n)
+	}
+	return out
+}()
 
 // Providers configures how each telephony provider is authenticated and how
 // its audio is read.
