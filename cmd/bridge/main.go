@@ -19,6 +19,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/rs/zerolog"
 
+	"github.com/callcaptions/bridge/cmd/bridge/internal/exitcode"
 	"github.com/callcaptions/bridge/cmd/bridge/internal/simulate"
 	"github.com/callcaptions/bridge/cmd/bridge/internal/soak"
 	"github.com/callcaptions/bridge/config"
@@ -39,7 +40,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is main without the process: it returns the exit code.
+// run is main without the process: it returns the exit code, one of the
+// exitcode constants.
 func run(args []string, stdout, stderr io.Writer) int {
 	var c cli
 	exit := -1
@@ -47,10 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	p, err := kong.New(&c, opts...)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge:", err)
-		return 2
+		return exitcode.Usage
 	}
 	kctx, err := p.Parse(args)
-	if exit >= 0 { // --help
+	if exit >= 0 { // --help: kong exits with exitcode.OK
 		return exit
 	}
 	if err != nil {
@@ -59,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "  "+e.Error())
 		}
 		fmt.Fprintln(stderr, "Run 'bridge --help' for every setting and its default.")
-		return 2
+		return exitcode.Usage
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -73,16 +75,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "healthcheck":
 		if err := healthcheck(ctx, c.Config); err != nil {
 			fmt.Fprintln(stderr, "bridge: unhealthy:", err)
-			return 1
+			return exitcode.Failure
 		}
-		return 0
+		return exitcode.OK
 	default:
 		log := newLogger(c.Config, stderr)
 		if err := serve(ctx, c.Config, log, stdout, nil); err != nil {
 			log.Error().Err(err).Msg("bridge stopped")
-			return 1
+			return exitcode.Failure
 		}
-		return 0
+		return exitcode.OK
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/callcaptions/bridge/bridge/provider"
+	"github.com/callcaptions/bridge/cmd/bridge/internal/exitcode"
 	"github.com/callcaptions/bridge/config"
 )
 
@@ -70,24 +71,26 @@ type simRun struct {
 	stats    simStats
 }
 
-// Run runs the simulate command and returns the exit code. apiToken finds
+// Run runs the simulate command and returns the exit code: exitcode.OK when
+// every call succeeded (and verified), exitcode.Failure when one did not or
+// the run failed, exitcode.Usage for bad settings. apiToken finds
 // the token to send to the bridge (--api-token or <--data>/api-token).
 func Run(ctx context.Context, cfg config.Config, cmd Cmd, apiToken func() (string, error), stdout, stderr io.Writer) int {
 	r, err := newSimRun(cfg, cmd, apiToken, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge simulate:", err)
-		return 2
+		return exitcode.Usage
 	}
 	rep, err := r.run(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge simulate:", err)
-		return 1
+		return exitcode.Failure
 	}
 	rep.print(stdout)
 	if rep.failed() > 0 || rep.verifyFailed > 0 {
-		return 1
+		return exitcode.Failure
 	}
-	return 0
+	return exitcode.OK
 }
 
 func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out io.Writer) (*simRun, error) {

@@ -38,6 +38,7 @@ import (
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/bridge/codec"
 	"github.com/callcaptions/bridge/bridge/provider"
+	"github.com/callcaptions/bridge/cmd/bridge/internal/exitcode"
 	"github.com/callcaptions/bridge/config"
 )
 
@@ -112,16 +113,17 @@ type Env struct {
 	Start func(cfg config.Config, log zerolog.Logger) (addr string, stop func() error, err error)
 }
 
-// Run runs the soak and returns the exit code: 0 when every call is
-// accounted for, 1 when not, 2 for bad settings.
+// Run runs the soak and returns the exit code: exitcode.OK when every call
+// is accounted for, exitcode.Failure when not (or the run failed),
+// exitcode.Usage for bad settings.
 func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stderr io.Writer) int {
 	if cmd.Concurrency < 1 || cmd.Concurrency > 500 {
 		fmt.Fprintf(stderr, "bridge soak: --concurrency: want 1 to 500, got %d\n", cmd.Concurrency)
-		return 2
+		return exitcode.Usage
 	}
 	if cmd.CallLength < time.Second || cmd.Duration <= 0 {
 		fmt.Fprintln(stderr, "bridge soak: --call-length must be at least 1s and --duration positive")
-		return 2
+		return exitcode.Usage
 	}
 	if cmd.Seed == 0 {
 		cmd.Seed = uint64(time.Now().UnixNano())
@@ -132,7 +134,7 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 	tok, err := env.APIToken()
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge soak:", err)
-		return 2
+		return exitcode.Usage
 	}
 	r := &soakRun{cmd: cmd, token: tok, bearer: cfg.Providers.MediaBearerToken, seed: cmd.Seed, out: stdout, stats: map[string]int{}}
 	goroutines := soakGoroutines()
@@ -141,13 +143,13 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 		var err error
 		if stop, err = r.startBridge(cfg, env.Start); err != nil {
 			fmt.Fprintln(stderr, "bridge soak:", err)
-			return 1
+			return exitcode.Failure
 		}
 	} else {
 		u, err := url.Parse(cmd.URL)
 		if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
 			fmt.Fprintf(stderr, "bridge soak: --url %q: want http:// and a loopback address (the soak never leaves this machine)\n", cmd.URL)
-			return 2
+			return exitcode.Usage
 		}
 		r.base = strings.TrimSuffix(cmd.URL, "/")
 		r.tooBig = 16<<20 + 4096 // over any --max-message-bytes the bridge accepts
@@ -171,12 +173,12 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge soak:", err)
-		return 1
+		return exitcode.Failure
 	}
 	if r.report() > 0 {
-		return 1
+		return exitcode.Failure
 	}
-	return 0
+	return exitcode.OK
 }
 
 // soakGoroutines counts this process's goroutines, leaving out the one
