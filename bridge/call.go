@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
@@ -13,17 +12,35 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/callcaptions/bridge/bridge/provider"
-	"github.com/callcaptions/bridge/stt"
 )
+
+// callEnv is what a call uses of the bridge around it, handed to it when it
+// is created: a call never reaches into the registry.
+type callEnv struct {
+	cfg          *Config // limits, clock, recognizer and publisher; read only
+	metrics      Metrics
+	shuttingDown func() bool
+	ended        func(*Call) // the call's goroutine is done with it
+}
+
+func (e *callEnv) now() time.Time { return e.cfg.Now() }
+
+func (e *callEnv) publish(ev Event) {
+	if e.cfg.Publisher != nil {
+		e.cfg.Publisher.Publish(ev)
+	}
+}
 
 // Call is one phone call: the streams that carry its audio, its tracks, its
 // record and transcript. It is created by the first stream that names its
 // call id and ends when its last stream ends (after the reconnect grace
-// when that stream was cut off without a stop).
+// when that stream was cut off without a stop). This file holds its run
+// loop, streams and tracks; call_documents.go its record, transcript and
+// journal; call_events.go the events it publishes.
 type Call struct {
 	id       string
 	provider provider.Name
-	reg      *Registry
+	env      callEnv
 	log      zerolog.Logger
 	files    CallFiles
 	ctx      context.Context // cancelled when the call is finalized: aborts STT
@@ -71,10 +88,10 @@ func (c *Call) ID() string { return c.id }
 // that joins later (its own timestamps count from its own start).
 func (c *Call) nowMsLocked() int64 {
 	if c.t0.IsZero() {
-		c.t0 = c.reg.now()
+		c.t0 = c.env.now()
 		return 0
 	}
-	return c.reg.now().Sub(c.t0).Milliseconds()
+	return c.env.now().Sub(c.t0).Milliseconds()
 }
 
 // epochToCallMs converts a Unix-ms media timestamp to the call clock.
@@ -104,7 +121,7 @@ func (c *Call) run() {
 			c.endAfterPanic()
 		}
 	}()
-	maxDur := time.NewTimer(c.reg.cfg.MaxCallDuration)
+	maxDur := time.NewTimer(c.env.cfg.MaxCallDuration)
 	defer maxDur.Stop()
 	var grace *time.Timer
 	var graceC <-chan time.Time
@@ -121,7 +138,7 @@ func (c *Call) run() {
 		case <-docsC:
 			docsC = nil
 		case <-maxDur.C:
-			c.log.Warn().Dur("max", c.reg.cfg.MaxCallDuration).Msg("call reached its maximum duration")
+			c.log.Warn().Dur("max", c.env.cfg.MaxCallDuration).Msg("call reached its maximum duration")
 			c.stopStreams(ReasonTimeout)
 		case <-graceC:
 			graceC = nil
@@ -151,9 +168,9 @@ func (c *Call) run() {
 			}
 			continue
 		}
-		if reason == ReasonDisconnect && c.reg.cfg.ReconnectGrace > 0 && !c.reg.shuttingDown() {
+		if reason == ReasonDisconnect && c.env.cfg.ReconnectGrace > 0 && !c.env.shuttingDown() {
 			if graceC == nil {
-				grace = time.NewTimer(c.reg.cfg.ReconnectGrace)
+				grace = time.NewTimer(c.env.cfg.ReconnectGrace)
 				graceC = grace.C
 			}
 			continue
@@ -195,156 +212,6 @@ func (c *Call) stopStreams(reason string) {
 	}
 }
 
-// docsEvery bounds how often a live call rewrites transcript.json. Each
-// write encodes the whole transcript, creates, syncs and renames a file:
-// 0.3 to 1 ms of CPU (BENCHMARKS.md). Done on every final it cost more than
-// the call's whole audio path; every 5 s it was still a third of the CPU
-// budget at 500 calls. The live transcript is served from memory, so the
-// file only matters after a crash, which loses at most this much of it
-// (never audio: the WAVs are written as frames arrive and their headers
-// patched every second). call.json changes rarely and is written at once;
-// the end of the call writes both.
-const docsEvery = 30 * time.Second
-
-// transcriptDirty reports whether transcript.json is behind.
-func (c *Call) transcriptDirty() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.trDirty
-}
-
-// persist writes call.json when it changed, and transcript.json when it
-// changed and withTranscript is set. It reports whether it wrote the
-// transcript.
-func (c *Call) persist(withTranscript bool) bool {
-	c.mu.Lock()
-	var rec *CallRecord
-	var tr *Transcript
-	if c.recDirty {
-		r := c.snapshotLocked()
-		rec = &r
-		c.recDirty = false
-	}
-	if c.trDirty && withTranscript {
-		t := c.transcriptLocked()
-		tr = &t
-		c.trDirty = false
-	}
-	segs, evs := c.journaledSegs, c.journaledEvents
-	lines := c.journalLinesLocked()
-	c.mu.Unlock()
-	var err error
-	if len(lines) > 0 {
-		if err = c.files.AppendJSON(journalName, lines...); err != nil {
-			// The store appends all or nothing: the lines go again with
-			// the next change.
-			c.mu.Lock()
-			c.journaledSegs, c.journaledEvents = segs, evs
-			c.mu.Unlock()
-		}
-	}
-	if rec != nil {
-		err = errors.Join(err, c.files.WriteJSON("call.json", rec))
-	}
-	if tr != nil {
-		err = errors.Join(err, c.files.WriteJSON("transcript.json", tr))
-	}
-	// A full disk fails every write: say so once, and again when it ends.
-	switch {
-	case err != nil && !c.docsFailing:
-		c.docsFailing = true
-		c.log.Error().Err(err).Msg("call documents not written; retrying at the next change")
-		c.reg.metrics.RecordError()
-	case err == nil && c.docsFailing && (rec != nil || tr != nil):
-		c.docsFailing = false
-		c.log.Info().Msg("call documents written again")
-	}
-	return tr != nil
-}
-
-// journalName is the transcript journal of a call (on-disk layout: next to
-// transcript.json; removed once the call ends and transcript.json is whole).
-const journalName = "transcript.jsonl"
-
-// journalLine is one line of the transcript journal.
-type journalLine struct {
-	Segment *Segment         `json:"segment,omitempty"`
-	Event   *TranscriptEvent `json:"event,omitempty"`
-}
-
-// journalLinesLocked returns what the journal does not have yet.
-func (c *Call) journalLinesLocked() []any {
-	segs, evs := c.transcript.Segments, c.transcript.Events
-	if c.journaledSegs > len(segs) || c.journaledEvents > len(evs) { // the transcript was replaced (continued call)
-		c.journaledSegs, c.journaledEvents = len(segs), len(evs)
-	}
-	n := len(segs) - c.journaledSegs + len(evs) - c.journaledEvents
-	if n == 0 {
-		return nil
-	}
-	lines := make([]any, 0, n)
-	for i := c.journaledSegs; i < len(segs); i++ {
-		seg := segs[i]
-		lines = append(lines, journalLine{Segment: &seg})
-	}
-	for i := c.journaledEvents; i < len(evs); i++ {
-		ev := evs[i]
-		lines = append(lines, journalLine{Event: &ev})
-	}
-	c.journaledSegs, c.journaledEvents = len(segs), len(evs)
-	return lines
-}
-
-// snapshotLocked is the call record with live track figures filled in.
-func (c *Call) snapshotLocked() CallRecord {
-	r := c.rec
-	r.CustomParameters = maps.Clone(c.rec.CustomParameters)
-	r.Streams = slices.Clone(c.rec.Streams)
-	r.Tracks = slices.Clone(c.rec.Tracks)
-	r.Callbacks = slices.Clone(c.rec.Callbacks)
-	for i := range r.Tracks {
-		if t := c.tracks[r.Tracks[i].Name]; t != nil {
-			r.Tracks[i].Samples = t.rec.samples.Load()
-			r.Tracks[i].Frames = t.frames.Load()
-			r.Tracks[i].Duplicates = t.duplicates.Load()
-			r.Tracks[i].GapMs = t.gapSamples.Load() * 1000 / int64(t.rate)
-			if w := t.warning.Load(); w != nil {
-				r.Tracks[i].Warning = *w
-			}
-		}
-	}
-	r.EventsDropped = c.transcript.EventsDropped
-	if r.EndedAt == nil && !c.t0.IsZero() {
-		r.DurationMs = c.reg.now().Sub(r.StartedAt).Milliseconds()
-	}
-	return r
-}
-
-func (c *Call) transcriptLocked() Transcript {
-	return Transcript{
-		CallID:   c.id,
-		Tracks:   slices.Clone(c.transcript.Tracks),
-		Segments: slices.Clone(c.transcript.Segments),
-		Events:   slices.Clone(c.transcript.Events),
-
-		EventsDropped: c.transcript.EventsDropped,
-	}
-}
-
-// Record is the call record as it stands.
-func (c *Call) Record() CallRecord {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.snapshotLocked()
-}
-
-// Transcript is the transcript so far.
-func (c *Call) Transcript() Transcript {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.transcriptLocked()
-}
-
 // finalize ends the call: transcription settles, recordings close, the
 // documents are written a last time and subscribers learn the call ended.
 func (c *Call) finalize() {
@@ -356,7 +223,7 @@ func (c *Call) finalize() {
 	// Each step is guarded: a panic in one (a recording that cannot be
 	// closed, a subscriber) ends the call with reason error but does not
 	// skip the others.
-	drain, cancel := context.WithTimeout(context.Background(), c.reg.cfg.DrainTimeout)
+	drain, cancel := context.WithTimeout(context.Background(), c.env.cfg.DrainTimeout)
 	var wg sync.WaitGroup
 	for _, t := range tracks {
 		wg.Go(func() { c.guard(PanicTrack, func() { t.finish(drain) }) })
@@ -366,7 +233,7 @@ func (c *Call) finalize() {
 	c.cancel()
 	c.sttWG.Wait()
 
-	now := c.reg.now()
+	now := c.env.now()
 	c.mu.Lock()
 	reason := c.endReasonLocked()
 	if reason == "" {
@@ -395,12 +262,12 @@ func (c *Call) finalize() {
 	}
 	c.mu.Unlock()
 	c.guard(PanicCall, func() {
-		c.reg.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
+		c.env.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
 			Reason: reason, EndedAt: now, DurationMs: duration,
 		}})
 	})
 	c.log.Info().Str("reason", reason).Int64("duration_ms", duration).Msg("call ended")
-	c.guard(PanicCall, func() { c.reg.ended(c) })
+	c.guard(PanicCall, func() { c.env.ended(c) })
 	close(c.done)
 }
 
@@ -414,7 +281,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	if err := sameOwner(c.provider, c.rec.AccountID, p, st.AccountID); err != nil {
 		return nil, err
 	}
-	if len(c.streams) >= c.reg.cfg.MaxStreamsPerCall {
+	if len(c.streams) >= c.env.cfg.MaxStreamsPerCall {
 		return nil, fmt.Errorf("%w: %d streams already", ErrTooManyStreams, len(c.streams))
 	}
 	names := st.Tracks
@@ -431,14 +298,14 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 		}
 	}
 	order := st.Format.Order
-	if o, ok := c.reg.cfg.ByteOrder[p]; ok && o != provider.OrderUnknown {
+	if o, ok := c.env.cfg.ByteOrder[p]; ok && o != provider.OrderUnknown {
 		order = o
 	}
 	if order == provider.OrderUnknown {
 		order = provider.LittleEndian
 	}
 	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{}), start: st, order: order, openTracks: len(st.Tracks) == 0}
-	now := c.reg.now()
+	now := c.env.now()
 	var added []string
 	for _, n := range names {
 		t := c.tracks[n]
@@ -474,7 +341,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	c.signal()
 	if len(added) > 0 && len(c.tracks) > len(added) {
 		c.transcript.Tracks = append(c.transcript.Tracks, added...)
-		c.reg.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
+		c.env.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
 	}
 	return s, nil
 }
@@ -499,12 +366,12 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 			return err
 		}
 		c.transcript.Tracks = append(c.transcript.Tracks, name)
-		c.reg.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
+		c.env.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
 	}
 	s.tracks = append(s.tracks, t)
 	if s.reorder != nil {
 		s.reorder = append(s.reorder, nil)
-		if w := c.reg.reorderWindow(c.provider); w > 0 {
+		if w := c.env.reorderWindow(c.provider); w > 0 {
 			s.reorder[len(s.reorder)-1] = newReorderer(w)
 		}
 	}
@@ -516,13 +383,6 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 	c.recDirty = true
 	c.signal()
 	return nil
-}
-
-func (c *Call) startedBodyLocked() CallStartedBody {
-	return CallStartedBody{
-		Provider: string(c.provider), Tracks: slices.Clone(c.transcript.Tracks), StartedAt: c.rec.StartedAt,
-		CustomParameters: maps.Clone(c.rec.CustomParameters), From: c.rec.From, To: c.rec.To,
-	}
 }
 
 func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) (*track, error) {
@@ -551,7 +411,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 		encoding: st.Format.Encoding, order: order,
 		log:   c.log.With().Str("track", name).Logger(),
 		warns: zerolog.BurstSampler{Burst: 1, Period: mediaWarnEvery},
-		clock: mediaClock{rate: int64(st.Format.SampleRate), maxGap: int64(c.reg.cfg.MaxGap.Seconds() * float64(st.Format.SampleRate)), next: sink.Samples()},
+		clock: mediaClock{rate: int64(st.Format.SampleRate), maxGap: int64(c.env.cfg.MaxGap.Seconds() * float64(st.Format.SampleRate)), next: sink.Samples()},
 	}
 	t.rec = recording{t: t, sink: sink, err: sinkErr}
 	t.rec.samples.Store(sink.Samples())
@@ -560,7 +420,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	if sinkErr != nil {
 		rec.Error = sinkErr.Error()
 		t.log.Error().Err(sinkErr).Msg("recording failed; transcription continues")
-		c.reg.metrics.RecordError()
+		c.env.metrics.RecordError()
 	}
 	if st.Format.Encoding == provider.L16 {
 		rec.ByteOrder = orderName(order)
@@ -580,8 +440,8 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 		c.rec.Tracks = append(c.rec.Tracks, rec)
 	}
 	c.tracks[name] = t
-	if c.reg.cfg.Recognizer != nil {
-		t.transcribe(c.reg.cfg.Recognizer, c.reg.cfg.STTQueue, maps.Clone(st.CustomParameters))
+	if c.env.cfg.Recognizer != nil {
+		t.transcribe(c.env.cfg.Recognizer, c.env.cfg.STTQueue, maps.Clone(st.CustomParameters))
 	}
 	return t, nil
 }
@@ -589,7 +449,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 // streamEnded removes a stream; the run goroutine decides whether the call
 // ends.
 func (c *Call) streamEnded(s *Stream, reason string, err error) {
-	now := c.reg.now()
+	now := c.env.now()
 	c.mu.Lock()
 	delete(c.streams, s)
 	c.lastReason = reason
@@ -611,118 +471,64 @@ func (c *Call) streamEnded(s *Stream, reason string, err error) {
 	c.signal()
 }
 
-// segmentsLocked is how many final segments the track has.
-func (c *Call) segmentsLocked(track string) int {
-	n := 0
-	for _, seg := range c.transcript.Segments {
-		if seg.Track == track {
-			n++
+// openCall makes the call a stream's start frame st opens, with its files
+// (a failedFiles when filesErr says they could not be opened); prev is the
+// record of the ended call it continues, or nil. The call is not running
+// until its registry starts it.
+func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Start, files CallFiles, filesErr error, prev *CallRecord) *Call {
+	ctx, cancel := context.WithCancel(context.Background())
+	now := env.now()
+	c := &Call{
+		id: st.CallID, provider: p, env: env, files: files, ctx: ctx, cancel: cancel,
+		log:     log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Logger(),
+		tracks:  map[string]*track{},
+		streams: map[*Stream]struct{}{},
+		wake:    make(chan struct{}, 1), // coalesced: run re-reads all state on each wake-up
+		done:    make(chan struct{}),
+	}
+	tracks := st.Tracks
+	if len(tracks) == 0 {
+		tracks = []string{"inbound"}
+	}
+	c.rec = CallRecord{
+		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
+		StartedAt: now, From: st.From, To: st.To, Tracks: []TrackRecord{}, Streams: []StreamRecord{},
+	}
+	if len(st.CustomParameters) > 0 {
+		c.rec.CustomParameters = map[string]string{}
+		for k, v := range st.CustomParameters {
+			c.rec.CustomParameters[k] = v
 		}
 	}
-	return n
-}
-
-// addEventLocked keeps ev in the transcript unless the call already holds
-// MaxEventsPerCall events: then ev is counted as dropped instead (the
-// newest are dropped, so the start of the story stays whole) and false is
-// returned. An event that is not kept is not published either, so late
-// joiners, live subscribers and the transcript agree.
-func (c *Call) addEventLocked(ev TranscriptEvent) bool {
-	if len(c.transcript.Events) >= c.reg.cfg.MaxEventsPerCall {
-		if c.transcript.EventsDropped == 0 {
-			c.log.Warn().Int("max", c.reg.cfg.MaxEventsPerCall).Str("type", ev.Type).
-				Msg("call reached its maximum number of events; further events are counted, not kept")
+	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
+	if prev != nil {
+		c.continueFrom(*prev, now)
+		tracks = c.transcript.Tracks
+		for _, n := range st.Tracks {
+			if !slices.Contains(tracks, n) {
+				tracks = append(tracks, n)
+			}
 		}
-		c.transcript.EventsDropped++
-		c.trDirty = true
-		c.reg.metrics.EventsDropped(1)
-		return false
+		c.transcript.Tracks = tracks
 	}
-	c.transcript.Events = append(c.transcript.Events, ev)
-	c.trDirty = true
-	c.signal()
-	return true
+	if filesErr != nil {
+		c.rec.Error = filesErr.Error()
+	}
+	c.recDirty, c.trDirty = true, true
+	return c
 }
 
-func (c *Call) addEvent(ev TranscriptEvent) bool {
+// joinFailed ends a call whose creating stream could not join it: with no
+// stream it ends at once, with err in its record.
+func (c *Call) joinFailed(err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.addEventLocked(ev)
-}
-
-// gap records audio that never arrived on a track.
-func (c *Call) gap(track string, atSample, samples int64, kind string, rate int) {
-	at, dur := atSample*1000/int64(rate), samples*1000/int64(rate)
-	if c.addEvent(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind}) {
-		c.reg.publish(Event{Type: TypeGap, CallID: c.id, Body: GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind}})
+	c.lastReason = ReasonError
+	if c.rec.Error == "" {
+		c.rec.Error = err.Error()
 	}
-	c.reg.metrics.Gap(kind, dur)
-}
-
-// sttGap records audio that was never transcribed: dropped before the
-// recognizer could take it, or queued when transcription ended.
-func (c *Call) sttGap(track string, atSample, samples int64, rate int) {
-	c.log.Warn().Str("track", track).Int64("at_ms", atSample*1000/int64(rate)).Int64("dropped_ms", samples*1000/int64(rate)).
-		Msg("audio not transcribed (speech-to-text queue full or the engine unavailable)")
-	c.gap(track, atSample, samples, "stt", rate)
-}
-
-func (c *Call) trackError(track string, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := range c.rec.Tracks {
-		if c.rec.Tracks[i].Name == track && c.rec.Tracks[i].Error == "" {
-			c.rec.Tracks[i].Error = err.Error()
-		}
-	}
-	c.recDirty = true
+	c.mu.Unlock()
 	c.signal()
-	c.reg.metrics.RecordError()
 }
 
-// result handles one recognizer result.
-func (c *Call) result(t *track, r stt.Result) {
-	track := t.name
-	if t.segOffset > 0 && r.SegmentID != "" {
-		r.SegmentID = t.continuedSegment(r.SegmentID)
-	}
-	switch r.Kind {
-	case stt.Partial:
-		c.reg.publish(Event{Type: TypeTranscriptPartial, CallID: c.id, Body: PartialBody{
-			Track: track, SegmentID: r.SegmentID, Text: r.Text, Stability: r.Stability, StartMs: r.StartMs, EndMs: r.EndMs,
-		}})
-	case stt.Final:
-		seg := Segment{Track: track, SegmentID: r.SegmentID, StartMs: r.StartMs, EndMs: r.EndMs,
-			Text: r.Text, Confidence: r.Confidence, Words: r.Words}
-		c.mu.Lock()
-		c.transcript.Segments = append(c.transcript.Segments, seg)
-		c.trDirty = true
-		c.mu.Unlock()
-		c.signal()
-		c.reg.publish(Event{Type: TypeTranscriptFinal, CallID: c.id, Body: seg})
-		c.reg.metrics.Final(track)
-		if at, ok := t.arrivals.when((r.EndMs - 1) / 100); ok && r.EndMs > 0 {
-			c.reg.metrics.CaptionLatency(c.reg.now().Sub(time.Unix(0, at)))
-		}
-	case stt.Status:
-		if r.Status == nil {
-			return
-		}
-		typ := TypeSTTPrefix + r.Status.Event
-		if c.addEvent(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}) {
-			c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
-		}
-		c.reg.metrics.STTEvent(r.Status.Event, r.Status.Code)
-	}
-}
-
-// Errors a caller branches on.
-var (
-	ErrTooManyCalls   = errors.New("too many concurrent calls")
-	ErrTooManyStreams = errors.New("too many streams for this call")
-	ErrTrackBusy      = errors.New("track busy")
-	ErrFormatChange   = errors.New("track format changed")
-	ErrCallEnding     = errors.New("call is ending")
-	ErrShuttingDown   = errors.New("shutting down")
-	ErrUnsupported    = errors.New("unsupported media format")
-)
+// abandon drops a call that was made but never started.
+func (c *Call) abandon() { c.cancel() }

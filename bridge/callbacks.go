@@ -109,23 +109,16 @@ func (r *Registry) AttachCallback(id string, cb map[string]any) (string, error) 
 			return r.attachStored(id, cb, size, rec, indexed)
 		}
 		r.mu.Unlock()
-		c.mu.Lock()
-		if c.ending {
+		ending, err := c.attachCallback(cb, size, func(n, held int) error { return r.fits(n, held, size) })
+		if ending {
 			// Finalization writes the record a last time without it:
 			// attach to the stored record once the call has moved there.
-			c.mu.Unlock()
 			<-c.done
 			continue
 		}
-		if err := r.fits(len(c.rec.Callbacks), c.cbBytes, size); err != nil {
-			c.mu.Unlock()
+		if err != nil {
 			return "", err
 		}
-		c.rec.Callbacks = append(c.rec.Callbacks, cb)
-		c.cbBytes += size
-		c.recDirty = true
-		c.mu.Unlock()
-		c.signal()
 		return CallbackLive, nil
 	}
 }

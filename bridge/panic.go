@@ -40,7 +40,7 @@ func (c *Call) Fail(err error) {
 // recovered handles a panic recovered on one of the call's goroutines: it
 // is counted, logged once with its stack, and ends this call only.
 func (c *Call) recovered(where string, v any, stack []byte) {
-	c.reg.metrics.Panic(where)
+	c.env.metrics.Panic(where)
 	c.log.Error().Str("where", where).Str("panic", fmt.Sprint(v)).Str("stack", string(stack)).
 		Msg("panic recovered; the call ends with reason error")
 	c.Fail(fmt.Errorf("internal error (%s): %v", where, v))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -99,6 +98,7 @@ type Registry struct {
 	cfg     Config
 	log     zerolog.Logger
 	metrics Metrics
+	env     callEnv // what each call is given
 
 	mu      sync.Mutex
 	active  map[string]*Call
@@ -124,19 +124,17 @@ func NewRegistry(cfg Config) *Registry {
 		// seq order. Ended calls' seq is kept while they may be continued.
 		cfg.Publisher = NewSequencer(cfg.Publisher, cfg.ResumeWindow, cfg.Now, cfg.Log)
 	}
-	return &Registry{
+	r := &Registry{
 		cfg: cfg, log: cfg.Log.With().Str("component", "bridge").Logger(), metrics: cfg.Metrics,
 		active: map[string]*Call{}, past: map[string]CallRecord{}, busy: map[string]chan struct{}{},
 	}
+	r.env = callEnv{cfg: &r.cfg, metrics: r.metrics, shuttingDown: r.shuttingDown, ended: r.ended}
+	return r
 }
 
-func (r *Registry) now() time.Time { return r.cfg.Now() }
+func (r *Registry) now() time.Time { return r.env.now() }
 
-func (r *Registry) publish(ev Event) {
-	if r.cfg.Publisher != nil {
-		r.cfg.Publisher.Publish(ev)
-	}
-}
+func (r *Registry) publish(ev Event) { r.env.publish(ev) }
 
 func (r *Registry) shuttingDown() bool {
 	r.mu.Lock()
@@ -205,13 +203,7 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 			// The creating stream joins first; then the documents are
 			// written and the call's goroutine starts.
 			if err != nil {
-				c.mu.Lock()
-				c.lastReason = ReasonError
-				if c.rec.Error == "" {
-					c.rec.Error = err.Error()
-				}
-				c.mu.Unlock()
-				c.signal() // no stream: the call ends at once
+				c.joinFailed(err)
 			}
 			r.startCall(c)
 		}
@@ -265,67 +257,28 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 		filesErr = fmt.Errorf("open call folder: %w", filesErr)
 		files = failedFiles{filesErr}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	now := r.now()
-	c := &Call{
-		id: st.CallID, provider: p, reg: r, files: files, ctx: ctx, cancel: cancel,
-		log:     r.log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Logger(),
-		tracks:  map[string]*track{},
-		streams: map[*Stream]struct{}{},
-		wake:    make(chan struct{}, 1), // coalesced: run re-reads all state on each wake-up
-		done:    make(chan struct{}),
-	}
-	tracks := st.Tracks
-	if len(tracks) == 0 {
-		tracks = []string{"inbound"}
-	}
-	c.rec = CallRecord{
-		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
-		StartedAt: now, From: st.From, To: st.To, Tracks: []TrackRecord{}, Streams: []StreamRecord{},
-	}
-	if len(st.CustomParameters) > 0 {
-		c.rec.CustomParameters = map[string]string{}
-		for k, v := range st.CustomParameters {
-			c.rec.CustomParameters[k] = v
-		}
-	}
-	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
+	var continued *CallRecord
 	if known {
-		r.continueCall(c, prev, now)
-		tracks = c.transcript.Tracks
-		for _, n := range st.Tracks {
-			if !slices.Contains(tracks, n) {
-				tracks = append(tracks, n)
-			}
-		}
-		c.transcript.Tracks = tracks
+		continued = &prev
 	}
-	if filesErr != nil {
-		c.rec.Error = filesErr.Error()
-	}
-	c.recDirty, c.trDirty = true, true
+	c := openCall(r.env, r.log, p, st, files, filesErr, continued)
+	started := c.startedEvent(st)
 
 	r.mu.Lock()
 	r.releaseLocked(st.CallID)
 	claimed = false
 	if r.shutdown {
 		r.mu.Unlock()
-		cancel()
+		c.abandon()
 		return nil, ErrShuttingDown
 	}
-	c.rec.Callbacks = append(c.rec.Callbacks, r.takePendingLocked(st.CallID)...)
-	c.cbBytes = callbacksSize(c.rec.Callbacks)
+	c.addCallbacks(r.takePendingLocked(st.CallID))
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)
 	r.metrics.CallStarted()
 	// Guarded: the call is registered now, and must reach its goroutine
 	// (which ends it) whatever happens.
-	c.guard(PanicCall, func() {
-		r.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
-			Provider: string(p), Tracks: slices.Clone(tracks), StartedAt: c.rec.StartedAt,
-			CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
-		}})
-	})
+	c.guard(PanicCall, func() { r.publish(started) })
 	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
 	r.mu.Unlock()
 	c.log.Info().Msg("call started")
@@ -341,39 +294,6 @@ func (r *Registry) startCall(c *Call) {
 		defer r.calls.Done()
 		c.run()
 	}()
-}
-
-// continueCall makes a call whose id comes back after it ended (a
-// provider reconnecting late, or after the bridge restarted) continue its
-// record, transcript and recordings: new audio follows what was kept, on
-// the same call clock.
-func (r *Registry) continueCall(c *Call, prev CallRecord, now time.Time) {
-	var endMs int64
-	for _, t := range prev.Tracks {
-		if t.SampleRate > 0 {
-			endMs = max(endMs, t.Samples*1000/int64(t.SampleRate))
-		}
-	}
-	var tr Transcript
-	if err := r.cfg.Store.ReadJSON(c.id, "transcript.json", &tr); err == nil {
-		c.transcript.Segments = append(c.transcript.Segments, tr.Segments...)
-		c.transcript.Events = append(c.transcript.Events, tr.Events...)
-		c.transcript.EventsDropped = tr.EventsDropped
-		if len(tr.Tracks) > 0 {
-			c.transcript.Tracks = tr.Tracks
-		}
-	}
-	c.journaledSegs, c.journaledEvents = len(c.transcript.Segments), len(c.transcript.Events)
-	c.transcript.Events = append(c.transcript.Events, TranscriptEvent{Type: TypeCallResumed, AtMs: endMs,
-		Message: "the call continued after it had " + prev.Status})
-	c.rec = prev
-	c.rec.Status = StatusActive
-	c.rec.Reason = ""
-	c.rec.EndedAt = nil
-	c.rec.Streams = slices.Clone(prev.Streams)
-	c.rec.Tracks = slices.Clone(prev.Tracks)
-	c.t0 = now.Add(-time.Duration(endMs) * time.Millisecond)
-	c.log.Info().Str("was", prev.Status).Int64("at_ms", endMs).Msg("call continues")
 }
 
 // ended moves a finalized call from the live set to the index.

@@ -13,11 +13,11 @@ const defaultReorderFrames = 5
 const firstChunk = 1
 
 // reorderWindow is how many frames a track of p holds back; 0: none.
-func (r *Registry) reorderWindow(p provider.Name) int {
+func (e *callEnv) reorderWindow(p provider.Name) int {
 	if d := provider.Lookup(p); d == nil || !d.Reorder {
 		return 0
 	}
-	switch n := r.cfg.ReorderFrames; {
+	switch n := e.cfg.ReorderFrames; {
 	case n < 0:
 		return 0
 	case n == 0:
@@ -120,7 +120,7 @@ func (r *reorderer) pop(draining bool) (*heldFrame, bool) {
 // the provider keeps order. Made on first use.
 func (s *Stream) reorderFor(i int) *reorderer {
 	if s.reorder == nil {
-		w := s.call.reg.reorderWindow(s.call.provider)
+		w := s.call.env.reorderWindow(s.call.provider)
 		s.reorder = make([]*reorderer, len(s.tracks))
 		if w > 0 {
 			for j := range s.reorder {
@@ -145,7 +145,7 @@ func (s *Stream) mediaInOrder(i int, ro *reorderer, ev *provider.Event) error {
 	}
 	if !ro.add(ev.Chunk, ev.TimestampMs, ev.HasTimestamp, ev.Payload) {
 		t.duplicates.Add(1)
-		s.call.reg.metrics.Duplicate()
+		s.call.env.metrics.Duplicate()
 		return nil
 	}
 	var first error

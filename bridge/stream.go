@@ -102,14 +102,14 @@ func (s *Stream) place(t *track, payload []byte, chunk int64, hasChunk bool, tsM
 	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first, t.silenceAllowance)
 	if p.drop {
 		t.duplicates.Add(1)
-		s.call.reg.metrics.Duplicate()
+		s.call.env.metrics.Duplicate()
 		t.mediaWarn().Int64("chunk", chunk).Int64("timestamp", tsMs).Int64("duplicates", t.duplicates.Load()).
 			Msg("media frame dropped: a duplicate, or its timestamp or chunk is behind audio already recorded")
 		return nil
 	}
 	t.detectOrder(pcm)
 	t.write(p, pcm)
-	s.call.reg.metrics.Frame(len(pcm))
+	s.call.env.metrics.Frame(len(pcm))
 	return nil
 }
 
@@ -146,7 +146,7 @@ func (s *Stream) DTMF(ev *provider.Event) {
 	}
 	c := s.call
 	if c.addEvent(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs}) {
-		c.reg.publish(Event{Type: TypeDTMF, CallID: c.id, Body: DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs}})
+		c.env.publish(Event{Type: TypeDTMF, CallID: c.id, Body: DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs}})
 	}
 }
 

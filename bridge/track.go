@@ -165,7 +165,7 @@ func orderName(o provider.ByteOrder) string {
 // starts late is padded to the call's t=0. The clock asks only when a
 // frame needs silence, so the wall clock is not read for every frame.
 func (t *track) silenceAllowance() int64 {
-	ms := t.call.streamOffsetMs() + t.call.reg.cfg.MaxGap.Milliseconds()
+	ms := t.call.streamOffsetMs() + t.call.env.cfg.MaxGap.Milliseconds()
 	return ms * int64(t.rate) / 1000
 }
 
@@ -176,12 +176,12 @@ func (t *track) write(p placement, pcm []byte) {
 		t.gapSamples.Add(p.gap + p.skipped)
 		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
 		if p.skipped > 0 {
-			t.call.reg.metrics.GapUnfilled(p.skipped * 1000 / int64(t.rate))
+			t.call.env.metrics.GapUnfilled(p.skipped * 1000 / int64(t.rate))
 			t.mediaWarn().Int64("at_ms", (p.pos-p.gap)*1000/int64(t.rate)).Int64("gap_ms", (p.gap+p.skipped)*1000/int64(t.rate)).
 				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap, or than the silence still allowed (the call's wall time plus the maximum gap, in all): the rest is not filled with silence; the whole gap is an audio.gap event")
 		}
 	}
-	t.arrivals.mark((p.pos+int64(len(pcm)/2)-1)*10/int64(t.rate), t.call.reg.cfg.Now)
+	t.arrivals.mark((p.pos+int64(len(pcm)/2)-1)*10/int64(t.rate), t.call.env.cfg.Now)
 	for _, s := range t.sinks {
 		s.Write(p.pos, pcm)
 	}
@@ -250,9 +250,9 @@ func (e *sttEvents) Notice(event, msg string) {
 	typ := TypeSTTPrefix + event
 	c := t.call
 	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Message: msg}) {
-		c.reg.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Message: msg}})
+		c.env.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Message: msg}})
 	}
-	c.reg.metrics.STTEvent(event, "")
+	c.env.metrics.STTEvent(event, "")
 }
 
 // finish closes the track's sinks, the last first: transcription settles

@@ -1,0 +1,148 @@
+package bridge
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/callcaptions/bridge/bridge/provider"
+	"github.com/callcaptions/bridge/stt"
+)
+
+// A call's events: recognizer results and media gaps become transcript
+// segments and events, and events go to the Sequencer, which numbers them
+// before any publisher sees them.
+
+func (c *Call) startedBodyLocked() CallStartedBody {
+	return CallStartedBody{
+		Provider: string(c.provider), Tracks: slices.Clone(c.transcript.Tracks), StartedAt: c.rec.StartedAt,
+		CustomParameters: maps.Clone(c.rec.CustomParameters), From: c.rec.From, To: c.rec.To,
+	}
+}
+
+// segmentsLocked is how many final segments the track has.
+func (c *Call) segmentsLocked(track string) int {
+	n := 0
+	for _, seg := range c.transcript.Segments {
+		if seg.Track == track {
+			n++
+		}
+	}
+	return n
+}
+
+// addEventLocked keeps ev in the transcript unless the call already holds
+// MaxEventsPerCall events: then ev is counted as dropped instead (the
+// newest are dropped, so the start of the story stays whole) and false is
+// returned. An event that is not kept is not published either, so late
+// joiners, live subscribers and the transcript agree.
+func (c *Call) addEventLocked(ev TranscriptEvent) bool {
+	if len(c.transcript.Events) >= c.env.cfg.MaxEventsPerCall {
+		if c.transcript.EventsDropped == 0 {
+			c.log.Warn().Int("max", c.env.cfg.MaxEventsPerCall).Str("type", ev.Type).
+				Msg("call reached its maximum number of events; further events are counted, not kept")
+		}
+		c.transcript.EventsDropped++
+		c.trDirty = true
+		c.env.metrics.EventsDropped(1)
+		return false
+	}
+	c.transcript.Events = append(c.transcript.Events, ev)
+	c.trDirty = true
+	c.signal()
+	return true
+}
+
+func (c *Call) addEvent(ev TranscriptEvent) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.addEventLocked(ev)
+}
+
+// gap records audio that never arrived on a track.
+func (c *Call) gap(track string, atSample, samples int64, kind string, rate int) {
+	at, dur := atSample*1000/int64(rate), samples*1000/int64(rate)
+	if c.addEvent(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind}) {
+		c.env.publish(Event{Type: TypeGap, CallID: c.id, Body: GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind}})
+	}
+	c.env.metrics.Gap(kind, dur)
+}
+
+// sttGap records audio that was never transcribed: dropped before the
+// recognizer could take it, or queued when transcription ended.
+func (c *Call) sttGap(track string, atSample, samples int64, rate int) {
+	c.log.Warn().Str("track", track).Int64("at_ms", atSample*1000/int64(rate)).Int64("dropped_ms", samples*1000/int64(rate)).
+		Msg("audio not transcribed (speech-to-text queue full or the engine unavailable)")
+	c.gap(track, atSample, samples, "stt", rate)
+}
+
+func (c *Call) trackError(track string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.rec.Tracks {
+		if c.rec.Tracks[i].Name == track && c.rec.Tracks[i].Error == "" {
+			c.rec.Tracks[i].Error = err.Error()
+		}
+	}
+	c.recDirty = true
+	c.signal()
+	c.env.metrics.RecordError()
+}
+
+// result handles one recognizer result.
+func (c *Call) result(t *track, r stt.Result) {
+	track := t.name
+	if t.segOffset > 0 && r.SegmentID != "" {
+		r.SegmentID = t.continuedSegment(r.SegmentID)
+	}
+	switch r.Kind {
+	case stt.Partial:
+		c.env.publish(Event{Type: TypeTranscriptPartial, CallID: c.id, Body: PartialBody{
+			Track: track, SegmentID: r.SegmentID, Text: r.Text, Stability: r.Stability, StartMs: r.StartMs, EndMs: r.EndMs,
+		}})
+	case stt.Final:
+		seg := Segment{Track: track, SegmentID: r.SegmentID, StartMs: r.StartMs, EndMs: r.EndMs,
+			Text: r.Text, Confidence: r.Confidence, Words: r.Words}
+		c.mu.Lock()
+		c.transcript.Segments = append(c.transcript.Segments, seg)
+		c.trDirty = true
+		c.mu.Unlock()
+		c.signal()
+		c.env.publish(Event{Type: TypeTranscriptFinal, CallID: c.id, Body: seg})
+		c.env.metrics.Final(track)
+		if at, ok := t.arrivals.when((r.EndMs - 1) / 100); ok && r.EndMs > 0 {
+			c.env.metrics.CaptionLatency(c.env.now().Sub(time.Unix(0, at)))
+		}
+	case stt.Status:
+		if r.Status == nil {
+			return
+		}
+		typ := TypeSTTPrefix + r.Status.Event
+		if c.addEvent(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}) {
+			c.env.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
+		}
+		c.env.metrics.STTEvent(r.Status.Event, r.Status.Code)
+	}
+}
+
+// Errors a caller branches on.
+var (
+	ErrTooManyCalls   = errors.New("too many concurrent calls")
+	ErrTooManyStreams = errors.New("too many streams for this call")
+	ErrTrackBusy      = errors.New("track busy")
+	ErrFormatChange   = errors.New("track format changed")
+	ErrCallEnding     = errors.New("call is ending")
+	ErrShuttingDown   = errors.New("shutting down")
+	ErrUnsupported    = errors.New("unsupported media format")
+)
+
+// startedEvent is the call.started event of the call its stream st opened.
+func (c *Call) startedEvent(st *provider.Start) Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
+		Provider: string(c.provider), Tracks: slices.Clone(c.transcript.Tracks), StartedAt: c.rec.StartedAt,
+		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
+	}}
+}
