@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -126,23 +125,13 @@ func (c *Call) result(t *track, r stt.Result) {
 	}
 }
 
-// Errors a caller branches on.
-var (
-	ErrTooManyCalls   = errors.New("too many concurrent calls")
-	ErrTooManyStreams = errors.New("too many streams for this call")
-	ErrTrackBusy      = errors.New("track busy")
-	ErrFormatChange   = errors.New("track format changed")
-	ErrCallEnding     = errors.New("call is ending")
-	ErrShuttingDown   = errors.New("shutting down")
-	ErrUnsupported    = errors.New("unsupported media format")
-)
-
-// startedEvent is the call.started event of the call its stream st opened.
+// startedEvent is the call.started event of the call its stream st opened:
+// the call's tracks, with what st says of the call (a continued call's
+// record keeps what its first stream said).
 func (c *Call) startedEvent(st *provider.Start) Event {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return Event{Type: TypeCallStarted, CallID: c.id, Body: CallStartedBody{
-		Provider: string(c.provider), Tracks: slices.Clone(c.transcript.Tracks), StartedAt: c.rec.StartedAt,
-		CustomParameters: st.CustomParameters, From: st.From, To: st.To, SampleRate: st.Format.SampleRate,
-	}}
+	b := c.startedBodyLocked()
+	c.mu.Unlock()
+	b.CustomParameters, b.From, b.To, b.SampleRate = st.CustomParameters, st.From, st.To, st.Format.SampleRate
+	return Event{Type: TypeCallStarted, CallID: c.id, Body: b}
 }
