@@ -30,7 +30,7 @@ var (
 // is created: a call never reaches into the registry.
 type callEnv struct {
 	cfg          *Config // limits, clock, recognizer and publisher; read only
-	metrics      Metrics
+	metrics      *Metrics
 	shuttingDown func() bool
 	ended        func(*Call) // the call's goroutine is done with it
 }
@@ -55,8 +55,6 @@ type Call struct {
 	env      callEnv
 	log      zerolog.Logger
 	files    CallFiles
-	ctx      context.Context // cancelled when the call is finalized: aborts STT
-	cancel   context.CancelFunc
 
 	mu         sync.Mutex
 	rec        CallRecord
@@ -242,7 +240,11 @@ func (c *Call) finalize() {
 	}
 	wg.Wait()
 	cancel()
-	c.cancel()
+	for _, t := range tracks {
+		if t.stopSTT != nil {
+			t.stopSTT()
+		}
+	}
 	c.sttWG.Wait()
 
 	now := c.env.now()
@@ -488,10 +490,9 @@ func (c *Call) streamEnded(s *Stream, reason string, err error) {
 // record of the ended call it continues, or nil. The call is not running
 // until its registry starts it.
 func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Start, files CallFiles, filesErr error, prev *CallRecord) *Call {
-	ctx, cancel := context.WithCancel(context.Background())
 	now := env.now()
 	c := &Call{
-		id: st.CallID, provider: p, env: env, files: files, ctx: ctx, cancel: cancel,
+		id: st.CallID, provider: p, env: env, files: files,
 		log:     log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Logger(),
 		tracks:  map[string]*track{},
 		streams: map[*Stream]struct{}{},
@@ -541,6 +542,3 @@ func (c *Call) joinFailed(err error) {
 	c.mu.Unlock()
 	c.signal()
 }
-
-// abandon drops a call that was made but never started.
-func (c *Call) abandon() { c.cancel() }

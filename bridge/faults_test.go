@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -249,28 +252,24 @@ func (l *eventLog) of(callID, typ string) []Event {
 }
 
 // countingMetrics counts what the fault tests look at.
-type countingMetrics struct {
-	nopMetrics
-	recordErrors atomic.Int64
-	mu           sync.Mutex
-	stt          map[string]int
-}
-
-func (m *countingMetrics) RecordError() { m.recordErrors.Add(1) }
-
-func (m *countingMetrics) STTEvent(event, _ string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stt == nil {
-		m.stt = map[string]int{}
+// sttCount is how many speech-to-text events of one kind m counted,
+// whatever their code.
+func sttCount(t *testing.T, m *Metrics, event string) int {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 64)
+	m.sttEvents.Collect(ch)
+	close(ch)
+	n := 0.0
+	for pm := range ch {
+		var d dto.Metric
+		require.NoError(t, pm.Write(&d))
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "event" && l.GetValue() == event {
+				n += d.GetCounter().GetValue()
+			}
+		}
 	}
-	m.stt[event]++
-}
-
-func (m *countingMetrics) sttCount(event string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.stt[event]
+	return int(n)
 }
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -385,7 +384,7 @@ func TestFailedJournalAppendIsRetried(t *testing.T) {
 	store := newMemStore()
 	store.failAppend = 1
 	reg := NewRegistry(Config{
-		Store: store, Recognizer: mock.New(mock.Config{}), Publisher: &eventLog{}, Metrics: &countingMetrics{},
+		Store: store, Recognizer: mock.New(mock.Config{}), Publisher: &eventLog{}, Metrics: NewMetrics(nil),
 		Log: zerolog.Nop(), STTQueue: 5 * time.Minute,
 	})
 	s := startCall(t, reg, "CA-journal")
@@ -461,7 +460,7 @@ func TestRecordingFailureKeepsTranscribing(t *testing.T) {
 			store := newMemStore()
 			tt.setup(store)
 			pub := &eventLog{}
-			metrics := &countingMetrics{}
+			metrics := NewMetrics(nil)
 			var logs syncBuffer
 			reg := NewRegistry(Config{
 				Store: store, Recognizer: mock.New(mock.Config{}), Publisher: pub, Metrics: metrics,
@@ -490,8 +489,8 @@ func TestRecordingFailureKeepsTranscribing(t *testing.T) {
 			require.Equal(t, ReasonStop, rec.Reason)
 			require.Len(t, rec.Tracks, 1)
 			require.Contains(t, rec.Tracks[0].Error+rec.Error, tt.wantErr)
-			require.Positive(t, metrics.recordErrors.Load())
-			require.LessOrEqual(t, metrics.recordErrors.Load(), int64(2), "counted once per failure, not per frame")
+			require.Positive(t, testutil.ToFloat64(metrics.recordErrors))
+			require.LessOrEqual(t, testutil.ToFloat64(metrics.recordErrors), 2.0, "counted once per failure, not per frame")
 			require.Contains(t, logs.String(), tt.wantErr)
 			require.LessOrEqual(t, strings.Count(logs.String(), `"level":"error"`), 2, "logged once, not per frame:\n%s", logs.String())
 			require.Contains(t, logs.String(), `"call_id":"CA-victim"`)
@@ -636,7 +635,7 @@ func TestSTTOutageRecovers(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			store := newMemStore()
 			pub := &eventLog{}
-			metrics := &countingMetrics{}
+			metrics := NewMetrics(nil)
 			engine := &flakyEngine{inner: mock.New(mock.Config{}), victim: "CA-victim"}
 			engine.up.Store(tt.upAtStart)
 			reg := NewRegistry(Config{
@@ -712,7 +711,7 @@ func TestSTTOutageRecovers(t *testing.T) {
 			require.Positive(t, failed)
 			require.Equal(t, 1, resumed)
 			require.InDelta(t, tt.lost[1]-tt.lost[0], covered, 20, "stt gaps cover the untranscribed speech:\n%+v", tr.Events)
-			require.Equal(t, 1, metrics.sttCount(stt.EventResumed))
+			require.Equal(t, 1, sttCount(t, metrics, stt.EventResumed))
 			engine.mu.Lock()
 			require.Greater(t, engine.opens, 2, "reopened after failures")
 			engine.mu.Unlock()

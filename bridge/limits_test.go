@@ -3,25 +3,15 @@ package bridge
 import (
 	"encoding/json"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge/provider"
 )
-
-// limitMetrics counts what the per-call bounds drop.
-type limitMetrics struct {
-	nopMetrics
-	eventsDropped atomic.Int64
-	gapUnfilled   atomic.Int64
-}
-
-func (m *limitMetrics) EventsDropped(n int)  { m.eventsDropped.Add(int64(n)) }
-func (m *limitMetrics) GapUnfilled(ms int64) { m.gapUnfilled.Add(ms) }
 
 // TestEventsPerCallCapped: a client that sends far more DTMF than any call
 // has (and a track whose gaps add more events) cannot grow the call's
@@ -31,7 +21,7 @@ func (m *limitMetrics) GapUnfilled(ms int64) { m.gapUnfilled.Add(ms) }
 // transcript agree.
 func TestEventsPerCallCapped(t *testing.T) {
 	const maxEvents, digits = 50, 400
-	store, pub, metrics := newMemStore(), &eventLog{}, &limitMetrics{}
+	store, pub, metrics := newMemStore(), &eventLog{}, NewMetrics(nil)
 	reg := NewRegistry(Config{Store: store, Publisher: pub, Metrics: metrics, Log: zerolog.Nop(), MaxEventsPerCall: maxEvents})
 	const id = "CAevents"
 	s := startCall(t, reg, id)
@@ -50,7 +40,7 @@ func TestEventsPerCallCapped(t *testing.T) {
 	tr := s.Call().Transcript()
 	require.Len(t, tr.Events, maxEvents, "events kept")
 	require.Equal(t, int64(digits+9-maxEvents), tr.EventsDropped)
-	require.Equal(t, int64(digits+9-maxEvents), metrics.eventsDropped.Load())
+	require.Equal(t, float64(digits+9-maxEvents), testutil.ToFloat64(metrics.eventsDropped))
 	require.Len(t, pub.of(id, TypeDTMF), maxEvents, "only kept events are published")
 	require.Empty(t, pub.of(id, TypeGap), "gaps beyond the cap are not published")
 	require.Equal(t, int64(digits+9-maxEvents), s.Call().Record().EventsDropped)
@@ -114,7 +104,7 @@ func TestSilenceBoundedByWallTime(t *testing.T) {
 	const frames = 500
 	maxGap := time.Second
 	clock := &fakeClock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
-	store, pub, metrics := newMemStore(), &eventLog{}, &limitMetrics{}
+	store, pub, metrics := newMemStore(), &eventLog{}, NewMetrics(nil)
 	reg := NewRegistry(Config{Store: store, Publisher: pub, Metrics: metrics, Log: zerolog.Nop(), MaxGap: maxGap, Now: clock.Now})
 	const id = "CAjumps"
 	s := startTrack(t, reg, provider.Twilio, id, "MZjumps", "inbound")
@@ -136,7 +126,7 @@ func TestSilenceBoundedByWallTime(t *testing.T) {
 	require.Equal(t, samples, rec.Tracks[0].Samples, "the record agrees with the recording")
 	require.Equal(t, int64(frames), rec.Tracks[0].Frames)
 	require.Len(t, pub.of(id, TypeGap), frames-1, "every jump is an audio.gap")
-	require.Positive(t, metrics.gapUnfilled.Load())
+	require.Positive(t, testutil.ToFloat64(metrics.gapUnfilled))
 }
 
 // TestHonestSilenceStillFilled: the bound does not touch what real calls

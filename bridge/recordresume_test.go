@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -132,7 +133,7 @@ func TestRecordingResumesAfterDiskFull(t *testing.T) {
 	disk := &fullDisk{}
 	var resumes int
 	pub := &eventLog{}
-	metrics := &countingMetrics{}
+	metrics := NewMetrics(nil)
 	reg := NewRegistry(Config{
 		Store: diskStore{newMemStore(), disk, &resumes}, Recognizer: mock.New(mock.Config{}), Publisher: pub, Metrics: metrics,
 		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), STTQueue: 5 * time.Minute,
@@ -177,7 +178,7 @@ func TestRecordingResumesAfterDiskFull(t *testing.T) {
 	require.Equal(t, want[2*resumed:], audio[2*resumed:], "audio after the gap at its call-clock position")
 	require.Equal(t, int64(frames*160), rec.Tracks[0].Samples)
 	require.Contains(t, rec.Tracks[0].Error, "no space left on device", "the failure stays in the record")
-	require.Equal(t, int64(1), metrics.recordErrors.Load(), "counted once")
+	require.Equal(t, 1.0, testutil.ToFloat64(metrics.recordErrors), "counted once")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -57,7 +57,7 @@ func TestPermanentSTTFailureIsNotReopened(t *testing.T) {
 	defer func(lo, hi time.Duration) { sttReopenMin, sttReopenMax = lo, hi }(sttReopenMin, sttReopenMax)
 	sttReopenMin, sttReopenMax = 5*time.Millisecond, 20*time.Millisecond
 
-	store, pub, metrics := newMemStore(), &eventLog{}, &countingMetrics{}
+	store, pub, metrics := newMemStore(), &eventLog{}, NewMetrics(nil)
 	engine := &failingEngine{permanent: true, code: "PermissionDenied"}
 	reg := NewRegistry(Config{Store: store, Recognizer: engine, Publisher: pub, Metrics: metrics,
 		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), STTQueue: time.Second})
@@ -78,7 +78,7 @@ func TestPermanentSTTFailureIsNotReopened(t *testing.T) {
 	require.Len(t, engine.opened(), 1)
 	require.Len(t, pub.of("CA-denied", TypeSTTPrefix+stt.EventFailed), 1)
 	require.Empty(t, pub.of("CA-denied", TypeSTTPrefix+stt.EventResumed))
-	require.Equal(t, 1, metrics.sttCount(stt.EventFailed))
+	require.Equal(t, 1, sttCount(t, metrics, stt.EventFailed))
 	require.Equal(t, int64(500*160), rec.Tracks[0].Samples, "the recording is complete")
 	require.Equal(t, decoded(gen, 500), store.sink("CA-denied", "inbound").bytes())
 

@@ -7,6 +7,9 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 )
 
 // maxPendingJournals bounds the journals waiting for the next round. Each
@@ -151,4 +154,32 @@ func syncPath(path string) error {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	return nil
+}
+
+// SyncReport is a report for NewSyncer that counts every round on reg
+// (bridge_fsync_round_seconds, bridge_fsync_errors_total) and logs a
+// failing round, once until a round succeeds again.
+func SyncReport(reg prometheus.Registerer, log zerolog.Logger) func(int, time.Duration, error) {
+	seconds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_fsync_round_seconds",
+		Help:    "How long one --fsync-interval round of syncing every open recording and journal took.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	errs := prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_fsync_errors_total",
+		Help: "Sync rounds in which a recording or journal could not be synced to disk."})
+	if reg != nil {
+		reg.MustRegister(seconds, errs)
+	}
+	failing := false // only the syncer's goroutine calls the report
+	return func(files int, took time.Duration, err error) {
+		seconds.Observe(took.Seconds())
+		if err != nil {
+			errs.Inc()
+		}
+		switch {
+		case err != nil && !failing:
+			log.Error().Err(err).Int("files", files).Msg("syncing recordings to disk failed; retrying every --fsync-interval")
+		case err == nil && failing:
+			log.Info().Msg("syncing recordings to disk works again")
+		}
+		failing = err != nil
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -133,8 +134,10 @@ type Deps struct {
 	Registry Registry
 	Hub      *Hub
 	Log      zerolog.Logger
-	// Metrics may be nil (a private set is made).
-	Metrics *Metrics
+	// Metrics may be nil (a private set is made); Gatherer is what
+	// /metrics exports (nil: nothing).
+	Metrics  *Metrics
+	Gatherer prometheus.Gatherer
 	// Ready reports whether the bridge takes new calls (false while
 	// draining for shutdown). Nil: always ready.
 	Ready func() bool
@@ -168,7 +171,10 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	s.metr = deps.Metrics
 	s.hosts = newHostPolicy(cfg.PublicURL, cfg.AllowedHosts)
 	if s.metr == nil {
-		s.metr = NewMetrics(deps.Hub)
+		s.metr = NewMetrics(nil, deps.Hub, nil)
+	}
+	if deps.Gatherer == nil {
+		deps.Gatherer = prometheus.NewRegistry()
 	}
 	if s.ready == nil {
 		s.ready = func() bool { return true }
@@ -184,7 +190,7 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.metr.Registry, promhttp.HandlerOpts{})))
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
 
 	media := websocket.New(s.serveMedia, websocket.Config{
 		ReadBufferSize:  4096,

@@ -46,8 +46,8 @@ func serveBounds(t *testing.T, cfg Config, bcfg bridge.Config) *boundsServer {
 	logs := &fuzzLog{}
 	log := zerolog.New(logs)
 	hub := NewHub(HubConfig{}, log)
-	m := NewMetrics(hub)
-	bcfg.Store, bcfg.Publisher, bcfg.Metrics, bcfg.Log = fuzzStore{store}, hub, m, log
+	m := newPromSet(hub)
+	bcfg.Store, bcfg.Publisher, bcfg.Metrics, bcfg.Log = fuzzStore{store}, hub, m.bridge, log
 	reg := bridge.NewRegistry(bcfg)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -58,7 +58,7 @@ func serveBounds(t *testing.T, cfg Config, bcfg bridge.Config) *boundsServer {
 	if cfg.APIToken == "" {
 		cfg.APIToken = boundsToken
 	}
-	app := NewApp(cfg, Deps{Registry: reg, Hub: hub, Metrics: m, Log: log})
+	app := NewApp(cfg, Deps{Registry: reg, Hub: hub, Metrics: m.web, Gatherer: m, Log: log})
 	return &boundsServer{base: listen(t, app), reg: reg, data: data, log: logs}
 }
 

@@ -24,21 +24,21 @@ import (
 
 // accessApp serves cfg exactly as given (no test defaults) on a loopback
 // port, over a registry of calls in a temporary directory.
-func accessApp(t *testing.T, cfg Config) (host string, reg *bridge.Registry, m *Metrics, data string) {
+func accessApp(t *testing.T, cfg Config) (host string, reg *bridge.Registry, m promSet, data string) {
 	t.Helper()
 	data = t.TempDir()
 	store, err := recorder.NewStore(data)
 	require.NoError(t, err)
 	hub := NewHub(HubConfig{}, zerolog.Nop())
-	m = NewMetrics(hub)
-	reg = bridge.NewRegistry(bridge.Config{Store: fuzzStore{store}, Publisher: hub, Metrics: m, Log: zerolog.Nop()})
+	m = newPromSet(hub)
+	reg = bridge.NewRegistry(bridge.Config{Store: fuzzStore{store}, Publisher: hub, Metrics: m.bridge, Log: zerolog.Nop()})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		reg.Shutdown(ctx)
 		hub.Close()
 	})
-	return listen(t, NewApp(cfg, Deps{Registry: reg, Hub: hub, Metrics: m, Log: zerolog.Nop()})), reg, m, data
+	return listen(t, NewApp(cfg, Deps{Registry: reg, Hub: hub, Metrics: m.web, Gatherer: m, Log: zerolog.Nop()})), reg, m, data
 }
 
 // rawGet sends a GET for path to addr with the Host header exactly as
@@ -274,9 +274,9 @@ func TestMediaSocketChecksOrigin(t *testing.T) {
 }
 
 // counterValue reads one labelled counter from the metrics registry.
-func counterValue(t *testing.T, m *Metrics, name, label string) float64 {
+func counterValue(t *testing.T, m promSet, name, label string) float64 {
 	t.Helper()
-	mfs, err := m.Registry.Gather()
+	mfs, err := m.Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() != name {

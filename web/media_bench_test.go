@@ -211,14 +211,14 @@ func newFramePath(tb testing.TB, c framePathCase, dir string) *framePath {
 	tb.Helper()
 	store, err := recorder.NewStore(dir)
 	require.NoError(tb, err)
-	metrics := NewMetrics(nil)
+	metrics := newPromSet(nil)
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: benchStore{store}, Recognizer: mock.New(mock.Config{}), Metrics: metrics, Log: zerolog.Nop(),
+		Store: benchStore{store}, Recognizer: mock.New(mock.Config{}), Metrics: metrics.bridge, Log: zerolog.Nop(),
 		// Benchmarks run far faster than real time: a queue long enough
 		// that a recognizer that keeps up on average never drops audio.
 		STTQueue: time.Minute,
 	})
-	s := &Server{reg: reg, metr: metrics, log: zerolog.Nop()}
+	s := &Server{reg: reg, metr: metrics.web, log: zerolog.Nop()}
 	m := &mediaConn{s: s, log: zerolog.Nop(), name: c.provider, parser: provider.NewParser(c.provider), endReason: bridge.ReasonDisconnect}
 	callID := fmt.Sprintf("bench-%s-%d", c.name, time.Now().UnixNano())
 	require.False(tb, m.handle(websocket.TextMessage, []byte(fmt.Sprintf(c.start, callID))), "start refused")

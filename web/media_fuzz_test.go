@@ -162,12 +162,12 @@ func FuzzMediaSocket(f *testing.F) {
 	logs := &fuzzLog{}
 	log := zerolog.New(logs)
 	hub := NewHub(HubConfig{}, log)
-	metrics := NewMetrics(hub)
+	metrics := newPromSet(hub)
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: fuzzStore{store}, Recognizer: mock.New(mock.Config{}), Publisher: hub, Metrics: metrics, Log: log,
+		Store: fuzzStore{store}, Recognizer: mock.New(mock.Config{}), Publisher: hub, Metrics: metrics.bridge, Log: log,
 		STTQueue: time.Second, DrainTimeout: time.Second,
 	})
-	app := NewApp(Config{MaxMessageBytes: 32 << 10, IdleTimeout: time.Hour}, Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics})
+	app := NewApp(Config{MaxMessageBytes: 32 << 10, IdleTimeout: time.Hour}, Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics.web, Gatherer: metrics})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(f, err)
 	served := make(chan error, 1)
@@ -235,7 +235,7 @@ func FuzzMediaSocket(f *testing.F) {
 			var open dto.Metric
 			// No require here: the condition runs on a goroutine of its
 			// own. A gauge that cannot be read is never satisfied.
-			return metrics.mediaSockets.Write(&open) == nil && reg.Active() == 1 && open.GetGauge().GetValue() == 1
+			return metrics.web.mediaSockets.Write(&open) == nil && reg.Active() == 1 && open.GetGauge().GetValue() == 1
 		}, 10*time.Second, time.Millisecond, "a call or a socket handler was left behind")
 		require.False(t, logs.contains("panicked"), "a socket handler panicked")
 

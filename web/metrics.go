@@ -1,145 +1,77 @@
 package web
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/callcaptions/bridge/bridge"
 )
 
-// Metrics are the bridge's Prometheus metrics. One value per process,
-// registered on its own registry (no global state); it implements
-// bridge.Metrics for the ingest side.
+// Metrics are the HTTP side's Prometheus collectors: media sockets before
+// and after their stream starts, refusals, authentication and the caption
+// hub. The bridge's own collectors (bridge.Metrics) sit beside them on the
+// same registry; recovered panics are counted there.
 type Metrics struct {
-	Registry *prometheus.Registry
-
-	callsActive    prometheus.Gauge
-	callsTotal     *prometheus.CounterVec
-	frames         prometheus.Counter
-	bytesRecorded  prometheus.Counter
-	duplicates     prometheus.Counter
-	gapMs          *prometheus.CounterVec
-	badFrames      *prometheus.CounterVec
-	refused        *prometheus.CounterVec
-	finals         *prometheus.CounterVec
-	sttEvents      *prometheus.CounterVec
-	recordErrors   prometheus.Counter
-	authFailures   *prometheus.CounterVec
-	captionLatency prometheus.Histogram
-	ignored        *prometheus.CounterVec
+	bridge       *bridge.Metrics
+	badFrames    *prometheus.CounterVec
+	refused      *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	ignored      *prometheus.CounterVec
+	mediaSockets prometheus.Gauge
+	// Bounds before a call exists (see media.go, callbacks.go).
 	paramsDropped  prometheus.Counter
-	mediaSockets   prometheus.Gauge
+	streamsRefused *prometheus.CounterVec
+	unstarted      *prometheus.CounterVec
+	pendingSockets prometheus.Gauge
+	perAddress     *prometheus.CounterVec
 	sttStreams     prometheus.Counter
 	sttRotations   prometheus.Counter
 	sttErrors      *prometheus.CounterVec
-	eventsDropped  prometheus.Counter
-	gapUnfilled    prometheus.Counter
-	// Bounds before a call exists (see media.go, callbacks.go).
-	callbacksDropped *prometheus.CounterVec
-	streamsRefused   *prometheus.CounterVec
-	unstarted        *prometheus.CounterVec
-	pendingSockets   prometheus.Gauge
-	perAddress       *prometheus.CounterVec
-	fsyncSeconds     prometheus.Histogram
-	fsyncErrors      prometheus.Counter
-	panics           *prometheus.CounterVec
 }
 
-var _ bridge.Metrics = (*Metrics)(nil)
-
-// NewMetrics creates and registers the metrics. hub may be nil.
-func NewMetrics(hub *Hub) *Metrics {
-	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := &Metrics{
-		Registry:      r,
-		callsActive:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_calls_active", Help: "Calls in progress."}),
-		callsTotal:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_calls_total", Help: "Calls ended, by end reason."}, []string{"reason"}),
-		frames:        prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_media_frames_total", Help: "Media frames recorded."}),
-		bytesRecorded: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_recorded_bytes_total", Help: "PCM bytes written to recordings (excluding filled silence)."}),
-		duplicates:    prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_media_frames_dropped_total", Help: "Media frames dropped as duplicates or too late to place."}),
-		gapMs:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_gap_milliseconds_total", Help: "Audio missing from providers (kind=media, filled with silence) or not transcribed (kind=stt)."}, []string{"kind"}),
-		badFrames:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_bad_frames_total", Help: "Malformed media frames, by provider."}, []string{"provider"}),
-		refused:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_sockets_refused_total", Help: "Media sockets closed for protocol errors, by provider."}, []string{"provider"}),
-		finals:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_transcript_finals_total", Help: "Final transcript segments, by track."}, []string{"track"}),
-		sttEvents:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_stt_events_total", Help: "Speech-to-text stream events (rollover, retry, failed, …) by error code."}, []string{"event", "code"}),
-		recordErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_recording_errors_total", Help: "Recording write errors (disk full, …)."}),
-		authFailures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_auth_failures_total", Help: "Refused requests, by authentication scheme."}, []string{"scheme"}),
-		ignored:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_ignored_frames_total", Help: "Frames of events the bridge does not act on (marks, playback acknowledgements, unknown events), by provider."}, []string{"provider"}),
-		captionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_caption_latency_seconds", Help: "From the audio that ends an utterance reaching the bridge to its final being published.",
-			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}}),
-		sttStreams:   prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_streams_opened_total", Help: "Speech-to-text engine streams opened (rotations and retries included)."}),
-		sttRotations: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_rotations_total", Help: "Planned switches to a fresh engine stream before the engine's stream limit."}),
-		sttErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_stt_errors_total", Help: "Speech-to-text engine stream errors, by gRPC code."}, []string{"code"}),
-		mediaSockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_streams_active", Help: "Open media sockets."}),
+// NewMetrics creates the collectors and registers them, and the hub's
+// (when hub is not nil), on reg (nil: kept unregistered). Panics are
+// counted on bm (nil: a private, unregistered set).
+func NewMetrics(reg prometheus.Registerer, hub *Hub, bm *bridge.Metrics) *Metrics {
+	if bm == nil {
+		bm = bridge.NewMetrics(nil)
 	}
-	r.MustRegister(m.callsActive, m.callsTotal, m.frames, m.bytesRecorded, m.duplicates, m.gapMs, m.badFrames, m.refused,
-		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.captionLatency, m.mediaSockets, m.ignored, m.sttStreams, m.sttRotations, m.sttErrors)
-	m.paramsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_custom_parameters_dropped_total", Help: "Custom parameters of start frames dropped for breaking a limit (count, key or value length)."})
-	r.MustRegister(m.paramsDropped)
-	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_call_events_dropped_total", Help: "Transcript events (gaps, DTMF, STT notices) neither kept nor published because their call reached --max-events-per-call."})
-	r.MustRegister(m.eventsDropped)
-	m.gapUnfilled = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_gap_unfilled_milliseconds_total", Help: "Missing media audio not filled with silence: beyond --max-gap at once, or beyond the call's wall time plus --max-gap in all."})
-	r.MustRegister(m.gapUnfilled)
-	m.callbacksDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_callbacks_dropped_total",
-		Help: "Status callbacks not kept: call_full (the call's share is used), pending_evicted (room made for newer ones of calls not started), expired (the call never started)."}, []string{"reason"})
-	m.streamsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_streams_refused_total",
-		Help: "Streams refused at their start frame, by reason (call_id, provider_mismatch, account_mismatch, resume_window, unsupported, max_calls, max_streams, shutdown, other)."}, []string{"reason"})
-	m.unstarted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_sockets_unstarted_closed_total",
-		Help: "Media sockets closed before their stream started: start_timeout (no start frame within --start-timeout), pending_full (--max-pending-streams reached)."}, []string{"reason"})
-	m.pendingSockets = prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_sockets_pending", Help: "Media sockets open whose stream has not started yet."})
-	m.perAddress = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_sockets_refused_per_address_total",
-		Help: "Sockets refused with 429 because their remote address holds --max-sockets-per-address already, by kind (media, captions)."}, []string{"kind"})
-	r.MustRegister(m.callbacksDropped, m.streamsRefused, m.unstarted, m.pendingSockets, m.perAddress)
-	m.fsyncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_fsync_round_seconds", Help: "How long one --fsync-interval round of syncing every open recording and journal took.",
-		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10}})
-	m.fsyncErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_fsync_errors_total", Help: "Sync rounds in which a recording or journal could not be synced to disk."})
-	r.MustRegister(m.fsyncSeconds, m.fsyncErrors)
-	m.panics = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_panics_total", Help: "Panics recovered, by where they happened (http, socket, call, track): each ended one request, socket or call, never the process."}, []string{"where"})
-	r.MustRegister(m.panics)
-	if hub != nil {
-		r.MustRegister(hubCollector{hub})
+	vec := func(name, help, label string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	}
+	m := &Metrics{
+		bridge:       bm,
+		badFrames:    vec("bridge_media_bad_frames_total", "Malformed media frames, by provider.", "provider"),
+		refused:      vec("bridge_media_sockets_refused_total", "Media sockets closed for protocol errors, by provider.", "provider"),
+		authFailures: vec("bridge_auth_failures_total", "Refused requests, by authentication scheme.", "scheme"),
+		ignored: vec("bridge_media_ignored_frames_total",
+			"Frames of events the bridge does not act on (marks, playback acknowledgements, unknown events), by provider.", "provider"),
+		mediaSockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_streams_active", Help: "Open media sockets."}),
+		paramsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_custom_parameters_dropped_total",
+			Help: "Custom parameters of start frames dropped for breaking a limit (count, key or value length)."}),
+		streamsRefused: vec("bridge_streams_refused_total",
+			"Streams refused at their start frame, by reason (call_id, provider_mismatch, account_mismatch, resume_window, unsupported, max_calls, max_streams, shutdown, other).",
+			"reason"),
+		unstarted: vec("bridge_media_sockets_unstarted_closed_total",
+			"Media sockets closed before their stream started: start_timeout (no start frame within --start-timeout), pending_full (--max-pending-streams reached).",
+			"reason"),
+		pendingSockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_sockets_pending", Help: "Media sockets open whose stream has not started yet."}),
+		perAddress: vec("bridge_sockets_refused_per_address_total",
+			"Sockets refused with 429 because their remote address holds --max-sockets-per-address already, by kind (media, captions).", "kind"),
+		sttStreams: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_streams_opened_total",
+			Help: "Speech-to-text engine streams opened (rotations and retries included)."}),
+		sttRotations: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_rotations_total",
+			Help: "Planned switches to a fresh engine stream before the engine's stream limit."}),
+		sttErrors: vec("bridge_stt_errors_total", "Speech-to-text engine stream errors, by gRPC code.", "code"),
+	}
+	if reg != nil {
+		reg.MustRegister(m.badFrames, m.refused, m.authFailures, m.ignored, m.mediaSockets,
+			m.paramsDropped, m.streamsRefused, m.unstarted, m.pendingSockets, m.perAddress, m.sttStreams, m.sttRotations, m.sttErrors)
+		if hub != nil {
+			reg.MustRegister(hubCollector{hub})
+		}
 	}
 	return m
 }
-
-// CallStarted implements bridge.Metrics.
-func (m *Metrics) CallStarted() { m.callsActive.Inc() }
-
-// CallEnded implements bridge.Metrics.
-func (m *Metrics) CallEnded(reason string) {
-	m.callsActive.Dec()
-	m.callsTotal.WithLabelValues(reason).Inc()
-}
-
-// Frame implements bridge.Metrics.
-func (m *Metrics) Frame(n int) { m.frames.Inc(); m.bytesRecorded.Add(float64(n)) }
-
-// Duplicate implements bridge.Metrics.
-func (m *Metrics) Duplicate() { m.duplicates.Inc() }
-
-// Gap implements bridge.Metrics.
-func (m *Metrics) Gap(kind string, ms int64) { m.gapMs.WithLabelValues(kind).Add(float64(ms)) }
-
-// Final implements bridge.Metrics.
-func (m *Metrics) Final(track string) { m.finals.WithLabelValues(track).Inc() }
-
-// STTEvent implements bridge.Metrics.
-func (m *Metrics) STTEvent(event, code string) { m.sttEvents.WithLabelValues(event, code).Inc() }
-
-// RecordError implements bridge.Metrics.
-func (m *Metrics) RecordError() { m.recordErrors.Inc() }
-
-// CaptionLatency implements bridge.Metrics.
-func (m *Metrics) CaptionLatency(d time.Duration) { m.captionLatency.Observe(d.Seconds()) }
-
-// EventsDropped implements bridge.Metrics.
-func (m *Metrics) EventsDropped(n int) { m.eventsDropped.Add(float64(n)) }
-
-// GapUnfilled implements bridge.Metrics.
-func (m *Metrics) GapUnfilled(ms int64) { m.gapUnfilled.Add(float64(ms)) }
 
 // MediaSocketOpened and MediaSocketClosed track open media sockets.
 func (m *Metrics) MediaSocketOpened() { m.mediaSockets.Inc() }
@@ -151,23 +83,12 @@ func (m *Metrics) MediaSocketClosed() { m.mediaSockets.Dec() }
 // playback acknowledgements, unknown events).
 func (m *Metrics) Ignored(p string) { m.ignored.WithLabelValues(p).Inc() }
 
-// STTStreamOpened counts engine streams opened (rotations and retries
-// included).
-func (m *Metrics) STTStreamOpened() { m.sttStreams.Inc() }
-
-// STTRotation counts planned switches to a fresh engine stream.
-func (m *Metrics) STTRotation() { m.sttRotations.Inc() }
-
-// STTError counts engine stream errors by gRPC code.
-func (m *Metrics) STTError(code string) { m.sttErrors.WithLabelValues(code).Inc() }
-
 // ParametersDropped counts custom parameters a start frame lost to the
 // limits.
 func (m *Metrics) ParametersDropped(n int) { m.paramsDropped.Add(float64(n)) }
 
-// Panic implements bridge.Metrics and counts the web layer's recovered
-// panics too (PanicHTTP, PanicSocket).
-func (m *Metrics) Panic(where string) { m.panics.WithLabelValues(where).Inc() }
+// Panic counts a recovered panic of the HTTP side (PanicHTTP, PanicSocket).
+func (m *Metrics) Panic(where string) { m.bridge.Panic(where) }
 
 // BadFrame counts a malformed media frame.
 func (m *Metrics) BadFrame(p string) { m.badFrames.WithLabelValues(p).Inc() }
@@ -178,9 +99,6 @@ func (m *Metrics) Refused(p string) { m.refused.WithLabelValues(p).Inc() }
 // AuthFailure counts a request refused by an authentication scheme.
 func (m *Metrics) AuthFailure(scheme string) { m.authFailures.WithLabelValues(scheme).Inc() }
 
-// CallbackDropped implements bridge.Metrics.
-func (m *Metrics) CallbackDropped(reason string) { m.callbacksDropped.WithLabelValues(reason).Inc() }
-
 // StreamRefused counts a stream refused at its start frame.
 func (m *Metrics) StreamRefused(reason string) { m.streamsRefused.WithLabelValues(reason).Inc() }
 
@@ -189,6 +107,19 @@ func (m *Metrics) UnstartedClosed(reason string) { m.unstarted.WithLabelValues(r
 
 // PerAddressRefused counts a socket refused by the per-address cap.
 func (m *Metrics) PerAddressRefused(kind string) { m.perAddress.WithLabelValues(kind).Inc() }
+
+// STTStreamOpened counts engine streams opened (rotations and retries
+// included).
+func (m *Metrics) STTStreamOpened() { m.sttStreams.Inc() }
+
+// STTRotation counts planned switches to a fresh engine stream.
+func (m *Metrics) STTRotation() { m.sttRotations.Inc() }
+
+// STTError counts engine stream errors by gRPC code.
+func (m *Metrics) STTError(code string) { m.sttErrors.WithLabelValues(code).Inc() }
+
+// STTAudioDropped counts audio the engine never transcribed.
+func (m *Metrics) STTAudioDropped(ms int64) { m.bridge.Gap("stt", ms) }
 
 // hubCollector exports the hub's own counters at scrape time.
 type hubCollector struct{ hub *Hub }
@@ -216,12 +147,4 @@ func (h hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
 	ch <- prometheus.MustNewConstMetric(descCoalesced, prometheus.CounterValue, float64(st.DroppedPartials))
 	ch <- prometheus.MustNewConstMetric(descReplayDrop, prometheus.CounterValue, float64(st.ReplayDropped))
-}
-
-// Fsync counts one round of syncing recordings and journals to disk.
-func (m *Metrics) Fsync(took time.Duration, err error) {
-	m.fsyncSeconds.Observe(took.Seconds())
-	if err != nil {
-		m.fsyncErrors.Inc()
-	}
 }

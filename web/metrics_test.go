@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -18,15 +20,14 @@ import (
 func TestMetricsEndpoint(t *testing.T) {
 	hub := NewHub(HubConfig{}, zerolog.Nop())
 	defer hub.Close()
-	m := NewMetrics(hub)
-	var _ bridge.Metrics = m
-	m.CallStarted()
-	m.Frame(320)
-	m.Gap("media", 40)
-	m.CaptionLatency(15 * time.Millisecond)
-	m.AuthFailure("bearer")
-	m.STTEvent("retry", "Unavailable")
-	app := NewApp(Config{}, Deps{Registry: bridge.NewRegistry(bridge.Config{}), Hub: hub, Metrics: m, Log: zerolog.Nop()})
+	m := newPromSet(hub)
+	m.bridge.CallStarted()
+	m.bridge.Frame(320)
+	m.bridge.Gap("media", 40)
+	m.bridge.CaptionLatency(15 * time.Millisecond)
+	m.web.AuthFailure("bearer")
+	m.bridge.STTEvent("retry", "Unavailable")
+	app := NewApp(Config{}, Deps{Registry: bridge.NewRegistry(bridge.Config{}), Hub: hub, Metrics: m.web, Gatherer: m, Log: zerolog.Nop()})
 	resp, err := app.Test(httptest.NewRequest("GET", "/metrics", nil))
 	require.NoError(t, err)
 	require.Equal(t, 200, resp.StatusCode)
@@ -45,4 +46,19 @@ func TestMetricsEndpoint(t *testing.T) {
 	} {
 		require.True(t, strings.Contains(body, want), "missing %q in /metrics", want)
 	}
+}
+
+// promSet is the process's metrics as serve wires them: the bridge's and
+// the HTTP side's collectors on one registry, which /metrics exports.
+type promSet struct {
+	*prometheus.Registry
+	bridge *bridge.Metrics
+	web    *Metrics
+}
+
+func newPromSet(hub *Hub) promSet {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector())
+	bm := bridge.NewMetrics(r)
+	return promSet{r, bm, NewMetrics(r, hub, bm)}
 }

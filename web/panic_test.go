@@ -20,7 +20,6 @@ import (
 	"time"
 
 	fws "github.com/fasthttp/websocket"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
@@ -256,18 +255,18 @@ func TestPanicEndsOnlyItsCall(t *testing.T) {
 			if tc.mode == "publish-started" {
 				events.panicOn = boom
 			}
-			metrics := NewMetrics(nil)
+			metrics := newPromSet(nil)
 			reg := bridge.NewRegistry(bridge.Config{
 				Store:      panicStore{fuzzStore: fuzzStore{store}, target: boom, mode: tc.mode, armed: armed},
 				Recognizer: panicRecognizer{Recognizer: mock.New(mock.Config{}), target: boom, mode: tc.mode},
-				Publisher:  events, Metrics: metrics, Log: log, DrainTimeout: 5 * time.Second,
+				Publisher:  events, Metrics: metrics.bridge, Log: log, DrainTimeout: 5 * time.Second,
 			})
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				reg.Shutdown(ctx)
 			})
-			addr := listen(t, NewApp(Config{APIToken: "tok"}, Deps{Registry: reg, Log: log, Metrics: metrics}))
+			addr := listen(t, NewApp(Config{APIToken: "tok"}, Deps{Registry: reg, Log: log, Metrics: metrics.web, Gatherer: metrics}))
 			ws := "ws://" + addr
 
 			other := newMulawCall(t, ws, calm)
@@ -339,10 +338,10 @@ func TestPanicInHTTPHandlerIs500(t *testing.T) {
 	require.NoError(t, err)
 	logs := &fuzzLog{}
 	log := zerolog.New(logs)
-	metrics := NewMetrics(nil)
-	reg := bridge.NewRegistry(bridge.Config{Store: readPanicStore{fuzzStore{store}}, Metrics: metrics, Log: log})
+	metrics := newPromSet(nil)
+	reg := bridge.NewRegistry(bridge.Config{Store: readPanicStore{fuzzStore{store}}, Metrics: metrics.bridge, Log: log})
 	const secret = "cb-secret-0123456789"
-	addr := listen(t, NewApp(Config{APIToken: "tok", Auth: Auth{PathSecret: secret}}, Deps{Registry: reg, Log: log, Metrics: metrics}))
+	addr := listen(t, NewApp(Config{APIToken: "tok", Auth: Auth{PathSecret: secret}}, Deps{Registry: reg, Log: log, Metrics: metrics.web, Gatherer: metrics}))
 
 	for i, tc := range []struct {
 		name, raw, path string
@@ -427,7 +426,8 @@ func TestSocketHelperPanicReachesHandler(t *testing.T) {
 	wg.Wait()
 
 	logs := &fuzzLog{}
-	s := &Server{log: zerolog.New(logs), metr: NewMetrics(nil)}
+	ps := newPromSet(nil)
+	s := &Server{log: zerolog.New(logs), metr: ps.web}
 	func() {
 		defer func() {
 			v := recover()
@@ -436,18 +436,11 @@ func TestSocketHelperPanicReachesHandler(t *testing.T) {
 		}()
 		crash.rethrow()
 	}()
-	require.Equal(t, 1.0, testutilValue(t, s.metr, PanicSocket))
+	require.Equal(t, 1.0, counterValue(t, ps, "bridge_panics_total", PanicSocket))
 	line := logs.String()
 	require.Contains(t, line, `"panic":"test: reader"`)
 	require.Contains(t, line, "TestSocketHelperPanicReachesHandler.func1", "the stack is the helper's, where the panic happened")
 
 	var none panicCatcher
 	none.rethrow() // nothing caught: nothing raised
-}
-
-func testutilValue(t *testing.T, m *Metrics, where string) float64 {
-	t.Helper()
-	var out dto.Metric
-	require.NoError(t, m.panics.WithLabelValues(where).Write(&out))
-	return out.GetCounter().GetValue()
 }

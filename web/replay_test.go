@@ -144,11 +144,11 @@ func TestCaptionsSocketTellsTruncatedReplay(t *testing.T) {
 // TestPerCallBoundMetrics: what the per-call bounds drop is in /metrics.
 func TestPerCallBoundMetrics(t *testing.T) {
 	h := newTestHub(t, HubConfig{MaxReplayBytes: 1 << 10})
-	m := NewMetrics(h.Hub)
+	m := newPromSet(h.Hub)
 	h.Publish(evStarted("CA1", "inbound"))
 	h.Publish(evFinal("CA1", "s1", strings.Repeat("x", 4<<10)))
-	m.EventsDropped(3)
-	families, err := m.Registry.Gather()
+	m.bridge.EventsDropped(3)
+	families, err := m.Gather()
 	require.NoError(t, err)
 	got := map[string]float64{}
 	for _, f := range families {

@@ -55,4 +55,4 @@ type googleMetrics struct{ m *web.Metrics }
 func (g googleMetrics) StreamOpened()                { g.m.STTStreamOpened() }
 func (g googleMetrics) Rotation()                    { g.m.STTRotation() }
 func (g googleMetrics) Error(code string)            { g.m.STTError(code) }
-func (g googleMetrics) AudioDropped(d time.Duration) { g.m.Gap("stt", d.Milliseconds()) }
+func (g googleMetrics) AudioDropped(d time.Duration) { g.m.STTAudioDropped(d.Milliseconds()) }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/callcaptions/bridge/bridge"
@@ -105,10 +107,13 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxSubscribers: cfg.Limits.MaxSubscribers, MaxPerCall: cfg.Limits.MaxSubscribersCall,
 		MaxReplayBytes: cfg.Limits.MaxReplayBytes,
 	}, log.With().Str("component", "hub").Logger())
-	metrics := web.NewMetrics(hub)
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bridgeMetrics := bridge.NewMetrics(registry)
+	metrics := web.NewMetrics(registry, hub, bridgeMetrics)
 	var syncer *recorder.Syncer
 	if cfg.FsyncInterval > 0 {
-		syncer = recorder.NewSyncer(cfg.FsyncInterval, fsyncReport(metrics, log.With().Str("component", "recorder").Logger()))
+		syncer = recorder.NewSyncer(cfg.FsyncInterval, recorder.SyncReport(registry, log.With().Str("component", "recorder").Logger()))
 		store.SyncWith(syncer)
 	}
 	rec, closeSTT, err := newRecognizer(cfg, log, metrics)
@@ -116,7 +121,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		return nil, nil, nil, nil, err
 	}
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: fileStore{store}, Recognizer: rec, Publisher: bridge.Fanout{hub}, Metrics: metrics, Log: log,
+		Store: fileStore{store}, Recognizer: rec, Publisher: bridge.Fanout{hub}, Metrics: bridgeMetrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
@@ -139,7 +144,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 		StartTimeout: cfg.Limits.StartTimeout, MaxPendingStreams: cfg.Limits.MaxPendingStreams,
 		MaxSocketsPerAddress: offIfZero(cfg.Limits.MaxSocketsPerAddress),
-	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Ready: func() bool { return !inst.draining.Load() }})
+	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		closeSTT()
@@ -156,22 +161,6 @@ func offIfZero[T int | time.Duration](v T) T {
 		return -1
 	}
 	return v
-}
-
-// fsyncReport counts every sync round and logs a failing one, once until a
-// round succeeds again.
-func fsyncReport(m *web.Metrics, log zerolog.Logger) func(int, time.Duration, error) {
-	failing := false // only the syncer's goroutine calls the report
-	return func(files int, took time.Duration, err error) {
-		m.Fsync(took, err)
-		switch {
-		case err != nil && !failing:
-			log.Error().Err(err).Int("files", files).Msg("syncing recordings to disk failed; retrying every --fsync-interval")
-		case err == nil && failing:
-			log.Info().Msg("syncing recordings to disk works again")
-		}
-		failing = err != nil
-	}
 }
 
 // newRecognizer builds the configured speech-to-text engine.
