@@ -19,7 +19,7 @@ type Config struct {
 	Store      Store
 	Recognizer stt.Recognizer // nil: record only
 	Publisher  Publisher      // nil: no subscribers
-	Metrics    Metrics        // nil: not measured
+	Metrics    *Metrics       // nil: counted but not registered
 	Log        zerolog.Logger
 
 	MaxCalls          int           // default 2000
@@ -83,7 +83,7 @@ func (c *Config) defaults() {
 		c.Now = time.Now
 	}
 	if c.Metrics == nil {
-		c.Metrics = nopMetrics{}
+		c.Metrics = NewMetrics(nil)
 	}
 }
 
@@ -97,7 +97,7 @@ const MaxCallIDLen = 256
 type Registry struct {
 	cfg     Config
 	log     zerolog.Logger
-	metrics Metrics
+	metrics *Metrics
 	env     callEnv // what each call is given
 
 	mu      sync.Mutex
@@ -269,7 +269,6 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 	claimed = false
 	if r.shutdown {
 		r.mu.Unlock()
-		c.abandon()
 		return nil, ErrShuttingDown
 	}
 	c.addCallbacks(r.takePendingLocked(st.CallID))

@@ -36,9 +36,12 @@ type track struct {
 	swapVotes int                  // of those, frames that looked byte-swapped
 	warns     zerolog.BurstSampler // mediaWarn's: one per mediaWarnEvery
 
-	rec   recording
-	stt   *session.Session // nil: not transcribed
-	sinks []Sink           // rec, then stt if transcribed
+	rec recording
+	stt *session.Session // nil: not transcribed
+	// stopSTT ends the session once the call is finalized and its audio
+	// drained.
+	stopSTT context.CancelFunc
+	sinks   []Sink // rec, then stt if transcribed
 
 	frames     atomic.Int64
 	duplicates atomic.Int64
@@ -225,7 +228,9 @@ func (t *track) transcribe(r stt.Recognizer, queue time.Duration, params map[str
 		Panicked:   func(v any, stack []byte) { c.recovered(PanicTrack, v, stack) },
 	})
 	t.sinks = append(t.sinks, t.stt)
-	c.sttWG.Go(func() { t.stt.Run(c.ctx) })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.stopSTT = cancel
+	c.sttWG.Go(func() { t.stt.Run(ctx) })
 }
 
 // sttEvents turns what the track's transcription session reports into
