@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -89,26 +88,15 @@ func (s *Server) trackLabel(track string) string {
 func writeVTT(buf *bytes.Buffer, cues []cue) {
 	buf.WriteString("WEBVTT\n")
 	for i, c := range cues {
-		buf.WriteString("\n")
-		buf.WriteString(strconv.Itoa(i + 1))
-		buf.WriteString("\n")
-		buf.WriteString(clock(c.startMs, '.'))
-		buf.WriteString(" --> ")
-		buf.WriteString(clock(c.endMs, '.'))
-		buf.WriteString("\n")
+		text := vttEscaper.Replace(c.text)
 		if c.label != "" {
-			buf.WriteString("<v ")
-			buf.WriteString(vttEscape(c.label))
-			buf.WriteString(">")
+			text = "<v " + vttEscaper.Replace(c.label) + ">" + text
 		}
-		buf.WriteString(vttEscape(c.text))
-		buf.WriteString("\n")
+		fmt.Fprintf(buf, "\n%d\n%s --> %s\n%s\n", i+1, clock(c.startMs, '.'), clock(c.endMs, '.'), text)
 	}
 }
 
 var vttEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-func vttEscape(s string) string { return vttEscaper.Replace(s) }
 
 // writeSRT writes a SubRip file: numbered cues, "HH:MM:SS,mmm --> HH:MM:SS,mmm",
 // the text, a blank line.
@@ -117,18 +105,11 @@ func writeSRT(buf *bytes.Buffer, cues []cue) {
 		if i > 0 {
 			buf.WriteString("\n")
 		}
-		buf.WriteString(strconv.Itoa(i + 1))
-		buf.WriteString("\n")
-		buf.WriteString(clock(c.startMs, ','))
-		buf.WriteString(" --> ")
-		buf.WriteString(clock(c.endMs, ','))
-		buf.WriteString("\n")
+		text := c.text
 		if c.label != "" {
-			buf.WriteString(c.label)
-			buf.WriteString(": ")
+			text = c.label + ": " + text
 		}
-		buf.WriteString(c.text)
-		buf.WriteString("\n")
+		fmt.Fprintf(buf, "%d\n%s --> %s\n%s\n", i+1, clock(c.startMs, ','), clock(c.endMs, ','), text)
 	}
 }
 
