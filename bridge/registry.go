@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +14,7 @@ import (
 	"github.com/callcaptions/bridge/stt"
 )
 
-// Config wires a Registry. Zero durations and limits mean the documented
-// defaults.
+// Config wires a Registry. Zero durations and limits take their Defaults.
 type Config struct {
 	Store      Store
 	Recognizer stt.Recognizer // nil: record only
@@ -22,13 +22,13 @@ type Config struct {
 	Metrics    *Metrics       // nil: counted but not registered
 	Log        zerolog.Logger
 
-	MaxCalls          int           // default 2000
-	MaxStreamsPerCall int           // default 4
-	MaxCallDuration   time.Duration // default 4h
-	MaxGap            time.Duration // default 10s
+	MaxCalls          int
+	MaxStreamsPerCall int
+	MaxCallDuration   time.Duration
+	MaxGap            time.Duration
 	ReconnectGrace    time.Duration // 0: end at once
-	STTQueue          time.Duration // default 2s
-	DrainTimeout      time.Duration // how long transcription may settle after a call ends; default 10s
+	STTQueue          time.Duration
+	DrainTimeout      time.Duration // how long transcription may settle after a call ends
 	// ByteOrder overrides the documented L16 byte order of a provider.
 	ByteOrder map[provider.Name]provider.ByteOrder
 	// ReorderFrames is the jitter window, in frames, of the tracks of
@@ -36,49 +36,42 @@ type Config struct {
 	// negative turns reordering off.
 	ReorderFrames int
 	// ResumeWindow is how long after a call ended a stream with its call
-	// id, from the same provider and account, may continue it (default
-	// 10m; negative: never, such a stream is refused).
+	// id, from the same provider and account, may continue it (negative:
+	// never, such a stream is refused).
 	ResumeWindow time.Duration
 	// MaxIndexed bounds the ended calls kept in memory for listing
-	// (default 10,000, newest kept). Older calls stay on disk and are still
+	// (newest kept). Older calls stay on disk and are still
 	// found by id.
 	MaxIndexed int
 	// MaxEventsPerCall bounds the transcript events (gaps, DTMF, STT
 	// notices) one call keeps; beyond it events are counted as dropped,
-	// neither kept nor published. Default 10,000.
+	// neither kept nor published.
 	MaxEventsPerCall int
 	// Now is the wall clock (tests may replace it).
 	Now func() time.Time
 }
 
+// Defaults are the values zero fields of Config take. The command line
+// shows the same ones: config reads them from here.
+func Defaults() Config {
+	return Config{
+		MaxCalls: 2000, MaxStreamsPerCall: 4, MaxCallDuration: 4 * time.Hour, MaxGap: 10 * time.Second,
+		STTQueue: 2 * time.Second, DrainTimeout: 10 * time.Second, MaxEventsPerCall: 10_000,
+		ResumeWindow: 10 * time.Minute, MaxIndexed: 10_000,
+	}
+}
+
 func (c *Config) defaults() {
-	if c.MaxCalls == 0 {
-		c.MaxCalls = 2000
-	}
-	if c.MaxStreamsPerCall == 0 {
-		c.MaxStreamsPerCall = 4
-	}
-	if c.MaxCallDuration == 0 {
-		c.MaxCallDuration = 4 * time.Hour
-	}
-	if c.MaxGap == 0 {
-		c.MaxGap = 10 * time.Second
-	}
-	if c.STTQueue == 0 {
-		c.STTQueue = 2 * time.Second
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 10 * time.Second
-	}
-	if c.MaxEventsPerCall == 0 {
-		c.MaxEventsPerCall = 10_000
-	}
-	if c.ResumeWindow == 0 {
-		c.ResumeWindow = 10 * time.Minute
-	}
-	if c.MaxIndexed == 0 {
-		c.MaxIndexed = 10_000
-	}
+	d := Defaults()
+	c.MaxCalls = cmp.Or(c.MaxCalls, d.MaxCalls)
+	c.MaxStreamsPerCall = cmp.Or(c.MaxStreamsPerCall, d.MaxStreamsPerCall)
+	c.MaxCallDuration = cmp.Or(c.MaxCallDuration, d.MaxCallDuration)
+	c.MaxGap = cmp.Or(c.MaxGap, d.MaxGap)
+	c.STTQueue = cmp.Or(c.STTQueue, d.STTQueue)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
+	c.MaxEventsPerCall = cmp.Or(c.MaxEventsPerCall, d.MaxEventsPerCall)
+	c.ResumeWindow = cmp.Or(c.ResumeWindow, d.ResumeWindow)
+	c.MaxIndexed = cmp.Or(c.MaxIndexed, d.MaxIndexed)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

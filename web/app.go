@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"embed"
 	"errors"
 	"io/fs"
@@ -26,8 +27,7 @@ import (
 //go:embed static
 var staticFiles embed.FS
 
-// Config is the HTTP side of the bridge. Zero values are documented
-// defaults.
+// Config is the HTTP side of the bridge. Zero values take their Defaults.
 type Config struct {
 	// APIToken protects the dashboard, the REST API and the caption
 	// sockets. Empty: they refuse every request, unless AllowAnonymous.
@@ -41,63 +41,55 @@ type Config struct {
 	AllowedHosts []string
 	// PublicURL is the https:// base URL providers and browsers reach.
 	PublicURL string
-	// MaxMessageBytes bounds one WebSocket message on a media socket
-	// (default 256 KiB).
+	// MaxMessageBytes bounds one WebSocket message on a media socket.
 	MaxMessageBytes int
-	// IdleTimeout ends a media stream that sends nothing for this long
-	// (default 30 s).
+	// IdleTimeout ends a media stream that sends nothing for this long.
 	IdleTimeout time.Duration
 	// AllowedOrigins may open caption sockets besides the bridge's own
 	// origin (PublicURL and the Host the page was served from).
 	AllowedOrigins []string
-	// BodyLimit bounds HTTP request bodies (default 1 MiB).
+	// BodyLimit bounds HTTP request bodies.
 	BodyLimit int
 	// Auth protects the media sockets and the provider webhooks (see Auth).
 	Auth Auth
 	// InboundLabel and OutboundLabel name the tracks for people on the
-	// dashboard and in caption files (default "Caller" and "Agent").
+	// dashboard and in caption files.
 	InboundLabel, OutboundLabel string
 	// Version is shown on the dashboard (default: from the build info).
 	Version string
 	// StartTimeout closes a media socket that sends no start frame for
-	// this long after it opened (default 5 s).
+	// this long after it opened.
 	StartTimeout time.Duration
 	// MaxPendingStreams bounds the media sockets open that have not sent
-	// their start frame (default 256).
+	// their start frame.
 	MaxPendingStreams int
 	// MaxSocketsPerAddress bounds the media sockets, and separately the
-	// caption sockets, open from one remote address (default 1000;
-	// negative: no cap).
+	// caption sockets, open from one remote address (negative: no cap).
 	MaxSocketsPerAddress int
 }
 
+// Defaults are the values zero fields of Config take. The command line
+// shows the same ones: config reads them from here.
+func Defaults() Config {
+	return Config{
+		MaxMessageBytes: 256 << 10, IdleTimeout: 30 * time.Second, BodyLimit: 1 << 20,
+		InboundLabel: "Caller", OutboundLabel: "Agent",
+		StartTimeout: 5 * time.Second, MaxPendingStreams: 256, MaxSocketsPerAddress: 1000,
+	}
+}
+
 func (c *Config) defaults() {
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = 256 << 10
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 30 * time.Second
-	}
-	if c.BodyLimit == 0 {
-		c.BodyLimit = 1 << 20
-	}
-	if c.InboundLabel == "" {
-		c.InboundLabel = "Caller"
-	}
-	if c.OutboundLabel == "" {
-		c.OutboundLabel = "Agent"
-	}
+	d := Defaults()
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, d.MaxMessageBytes)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.BodyLimit = cmp.Or(c.BodyLimit, d.BodyLimit)
+	c.InboundLabel = cmp.Or(c.InboundLabel, d.InboundLabel)
+	c.OutboundLabel = cmp.Or(c.OutboundLabel, d.OutboundLabel)
+	c.StartTimeout = cmp.Or(c.StartTimeout, d.StartTimeout)
+	c.MaxPendingStreams = cmp.Or(c.MaxPendingStreams, d.MaxPendingStreams)
+	c.MaxSocketsPerAddress = cmp.Or(c.MaxSocketsPerAddress, d.MaxSocketsPerAddress)
 	if c.Version == "" {
 		c.Version = buildVersion()
-	}
-	if c.StartTimeout == 0 {
-		c.StartTimeout = 5 * time.Second
-	}
-	if c.MaxPendingStreams == 0 {
-		c.MaxPendingStreams = 256
-	}
-	if c.MaxSocketsPerAddress == 0 {
-		c.MaxSocketsPerAddress = 1000
 	}
 }
 
