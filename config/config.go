@@ -48,28 +48,28 @@ type Mock struct {
 
 // Limits bound what one call, one client and the whole process may use.
 type Limits struct {
-	MaxCalls           int           `name:"max-calls" default:"2000" env:"BRIDGE_MAX_CALLS" help:"Concurrent calls; further media sockets get 503 before the upgrade."`
-	MaxStreamsPerCall  int           `name:"max-streams-per-call" default:"4" env:"BRIDGE_MAX_STREAMS_PER_CALL" help:"Media streams (sockets) one call may have at once."`
-	MaxMessageBytes    int           `name:"max-message-bytes" default:"262144" env:"BRIDGE_MAX_MESSAGE_BYTES" help:"Largest WebSocket message accepted on a media socket."`
-	MaxCallDuration    time.Duration `name:"max-call-duration" default:"4h" env:"BRIDGE_MAX_CALL_DURATION" help:"Calls longer than this are ended with reason timeout."`
-	IdleTimeout        time.Duration `name:"idle-timeout" default:"30s" env:"BRIDGE_IDLE_TIMEOUT" help:"A media stream with no frames for this long is ended with reason timeout."`
-	MaxGap             time.Duration `name:"max-gap" default:"10s" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence. In all, a track is filled with at most the call's wall time plus this much silence."`
+	MaxCalls           int           `name:"max-calls" default:"${max_calls}" env:"BRIDGE_MAX_CALLS" help:"Concurrent calls; further media sockets get 503 before the upgrade."`
+	MaxStreamsPerCall  int           `name:"max-streams-per-call" default:"${max_streams_per_call}" env:"BRIDGE_MAX_STREAMS_PER_CALL" help:"Media streams (sockets) one call may have at once."`
+	MaxMessageBytes    int           `name:"max-message-bytes" default:"${max_message_bytes}" env:"BRIDGE_MAX_MESSAGE_BYTES" help:"Largest WebSocket message accepted on a media socket."`
+	MaxCallDuration    time.Duration `name:"max-call-duration" default:"${max_call_duration}" env:"BRIDGE_MAX_CALL_DURATION" help:"Calls longer than this are ended with reason timeout."`
+	IdleTimeout        time.Duration `name:"idle-timeout" default:"${idle_timeout}" env:"BRIDGE_IDLE_TIMEOUT" help:"A media stream with no frames for this long is ended with reason timeout."`
+	MaxGap             time.Duration `name:"max-gap" default:"${max_gap}" env:"BRIDGE_MAX_GAP" help:"Largest stretch of missing audio filled with silence at once; a longer gap is recorded as an event and the track continues after this much silence. In all, a track is filled with at most the call's wall time plus this much silence."`
 	ReconnectGrace     time.Duration `name:"reconnect-grace" default:"2s" env:"BRIDGE_RECONNECT_GRACE" help:"After a stream's socket closes without stop, how long the call waits for the provider to reconnect before it ends."`
-	STTQueue           time.Duration `name:"stt-queue" default:"2s" env:"BRIDGE_STT_QUEUE" help:"Audio held per track for a slow speech-to-text stream; beyond it the oldest audio is dropped (recorded as an stt gap)."`
-	MaxSubscribers     int           `name:"max-subscribers" default:"10000" env:"BRIDGE_MAX_SUBSCRIBERS" help:"Caption subscribers in total."`
-	MaxSubscribersCall int           `name:"max-subscribers-per-call" default:"100" env:"BRIDGE_MAX_SUBSCRIBERS_PER_CALL" help:"Caption subscribers per call."`
-	SubscriberWait     time.Duration `name:"subscriber-wait" default:"2m" env:"BRIDGE_SUBSCRIBER_WAIT" help:"How long a subscriber to a call that has not started waits for it."`
-	SubscriberQueue    int           `name:"subscriber-queue" default:"512" env:"BRIDGE_SUBSCRIBER_QUEUE" help:"Events queued for one subscriber before it is disconnected as too slow."`
-	MaxEventsPerCall   int           `name:"max-events-per-call" default:"10000" env:"BRIDGE_MAX_EVENTS_PER_CALL" help:"Transcript events (gaps, DTMF, speech-to-text notices) one call keeps; further events are neither kept nor published, only counted (events_dropped)."`
-	MaxReplayBytes     int           `name:"max-replay-bytes" default:"4194304" env:"BRIDGE_MAX_REPLAY_BYTES" help:"Bytes of events kept per call for caption subscribers that join late or resume; beyond it the oldest are dropped (call.started is always kept) and a late joiner gets replay.truncated."`
+	STTQueue           time.Duration `name:"stt-queue" default:"${stt_queue}" env:"BRIDGE_STT_QUEUE" help:"Audio held per track for a slow speech-to-text stream; beyond it the oldest audio is dropped (recorded as an stt gap)."`
+	MaxSubscribers     int           `name:"max-subscribers" default:"${max_subscribers}" env:"BRIDGE_MAX_SUBSCRIBERS" help:"Caption subscribers in total."`
+	MaxSubscribersCall int           `name:"max-subscribers-per-call" default:"${max_subscribers_per_call}" env:"BRIDGE_MAX_SUBSCRIBERS_PER_CALL" help:"Caption subscribers per call."`
+	SubscriberWait     time.Duration `name:"subscriber-wait" default:"${subscriber_wait}" env:"BRIDGE_SUBSCRIBER_WAIT" help:"How long a subscriber to a call that has not started waits for it."`
+	SubscriberQueue    int           `name:"subscriber-queue" default:"${subscriber_queue}" env:"BRIDGE_SUBSCRIBER_QUEUE" help:"Events queued for one subscriber before it is disconnected as too slow."`
+	MaxEventsPerCall   int           `name:"max-events-per-call" default:"${max_events_per_call}" env:"BRIDGE_MAX_EVENTS_PER_CALL" help:"Transcript events (gaps, DTMF, speech-to-text notices) one call keeps; further events are neither kept nor published, only counted (events_dropped)."`
+	MaxReplayBytes     int           `name:"max-replay-bytes" default:"${max_replay_bytes}" env:"BRIDGE_MAX_REPLAY_BYTES" help:"Bytes of events kept per call for caption subscribers that join late or resume; beyond it the oldest are dropped (call.started is always kept) and a late joiner gets replay.truncated."`
 	ShutdownTimeout    time.Duration `name:"shutdown-timeout" default:"30s" env:"BRIDGE_SHUTDOWN_TIMEOUT" help:"On SIGTERM, how long live calls may drain before they end with reason shutdown."`
 
 	// Before a call exists: sockets that have not started, per address, and
 	// continuing an ended call.
-	MaxPendingStreams    int           `name:"max-pending-streams" default:"256" env:"BRIDGE_MAX_PENDING_STREAMS" help:"Media sockets open that have not sent their start frame; further ones get 503 before the upgrade."`
-	StartTimeout         time.Duration `name:"start-timeout" default:"5s" env:"BRIDGE_START_TIMEOUT" help:"A media socket that sends no start frame for this long after it opened is closed (1008)."`
-	MaxSocketsPerAddress int           `name:"max-sockets-per-address" default:"1000" env:"BRIDGE_MAX_SOCKETS_PER_ADDRESS" help:"Media sockets, and separately caption sockets, open from one remote address; further ones get 429 before the upgrade. Behind a reverse proxy or ngrok every socket comes from the proxy's address: size it for all of them. 0: no cap."`
-	ResumeWindow         time.Duration `name:"resume-window" default:"10m" env:"BRIDGE_RESUME_WINDOW" help:"How long after a call ended a stream with its call id, from the same provider and account, may continue it. 0: never (such a stream is refused)."`
+	MaxPendingStreams    int           `name:"max-pending-streams" default:"${max_pending_streams}" env:"BRIDGE_MAX_PENDING_STREAMS" help:"Media sockets open that have not sent their start frame; further ones get 503 before the upgrade."`
+	StartTimeout         time.Duration `name:"start-timeout" default:"${start_timeout}" env:"BRIDGE_START_TIMEOUT" help:"A media socket that sends no start frame for this long after it opened is closed (1008)."`
+	MaxSocketsPerAddress int           `name:"max-sockets-per-address" default:"${max_sockets_per_address}" env:"BRIDGE_MAX_SOCKETS_PER_ADDRESS" help:"Media sockets, and separately caption sockets, open from one remote address; further ones get 429 before the upgrade. Behind a reverse proxy or ngrok every socket comes from the proxy's address: size it for all of them. 0: no cap."`
+	ResumeWindow         time.Duration `name:"resume-window" default:"${resume_window}" env:"BRIDGE_RESUME_WINDOW" help:"How long after a call ended a stream with its call id, from the same provider and account, may continue it. 0: never (such a stream is refused)."`
 }
 
 // Default returns the embedded defaults: what `go run ./cmd/bridge` uses.
@@ -102,6 +102,7 @@ func Options(out io.Writer) []kong.Option {
 		kong.Description("Live phone-call audio to WAV recordings, transcripts and live captions."),
 		kong.Writers(out, out),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+		limitVars(),
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 // Dashboard configures what people see on the dashboard and in caption
 // files.
 type Dashboard struct {
-	InboundLabel  string `name:"inbound-label" default:"Caller" env:"BRIDGE_INBOUND_LABEL" help:"Name shown for the inbound track (the caller) on the dashboard and in caption files."`
-	OutboundLabel string `name:"outbound-label" default:"Agent" env:"BRIDGE_OUTBOUND_LABEL" help:"Name shown for the outbound track (what the caller hears) on the dashboard and in caption files."`
+	InboundLabel  string `name:"inbound-label" default:"${inbound_label}" env:"BRIDGE_INBOUND_LABEL" help:"Name shown for the inbound track (the caller) on the dashboard and in caption files."`
+	OutboundLabel string `name:"outbound-label" default:"${outbound_label}" env:"BRIDGE_OUTBOUND_LABEL" help:"Name shown for the outbound track (what the caller hears) on the dashboard and in caption files."`
 }
 
 // maxLabel bounds a track label: it heads every caption line.

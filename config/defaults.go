@@ -1,0 +1,51 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/web"
+)
+
+// limitVars are the bridge's, the HTTP side's and the caption hub's own
+// defaults, for the ${…} in the tags of Limits and Dashboard.
+func limitVars() kong.Vars {
+	b, w := bridge.Defaults(), web.Defaults()
+	return kong.Vars{
+		"max_calls":                strconv.Itoa(b.MaxCalls),
+		"max_streams_per_call":     strconv.Itoa(b.MaxStreamsPerCall),
+		"max_call_duration":        shortDuration(b.MaxCallDuration),
+		"max_gap":                  shortDuration(b.MaxGap),
+		"stt_queue":                shortDuration(b.STTQueue),
+		"max_events_per_call":      strconv.Itoa(b.MaxEventsPerCall),
+		"resume_window":            shortDuration(b.ResumeWindow),
+		"max_message_bytes":        strconv.Itoa(w.MaxMessageBytes),
+		"idle_timeout":             shortDuration(w.IdleTimeout),
+		"max_pending_streams":      strconv.Itoa(w.MaxPendingStreams),
+		"start_timeout":            shortDuration(w.StartTimeout),
+		"max_sockets_per_address":  strconv.Itoa(w.MaxSocketsPerAddress),
+		"inbound_label":            w.InboundLabel,
+		"outbound_label":           w.OutboundLabel,
+		"max_subscribers":          strconv.Itoa(web.DefaultMaxSubscribers),
+		"max_subscribers_per_call": strconv.Itoa(web.DefaultMaxPerCall),
+		"subscriber_wait":          shortDuration(web.DefaultWaitTimeout),
+		"subscriber_queue":         strconv.Itoa(web.DefaultOutbox),
+		"max_replay_bytes":         strconv.Itoa(web.DefaultMaxReplayBytes),
+	}
+}
+
+// shortDuration writes d as a person would type it: 4h, 2m, 1m30s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
