@@ -7,7 +7,7 @@
 // plivo.go, vobiz.go, telnyx.go, exotel.go, vonage.go) holding all the
 // bridge knows about it: parse defaults and byte order, id shapes used by
 // detection, reordering, status callback fields, webhook signatures and a
-// FrameWriter for tools that play the provider. The shared machinery is
+// Wire for tools that play the provider. The shared machinery is
 // parser.go, start.go, value.go and detect.go; dialect.go registers the
 // dialects.
 package provider

@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -21,9 +20,13 @@ var plivo = &Dialect{
 	CallbackFields: plivoCallbackFields,
 	Markup:         []Markup{{Kind: "plivo", Build: plivoXML(true)}},
 	Wire: &Wire{
-		FrameWriter: plivoWriter{},
-		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20,
+		Stereo: true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20,
 		EpochTimestamps: true, FirstSeq: 2,
+		ids: func() IDs {
+			return IDs{Call: randUUID(), Stream: randUUID(), Account: "MA" + strings.ToUpper(randHex(9))}
+		},
+		start: plivoStart(false),
+		media: plivoMedia,
 	},
 }
 
@@ -81,37 +84,31 @@ func (p *Parser) extraHeaders(ps *params, v *fastjson.Value) {
 	}
 }
 
-// plivoWriter writes Plivo's frames, and Vobiz's, which start their
-// sequence at 0 and send extra_headers as JSON.
-type plivoWriter struct{ vobiz bool }
+// plivoMedia is Plivo's media frame, and Vobiz's.
+const plivoMedia = `{"event":"media","sequenceNumber":$seq,"streamId":"$stream",` +
+	`"media":{"track":"$track","timestamp":"$ts","chunk":$chunk,"payload":"$payload"}}`
 
-func (w plivoWriter) NewIDs() IDs {
-	return IDs{Call: randUUID(), Stream: randUUID(), Account: "MA" + strings.ToUpper(randHex(9))}
-}
-
-func (plivoWriter) Connected() []byte { return nil }
-
-func (w plivoWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
-	encoding := "audio/x-mulaw"
-	if enc == L16 {
-		encoding = "audio/x-l16"
-	}
-	seq, extra := 1, plivoHeaders(params)
-	if w.vobiz {
-		if params == nil {
-			params = map[string]string{}
+// plivoStart writes Plivo's start frame, or Vobiz's, which starts the
+// sequence at 0 and sends extra_headers as JSON.
+func plivoStart(vobiz bool) startFunc {
+	return func(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) any {
+		encoding := "audio/x-mulaw"
+		if enc == L16 {
+			encoding = "audio/x-l16"
 		}
-		b, _ := json.Marshal(params)
-		seq, extra = 0, string(b)
+		seq, extra := 1, plivoHeaders(params)
+		if vobiz {
+			b, _ := json.Marshal(params)
+			seq, extra = 0, string(b)
+		}
+		return map[string]any{
+			"event": "start", "sequenceNumber": seq, "extra_headers": extra,
+			"start": map[string]any{
+				"callId": ids.Call, "streamId": ids.Stream, "accountId": ids.Account, "tracks": tracks,
+				"mediaFormat": map[string]any{"encoding": encoding, "sampleRate": rate},
+			},
+		}
 	}
-	b, _ := json.Marshal(map[string]any{
-		"event": "start", "sequenceNumber": seq, "extra_headers": extra,
-		"start": map[string]any{
-			"callId": ids.Call, "streamId": ids.Stream, "accountId": ids.Account, "tracks": tracks,
-			"mediaFormat": map[string]any{"encoding": encoding, "sampleRate": rate},
-		},
-	})
-	return b
 }
 
 // plivoHeaders renders custom parameters as Plivo's extra_headers
@@ -123,24 +120,6 @@ func plivoHeaders(params map[string]string) string {
 	}
 	return strings.Join(parts, ";")
 }
-
-func (plivoWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
-	dst = append(dst, `{"event":"media","sequenceNumber":`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	dst = append(dst, `,"streamId":"`...)
-	dst = append(dst, ids.Stream...)
-	dst = append(dst, `","media":{"track":"`...)
-	dst = append(dst, track...)
-	dst = append(dst, `","timestamp":"`...)
-	dst = strconv.AppendInt(dst, ts, 10)
-	dst = append(dst, `","chunk":`...)
-	dst = strconv.AppendInt(dst, chunk, 10)
-	dst = append(dst, `,"payload":"`...)
-	dst = append(dst, payload...)
-	return append(dst, `"}}`...)
-}
-
-func (plivoWriter) Stop(IDs, int64) []byte { return nil }
 
 type plivoStream struct {
 	XMLName              xml.Name `xml:"Stream"`

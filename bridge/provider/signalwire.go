@@ -15,7 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// SignalWire speaks Twilio's protocol (twilioWriter, the same parser) with
+// SignalWire speaks Twilio's protocol (twilioStart, the same parser) with
 // UUIDs for ids, L16 at 16 or 24 kHz besides μ-law, RELAY status callbacks
 // beside TwiML ones, and its own signature for JSON webhooks.
 const SignalWire Name = "signalwire"
@@ -30,8 +30,12 @@ var signalWire = &Dialect{
 		{Kind: "swml", Codec: true, Build: swml},
 	},
 	Wire: &Wire{
-		FrameWriter: signalWireWriter{twilioWriter{name: SignalWire}},
-		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{16000, 24000}, FrameMs: 20, FirstSeq: 2,
+		Stereo: true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{16000, 24000}, FrameMs: 20, FirstSeq: 2,
+		ids:       func() IDs { return IDs{Call: randUUID(), Stream: randUUID(), Account: randUUID()} },
+		connected: `{"event":"connected","protocol":"Call","version":"0.2.0"}`,
+		start:     twilioStart(false),
+		media:     `{"event":"media","sequenceNumber":"$seq","media":{"track":"$track","chunk":"$chunk","timestamp":"$ts","payload":"$payload"}}`,
+		stop:      `{"event":"stop","sequenceNumber":"$seq"}`,
 	},
 }
 
@@ -100,20 +104,6 @@ func SignalWireSignatureOK(key, sig string, urls []string, body []byte, form url
 		}
 	}
 	return TwilioSignatureOK(key, sig, urls, form)
-}
-
-type signalWireWriter struct{ twilioWriter }
-
-func (signalWireWriter) NewIDs() IDs {
-	return IDs{Call: randUUID(), Stream: randUUID(), Account: randUUID()}
-}
-
-func (signalWireWriter) Connected() []byte {
-	return []byte(`{"event":"connected","protocol":"Call","version":"0.2.0"}`)
-}
-
-func (signalWireWriter) Stop(_ IDs, seq int64) []byte {
-	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `"}`)
 }
 
 // SWML (SignalWire Markup Language).

@@ -5,11 +5,9 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/xml"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -22,8 +20,15 @@ var twilio = &Dialect{
 	CallbackFields: twimlCallbackFields,
 	Markup:         []Markup{{Kind: "twilio", Connect: true, Build: twimlFor(Twilio)}},
 	Wire: &Wire{
-		FrameWriter: twilioWriter{name: Twilio},
-		Stereo:      true, Encodings: []Encoding{PCMU}, FrameMs: 20, FirstSeq: 2,
+		Stereo: true, Encodings: []Encoding{PCMU}, FrameMs: 20, FirstSeq: 2,
+		ids: func() IDs {
+			return IDs{Call: "CA" + randHex(16), Stream: "MZ" + randHex(16), Account: "AC" + randHex(16)}
+		},
+		connected: `{"event":"connected","protocol":"Call","version":"1.0.0"}`,
+		start:     twilioStart(true),
+		media: `{"event":"media","sequenceNumber":"$seq","streamSid":"$stream",` +
+			`"media":{"track":"$track","chunk":"$chunk","timestamp":"$ts","payload":"$payload"}}`,
+		stop: `{"event":"stop","sequenceNumber":"$seq","streamSid":"$stream","stop":{"accountSid":"$account","callSid":"$call"}}`,
 	},
 }
 
@@ -87,65 +92,24 @@ func TwilioSignatureOK(key, sig string, urls []string, params url.Values) bool {
 	return match == 1
 }
 
-// twilioWriter writes Twilio's frames, and SignalWire's, which differ only
-// in their connected version, their ids and a bare stop.
-type twilioWriter struct{ name Name }
-
-func (w twilioWriter) NewIDs() IDs {
-	return IDs{Call: "CA" + randHex(16), Stream: "MZ" + randHex(16), Account: "AC" + randHex(16)}
-}
-
-func (w twilioWriter) Connected() []byte {
-	return []byte(`{"event":"connected","protocol":"Call","version":"1.0.0"}`)
-}
-
-func (w twilioWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
-	if params == nil {
-		params = map[string]string{}
+// twilioStart writes Twilio's start frame, or SignalWire's, which has no
+// top-level streamSid.
+func twilioStart(topStream bool) startFunc {
+	return func(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) any {
+		format := map[string]any{"encoding": "audio/x-mulaw", "sampleRate": rate, "channels": 1}
+		if enc == L16 {
+			format["encoding"] = "audio/x-L16"
+		}
+		st := map[string]any{
+			"streamSid": ids.Stream, "accountSid": ids.Account, "callSid": ids.Call,
+			"tracks": tracks, "customParameters": params, "mediaFormat": format,
+		}
+		m := map[string]any{"event": "start", "sequenceNumber": "1", "start": st}
+		if topStream {
+			m["streamSid"] = ids.Stream
+		}
+		return m
 	}
-	format := map[string]any{"encoding": "audio/x-mulaw", "sampleRate": rate, "channels": 1}
-	if enc == L16 {
-		format["encoding"] = "audio/x-L16"
-	}
-	st := map[string]any{
-		"streamSid": ids.Stream, "accountSid": ids.Account, "callSid": ids.Call,
-		"tracks": tracks, "customParameters": params, "mediaFormat": format,
-	}
-	m := map[string]any{"event": "start", "sequenceNumber": "1", "start": st}
-	if w.name == Twilio {
-		m["streamSid"] = ids.Stream
-	}
-	b, _ := json.Marshal(m)
-	return b
-}
-
-func (w twilioWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
-	dst = append(dst, `{"event":"media","sequenceNumber":"`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	if w.name == Twilio {
-		dst = append(dst, `","streamSid":"`...)
-		dst = append(dst, ids.Stream...)
-	}
-	dst = append(dst, `","media":{"track":"`...)
-	dst = append(dst, track...)
-	return append(appendChunk(append(dst, `",`...), chunk, ts, payload), '}')
-}
-
-// appendChunk appends `"chunk":"<chunk>","timestamp":"<ts>","payload":"<payload>"}`,
-// the media fields Twilio, Telnyx and Exotel spell alike.
-func appendChunk(dst []byte, chunk, ts int64, payload []byte) []byte {
-	dst = append(dst, `"chunk":"`...)
-	dst = strconv.AppendInt(dst, chunk, 10)
-	dst = append(dst, `","timestamp":"`...)
-	dst = strconv.AppendInt(dst, ts, 10)
-	dst = append(dst, `","payload":"`...)
-	dst = append(dst, payload...)
-	return append(dst, `"}`...)
-}
-
-func (w twilioWriter) Stop(ids IDs, seq int64) []byte {
-	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `","streamSid":"` + ids.Stream +
-		`","stop":{"accountSid":"` + ids.Account + `","callSid":"` + ids.Call + `"}}`)
 }
 
 // streamName is the name instructions give a stream.

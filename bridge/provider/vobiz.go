@@ -2,7 +2,7 @@ package provider
 
 import "github.com/valyala/fastjson"
 
-// Vobiz streams Plivo's protocol (the same parser, plivoWriter) with
+// Vobiz streams Plivo's protocol (the same parser, plivoStart) with
 // big-endian L16, all-digit account ids, a sequence that starts at 0 and
 // extra_headers as a JSON object.
 const Vobiz Name = "vobiz"
@@ -12,9 +12,11 @@ var vobiz = &Dialect{
 	CallbackFields: plivoCallbackFields,
 	Markup:         []Markup{{Kind: "vobiz", Build: plivoXML(false)}},
 	Wire: &Wire{
-		FrameWriter: vobizWriter{plivoWriter{vobiz: true}},
-		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,
+		Stereo: true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,
 		EpochTimestamps: true, FirstSeq: 1,
+		ids:   func() IDs { return IDs{Call: randUUID(), Stream: randUUID(), Account: "500025"} },
+		start: plivoStart(true),
+		media: plivoMedia,
 	},
 }
 
@@ -53,10 +55,4 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-type vobizWriter struct{ plivoWriter }
-
-func (vobizWriter) NewIDs() IDs {
-	return IDs{Call: randUUID(), Stream: randUUID(), Account: "500025"}
 }
