@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -178,7 +179,7 @@ func fuzzParser(f *testing.F, name Name) {
 		check(data, p.ParseBinary(data, &ev))
 		for len(data) > 0 {
 			line := data
-			if i := indexByte(data, '\n'); i >= 0 {
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
 				line, data = data[:i], data[i+1:]
 			} else {
 				data = nil
@@ -220,7 +221,7 @@ func FuzzDetector(f *testing.F) {
 		)
 		for i := 0; i < 4 && len(data) > 0; i++ {
 			frame := data
-			if j := indexByte(data, '\n'); j >= 0 {
+			if j := bytes.IndexByte(data, '\n'); j >= 0 {
 				frame, data = data[:j], data[j+1:]
 			} else {
 				data = nil

@@ -18,9 +18,11 @@ const (
 
 // Id keys in every spelling the providers use, most common first.
 var (
-	streamKeys  = []string{"streamSid", "streamId", "stream_id", "stream_sid"}
-	callKeys    = []string{"callSid", "callId", "callUUID", "callUuid", "call_sid", "call_control_id"}
-	accountKeys = []string{"accountSid", "accountId", "account_sid", "account_id", "user_id"}
+	streamKeys = []string{"streamSid", "streamId", "stream_id", "stream_sid"}
+	callKeys   = []string{"callSid", "callId", "callUUID", "callUuid", "call_sid", "call_control_id"}
+	// frameCallKeys are those a media or stop frame may carry.
+	frameCallKeys = []string{"callSid", "callId", "callUUID", "call_sid", "call_control_id"}
+	accountKeys   = []string{"accountSid", "accountId", "account_sid", "account_id", "user_id"}
 )
 
 // start parses a start frame. Ids are taken from the start object first and
@@ -145,10 +147,11 @@ func (p *Parser) mediaFormat(mf *fastjson.Value) (Format, error) {
 	}
 	f.Encoding = enc
 
-	n, has, ok := flexInt(field(mf, "sampleRate", "sample_rate", "rate"))
+	n, has, err := p.intField("start", "sample rate", func(n int64) bool { return n > 0 && n <= 1_000_000 },
+		mf, "sampleRate", "sample_rate", "rate")
 	switch {
-	case !ok || (has && n <= 0) || n > 1_000_000:
-		return f, p.errorf("start", "invalid sample rate %s", show(field(mf, "sampleRate", "sample_rate", "rate")))
+	case err != nil:
+		return f, err
 	case has:
 		f.SampleRate = int(n)
 	case rate > 0:
@@ -157,18 +160,15 @@ func (p *Parser) mediaFormat(mf *fastjson.Value) (Format, error) {
 		f.SampleRate = 8000
 	}
 
-	n, has, ok = flexInt(field(mf, "channels"))
-	switch {
-	case !ok || (has && (n <= 0 || n > 16)):
-		return f, p.errorf("start", "invalid channels %s", show(field(mf, "channels")))
-	case has:
+	if n, has, err = p.intField("start", "channels", func(n int64) bool { return n > 0 && n <= 16 }, mf, "channels"); err != nil {
+		return f, err
+	} else if has {
 		f.Channels = int(n)
 	}
 
 	// Exotel states the sample size; anything but 16-bit linear is not L16.
-	n, has, ok = flexInt(field(mf, "bit_rate", "bitRate", "bits"))
-	if !ok {
-		return f, p.errorf("start", "invalid bit_rate %s", show(field(mf, "bit_rate", "bitRate", "bits")))
+	if n, has, err = p.intField("start", "bit_rate", nil, mf, "bit_rate", "bitRate", "bits"); err != nil {
+		return f, err
 	}
 	if has && n != 16 && f.Encoding == L16 {
 		f.Encoding = ""

@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"bytes"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -49,23 +51,19 @@ func show(v *fastjson.Value) string {
 	return quote(v.MarshalTo(nil))
 }
 
+// strquote quotes s with its quotes and backslashes escaped and control
+// characters and invalid UTF-8 as "?".
 func strquote(s string) string {
-	var sb strings.Builder
-	sb.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			sb.WriteByte('\\')
-			sb.WriteRune(r)
-		case r < 0x20 || r == 0x7f || r == '\uFFFD':
-			sb.WriteString("?")
-		default:
-			sb.WriteRune(r)
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
 		}
-	}
-	sb.WriteByte('"')
-	return sb.String()
+		return r
+	}, s)
+	return `"` + quoteEscaper.Replace(s) + `"`
 }
+
+var quoteEscaper = strings.NewReplacer(`"`, `\"`, `\`, `\\`)
 
 // field returns the first of keys present in the object v with a non-null
 // value, or nil. v may be nil or not an object.
@@ -131,7 +129,7 @@ func flexInt(v *fastjson.Value) (n int64, present, ok bool) {
 		return int64(f), true, true
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		b = trimSpace(b)
+		b = bytes.Trim(b, " \t\n\r")
 		if len(b) == 0 {
 			return 0, false, true
 		}
@@ -149,7 +147,7 @@ func atoi(b []byte) (int64, bool) {
 		neg = b[0] == '-'
 		b = b[1:]
 	}
-	if i := indexByte(b, '.'); i >= 0 {
+	if i := bytes.IndexByte(b, '.'); i >= 0 {
 		for _, c := range b[i+1:] {
 			if c != '0' {
 				return 0, false
@@ -176,27 +174,6 @@ func atoi(b []byte) (int64, bool) {
 	}
 	return n, true
 }
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // equalFold reports whether b equals the lower-case ASCII string s,
 // ignoring ASCII case, without allocating.
