@@ -30,19 +30,10 @@ const (
 )
 
 func (k Kind) String() string {
-	switch k {
-	case KindConnected:
-		return "connected"
-	case KindStart:
-		return "start"
-	case KindMedia:
-		return "media"
-	case KindDTMF:
-		return "dtmf"
-	case KindStop:
-		return "stop"
+	if k > KindStop {
+		return "other"
 	}
-	return "other"
+	return [...]string{"other", "connected", "start", "media", "dtmf", "stop"}[k]
 }
 
 // Encoding is the wire codec of a stream, normalised.
@@ -64,13 +55,10 @@ const (
 )
 
 func (o ByteOrder) String() string {
-	switch o {
-	case LittleEndian:
-		return "little-endian"
-	case BigEndian:
-		return "big-endian"
+	if o > BigEndian {
+		return "unknown"
 	}
-	return "unknown"
+	return [...]string{"unknown", "little-endian", "big-endian"}[o]
 }
 
 // Format is a stream's media format as announced in its start frame.

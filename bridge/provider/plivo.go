@@ -38,16 +38,7 @@ var plivoCallbackFields = []string{"CallUUID", "CallUuid", "call_uuid", "callUUI
 // isPlivoAuthID: "MA" or "SA" followed by at least 8 upper-case letters or
 // digits (Plivo auth ids are 20 characters).
 func isPlivoAuthID(s string) bool {
-	if len(s) < 10 || (s[:2] != "MA" && s[:2] != "SA") {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 10 && (s[:2] == "MA" || s[:2] == "SA") && every(s[2:], func(c byte) bool { return 'A' <= c && c <= 'Z' || isDigit(c) })
 }
 
 // extraHeaders merges Plivo/Vobiz extra_headers, a string in any of the

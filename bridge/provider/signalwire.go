@@ -3,7 +3,6 @@ package provider
 import (
 	"crypto/hmac"
 	"crypto/sha1"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -45,15 +44,8 @@ func isUUID(b []byte) bool {
 		return false
 	}
 	for i, c := range b {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
+		if dash := i == 8 || i == 13 || i == 18 || i == 23; dash != (c == '-') || !dash && !isHex(c) {
+			return false
 		}
 	}
 	return true
@@ -91,17 +83,14 @@ func twilioOrSignalWire(st, v *fastjson.Value) (Name, string) {
 // status callbacks), or Twilio's signature for form requests (cXML).
 func SignalWireSignatureOK(key, sig string, urls []string, body []byte, form url.Values) bool {
 	sig = strings.TrimSpace(sig)
-	if raw, err := hex.DecodeString(sig); err == nil && len(raw) == sha1.Size {
-		match := 0
-		for _, u := range urls {
-			m := hmac.New(sha1.New, []byte(key))
-			m.Write([]byte(u))
-			m.Write(body)
-			match |= subtle.ConstantTimeCompare(m.Sum(nil), raw)
-		}
-		if match == 1 {
-			return true
-		}
+	raw, err := hex.DecodeString(sig)
+	if err == nil && len(raw) == sha1.Size && macMatches(urls, raw, func(u string) []byte {
+		m := hmac.New(sha1.New, []byte(key))
+		m.Write([]byte(u))
+		m.Write(body)
+		return m.Sum(nil)
+	}) {
+		return true
 	}
 	return TwilioSignatureOK(key, sig, urls, form)
 }

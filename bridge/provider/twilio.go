@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -38,20 +39,17 @@ var twimlCallbackFields = []string{"AccountSid", "CallSid", "StreamSid", "Stream
 
 // isTwilioSID: MZ, CA or AC followed by 32 hex digits.
 func isTwilioSID(b []byte) bool {
-	if len(b) != 34 {
-		return false
+	return len(b) == 34 && slices.Contains([]string{"MZ", "CA", "AC"}, string(b[:2])) && every(b[2:], isHex)
+}
+
+// macMatches reports whether mac(u) is want for one of urls, in constant
+// time whichever matches.
+func macMatches(urls []string, want []byte, mac func(u string) []byte) bool {
+	match := 0
+	for _, u := range urls {
+		match |= subtle.ConstantTimeCompare(mac(u), want)
 	}
-	switch string(b[:2]) {
-	case "MZ", "CA", "AC":
-	default:
-		return false
-	}
-	for _, c := range b[2:] {
-		if !isHex(c) {
-			return false
-		}
-	}
-	return true
+	return match == 1
 }
 
 // TwilioMAC is HMAC-SHA1(key, url + the POST parameters sorted by name,
@@ -85,11 +83,7 @@ func TwilioSignatureOK(key, sig string, urls []string, params url.Values) bool {
 	if err != nil || len(got) != sha1.Size {
 		return false
 	}
-	match := 0
-	for _, u := range urls {
-		match |= subtle.ConstantTimeCompare(TwilioMAC(key, u, params), got)
-	}
-	return match == 1
+	return macMatches(urls, got, func(u string) []byte { return TwilioMAC(key, u, params) })
 }
 
 // twilioStart writes Twilio's start frame, or SignalWire's, which has no

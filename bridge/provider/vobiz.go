@@ -31,7 +31,7 @@ func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
 	switch {
 	case isPlivoAuthID(a):
 		return Plivo, ""
-	case isDigits(a):
+	case every(a, isDigit): // Vobiz account ids are all digits ("500025" in its docs)
 		return Vobiz, ""
 	}
 	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
@@ -42,17 +42,4 @@ func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
 		return Plivo, ""
 	}
 	return "", "Plivo or Vobiz? use /media/plivo or /media/vobiz (accountId and first sequenceNumber do not tell)"
-}
-
-// isDigits: Vobiz account ids are all digits ("500025" in its docs).
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
