@@ -54,21 +54,12 @@ func exotelGuide(req StreamRequest) ([]byte, string, error) {
 			q.Set(kv[0], kv[1])
 		}
 	}
-	with := func(extra string) string {
-		qs := q.Encode()
-		if extra != "" {
-			if qs != "" {
-				qs += "&"
-			}
-			qs += extra
-		}
-		if qs == "" {
-			return u
-		}
-		return u + "?" + qs
+	stream, sep := u, "?"
+	if qs := q.Encode(); qs != "" {
+		stream, sep = u+"?"+qs, "&"
 	}
 	return marshalJSON(exotelGuideDoc{
-		Provider: "exotel", StreamURL: with(""), StreamURL16k: with("sample-rate=16000"), Authentication: req.Scheme,
+		Provider: "exotel", StreamURL: stream, StreamURL16k: stream + sep + "sample-rate=16000", Authentication: req.Scheme,
 		Codecs: "16-bit little-endian PCM (raw/slin) at 8000 Hz, or 16000/24000 Hz with ?sample-rate=",
 		Steps: []string{
 			"In the Exotel dashboard, open App Bazaar and edit the call flow of your number.",

@@ -102,11 +102,12 @@ type swmlDoc struct {
 	Sections map[string][]swmlOp `json:"sections" yaml:"sections"`
 }
 
+// swmlOp is one verb; connect has "to" and play "url".
 type swmlOp struct {
-	Answer  *struct{}    `json:"answer,omitempty" yaml:"answer,omitempty"`
-	Stream  *swmlStream  `json:"stream,omitempty" yaml:"stream,omitempty"`
-	Connect *swmlConnect `json:"connect,omitempty" yaml:"connect,omitempty"`
-	Play    *swmlPlay    `json:"play,omitempty" yaml:"play,omitempty"`
+	Answer  *struct{}         `json:"answer,omitempty" yaml:"answer,omitempty"`
+	Stream  *swmlStream       `json:"stream,omitempty" yaml:"stream,omitempty"`
+	Connect map[string]string `json:"connect,omitempty" yaml:"connect,omitempty"`
+	Play    map[string]string `json:"play,omitempty" yaml:"play,omitempty"`
 }
 
 type swmlStream struct {
@@ -118,14 +119,6 @@ type swmlStream struct {
 	StatusURL        string            `json:"status_url,omitempty" yaml:"status_url,omitempty"`
 	StatusURLMethod  string            `json:"status_url_method,omitempty" yaml:"status_url_method,omitempty"`
 	CustomParameters map[string]string `json:"custom_parameters,omitempty" yaml:"custom_parameters,omitempty"`
-}
-
-type swmlConnect struct {
-	To string `json:"to" yaml:"to"`
-}
-
-type swmlPlay struct {
-	URL string `json:"url" yaml:"url"`
 }
 
 func swml(req StreamRequest) ([]byte, string, error) {
@@ -141,9 +134,9 @@ func swml(req StreamRequest) ([]byte, string, error) {
 	}
 	main := []swmlOp{{Answer: &struct{}{}}, {Stream: st}}
 	if req.Dial != "" {
-		main = append(main, swmlOp{Connect: &swmlConnect{To: req.Dial}})
+		main = append(main, swmlOp{Connect: map[string]string{"to": req.Dial}})
 	} else {
-		main = append(main, swmlOp{Play: &swmlPlay{URL: "silence:" + strconv.Itoa(req.Hold)}})
+		main = append(main, swmlOp{Play: map[string]string{"url": "silence:" + strconv.Itoa(req.Hold)}})
 	}
 	doc := swmlDoc{Version: "1.0.0", Sections: map[string][]swmlOp{"main": main}}
 	if req.YAML {

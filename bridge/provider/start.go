@@ -101,25 +101,17 @@ func tracks(v *fastjson.Value) []string {
 	if v == nil {
 		return nil
 	}
-	var in, out bool
-	add := func(b []byte) {
-		switch t, ok := normTrack(b); {
-		case ok && t == TrackInbound:
-			in = true
-		case ok:
-			out = true
-		case equalFold(b, "both"), equalFold(b, "both_tracks"):
-			in, out = true, true
-		}
+	names := []*fastjson.Value{v}
+	if v.Type() == fastjson.TypeArray {
+		names, _ = v.Array()
 	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		add(stringBytes(v))
-	case fastjson.TypeArray:
-		a, _ := v.Array()
-		for _, e := range a {
-			add(stringBytes(e))
-		}
+	var in, out bool
+	for _, e := range names {
+		b := stringBytes(e)
+		t, ok := normTrack(b)
+		both := equalFold(b, "both") || equalFold(b, "both_tracks")
+		in = in || both || ok && t == TrackInbound
+		out = out || both || ok && t == TrackOutbound
 	}
 	var ts []string
 	if in {

@@ -136,10 +136,11 @@ type xmlWrap struct {
 // without <Parameter> for Telnyx.
 func twimlFor(p Name) func(StreamRequest) ([]byte, string, error) {
 	return func(req StreamRequest) ([]byte, string, error) {
-		st := xmlStream{URL: req.Media, Name: streamName, Track: "both_tracks", Codec: req.Codec, AuthBearerToken: req.Bearer}
+		verb, track := "Start", "both_tracks"
 		if req.Mode == "connect" {
-			st.Track = "inbound_track" // the only track a bidirectional stream may have
+			verb, track = "Connect", "inbound_track" // the only track a bidirectional stream may have
 		}
+		st := xmlStream{URL: req.Media, Name: streamName, Track: track, Codec: req.Codec, AuthBearerToken: req.Bearer}
 		if req.Callback != "" {
 			st.StatusCallback, st.StatusCallbackMethod = req.Callback, "POST"
 		}
@@ -147,10 +148,6 @@ func twimlFor(p Name) func(StreamRequest) ([]byte, string, error) {
 			for _, kv := range req.Params {
 				st.Parameters = append(st.Parameters, xmlParameter{kv[0], kv[1]})
 			}
-		}
-		verb := "Start"
-		if req.Mode == "connect" {
-			verb = "Connect"
 		}
 		resp := xmlResponse{Verbs: []any{xmlWrap{XMLName: xml.Name{Local: verb}, Inner: st}}}
 		if req.Mode != "connect" { // a connected call lasts as long as the stream

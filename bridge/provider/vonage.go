@@ -1,8 +1,6 @@
 package provider
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -57,9 +55,7 @@ func vonageCallID(st *Start) {
 			return
 		}
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + randHex(8)
 }
 
 // NCCO (Vonage Call Control Object).
