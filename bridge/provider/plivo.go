@@ -60,18 +60,11 @@ func (p *Parser) extraHeaders(ps *params, v *fastjson.Value) {
 			return
 		}
 	}
-	for s != "" {
-		var kv string
-		if i := strings.IndexAny(s, ";,"); i >= 0 {
-			kv, s = s[:i], s[i+1:]
-		} else {
-			kv, s = s, ""
-		}
+	for _, kv := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' }) {
 		k, val, _ := strings.Cut(kv, "=")
-		if k = strings.TrimSpace(k); k == "" && strings.TrimSpace(val) == "" {
-			continue
+		if k, val = strings.TrimSpace(k), strings.TrimSpace(val); k != "" || val != "" {
+			ps.add(k, val)
 		}
-		ps.add(k, strings.TrimSpace(val))
 	}
 }
 

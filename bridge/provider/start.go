@@ -230,23 +230,15 @@ func (ps *params) add(k, v string) {
 // value adds one JSON value: strings as they are, numbers and booleans as
 // their JSON text, null as "", objects and arrays as compact JSON.
 func (ps *params) value(k []byte, v *fastjson.Value) {
-	if len(k) > MaxParameterKeyLen {
-		ps.dropped++
-		return
-	}
+	s := ""
 	switch v.Type() {
 	case fastjson.TypeString:
-		b := stringBytes(v)
-		if len(b) > MaxParameterValueLen {
-			ps.dropped++
-			return
-		}
-		ps.add(string(k), string(b))
+		s = string(stringBytes(v))
 	case fastjson.TypeNull:
-		ps.add(string(k), "")
 	default:
-		ps.add(string(k), string(v.MarshalTo(nil)))
+		s = string(v.MarshalTo(nil))
 	}
+	ps.add(string(k), s)
 }
 
 // object adds every entry of a JSON object; other types are ignored.

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -142,37 +143,14 @@ func flexInt(v *fastjson.Value) (n int64, present, ok bool) {
 // atoi parses an optionally signed decimal integer, allowing a fraction of
 // zeros ("8000.0"), without allocating.
 func atoi(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		neg = b[0] == '-'
-		b = b[1:]
-	}
 	if i := bytes.IndexByte(b, '.'); i >= 0 {
-		for _, c := range b[i+1:] {
-			if c != '0' {
-				return 0, false
-			}
+		if len(bytes.TrimRight(b[i+1:], "0")) > 0 {
+			return 0, false
 		}
 		b = b[:i]
 	}
-	if len(b) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil && n != math.MinInt64 // a magnitude over MaxInt64 either way
 }
 
 // equalFold reports whether b equals the lower-case ASCII string s,
