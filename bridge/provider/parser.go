@@ -110,15 +110,11 @@ func (p *Parser) parse(frame []byte, ev *Event) error {
 	if v.Type() != fastjson.TypeObject {
 		return p.errorf("frame", "not a JSON object but %s", v.Type())
 	}
-	evName := v.Get("event")
-	if evName == nil {
-		return p.errorf("frame", "missing event")
+	name, err := p.stringField("frame", v, "event")
+	if err != nil {
+		return err
 	}
-	nameBytes := stringBytes(evName)
-	if nameBytes == nil {
-		return p.errorf("frame", "event is %s, not a string", evName.Type())
-	}
-	ev.Name = p.eventName(nameBytes)
+	ev.Name = p.eventName(name)
 
 	if err := p.common(v, ev); err != nil {
 		return err
@@ -230,13 +226,9 @@ func (p *Parser) media(v *fastjson.Value, ev *Event) error {
 	if ev.TimestampMs, ev.HasTimestamp, err = p.intField("media", "timestamp", nil, m, "timestamp"); err != nil {
 		return err
 	}
-	pv := m.Get("payload")
-	if pv == nil {
-		return p.errorf("media", "missing payload")
-	}
-	src := stringBytes(pv)
-	if src == nil {
-		return p.errorf("media", "payload is %s, not a string", pv.Type())
+	src, err := p.stringField("media", m, "payload")
+	if err != nil {
+		return err
 	}
 	payload, err := p.decode(src)
 	if err != nil {
@@ -299,6 +291,20 @@ func (p *Parser) stop(v *fastjson.Value, ev *Event) {
 	} else if b := stringBytes(field(v, "reason")); b != nil {
 		ev.Reason = string(b)
 	}
+}
+
+// stringField returns the bytes of the string v[key]; a key that is absent
+// or not a string is an error.
+func (p *Parser) stringField(event string, v *fastjson.Value, key string) ([]byte, error) {
+	f := v.Get(key)
+	if f == nil {
+		return nil, p.errorf(event, "missing %s", key)
+	}
+	b := stringBytes(f)
+	if b == nil {
+		return nil, p.errorf(event, "%s is %s, not a string", key, f.Type())
+	}
+	return b, nil
 }
 
 // intField reads the first of keys in v as an integer (flexInt). A value

@@ -6,9 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/xml"
+	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -59,15 +59,8 @@ func macMatches(urls []string, want []byte, mac func(u string) []byte) bool {
 func TwilioMAC(key, u string, params url.Values) []byte {
 	m := hmac.New(sha1.New, []byte(key))
 	m.Write([]byte(u))
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		vs := append([]string(nil), params[k]...)
-		sort.Strings(vs)
-		for _, v := range vs {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		for _, v := range slices.Sorted(slices.Values(params[k])) {
 			m.Write([]byte(k))
 			m.Write([]byte(v))
 		}
