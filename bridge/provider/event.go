@@ -3,13 +3,8 @@
 // values out; no I/O, no logging, no goroutines, and no allocation for media
 // frames in steady state.
 //
-// Each provider is one Dialect in one file (twilio.go, signalwire.go,
-// plivo.go, vobiz.go, telnyx.go, exotel.go, vonage.go) holding all the
-// bridge knows about it: parse defaults and byte order, id shapes used by
-// detection, reordering, status callback fields, webhook signatures and a
-// Wire for tools that play the provider. The shared machinery is
-// parser.go, start.go, value.go and detect.go; dialect.go registers the
-// dialects.
+// Each provider is one Dialect in its own file, holding all the bridge
+// knows about it; dialect.go registers them.
 package provider
 
 import "errors"

@@ -33,10 +33,7 @@ func (p *Parser) start(v *fastjson.Value, ev *Event) error {
 	if st != nil && st.Type() != fastjson.TypeObject {
 		return p.errorf("start", "start is %s, not an object", st.Type())
 	}
-	s := &Start{}
-	s.StreamID = firstText(st, v, streamKeys)
-	s.CallID = firstText(st, v, callKeys)
-	s.AccountID = firstText(st, v, accountKeys)
+	s := &Start{StreamID: firstText(st, v, streamKeys), CallID: firstText(st, v, callKeys), AccountID: firstText(st, v, accountKeys)}
 	s.From, _ = text(field(st, "from"))
 	s.To, _ = text(field(st, "to"))
 	s.Tracks = tracks(field(st, "tracks"))
@@ -81,11 +78,8 @@ func (p *Parser) finish(s *Start, ps *params, ev *Event) {
 // firstText returns the first of keys present as text in st, then in top.
 func firstText(st, top *fastjson.Value, keys []string) string {
 	for _, o := range [2]*fastjson.Value{st, top} {
-		if o == nil || o.Type() != fastjson.TypeObject {
-			continue
-		}
 		for _, k := range keys {
-			if s, ok := text(o.Get(k)); ok && s != "" {
+			if s, ok := text(field(o, k)); ok && s != "" {
 				return s
 			}
 		}

@@ -35,14 +35,24 @@ func (e *frameError) Unwrap() error { return e.cause }
 // maxQuoted bounds how much of a hostile value an error message repeats.
 const maxQuoted = 40
 
-// quote returns b as a Go-quoted string cut to maxQuoted bytes, for error
-// messages.
+// quote returns b cut to maxQuoted bytes and quoted for an error message:
+// quotes and backslashes escaped, control characters and invalid UTF-8 as
+// "?".
 func quote(b []byte) string {
+	s, more := string(b), ""
 	if len(b) > maxQuoted {
-		return strquote(string(b[:maxQuoted])) + "…"
+		s, more = string(b[:maxQuoted]), "…"
 	}
-	return strquote(string(b))
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
+	return `"` + quoteEscaper.Replace(s) + `"` + more
 }
+
+var quoteEscaper = strings.NewReplacer(`"`, `\"`, `\`, `\\`)
 
 // show renders a JSON value for an error message, cut to maxQuoted bytes.
 func show(v *fastjson.Value) string {
@@ -51,20 +61,6 @@ func show(v *fastjson.Value) string {
 	}
 	return quote(v.MarshalTo(nil))
 }
-
-// strquote quotes s with its quotes and backslashes escaped and control
-// characters and invalid UTF-8 as "?".
-func strquote(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return '?'
-		}
-		return r
-	}, s)
-	return `"` + quoteEscaper.Replace(s) + `"`
-}
-
-var quoteEscaper = strings.NewReplacer(`"`, `\"`, `\`, `\\`)
 
 // field returns the first of keys present in the object v with a non-null
 // value, or nil. v may be nil or not an object.
@@ -113,12 +109,10 @@ func text(v *fastjson.Value) (string, bool) {
 // or null value, or an empty string, is reported as not present. Anything
 // else that is not an integer is an error.
 func flexInt(v *fastjson.Value) (n int64, present, ok bool) {
-	if v == nil {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		return 0, false, true
 	}
 	switch v.Type() {
-	case fastjson.TypeNull:
-		return 0, false, true
 	case fastjson.TypeNumber:
 		if n, err := v.Int64(); err == nil {
 			return n, true, true
