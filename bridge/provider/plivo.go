@@ -38,7 +38,8 @@ var plivoCallbackFields = []string{"CallUUID", "CallUuid", "call_uuid", "callUUI
 // isPlivoAuthID: "MA" or "SA" followed by at least 8 upper-case letters or
 // digits (Plivo auth ids are 20 characters).
 func isPlivoAuthID(s string) bool {
-	return len(s) >= 10 && (s[:2] == "MA" || s[:2] == "SA") && every(s[2:], func(c byte) bool { return 'A' <= c && c <= 'Z' || isDigit(c) })
+	upperOrDigit := func(c byte) bool { return 'A' <= c && c <= 'Z' || isDigit(c) }
+	return len(s) >= 10 && (s[:2] == "MA" || s[:2] == "SA") && every(s[2:], upperOrDigit)
 }
 
 // extraHeaders merges Plivo/Vobiz extra_headers, a string in any of the

@@ -33,8 +33,9 @@ var signalWire = &Dialect{
 		ids:       func() IDs { return IDs{Call: randUUID(), Stream: randUUID(), Account: randUUID()} },
 		connected: `{"event":"connected","protocol":"Call","version":"0.2.0"}`,
 		start:     twilioStart(false),
-		media:     `{"event":"media","sequenceNumber":"$seq","media":{"track":"$track","chunk":"$chunk","timestamp":"$ts","payload":"$payload"}}`,
-		stop:      `{"event":"stop","sequenceNumber":"$seq"}`,
+		media: `{"event":"media","sequenceNumber":"$seq",` +
+			`"media":{"track":"$track","chunk":"$chunk","timestamp":"$ts","payload":"$payload"}}`,
+		stop: `{"event":"stop","sequenceNumber":"$seq"}`,
 	},
 }
 

@@ -37,13 +37,6 @@ func (p *Parser) start(v *fastjson.Value, ev *Event) error {
 	s.From, _ = text(field(st, "from"))
 	s.To, _ = text(field(st, "to"))
 	s.Tracks = tracks(field(st, "tracks"))
-
-	f, err := p.mediaFormat(field(st, "mediaFormat", "media_format"))
-	if err != nil {
-		return err
-	}
-	s.Format = f
-
 	var ps params
 	ps.object(field(st, "customParameters", "custom_parameters"))
 	ps.object(field(v, "customParameters", "custom_parameters"))
@@ -52,12 +45,17 @@ func (p *Parser) start(v *fastjson.Value, ev *Event) error {
 	}
 	p.extraHeaders(&ps, field(v, "extra_headers", "extraHeaders"))
 	p.extraHeaders(&ps, field(st, "extra_headers", "extraHeaders"))
-	p.finish(s, &ps, ev)
-	return nil
+	return p.finish(s, field(st, "mediaFormat", "media_format"), &ps, ev)
 }
 
-// finish stores s in ev and remembers its ids and format.
-func (p *Parser) finish(s *Start, ps *params, ev *Event) {
+// finish reads s's format from mf, stores s in ev and remembers its ids
+// and format.
+func (p *Parser) finish(s *Start, mf *fastjson.Value, ps *params, ev *Event) error {
+	f, err := p.mediaFormat(mf)
+	if err != nil {
+		return err
+	}
+	s.Format = f
 	s.CustomParameters = ps.m
 	s.DroppedParameters = ps.dropped
 	if ps.dropped > 0 {
@@ -73,6 +71,7 @@ func (p *Parser) finish(s *Start, ps *params, ev *Event) {
 	}
 	p.format, p.hasFormat = s.Format, true
 	ev.Start = s
+	return nil
 }
 
 // firstText returns the first of keys present as text in st, then in top.

@@ -26,23 +26,14 @@ const vonageCallIDHeader = "call_id"
 // Every other top-level key is a header from the NCCO endpoint and becomes
 // a custom parameter.
 func (p *Parser) vonageStart(v *fastjson.Value, ev *Event) error {
-	s := &Start{Tracks: []string{TrackInbound}}
-	f, err := p.mediaFormat(v)
-	if err != nil {
-		return err
-	}
-	s.Format = f
 	var ps params
 	o, _ := v.Object()
 	o.Visit(func(k []byte, val *fastjson.Value) {
-		switch string(k) {
-		case "event", "content-type":
-			return
+		if string(k) != "event" && string(k) != "content-type" {
+			ps.value(k, val)
 		}
-		ps.value(k, val)
 	})
-	p.finish(s, &ps, ev)
-	return nil
+	return p.finish(&Start{Tracks: []string{TrackInbound}}, v, &ps, ev)
 }
 
 // vonageCallID gives a Vonage stream its call id: the call_id header the
