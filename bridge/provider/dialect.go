@@ -141,7 +141,7 @@ func (w *Wire) Start(ids IDs, tracks []string, enc Encoding, rate int, params ma
 // chunk the track's frame counter (from 1), ts the timestamp as the
 // provider sends it, payload the audio already base64-encoded.
 func (w *Wire) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
-	return appendFrame(dst, w.media, frameValues{ids: ids, seq: seq, chunk: chunk, ts: ts, track: track, payload: payload})
+	return appendFrame(dst, w.media, ids, seq, chunk, ts, track, payload)
 }
 
 // Stop is the stop frame, or nil for a provider that ends a stream by
@@ -150,22 +150,15 @@ func (w *Wire) Stop(ids IDs, seq int64) []byte {
 	if w.stop == "" {
 		return nil
 	}
-	return appendFrame(nil, w.stop, frameValues{ids: ids, seq: seq})
+	return appendFrame(nil, w.stop, ids, seq, 0, 0, "", nil)
 }
 
 // startFunc gives the JSON value of a start frame; params is never nil.
 type startFunc func(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) any
 
-type frameValues struct {
-	ids            IDs
-	seq, chunk, ts int64
-	track          string
-	payload        []byte
-}
-
 // appendFrame appends the template frame with each of $seq, $chunk, $ts,
 // $track, $payload, $call, $stream and $account replaced by its value.
-func appendFrame(dst []byte, frame string, v frameValues) []byte {
+func appendFrame(dst []byte, frame string, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
 	for {
 		i := strings.IndexByte(frame, '$')
 		if i < 0 {
@@ -179,21 +172,21 @@ func appendFrame(dst []byte, frame string, v frameValues) []byte {
 		}
 		switch frame[:n] {
 		case "seq":
-			dst = strconv.AppendInt(dst, v.seq, 10)
+			dst = strconv.AppendInt(dst, seq, 10)
 		case "chunk":
-			dst = strconv.AppendInt(dst, v.chunk, 10)
+			dst = strconv.AppendInt(dst, chunk, 10)
 		case "ts":
-			dst = strconv.AppendInt(dst, v.ts, 10)
+			dst = strconv.AppendInt(dst, ts, 10)
 		case "track":
-			dst = append(dst, v.track...)
+			dst = append(dst, track...)
 		case "payload":
-			dst = append(dst, v.payload...)
+			dst = append(dst, payload...)
 		case "call":
-			dst = append(dst, v.ids.Call...)
+			dst = append(dst, ids.Call...)
 		case "stream":
-			dst = append(dst, v.ids.Stream...)
+			dst = append(dst, ids.Stream...)
 		case "account":
-			dst = append(dst, v.ids.Account...)
+			dst = append(dst, ids.Account...)
 		}
 		frame = frame[n:]
 	}
