@@ -199,16 +199,12 @@ func (w *Wire) SendsStop() bool { return w.stop != "" }
 // CheckFormat says whether the provider can stream enc at rate.
 func (d *Dialect) CheckFormat(enc Encoding, rate int) error {
 	w := d.Wire
-	if !slices.Contains(w.Encodings, enc) {
+	switch {
+	case !slices.Contains(w.Encodings, enc):
 		return fmt.Errorf("%s does not stream %s (it streams %v)", d.Name, enc, w.Encodings)
-	}
-	if enc != L16 {
-		if rate != 8000 {
-			return fmt.Errorf("%s streams %s at 8000 Hz only, not %d Hz", d.Name, enc, rate)
-		}
-		return nil
-	}
-	if !slices.Contains(w.L16Rates, rate) {
+	case enc != L16 && rate != 8000:
+		return fmt.Errorf("%s streams %s at 8000 Hz only, not %d Hz", d.Name, enc, rate)
+	case enc == L16 && !slices.Contains(w.L16Rates, rate):
 		return fmt.Errorf("%s streams L16 at %v Hz, not %d Hz", d.Name, w.L16Rates, rate)
 	}
 	return nil

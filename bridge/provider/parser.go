@@ -75,7 +75,7 @@ func (p *Parser) ParseBinary(frame []byte, ev *Event) error { return p.parseFram
 func (p *Parser) parseFrame(frame []byte, binary bool, ev *Event) error {
 	*ev = Event{}
 	if p.d == nil {
-		return errUnknownParser(p.name)
+		return fmt.Errorf("%w: no parser for %s", ErrUnknownProvider, quote([]byte(p.name)))
 	}
 	p.release(len(frame))
 	what := "frame"
@@ -323,8 +323,4 @@ func (p *Parser) errorf(event, format string, args ...any) error {
 		event = quote([]byte(event))
 	}
 	return &frameError{provider: p.d.Name, event: event, what: fmt.Sprintf(format, args...)}
-}
-
-func errUnknownParser(name Name) error {
-	return fmt.Errorf("%w: no parser for %s", ErrUnknownProvider, quote([]byte(name)))
 }
