@@ -51,6 +51,18 @@ func stop(seq int64, stream, call, reason string) Event {
 	return ev
 }
 
+// vobizSession is the Vobiz stream-events doc example in format f.
+func vobizSession(f Format) []Event {
+	return []Event{
+		start(0, vbStream, vbCall, &Start{CallID: vbCall, StreamID: vbStream, AccountID: "500025", Tracks: inOnly, Format: f}),
+		media(1, vbStream, in, 1, 1778597597071),
+		media(2, vbStream, in, 2, 1778597597091),
+		media(3, vbStream, in, 3, 1778597597111),
+		other("playedStream", none, ""),
+		other("clearedAudio", 0, vbStream),
+	}
+}
+
 const (
 	twStream  = "MZ7c8817f8a231170163c51f360708d9a2"
 	twStream2 = "MZ18ad3ab5a668481ce02b83e7395059f0"
@@ -191,23 +203,8 @@ var sessions = []struct {
 		media(4, "2b3c4d5e-6f70-4819-a2b3-c4d5e6f70819", in, 3, 1705312200040),
 		stop(5, "2b3c4d5e-6f70-4819-a2b3-c4d5e6f70819", "", ""),
 	}},
-	{"vobiz-mulaw.jsonl", Vobiz, []Event{
-		start(0, vbStream, vbCall, &Start{CallID: vbCall, StreamID: vbStream, AccountID: "500025", Tracks: inOnly, Format: vobizMu}),
-		media(1, vbStream, in, 1, 1778597597071),
-		media(2, vbStream, in, 2, 1778597597091),
-		media(3, vbStream, in, 3, 1778597597111),
-		other("playedStream", none, ""),
-		other("clearedAudio", 0, vbStream),
-	}},
-	{"vobiz.jsonl", Vobiz, []Event{
-		start(0, vbStream, vbCall, &Start{CallID: vbCall, StreamID: vbStream, AccountID: "500025", Tracks: inOnly,
-			Format: Format{Encoding: L16, Raw: "audio/x-l16", SampleRate: 16000, Channels: 1, Order: BigEndian}}),
-		media(1, vbStream, in, 1, 1778597597071),
-		media(2, vbStream, in, 2, 1778597597091),
-		media(3, vbStream, in, 3, 1778597597111),
-		other("playedStream", none, ""),
-		other("clearedAudio", 0, vbStream),
-	}},
+	{"vobiz-mulaw.jsonl", Vobiz, vobizSession(vobizMu)},
+	{"vobiz.jsonl", Vobiz, vobizSession(Format{Encoding: L16, Raw: "audio/x-l16", SampleRate: 16000, Channels: 1, Order: BigEndian})},
 	{"vobiz-reconnect-1.jsonl", Vobiz, []Event{
 		start(0, "11111111-2222-4333-8444-555555555555", "7e6d5c4b-3a29-4817-a6b5-c4d3e2f1a0b9", &Start{
 			CallID: "7e6d5c4b-3a29-4817-a6b5-c4d3e2f1a0b9", StreamID: "11111111-2222-4333-8444-555555555555", AccountID: "500025",

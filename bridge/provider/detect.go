@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/valyala/fastjson"
 )
@@ -49,22 +50,14 @@ const MaxDetectFrames = 3
 type Detector struct {
 	json   fastjson.Parser
 	frames int
-	hint   hint
-	name   Name
-	done   bool
-	err    error
+	// connected: a connected frame was seen; allowed are the providers it
+	// may be from, nil for one of no known shape (the start decides).
+	connected bool
+	allowed   []Name
+	name      Name
+	done      bool
+	err       error
 }
-
-// hint is what a connected frame told.
-type hint uint8
-
-const (
-	hintNone       hint = iota // no connected frame (yet)
-	hintTwilioLike             // Twilio or SignalWire
-	hintTelnyx
-	hintExotel
-	hintAny // a connected frame of no known shape: the start decides
-)
 
 // Feed gives the next frame (text=true for text frames). It returns the
 // provider once it is certain (done=true), done=false when it needs another
@@ -115,19 +108,18 @@ func (d *Detector) feed(frame []byte, isText bool) (Name, string) {
 		}
 		return Vonage, ""
 	case "connected":
-		if d.hint != hintNone {
+		if d.connected {
 			return "", "a second connected frame"
 		}
+		d.connected = true
 		o, _ := v.Object()
 		switch {
 		case v.Get("protocol") != nil:
-			d.hint = hintTwilioLike
+			d.allowed = []Name{Twilio, SignalWire}
 		case v.Get("version") != nil:
-			d.hint = hintTelnyx
+			d.allowed = []Name{Telnyx}
 		case o.Len() == 1:
-			d.hint = hintExotel
-		default:
-			d.hint = hintAny
+			d.allowed = []Name{Exotel}
 		}
 		return "", ""
 	case "start":
@@ -135,7 +127,10 @@ func (d *Detector) feed(frame []byte, isText bool) (Name, string) {
 		if reason != "" {
 			return "", reason
 		}
-		if !d.hint.allows(name) {
+		// Without a connected frame (Plivo and Vobiz start this way) a
+		// start is decided by its ids: the connected frame is missing
+		// evidence, not contrary evidence.
+		if d.allowed != nil && !slices.Contains(d.allowed, name) {
 			return "", fmt.Sprintf("the start frame looks like %s but the connected frame does not", name)
 		}
 		return name, ""
@@ -144,21 +139,6 @@ func (d *Detector) feed(frame []byte, isText bool) (Name, string) {
 		return "", fmt.Sprintf("first frame is %s; every provider starts with connected, start or websocket:connected", quote(ev))
 	}
 	return "", ""
-}
-
-func (h hint) allows(n Name) bool {
-	switch h {
-	case hintTwilioLike:
-		return n == Twilio || n == SignalWire
-	case hintTelnyx:
-		return n == Telnyx
-	case hintExotel:
-		return n == Exotel
-	}
-	// No connected frame: Plivo and Vobiz start this way. A start of
-	// another provider without its connected frame is still decided by its
-	// ids: the connected frame is missing evidence, not contrary evidence.
-	return true
 }
 
 // classifyStart names the provider of a start frame, or gives the reason it
@@ -186,4 +166,16 @@ func classifyStart(v *fastjson.Value) (Name, string) {
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// every reports whether s is not empty and each of its bytes is ok.
+func every[S ~string | ~[]byte](s S, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return len(s) > 0
 }

@@ -3,8 +3,11 @@ package provider
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Dialect is everything the bridge knows about one provider: how its frames
@@ -86,31 +89,11 @@ type IDs struct {
 	Call, Stream, Account string
 }
 
-// FrameWriter writes one provider's frames as that provider spells them.
-// Media frames are appended to the caller's buffer so that a load of many
-// calls allocates nothing per frame.
-type FrameWriter interface {
-	// NewIDs makes random ids in the provider's shape.
-	NewIDs() IDs
-	// Connected is the frame sent before start, or nil.
-	Connected() []byte
-	// Start is the start frame of a stream of tracks in enc at rate with
-	// custom parameters params.
-	Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte
-	// AppendMedia appends one media frame: seq is the stream's message
-	// counter, chunk the track's frame counter (from 1), ts the timestamp
-	// as the provider sends it, payload the audio already base64-encoded.
-	AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte
-	// Stop is the stop frame, or nil for a provider that ends a stream by
-	// closing the socket.
-	Stop(ids IDs, seq int64) []byte
-}
-
 // Wire is how one provider frames a stream (protocols.md and the
 // fixtures): the formats it streams and its frames, for the simulator and
-// the soak.
+// the soak. Media frames are appended to the caller's buffer so that a load
+// of many calls allocates nothing per frame.
 type Wire struct {
-	FrameWriter
 	// Stereo: one socket carries both tracks (the start frame lists them
 	// and each media frame names its track). Otherwise only inbound.
 	Stereo bool
@@ -124,25 +107,104 @@ type Wire struct {
 	EpochTimestamps bool
 	// FirstSeq is the sequence number of the first frame after start.
 	FirstSeq int64
+
+	ids       func() IDs // random ids in the provider's shape
+	connected string     // the frame sent before start, or ""
+	start     startFunc
+	// media and stop are frames as templates for appendFrame; stop is ""
+	// for a provider that ends a stream by closing the socket.
+	media, stop string
+}
+
+// NewIDs makes random ids in the provider's shape.
+func (w *Wire) NewIDs() IDs { return w.ids() }
+
+// Connected is the frame sent before start, or nil.
+func (w *Wire) Connected() []byte {
+	if w.connected == "" {
+		return nil
+	}
+	return []byte(w.connected)
+}
+
+// Start is the start frame of a stream of tracks in enc at rate with
+// custom parameters params.
+func (w *Wire) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
+	if params == nil {
+		params = map[string]string{}
+	}
+	b, _ := json.Marshal(w.start(ids, tracks, enc, rate, params))
+	return b
+}
+
+// AppendMedia appends one media frame: seq is the stream's message counter,
+// chunk the track's frame counter (from 1), ts the timestamp as the
+// provider sends it, payload the audio already base64-encoded.
+func (w *Wire) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
+	return appendFrame(dst, w.media, ids, seq, chunk, ts, track, payload)
+}
+
+// Stop is the stop frame, or nil for a provider that ends a stream by
+// closing the socket.
+func (w *Wire) Stop(ids IDs, seq int64) []byte {
+	if w.stop == "" {
+		return nil
+	}
+	return appendFrame(nil, w.stop, ids, seq, 0, 0, "", nil)
+}
+
+// startFunc gives the JSON value of a start frame; params is never nil.
+type startFunc func(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) any
+
+// appendFrame appends the template frame with each of $seq, $chunk, $ts,
+// $track, $payload, $call, $stream and $account replaced by its value.
+func appendFrame(dst []byte, frame string, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
+	for {
+		i := strings.IndexByte(frame, '$')
+		if i < 0 {
+			return append(dst, frame...)
+		}
+		dst = append(dst, frame[:i]...)
+		frame = frame[i+1:]
+		n := 0
+		for n < len(frame) && 'a' <= frame[n] && frame[n] <= 'z' {
+			n++
+		}
+		switch frame[:n] {
+		case "seq":
+			dst = strconv.AppendInt(dst, seq, 10)
+		case "chunk":
+			dst = strconv.AppendInt(dst, chunk, 10)
+		case "ts":
+			dst = strconv.AppendInt(dst, ts, 10)
+		case "track":
+			dst = append(dst, track...)
+		case "payload":
+			dst = append(dst, payload...)
+		case "call":
+			dst = append(dst, ids.Call...)
+		case "stream":
+			dst = append(dst, ids.Stream...)
+		case "account":
+			dst = append(dst, ids.Account...)
+		}
+		frame = frame[n:]
+	}
 }
 
 // SendsStop: the provider ends a stream with a stop frame; otherwise it
 // just closes the socket.
-func (w *Wire) SendsStop() bool { return w.Stop(IDs{}, 0) != nil }
+func (w *Wire) SendsStop() bool { return w.stop != "" }
 
 // CheckFormat says whether the provider can stream enc at rate.
 func (d *Dialect) CheckFormat(enc Encoding, rate int) error {
 	w := d.Wire
-	if !slices.Contains(w.Encodings, enc) {
+	switch {
+	case !slices.Contains(w.Encodings, enc):
 		return fmt.Errorf("%s does not stream %s (it streams %v)", d.Name, enc, w.Encodings)
-	}
-	if enc != L16 {
-		if rate != 8000 {
-			return fmt.Errorf("%s streams %s at 8000 Hz only, not %d Hz", d.Name, enc, rate)
-		}
-		return nil
-	}
-	if !slices.Contains(w.L16Rates, rate) {
+	case enc != L16 && rate != 8000:
+		return fmt.Errorf("%s streams %s at 8000 Hz only, not %d Hz", d.Name, enc, rate)
+	case enc == L16 && !slices.Contains(w.L16Rates, rate):
 		return fmt.Errorf("%s streams L16 at %v Hz, not %d Hz", d.Name, w.L16Rates, rate)
 	}
 	return nil

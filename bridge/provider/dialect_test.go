@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestWireRoundTrip: what each dialect's FrameWriter writes is detected as
+// TestWireRoundTrip: what each dialect's Wire writes is detected as
 // that dialect and parses back to the same ids, audio and stop, so the
 // simulator and the soak speak what the bridge reads.
 func TestWireRoundTrip(t *testing.T) {

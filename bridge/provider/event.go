@@ -3,13 +3,8 @@
 // values out; no I/O, no logging, no goroutines, and no allocation for media
 // frames in steady state.
 //
-// Each provider is one Dialect in one file (twilio.go, signalwire.go,
-// plivo.go, vobiz.go, telnyx.go, exotel.go, vonage.go) holding all the
-// bridge knows about it: parse defaults and byte order, id shapes used by
-// detection, reordering, status callback fields, webhook signatures and a
-// FrameWriter for tools that play the provider. The shared machinery is
-// parser.go, start.go, value.go and detect.go; dialect.go registers the
-// dialects.
+// Each provider is one Dialect in its own file, holding all the bridge
+// knows about it; dialect.go registers them.
 package provider
 
 import "errors"
@@ -30,19 +25,10 @@ const (
 )
 
 func (k Kind) String() string {
-	switch k {
-	case KindConnected:
-		return "connected"
-	case KindStart:
-		return "start"
-	case KindMedia:
-		return "media"
-	case KindDTMF:
-		return "dtmf"
-	case KindStop:
-		return "stop"
+	if k > KindStop {
+		return "other"
 	}
-	return "other"
+	return [...]string{"other", "connected", "start", "media", "dtmf", "stop"}[k]
 }
 
 // Encoding is the wire codec of a stream, normalised.
@@ -64,13 +50,10 @@ const (
 )
 
 func (o ByteOrder) String() string {
-	switch o {
-	case LittleEndian:
-		return "little-endian"
-	case BigEndian:
-		return "big-endian"
+	if o > BigEndian {
+		return "unknown"
 	}
-	return "unknown"
+	return [...]string{"unknown", "little-endian", "big-endian"}[o]
 }
 
 // Format is a stream's media format as announced in its start frame.

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"encoding/json"
 	"net/url"
 	"strconv"
 )
@@ -15,46 +14,24 @@ var exotel = &Dialect{
 	Name: Exotel, Order: LittleEndian, defaultEncoding: L16, defaultRate: 8000,
 	Markup: []Markup{{Kind: "exotel", Build: exotelGuide}},
 	Wire: &Wire{
-		FrameWriter: exotelWriter{},
-		Encodings:   []Encoding{L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 100, FirstSeq: 2,
-	},
-}
-
-type exotelWriter struct{}
-
-func (exotelWriter) NewIDs() IDs {
-	return IDs{Call: randHex(16), Stream: "MZ" + randHex(16), Account: "sim-account"}
-}
-
-func (exotelWriter) Connected() []byte { return []byte(`{"event":"connected"}`) }
-
-func (exotelWriter) Start(ids IDs, _ []string, _ Encoding, rate int, params map[string]string) []byte {
-	if params == nil {
-		params = map[string]string{}
-	}
-	b, _ := json.Marshal(map[string]any{
-		"event": "start", "sequence_number": "1", "stream_sid": ids.Stream,
-		"start": map[string]any{
-			"stream_sid": ids.Stream, "call_sid": ids.Call, "account_sid": ids.Account,
-			"from": "+915550100001", "to": "+915550100002", "custom_parameters": params,
-			"media_format": map[string]any{"encoding": "audio/x-raw", "sample_rate": strconv.Itoa(rate), "bit_rate": "16"},
+		Encodings: []Encoding{L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 100, FirstSeq: 2,
+		ids:       func() IDs { return IDs{Call: randHex(16), Stream: "MZ" + randHex(16), Account: "sim-account"} },
+		connected: `{"event":"connected"}`,
+		start: func(ids IDs, _ []string, _ Encoding, rate int, params map[string]string) any {
+			return map[string]any{
+				"event": "start", "sequence_number": "1", "stream_sid": ids.Stream,
+				"start": map[string]any{
+					"stream_sid": ids.Stream, "call_sid": ids.Call, "account_sid": ids.Account,
+					"from": "+915550100001", "to": "+915550100002", "custom_parameters": params,
+					"media_format": map[string]any{"encoding": "audio/x-raw", "sample_rate": strconv.Itoa(rate), "bit_rate": "16"},
+				},
+			}
 		},
-	})
-	return b
-}
-
-func (exotelWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, _ string, payload []byte) []byte {
-	dst = append(dst, `{"event":"media","sequence_number":"`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	dst = append(dst, `","stream_sid":"`...)
-	dst = append(dst, ids.Stream...)
-	dst = append(dst, `","media":{`...)
-	return append(appendChunk(dst, chunk, ts, payload), '}')
-}
-
-func (exotelWriter) Stop(ids IDs, seq int64) []byte {
-	return []byte(`{"event":"stop","sequence_number":"` + strconv.FormatInt(seq, 10) + `","stream_sid":"` + ids.Stream +
-		`","stop":{"call_sid":"` + ids.Call + `","account_sid":"` + ids.Account + `","reason":"callended"}}`)
+		media: `{"event":"media","sequence_number":"$seq","stream_sid":"$stream",` +
+			`"media":{"chunk":"$chunk","timestamp":"$ts","payload":"$payload"}}`,
+		stop: `{"event":"stop","sequence_number":"$seq","stream_sid":"$stream",` +
+			`"stop":{"call_sid":"$call","account_sid":"$account","reason":"callended"}}`,
+	},
 }
 
 // exotelGuide is what to paste into an Exotel Stream or Voicebot applet:
@@ -77,21 +54,12 @@ func exotelGuide(req StreamRequest) ([]byte, string, error) {
 			q.Set(kv[0], kv[1])
 		}
 	}
-	with := func(extra string) string {
-		qs := q.Encode()
-		if extra != "" {
-			if qs != "" {
-				qs += "&"
-			}
-			qs += extra
-		}
-		if qs == "" {
-			return u
-		}
-		return u + "?" + qs
+	stream, sep := u, "?"
+	if qs := q.Encode(); qs != "" {
+		stream, sep = u+"?"+qs, "&"
 	}
 	return marshalJSON(exotelGuideDoc{
-		Provider: "exotel", StreamURL: with(""), StreamURL16k: with("sample-rate=16000"), Authentication: req.Scheme,
+		Provider: "exotel", StreamURL: stream, StreamURL16k: stream + sep + "sample-rate=16000", Authentication: req.Scheme,
 		Codecs: "16-bit little-endian PCM (raw/slin) at 8000 Hz, or 16000/24000 Hz with ?sample-rate=",
 		Steps: []string{
 			"In the Exotel dashboard, open App Bazaar and edit the call flow of your number.",

@@ -49,12 +49,11 @@ type expectedMedia struct {
 // ulaw decodes one G.711 μ-law byte (protocols.md §7.1, Sun g711.c).
 func ulaw(b byte) int16 {
 	u := ^b
-	t := (int(u&0x0F) << 3) + 0x84
-	t <<= (u & 0x70) >> 4
+	mag := (int16(u&0x0F)<<3+0x84)<<((u&0x70)>>4) - 0x84
 	if u&0x80 != 0 {
-		return int16(0x84 - t)
+		return -mag
 	}
-	return int16(t - 0x84)
+	return mag
 }
 
 // decodeRef decodes a wire payload to samples the slow, obvious way.

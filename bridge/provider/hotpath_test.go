@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -45,24 +46,30 @@ func (c mediaCase) parse(p *Parser, i int, ev *Event) error {
 	return p.Parse(c.media[i%2], ev)
 }
 
+// started is a parser that has parsed c's start frame, and that event.
+func (c mediaCase) started(tb testing.TB) (*Parser, *Event) {
+	tb.Helper()
+	p, ev := NewParser(c.provider), &Event{}
+	if err := p.Parse(c.start, ev); err != nil {
+		tb.Fatal(err)
+	}
+	return p, ev
+}
+
 // TestMediaAllocations: once a parser has seen a media frame, parsing
 // media allocates nothing, for every provider.
 func TestMediaAllocations(t *testing.T) {
 	for _, c := range mediaCases(t) {
 		t.Run(string(c.provider), func(t *testing.T) {
-			p := NewParser(c.provider)
-			var ev Event
-			if err := p.Parse(c.start, &ev); err != nil {
-				t.Fatal(err)
-			}
+			p, ev := c.started(t)
 			for i := range 2 {
-				if err := c.parse(p, i, &ev); err != nil {
+				if err := c.parse(p, i, ev); err != nil {
 					t.Fatal(err)
 				}
 			}
 			i := 0
 			allocs := testing.AllocsPerRun(200, func() {
-				if err := c.parse(p, i, &ev); err != nil || ev.Kind != KindMedia {
+				if err := c.parse(p, i, ev); err != nil || ev.Kind != KindMedia {
 					t.Fatal(err)
 				}
 				i++
@@ -77,16 +84,12 @@ func TestMediaAllocations(t *testing.T) {
 func BenchmarkParseMedia(b *testing.B) {
 	for _, c := range mediaCases(b) {
 		b.Run(string(c.provider), func(b *testing.B) {
-			p := NewParser(c.provider)
-			var ev Event
-			if err := p.Parse(c.start, &ev); err != nil {
-				b.Fatal(err)
-			}
+			p, ev := c.started(b)
 			b.SetBytes(int64(len(c.media[0])))
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if err := c.parse(p, i, &ev); err != nil {
+				if err := c.parse(p, i, ev); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -178,7 +181,7 @@ func fuzzParser(f *testing.F, name Name) {
 		check(data, p.ParseBinary(data, &ev))
 		for len(data) > 0 {
 			line := data
-			if i := indexByte(data, '\n'); i >= 0 {
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
 				line, data = data[:i], data[i+1:]
 			} else {
 				data = nil
@@ -220,7 +223,7 @@ func FuzzDetector(f *testing.F) {
 		)
 		for i := 0; i < 4 && len(data) > 0; i++ {
 			frame := data
-			if j := indexByte(data, '\n'); j >= 0 {
+			if j := bytes.IndexByte(data, '\n'); j >= 0 {
 				frame, data = data[:j], data[j+1:]
 			} else {
 				data = nil

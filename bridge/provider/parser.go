@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 
@@ -57,32 +58,51 @@ func NewParser(name Name) *Parser {
 	return &Parser{d: Lookup(name), name: name}
 }
 
-// Name is the provider this parser parses.
-func (p *Parser) Name() Name { return p.name }
-
 // Parse parses one text frame into ev (ev is reset first). ev.Payload is
 // the base64-decoded payload and aliases the parser's buffer until the next
 // Parse or ParseBinary. Errors wrap ErrMalformed and say what is wrong
 // ("parse twilio media: invalid base64 payload: ..."). Unknown event names
 // are KindOther with ev.Name set, not errors. After an error ev is the
 // zero Event.
-func (p *Parser) Parse(frame []byte, ev *Event) error {
+func (p *Parser) Parse(frame []byte, ev *Event) error { return p.parseFrame(frame, false, ev) }
+
+// ParseBinary handles a binary WebSocket frame: for Vonage it is raw L16
+// little-endian audio (KindMedia, Track "inbound", no chunk or timestamp),
+// copied into the parser's buffer like a decoded payload; for every other
+// provider it is an error wrapping ErrMalformed.
+func (p *Parser) ParseBinary(frame []byte, ev *Event) error { return p.parseFrame(frame, true, ev) }
+
+func (p *Parser) parseFrame(frame []byte, binary bool, ev *Event) error {
 	*ev = Event{}
-	err := p.parse(frame, ev)
-	if err != nil {
+	if p.d == nil {
+		return fmt.Errorf("%w: no parser for %s", ErrUnknownProvider, quote([]byte(p.name)))
+	}
+	p.release(len(frame))
+	what := "frame"
+	if binary {
+		what = "binary frame"
+		if !p.d.binary {
+			return p.errorf(what, "%s sends only text frames", p.d.Name)
+		}
+	}
+	if len(frame) > MaxFrameSize {
+		return p.errorf(what, "frame of %d bytes is over the %d-byte limit", len(frame), MaxFrameSize)
+	}
+	var err error
+	if binary {
+		ev.Kind, ev.Name, ev.Track = KindMedia, "binary", TrackInbound
+		ev.Payload = p.grow(len(frame))
+		copy(ev.Payload, frame)
+		if len(frame)%2 != 0 {
+			ev.Warning = WarnOddPayload
+		}
+	} else if err = p.parse(frame, ev); err != nil {
 		*ev = Event{}
 	}
 	return err
 }
 
 func (p *Parser) parse(frame []byte, ev *Event) error {
-	if p.d == nil {
-		return errUnknownParser(p.name)
-	}
-	p.release(len(frame))
-	if len(frame) > MaxFrameSize {
-		return p.errorf("frame", "frame of %d bytes is over the %d-byte limit", len(frame), MaxFrameSize)
-	}
 	v, err := p.json.ParseBytes(frame)
 	if err != nil {
 		return &frameError{provider: p.d.Name, event: "frame", what: "not JSON", cause: err}
@@ -90,15 +110,11 @@ func (p *Parser) parse(frame []byte, ev *Event) error {
 	if v.Type() != fastjson.TypeObject {
 		return p.errorf("frame", "not a JSON object but %s", v.Type())
 	}
-	evName := v.Get("event")
-	if evName == nil {
-		return p.errorf("frame", "missing event")
+	name, err := p.stringField("frame", v, "event")
+	if err != nil {
+		return err
 	}
-	nameBytes := stringBytes(evName)
-	if nameBytes == nil {
-		return p.errorf("frame", "event is %s, not a string", evName.Type())
-	}
-	ev.Name = p.eventName(nameBytes)
+	ev.Name = p.eventName(name)
 
 	if err := p.common(v, ev); err != nil {
 		return err
@@ -129,36 +145,6 @@ func (p *Parser) parse(frame []byte, ev *Event) error {
 	return nil
 }
 
-// ParseBinary handles a binary WebSocket frame: for Vonage it is raw L16
-// little-endian audio (KindMedia, Track "inbound", no chunk or timestamp),
-// copied into the parser's buffer like a decoded payload; for every other
-// provider it is an error wrapping ErrMalformed.
-func (p *Parser) ParseBinary(frame []byte, ev *Event) error {
-	*ev = Event{}
-	if p.d == nil {
-		return errUnknownParser(p.name)
-	}
-	p.release(len(frame))
-	if !p.d.binary {
-		return p.errorf("binary frame", "%s sends only text frames", p.d.Name)
-	}
-	if len(frame) > MaxFrameSize {
-		return p.errorf("binary frame", "frame of %d bytes is over the %d-byte limit", len(frame), MaxFrameSize)
-	}
-	ev.Kind = KindMedia
-	ev.Name = "binary"
-	ev.Track = TrackInbound
-	if cap(p.buf) < len(frame) {
-		p.buf = make([]byte, len(frame))
-	}
-	ev.Payload = p.buf[:len(frame)]
-	copy(ev.Payload, frame)
-	if len(frame)%2 != 0 {
-		ev.Warning = WarnOddPayload
-	}
-	return nil
-}
-
 // release drops buffers grown by an earlier oversized frame, so one big
 // frame does not pin memory for the rest of the call, and notes whether
 // this frame is one.
@@ -170,59 +156,48 @@ func (p *Parser) release(n int) {
 	p.big = n > retainLimit
 }
 
-// eventName returns the event name without allocating for the names the
-// providers send; an unknown name is copied once and reused while it
-// repeats.
+// grow returns the parser's buffer resized to n bytes.
+func (p *Parser) grow(n int) []byte {
+	if cap(p.buf) < n {
+		p.buf = make([]byte, n)
+	}
+	return p.buf[:n]
+}
+
+// eventNames are the event names the providers send, handed out without
+// allocating; an unknown name is copied once and reused while it repeats.
+var eventNames = [...]string{"media", "start", "connected", "stop", "dtmf", "mark", "playedStream", "clearedAudio",
+	"error", "websocket:connected", "websocket:dtmf"}
+
 func (p *Parser) eventName(b []byte) string {
-	switch string(b) {
-	case "media":
-		return "media"
-	case "start":
-		return "start"
-	case "connected":
-		return "connected"
-	case "stop":
-		return "stop"
-	case "dtmf":
-		return "dtmf"
-	case "mark":
-		return "mark"
-	case "playedStream":
-		return "playedStream"
-	case "clearedAudio":
-		return "clearedAudio"
-	case "error":
-		return "error"
-	case "websocket:connected":
-		return "websocket:connected"
-	case "websocket:dtmf":
-		return "websocket:dtmf"
+	for _, n := range eventNames {
+		if string(b) == n {
+			return n
+		}
 	}
-	if string(b) != p.otherName {
-		p.otherName = string(b)
+	return reuse(&p.otherName, b)
+}
+
+// reuse returns b as a string, handing out *last again while b is unchanged.
+func reuse(last *string, b []byte) string {
+	if string(b) != *last {
+		*last = string(b)
 	}
-	return p.otherName
+	return *last
 }
 
 // common reads the fields every frame may carry: sequence number and the
 // top-level stream and call ids.
 func (p *Parser) common(v *fastjson.Value, ev *Event) error {
-	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
-	if !ok {
-		return p.errorf(ev.Name, "invalid sequenceNumber %s", show(field(v, "sequenceNumber", "sequence_number")))
+	var err error
+	if ev.Seq, ev.HasSeq, err = p.intField(ev.Name, "sequenceNumber", nil, v, "sequenceNumber", "sequence_number"); err != nil {
+		return err
 	}
-	ev.Seq, ev.HasSeq = seq, has
-	if b := stringBytes(field(v, "streamSid", "streamId", "stream_id", "stream_sid")); len(b) > 0 {
-		if string(b) != p.streamID {
-			p.streamID = string(b)
-		}
-		ev.StreamID = p.streamID
+	if b := stringBytes(field(v, streamKeys...)); len(b) > 0 {
+		ev.StreamID = reuse(&p.streamID, b)
 	}
-	if b := stringBytes(field(v, "callSid", "callId", "callUUID", "call_sid", "call_control_id")); len(b) > 0 {
-		if string(b) != p.callID {
-			p.callID = string(b)
-		}
-		ev.CallID = p.callID
+	if b := stringBytes(field(v, frameCallKeys...)); len(b) > 0 {
+		ev.CallID = reuse(&p.callID, b)
 	}
 	return nil
 }
@@ -244,20 +219,16 @@ func (p *Parser) media(v *fastjson.Value, ev *Event) error {
 		}
 		ev.Track = track
 	}
-	var ok bool
-	if ev.Chunk, ev.HasChunk, ok = flexInt(m.Get("chunk")); !ok {
-		return p.errorf("media", "invalid chunk %s", show(m.Get("chunk")))
+	var err error
+	if ev.Chunk, ev.HasChunk, err = p.intField("media", "chunk", nil, m, "chunk"); err != nil {
+		return err
 	}
-	if ev.TimestampMs, ev.HasTimestamp, ok = flexInt(m.Get("timestamp")); !ok {
-		return p.errorf("media", "invalid timestamp %s", show(m.Get("timestamp")))
+	if ev.TimestampMs, ev.HasTimestamp, err = p.intField("media", "timestamp", nil, m, "timestamp"); err != nil {
+		return err
 	}
-	pv := m.Get("payload")
-	if pv == nil {
-		return p.errorf("media", "missing payload")
-	}
-	src := stringBytes(pv)
-	if src == nil {
-		return p.errorf("media", "payload is %s, not a string", pv.Type())
+	src, err := p.stringField("media", m, "payload")
+	if err != nil {
+		return err
 	}
 	payload, err := p.decode(src)
 	if err != nil {
@@ -274,16 +245,13 @@ func (p *Parser) media(v *fastjson.Value, ev *Event) error {
 // base64 is what every provider documents; unpadded input is accepted too.
 func (p *Parser) decode(src []byte) ([]byte, error) {
 	// Room for both padded and unpadded decoding.
-	n := len(src)/4*3 + 3
-	if cap(p.buf) < n {
-		p.buf = make([]byte, n)
-	}
-	dst := p.buf[:cap(p.buf)]
+	dst := p.grow(len(src)/4*3 + 3)
+	dst = dst[:cap(dst)]
 	m, err := base64.StdEncoding.Decode(dst, src)
 	if err == nil {
 		return dst[:m], nil
 	}
-	if len(src)%4 != 0 && indexByte(src, '=') < 0 {
+	if len(src)%4 != 0 && bytes.IndexByte(src, '=') < 0 {
 		if m, err2 := base64.RawStdEncoding.Decode(dst, src); err2 == nil {
 			return dst[:m], nil
 		}
@@ -301,9 +269,9 @@ func (p *Parser) dtmf(v *fastjson.Value, ev *Event) error {
 	if digit, ok := text(field(d, "digit", "digits")); ok {
 		ev.Digit = digit
 	}
-	var ok bool
-	if ev.DurationMs, _, ok = flexInt(field(d, "duration", "durationMs", "duration_ms")); !ok {
-		return p.errorf(ev.Name, "invalid duration %s", show(field(d, "duration", "durationMs", "duration_ms")))
+	var err error
+	if ev.DurationMs, _, err = p.intField(ev.Name, "duration", nil, d, "duration", "durationMs", "duration_ms"); err != nil {
+		return err
 	}
 	// A track on a key press is informative only: an unknown one is left
 	// out rather than failing the frame.
@@ -315,7 +283,7 @@ func (p *Parser) dtmf(v *fastjson.Value, ev *Event) error {
 // optional (SignalWire sends a bare stop).
 func (p *Parser) stop(v *fastjson.Value, ev *Event) {
 	s := v.Get("stop")
-	if b := stringBytes(field(s, "callSid", "callId", "callUUID", "call_sid", "call_control_id")); len(b) > 0 && ev.CallID == "" {
+	if b := stringBytes(field(s, frameCallKeys...)); len(b) > 0 && ev.CallID == "" {
 		ev.CallID = string(b)
 	}
 	if b := stringBytes(field(s, "reason")); b != nil {
@@ -325,13 +293,34 @@ func (p *Parser) stop(v *fastjson.Value, ev *Event) {
 	}
 }
 
+// stringField returns the bytes of the string v[key]; a key that is absent
+// or not a string is an error.
+func (p *Parser) stringField(event string, v *fastjson.Value, key string) ([]byte, error) {
+	f := v.Get(key)
+	if f == nil {
+		return nil, p.errorf(event, "missing %s", key)
+	}
+	b := stringBytes(f)
+	if b == nil {
+		return nil, p.errorf(event, "%s is %s, not a string", key, f.Type())
+	}
+	return b, nil
+}
+
+// intField reads the first of keys in v as an integer (flexInt). A value
+// that is no integer, or that valid refuses, is an error naming what.
+func (p *Parser) intField(event, what string, valid func(int64) bool, v *fastjson.Value, keys ...string) (int64, bool, error) {
+	f := field(v, keys...)
+	n, has, ok := flexInt(f)
+	if !ok || has && valid != nil && !valid(n) {
+		return 0, false, p.errorf(event, "invalid %s %s", what, show(f))
+	}
+	return n, has, nil
+}
+
 func (p *Parser) errorf(event, format string, args ...any) error {
 	if len(event) > maxQuoted { // the frame's own event name: bounded like any quoted value
 		event = quote([]byte(event))
 	}
 	return &frameError{provider: p.d.Name, event: event, what: fmt.Sprintf(format, args...)}
-}
-
-func errUnknownParser(name Name) error {
-	return fmt.Errorf("%w: no parser for %s", ErrUnknownProvider, quote([]byte(name)))
 }

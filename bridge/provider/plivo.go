@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -21,9 +20,13 @@ var plivo = &Dialect{
 	CallbackFields: plivoCallbackFields,
 	Markup:         []Markup{{Kind: "plivo", Build: plivoXML(true)}},
 	Wire: &Wire{
-		FrameWriter: plivoWriter{},
-		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20,
+		Stereo: true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20,
 		EpochTimestamps: true, FirstSeq: 2,
+		ids: func() IDs {
+			return IDs{Call: randUUID(), Stream: randUUID(), Account: "MA" + strings.ToUpper(randHex(9))}
+		},
+		start: plivoStart(false),
+		media: plivoMedia,
 	},
 }
 
@@ -35,16 +38,8 @@ var plivoCallbackFields = []string{"CallUUID", "CallUuid", "call_uuid", "callUUI
 // isPlivoAuthID: "MA" or "SA" followed by at least 8 upper-case letters or
 // digits (Plivo auth ids are 20 characters).
 func isPlivoAuthID(s string) bool {
-	if len(s) < 10 || (s[:2] != "MA" && s[:2] != "SA") {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	upperOrDigit := func(c byte) bool { return 'A' <= c && c <= 'Z' || isDigit(c) }
+	return len(s) >= 10 && (s[:2] == "MA" || s[:2] == "SA") && every(s[2:], upperOrDigit)
 }
 
 // extraHeaders merges Plivo/Vobiz extra_headers, a string in any of the
@@ -66,52 +61,39 @@ func (p *Parser) extraHeaders(ps *params, v *fastjson.Value) {
 			return
 		}
 	}
-	for s != "" {
-		var kv string
-		if i := strings.IndexAny(s, ";,"); i >= 0 {
-			kv, s = s[:i], s[i+1:]
-		} else {
-			kv, s = s, ""
-		}
+	for _, kv := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' }) {
 		k, val, _ := strings.Cut(kv, "=")
-		if k = strings.TrimSpace(k); k == "" && strings.TrimSpace(val) == "" {
-			continue
+		if k, val = strings.TrimSpace(k), strings.TrimSpace(val); k != "" || val != "" {
+			ps.add(k, val)
 		}
-		ps.add(k, strings.TrimSpace(val))
 	}
 }
 
-// plivoWriter writes Plivo's frames, and Vobiz's, which start their
-// sequence at 0 and send extra_headers as JSON.
-type plivoWriter struct{ vobiz bool }
+// plivoMedia is Plivo's media frame, and Vobiz's.
+const plivoMedia = `{"event":"media","sequenceNumber":$seq,"streamId":"$stream",` +
+	`"media":{"track":"$track","timestamp":"$ts","chunk":$chunk,"payload":"$payload"}}`
 
-func (w plivoWriter) NewIDs() IDs {
-	return IDs{Call: randUUID(), Stream: randUUID(), Account: "MA" + strings.ToUpper(randHex(9))}
-}
-
-func (plivoWriter) Connected() []byte { return nil }
-
-func (w plivoWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
-	encoding := "audio/x-mulaw"
-	if enc == L16 {
-		encoding = "audio/x-l16"
-	}
-	seq, extra := 1, plivoHeaders(params)
-	if w.vobiz {
-		if params == nil {
-			params = map[string]string{}
+// plivoStart writes Plivo's start frame, or Vobiz's, which starts the
+// sequence at 0 and sends extra_headers as JSON.
+func plivoStart(vobiz bool) startFunc {
+	return func(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) any {
+		encoding := "audio/x-mulaw"
+		if enc == L16 {
+			encoding = "audio/x-l16"
 		}
-		b, _ := json.Marshal(params)
-		seq, extra = 0, string(b)
+		seq, extra := 1, plivoHeaders(params)
+		if vobiz {
+			b, _ := json.Marshal(params)
+			seq, extra = 0, string(b)
+		}
+		return map[string]any{
+			"event": "start", "sequenceNumber": seq, "extra_headers": extra,
+			"start": map[string]any{
+				"callId": ids.Call, "streamId": ids.Stream, "accountId": ids.Account, "tracks": tracks,
+				"mediaFormat": map[string]any{"encoding": encoding, "sampleRate": rate},
+			},
+		}
 	}
-	b, _ := json.Marshal(map[string]any{
-		"event": "start", "sequenceNumber": seq, "extra_headers": extra,
-		"start": map[string]any{
-			"callId": ids.Call, "streamId": ids.Stream, "accountId": ids.Account, "tracks": tracks,
-			"mediaFormat": map[string]any{"encoding": encoding, "sampleRate": rate},
-		},
-	})
-	return b
 }
 
 // plivoHeaders renders custom parameters as Plivo's extra_headers
@@ -123,24 +105,6 @@ func plivoHeaders(params map[string]string) string {
 	}
 	return strings.Join(parts, ";")
 }
-
-func (plivoWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
-	dst = append(dst, `{"event":"media","sequenceNumber":`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	dst = append(dst, `,"streamId":"`...)
-	dst = append(dst, ids.Stream...)
-	dst = append(dst, `","media":{"track":"`...)
-	dst = append(dst, track...)
-	dst = append(dst, `","timestamp":"`...)
-	dst = strconv.AppendInt(dst, ts, 10)
-	dst = append(dst, `","chunk":`...)
-	dst = strconv.AppendInt(dst, chunk, 10)
-	dst = append(dst, `,"payload":"`...)
-	dst = append(dst, payload...)
-	return append(dst, `"}}`...)
-}
-
-func (plivoWriter) Stop(IDs, int64) []byte { return nil }
 
 type plivoStream struct {
 	XMLName              xml.Name `xml:"Stream"`

@@ -3,7 +3,6 @@ package provider
 import (
 	"crypto/hmac"
 	"crypto/sha1"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -15,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// SignalWire speaks Twilio's protocol (twilioWriter, the same parser) with
+// SignalWire speaks Twilio's protocol (twilioStart, the same parser) with
 // UUIDs for ids, L16 at 16 or 24 kHz besides μ-law, RELAY status callbacks
 // beside TwiML ones, and its own signature for JSON webhooks.
 const SignalWire Name = "signalwire"
@@ -30,8 +29,13 @@ var signalWire = &Dialect{
 		{Kind: "swml", Codec: true, Build: swml},
 	},
 	Wire: &Wire{
-		FrameWriter: signalWireWriter{twilioWriter{name: SignalWire}},
-		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{16000, 24000}, FrameMs: 20, FirstSeq: 2,
+		Stereo: true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{16000, 24000}, FrameMs: 20, FirstSeq: 2,
+		ids:       func() IDs { return IDs{Call: randUUID(), Stream: randUUID(), Account: randUUID()} },
+		connected: `{"event":"connected","protocol":"Call","version":"0.2.0"}`,
+		start:     twilioStart(false),
+		media: `{"event":"media","sequenceNumber":"$seq",` +
+			`"media":{"track":"$track","chunk":"$chunk","timestamp":"$ts","payload":"$payload"}}`,
+		stop: `{"event":"stop","sequenceNumber":"$seq"}`,
 	},
 }
 
@@ -41,15 +45,8 @@ func isUUID(b []byte) bool {
 		return false
 	}
 	for i, c := range b {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
+		if dash := i == 8 || i == 13 || i == 18 || i == 23; dash != (c == '-') || !dash && !isHex(c) {
+			return false
 		}
 	}
 	return true
@@ -87,33 +84,16 @@ func twilioOrSignalWire(st, v *fastjson.Value) (Name, string) {
 // status callbacks), or Twilio's signature for form requests (cXML).
 func SignalWireSignatureOK(key, sig string, urls []string, body []byte, form url.Values) bool {
 	sig = strings.TrimSpace(sig)
-	if raw, err := hex.DecodeString(sig); err == nil && len(raw) == sha1.Size {
-		match := 0
-		for _, u := range urls {
-			m := hmac.New(sha1.New, []byte(key))
-			m.Write([]byte(u))
-			m.Write(body)
-			match |= subtle.ConstantTimeCompare(m.Sum(nil), raw)
-		}
-		if match == 1 {
-			return true
-		}
+	raw, err := hex.DecodeString(sig)
+	if err == nil && len(raw) == sha1.Size && macMatches(urls, raw, func(u string) []byte {
+		m := hmac.New(sha1.New, []byte(key))
+		m.Write([]byte(u))
+		m.Write(body)
+		return m.Sum(nil)
+	}) {
+		return true
 	}
 	return TwilioSignatureOK(key, sig, urls, form)
-}
-
-type signalWireWriter struct{ twilioWriter }
-
-func (signalWireWriter) NewIDs() IDs {
-	return IDs{Call: randUUID(), Stream: randUUID(), Account: randUUID()}
-}
-
-func (signalWireWriter) Connected() []byte {
-	return []byte(`{"event":"connected","protocol":"Call","version":"0.2.0"}`)
-}
-
-func (signalWireWriter) Stop(_ IDs, seq int64) []byte {
-	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `"}`)
 }
 
 // SWML (SignalWire Markup Language).
@@ -123,11 +103,12 @@ type swmlDoc struct {
 	Sections map[string][]swmlOp `json:"sections" yaml:"sections"`
 }
 
+// swmlOp is one verb; connect has "to" and play "url".
 type swmlOp struct {
-	Answer  *struct{}    `json:"answer,omitempty" yaml:"answer,omitempty"`
-	Stream  *swmlStream  `json:"stream,omitempty" yaml:"stream,omitempty"`
-	Connect *swmlConnect `json:"connect,omitempty" yaml:"connect,omitempty"`
-	Play    *swmlPlay    `json:"play,omitempty" yaml:"play,omitempty"`
+	Answer  *struct{}         `json:"answer,omitempty" yaml:"answer,omitempty"`
+	Stream  *swmlStream       `json:"stream,omitempty" yaml:"stream,omitempty"`
+	Connect map[string]string `json:"connect,omitempty" yaml:"connect,omitempty"`
+	Play    map[string]string `json:"play,omitempty" yaml:"play,omitempty"`
 }
 
 type swmlStream struct {
@@ -139,14 +120,6 @@ type swmlStream struct {
 	StatusURL        string            `json:"status_url,omitempty" yaml:"status_url,omitempty"`
 	StatusURLMethod  string            `json:"status_url_method,omitempty" yaml:"status_url_method,omitempty"`
 	CustomParameters map[string]string `json:"custom_parameters,omitempty" yaml:"custom_parameters,omitempty"`
-}
-
-type swmlConnect struct {
-	To string `json:"to" yaml:"to"`
-}
-
-type swmlPlay struct {
-	URL string `json:"url" yaml:"url"`
 }
 
 func swml(req StreamRequest) ([]byte, string, error) {
@@ -162,9 +135,9 @@ func swml(req StreamRequest) ([]byte, string, error) {
 	}
 	main := []swmlOp{{Answer: &struct{}{}}, {Stream: st}}
 	if req.Dial != "" {
-		main = append(main, swmlOp{Connect: &swmlConnect{To: req.Dial}})
+		main = append(main, swmlOp{Connect: map[string]string{"to": req.Dial}})
 	} else {
-		main = append(main, swmlOp{Play: &swmlPlay{URL: "silence:" + strconv.Itoa(req.Hold)}})
+		main = append(main, swmlOp{Play: map[string]string{"url": "silence:" + strconv.Itoa(req.Hold)}})
 	}
 	doc := swmlDoc{Version: "1.0.0", Sections: map[string][]swmlOp{"main": main}}
 	if req.YAML {

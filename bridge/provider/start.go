@@ -18,9 +18,11 @@ const (
 
 // Id keys in every spelling the providers use, most common first.
 var (
-	streamKeys  = []string{"streamSid", "streamId", "stream_id", "stream_sid"}
-	callKeys    = []string{"callSid", "callId", "callUUID", "callUuid", "call_sid", "call_control_id"}
-	accountKeys = []string{"accountSid", "accountId", "account_sid", "account_id", "user_id"}
+	streamKeys = []string{"streamSid", "streamId", "stream_id", "stream_sid"}
+	callKeys   = []string{"callSid", "callId", "callUUID", "callUuid", "call_sid", "call_control_id"}
+	// frameCallKeys are those a media or stop frame may carry.
+	frameCallKeys = []string{"callSid", "callId", "callUUID", "call_sid", "call_control_id"}
+	accountKeys   = []string{"accountSid", "accountId", "account_sid", "account_id", "user_id"}
 )
 
 // start parses a start frame. Ids are taken from the start object first and
@@ -31,20 +33,10 @@ func (p *Parser) start(v *fastjson.Value, ev *Event) error {
 	if st != nil && st.Type() != fastjson.TypeObject {
 		return p.errorf("start", "start is %s, not an object", st.Type())
 	}
-	s := &Start{}
-	s.StreamID = firstText(st, v, streamKeys)
-	s.CallID = firstText(st, v, callKeys)
-	s.AccountID = firstText(st, v, accountKeys)
+	s := &Start{StreamID: firstText(st, v, streamKeys), CallID: firstText(st, v, callKeys), AccountID: firstText(st, v, accountKeys)}
 	s.From, _ = text(field(st, "from"))
 	s.To, _ = text(field(st, "to"))
 	s.Tracks = tracks(field(st, "tracks"))
-
-	f, err := p.mediaFormat(field(st, "mediaFormat", "media_format"))
-	if err != nil {
-		return err
-	}
-	s.Format = f
-
 	var ps params
 	ps.object(field(st, "customParameters", "custom_parameters"))
 	ps.object(field(v, "customParameters", "custom_parameters"))
@@ -53,12 +45,17 @@ func (p *Parser) start(v *fastjson.Value, ev *Event) error {
 	}
 	p.extraHeaders(&ps, field(v, "extra_headers", "extraHeaders"))
 	p.extraHeaders(&ps, field(st, "extra_headers", "extraHeaders"))
-	p.finish(s, &ps, ev)
-	return nil
+	return p.finish(s, field(st, "mediaFormat", "media_format"), &ps, ev)
 }
 
-// finish stores s in ev and remembers its ids and format.
-func (p *Parser) finish(s *Start, ps *params, ev *Event) {
+// finish reads s's format from mf, stores s in ev and remembers its ids
+// and format.
+func (p *Parser) finish(s *Start, mf *fastjson.Value, ps *params, ev *Event) error {
+	f, err := p.mediaFormat(mf)
+	if err != nil {
+		return err
+	}
+	s.Format = f
 	s.CustomParameters = ps.m
 	s.DroppedParameters = ps.dropped
 	if ps.dropped > 0 {
@@ -74,16 +71,14 @@ func (p *Parser) finish(s *Start, ps *params, ev *Event) {
 	}
 	p.format, p.hasFormat = s.Format, true
 	ev.Start = s
+	return nil
 }
 
 // firstText returns the first of keys present as text in st, then in top.
 func firstText(st, top *fastjson.Value, keys []string) string {
 	for _, o := range [2]*fastjson.Value{st, top} {
-		if o == nil || o.Type() != fastjson.TypeObject {
-			continue
-		}
 		for _, k := range keys {
-			if s, ok := text(o.Get(k)); ok && s != "" {
+			if s, ok := text(field(o, k)); ok && s != "" {
 				return s
 			}
 		}
@@ -99,25 +94,17 @@ func tracks(v *fastjson.Value) []string {
 	if v == nil {
 		return nil
 	}
-	var in, out bool
-	add := func(b []byte) {
-		switch t, ok := normTrack(b); {
-		case ok && t == TrackInbound:
-			in = true
-		case ok:
-			out = true
-		case equalFold(b, "both"), equalFold(b, "both_tracks"):
-			in, out = true, true
-		}
+	names := []*fastjson.Value{v}
+	if v.Type() == fastjson.TypeArray {
+		names, _ = v.Array()
 	}
-	switch v.Type() {
-	case fastjson.TypeString:
-		add(stringBytes(v))
-	case fastjson.TypeArray:
-		a, _ := v.Array()
-		for _, e := range a {
-			add(stringBytes(e))
-		}
+	var in, out bool
+	for _, e := range names {
+		b := stringBytes(e)
+		t, ok := normTrack(b)
+		both := equalFold(b, "both") || equalFold(b, "both_tracks")
+		in = in || both || ok && t == TrackInbound
+		out = out || both || ok && t == TrackOutbound
 	}
 	var ts []string
 	if in {
@@ -145,10 +132,11 @@ func (p *Parser) mediaFormat(mf *fastjson.Value) (Format, error) {
 	}
 	f.Encoding = enc
 
-	n, has, ok := flexInt(field(mf, "sampleRate", "sample_rate", "rate"))
+	n, has, err := p.intField("start", "sample rate", func(n int64) bool { return n > 0 && n <= 1_000_000 },
+		mf, "sampleRate", "sample_rate", "rate")
 	switch {
-	case !ok || (has && n <= 0) || n > 1_000_000:
-		return f, p.errorf("start", "invalid sample rate %s", show(field(mf, "sampleRate", "sample_rate", "rate")))
+	case err != nil:
+		return f, err
 	case has:
 		f.SampleRate = int(n)
 	case rate > 0:
@@ -157,18 +145,15 @@ func (p *Parser) mediaFormat(mf *fastjson.Value) (Format, error) {
 		f.SampleRate = 8000
 	}
 
-	n, has, ok = flexInt(field(mf, "channels"))
-	switch {
-	case !ok || (has && (n <= 0 || n > 16)):
-		return f, p.errorf("start", "invalid channels %s", show(field(mf, "channels")))
-	case has:
+	if n, has, err = p.intField("start", "channels", func(n int64) bool { return n > 0 && n <= 16 }, mf, "channels"); err != nil {
+		return f, err
+	} else if has {
 		f.Channels = int(n)
 	}
 
 	// Exotel states the sample size; anything but 16-bit linear is not L16.
-	n, has, ok = flexInt(field(mf, "bit_rate", "bitRate", "bits"))
-	if !ok {
-		return f, p.errorf("start", "invalid bit_rate %s", show(field(mf, "bit_rate", "bitRate", "bits")))
+	if n, has, err = p.intField("start", "bit_rate", nil, mf, "bit_rate", "bitRate", "bits"); err != nil {
+		return f, err
 	}
 	if has && n != 16 && f.Encoding == L16 {
 		f.Encoding = ""
@@ -238,23 +223,15 @@ func (ps *params) add(k, v string) {
 // value adds one JSON value: strings as they are, numbers and booleans as
 // their JSON text, null as "", objects and arrays as compact JSON.
 func (ps *params) value(k []byte, v *fastjson.Value) {
-	if len(k) > MaxParameterKeyLen {
-		ps.dropped++
-		return
-	}
+	s := ""
 	switch v.Type() {
 	case fastjson.TypeString:
-		b := stringBytes(v)
-		if len(b) > MaxParameterValueLen {
-			ps.dropped++
-			return
-		}
-		ps.add(string(k), string(b))
+		s = string(stringBytes(v))
 	case fastjson.TypeNull:
-		ps.add(string(k), "")
 	default:
-		ps.add(string(k), string(v.MarshalTo(nil)))
+		s = string(v.MarshalTo(nil))
 	}
+	ps.add(string(k), s)
 }
 
 // object adds every entry of a JSON object; other types are ignored.

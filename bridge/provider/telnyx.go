@@ -3,7 +3,6 @@ package provider
 import (
 	"encoding/base64"
 	"encoding/json"
-	"strconv"
 
 	"github.com/valyala/fastjson"
 )
@@ -20,8 +19,13 @@ var telnyx = &Dialect{
 	Markup:         []Markup{{Kind: "telnyx", Connect: true, Build: twimlFor(Telnyx)}},
 	CallbackFields: append(append([]string(nil), twimlCallbackFields...), "call_control_id", "stream_id", "event", "error"),
 	Wire: &Wire{
-		FrameWriter: telnyxWriter{},
-		Encodings:   []Encoding{PCMU, PCMA, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20, FirstSeq: 2,
+		Encodings: []Encoding{PCMU, PCMA, L16}, L16Rates: []int{8000, 16000}, FrameMs: 20, FirstSeq: 2,
+		ids:       func() IDs { return IDs{Call: "v3:" + randHex(24), Stream: randUUID(), Account: randUUID()} },
+		connected: `{"event":"connected","version":"1.0.0"}`,
+		start:     telnyxStart,
+		media: `{"event":"media","sequence_number":"$seq",` +
+			`"media":{"track":"$track","chunk":"$chunk","timestamp":"$ts","payload":"$payload"},"stream_id":"$stream"}`,
+		stop: `{"event":"stop","sequence_number":"$seq","stop":{"user_id":"$account","call_control_id":"$call"},"stream_id":"$stream"}`,
 	},
 }
 
@@ -35,15 +39,7 @@ func (p *Parser) errorEvent(v *fastjson.Value, ev *Event) {
 	}
 }
 
-type telnyxWriter struct{}
-
-func (telnyxWriter) NewIDs() IDs {
-	return IDs{Call: "v3:" + randHex(24), Stream: randUUID(), Account: randUUID()}
-}
-
-func (telnyxWriter) Connected() []byte { return []byte(`{"event":"connected","version":"1.0.0"}`) }
-
-func (telnyxWriter) Start(ids IDs, _ []string, enc Encoding, rate int, params map[string]string) []byte {
+func telnyxStart(ids IDs, _ []string, enc Encoding, rate int, params map[string]string) any {
 	st := map[string]any{
 		"user_id": ids.Account, "call_control_id": ids.Call, "call_session_id": ids.Stream,
 		"from": "+15550100001", "to": "+15550100002",
@@ -53,22 +49,5 @@ func (telnyxWriter) Start(ids IDs, _ []string, enc Encoding, rate int, params ma
 		b, _ := json.Marshal(params)
 		st["client_state"] = base64.StdEncoding.EncodeToString(b)
 	}
-	b, _ := json.Marshal(map[string]any{"event": "start", "sequence_number": "1", "start": st, "stream_id": ids.Stream})
-	return b
-}
-
-func (telnyxWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
-	dst = append(dst, `{"event":"media","sequence_number":"`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	dst = append(dst, `","media":{"track":"`...)
-	dst = append(dst, track...)
-	dst = appendChunk(append(dst, `",`...), chunk, ts, payload)
-	dst = append(dst, `,"stream_id":"`...)
-	dst = append(dst, ids.Stream...)
-	return append(dst, `"}`...)
-}
-
-func (telnyxWriter) Stop(ids IDs, seq int64) []byte {
-	return []byte(`{"event":"stop","sequence_number":"` + strconv.FormatInt(seq, 10) + `","stop":{"user_id":"` + ids.Account +
-		`","call_control_id":"` + ids.Call + `"},"stream_id":"` + ids.Stream + `"}`)
+	return map[string]any{"event": "start", "sequence_number": "1", "start": st, "stream_id": ids.Stream}
 }

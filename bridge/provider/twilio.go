@@ -5,11 +5,10 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/xml"
+	"maps"
 	"net/url"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -22,8 +21,15 @@ var twilio = &Dialect{
 	CallbackFields: twimlCallbackFields,
 	Markup:         []Markup{{Kind: "twilio", Connect: true, Build: twimlFor(Twilio)}},
 	Wire: &Wire{
-		FrameWriter: twilioWriter{name: Twilio},
-		Stereo:      true, Encodings: []Encoding{PCMU}, FrameMs: 20, FirstSeq: 2,
+		Stereo: true, Encodings: []Encoding{PCMU}, FrameMs: 20, FirstSeq: 2,
+		ids: func() IDs {
+			return IDs{Call: "CA" + randHex(16), Stream: "MZ" + randHex(16), Account: "AC" + randHex(16)}
+		},
+		connected: `{"event":"connected","protocol":"Call","version":"1.0.0"}`,
+		start:     twilioStart(true),
+		media: `{"event":"media","sequenceNumber":"$seq","streamSid":"$stream",` +
+			`"media":{"track":"$track","chunk":"$chunk","timestamp":"$ts","payload":"$payload"}}`,
+		stop: `{"event":"stop","sequenceNumber":"$seq","streamSid":"$stream","stop":{"accountSid":"$account","callSid":"$call"}}`,
 	},
 }
 
@@ -33,20 +39,17 @@ var twimlCallbackFields = []string{"AccountSid", "CallSid", "StreamSid", "Stream
 
 // isTwilioSID: MZ, CA or AC followed by 32 hex digits.
 func isTwilioSID(b []byte) bool {
-	if len(b) != 34 {
-		return false
+	return len(b) == 34 && slices.Contains([]string{"MZ", "CA", "AC"}, string(b[:2])) && every(b[2:], isHex)
+}
+
+// macMatches reports whether mac(u) is want for one of urls, in constant
+// time whichever matches.
+func macMatches(urls []string, want []byte, mac func(u string) []byte) bool {
+	match := 0
+	for _, u := range urls {
+		match |= subtle.ConstantTimeCompare(mac(u), want)
 	}
-	switch string(b[:2]) {
-	case "MZ", "CA", "AC":
-	default:
-		return false
-	}
-	for _, c := range b[2:] {
-		if !isHex(c) {
-			return false
-		}
-	}
-	return true
+	return match == 1
 }
 
 // TwilioMAC is HMAC-SHA1(key, url + the POST parameters sorted by name,
@@ -56,15 +59,8 @@ func isTwilioSID(b []byte) bool {
 func TwilioMAC(key, u string, params url.Values) []byte {
 	m := hmac.New(sha1.New, []byte(key))
 	m.Write([]byte(u))
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		vs := append([]string(nil), params[k]...)
-		sort.Strings(vs)
-		for _, v := range vs {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		for _, v := range slices.Sorted(slices.Values(params[k])) {
 			m.Write([]byte(k))
 			m.Write([]byte(v))
 		}
@@ -80,72 +76,27 @@ func TwilioSignatureOK(key, sig string, urls []string, params url.Values) bool {
 	if err != nil || len(got) != sha1.Size {
 		return false
 	}
-	match := 0
-	for _, u := range urls {
-		match |= subtle.ConstantTimeCompare(TwilioMAC(key, u, params), got)
-	}
-	return match == 1
+	return macMatches(urls, got, func(u string) []byte { return TwilioMAC(key, u, params) })
 }
 
-// twilioWriter writes Twilio's frames, and SignalWire's, which differ only
-// in their connected version, their ids and a bare stop.
-type twilioWriter struct{ name Name }
-
-func (w twilioWriter) NewIDs() IDs {
-	return IDs{Call: "CA" + randHex(16), Stream: "MZ" + randHex(16), Account: "AC" + randHex(16)}
-}
-
-func (w twilioWriter) Connected() []byte {
-	return []byte(`{"event":"connected","protocol":"Call","version":"1.0.0"}`)
-}
-
-func (w twilioWriter) Start(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) []byte {
-	if params == nil {
-		params = map[string]string{}
+// twilioStart writes Twilio's start frame, or SignalWire's, which has no
+// top-level streamSid.
+func twilioStart(topStream bool) startFunc {
+	return func(ids IDs, tracks []string, enc Encoding, rate int, params map[string]string) any {
+		format := map[string]any{"encoding": "audio/x-mulaw", "sampleRate": rate, "channels": 1}
+		if enc == L16 {
+			format["encoding"] = "audio/x-L16"
+		}
+		st := map[string]any{
+			"streamSid": ids.Stream, "accountSid": ids.Account, "callSid": ids.Call,
+			"tracks": tracks, "customParameters": params, "mediaFormat": format,
+		}
+		m := map[string]any{"event": "start", "sequenceNumber": "1", "start": st}
+		if topStream {
+			m["streamSid"] = ids.Stream
+		}
+		return m
 	}
-	format := map[string]any{"encoding": "audio/x-mulaw", "sampleRate": rate, "channels": 1}
-	if enc == L16 {
-		format["encoding"] = "audio/x-L16"
-	}
-	st := map[string]any{
-		"streamSid": ids.Stream, "accountSid": ids.Account, "callSid": ids.Call,
-		"tracks": tracks, "customParameters": params, "mediaFormat": format,
-	}
-	m := map[string]any{"event": "start", "sequenceNumber": "1", "start": st}
-	if w.name == Twilio {
-		m["streamSid"] = ids.Stream
-	}
-	b, _ := json.Marshal(m)
-	return b
-}
-
-func (w twilioWriter) AppendMedia(dst []byte, ids IDs, seq, chunk, ts int64, track string, payload []byte) []byte {
-	dst = append(dst, `{"event":"media","sequenceNumber":"`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	if w.name == Twilio {
-		dst = append(dst, `","streamSid":"`...)
-		dst = append(dst, ids.Stream...)
-	}
-	dst = append(dst, `","media":{"track":"`...)
-	dst = append(dst, track...)
-	return append(appendChunk(append(dst, `",`...), chunk, ts, payload), '}')
-}
-
-// appendChunk appends `"chunk":"<chunk>","timestamp":"<ts>","payload":"<payload>"}`,
-// the media fields Twilio, Telnyx and Exotel spell alike.
-func appendChunk(dst []byte, chunk, ts int64, payload []byte) []byte {
-	dst = append(dst, `"chunk":"`...)
-	dst = strconv.AppendInt(dst, chunk, 10)
-	dst = append(dst, `","timestamp":"`...)
-	dst = strconv.AppendInt(dst, ts, 10)
-	dst = append(dst, `","payload":"`...)
-	dst = append(dst, payload...)
-	return append(dst, `"}`...)
-}
-
-func (w twilioWriter) Stop(ids IDs, seq int64) []byte {
-	return []byte(`{"event":"stop","sequenceNumber":"` + strconv.FormatInt(seq, 10) + `","streamSid":"` + ids.Stream +
-		`","stop":{"accountSid":"` + ids.Account + `","callSid":"` + ids.Call + `"}}`)
 }
 
 // streamName is the name instructions give a stream.
@@ -178,10 +129,11 @@ type xmlWrap struct {
 // without <Parameter> for Telnyx.
 func twimlFor(p Name) func(StreamRequest) ([]byte, string, error) {
 	return func(req StreamRequest) ([]byte, string, error) {
-		st := xmlStream{URL: req.Media, Name: streamName, Track: "both_tracks", Codec: req.Codec, AuthBearerToken: req.Bearer}
+		verb, track := "Start", "both_tracks"
 		if req.Mode == "connect" {
-			st.Track = "inbound_track" // the only track a bidirectional stream may have
+			verb, track = "Connect", "inbound_track" // the only track a bidirectional stream may have
 		}
+		st := xmlStream{URL: req.Media, Name: streamName, Track: track, Codec: req.Codec, AuthBearerToken: req.Bearer}
 		if req.Callback != "" {
 			st.StatusCallback, st.StatusCallbackMethod = req.Callback, "POST"
 		}
@@ -189,10 +141,6 @@ func twimlFor(p Name) func(StreamRequest) ([]byte, string, error) {
 			for _, kv := range req.Params {
 				st.Parameters = append(st.Parameters, xmlParameter{kv[0], kv[1]})
 			}
-		}
-		verb := "Start"
-		if req.Mode == "connect" {
-			verb = "Connect"
 		}
 		resp := xmlResponse{Verbs: []any{xmlWrap{XMLName: xml.Name{Local: verb}, Inner: st}}}
 		if req.Mode != "connect" { // a connected call lasts as long as the stream

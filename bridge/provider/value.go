@@ -1,8 +1,11 @@
 package provider
 
 import (
+	"bytes"
 	"math"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -32,14 +35,24 @@ func (e *frameError) Unwrap() error { return e.cause }
 // maxQuoted bounds how much of a hostile value an error message repeats.
 const maxQuoted = 40
 
-// quote returns b as a Go-quoted string cut to maxQuoted bytes, for error
-// messages.
+// quote returns b cut to maxQuoted bytes and quoted for an error message:
+// quotes and backslashes escaped, control characters and invalid UTF-8 as
+// "?".
 func quote(b []byte) string {
+	s, more := string(b), ""
 	if len(b) > maxQuoted {
-		return strquote(string(b[:maxQuoted])) + "…"
+		s, more = string(b[:maxQuoted]), "…"
 	}
-	return strquote(string(b))
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
+	return `"` + quoteEscaper.Replace(s) + `"` + more
 }
+
+var quoteEscaper = strings.NewReplacer(`"`, `\"`, `\`, `\\`)
 
 // show renders a JSON value for an error message, cut to maxQuoted bytes.
 func show(v *fastjson.Value) string {
@@ -47,24 +60,6 @@ func show(v *fastjson.Value) string {
 		return "(absent)"
 	}
 	return quote(v.MarshalTo(nil))
-}
-
-func strquote(s string) string {
-	var sb strings.Builder
-	sb.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			sb.WriteByte('\\')
-			sb.WriteRune(r)
-		case r < 0x20 || r == 0x7f || r == '\uFFFD':
-			sb.WriteString("?")
-		default:
-			sb.WriteRune(r)
-		}
-	}
-	sb.WriteByte('"')
-	return sb.String()
 }
 
 // field returns the first of keys present in the object v with a non-null
@@ -114,12 +109,10 @@ func text(v *fastjson.Value) (string, bool) {
 // or null value, or an empty string, is reported as not present. Anything
 // else that is not an integer is an error.
 func flexInt(v *fastjson.Value) (n int64, present, ok bool) {
-	if v == nil {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		return 0, false, true
 	}
 	switch v.Type() {
-	case fastjson.TypeNull:
-		return 0, false, true
 	case fastjson.TypeNumber:
 		if n, err := v.Int64(); err == nil {
 			return n, true, true
@@ -131,7 +124,7 @@ func flexInt(v *fastjson.Value) (n int64, present, ok bool) {
 		return int64(f), true, true
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		b = trimSpace(b)
+		b = bytes.Trim(b, " \t\n\r")
 		if len(b) == 0 {
 			return 0, false, true
 		}
@@ -144,59 +137,15 @@ func flexInt(v *fastjson.Value) (n int64, present, ok bool) {
 // atoi parses an optionally signed decimal integer, allowing a fraction of
 // zeros ("8000.0"), without allocating.
 func atoi(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		neg = b[0] == '-'
-		b = b[1:]
-	}
-	if i := indexByte(b, '.'); i >= 0 {
-		for _, c := range b[i+1:] {
-			if c != '0' {
-				return 0, false
-			}
+	if i := bytes.IndexByte(b, '.'); i >= 0 {
+		if len(bytes.TrimRight(b[i+1:], "0")) > 0 {
+			return 0, false
 		}
 		b = b[:i]
 	}
-	if len(b) == 0 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := int64(c - '0')
-		if n > (math.MaxInt64-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil && n != math.MinInt64 // a magnitude over MaxInt64 either way
 }
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // equalFold reports whether b equals the lower-case ASCII string s,
 // ignoring ASCII case, without allocating.

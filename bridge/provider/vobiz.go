@@ -2,7 +2,7 @@ package provider
 
 import "github.com/valyala/fastjson"
 
-// Vobiz streams Plivo's protocol (the same parser, plivoWriter) with
+// Vobiz streams Plivo's protocol (the same parser, plivoStart) with
 // big-endian L16, all-digit account ids, a sequence that starts at 0 and
 // extra_headers as a JSON object.
 const Vobiz Name = "vobiz"
@@ -12,9 +12,11 @@ var vobiz = &Dialect{
 	CallbackFields: plivoCallbackFields,
 	Markup:         []Markup{{Kind: "vobiz", Build: plivoXML(false)}},
 	Wire: &Wire{
-		FrameWriter: vobizWriter{plivoWriter{vobiz: true}},
-		Stereo:      true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,
+		Stereo: true, Encodings: []Encoding{PCMU, L16}, L16Rates: []int{8000, 16000, 24000}, FrameMs: 20,
 		EpochTimestamps: true, FirstSeq: 1,
+		ids:   func() IDs { return IDs{Call: randUUID(), Stream: randUUID(), Account: "500025"} },
+		start: plivoStart(true),
+		media: plivoMedia,
 	},
 }
 
@@ -29,7 +31,7 @@ func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
 	switch {
 	case isPlivoAuthID(a):
 		return Plivo, ""
-	case isDigits(a):
+	case every(a, isDigit): // Vobiz account ids are all digits ("500025" in its docs)
 		return Vobiz, ""
 	}
 	seq, has, ok := flexInt(field(v, "sequenceNumber", "sequence_number"))
@@ -40,23 +42,4 @@ func plivoOrVobiz(st, v *fastjson.Value) (Name, string) {
 		return Plivo, ""
 	}
 	return "", "Plivo or Vobiz? use /media/plivo or /media/vobiz (accountId and first sequenceNumber do not tell)"
-}
-
-// isDigits: Vobiz account ids are all digits ("500025" in its docs).
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-type vobizWriter struct{ plivoWriter }
-
-func (vobizWriter) NewIDs() IDs {
-	return IDs{Call: randUUID(), Stream: randUUID(), Account: "500025"}
 }

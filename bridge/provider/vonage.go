@@ -1,8 +1,6 @@
 package provider
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -28,23 +26,14 @@ const vonageCallIDHeader = "call_id"
 // Every other top-level key is a header from the NCCO endpoint and becomes
 // a custom parameter.
 func (p *Parser) vonageStart(v *fastjson.Value, ev *Event) error {
-	s := &Start{Tracks: []string{TrackInbound}}
-	f, err := p.mediaFormat(v)
-	if err != nil {
-		return err
-	}
-	s.Format = f
 	var ps params
 	o, _ := v.Object()
 	o.Visit(func(k []byte, val *fastjson.Value) {
-		switch string(k) {
-		case "event", "content-type":
-			return
+		if string(k) != "event" && string(k) != "content-type" {
+			ps.value(k, val)
 		}
-		ps.value(k, val)
 	})
-	p.finish(s, &ps, ev)
-	return nil
+	return p.finish(&Start{Tracks: []string{TrackInbound}}, v, &ps, ev)
 }
 
 // vonageCallID gives a Vonage stream its call id: the call_id header the
@@ -57,9 +46,7 @@ func vonageCallID(st *Start) {
 			return
 		}
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+	st.CallID = "vonage-" + time.Now().UTC().Format("20060102T150405") + "-" + randHex(8)
 }
 
 // NCCO (Vonage Call Control Object).

@@ -1,6 +1,6 @@
 // Package simulate is the bridge's simulate command: it plays calls into a
 // running bridge as a provider would, writing each provider's frames with
-// that provider's FrameWriter (bridge/provider), and checks what the bridge
+// that provider's Wire (bridge/provider), and checks what the bridge
 // recorded. With --calls above one it is the load tool.
 package simulate
 

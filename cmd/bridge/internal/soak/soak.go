@@ -2,7 +2,7 @@
 // under load, for a given time, against a bridge on this machine; then
 // every call it started must be accounted for. Not part of the test suite:
 // it runs for minutes. Calls speak Twilio and Exotel through those
-// providers' FrameWriters (bridge/provider).
+// providers' Wires (bridge/provider).
 //
 //	go run ./cmd/bridge soak --duration 3m                 # an in-process bridge
 //	go run ./cmd/bridge soak --url http://127.0.0.1:8080   # a running one
