@@ -31,9 +31,6 @@ type Metrics struct {
 	ignored        *prometheus.CounterVec
 	paramsDropped  prometheus.Counter
 	mediaSockets   prometheus.Gauge
-	sttStreams     prometheus.Counter
-	sttRotations   prometheus.Counter
-	sttErrors      *prometheus.CounterVec
 	eventsDropped  prometheus.Counter
 	gapUnfilled    prometheus.Counter
 	// Bounds before a call exists (see media.go, callbacks.go).
@@ -70,13 +67,10 @@ func NewMetrics(hub *Hub) *Metrics {
 		ignored:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_media_ignored_frames_total", Help: "Frames of events the bridge does not act on (marks, playback acknowledgements, unknown events), by provider."}, []string{"provider"}),
 		captionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_caption_latency_seconds", Help: "From the audio that ends an utterance reaching the bridge to its final being published.",
 			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5}}),
-		sttStreams:   prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_streams_opened_total", Help: "Speech-to-text engine streams opened (rotations and retries included)."}),
-		sttRotations: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_rotations_total", Help: "Planned switches to a fresh engine stream before the engine's stream limit."}),
-		sttErrors:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_stt_errors_total", Help: "Speech-to-text engine stream errors, by gRPC code."}, []string{"code"}),
 		mediaSockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_streams_active", Help: "Open media sockets."}),
 	}
 	r.MustRegister(m.callsActive, m.callsTotal, m.frames, m.bytesRecorded, m.duplicates, m.gapMs, m.badFrames, m.refused,
-		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.captionLatency, m.mediaSockets, m.ignored, m.sttStreams, m.sttRotations, m.sttErrors)
+		m.finals, m.sttEvents, m.recordErrors, m.authFailures, m.captionLatency, m.mediaSockets, m.ignored)
 	m.paramsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_custom_parameters_dropped_total", Help: "Custom parameters of start frames dropped for breaking a limit (count, key or value length)."})
 	r.MustRegister(m.paramsDropped)
 	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_call_events_dropped_total", Help: "Transcript events (gaps, DTMF, STT notices) neither kept nor published because their call reached --max-events-per-call."})
@@ -150,16 +144,6 @@ func (m *Metrics) MediaSocketClosed() { m.mediaSockets.Dec() }
 // Ignored counts frames of events the bridge does not act on (marks,
 // playback acknowledgements, unknown events).
 func (m *Metrics) Ignored(p string) { m.ignored.WithLabelValues(p).Inc() }
-
-// STTStreamOpened counts engine streams opened (rotations and retries
-// included).
-func (m *Metrics) STTStreamOpened() { m.sttStreams.Inc() }
-
-// STTRotation counts planned switches to a fresh engine stream.
-func (m *Metrics) STTRotation() { m.sttRotations.Inc() }
-
-// STTError counts engine stream errors by gRPC code.
-func (m *Metrics) STTError(code string) { m.sttErrors.WithLabelValues(code).Inc() }
 
 // ParametersDropped counts custom parameters a start frame lost to the
 // limits.

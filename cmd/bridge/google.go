@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/stt/google"
 	"github.com/callcaptions/bridge/stt/session"
-	"github.com/callcaptions/bridge/web"
 )
 
 // googleConfig copies the user-facing settings into the engine's.
-func googleConfig(g config.Google, m google.Metrics) google.Config {
+func googleConfig(g config.Google, m *session.Metrics) google.Config {
 	return google.Config{
 		Endpoint: g.Endpoint, Insecure: g.Insecure, CredentialsFile: g.CredentialsFile,
 		Language: g.Language, AlternativeLanguages: g.AlternativeLanguages, Model: g.Model, Enhanced: g.Enhanced,
@@ -35,8 +35,8 @@ func googleConfig(g config.Google, m google.Metrics) google.Config {
 }
 
 // newGoogle builds the one Google client of the process.
-func newGoogle(cfg config.Config, log zerolog.Logger, m *web.Metrics) (*google.Recognizer, error) {
-	gc := googleConfig(cfg.Google, googleMetrics{m})
+func newGoogle(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer) (*google.Recognizer, error) {
+	gc := googleConfig(cfg.Google, session.NewMetrics(reg))
 	if err := gc.Validate(); err != nil {
 		return nil, err
 	}
@@ -48,11 +48,3 @@ func newGoogle(cfg config.Config, log zerolog.Logger, m *web.Metrics) (*google.R
 	}
 	return r, nil
 }
-
-// googleMetrics feeds the engine's counters into the bridge's metrics.
-type googleMetrics struct{ m *web.Metrics }
-
-func (g googleMetrics) StreamOpened()                { g.m.STTStreamOpened() }
-func (g googleMetrics) Rotation()                    { g.m.STTRotation() }
-func (g googleMetrics) Error(code string)            { g.m.STTError(code) }
-func (g googleMetrics) AudioDropped(d time.Duration) { g.m.Gap("stt", d.Milliseconds()) }

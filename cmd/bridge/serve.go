@@ -178,7 +178,7 @@ func fsyncReport(m *web.Metrics, log zerolog.Logger) func(int, time.Duration, er
 func newRecognizer(cfg config.Config, log zerolog.Logger, m *web.Metrics) (stt.Recognizer, func(), error) {
 	switch cfg.STT {
 	case "google":
-		r, err := newGoogle(cfg, log, m)
+		r, err := newGoogle(cfg, log, m.Registry)
 		if err != nil {
 			return nil, nil, err
 		}

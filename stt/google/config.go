@@ -109,9 +109,6 @@ type Config struct {
 	session.Policy
 }
 
-// Metrics receives the engine's counters; see session.Metrics.
-type Metrics = session.Metrics
-
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	setStr := func(p *string, v string) {

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -265,23 +265,17 @@ func newTestRecognizer(t *testing.T, cfg Config) *Recognizer {
 	return r
 }
 
-type countMetrics struct {
-	mu                         sync.Mutex
-	opened, rotations, dropped int
-	errors                     map[string]int
-}
-
-func (m *countMetrics) StreamOpened() { m.mu.Lock(); m.opened++; m.mu.Unlock() }
-func (m *countMetrics) Rotation()     { m.mu.Lock(); m.rotations++; m.mu.Unlock() }
-func (m *countMetrics) Error(c string) {
-	m.mu.Lock()
-	if m.errors == nil {
-		m.errors = map[string]int{}
+// counter is the value of the counter called name in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) int {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return int(mf.GetMetric()[0].GetCounter().GetValue())
+		}
 	}
-	m.errors[c]++
-	m.mu.Unlock()
+	return 0
 }
-func (m *countMetrics) AudioDropped(time.Duration) { m.mu.Lock(); m.dropped++; m.mu.Unlock() }
 
 // A three-minute call crosses many rollovers (every ~5 s of audio, none
 // forced) and comes out as exactly the scripted words, once each, at the
@@ -289,8 +283,8 @@ func (m *countMetrics) AudioDropped(time.Duration) { m.mu.Lock(); m.dropped++; m
 func TestLongCallRotations(t *testing.T) {
 	fake, addr := speechtest.Start(t, fakeRules())
 	cfg := testConfig(addr)
-	m := &countMetrics{}
-	cfg.Metrics = m
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = session.NewMetrics(reg)
 	r := newTestRecognizer(t, cfg)
 
 	const rate = 8000
@@ -314,10 +308,8 @@ func TestLongCallRotations(t *testing.T) {
 	assert.Equal(t, 1, maxActive, "one engine stream at a time per track")
 	assert.Equal(t, rollovers+1, opened)
 	assert.Equal(t, 1600, maxMsg, "100 ms of 8 kHz LINEAR16 per request")
-	m.mu.Lock()
-	assert.Equal(t, rollovers, m.rotations)
-	assert.Equal(t, opened, m.opened)
-	m.mu.Unlock()
+	assert.Equal(t, rollovers, counter(t, reg, "bridge_stt_rotations_total"))
+	assert.Equal(t, opened, counter(t, reg, "bridge_stt_streams_opened_total"))
 
 	// Rollovers happen at pauses: no rollover time falls inside a word.
 	for _, r := range rs {

@@ -130,8 +130,8 @@ type Policy struct {
 	// MaxRetries failed engine streams in a row without transcript text
 	// stop the track.
 	MaxRetries int
-	// Metrics receives counters; nil means none.
-	Metrics Metrics
+	// Metrics counts engine streams; nil counts nothing.
+	Metrics *Metrics
 }
 
 // within keeps p inside the engine's limits.
@@ -142,30 +142,5 @@ func (p Policy) within(l Limits) Policy {
 	if l.AudioTimeout > 0 {
 		p.IdleClose = min(p.IdleClose, l.AudioTimeout)
 	}
-	if p.Metrics == nil {
-		p.Metrics = noMetrics{}
-	}
 	return p
 }
-
-// Metrics receives the counters an operator needs. Implementations must be
-// safe for concurrent use and must not block.
-type Metrics interface {
-	// StreamOpened counts engine streams opened (first, rollover, retry).
-	StreamOpened()
-	// Rotation counts planned rollovers.
-	Rotation()
-	// Error counts failed engine streams by the engine's code name.
-	Error(code string)
-	// AudioDropped counts audio that was never transcribed.
-	AudioDropped(d time.Duration)
-}
-
-type noMetrics struct{}
-
-func (noMetrics) StreamOpened()              {}
-func (noMetrics) Rotation()                  {}
-func (noMetrics) Error(string)               {}
-func (noMetrics) AudioDropped(time.Duration) {}
-
-var _ Metrics = noMetrics{}

@@ -296,8 +296,6 @@ func (s *Stream) flushGap() {
 	}
 	g := *s.gap
 	s.gap = nil
-	d := time.Duration((g.to - g.from) * int64(time.Second) / s.rate)
-	s.cfg.Metrics.AudioDropped(d)
 	s.log.Warn().Int64("from_ms", s.ms(g.from)).Int64("to_ms", s.ms(g.to)).Str("reason", s.gapReason).Msg("audio not transcribed")
 	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(g.from), EndMs: s.ms(g.to),
 		Status: &stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason}})
