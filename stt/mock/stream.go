@@ -45,7 +45,6 @@ type pending struct {
 // Stream is one mock transcription stream. See the package comment for its
 // behaviour.
 type Stream struct {
-	ctx     context.Context
 	track   string
 	rate    int64
 	script  [][]string
@@ -70,9 +69,10 @@ type Stream struct {
 	// that Close queues without waiting.
 	ring        [queueSize + 1]pending
 	head, count int
-	writing     bool // the detector state below is in use by Write or Close
-	closed      bool // Close was called
-	failed      bool // FailAfter was reached
+	writing     bool  // the detector state below is in use by Write or Close
+	closed      bool  // Close was called
+	failed      bool  // FailAfter was reached
+	cancelled   error // the cause, once the context given to Open was cancelled
 
 	// Detector state, used only by the goroutine that set writing.
 	started  bool
@@ -98,7 +98,6 @@ var _ stt.Stream = (*Stream)(nil)
 
 func newStream(ctx context.Context, cfg streamConfig) *Stream {
 	s := &Stream{
-		ctx:        ctx,
 		track:      cfg.track,
 		rate:       cfg.rate,
 		script:     cfg.script,
@@ -117,7 +116,7 @@ func newStream(ctx context.Context, cfg streamConfig) *Stream {
 	if cfg.failAfter > 0 {
 		s.failAfter = max(samples(cfg.failAfter, cfg.rate), 1)
 	}
-	go s.deliver()
+	go s.deliver(ctx)
 	return s
 }
 
@@ -140,14 +139,14 @@ func (s *Stream) Results() <-chan stt.Result {
 // Write implements stt.Stream. It runs the detector over pcm and queues the
 // results, blocking while the queue is full.
 func (s *Stream) Write(pos int64, pcm []byte) error {
-	if s.ctx.Err() != nil {
-		return s.stopped()
-	}
 	if len(pcm)%2 != 0 {
 		return fmt.Errorf("mock stt: write %d bytes at sample %d: PCM16 comes in whole 2-byte samples", len(pcm), pos)
 	}
 	s.mu.Lock()
 	switch {
+	case s.cancelled != nil:
+		s.mu.Unlock()
+		return s.stopped()
 	case s.failed:
 		s.mu.Unlock()
 		return fmt.Errorf("mock stt: write after failure: %w", stt.ErrStopped)
@@ -422,7 +421,7 @@ func (s *Stream) push(r stt.Result) error {
 		s.mu.Unlock()
 		select {
 		case <-s.room:
-		case <-s.ctx.Done():
+		case <-s.done: // abandoned: the context was cancelled
 			return s.stopped()
 		}
 	}
@@ -451,19 +450,27 @@ func (s *Stream) Close() error {
 
 	s.mu.Lock()
 	s.writing = false
+	cancelled := s.cancelled != nil
 	s.mu.Unlock()
 	notify(s.wake)
-	if err != nil && s.ctx.Err() == nil {
+	if err != nil && !cancelled {
 		return err
 	}
 	return nil
 }
 
 // deliver moves queued results to Results once they are due, and closes
-// Results when the stream has finished or its context is cancelled.
-func (s *Stream) deliver() {
+// Results when the stream has finished or ctx is cancelled.
+func (s *Stream) deliver(ctx context.Context) {
 	defer close(s.done)
 	defer close(s.results)
+	defer func() {
+		if ctx.Err() != nil {
+			s.mu.Lock()
+			s.cancelled = context.Cause(ctx)
+			s.mu.Unlock()
+		}
+	}()
 	var timer *time.Timer
 	if s.latency > 0 {
 		timer = time.NewTimer(time.Hour)
@@ -481,7 +488,7 @@ func (s *Stream) deliver() {
 			select {
 			case <-s.wake:
 				continue
-			case <-s.ctx.Done():
+			case <-ctx.Done():
 				return
 			}
 		}
@@ -497,17 +504,17 @@ func (s *Stream) deliver() {
 				timer.Reset(d)
 				select {
 				case <-timer.C:
-				case <-s.ctx.Done():
+				case <-ctx.Done():
 					return
 				}
 			}
 		}
-		if s.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		select {
 		case s.results <- p.r:
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -515,7 +522,9 @@ func (s *Stream) deliver() {
 
 // stopped is the error for a Write or push after the context was cancelled.
 func (s *Stream) stopped() error {
-	return fmt.Errorf("mock stt: %w: %w", stt.ErrStopped, context.Cause(s.ctx))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Errorf("mock stt: %w: %w", stt.ErrStopped, s.cancelled)
 }
 
 // notify leaves a token in a one-slot signal channel without blocking.

@@ -69,7 +69,6 @@ type Stream struct {
 	stopped   bool
 
 	// Owned by the run goroutine.
-	ctx        context.Context
 	att        *attempt
 	receivers  sync.WaitGroup
 	pend       []chunk // audio to send on the next or current engine stream
@@ -229,7 +228,7 @@ func (s *Stream) Close() error {
 }
 
 // take moves queued audio to pend: full chunks only, unless flush.
-func (s *Stream) take(flush bool) (closed bool) {
+func (s *Stream) take(ctx context.Context, flush bool) (closed bool) {
 	s.mu.Lock()
 	closed = s.closed
 	n := len(s.q)
@@ -246,20 +245,20 @@ func (s *Stream) take(flush bool) (closed bool) {
 	s.mu.Unlock()
 
 	for _, d := range drops {
-		s.addGap(d, "send queue full")
+		s.addGap(ctx, d, "send queue full")
 	}
 	for _, c := range taken {
 		c.quiet = rms(c.pcm) <= float64(s.cfg.SilenceLevel)
 		s.pend = append(s.pend, c)
 		s.bufSamples += c.samples()
 	}
-	s.bound()
+	s.bound(ctx)
 	return closed
 }
 
 // bound keeps pend and sent within ReplayLimit: replay coverage goes
 // first, then the oldest unsent audio, which becomes a gap.
-func (s *Stream) bound() {
+func (s *Stream) bound(ctx context.Context) {
 	for s.bufSamples > s.replaySamples {
 		if len(s.sent) > 0 {
 			s.bufSamples -= s.sent[0].samples()
@@ -274,11 +273,11 @@ func (s *Stream) bound() {
 		c := s.pend[0]
 		s.pend = s.pend[1:]
 		s.bufSamples -= c.samples()
-		s.addGap(span{c.pos, c.end()}, "replay buffer full")
+		s.addGap(ctx, span{c.pos, c.end()}, "replay buffer full")
 	}
 }
 
-func (s *Stream) addGap(g span, reason string) {
+func (s *Stream) addGap(ctx context.Context, g span, reason string) {
 	if g.to <= g.from {
 		return
 	}
@@ -286,35 +285,34 @@ func (s *Stream) addGap(g span, reason string) {
 		s.gap.to = max(s.gap.to, g.to)
 		return
 	}
-	s.flushGap()
+	s.flushGap(ctx)
 	s.gap, s.gapReason = &g, reason
 }
 
-func (s *Stream) flushGap() {
+func (s *Stream) flushGap(ctx context.Context) {
 	if s.gap == nil {
 		return
 	}
 	g := *s.gap
 	s.gap = nil
 	s.log.Warn().Int64("from_ms", s.ms(g.from)).Int64("to_ms", s.ms(g.to)).Str("reason", s.gapReason).Msg("audio not transcribed")
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(g.from), EndMs: s.ms(g.to),
+	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(g.from), EndMs: s.ms(g.to),
 		Status: &stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason}})
 }
 
 func (s *Stream) ms(pos int64) int64 { return pos * 1000 / s.rate }
 
 // emit delivers a final or status result, waiting for room.
-func (s *Stream) emit(r stt.Result) {
+func (s *Stream) emit(ctx context.Context, r stt.Result) {
 	select {
 	case s.results <- r:
-	case <-s.ctx.Done():
+	case <-ctx.Done():
 	}
 }
 
 // Run is the stream's goroutine: it owns the engine streams and all state
 // below the handoff queue. It returns after closing Results.
 func (s *Stream) Run(ctx context.Context) {
-	s.ctx = ctx
 	defer func() {
 		s.mu.Lock()
 		s.stopped = true
@@ -349,11 +347,11 @@ func (s *Stream) Run(ctx context.Context) {
 			return
 		case <-s.wake:
 		case ev := <-events:
-			if !s.handle(ev) {
+			if !s.handle(ctx, ev) {
 				return
 			}
 		case <-drain:
-			if !s.fail(Failure{Code: CodeDeadlineExceeded, Message: "no end of stream within drain-timeout", Retry: true}) {
+			if !s.fail(ctx, Failure{Code: CodeDeadlineExceeded, Message: "no end of stream within drain-timeout", Retry: true}) {
 				return
 			}
 		case <-retry:
@@ -369,23 +367,23 @@ func (s *Stream) Run(ctx context.Context) {
 				flush = true
 			}
 		}
-		closed := s.take(flush)
+		closed := s.take(ctx, flush)
 		if flush && s.att != nil && !s.att.halfClosed {
-			s.pump()
+			s.pump(ctx)
 			s.halfClose("no audio for idle-close")
 			s.waitSpeech = s.cfg.Hold == HoldReopen
 		}
-		if !s.pump() {
+		if !s.pump(ctx) {
 			return
 		}
-		if closed && s.finished() {
+		if closed && s.finished(ctx) {
 			return
 		}
 	}
 }
 
 // finished reports whether a closed stream has nothing left to do.
-func (s *Stream) finished() bool {
+func (s *Stream) finished(ctx context.Context) bool {
 	s.mu.Lock()
 	queued := len(s.q)
 	s.mu.Unlock()
@@ -407,13 +405,13 @@ func (s *Stream) finished() bool {
 		}
 		s.pend, s.bufSamples = nil, 0 // only silence left while on hold
 	}
-	s.flushGap()
+	s.flushGap(ctx)
 	return true
 }
 
 // pump opens engine streams and sends pending audio as far as it can. It
 // returns false when the stream has stopped for good.
-func (s *Stream) pump() bool {
+func (s *Stream) pump(ctx context.Context) bool {
 	for len(s.pend) > 0 {
 		if s.att == nil {
 			if s.backoff != nil {
@@ -427,7 +425,7 @@ func (s *Stream) pump() bool {
 				s.trimToSpeech()
 				s.waitSpeech = false
 			}
-			if !s.open() {
+			if !s.open(ctx) {
 				return false
 			}
 			continue
@@ -450,7 +448,7 @@ func (s *Stream) pump() bool {
 		switch {
 		case age >= s.samples(s.cfg.RotateAfter) && a.silentRun >= s.samples(s.cfg.RotatePause),
 			age+c.samples() > s.samples(s.cfg.StreamLimit):
-			s.rotate()
+			s.rotate(ctx)
 			return true
 		case s.cfg.Hold == HoldReopen && a.silentRun >= s.samples(s.cfg.SilenceClose):
 			s.halfClose("silence")
@@ -469,13 +467,13 @@ func (s *Stream) pump() bool {
 			a.silentRun = 0
 		}
 	}
-	s.flushGapIfStreaming()
+	s.flushGapIfStreaming(ctx)
 	return true
 }
 
-func (s *Stream) flushGapIfStreaming() {
+func (s *Stream) flushGapIfStreaming(ctx context.Context) {
 	if s.att != nil && !s.att.halfClosed && !s.att.broken {
-		s.flushGap()
+		s.flushGap(ctx)
 	}
 }
 
@@ -525,13 +523,13 @@ func allQuiet(cs []chunk) bool {
 }
 
 // open starts an engine stream whose audio begins at pend[0].
-func (s *Stream) open() bool {
+func (s *Stream) open(ctx context.Context) bool {
 	base := s.pend[0].pos
-	actx, cancel := context.WithCancel(s.ctx)
+	actx, cancel := context.WithCancel(ctx)
 	cl, err := s.eng.Open(actx)
 	if err != nil {
 		cancel()
-		return s.fail(s.eng.Failure(err))
+		return s.fail(ctx, s.eng.Failure(err))
 	}
 	s.cfg.Metrics.StreamOpened()
 	a := &attempt{cancel: cancel, cl: cl, events: make(chan recvEvent, recvBuffer), gone: make(chan struct{}),
@@ -544,7 +542,7 @@ func (s *Stream) open() bool {
 	s.lastFinal = max(s.lastFinal, base)
 	s.receivers.Add(1)
 	go s.receive(a)
-	s.flushGap()
+	s.flushGap(ctx)
 	s.log.Debug().Int64("base_ms", s.ms(base)).Msg("engine stream opened")
 	return true
 }
@@ -635,42 +633,42 @@ func (s *Stream) halfClose(why string) {
 }
 
 // rotate replaces the current engine stream before the engine's limit.
-func (s *Stream) rotate() {
+func (s *Stream) rotate(ctx context.Context) {
 	a := s.att
 	a.rotation = true
 	s.cfg.Metrics.Rotation()
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.next),
+	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.next),
 		Status: &stt.StatusInfo{Event: stt.EventRollover}})
 	s.halfClose("rollover")
 }
 
 // handle processes one event of the current engine stream.
-func (s *Stream) handle(ev recvEvent) bool {
+func (s *Stream) handle(ctx context.Context, ev recvEvent) bool {
 	a := s.att
 	if !ev.done {
 		if !a.responded {
 			a.responded = true
 			if a.afterRetry {
-				s.announceResumed(a)
+				s.announceResumed(ctx, a)
 			}
 		}
-		s.respond(a, ev.resp)
+		s.respond(ctx, a, ev.resp)
 		return true
 	}
 	if a.drain != nil {
 		a.drain.Stop()
 	}
 	if ev.err != nil || a.stalled.Load() {
-		return s.fail(s.eng.Failure(ev.err))
+		return s.fail(ctx, s.eng.Failure(ev.err))
 	}
 	if !a.halfClosed && !a.responded {
 		// Ended unasked before saying anything: reopening at once would
 		// spin on a server that does this to every stream. An outage.
-		return s.fail(Failure{Code: CodeUnavailable, Message: "engine stream ended without a response", Retry: true})
+		return s.fail(ctx, Failure{Code: CodeUnavailable, Message: "engine stream ended without a response", Retry: true})
 	}
 	// A clean end: the engine has settled everything it was sent.
 	if a.afterRetry && !a.responded {
-		s.announceResumed(a)
+		s.announceResumed(ctx, a)
 	}
 	s.abandon(a)
 	s.att = nil
@@ -685,9 +683,9 @@ func (s *Stream) handle(ev recvEvent) bool {
 	return true
 }
 
-func (s *Stream) announceResumed(a *attempt) {
+func (s *Stream) announceResumed(ctx context.Context, a *attempt) {
 	s.log.Info().Int64("from_ms", s.ms(a.base)).Msg("transcription resumed")
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.base),
+	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.base),
 		Status: &stt.StatusInfo{Event: stt.EventResumed}})
 }
 
@@ -702,8 +700,8 @@ func (s *Stream) dropSent() {
 // a permanent error stops the track, anything else reopens after a
 // backoff with the unfinalized audio replayed. It returns false when the
 // track has stopped for good.
-func (s *Stream) fail(f Failure) bool {
-	if s.ctx.Err() != nil {
+func (s *Stream) fail(ctx context.Context, f Failure) bool {
+	if ctx.Err() != nil {
 		return false
 	}
 	a := s.att
@@ -721,20 +719,20 @@ func (s *Stream) fail(f Failure) bool {
 	}
 	if !f.Retry {
 		s.log.Error().Str("code", f.Code).Str("error", f.Message).Msg("transcription stopped")
-		s.stop(at, f.Code, f.Message, true)
+		s.stop(ctx, at, f.Code, f.Message, true)
 		return false
 	}
 	s.failures++
 	if s.failures > s.cfg.MaxRetries {
 		msg := fmt.Sprintf("gave up after %d failed streams: %s", s.failures, f.Message)
 		s.log.Error().Str("code", f.Code).Str("error", f.Message).Int("attempts", s.failures).Msg("transcription stopped")
-		s.stop(at, f.Code, msg, false)
+		s.stop(ctx, at, f.Code, msg, false)
 		return false
 	}
 	s.log.Warn().Str("code", f.Code).Str("error", f.Message).Int("attempt", s.failures).Msg("engine stream failed; reopening")
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
+	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
 		Status: &stt.StatusInfo{Event: stt.EventRetry, Code: f.Code, Message: f.Message}})
-	s.replay()
+	s.replay(ctx)
 	s.resumed = true
 	s.waitSpeech = false
 	s.backoff = time.NewTimer(s.delay(f.Slow))
@@ -743,10 +741,10 @@ func (s *Stream) fail(f Failure) bool {
 
 // replay puts the audio sent since the newest final back in front of the
 // pending audio, so the next engine stream transcribes it again.
-func (s *Stream) replay() {
+func (s *Stream) replay(ctx context.Context) {
 	from := s.lastFinal
 	if s.sentFrom > from {
-		s.addGap(span{from, s.sentFrom}, "unfinalized audio beyond replay-limit")
+		s.addGap(ctx, span{from, s.sentFrom}, "unfinalized audio beyond replay-limit")
 	}
 	s.sentFrom = math.MinInt64
 	var re []chunk
@@ -782,24 +780,24 @@ func (s *Stream) delay(slow bool) time.Duration {
 // stop ends transcription of the track for good. The recording is not
 // affected: Write keeps accepting nothing and returns ErrStopped. permanent
 // tells the caller that a new stream would fail the same way.
-func (s *Stream) stop(at int64, code, msg string, permanent bool) {
+func (s *Stream) stop(ctx context.Context, at int64, code, msg string, permanent bool) {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
-	s.flushGap()
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
+	s.flushGap(ctx)
+	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
 		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code, Message: msg, Permanent: permanent}})
 }
 
 // respond turns one response into partial and final results.
-func (s *Stream) respond(a *attempt, resp Response) {
+func (s *Stream) respond(ctx context.Context, a *attempt, resp Response) {
 	var partial strings.Builder
 	var stability float64
 	var partialEnd int64 = -1
 	for _, h := range resp {
 		end := a.base + s.offset(h.End)
 		if h.Final {
-			s.final(a, h, end)
+			s.final(ctx, a, h, end)
 			continue
 		}
 		if partialEnd < 0 {
@@ -823,7 +821,7 @@ func (s *Stream) respond(a *attempt, resp Response) {
 
 func (s *Stream) segStart(a *attempt) int64 { return max(s.lastFinal, a.base) }
 
-func (s *Stream) final(a *attempt, h Hypothesis, end int64) {
+func (s *Stream) final(ctx context.Context, a *attempt, h Hypothesis, end int64) {
 	start := s.segStart(a)
 	defer func() {
 		s.lastFinal = max(s.lastFinal, end)
@@ -846,7 +844,7 @@ func (s *Stream) final(a *attempt, h Hypothesis, end int64) {
 	if len(words) > 0 {
 		start = a.base + s.offset(h.Words[0].Start)
 	}
-	s.emit(stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
+	s.emit(ctx, stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
 		Text: text, Confidence: h.Confidence, StartMs: s.ms(start), EndMs: s.ms(end), Words: words})
 	s.nextSeg++
 }
