@@ -102,7 +102,14 @@ func Options(out io.Writer) []kong.Option {
 		kong.Description("Live phone-call audio to WAV recordings, transcripts and live captions."),
 		kong.Writers(out, out),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+		defaults(),
 	}
+}
+
+// defaults are the defaults the components own, for the ${…} in the
+// struct tags: each is written once, where it is used.
+func defaults() kong.Vars {
+	return googleVars()
 }
 
 // Validate reports every problem at once.

@@ -13,7 +13,8 @@ import (
 	"github.com/callcaptions/bridge/stt/session"
 )
 
-// googleConfig copies the user-facing settings into the engine's.
+// googleConfig copies the user-facing settings into the engine's;
+// TestGoogleConfigCopiesEveryField fails if a field is missed.
 func googleConfig(g config.Google, m *session.Metrics) google.Config {
 	return google.Config{
 		Endpoint: g.Endpoint, Insecure: g.Insecure, CredentialsFile: g.CredentialsFile,

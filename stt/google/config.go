@@ -17,32 +17,19 @@ const (
 	HoldKeepAlive = session.HoldKeepAlive
 )
 
-// Defaults for the zero values of Config.
-const (
-	DefaultEndpoint         = "speech.googleapis.com:443"
-	DefaultLanguage         = "en-US"
-	DefaultModel8k          = "telephony"
-	DefaultModelWideband    = "latest_long"
-	DefaultMaxStreams       = 200
-	DefaultRotateAfter      = 4*time.Minute + 30*time.Second
-	DefaultStreamLimit      = 4*time.Minute + 50*time.Second
-	DefaultRotatePause      = 300 * time.Millisecond
-	DefaultHold             = HoldReopen
-	DefaultIdleClose        = 3 * time.Second
-	DefaultSilenceClose     = 10 * time.Second
-	DefaultSilenceLevel     = 150
-	DefaultPreRoll          = time.Second
-	DefaultGapFill          = time.Second
-	DefaultChunkDuration    = 100 * time.Millisecond
-	DefaultQueueDuration    = 10 * time.Second
-	DefaultReplayLimit      = 30 * time.Second
-	DefaultDrainTimeout     = 10 * time.Second
-	DefaultSendTimeout      = 10 * time.Second
-	DefaultBackoffInitial   = 250 * time.Millisecond
-	DefaultBackoffMax       = 10 * time.Second
-	DefaultExhaustedBackoff = 2 * time.Second
-	DefaultMaxRetries       = 8
+// DefaultConfig is the configuration of the zero Config's fields; its
+// Policy is session.DefaultPolicy(). PoolSize is derived from MaxStreams.
+func DefaultConfig() Config {
+	return Config{Endpoint: "speech.googleapis.com:443", Language: "en-US", MaxStreams: 200, Policy: session.DefaultPolicy()}
+}
 
+// Models used when Config.Model is empty.
+const (
+	DefaultModel8k       = "telephony"
+	DefaultModelWideband = "latest_long"
+)
+
+const (
 	// streamsPerConn is how many concurrent streams one gRPC connection is
 	// sized for: Google's frontends allow about 100, and a margin keeps
 	// rollovers and retries from queueing behind the limit.
@@ -104,50 +91,27 @@ type Config struct {
 
 	// Policy is how a track's session.Stream uses Google: rotation, hold,
 	// queue, replay, drain and retries. A zero field means Google's
-	// default (the Default* constants); StreamLimit is at most 5m and
+	// default (session.DefaultPolicy()); StreamLimit is at most 5m and
 	// IdleClose at most 8s.
 	session.Policy
 }
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	setStr := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
+	d := DefaultConfig()
+	if c.Endpoint == "" {
+		c.Endpoint = d.Endpoint
 	}
-	setDur := func(p *time.Duration, v time.Duration) {
-		if *p == 0 {
-			*p = v
-		}
+	if c.Language == "" {
+		c.Language = d.Language
 	}
-	setInt := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = d.MaxStreams
 	}
-	setStr(&c.Endpoint, DefaultEndpoint)
-	setStr(&c.Language, DefaultLanguage)
-	setStr(&c.Hold, DefaultHold)
-	setInt(&c.MaxStreams, DefaultMaxStreams)
-	setInt(&c.PoolSize, (c.MaxStreams+streamsPerConn-1)/streamsPerConn)
-	setDur(&c.RotateAfter, DefaultRotateAfter)
-	setDur(&c.StreamLimit, DefaultStreamLimit)
-	setDur(&c.RotatePause, DefaultRotatePause)
-	setDur(&c.IdleClose, DefaultIdleClose)
-	setDur(&c.SilenceClose, DefaultSilenceClose)
-	setInt(&c.SilenceLevel, DefaultSilenceLevel)
-	setDur(&c.PreRoll, DefaultPreRoll)
-	setDur(&c.GapFill, DefaultGapFill)
-	setDur(&c.ChunkDuration, DefaultChunkDuration)
-	setDur(&c.QueueDuration, DefaultQueueDuration)
-	setDur(&c.ReplayLimit, DefaultReplayLimit)
-	setDur(&c.DrainTimeout, DefaultDrainTimeout)
-	setDur(&c.SendTimeout, DefaultSendTimeout)
-	setDur(&c.BackoffInitial, DefaultBackoffInitial)
-	setDur(&c.BackoffMax, DefaultBackoffMax)
-	setDur(&c.ExhaustedBackoff, DefaultExhaustedBackoff)
-	setInt(&c.MaxRetries, DefaultMaxRetries)
+	if c.PoolSize == 0 {
+		c.PoolSize = (c.MaxStreams + streamsPerConn - 1) / streamsPerConn
+	}
+	c.Policy = c.Policy.WithDefaults()
 	return c
 }
 
@@ -211,7 +175,7 @@ func (c Config) Validate() error {
 		bad("max-alternatives", c.MaxAlternatives, fmt.Sprintf("must be between 0 and %d", maxAlternatives))
 	}
 	if c.MaxStreams < 0 {
-		bad("max-streams", c.MaxStreams, "must be positive (0 means 200)")
+		bad("max-streams", c.MaxStreams, fmt.Sprintf("must be positive (0 means %d)", DefaultConfig().MaxStreams))
 	}
 	if c.PoolSize < 0 || c.PoolSize > 64 {
 		bad("pool-size", c.PoolSize, "must be between 1 and 64 (0 means ceil(max-streams/80))")
@@ -262,7 +226,7 @@ func (c Config) Validate() error {
 		bad("backoff-initial", c.BackoffInitial, fmt.Sprintf("must not exceed backoff-max (%v)", c.BackoffMax))
 	}
 	if c.MaxRetries < 0 {
-		bad("max-retries", c.MaxRetries, "must be positive (0 means 8)")
+		bad("max-retries", c.MaxRetries, fmt.Sprintf("must be positive (0 means %d)", session.DefaultPolicy().MaxRetries))
 	}
 	return errors.Join(errs...)
 }

@@ -19,7 +19,7 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	require.NoError(t, Config{}.Validate())
 	c := Config{}.withDefaults()
-	assert.Equal(t, DefaultEndpoint, c.Endpoint)
+	assert.Equal(t, "speech.googleapis.com:443", c.Endpoint)
 	assert.Equal(t, "en-US", c.Language)
 	assert.Equal(t, 3, c.PoolSize, "ceil(200/80)")
 	assert.Equal(t, 4*time.Minute+30*time.Second, c.RotateAfter)

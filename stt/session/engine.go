@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"reflect"
 	"time"
 )
 
@@ -96,8 +97,8 @@ const (
 	HoldKeepAlive = "keepalive"
 )
 
-// Policy is how a Stream uses its engine. Every field must be set (the
-// engine's configuration holds the defaults and validates them).
+// Policy is how a Stream uses its engine. A zero field means
+// DefaultPolicy's; the engine's configuration validates the rest.
 type Policy struct {
 	// RotateAfter is the audio after which an engine stream is replaced at
 	// the next pause of RotatePause; at StreamLimit it is replaced
@@ -134,8 +135,36 @@ type Policy struct {
 	Metrics *Metrics
 }
 
-// within keeps p inside the engine's limits.
+// DefaultPolicy is the policy of the zero Policy's fields. Its rotation
+// and hold fit Google's limits (305 s per stream, about 10 s without
+// audio), which are the tightest of the engines.
+func DefaultPolicy() Policy {
+	return Policy{
+		RotateAfter: 4*time.Minute + 30*time.Second, StreamLimit: 4*time.Minute + 50*time.Second,
+		RotatePause: 300 * time.Millisecond,
+		Hold:        HoldReopen, IdleClose: 3 * time.Second, SilenceClose: 10 * time.Second, SilenceLevel: 150,
+		PreRoll: time.Second, GapFill: time.Second, ChunkDuration: 100 * time.Millisecond,
+		QueueDuration: 10 * time.Second, ReplayLimit: 30 * time.Second,
+		DrainTimeout: 10 * time.Second, SendTimeout: 10 * time.Second,
+		BackoffInitial: 250 * time.Millisecond, BackoffMax: 10 * time.Second, ExhaustedBackoff: 2 * time.Second,
+		MaxRetries: 8,
+	}
+}
+
+// WithDefaults returns p with every zero field set to DefaultPolicy's.
+func (p Policy) WithDefaults() Policy {
+	v, d := reflect.ValueOf(&p).Elem(), reflect.ValueOf(DefaultPolicy())
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			v.Field(i).Set(d.Field(i))
+		}
+	}
+	return p
+}
+
+// within fills in p's defaults and keeps it inside the engine's limits.
 func (p Policy) within(l Limits) Policy {
+	p = p.WithDefaults()
 	if l.MaxSession > 0 {
 		p.StreamLimit = min(p.StreamLimit, l.MaxSession)
 	}
