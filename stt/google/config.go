@@ -10,13 +10,6 @@ import (
 	"github.com/callcaptions/bridge/stt/session"
 )
 
-// Hold policies: what a stream does while the track carries no speech; see
-// session.HoldReopen and session.HoldKeepAlive.
-const (
-	HoldReopen    = session.HoldReopen
-	HoldKeepAlive = session.HoldKeepAlive
-)
-
 // DefaultConfig is the configuration of the zero Config's fields; its
 // Policy is session.DefaultPolicy(). PoolSize is derived from MaxStreams.
 func DefaultConfig() Config {
@@ -204,7 +197,7 @@ func (c Config) Validate() error {
 	if c.RotatePause >= c.StreamLimit-c.RotateAfter && c.RotateAfter < c.StreamLimit {
 		bad("rotate-pause", c.RotatePause, fmt.Sprintf("must be shorter than stream-limit minus rotate-after (%v)", c.StreamLimit-c.RotateAfter))
 	}
-	if c.Hold != HoldReopen && c.Hold != HoldKeepAlive {
+	if c.Hold != session.HoldReopen && c.Hold != session.HoldKeepAlive {
 		bad("hold", c.Hold, "must be reopen or keepalive")
 	}
 	if c.IdleClose > maxIdleClose {

@@ -464,7 +464,7 @@ func TestStreamsEndingAtOnceBackOff(t *testing.T) {
 // longer than the engine's audio timeout, neither error nor lose the
 // utterance that follows.
 func TestHoldAndSilence(t *testing.T) {
-	for _, policy := range []string{HoldReopen, HoldKeepAlive} {
+	for _, policy := range []string{session.HoldReopen, session.HoldKeepAlive} {
 		t.Run(policy, func(t *testing.T) {
 			fake, addr := speechtest.Start(t, fakeRules())
 			cfg := testConfig(addr)
@@ -495,7 +495,7 @@ func TestHoldAndSilence(t *testing.T) {
 			assert.Empty(t, failures)
 			assert.Zero(t, timeouts)
 			heard := fake.Heard()
-			if policy == HoldReopen {
+			if policy == session.HoldReopen {
 				// Most of the 40 s of quiet audio never reached the engine:
 				// only silence-close and the pre-roll of it did.
 				assert.Less(t, heard, 40*time.Second, "heard %v", heard)

@@ -116,29 +116,14 @@ var _ stt.Stream = (*Stream)(nil)
 // streams under policy p; the caller runs it with Run.
 func NewStream(eng Engine, p Policy, track string, rate int, log zerolog.Logger) *Stream {
 	lim := eng.Limits()
-	p = p.within(lim)
-	r := int64(rate)
-	perDur := func(d time.Duration) int64 { return int64(d) * r / int64(time.Second) }
-	chunk := perDur(p.ChunkDuration)
+	s := &Stream{eng: eng, cfg: p.within(lim), track: track, rate: int64(rate), log: log,
+		results: make(chan stt.Result, resultsBuffer), wake: make(chan struct{}, 1),
+		head: -1, nextSeg: 1, lastFinal: -1, sentFrom: math.MinInt64}
+	s.chunkSamples = s.samples(s.cfg.ChunkDuration)
 	if lim.MaxChunkBytes > 0 {
-		chunk = min(chunk, int64(lim.MaxChunkBytes/2))
+		s.chunkSamples = min(s.chunkSamples, int64(lim.MaxChunkBytes/2))
 	}
-	s := &Stream{
-		eng:           eng,
-		cfg:           p,
-		track:         track,
-		rate:          r,
-		log:           log,
-		results:       make(chan stt.Result, resultsBuffer),
-		wake:          make(chan struct{}, 1),
-		chunkSamples:  chunk,
-		queueSamples:  perDur(p.QueueDuration),
-		replaySamples: perDur(p.ReplayLimit),
-		head:          -1,
-		nextSeg:       1,
-		lastFinal:     -1,
-		sentFrom:      math.MinInt64,
-	}
+	s.queueSamples, s.replaySamples = s.samples(s.cfg.QueueDuration), s.samples(s.cfg.ReplayLimit)
 	s.zeros = make([]byte, s.chunkSamples*2)
 	return s
 }
@@ -467,14 +452,10 @@ func (s *Stream) pump(ctx context.Context) bool {
 			a.silentRun = 0
 		}
 	}
-	s.flushGapIfStreaming(ctx)
-	return true
-}
-
-func (s *Stream) flushGapIfStreaming(ctx context.Context) {
 	if s.att != nil && !s.att.halfClosed && !s.att.broken {
 		s.flushGap(ctx)
 	}
+	return true
 }
 
 func (s *Stream) samples(d time.Duration) int64 { return int64(d) * s.rate / int64(time.Second) }
@@ -489,10 +470,7 @@ func (s *Stream) trimPreRoll() {
 		i--
 		total += s.pend[i].samples()
 	}
-	for _, c := range s.pend[:i] {
-		s.bufSamples -= c.samples()
-	}
-	s.pend = s.pend[i:]
+	s.dropPend(i)
 }
 
 // trimToSpeech drops quiet audio more than PreRoll before the first loud
@@ -507,6 +485,11 @@ func (s *Stream) trimToSpeech() {
 	for i > 0 && s.pend[loud].pos-s.pend[i-1].pos <= keep {
 		i--
 	}
+	s.dropPend(i)
+}
+
+// dropPend forgets the first i chunks of pending audio.
+func (s *Stream) dropPend(i int) {
 	for _, c := range s.pend[:i] {
 		s.bufSamples -= c.samples()
 	}
@@ -795,7 +778,7 @@ func (s *Stream) respond(ctx context.Context, a *attempt, resp Response) {
 	var stability float64
 	var partialEnd int64 = -1
 	for _, h := range resp {
-		end := a.base + s.offset(h.End)
+		end := a.base + s.samples(h.End)
 		if h.Final {
 			s.final(ctx, a, h, end)
 			continue
@@ -836,13 +819,13 @@ func (s *Stream) final(ctx context.Context, a *attempt, h Hypothesis, end int64)
 	for _, w := range h.Words {
 		words = append(words, stt.Word{
 			Word:       w.Word,
-			StartMs:    s.ms(a.base + s.offset(w.Start)),
-			EndMs:      s.ms(a.base + s.offset(w.End)),
+			StartMs:    s.ms(a.base + s.samples(w.Start)),
+			EndMs:      s.ms(a.base + s.samples(w.End)),
 			Confidence: w.Confidence,
 		})
 	}
 	if len(words) > 0 {
-		start = a.base + s.offset(h.Words[0].Start)
+		start = a.base + s.samples(h.Words[0].Start)
 	}
 	s.emit(ctx, stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
 		Text: text, Confidence: h.Confidence, StartMs: s.ms(start), EndMs: s.ms(end), Words: words})
@@ -860,11 +843,6 @@ func (s *Stream) trimSent() {
 		s.sentFrom = s.sent[i-1].end()
 	}
 	s.sent = s.sent[i:]
-}
-
-// offset converts an engine time offset to samples.
-func (s *Stream) offset(d time.Duration) int64 {
-	return int64(d) * s.rate / int64(time.Second)
 }
 
 // rms is the root-mean-square level of PCM16LE audio.
