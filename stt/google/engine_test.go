@@ -23,12 +23,8 @@ func TestRecognitionConfig(t *testing.T) {
 	r := newTestRecognizer(t, cfg)
 
 	open := func(rate int, params map[string]string) {
-		s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate, Params: params})
-		require.NoError(t, err)
-		res := collect(s)
-		_, err = player{rate: rate, speedup: 40}.play(t, s, synth(rate, time.Second, nil))
-		require.NoError(t, err)
-		wait(t, res, 10*time.Second)
+		sc := stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate, Params: params}
+		require.NoError(t, transcribe(t, r, sc, player{rate: rate}, synth(rate, time.Second, nil)).werr)
 	}
 	open(8000, map[string]string{"language": "es-MX", "hints": " Widget , ,Gizmo"})
 	open(16000, map[string]string{"language": "not a language"})
@@ -69,12 +65,9 @@ func TestPositionJumps(t *testing.T) {
 	words = append(words, utterances(50, 7*time.Second, 12*time.Second)...)
 	words = append(words, utterances(100, 18*time.Second, total)...)
 	skips := []span{{6 * rate, 6*rate + 3200}, {12 * rate, 17 * rate}} // 400 ms, then 5 s
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate})
-	require.NoError(t, err)
-	res := collect(s)
-	_, err = player{rate: rate, speedup: 40, skips: skips}.play(t, s, synth(rate, total, words))
-	require.NoError(t, err)
-	rs := wait(t, res, 10*time.Second)
+	run := transcribe(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate, skips: skips}, synth(rate, total, words))
+	require.NoError(t, run.werr)
+	rs := run.rs
 	checkWords(t, "inbound", rs, words)
 	assert.Empty(t, statuses(rs))
 	opened, _, _, _, _ := fake.Stats()
@@ -102,14 +95,9 @@ func TestStalledEngine(t *testing.T) {
 	const rate = 16000
 	total := 30 * time.Second
 	words := utterances(1, 300*time.Millisecond, total)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate})
-	require.NoError(t, err)
-	res := collect(s)
-	start := time.Now()
-	_, err = player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
-	require.NoError(t, err)
-	t.Logf("played %v of audio in %v", total, time.Since(start))
-	rs := wait(t, res, 20*time.Second)
+	run := transcribe(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate}, synth(rate, total, words))
+	require.NoError(t, run.werr)
+	rs := run.rs
 
 	st := statuses(rs)
 	assert.Contains(t, st, "retry:Unavailable")

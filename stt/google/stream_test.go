@@ -265,6 +265,26 @@ func newTestRecognizer(t *testing.T, cfg Config) *Recognizer {
 	return r
 }
 
+// transcribed is what transcribe saw.
+type transcribed struct {
+	s    stt.Stream
+	rec  []byte // the audio the stream was given
+	werr error  // the first error of Write or Close
+	rs   []stt.Result
+}
+
+// transcribe opens a stream of r, plays pcm into it forty times faster
+// than real time and waits for its results.
+func transcribe(t *testing.T, r *Recognizer, sc stt.StreamConfig, p player, pcm []byte) transcribed {
+	t.Helper()
+	s, err := r.Open(context.Background(), sc)
+	require.NoError(t, err)
+	res := collect(s)
+	p.speedup = 40
+	rec, werr := p.play(t, s, pcm)
+	return transcribed{s: s, rec: rec, werr: werr, rs: wait(t, res, 30*time.Second)}
+}
+
 // counter is the value of the counter called name in reg.
 func counter(t *testing.T, reg *prometheus.Registry, name string) int {
 	mfs, err := reg.Gather()
@@ -290,14 +310,11 @@ func TestLongCallRotations(t *testing.T) {
 	const rate = 8000
 	total := 3 * time.Minute
 	words := utterances(1, 500*time.Millisecond, total)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA1", Track: "inbound", SampleRate: rate})
-	require.NoError(t, err)
-	res := collect(s)
-	rec, werr := player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
-	require.NoError(t, werr)
-	rs := wait(t, res, 30*time.Second)
+	run := transcribe(t, r, stt.StreamConfig{CallID: "CA1", Track: "inbound", SampleRate: rate}, player{rate: rate}, synth(rate, total, words))
+	require.NoError(t, run.werr)
+	rs := run.rs
 
-	require.Len(t, rec, int(total.Seconds())*rate*2)
+	require.Len(t, run.rec, int(total.Seconds())*rate*2)
 	checkWords(t, "inbound", rs, words)
 	st := statuses(rs)
 	rollovers := count(st, stt.EventRollover)
@@ -361,12 +378,9 @@ func TestRetryableErrorsRecover(t *testing.T) {
 			const rate = 16000
 			total := 15 * time.Second
 			words := utterances(100, 300*time.Millisecond, total)
-			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA2", Track: "outbound", SampleRate: rate})
-			require.NoError(t, err)
-			res := collect(s)
-			_, werr := player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
-			require.NoError(t, werr)
-			rs := wait(t, res, 20*time.Second)
+			run := transcribe(t, r, stt.StreamConfig{CallID: "CA2", Track: "outbound", SampleRate: rate}, player{rate: rate}, synth(rate, total, words))
+			require.NoError(t, run.werr)
+			rs := run.rs
 
 			checkWords(t, "outbound", rs, words)
 			st := statuses(rs)
@@ -394,13 +408,10 @@ func TestPermanentErrorStops(t *testing.T) {
 			total := 8 * time.Second
 			words := utterances(1, 300*time.Millisecond, total)
 			pcm := synth(rate, total, words)
-			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA3", Track: "inbound", SampleRate: rate})
-			require.NoError(t, err)
-			res := collect(s)
-			rec, werr := player{rate: rate, speedup: 40}.play(t, s, pcm)
-			require.ErrorIs(t, werr, stt.ErrStopped)
-			assert.Equal(t, pcm, rec, "the recording is complete")
-			rs := wait(t, res, 10*time.Second)
+			run := transcribe(t, r, stt.StreamConfig{CallID: "CA3", Track: "inbound", SampleRate: rate}, player{rate: rate}, pcm)
+			require.ErrorIs(t, run.werr, stt.ErrStopped)
+			assert.Equal(t, pcm, run.rec, "the recording is complete")
+			rs := run.rs
 			st := statuses(rs)
 			require.Equal(t, []string{stt.EventFailed + ":" + code.String()}, st)
 			last := rs[len(rs)-1]
@@ -410,7 +421,7 @@ func TestPermanentErrorStops(t *testing.T) {
 			assert.InDelta(t, 2000, last.StartMs, 150, "failure time on the call clock")
 			opened, _, _, _, _ := fake.Stats()
 			assert.Equal(t, 1, opened, "no retry after a permanent error")
-			require.ErrorIs(t, s.Write(int64(total.Seconds())*rate, make([]byte, 320)), stt.ErrStopped)
+			require.ErrorIs(t, run.s.Write(int64(total.Seconds())*rate, make([]byte, 320)), stt.ErrStopped)
 		})
 	}
 }
@@ -423,16 +434,17 @@ func TestRetriesExhausted(t *testing.T) {
 	cfg := testConfig(addr)
 	cfg.MaxRetries = 3
 	r := newTestRecognizer(t, cfg)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA4", Track: "inbound", SampleRate: 8000})
-	require.NoError(t, err)
-	res := collect(s)
+	requireGaveUp(t, fake, r, "an outage: a stream opened later may work")
+}
+
+// requireGaveUp plays 5 s into a stream of r and requires it to fail three
+// times, then give up for now, each time on a stream of its own.
+func requireGaveUp(t *testing.T, fake *speechtest.Server, r *Recognizer, why string) {
 	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
-	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
-	require.ErrorIs(t, werr, stt.ErrStopped)
-	rs := wait(t, res, 10*time.Second)
-	st := statuses(rs)
-	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, st)
-	assert.False(t, rs[len(rs)-1].Status.Permanent, "an outage: a stream opened later may work")
+	run := transcribe(t, r, stt.StreamConfig{CallID: "CA4", Track: "inbound", SampleRate: 8000}, player{rate: 8000}, pcm)
+	require.ErrorIs(t, run.werr, stt.ErrStopped)
+	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, statuses(run.rs))
+	assert.False(t, run.rs[len(run.rs)-1].Status.Permanent, why)
 	opened, _, _, _, _ := fake.Stats()
 	assert.Equal(t, 4, opened)
 }
@@ -447,17 +459,7 @@ func TestStreamsEndingAtOnceBackOff(t *testing.T) {
 	cfg := testConfig(addr)
 	cfg.MaxRetries = 3
 	r := newTestRecognizer(t, cfg)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: 8000})
-	require.NoError(t, err)
-	res := collect(s)
-	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
-	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
-	require.ErrorIs(t, werr, stt.ErrStopped)
-	rs := wait(t, res, 10*time.Second)
-	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, statuses(rs))
-	assert.False(t, rs[len(rs)-1].Status.Permanent)
-	opened, _, _, _, _ := fake.Stats()
-	assert.Equal(t, 4, opened)
+	requireGaveUp(t, fake, r, "an outage, not a permanent failure")
 }
 
 // Holds: minutes of quiet audio, and a stretch with no audio at all that is
@@ -480,12 +482,10 @@ func TestHoldAndSilence(t *testing.T) {
 			words = append(words, utterances(200, 50*time.Second, 60*time.Second)...)
 			words = append(words, utterances(400, 90*time.Second, total)...)
 			hold := span{60 * rate, 90 * rate}
-			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate})
-			require.NoError(t, err)
-			res := collect(s)
-			_, werr := player{rate: rate, speedup: 40, hold: &hold, holdWall: 2500 * time.Millisecond}.play(t, s, synth(rate, total, words))
-			require.NoError(t, werr)
-			rs := wait(t, res, 20*time.Second)
+			run := transcribe(t, r, stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate},
+				player{rate: rate, hold: &hold, holdWall: 2500 * time.Millisecond}, synth(rate, total, words))
+			require.NoError(t, run.werr)
+			rs := run.rs
 
 			checkWords(t, "inbound", rs, words)
 			for _, e := range statuses(rs) {

@@ -335,41 +335,23 @@ func TestGaps(t *testing.T) {
 	const rate = 8000
 	at := func(ms int64) int64 { return ms * rate / 1000 }
 	burst := func(ms int) []byte { return synth(rate, toneAmp, tone(ms)) }
+	// Two bursts, the second where the audio resumes.
+	two := func(first, resumeMs, second int) []write {
+		return append(chunked(0, burst(first), 160), chunked(at(int64(resumeMs)), burst(second), 160)...)
+	}
 	tests := []struct {
 		name   string
 		writes []write
 		spans  []span
 	}{
-		{
-			name:   "a long gap ends the utterance",
-			writes: append(chunked(0, burst(1000), 160), chunked(at(1600), burst(1000), 160)...),
-			spans:  []span{{0, 1000}, {1600, 2600}},
-		},
-		{
-			name:   "a short gap does not",
-			writes: append(chunked(0, burst(1000), 160), chunked(at(1200), burst(800), 160)...),
-			spans:  []span{{0, 2000}},
-		},
-		{
-			name:   "gaps that start and end inside windows",
-			writes: append(chunked(0, burst(1005), 160), chunked(at(1713), burst(1000), 160)...),
-			spans:  []span{{0, 1005}, {1713, 2713}},
-		},
-		{
-			name:   "a gap inside one window",
-			writes: append(chunked(0, burst(1005), 160), chunked(at(1012), burst(500), 160)...),
-			spans:  []span{{0, 1512}},
-		},
-		{
-			name:   "a stream that starts late is on the call clock",
-			writes: chunked(at(10_000), synth(rate, toneAmp, silence(400), tone(1000), silence(600)), 160),
-			spans:  []span{{10_400, 11_400}},
-		},
-		{
-			name:   "an empty write past the end is a gap",
-			writes: append(append(chunked(0, burst(1000), 160), write{pos: at(1700)}), chunked(at(1700), burst(500), 160)...),
-			spans:  []span{{0, 1000}, {1700, 2200}},
-		},
+		{"a long gap ends the utterance", two(1000, 1600, 1000), []span{{0, 1000}, {1600, 2600}}},
+		{"a short gap does not", two(1000, 1200, 800), []span{{0, 2000}}},
+		{"gaps that start and end inside windows", two(1005, 1713, 1000), []span{{0, 1005}, {1713, 2713}}},
+		{"a gap inside one window", two(1005, 1012, 500), []span{{0, 1512}}},
+		{"a stream that starts late is on the call clock",
+			chunked(at(10_000), synth(rate, toneAmp, silence(400), tone(1000), silence(600)), 160), []span{{10_400, 11_400}}},
+		{"an empty write past the end is a gap",
+			append(append(chunked(0, burst(1000), 160), write{pos: at(1700)}), chunked(at(1700), burst(500), 160)...), []span{{0, 1000}, {1700, 2200}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
