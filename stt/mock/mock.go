@@ -41,6 +41,7 @@
 package mock
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -126,18 +127,10 @@ var _ stt.Recognizer = (*Recognizer)(nil)
 
 // New returns a Recognizer with cfg, zero fields replaced by their defaults.
 func New(cfg Config) *Recognizer {
-	if cfg.Threshold <= 0 {
-		cfg.Threshold = DefaultThreshold
-	}
-	if cfg.MinSilence <= 0 {
-		cfg.MinSilence = DefaultMinSilence
-	}
-	if cfg.MinSpeech <= 0 {
-		cfg.MinSpeech = DefaultMinSpeech
-	}
-	if cfg.WordEvery <= 0 {
-		cfg.WordEvery = DefaultWordEvery
-	}
+	cfg.Threshold = cmp.Or(max(cfg.Threshold, 0), DefaultThreshold)
+	cfg.MinSilence = cmp.Or(max(cfg.MinSilence, 0), DefaultMinSilence)
+	cfg.MinSpeech = cmp.Or(max(cfg.MinSpeech, 0), DefaultMinSpeech)
+	cfg.WordEvery = cmp.Or(max(cfg.WordEvery, 0), DefaultWordEvery)
 	cfg.FailAfter = max(cfg.FailAfter, 0)
 	cfg.Latency = max(cfg.Latency, 0)
 	cfg.Script = append([]string(nil), cfg.Script...)
@@ -160,26 +153,14 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 	if v, ok := sc.Params[ParamScript]; ok {
 		lines = parseLines(strings.Split(v, "|"))
 	}
-	failAfter, err := msParam(sc.Params, ParamFailAfter, r.cfg.FailAfter)
-	if err != nil {
+	cfg := r.cfg
+	var err1, err2 error
+	cfg.FailAfter, err1 = msParam(sc.Params, ParamFailAfter, cfg.FailAfter)
+	cfg.Latency, err2 = msParam(sc.Params, ParamLatency, cfg.Latency)
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("mock stt: open %s: %w", sc.Track, err)
 	}
-	latency, err := msParam(sc.Params, ParamLatency, r.cfg.Latency)
-	if err != nil {
-		return nil, fmt.Errorf("mock stt: open %s: %w", sc.Track, err)
-	}
-	s := newStream(ctx, streamConfig{
-		track:      sc.Track,
-		rate:       int64(sc.SampleRate),
-		script:     linesFor(lines, sc.Track),
-		threshold:  r.cfg.Threshold,
-		minSilence: r.cfg.MinSilence,
-		minSpeech:  r.cfg.MinSpeech,
-		wordEvery:  r.cfg.WordEvery,
-		failAfter:  failAfter,
-		latency:    latency,
-	})
-	return s, nil
+	return newStream(ctx, cfg, sc.Track, int64(sc.SampleRate), linesFor(lines, sc.Track)), nil
 }
 
 // msParam reads a whole number of milliseconds >= 0 from params[key], or

@@ -22,20 +22,6 @@ const queueSize = 64
 // telephony frame.
 const windowsPerSecond = 50
 
-// streamConfig is what a Stream needs from the Recognizer and the per-call
-// parameters, resolved by Open.
-type streamConfig struct {
-	track      string
-	rate       int64
-	script     [][]string // the words of each line the track takes, in order
-	threshold  float64
-	minSilence time.Duration
-	minSpeech  time.Duration
-	wordEvery  time.Duration
-	failAfter  time.Duration
-	latency    time.Duration
-}
-
 // pending is a result waiting in the queue until it is due.
 type pending struct {
 	r   stt.Result
@@ -96,25 +82,16 @@ type Stream struct {
 
 var _ stt.Stream = (*Stream)(nil)
 
-func newStream(ctx context.Context, cfg streamConfig) *Stream {
-	s := &Stream{
-		track:      cfg.track,
-		rate:       cfg.rate,
-		script:     cfg.script,
-		latency:    cfg.latency,
-		failFor:    cfg.failAfter,
-		window:     cfg.rate / windowsPerSecond,
-		minSilence: max(samples(cfg.minSilence, cfg.rate), 1),
-		minSpeech:  max(samples(cfg.minSpeech, cfg.rate), 1),
-		wordEvery:  max(samples(cfg.wordEvery, cfg.rate), 1),
-		results:    make(chan stt.Result),
-		done:       make(chan struct{}),
-		wake:       make(chan struct{}, 1),
-		room:       make(chan struct{}, 1),
-	}
-	s.limit = cfg.threshold * cfg.threshold * float64(s.window)
-	if cfg.failAfter > 0 {
-		s.failAfter = max(samples(cfg.failAfter, cfg.rate), 1)
+// newStream starts a stream of track at rate with cfg (the per-call
+// parameters applied) that gives utterances the script's lines in order.
+func newStream(ctx context.Context, cfg Config, track string, rate int64, script [][]string) *Stream {
+	n := func(d time.Duration) int64 { return max(samples(d, rate), 1) }
+	s := &Stream{track: track, rate: rate, script: script, latency: cfg.Latency, failFor: cfg.FailAfter,
+		window: rate / windowsPerSecond, minSilence: n(cfg.MinSilence), minSpeech: n(cfg.MinSpeech), wordEvery: n(cfg.WordEvery),
+		results: make(chan stt.Result), done: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	s.limit = cfg.Threshold * cfg.Threshold * float64(s.window)
+	if cfg.FailAfter > 0 {
+		s.failAfter = n(cfg.FailAfter)
 	}
 	go s.deliver(ctx)
 	return s

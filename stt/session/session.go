@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -71,15 +72,9 @@ type Session struct {
 
 // New prepares a session. Audio written before Run waits in the queue.
 func New(cfg Config) *Session {
-	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultQueue
-	}
-	if cfg.ReopenMin <= 0 {
-		cfg.ReopenMin = DefaultReopenMin
-	}
-	if cfg.ReopenMax <= 0 {
-		cfg.ReopenMax = DefaultReopenMax
-	}
+	cfg.Queue = cmp.Or(max(cfg.Queue, 0), DefaultQueue)
+	cfg.ReopenMin = cmp.Or(max(cfg.ReopenMin, 0), DefaultReopenMin)
+	cfg.ReopenMax = cmp.Or(max(cfg.ReopenMax, 0), DefaultReopenMax)
 	rate := cfg.Stream.SampleRate
 	return &Session{
 		cfg:   cfg,

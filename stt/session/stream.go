@@ -161,10 +161,10 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 			s.drops = append(s.drops, span{pos, pos + n})
 		}
 		s.head = pos + n
-		s.signal()
+		notify(s.wake)
 		return nil
 	}
-	notify := false
+	ready := false
 	for len(pcm) > 0 {
 		k := len(s.q)
 		if k > 0 && s.q[k-1].end() == pos && s.q[k-1].samples() < s.chunkSamples {
@@ -172,32 +172,25 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 			take := min(int64(len(pcm)/2), s.chunkSamples-last.samples())
 			last.pcm = append(last.pcm, pcm[:take*2]...)
 			pcm, pos = pcm[take*2:], pos+take
-			notify = notify || last.samples() == s.chunkSamples
+			ready = ready || last.samples() == s.chunkSamples
 			continue
 		}
 		if k > 0 {
-			notify = true // the previous chunk is complete: a jump follows it
+			ready = true // the previous chunk is complete: a jump follows it
 		}
 		take := min(int64(len(pcm)/2), s.chunkSamples)
 		buf := make([]byte, take*2, s.chunkSamples*2)
 		copy(buf, pcm[:take*2])
 		s.q = append(s.q, chunk{pos: pos, pcm: buf})
 		pcm, pos = pcm[take*2:], pos+take
-		notify = notify || take == s.chunkSamples
+		ready = ready || take == s.chunkSamples
 	}
 	s.qSamples += n
 	s.head = pos
-	if notify {
-		s.signal()
+	if ready {
+		notify(s.wake)
 	}
 	return nil
-}
-
-func (s *Stream) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Results delivers the track's results; see stt.Stream.
@@ -208,7 +201,7 @@ func (s *Stream) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.signal()
+	notify(s.wake)
 	return nil
 }
 
