@@ -100,7 +100,6 @@ type attempt struct {
 	stalled    atomic.Bool
 	responded  bool
 	afterRetry bool
-	rotation   bool // half-closed for a planned rollover
 	drain      *time.Timer
 }
 
@@ -249,8 +248,7 @@ func (s *Stream) bound(ctx context.Context) {
 			return
 		}
 		c := s.pend[0]
-		s.pend = s.pend[1:]
-		s.bufSamples -= c.samples()
+		s.dropPend(1)
 		s.addGap(ctx, span{c.pos, c.end()}, "replay buffer full")
 	}
 }
@@ -274,8 +272,13 @@ func (s *Stream) flushGap(ctx context.Context) {
 	g := *s.gap
 	s.gap = nil
 	s.log.Warn().Int64("from_ms", s.ms(g.from)).Int64("to_ms", s.ms(g.to)).Str("reason", s.gapReason).Msg("audio not transcribed")
-	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(g.from), EndMs: s.ms(g.to),
-		Status: &stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason}})
+	s.status(ctx, g.from, g.to, stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason})
+}
+
+// status emits a status result about call-clock samples [from, to).
+func (s *Stream) status(ctx context.Context, from, to int64, info stt.StatusInfo) {
+	from = max(from, 0)
+	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(from), EndMs: s.ms(max(to, from)), Status: &info})
 }
 
 func (s *Stream) ms(pos int64) int64 { return pos * 1000 / s.rate }
@@ -535,19 +538,16 @@ func (s *Stream) receive(a *attempt) {
 	defer s.receivers.Done()
 	for {
 		resp, err := a.cl.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			select {
-			case a.events <- recvEvent{err: err, done: true}:
-			case <-a.gone:
-			}
-			return
+		ev := recvEvent{resp: resp, done: err != nil}
+		if !errors.Is(err, io.EOF) {
+			ev.err = err
 		}
 		select {
-		case a.events <- recvEvent{resp: resp}:
+		case a.events <- ev:
 		case <-a.gone:
+			return
+		}
+		if ev.done {
 			return
 		}
 	}
@@ -556,15 +556,10 @@ func (s *Stream) receive(a *attempt) {
 // send sends one audio request, cancelling the engine stream if the send
 // stays blocked (flow control towards a dead peer) beyond SendTimeout.
 func (s *Stream) send(a *attempt, pcm []byte) bool {
-	t := time.AfterFunc(s.cfg.SendTimeout, func() {
-		a.stalled.Store(true)
-		a.cancel()
-	})
-	err := a.cl.Send(pcm)
-	t.Stop()
-	if err != nil {
-		// The stream's status comes from Recv (grpc-go#1319).
-		s.broken(a)
+	t := time.AfterFunc(s.cfg.SendTimeout, func() { a.stalled.Store(true); a.cancel() })
+	defer t.Stop()
+	if err := a.cl.Send(pcm); err != nil {
+		s.broken(a) // the stream's status comes from Recv (grpc-go#1319)
 		return false
 	}
 	return true
@@ -611,10 +606,8 @@ func (s *Stream) halfClose(why string) {
 // rotate replaces the current engine stream before the engine's limit.
 func (s *Stream) rotate(ctx context.Context) {
 	a := s.att
-	a.rotation = true
 	s.cfg.Metrics.Rotation()
-	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.next),
-		Status: &stt.StatusInfo{Event: stt.EventRollover}})
+	s.status(ctx, a.next, 0, stt.StatusInfo{Event: stt.EventRollover})
 	s.halfClose("rollover")
 }
 
@@ -661,8 +654,7 @@ func (s *Stream) handle(ctx context.Context, ev recvEvent) bool {
 
 func (s *Stream) announceResumed(ctx context.Context, a *attempt) {
 	s.log.Info().Int64("from_ms", s.ms(a.base)).Msg("transcription resumed")
-	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.base),
-		Status: &stt.StatusInfo{Event: stt.EventResumed}})
+	s.status(ctx, a.base, 0, stt.StatusInfo{Event: stt.EventResumed})
 }
 
 func (s *Stream) dropSent() {
@@ -706,8 +698,7 @@ func (s *Stream) fail(ctx context.Context, f Failure) bool {
 		return false
 	}
 	s.log.Warn().Str("code", f.Code).Str("error", f.Message).Int("attempt", s.failures).Msg("engine stream failed; reopening")
-	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
-		Status: &stt.StatusInfo{Event: stt.EventRetry, Code: f.Code, Message: f.Message}})
+	s.status(ctx, at, 0, stt.StatusInfo{Event: stt.EventRetry, Code: f.Code, Message: f.Message})
 	s.replay(ctx)
 	s.resumed = true
 	s.waitSpeech = false
@@ -761,8 +752,7 @@ func (s *Stream) stop(ctx context.Context, at int64, code, msg string, permanent
 	s.stopped = true
 	s.mu.Unlock()
 	s.flushGap(ctx)
-	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
-		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code, Message: msg, Permanent: permanent}})
+	s.status(ctx, at, 0, stt.StatusInfo{Event: stt.EventFailed, Code: code, Message: msg, Permanent: permanent})
 }
 
 // respond turns one response into partial and final results.
