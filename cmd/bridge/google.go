@@ -43,7 +43,7 @@ func newGoogle(cfg config.Config, log zerolog.Logger, reg prometheus.Registerer)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := google.New(ctx, gc, log.With().Str("component", "stt.google").Logger())
+	r, err := google.New(ctx, gc, log)
 	if err != nil {
 		return nil, fmt.Errorf("google speech-to-text: %w", err)
 	}

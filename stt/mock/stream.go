@@ -276,15 +276,9 @@ func (s *Stream) progress() error {
 	if words == nil {
 		words = s.describe()
 	}
-	return s.push(stt.Result{
-		Kind:      stt.Partial,
-		Track:     s.track,
-		SegmentID: stt.SegmentID(s.track, s.segment),
-		Text:      strings.Join(words[:k], " "),
-		Stability: maxStability * float64(k) / float64(k+1),
-		StartMs:   s.ms(s.start),
-		EndMs:     s.ms(s.end),
-	})
+	return s.push(stt.Result{Kind: stt.Partial, Track: s.track, SegmentID: stt.SegmentID(s.track, s.segment),
+		Text: strings.Join(words[:k], " "), Stability: maxStability * float64(k) / float64(k+1),
+		StartMs: s.ms(s.start), EndMs: s.ms(s.end)})
 }
 
 // endUtterance queues the final of the utterance in progress, if it was long
@@ -302,23 +296,10 @@ func (s *Stream) endUtterance() error {
 	span, n := endMs-startMs, int64(len(words))
 	ws := make([]stt.Word, len(words))
 	for i, w := range words {
-		ws[i] = stt.Word{
-			Word:       w,
-			StartMs:    startMs + span*int64(i)/n,
-			EndMs:      startMs + span*int64(i+1)/n,
-			Confidence: confidence,
-		}
+		ws[i] = stt.Word{Word: w, StartMs: startMs + span*int64(i)/n, EndMs: startMs + span*int64(i+1)/n, Confidence: confidence}
 	}
-	return s.push(stt.Result{
-		Kind:       stt.Final,
-		Track:      s.track,
-		SegmentID:  stt.SegmentID(s.track, s.segment),
-		Text:       strings.Join(words, " "),
-		Confidence: confidence,
-		StartMs:    startMs,
-		EndMs:      endMs,
-		Words:      ws,
-	})
+	return s.push(stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.segment),
+		Text: strings.Join(words, " "), Confidence: confidence, StartMs: startMs, EndMs: endMs, Words: ws})
 }
 
 // describeWords is how many words describe returns.
@@ -338,17 +319,8 @@ func (s *Stream) describe() []string {
 func (s *Stream) fail() error {
 	s.active = false
 	pos := s.ms(s.next)
-	err := s.push(stt.Result{
-		Kind:    stt.Status,
-		Track:   s.track,
-		StartMs: pos,
-		EndMs:   pos,
-		Status: &stt.StatusInfo{
-			Event:   stt.EventFailed,
-			Code:    "Unavailable",
-			Message: fmt.Sprintf("mock stt: failing as configured after %s of audio", s.failFor),
-		},
-	})
+	err := s.push(stt.Result{Kind: stt.Status, Track: s.track, StartMs: pos, EndMs: pos, Status: &stt.StatusInfo{
+		Event: stt.EventFailed, Code: "Unavailable", Message: fmt.Sprintf("mock stt: failing as configured after %s of audio", s.failFor)}})
 	s.mu.Lock()
 	s.failed = true
 	s.mu.Unlock()

@@ -82,18 +82,12 @@ type Limits struct {
 	AudioTimeout time.Duration
 }
 
-// Hold policies: what a stream does while the track carries no speech.
+// Hold policies, what a stream does while the track carries no speech (see
+// the package doc): HoldReopen closes the engine stream after SilenceClose
+// of quiet audio and reopens it, PreRoll early, when speech returns (silence
+// is not billed); HoldKeepAlive streams quiet audio like speech.
 const (
-	// HoldReopen half-closes the engine stream after SilenceClose of quiet
-	// audio (or IdleClose without any audio), lets it settle its finals, and
-	// opens a fresh one when speech returns, starting PreRoll before the
-	// first loud chunk so the first syllables are not lost. Silence is not
-	// billed and no stream can hit the engine's audio timeout.
-	HoldReopen = "reopen"
-	// HoldKeepAlive streams quiet audio like any other audio: nothing is
-	// decided by a level detector, at the price of billed silence and more
-	// rollovers. A stretch with no audio at all still half-closes the stream
-	// after IdleClose, because there is nothing on the call clock to send.
+	HoldReopen    = "reopen"
 	HoldKeepAlive = "keepalive"
 )
 

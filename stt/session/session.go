@@ -45,11 +45,10 @@ type Config struct {
 	Recognizer stt.Recognizer
 	Stream     stt.StreamConfig
 	Handler    Handler
-	// Queue bounds the audio waiting for the engine; default 2s.
-	Queue time.Duration
-	// ReopenMin and ReopenMax bound the backoff between reopen attempts;
-	// default 1s and 30s.
-	ReopenMin, ReopenMax time.Duration
+	// Queue bounds the audio waiting for the engine (DefaultQueue);
+	// ReopenMin and ReopenMax the backoff between reopen attempts
+	// (DefaultReopenMin, DefaultReopenMax).
+	Queue, ReopenMin, ReopenMax time.Duration
 	// Log gets the session's warnings; it should name the call and track.
 	Log zerolog.Logger
 	// Panicked, if set, is told of a panic on one of the session's
