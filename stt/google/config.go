@@ -1,6 +1,7 @@
 package google
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -52,35 +53,22 @@ type Config struct {
 	// Application Default Credentials.
 	CredentialsFile string
 
-	// Language is the BCP-47 language of the calls; default en-US.
-	Language string
-	// AlternativeLanguages are up to 3 more languages the caller may speak.
-	AlternativeLanguages []string
-	// Model defaults to "telephony" for 8 kHz tracks and "latest_long" for
-	// higher rates.
-	Model string
-	// Enhanced asks for the enhanced variant of the model (phone_call, video).
-	Enhanced bool
-	// Punctuation turns on automatic punctuation.
-	Punctuation bool
-	// WordTimeOffsets asks for per-word times (Result.Words).
-	WordTimeOffsets bool
-	// ProfanityFilter masks profanities.
-	ProfanityFilter bool
-	// PhraseHints bias recognition towards these phrases, with Boost (0..20).
-	PhraseHints []string
-	Boost       float64
-	// MaxAlternatives (0..30); only the best one is reported.
-	MaxAlternatives int
-	// DisableInterimResults turns off partial results (on by default).
-	DisableInterimResults bool
+	// The recognition config: Language is a BCP-47 tag, with up to 3
+	// AlternativeLanguages; Model defaults to DefaultModel8k for 8 kHz
+	// tracks and DefaultModelWideband above; Enhanced asks for its enhanced
+	// variant; PhraseHints are boosted by Boost (0..20); of MaxAlternatives
+	// (0..30) only the best is reported; partials are on unless
+	// DisableInterimResults.
+	Language, Model                                         string
+	AlternativeLanguages, PhraseHints                       []string
+	Enhanced, Punctuation, WordTimeOffsets, ProfanityFilter bool
+	Boost                                                   float64
+	MaxAlternatives                                         int
+	DisableInterimResults                                   bool
 
-	// MaxStreams is how many tracks may transcribe at once; Open fails
-	// beyond it. Default 200.
-	MaxStreams int
-	// PoolSize is the number of gRPC connections; default
-	// ceil(MaxStreams/80).
-	PoolSize int
+	// MaxStreams is how many tracks may transcribe at once (Open fails
+	// beyond it); PoolSize the gRPC connections, by default one per 80.
+	MaxStreams, PoolSize int
 
 	// Policy is how a track's session.Stream uses Google: rotation, hold,
 	// queue, replay, drain and retries. A zero field means Google's
@@ -92,18 +80,9 @@ type Config struct {
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Endpoint == "" {
-		c.Endpoint = d.Endpoint
-	}
-	if c.Language == "" {
-		c.Language = d.Language
-	}
-	if c.MaxStreams == 0 {
-		c.MaxStreams = d.MaxStreams
-	}
-	if c.PoolSize == 0 {
-		c.PoolSize = (c.MaxStreams + streamsPerConn - 1) / streamsPerConn
-	}
+	c.Endpoint, c.Language = cmp.Or(c.Endpoint, d.Endpoint), cmp.Or(c.Language, d.Language)
+	c.MaxStreams = cmp.Or(c.MaxStreams, d.MaxStreams)
+	c.PoolSize = cmp.Or(c.PoolSize, (c.MaxStreams+streamsPerConn-1)/streamsPerConn)
 	c.Policy = c.Policy.WithDefaults()
 	return c
 }
