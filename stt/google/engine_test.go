@@ -65,9 +65,7 @@ func TestPositionJumps(t *testing.T) {
 	words = append(words, utterances(50, 7*time.Second, 12*time.Second)...)
 	words = append(words, utterances(100, 18*time.Second, total)...)
 	skips := []span{{6 * rate, 6*rate + 3200}, {12 * rate, 17 * rate}} // 400 ms, then 5 s
-	run := transcribe(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate, skips: skips}, synth(rate, total, words))
-	require.NoError(t, run.werr)
-	rs := run.rs
+	rs := speak(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate, skips: skips}, total, words)
 	checkWords(t, "inbound", rs, words)
 	assert.Empty(t, statuses(rs))
 	opened, _, _, _, _ := fake.Stats()
@@ -95,9 +93,7 @@ func TestStalledEngine(t *testing.T) {
 	const rate = 16000
 	total := 30 * time.Second
 	words := utterances(1, 300*time.Millisecond, total)
-	run := transcribe(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate}, synth(rate, total, words))
-	require.NoError(t, run.werr)
-	rs := run.rs
+	rs := speak(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate}, total, words)
 
 	st := statuses(rs)
 	assert.Contains(t, st, "retry:Unavailable")

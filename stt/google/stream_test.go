@@ -285,6 +285,14 @@ func transcribe(t *testing.T, r *Recognizer, sc stt.StreamConfig, p player, pcm 
 	return transcribed{s: s, rec: rec, werr: werr, rs: wait(t, res, 30*time.Second)}
 }
 
+// speak is transcribe of words spoken over total, written without an error.
+func speak(t *testing.T, r *Recognizer, sc stt.StreamConfig, p player, total time.Duration, words []spoken) []stt.Result {
+	t.Helper()
+	run := transcribe(t, r, sc, p, synth(sc.SampleRate, total, words))
+	require.NoError(t, run.werr)
+	return run.rs
+}
+
 // counter is the value of the counter called name in reg.
 func counter(t *testing.T, reg *prometheus.Registry, name string) int {
 	mfs, err := reg.Gather()
@@ -312,9 +320,8 @@ func TestLongCallRotations(t *testing.T) {
 	words := utterances(1, 500*time.Millisecond, total)
 	run := transcribe(t, r, stt.StreamConfig{CallID: "CA1", Track: "inbound", SampleRate: rate}, player{rate: rate}, synth(rate, total, words))
 	require.NoError(t, run.werr)
-	rs := run.rs
-
 	require.Len(t, run.rec, int(total.Seconds())*rate*2)
+	rs := run.rs
 	checkWords(t, "inbound", rs, words)
 	st := statuses(rs)
 	rollovers := count(st, stt.EventRollover)
@@ -378,9 +385,7 @@ func TestRetryableErrorsRecover(t *testing.T) {
 			const rate = 16000
 			total := 15 * time.Second
 			words := utterances(100, 300*time.Millisecond, total)
-			run := transcribe(t, r, stt.StreamConfig{CallID: "CA2", Track: "outbound", SampleRate: rate}, player{rate: rate}, synth(rate, total, words))
-			require.NoError(t, run.werr)
-			rs := run.rs
+			rs := speak(t, r, stt.StreamConfig{CallID: "CA2", Track: "outbound", SampleRate: rate}, player{rate: rate}, total, words)
 
 			checkWords(t, "outbound", rs, words)
 			st := statuses(rs)
@@ -482,10 +487,7 @@ func TestHoldAndSilence(t *testing.T) {
 			words = append(words, utterances(200, 50*time.Second, 60*time.Second)...)
 			words = append(words, utterances(400, 90*time.Second, total)...)
 			hold := span{60 * rate, 90 * rate}
-			run := transcribe(t, r, stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate},
-				player{rate: rate, hold: &hold, holdWall: 2500 * time.Millisecond}, synth(rate, total, words))
-			require.NoError(t, run.werr)
-			rs := run.rs
+			rs := speak(t, r, stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate}, player{rate: rate, hold: &hold, holdWall: 2500 * time.Millisecond}, total, words)
 
 			checkWords(t, "inbound", rs, words)
 			for _, e := range statuses(rs) {
