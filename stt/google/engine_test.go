@@ -55,15 +55,13 @@ func TestPositionJumps(t *testing.T) {
 	rules := fakeRules()
 	rules.StreamLimit = time.Minute
 	fake, addr := speechtest.Start(t, rules)
-	cfg := testConfig(addr)
-	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
+	cfg := longStreams(testConfig(addr))
 	cfg.SilenceClose = 10 * time.Second // only the jumps end streams here
 	r := newTestRecognizer(t, cfg)
 	const rate = 8000
 	total := 20 * time.Second
-	words := utterances(1, 300*time.Millisecond, 6*time.Second)
-	words = append(words, utterances(50, 7*time.Second, 12*time.Second)...)
-	words = append(words, utterances(100, 18*time.Second, total)...)
+	words := spokenIn(stretch{1, 300 * time.Millisecond, 6 * time.Second}, stretch{50, 7 * time.Second, 12 * time.Second},
+		stretch{100, 18 * time.Second, total})
 	skips := []span{{6 * rate, 6*rate + 3200}, {12 * rate, 17 * rate}} // 400 ms, then 5 s
 	rs := speak(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate, skips: skips}, total, words)
 	checkWords(t, "inbound", rs, words)
@@ -86,9 +84,8 @@ func TestStalledEngine(t *testing.T) {
 		return nil
 	}
 	fake, addr := speechtest.Start(t, rules)
-	cfg := testConfig(addr)
+	cfg := longStreams(testConfig(addr))
 	cfg.QueueDuration, cfg.SendTimeout = time.Second, 300*time.Millisecond
-	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
 	r := newTestRecognizer(t, cfg)
 	const rate = 16000
 	total := 30 * time.Second

@@ -57,6 +57,21 @@ func utterances(k0 int, from, to time.Duration) []spoken {
 	}
 }
 
+// stretch is where utterances(k0, from, to) lays out words.
+type stretch struct {
+	k0       int
+	from, to time.Duration
+}
+
+// spokenIn is the utterances of every stretch.
+func spokenIn(ss ...stretch) []spoken {
+	var out []spoken
+	for _, s := range ss {
+		out = append(out, utterances(s.k0, s.from, s.to)...)
+	}
+	return out
+}
+
 // synth renders words into PCM16LE at rate: square-wave bursts in quiet
 // noise, so the fake hears exactly these words.
 func synth(rate int, total time.Duration, words []spoken) []byte {
@@ -232,25 +247,19 @@ func count(ss []string, s string) int {
 // testConfig shrinks every limit so that a test call crosses them in
 // seconds.
 func testConfig(addr string) Config {
-	return Config{
-		Endpoint:        addr,
-		Insecure:        true,
-		WordTimeOffsets: true,
-		Policy: session.Policy{
-			RotateAfter:      5 * time.Second,
-			StreamLimit:      8 * time.Second,
-			IdleClose:        time.Second,
-			SilenceClose:     2 * time.Second,
-			PreRoll:          500 * time.Millisecond,
-			QueueDuration:    30 * time.Second,
-			ReplayLimit:      30 * time.Second,
-			DrainTimeout:     3 * time.Second,
-			SendTimeout:      time.Second,
-			BackoffInitial:   5 * time.Millisecond,
-			BackoffMax:       50 * time.Millisecond,
-			ExhaustedBackoff: 20 * time.Millisecond,
-		},
-	}
+	return Config{Endpoint: addr, Insecure: true, WordTimeOffsets: true, Policy: session.Policy{
+		RotateAfter: 5 * time.Second, StreamLimit: 8 * time.Second,
+		IdleClose: time.Second, SilenceClose: 2 * time.Second, PreRoll: 500 * time.Millisecond,
+		QueueDuration: 30 * time.Second, ReplayLimit: 30 * time.Second,
+		DrainTimeout: 3 * time.Second, SendTimeout: time.Second,
+		BackoffInitial: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond, ExhaustedBackoff: 20 * time.Millisecond,
+	}}
+}
+
+// longStreams rotates streams only after 50 s of audio.
+func longStreams(cfg Config) Config {
+	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
+	return cfg
 }
 
 func fakeRules() speechtest.Config {
@@ -378,8 +387,7 @@ func TestRetryableErrorsRecover(t *testing.T) {
 				return nil
 			}
 			_, addr := speechtest.Start(t, rules)
-			cfg := testConfig(addr)
-			cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
+			cfg := longStreams(testConfig(addr))
 			r := newTestRecognizer(t, cfg)
 
 			const rate = 16000
@@ -483,9 +491,8 @@ func TestHoldAndSilence(t *testing.T) {
 			// Speech, 40 s of quiet audio, speech, then 30 s with no audio
 			// at all (2.5 s of wall time, beyond the 2 s audio timeout),
 			// and speech right where audio resumes.
-			words := utterances(1, 300*time.Millisecond, 10*time.Second)
-			words = append(words, utterances(200, 50*time.Second, 60*time.Second)...)
-			words = append(words, utterances(400, 90*time.Second, total)...)
+			words := spokenIn(stretch{1, 300 * time.Millisecond, 10 * time.Second}, stretch{200, 50 * time.Second, 60 * time.Second},
+				stretch{400, 90 * time.Second, total})
 			hold := span{60 * rate, 90 * rate}
 			rs := speak(t, r, stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate}, player{rate: rate, hold: &hold, holdWall: 2500 * time.Millisecond}, total, words)
 

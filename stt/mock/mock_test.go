@@ -327,8 +327,7 @@ func TestFailAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t)
-			sc := inbound(8000)
-			sc.Params = tt.params
+			sc := stt.StreamConfig{Track: "inbound", SampleRate: 8000, Params: tt.params}
 			pcm := synth(8000, toneAmp, threeBursts...)
 			got := play(t, New(tt.cfg), sc, chunked(0, pcm, 160))
 			requireWellFormed(t, "inbound", got.results)
@@ -392,8 +391,7 @@ func TestLatency(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t)
-			sc := inbound(8000)
-			sc.Params = tt.params
+			sc := stt.StreamConfig{Track: "inbound", SampleRate: 8000, Params: tt.params}
 			st, cancel := openCancellable(t, New(tt.cfg), sc)
 			require.Equal(t, tt.delay, st.latency)
 			got := drainAsync(st.Results())
@@ -447,15 +445,7 @@ func TestLatency(t *testing.T) {
 				defer st.mu.Unlock()
 				return st.head == 1
 			}, 10*time.Second, time.Millisecond, "deliver takes the first result to wait for it")
-			select {
-			case r := <-st.Results():
-				require.FailNow(t, "delivered before its latency", "%+v", r)
-			default:
-			}
-			st.mu.Lock()
-			queued := st.count
-			st.mu.Unlock()
-			require.Equal(t, len(reference.results)-1, queued, "every result but the one waiting for its time is still queued")
+			require.Equal(t, len(reference.results)-1, undelivered(t, st), "every result but the one waiting for its time is still queued")
 			cancel()
 			require.Empty(t, waitDrain(t, got))
 		})
@@ -475,6 +465,19 @@ func TestLatency(t *testing.T) {
 	})
 }
 
+// undelivered requires that Results has nothing to read yet and returns how
+// many results are queued.
+func undelivered(t *testing.T, st *Stream) int {
+	select {
+	case r := <-st.Results():
+		require.FailNow(t, "delivered before its latency", "%+v", r)
+	default:
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.count
+}
+
 func TestLatencyDoesNotBlockWrite(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	st, cancel := openCancellable(t, New(Config{Latency: time.Hour}), inbound(8000))
@@ -482,15 +485,7 @@ func TestLatencyDoesNotBlockWrite(t *testing.T) {
 		require.NoError(t, st.Write(w.pos, w.pcm))
 	}
 	require.NoError(t, st.Close())
-	select {
-	case r := <-st.Results():
-		require.FailNow(t, "delivered before its latency", "%+v", r)
-	default:
-	}
-	st.mu.Lock()
-	queued := st.count
-	st.mu.Unlock()
-	require.Positive(t, queued, "results wait in the queue")
+	require.Positive(t, undelivered(t, st), "results wait in the queue")
 	cancel()
 	requireClosedEmpty(t, st)
 }
@@ -526,14 +521,7 @@ func TestCancel(t *testing.T) {
 	})
 	t.Run("while Write waits for room", func(t *testing.T) {
 		defer goleak.VerifyNone(t)
-		st, cancel := openCancellable(t, New(Config{Script: []string{longLine}, WordEvery: 20 * time.Millisecond}), inbound(8000))
-		werr := make(chan error, 1)
-		go func() { werr <- st.Write(0, synth(8000, toneAmp, tone(10_000))) }()
-		require.Eventually(t, func() bool {
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			return st.count == queueSize
-		}, 10*time.Second, time.Millisecond, "the queue fills while nobody reads")
+		st, cancel, werr := blockedWrite(t)
 		cancel()
 		select {
 		case err := <-werr:
@@ -550,6 +538,20 @@ func TestCancel(t *testing.T) {
 		_, err := New(Config{}).Open(ctx, inbound(8000))
 		require.ErrorIs(t, err, context.Canceled)
 	})
+}
+
+// blockedWrite opens a stream whose Write of a long utterance blocks on its
+// full queue while nobody reads; werr gets what that Write returns.
+func blockedWrite(t *testing.T) (*Stream, context.CancelFunc, <-chan error) {
+	st, cancel := openCancellable(t, New(Config{Script: []string{longLine}, WordEvery: 20 * time.Millisecond}), inbound(8000))
+	werr := make(chan error, 1)
+	go func() { werr <- st.Write(0, synth(8000, toneAmp, tone(10_000))) }()
+	require.Eventually(t, func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.count == queueSize
+	}, 10*time.Second, time.Millisecond, "the queue fills while nobody reads")
+	return st, cancel, werr
 }
 
 func TestClose(t *testing.T) {
@@ -571,14 +573,7 @@ func TestClose(t *testing.T) {
 	})
 	t.Run("does not wait for a blocked Write", func(t *testing.T) {
 		defer goleak.VerifyNone(t)
-		st, _ := openCancellable(t, New(Config{Script: []string{longLine}, WordEvery: 20 * time.Millisecond}), inbound(8000))
-		werr := make(chan error, 1)
-		go func() { werr <- st.Write(0, synth(8000, toneAmp, tone(10_000))) }()
-		require.Eventually(t, func() bool {
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			return st.count == queueSize
-		}, 10*time.Second, time.Millisecond)
+		st, _, werr := blockedWrite(t)
 		require.NoError(t, st.Close(), "returns while Write is blocked")
 		rs := waitDrain(t, drainAsync(st.Results()))
 		require.NoError(t, <-werr)
