@@ -122,6 +122,11 @@ func (c *Call) result(t *track, r stt.Result) {
 			c.env.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
 		}
 		c.env.metrics.STTEvent(r.Status.Event, r.Status.Code)
+		if r.Status.Event == stt.EventGap {
+			// Audio the stream dropped; what the session's queue dropped
+			// never reached it and is counted by sttGap.
+			c.env.metrics.Gap("stt", r.EndMs-r.StartMs)
+		}
 	}
 }
 

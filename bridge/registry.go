@@ -12,6 +12,7 @@ import (
 
 	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/stt"
+	"github.com/callcaptions/bridge/stt/session"
 )
 
 // Config wires a Registry. Zero durations and limits take their Defaults.
@@ -56,7 +57,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		MaxCalls: 2000, MaxStreamsPerCall: 4, MaxCallDuration: 4 * time.Hour, MaxGap: 10 * time.Second,
-		STTQueue: 2 * time.Second, DrainTimeout: 10 * time.Second, MaxEventsPerCall: 10_000,
+		STTQueue: session.DefaultQueue, DrainTimeout: 10 * time.Second, MaxEventsPerCall: 10_000,
 		ResumeWindow: 10 * time.Minute, MaxIndexed: 10_000,
 	}
 }

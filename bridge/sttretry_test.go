@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -120,6 +121,47 @@ func TestSTTReopenBacksOff(t *testing.T) {
 			"reopen %d came before half its delay of %s: the backoff was reset", i, delay)
 		delay = min(2*delay, sttReopenMax)
 	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reg.Shutdown(ctx)
+}
+
+// gapEngine opens streams that take all audio and report one stretch of
+// it as never transcribed (as a session.Stream does when its queue is full).
+type gapEngine struct{}
+
+func (gapEngine) Open(context.Context, stt.StreamConfig) (stt.Stream, error) {
+	out := make(chan stt.Result, 1)
+	out <- stt.Result{Kind: stt.Status, Track: "inbound", StartMs: 1000, EndMs: 1500,
+		Status: &stt.StatusInfo{Event: stt.EventGap, Message: "send queue full"}}
+	return &gapStream{out: out}, nil
+}
+
+type gapStream struct {
+	out  chan stt.Result
+	once sync.Once
+}
+
+func (s *gapStream) Write(int64, []byte) error  { return nil }
+func (s *gapStream) Results() <-chan stt.Result { return s.out }
+func (s *gapStream) Close() error               { s.once.Do(func() { close(s.out) }); return nil }
+
+// TestSTTStreamGapIsCounted: audio a stream reports as never transcribed
+// (an stt.gap status) is counted once as stt gap milliseconds.
+func TestSTTStreamGapIsCounted(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	pub, metrics := &eventLog{}, NewMetrics(nil)
+	reg := NewRegistry(Config{Store: newMemStore(), Recognizer: gapEngine{}, Publisher: pub, Metrics: metrics,
+		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), STTQueue: time.Second})
+	s := startCall(t, reg, "CA-gap")
+	play(t, s, utterances([2]float64{0.3, 1.3}), 0, 25) // 0.5 s: the session's queue never drops
+	s.End(ReasonStop, nil)
+	waitCallEnded(t, reg, "CA-gap")
+
+	require.Len(t, pub.of("CA-gap", TypeSTTPrefix+stt.EventGap), 1)
+	require.Equal(t, 500.0, testutil.ToFloat64(metrics.gapMs.WithLabelValues("stt")))
+	require.Equal(t, 0.0, testutil.ToFloat64(metrics.gapMs.WithLabelValues("media")))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

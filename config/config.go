@@ -102,7 +102,7 @@ func Options(out io.Writer) []kong.Option {
 		kong.Description("Live phone-call audio to WAV recordings, transcripts and live captions."),
 		kong.Writers(out, out),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
-		limitVars(),
+		defaults(),
 	}
 }
 

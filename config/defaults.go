@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,14 @@ import (
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/web"
 )
+
+// defaults are the defaults the components own, for the ${…} in the
+// struct tags: each is written once, where it is used.
+func defaults() kong.Vars {
+	vars := googleVars()
+	maps.Copy(vars, limitVars())
+	return vars
+}
 
 // limitVars are the bridge's, the HTTP side's and the caption hub's own
 // defaults, for the ${…} in the tags of Limits and Dashboard.

@@ -31,13 +31,8 @@ const (
 )
 
 func (k Kind) String() string {
-	switch k {
-	case Partial:
-		return "partial"
-	case Final:
-		return "final"
-	case Status:
-		return "status"
+	if k >= Partial && k <= Status {
+		return [...]string{"partial", "final", "status"}[k-1]
 	}
 	return "unknown"
 }

@@ -23,9 +23,6 @@ type Metrics struct {
 	unstarted      *prometheus.CounterVec
 	pendingSockets prometheus.Gauge
 	perAddress     *prometheus.CounterVec
-	sttStreams     prometheus.Counter
-	sttRotations   prometheus.Counter
-	sttErrors      *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them, and the hub's
@@ -57,15 +54,10 @@ func NewMetrics(reg prometheus.Registerer, hub *Hub, bm *bridge.Metrics) *Metric
 		pendingSockets: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_media_sockets_pending", Help: "Media sockets open whose stream has not started yet."}),
 		perAddress: vec("bridge_sockets_refused_per_address_total",
 			"Sockets refused with 429 because their remote address holds --max-sockets-per-address already, by kind (media, captions).", "kind"),
-		sttStreams: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_streams_opened_total",
-			Help: "Speech-to-text engine streams opened (rotations and retries included)."}),
-		sttRotations: prometheus.NewCounter(prometheus.CounterOpts{Name: "bridge_stt_rotations_total",
-			Help: "Planned switches to a fresh engine stream before the engine's stream limit."}),
-		sttErrors: vec("bridge_stt_errors_total", "Speech-to-text engine stream errors, by gRPC code.", "code"),
 	}
 	if reg != nil {
 		reg.MustRegister(m.badFrames, m.refused, m.authFailures, m.ignored, m.mediaSockets,
-			m.paramsDropped, m.streamsRefused, m.unstarted, m.pendingSockets, m.perAddress, m.sttStreams, m.sttRotations, m.sttErrors)
+			m.paramsDropped, m.streamsRefused, m.unstarted, m.pendingSockets, m.perAddress)
 		if hub != nil {
 			reg.MustRegister(hubCollector{hub})
 		}
@@ -107,19 +99,6 @@ func (m *Metrics) UnstartedClosed(reason string) { m.unstarted.WithLabelValues(r
 
 // PerAddressRefused counts a socket refused by the per-address cap.
 func (m *Metrics) PerAddressRefused(kind string) { m.perAddress.WithLabelValues(kind).Inc() }
-
-// STTStreamOpened counts engine streams opened (rotations and retries
-// included).
-func (m *Metrics) STTStreamOpened() { m.sttStreams.Inc() }
-
-// STTRotation counts planned switches to a fresh engine stream.
-func (m *Metrics) STTRotation() { m.sttRotations.Inc() }
-
-// STTError counts engine stream errors by gRPC code.
-func (m *Metrics) STTError(code string) { m.sttErrors.WithLabelValues(code).Inc() }
-
-// STTAudioDropped counts audio the engine never transcribed.
-func (m *Metrics) STTAudioDropped(ms int64) { m.bridge.Gap("stt", ms) }
 
 // hubCollector exports the hub's own counters at scrape time.
 type hubCollector struct{ hub *Hub }

@@ -10,11 +10,11 @@ import (
 	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/stt/google"
 	"github.com/callcaptions/bridge/stt/session"
-	"github.com/callcaptions/bridge/web"
 )
 
-// googleConfig copies the user-facing settings into the engine's.
-func googleConfig(g config.Google, m google.Metrics) google.Config {
+// googleConfig copies the user-facing settings into the engine's;
+// TestGoogleConfigCopiesEveryField fails if a field is missed.
+func googleConfig(g config.Google, m *session.Metrics) google.Config {
 	return google.Config{
 		Endpoint: g.Endpoint, Insecure: g.Insecure, CredentialsFile: g.CredentialsFile,
 		Language: g.Language, AlternativeLanguages: g.AlternativeLanguages, Model: g.Model, Enhanced: g.Enhanced,
@@ -35,24 +35,16 @@ func googleConfig(g config.Google, m google.Metrics) google.Config {
 }
 
 // newGoogle builds the one Google client of the process.
-func newGoogle(cfg config.Config, log zerolog.Logger, m *web.Metrics) (*google.Recognizer, error) {
-	gc := googleConfig(cfg.Google, googleMetrics{m})
+func newGoogle(cfg config.Config, log zerolog.Logger, m *session.Metrics) (*google.Recognizer, error) {
+	gc := googleConfig(cfg.Google, m)
 	if err := gc.Validate(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := google.New(ctx, gc, log.With().Str("component", "stt.google").Logger())
+	r, err := google.New(ctx, gc, log)
 	if err != nil {
 		return nil, fmt.Errorf("google speech-to-text: %w", err)
 	}
 	return r, nil
 }
-
-// googleMetrics feeds the engine's counters into the bridge's metrics.
-type googleMetrics struct{ m *web.Metrics }
-
-func (g googleMetrics) StreamOpened()                { g.m.STTStreamOpened() }
-func (g googleMetrics) Rotation()                    { g.m.STTRotation() }
-func (g googleMetrics) Error(code string)            { g.m.STTError(code) }
-func (g googleMetrics) AudioDropped(d time.Duration) { g.m.STTAudioDropped(d.Milliseconds()) }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,9 +11,64 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/stt"
 	"github.com/callcaptions/bridge/stt/google/speechtest"
+	"github.com/callcaptions/bridge/stt/session"
 )
+
+// TestGoogleConfigCopiesEveryField: every setting of config.Google reaches
+// the engine's google.Config under the same name (InterimResults as its
+// negation), and every field of the engine's has a setting.
+func TestGoogleConfigCopiesEveryField(t *testing.T) {
+	var g config.Google
+	gv := reflect.ValueOf(&g).Elem()
+	for i := range gv.NumField() {
+		switch f := gv.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString(strconv.Itoa(i))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(int64(i + 1))
+		case reflect.Float64:
+			f.SetFloat(float64(i))
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{strconv.Itoa(i)}))
+		default:
+			t.Fatalf("config.Google.%s: no test value for %s", gv.Type().Field(i).Name, f.Kind())
+		}
+	}
+	g.InterimResults = false
+	m := session.NewMetrics(nil)
+	gc := googleConfig(g, m)
+	require.Same(t, m, gc.Metrics)
+	require.True(t, gc.DisableInterimResults)
+
+	engine := map[string]reflect.Value{}
+	var flatten func(v reflect.Value)
+	flatten = func(v reflect.Value) {
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.Anonymous {
+				flatten(v.Field(i))
+			} else if f.Name != "Metrics" && f.Name != "DisableInterimResults" {
+				engine[f.Name] = v.Field(i)
+			}
+		}
+	}
+	flatten(reflect.ValueOf(gc))
+	for i := range gv.NumField() {
+		name := gv.Type().Field(i).Name
+		if name == "InterimResults" {
+			continue
+		}
+		e, ok := engine[name]
+		require.True(t, ok, "config.Google.%s has no field in google.Config", name)
+		require.Equal(t, gv.Field(i).Interface(), e.Interface(), "config.Google.%s is not copied", name)
+		delete(engine, name)
+	}
+	require.Empty(t, engine, "google.Config fields without a setting")
+}
 
 // TestGoogleEngineWiring runs the bridge with --stt google against a local
 // Speech server: the real client is used, and its finals reach the

@@ -20,6 +20,7 @@ import (
 	"github.com/callcaptions/bridge/recorder"
 	"github.com/callcaptions/bridge/stt"
 	"github.com/callcaptions/bridge/stt/mock"
+	"github.com/callcaptions/bridge/stt/session"
 	"github.com/callcaptions/bridge/web"
 )
 
@@ -116,7 +117,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		syncer = recorder.NewSyncer(cfg.FsyncInterval, recorder.SyncReport(registry, log.With().Str("component", "recorder").Logger()))
 		store.SyncWith(syncer)
 	}
-	rec, closeSTT, err := newRecognizer(cfg, log, metrics)
+	rec, closeSTT, err := newRecognizer(cfg, log, session.NewMetrics(registry))
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -164,7 +165,7 @@ func offIfZero[T int | time.Duration](v T) T {
 }
 
 // newRecognizer builds the configured speech-to-text engine.
-func newRecognizer(cfg config.Config, log zerolog.Logger, m *web.Metrics) (stt.Recognizer, func(), error) {
+func newRecognizer(cfg config.Config, log zerolog.Logger, m *session.Metrics) (stt.Recognizer, func(), error) {
 	switch cfg.STT {
 	case "google":
 		r, err := newGoogle(cfg, log, m)

@@ -1,6 +1,7 @@
 package google
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -10,39 +11,19 @@ import (
 	"github.com/callcaptions/bridge/stt/session"
 )
 
-// Hold policies: what a stream does while the track carries no speech; see
-// session.HoldReopen and session.HoldKeepAlive.
+// DefaultConfig is the configuration of the zero Config's fields; its
+// Policy is session.DefaultPolicy(). PoolSize is derived from MaxStreams.
+func DefaultConfig() Config {
+	return Config{Endpoint: "speech.googleapis.com:443", Language: "en-US", MaxStreams: 200, Policy: session.DefaultPolicy()}
+}
+
+// Models used when Config.Model is empty.
 const (
-	HoldReopen    = session.HoldReopen
-	HoldKeepAlive = session.HoldKeepAlive
+	DefaultModel8k       = "telephony"
+	DefaultModelWideband = "latest_long"
 )
 
-// Defaults for the zero values of Config.
 const (
-	DefaultEndpoint         = "speech.googleapis.com:443"
-	DefaultLanguage         = "en-US"
-	DefaultModel8k          = "telephony"
-	DefaultModelWideband    = "latest_long"
-	DefaultMaxStreams       = 200
-	DefaultRotateAfter      = 4*time.Minute + 30*time.Second
-	DefaultStreamLimit      = 4*time.Minute + 50*time.Second
-	DefaultRotatePause      = 300 * time.Millisecond
-	DefaultHold             = HoldReopen
-	DefaultIdleClose        = 3 * time.Second
-	DefaultSilenceClose     = 10 * time.Second
-	DefaultSilenceLevel     = 150
-	DefaultPreRoll          = time.Second
-	DefaultGapFill          = time.Second
-	DefaultChunkDuration    = 100 * time.Millisecond
-	DefaultQueueDuration    = 10 * time.Second
-	DefaultReplayLimit      = 30 * time.Second
-	DefaultDrainTimeout     = 10 * time.Second
-	DefaultSendTimeout      = 10 * time.Second
-	DefaultBackoffInitial   = 250 * time.Millisecond
-	DefaultBackoffMax       = 10 * time.Second
-	DefaultExhaustedBackoff = 2 * time.Second
-	DefaultMaxRetries       = 8
-
 	// streamsPerConn is how many concurrent streams one gRPC connection is
 	// sized for: Google's frontends allow about 100, and a margin keeps
 	// rollovers and retries from queueing behind the limit.
@@ -72,85 +53,37 @@ type Config struct {
 	// Application Default Credentials.
 	CredentialsFile string
 
-	// Language is the BCP-47 language of the calls; default en-US.
-	Language string
-	// AlternativeLanguages are up to 3 more languages the caller may speak.
-	AlternativeLanguages []string
-	// Model defaults to "telephony" for 8 kHz tracks and "latest_long" for
-	// higher rates.
-	Model string
-	// Enhanced asks for the enhanced variant of the model (phone_call, video).
-	Enhanced bool
-	// Punctuation turns on automatic punctuation.
-	Punctuation bool
-	// WordTimeOffsets asks for per-word times (Result.Words).
-	WordTimeOffsets bool
-	// ProfanityFilter masks profanities.
-	ProfanityFilter bool
-	// PhraseHints bias recognition towards these phrases, with Boost (0..20).
-	PhraseHints []string
-	Boost       float64
-	// MaxAlternatives (0..30); only the best one is reported.
-	MaxAlternatives int
-	// DisableInterimResults turns off partial results (on by default).
-	DisableInterimResults bool
+	// The recognition config: Language is a BCP-47 tag, with up to 3
+	// AlternativeLanguages; Model defaults to DefaultModel8k for 8 kHz
+	// tracks and DefaultModelWideband above; Enhanced asks for its enhanced
+	// variant; PhraseHints are boosted by Boost (0..20); of MaxAlternatives
+	// (0..30) only the best is reported; partials are on unless
+	// DisableInterimResults.
+	Language, Model                                         string
+	AlternativeLanguages, PhraseHints                       []string
+	Enhanced, Punctuation, WordTimeOffsets, ProfanityFilter bool
+	Boost                                                   float64
+	MaxAlternatives                                         int
+	DisableInterimResults                                   bool
 
-	// MaxStreams is how many tracks may transcribe at once; Open fails
-	// beyond it. Default 200.
-	MaxStreams int
-	// PoolSize is the number of gRPC connections; default
-	// ceil(MaxStreams/80).
-	PoolSize int
+	// MaxStreams is how many tracks may transcribe at once (Open fails
+	// beyond it); PoolSize the gRPC connections, by default one per 80.
+	MaxStreams, PoolSize int
 
 	// Policy is how a track's session.Stream uses Google: rotation, hold,
 	// queue, replay, drain and retries. A zero field means Google's
-	// default (the Default* constants); StreamLimit is at most 5m and
+	// default (session.DefaultPolicy()); StreamLimit is at most 5m and
 	// IdleClose at most 8s.
 	session.Policy
 }
 
-// Metrics receives the engine's counters; see session.Metrics.
-type Metrics = session.Metrics
-
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	setStr := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
-	}
-	setDur := func(p *time.Duration, v time.Duration) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setInt := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	setStr(&c.Endpoint, DefaultEndpoint)
-	setStr(&c.Language, DefaultLanguage)
-	setStr(&c.Hold, DefaultHold)
-	setInt(&c.MaxStreams, DefaultMaxStreams)
-	setInt(&c.PoolSize, (c.MaxStreams+streamsPerConn-1)/streamsPerConn)
-	setDur(&c.RotateAfter, DefaultRotateAfter)
-	setDur(&c.StreamLimit, DefaultStreamLimit)
-	setDur(&c.RotatePause, DefaultRotatePause)
-	setDur(&c.IdleClose, DefaultIdleClose)
-	setDur(&c.SilenceClose, DefaultSilenceClose)
-	setInt(&c.SilenceLevel, DefaultSilenceLevel)
-	setDur(&c.PreRoll, DefaultPreRoll)
-	setDur(&c.GapFill, DefaultGapFill)
-	setDur(&c.ChunkDuration, DefaultChunkDuration)
-	setDur(&c.QueueDuration, DefaultQueueDuration)
-	setDur(&c.ReplayLimit, DefaultReplayLimit)
-	setDur(&c.DrainTimeout, DefaultDrainTimeout)
-	setDur(&c.SendTimeout, DefaultSendTimeout)
-	setDur(&c.BackoffInitial, DefaultBackoffInitial)
-	setDur(&c.BackoffMax, DefaultBackoffMax)
-	setDur(&c.ExhaustedBackoff, DefaultExhaustedBackoff)
-	setInt(&c.MaxRetries, DefaultMaxRetries)
+	d := DefaultConfig()
+	c.Endpoint, c.Language = cmp.Or(c.Endpoint, d.Endpoint), cmp.Or(c.Language, d.Language)
+	c.MaxStreams = cmp.Or(c.MaxStreams, d.MaxStreams)
+	c.PoolSize = cmp.Or(c.PoolSize, (c.MaxStreams+streamsPerConn-1)/streamsPerConn)
+	c.Policy = c.Policy.WithDefaults()
 	return c
 }
 
@@ -214,7 +147,7 @@ func (c Config) Validate() error {
 		bad("max-alternatives", c.MaxAlternatives, fmt.Sprintf("must be between 0 and %d", maxAlternatives))
 	}
 	if c.MaxStreams < 0 {
-		bad("max-streams", c.MaxStreams, "must be positive (0 means 200)")
+		bad("max-streams", c.MaxStreams, fmt.Sprintf("must be positive (0 means %d)", DefaultConfig().MaxStreams))
 	}
 	if c.PoolSize < 0 || c.PoolSize > 64 {
 		bad("pool-size", c.PoolSize, "must be between 1 and 64 (0 means ceil(max-streams/80))")
@@ -243,7 +176,7 @@ func (c Config) Validate() error {
 	if c.RotatePause >= c.StreamLimit-c.RotateAfter && c.RotateAfter < c.StreamLimit {
 		bad("rotate-pause", c.RotatePause, fmt.Sprintf("must be shorter than stream-limit minus rotate-after (%v)", c.StreamLimit-c.RotateAfter))
 	}
-	if c.Hold != HoldReopen && c.Hold != HoldKeepAlive {
+	if c.Hold != session.HoldReopen && c.Hold != session.HoldKeepAlive {
 		bad("hold", c.Hold, "must be reopen or keepalive")
 	}
 	if c.IdleClose > maxIdleClose {
@@ -265,7 +198,7 @@ func (c Config) Validate() error {
 		bad("backoff-initial", c.BackoffInitial, fmt.Sprintf("must not exceed backoff-max (%v)", c.BackoffMax))
 	}
 	if c.MaxRetries < 0 {
-		bad("max-retries", c.MaxRetries, "must be positive (0 means 8)")
+		bad("max-retries", c.MaxRetries, fmt.Sprintf("must be positive (0 means %d)", session.DefaultPolicy().MaxRetries))
 	}
 	return errors.Join(errs...)
 }

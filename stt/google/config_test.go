@@ -19,11 +19,11 @@ import (
 func TestConfigDefaults(t *testing.T) {
 	require.NoError(t, Config{}.Validate())
 	c := Config{}.withDefaults()
-	assert.Equal(t, DefaultEndpoint, c.Endpoint)
+	assert.Equal(t, "speech.googleapis.com:443", c.Endpoint)
 	assert.Equal(t, "en-US", c.Language)
 	assert.Equal(t, 3, c.PoolSize, "ceil(200/80)")
 	assert.Equal(t, 4*time.Minute+30*time.Second, c.RotateAfter)
-	assert.Equal(t, HoldReopen, c.Hold)
+	assert.Equal(t, session.HoldReopen, c.Hold)
 	assert.Equal(t, 2, Config{MaxStreams: 100}.withDefaults().PoolSize)
 	assert.Equal(t, 1, Config{MaxStreams: 80}.withDefaults().PoolSize)
 }

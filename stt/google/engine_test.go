@@ -23,12 +23,8 @@ func TestRecognitionConfig(t *testing.T) {
 	r := newTestRecognizer(t, cfg)
 
 	open := func(rate int, params map[string]string) {
-		s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate, Params: params})
-		require.NoError(t, err)
-		res := collect(s)
-		_, err = player{rate: rate, speedup: 40}.play(t, s, synth(rate, time.Second, nil))
-		require.NoError(t, err)
-		wait(t, res, 10*time.Second)
+		sc := stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate, Params: params}
+		require.NoError(t, transcribe(t, r, sc, player{rate: rate}, synth(rate, time.Second, nil)).werr)
 	}
 	open(8000, map[string]string{"language": "es-MX", "hints": " Widget , ,Gizmo"})
 	open(16000, map[string]string{"language": "not a language"})
@@ -59,22 +55,15 @@ func TestPositionJumps(t *testing.T) {
 	rules := fakeRules()
 	rules.StreamLimit = time.Minute
 	fake, addr := speechtest.Start(t, rules)
-	cfg := testConfig(addr)
-	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
+	cfg := longStreams(testConfig(addr))
 	cfg.SilenceClose = 10 * time.Second // only the jumps end streams here
 	r := newTestRecognizer(t, cfg)
 	const rate = 8000
 	total := 20 * time.Second
-	words := utterances(1, 300*time.Millisecond, 6*time.Second)
-	words = append(words, utterances(50, 7*time.Second, 12*time.Second)...)
-	words = append(words, utterances(100, 18*time.Second, total)...)
+	words := spokenIn(stretch{1, 300 * time.Millisecond, 6 * time.Second}, stretch{50, 7 * time.Second, 12 * time.Second},
+		stretch{100, 18 * time.Second, total})
 	skips := []span{{6 * rate, 6*rate + 3200}, {12 * rate, 17 * rate}} // 400 ms, then 5 s
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate})
-	require.NoError(t, err)
-	res := collect(s)
-	_, err = player{rate: rate, speedup: 40, skips: skips}.play(t, s, synth(rate, total, words))
-	require.NoError(t, err)
-	rs := wait(t, res, 10*time.Second)
+	rs := speak(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate, skips: skips}, total, words)
 	checkWords(t, "inbound", rs, words)
 	assert.Empty(t, statuses(rs))
 	opened, _, _, _, _ := fake.Stats()
@@ -95,21 +84,13 @@ func TestStalledEngine(t *testing.T) {
 		return nil
 	}
 	fake, addr := speechtest.Start(t, rules)
-	cfg := testConfig(addr)
+	cfg := longStreams(testConfig(addr))
 	cfg.QueueDuration, cfg.SendTimeout = time.Second, 300*time.Millisecond
-	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
 	r := newTestRecognizer(t, cfg)
 	const rate = 16000
 	total := 30 * time.Second
 	words := utterances(1, 300*time.Millisecond, total)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate})
-	require.NoError(t, err)
-	res := collect(s)
-	start := time.Now()
-	_, err = player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
-	require.NoError(t, err)
-	t.Logf("played %v of audio in %v", total, time.Since(start))
-	rs := wait(t, res, 20*time.Second)
+	rs := speak(t, r, stt.StreamConfig{CallID: "CA", Track: "inbound", SampleRate: rate}, player{rate: rate}, total, words)
 
 	st := statuses(rs)
 	assert.Contains(t, st, "retry:Unavailable")

@@ -43,17 +43,14 @@ type Recognizer struct {
 	log    zerolog.Logger
 	client *speech.Client
 
-	// ctx is the client's and ends every stream when the Recognizer
-	// closes.
-	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the client's context
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	open   int
-	closed bool
-	once   sync.Once
-	err    error
+	mu      sync.Mutex
+	streams map[*session.Stream]context.CancelFunc // open ones
+	closed  bool
+	once    sync.Once
+	err     error
 }
 
 var _ stt.Recognizer = (*Recognizer)(nil)
@@ -95,11 +92,11 @@ func newRecognizer(ctx context.Context, cfg Config, log zerolog.Logger, newClien
 		return nil, fmt.Errorf("create google speech client: %w", err)
 	}
 	r := &Recognizer{
-		cfg:    cfg,
-		log:    log.With().Str("component", "stt.google").Logger(),
-		client: client,
-		ctx:    rctx,
-		cancel: cancel,
+		cfg:     cfg,
+		log:     log.With().Str("component", "stt.google").Logger(),
+		client:  client,
+		cancel:  cancel,
+		streams: map[*session.Stream]context.CancelFunc{},
 	}
 	r.log.Info().Str("endpoint", cfg.Endpoint).Bool("insecure", cfg.Insecure).
 		Bool("credentials_file", cfg.CredentialsFile != "").Int("pool_size", cfg.PoolSize).
@@ -113,6 +110,9 @@ func (r *Recognizer) Close() error {
 	r.once.Do(func() {
 		r.mu.Lock()
 		r.closed = true
+		for _, cancel := range r.streams {
+			cancel()
+		}
 		r.mu.Unlock()
 		r.cancel()
 		r.wg.Wait()
@@ -130,30 +130,29 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 	if sc.Track == "" {
 		return nil, errors.New("open google stream: empty track")
 	}
+	log := r.log.With().Str("call_id", sc.CallID).Str("track", sc.Track).Logger()
+	s := session.NewStream(&engine{r: r, request: r.recognitionConfig(sc, log)}, r.cfg.Policy, sc.Track, sc.SampleRate, log)
+	sctx, cancel := context.WithCancel(ctx)
 	r.mu.Lock()
 	switch {
 	case r.closed:
 		r.mu.Unlock()
+		cancel()
 		return nil, ErrClosed
-	case r.open >= r.cfg.MaxStreams:
+	case len(r.streams) >= r.cfg.MaxStreams:
 		r.mu.Unlock()
+		cancel()
 		return nil, ErrCapacity
 	}
-	r.open++
+	r.streams[s] = cancel
 	r.wg.Add(1)
 	r.mu.Unlock()
-
-	log := r.log.With().Str("call_id", sc.CallID).Str("track", sc.Track).Logger()
-	s := session.NewStream(&engine{r: r, request: r.recognitionConfig(sc, log)}, r.cfg.Policy, sc.Track, sc.SampleRate, log)
-	sctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(r.ctx, cancel)
 	go func() {
 		defer r.wg.Done()
 		defer func() {
-			stop()
 			cancel()
 			r.mu.Lock()
-			r.open--
+			delete(r.streams, s)
 			r.mu.Unlock()
 		}()
 		s.Run(sctx)

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,6 +55,21 @@ func utterances(k0 int, from, to time.Duration) []spoken {
 		out = append(out, group...)
 		t = tt + int64(800+(i%4)*150)
 	}
+}
+
+// stretch is where utterances(k0, from, to) lays out words.
+type stretch struct {
+	k0       int
+	from, to time.Duration
+}
+
+// spokenIn is the utterances of every stretch.
+func spokenIn(ss ...stretch) []spoken {
+	var out []spoken
+	for _, s := range ss {
+		out = append(out, utterances(s.k0, s.from, s.to)...)
+	}
+	return out
 }
 
 // synth renders words into PCM16LE at rate: square-wave bursts in quiet
@@ -232,25 +247,19 @@ func count(ss []string, s string) int {
 // testConfig shrinks every limit so that a test call crosses them in
 // seconds.
 func testConfig(addr string) Config {
-	return Config{
-		Endpoint:        addr,
-		Insecure:        true,
-		WordTimeOffsets: true,
-		Policy: session.Policy{
-			RotateAfter:      5 * time.Second,
-			StreamLimit:      8 * time.Second,
-			IdleClose:        time.Second,
-			SilenceClose:     2 * time.Second,
-			PreRoll:          500 * time.Millisecond,
-			QueueDuration:    30 * time.Second,
-			ReplayLimit:      30 * time.Second,
-			DrainTimeout:     3 * time.Second,
-			SendTimeout:      time.Second,
-			BackoffInitial:   5 * time.Millisecond,
-			BackoffMax:       50 * time.Millisecond,
-			ExhaustedBackoff: 20 * time.Millisecond,
-		},
-	}
+	return Config{Endpoint: addr, Insecure: true, WordTimeOffsets: true, Policy: session.Policy{
+		RotateAfter: 5 * time.Second, StreamLimit: 8 * time.Second,
+		IdleClose: time.Second, SilenceClose: 2 * time.Second, PreRoll: 500 * time.Millisecond,
+		QueueDuration: 30 * time.Second, ReplayLimit: 30 * time.Second,
+		DrainTimeout: 3 * time.Second, SendTimeout: time.Second,
+		BackoffInitial: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond, ExhaustedBackoff: 20 * time.Millisecond,
+	}}
+}
+
+// longStreams rotates streams only after 50 s of audio.
+func longStreams(cfg Config) Config {
+	cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
+	return cfg
 }
 
 func fakeRules() speechtest.Config {
@@ -265,23 +274,45 @@ func newTestRecognizer(t *testing.T, cfg Config) *Recognizer {
 	return r
 }
 
-type countMetrics struct {
-	mu                         sync.Mutex
-	opened, rotations, dropped int
-	errors                     map[string]int
+// transcribed is what transcribe saw.
+type transcribed struct {
+	s    stt.Stream
+	rec  []byte // the audio the stream was given
+	werr error  // the first error of Write or Close
+	rs   []stt.Result
 }
 
-func (m *countMetrics) StreamOpened() { m.mu.Lock(); m.opened++; m.mu.Unlock() }
-func (m *countMetrics) Rotation()     { m.mu.Lock(); m.rotations++; m.mu.Unlock() }
-func (m *countMetrics) Error(c string) {
-	m.mu.Lock()
-	if m.errors == nil {
-		m.errors = map[string]int{}
-	}
-	m.errors[c]++
-	m.mu.Unlock()
+// transcribe opens a stream of r, plays pcm into it forty times faster
+// than real time and waits for its results.
+func transcribe(t *testing.T, r *Recognizer, sc stt.StreamConfig, p player, pcm []byte) transcribed {
+	t.Helper()
+	s, err := r.Open(context.Background(), sc)
+	require.NoError(t, err)
+	res := collect(s)
+	p.speedup = 40
+	rec, werr := p.play(t, s, pcm)
+	return transcribed{s: s, rec: rec, werr: werr, rs: wait(t, res, 30*time.Second)}
 }
-func (m *countMetrics) AudioDropped(time.Duration) { m.mu.Lock(); m.dropped++; m.mu.Unlock() }
+
+// speak is transcribe of words spoken over total, written without an error.
+func speak(t *testing.T, r *Recognizer, sc stt.StreamConfig, p player, total time.Duration, words []spoken) []stt.Result {
+	t.Helper()
+	run := transcribe(t, r, sc, p, synth(sc.SampleRate, total, words))
+	require.NoError(t, run.werr)
+	return run.rs
+}
+
+// counter is the value of the counter called name in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) int {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return int(mf.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	return 0
+}
 
 // A three-minute call crosses many rollovers (every ~5 s of audio, none
 // forced) and comes out as exactly the scripted words, once each, at the
@@ -289,21 +320,17 @@ func (m *countMetrics) AudioDropped(time.Duration) { m.mu.Lock(); m.dropped++; m
 func TestLongCallRotations(t *testing.T) {
 	fake, addr := speechtest.Start(t, fakeRules())
 	cfg := testConfig(addr)
-	m := &countMetrics{}
-	cfg.Metrics = m
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = session.NewMetrics(reg)
 	r := newTestRecognizer(t, cfg)
 
 	const rate = 8000
 	total := 3 * time.Minute
 	words := utterances(1, 500*time.Millisecond, total)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA1", Track: "inbound", SampleRate: rate})
-	require.NoError(t, err)
-	res := collect(s)
-	rec, werr := player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
-	require.NoError(t, werr)
-	rs := wait(t, res, 30*time.Second)
-
-	require.Len(t, rec, int(total.Seconds())*rate*2)
+	run := transcribe(t, r, stt.StreamConfig{CallID: "CA1", Track: "inbound", SampleRate: rate}, player{rate: rate}, synth(rate, total, words))
+	require.NoError(t, run.werr)
+	require.Len(t, run.rec, int(total.Seconds())*rate*2)
+	rs := run.rs
 	checkWords(t, "inbound", rs, words)
 	st := statuses(rs)
 	rollovers := count(st, stt.EventRollover)
@@ -314,10 +341,8 @@ func TestLongCallRotations(t *testing.T) {
 	assert.Equal(t, 1, maxActive, "one engine stream at a time per track")
 	assert.Equal(t, rollovers+1, opened)
 	assert.Equal(t, 1600, maxMsg, "100 ms of 8 kHz LINEAR16 per request")
-	m.mu.Lock()
-	assert.Equal(t, rollovers, m.rotations)
-	assert.Equal(t, opened, m.opened)
-	m.mu.Unlock()
+	assert.Equal(t, rollovers, counter(t, reg, "bridge_stt_rotations_total"))
+	assert.Equal(t, opened, counter(t, reg, "bridge_stt_streams_opened_total"))
 
 	// Rollovers happen at pauses: no rollover time falls inside a word.
 	for _, r := range rs {
@@ -362,19 +387,13 @@ func TestRetryableErrorsRecover(t *testing.T) {
 				return nil
 			}
 			_, addr := speechtest.Start(t, rules)
-			cfg := testConfig(addr)
-			cfg.RotateAfter, cfg.StreamLimit = 50*time.Second, 55*time.Second
+			cfg := longStreams(testConfig(addr))
 			r := newTestRecognizer(t, cfg)
 
 			const rate = 16000
 			total := 15 * time.Second
 			words := utterances(100, 300*time.Millisecond, total)
-			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA2", Track: "outbound", SampleRate: rate})
-			require.NoError(t, err)
-			res := collect(s)
-			_, werr := player{rate: rate, speedup: 40}.play(t, s, synth(rate, total, words))
-			require.NoError(t, werr)
-			rs := wait(t, res, 20*time.Second)
+			rs := speak(t, r, stt.StreamConfig{CallID: "CA2", Track: "outbound", SampleRate: rate}, player{rate: rate}, total, words)
 
 			checkWords(t, "outbound", rs, words)
 			st := statuses(rs)
@@ -402,13 +421,10 @@ func TestPermanentErrorStops(t *testing.T) {
 			total := 8 * time.Second
 			words := utterances(1, 300*time.Millisecond, total)
 			pcm := synth(rate, total, words)
-			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA3", Track: "inbound", SampleRate: rate})
-			require.NoError(t, err)
-			res := collect(s)
-			rec, werr := player{rate: rate, speedup: 40}.play(t, s, pcm)
-			require.ErrorIs(t, werr, stt.ErrStopped)
-			assert.Equal(t, pcm, rec, "the recording is complete")
-			rs := wait(t, res, 10*time.Second)
+			run := transcribe(t, r, stt.StreamConfig{CallID: "CA3", Track: "inbound", SampleRate: rate}, player{rate: rate}, pcm)
+			require.ErrorIs(t, run.werr, stt.ErrStopped)
+			assert.Equal(t, pcm, run.rec, "the recording is complete")
+			rs := run.rs
 			st := statuses(rs)
 			require.Equal(t, []string{stt.EventFailed + ":" + code.String()}, st)
 			last := rs[len(rs)-1]
@@ -418,7 +434,7 @@ func TestPermanentErrorStops(t *testing.T) {
 			assert.InDelta(t, 2000, last.StartMs, 150, "failure time on the call clock")
 			opened, _, _, _, _ := fake.Stats()
 			assert.Equal(t, 1, opened, "no retry after a permanent error")
-			require.ErrorIs(t, s.Write(int64(total.Seconds())*rate, make([]byte, 320)), stt.ErrStopped)
+			require.ErrorIs(t, run.s.Write(int64(total.Seconds())*rate, make([]byte, 320)), stt.ErrStopped)
 		})
 	}
 }
@@ -431,16 +447,17 @@ func TestRetriesExhausted(t *testing.T) {
 	cfg := testConfig(addr)
 	cfg.MaxRetries = 3
 	r := newTestRecognizer(t, cfg)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA4", Track: "inbound", SampleRate: 8000})
-	require.NoError(t, err)
-	res := collect(s)
+	requireGaveUp(t, fake, r, "an outage: a stream opened later may work")
+}
+
+// requireGaveUp plays 5 s into a stream of r and requires it to fail three
+// times, then give up for now, each time on a stream of its own.
+func requireGaveUp(t *testing.T, fake *speechtest.Server, r *Recognizer, why string) {
 	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
-	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
-	require.ErrorIs(t, werr, stt.ErrStopped)
-	rs := wait(t, res, 10*time.Second)
-	st := statuses(rs)
-	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, st)
-	assert.False(t, rs[len(rs)-1].Status.Permanent, "an outage: a stream opened later may work")
+	run := transcribe(t, r, stt.StreamConfig{CallID: "CA4", Track: "inbound", SampleRate: 8000}, player{rate: 8000}, pcm)
+	require.ErrorIs(t, run.werr, stt.ErrStopped)
+	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, statuses(run.rs))
+	assert.False(t, run.rs[len(run.rs)-1].Status.Permanent, why)
 	opened, _, _, _, _ := fake.Stats()
 	assert.Equal(t, 4, opened)
 }
@@ -455,24 +472,14 @@ func TestStreamsEndingAtOnceBackOff(t *testing.T) {
 	cfg := testConfig(addr)
 	cfg.MaxRetries = 3
 	r := newTestRecognizer(t, cfg)
-	s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: 8000})
-	require.NoError(t, err)
-	res := collect(s)
-	pcm := synth(8000, 5*time.Second, utterances(1, 300*time.Millisecond, 5*time.Second))
-	_, werr := player{rate: 8000, speedup: 40}.play(t, s, pcm)
-	require.ErrorIs(t, werr, stt.ErrStopped)
-	rs := wait(t, res, 10*time.Second)
-	assert.Equal(t, []string{"retry:Unavailable", "retry:Unavailable", "retry:Unavailable", "failed:Unavailable"}, statuses(rs))
-	assert.False(t, rs[len(rs)-1].Status.Permanent)
-	opened, _, _, _, _ := fake.Stats()
-	assert.Equal(t, 4, opened)
+	requireGaveUp(t, fake, r, "an outage, not a permanent failure")
 }
 
 // Holds: minutes of quiet audio, and a stretch with no audio at all that is
 // longer than the engine's audio timeout, neither error nor lose the
 // utterance that follows.
 func TestHoldAndSilence(t *testing.T) {
-	for _, policy := range []string{HoldReopen, HoldKeepAlive} {
+	for _, policy := range []string{session.HoldReopen, session.HoldKeepAlive} {
 		t.Run(policy, func(t *testing.T) {
 			fake, addr := speechtest.Start(t, fakeRules())
 			cfg := testConfig(addr)
@@ -484,16 +491,10 @@ func TestHoldAndSilence(t *testing.T) {
 			// Speech, 40 s of quiet audio, speech, then 30 s with no audio
 			// at all (2.5 s of wall time, beyond the 2 s audio timeout),
 			// and speech right where audio resumes.
-			words := utterances(1, 300*time.Millisecond, 10*time.Second)
-			words = append(words, utterances(200, 50*time.Second, 60*time.Second)...)
-			words = append(words, utterances(400, 90*time.Second, total)...)
+			words := spokenIn(stretch{1, 300 * time.Millisecond, 10 * time.Second}, stretch{200, 50 * time.Second, 60 * time.Second},
+				stretch{400, 90 * time.Second, total})
 			hold := span{60 * rate, 90 * rate}
-			s, err := r.Open(context.Background(), stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate})
-			require.NoError(t, err)
-			res := collect(s)
-			_, werr := player{rate: rate, speedup: 40, hold: &hold, holdWall: 2500 * time.Millisecond}.play(t, s, synth(rate, total, words))
-			require.NoError(t, werr)
-			rs := wait(t, res, 20*time.Second)
+			rs := speak(t, r, stt.StreamConfig{CallID: "CA5", Track: "inbound", SampleRate: rate}, player{rate: rate, hold: &hold, holdWall: 2500 * time.Millisecond}, total, words)
 
 			checkWords(t, "inbound", rs, words)
 			for _, e := range statuses(rs) {
@@ -503,7 +504,7 @@ func TestHoldAndSilence(t *testing.T) {
 			assert.Empty(t, failures)
 			assert.Zero(t, timeouts)
 			heard := fake.Heard()
-			if policy == HoldReopen {
+			if policy == session.HoldReopen {
 				// Most of the 40 s of quiet audio never reached the engine:
 				// only silence-close and the pre-roll of it did.
 				assert.Less(t, heard, 40*time.Second, "heard %v", heard)

@@ -1,46 +1,27 @@
 // Package mock is a deterministic speech-to-text engine for tests and for
-// running the bridge offline. It implements the stt contract, and what it
-// reports depends on the audio only, never on wall time: the same audio
-// gives the same results however it is cut into Write calls.
+// running the bridge offline. What it reports depends on the audio only,
+// never on wall time, however the audio is cut into Write calls.
 //
-// Recognition is an energy detector. The audio is cut into 20 ms windows on
-// the call clock; a window whose RMS amplitude exceeds Config.Threshold is
-// speech. An utterance starts at the first speech window and ends after
-// Config.MinSilence of silence (a forward jump in position counts as
-// silence) or at Close; if the stream fails or is cancelled first, it gets
-// no final. Bursts
-// shorter than Config.MinSpeech are ignored. Each utterance is given the next
-// line of the script for its track or, when there is none, a description
-// such as "inbound utterance 2 (1.4 s)". While it lasts it yields partials
-// that grow by one word every Config.WordEvery of speech, then exactly one
-// final.
+// Recognition is an energy detector over 20 ms windows on the call clock:
+// an utterance runs from the first window above Config.Threshold until
+// Config.MinSilence of silence (a jump in positions counts as silence) or
+// Close; one that fails or is cancelled first gets no final. It is given
+// the next script line of its track or a description ("inbound utterance 2
+// (1.4 s)"); partials grow by a word every Config.WordEvery, then one final.
 //
-// # Per-call parameters
+// StreamConfig.Params override the configuration for one stream (an
+// invalid value makes Open fail): "script" (lines separated by "|", empty
+// for descriptions only), "mock_fail_after_ms" and "mock_latency_ms".
 //
-// StreamConfig.Params may override the configuration for one stream:
-//
-//	script              script lines separated by "|"; replaces Config.Script
-//	                    (an empty value means no script: descriptions only)
-//	mock_fail_after_ms  Config.FailAfter in milliseconds; 0 means never
-//	mock_latency_ms     Config.Latency in milliseconds; 0 means immediately
-//
-// An invalid value makes Open fail.
-//
-// # Goroutines and blocking
-//
-// Write runs the detector on the caller's goroutine and queues the results it
-// produces. Each Stream starts one goroutine that moves queued results to
-// Results once they are due (see Config.Latency); it exits after the last
-// result when the stream is closed or has failed, or at once when the
-// context given to Open is cancelled. The queue holds 64 results; when it
-// is full, Write blocks until the consumer catches up or the context is
-// cancelled (the contract allows Write to push back). Results itself is
-// unbuffered, so nothing is left to read once the context is cancelled.
-// Close never blocks: a Write still running when Close is called settles
-// the stream as it returns.
+// Write runs the detector on the caller's goroutine and queues its results
+// (at most 64; then Write blocks until the consumer catches up or the
+// context is cancelled). One goroutine per Stream moves them to the
+// unbuffered Results once due; it exits after the last result, or at once
+// on cancel. Close never blocks: a Write still running settles the stream.
 package mock
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,18 +72,12 @@ type Config struct {
 	// instead ("inbound utterance 3 (2.1 s)").
 	Script []string
 	// Threshold is the RMS amplitude of PCM16 (0..32767) above which a 20 ms
-	// window is speech. Default DefaultThreshold.
-	Threshold float64
-	// MinSilence is the silence that ends an utterance. Default
-	// DefaultMinSilence.
-	MinSilence time.Duration
-	// MinSpeech is the shortest utterance reported; shorter bursts are
-	// ignored and use up neither a script line nor a segment number. Default
-	// DefaultMinSpeech.
-	MinSpeech time.Duration
-	// WordEvery is how much speech adds one word to the partials. Default
-	// DefaultWordEvery.
-	WordEvery time.Duration
+	// window is speech; MinSilence the silence that ends an utterance;
+	// MinSpeech the shortest utterance reported (shorter bursts use up
+	// neither a script line nor a segment number); WordEvery the speech
+	// that adds a word to the partials. Zero means the Default* constant.
+	Threshold                        float64
+	MinSilence, MinSpeech, WordEvery time.Duration
 	// FailAfter makes every stream fail for good once this much audio has
 	// been written to it (gaps do not count): it reports a Status result
 	// with Event stt.EventFailed and Code "Unavailable", closes Results, and
@@ -126,18 +101,10 @@ var _ stt.Recognizer = (*Recognizer)(nil)
 
 // New returns a Recognizer with cfg, zero fields replaced by their defaults.
 func New(cfg Config) *Recognizer {
-	if cfg.Threshold <= 0 {
-		cfg.Threshold = DefaultThreshold
-	}
-	if cfg.MinSilence <= 0 {
-		cfg.MinSilence = DefaultMinSilence
-	}
-	if cfg.MinSpeech <= 0 {
-		cfg.MinSpeech = DefaultMinSpeech
-	}
-	if cfg.WordEvery <= 0 {
-		cfg.WordEvery = DefaultWordEvery
-	}
+	cfg.Threshold = cmp.Or(max(cfg.Threshold, 0), DefaultThreshold)
+	cfg.MinSilence = cmp.Or(max(cfg.MinSilence, 0), DefaultMinSilence)
+	cfg.MinSpeech = cmp.Or(max(cfg.MinSpeech, 0), DefaultMinSpeech)
+	cfg.WordEvery = cmp.Or(max(cfg.WordEvery, 0), DefaultWordEvery)
 	cfg.FailAfter = max(cfg.FailAfter, 0)
 	cfg.Latency = max(cfg.Latency, 0)
 	cfg.Script = append([]string(nil), cfg.Script...)
@@ -160,26 +127,14 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 	if v, ok := sc.Params[ParamScript]; ok {
 		lines = parseLines(strings.Split(v, "|"))
 	}
-	failAfter, err := msParam(sc.Params, ParamFailAfter, r.cfg.FailAfter)
-	if err != nil {
+	cfg := r.cfg
+	var err1, err2 error
+	cfg.FailAfter, err1 = msParam(sc.Params, ParamFailAfter, cfg.FailAfter)
+	cfg.Latency, err2 = msParam(sc.Params, ParamLatency, cfg.Latency)
+	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("mock stt: open %s: %w", sc.Track, err)
 	}
-	latency, err := msParam(sc.Params, ParamLatency, r.cfg.Latency)
-	if err != nil {
-		return nil, fmt.Errorf("mock stt: open %s: %w", sc.Track, err)
-	}
-	s := newStream(ctx, streamConfig{
-		track:      sc.Track,
-		rate:       int64(sc.SampleRate),
-		script:     linesFor(lines, sc.Track),
-		threshold:  r.cfg.Threshold,
-		minSilence: r.cfg.MinSilence,
-		minSpeech:  r.cfg.MinSpeech,
-		wordEvery:  r.cfg.WordEvery,
-		failAfter:  failAfter,
-		latency:    latency,
-	})
-	return s, nil
+	return newStream(ctx, cfg, sc.Track, int64(sc.SampleRate), linesFor(lines, sc.Track)), nil
 }
 
 // msParam reads a whole number of milliseconds >= 0 from params[key], or

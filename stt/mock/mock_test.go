@@ -34,107 +34,32 @@ func TestSegments(t *testing.T) {
 		spans  []span
 		finals []string
 	}{
-		{
-			name:   "script lines in order",
-			cfg:    Config{Script: []string{"hello world", "how are you today my friend", "bye"}},
-			sc:     inbound(8000),
-			parts:  threeBursts,
-			spans:  threeSpans,
-			finals: []string{"hello world", "how are you today my friend", "bye"},
-		},
-		{
-			name:   "descriptions without a script",
-			sc:     inbound(8000),
-			parts:  threeBursts,
-			spans:  threeSpans,
-			finals: []string{"inbound utterance 1 (1.0 s)", "inbound utterance 2 (1.4 s)", "inbound utterance 3 (0.6 s)"},
-		},
-		{
-			name:   "descriptions once the script runs out",
-			cfg:    Config{Script: []string{"only line"}},
-			sc:     inbound(8000),
-			parts:  threeBursts,
-			spans:  threeSpans,
-			finals: []string{"only line", "inbound utterance 2 (1.4 s)", "inbound utterance 3 (0.6 s)"},
-		},
-		{
-			name:   "inbound takes its own and the shared lines",
-			cfg:    Config{Script: []string{"inbound: caller one", "outbound: agent one", "shared line", "inbound:caller two"}},
-			sc:     inbound(8000),
-			parts:  threeBursts,
-			spans:  threeSpans,
-			finals: []string{"caller one", "shared line", "caller two"},
-		},
-		{
-			name:   "outbound takes its own and the shared lines",
-			cfg:    Config{Script: []string{"inbound: caller one", "outbound: agent one", "shared line", "inbound:caller two"}},
-			sc:     stt.StreamConfig{Track: "outbound", SampleRate: 8000},
-			parts:  threeBursts,
-			spans:  threeSpans,
-			finals: []string{"agent one", "shared line", "outbound utterance 3 (0.6 s)"},
-		},
-		{
-			name: "script param replaces the configured script",
-			cfg:  Config{Script: []string{"configured"}},
-			sc: stt.StreamConfig{Track: "inbound", SampleRate: 8000,
-				Params: map[string]string{ParamScript: "alpha beta| outbound: not mine |gamma"}},
-			parts:  threeBursts,
-			spans:  threeSpans,
-			finals: []string{"alpha beta", "gamma", "inbound utterance 3 (0.6 s)"},
-		},
-		{
-			name: "empty script param means descriptions",
-			cfg:  Config{Script: []string{"configured"}},
-			sc: stt.StreamConfig{Track: "inbound", SampleRate: 8000,
-				Params: map[string]string{ParamScript: ""}},
-			parts:  []part{tone(800)},
-			spans:  []span{{0, 800}},
-			finals: []string{"inbound utterance 1 (0.8 s)"},
-		},
-		{
-			name:   "bursts off the 20 ms grid",
-			cfg:    Config{Script: []string{"a", "b"}},
-			sc:     inbound(8000),
-			parts:  []part{silence(410), tone(995), silence(810), tone(1385), silence(600)},
-			spans:  []span{{410, 1405}, {2215, 3600}},
-			finals: []string{"a", "b"},
-		},
-		{
-			name:   "clicks shorter than MinSpeech are ignored",
-			cfg:    Config{Script: []string{"first", "second"}},
-			sc:     inbound(8000),
-			parts:  []part{silence(200), tone(40), silence(600), tone(500), silence(600), tone(60), silence(600), tone(500), silence(600)},
-			spans:  []span{{840, 1340}, {2600, 3100}},
-			finals: []string{"first", "second"},
-		},
-		{
-			name:   "pauses shorter than MinSilence do not split",
-			sc:     inbound(8000),
-			parts:  []part{tone(600), silence(480), tone(600), silence(500)},
-			spans:  []span{{0, 1680}},
-			finals: []string{"inbound utterance 1 (1.7 s)"},
-		},
-		{
-			name:   "MinSilence sets the pause that splits",
-			cfg:    Config{MinSilence: 200 * time.Millisecond},
-			sc:     inbound(8000),
-			parts:  []part{tone(600), silence(200), tone(600), silence(200)},
-			spans:  []span{{0, 600}, {800, 1400}},
-			finals: []string{"inbound utterance 1 (0.6 s)", "inbound utterance 2 (0.6 s)"},
-		},
-		{
-			name:   "audio that ends mid-utterance is settled by Close",
-			cfg:    Config{Script: []string{"cut off"}},
-			sc:     inbound(8000),
-			parts:  []part{silence(400), tone(1010)},
-			spans:  []span{{400, 1410}},
-			finals: []string{"cut off"},
-		},
-		{
-			name:  "silence only",
-			sc:    inbound(8000),
-			parts: []part{silence(3000)},
-		},
+		{"script lines in order",
+			Config{Script: []string{"hello world", "how are you today my friend", "bye"}}, inbound(8000), threeBursts, threeSpans, []string{"hello world", "how are you today my friend", "bye"}},
+		{"descriptions without a script",
+			Config{}, inbound(8000), threeBursts, threeSpans, []string{"inbound utterance 1 (1.0 s)", "inbound utterance 2 (1.4 s)", "inbound utterance 3 (0.6 s)"}},
+		{"descriptions once the script runs out",
+			Config{Script: []string{"only line"}}, inbound(8000), threeBursts, threeSpans, []string{"only line", "inbound utterance 2 (1.4 s)", "inbound utterance 3 (0.6 s)"}},
+		{"inbound takes its own and the shared lines",
+			Config{Script: []string{"inbound: caller one", "outbound: agent one", "shared line", "inbound:caller two"}}, inbound(8000), threeBursts, threeSpans, []string{"caller one", "shared line", "caller two"}},
+		{"outbound takes its own and the shared lines",
+			Config{Script: []string{"inbound: caller one", "outbound: agent one", "shared line", "inbound:caller two"}}, stt.StreamConfig{Track: "outbound", SampleRate: 8000}, threeBursts, threeSpans, []string{"agent one", "shared line", "outbound utterance 3 (0.6 s)"}},
+		{"script param replaces the configured script",
+			Config{Script: []string{"configured"}}, stt.StreamConfig{Track: "inbound", SampleRate: 8000, Params: map[string]string{ParamScript: "alpha beta| outbound: not mine |gamma"}}, threeBursts, threeSpans, []string{"alpha beta", "gamma", "inbound utterance 3 (0.6 s)"}},
+		{"empty script param means descriptions",
+			Config{Script: []string{"configured"}}, stt.StreamConfig{Track: "inbound", SampleRate: 8000, Params: map[string]string{ParamScript: ""}}, []part{tone(800)}, []span{{0, 800}}, []string{"inbound utterance 1 (0.8 s)"}},
+		{"bursts off the 20 ms grid",
+			Config{Script: []string{"a", "b"}}, inbound(8000), []part{silence(410), tone(995), silence(810), tone(1385), silence(600)}, []span{{410, 1405}, {2215, 3600}}, []string{"a", "b"}},
+		{"clicks shorter than MinSpeech are ignored",
+			Config{Script: []string{"first", "second"}}, inbound(8000), []part{silence(200), tone(40), silence(600), tone(500), silence(600), tone(60), silence(600), tone(500), silence(600)}, []span{{840, 1340}, {2600, 3100}}, []string{"first", "second"}},
+		{"pauses shorter than MinSilence do not split",
+			Config{}, inbound(8000), []part{tone(600), silence(480), tone(600), silence(500)}, []span{{0, 1680}}, []string{"inbound utterance 1 (1.7 s)"}},
+		{"MinSilence sets the pause that splits",
+			Config{MinSilence: 200 * time.Millisecond}, inbound(8000), []part{tone(600), silence(200), tone(600), silence(200)}, []span{{0, 600}, {800, 1400}}, []string{"inbound utterance 1 (0.6 s)", "inbound utterance 2 (0.6 s)"}},
+		{"audio that ends mid-utterance is settled by Close",
+			Config{Script: []string{"cut off"}}, inbound(8000), []part{silence(400), tone(1010)}, []span{{400, 1410}}, []string{"cut off"}},
+		{"silence only",
+			Config{}, inbound(8000), []part{silence(3000)}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,41 +260,23 @@ func TestGaps(t *testing.T) {
 	const rate = 8000
 	at := func(ms int64) int64 { return ms * rate / 1000 }
 	burst := func(ms int) []byte { return synth(rate, toneAmp, tone(ms)) }
+	// Two bursts, the second where the audio resumes.
+	two := func(first, resumeMs, second int) []write {
+		return append(chunked(0, burst(first), 160), chunked(at(int64(resumeMs)), burst(second), 160)...)
+	}
 	tests := []struct {
 		name   string
 		writes []write
 		spans  []span
 	}{
-		{
-			name:   "a long gap ends the utterance",
-			writes: append(chunked(0, burst(1000), 160), chunked(at(1600), burst(1000), 160)...),
-			spans:  []span{{0, 1000}, {1600, 2600}},
-		},
-		{
-			name:   "a short gap does not",
-			writes: append(chunked(0, burst(1000), 160), chunked(at(1200), burst(800), 160)...),
-			spans:  []span{{0, 2000}},
-		},
-		{
-			name:   "gaps that start and end inside windows",
-			writes: append(chunked(0, burst(1005), 160), chunked(at(1713), burst(1000), 160)...),
-			spans:  []span{{0, 1005}, {1713, 2713}},
-		},
-		{
-			name:   "a gap inside one window",
-			writes: append(chunked(0, burst(1005), 160), chunked(at(1012), burst(500), 160)...),
-			spans:  []span{{0, 1512}},
-		},
-		{
-			name:   "a stream that starts late is on the call clock",
-			writes: chunked(at(10_000), synth(rate, toneAmp, silence(400), tone(1000), silence(600)), 160),
-			spans:  []span{{10_400, 11_400}},
-		},
-		{
-			name:   "an empty write past the end is a gap",
-			writes: append(append(chunked(0, burst(1000), 160), write{pos: at(1700)}), chunked(at(1700), burst(500), 160)...),
-			spans:  []span{{0, 1000}, {1700, 2200}},
-		},
+		{"a long gap ends the utterance", two(1000, 1600, 1000), []span{{0, 1000}, {1600, 2600}}},
+		{"a short gap does not", two(1000, 1200, 800), []span{{0, 2000}}},
+		{"gaps that start and end inside windows", two(1005, 1713, 1000), []span{{0, 1005}, {1713, 2713}}},
+		{"a gap inside one window", two(1005, 1012, 500), []span{{0, 1512}}},
+		{"a stream that starts late is on the call clock",
+			chunked(at(10_000), synth(rate, toneAmp, silence(400), tone(1000), silence(600)), 160), []span{{10_400, 11_400}}},
+		{"an empty write past the end is a gap",
+			append(append(chunked(0, burst(1000), 160), write{pos: at(1700)}), chunked(at(1700), burst(500), 160)...), []span{{0, 1000}, {1700, 2200}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -420,8 +327,7 @@ func TestFailAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t)
-			sc := inbound(8000)
-			sc.Params = tt.params
+			sc := stt.StreamConfig{Track: "inbound", SampleRate: 8000, Params: tt.params}
 			pcm := synth(8000, toneAmp, threeBursts...)
 			got := play(t, New(tt.cfg), sc, chunked(0, pcm, 160))
 			requireWellFormed(t, "inbound", got.results)
@@ -485,8 +391,7 @@ func TestLatency(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t)
-			sc := inbound(8000)
-			sc.Params = tt.params
+			sc := stt.StreamConfig{Track: "inbound", SampleRate: 8000, Params: tt.params}
 			st, cancel := openCancellable(t, New(tt.cfg), sc)
 			require.Equal(t, tt.delay, st.latency)
 			got := drainAsync(st.Results())
@@ -540,15 +445,7 @@ func TestLatency(t *testing.T) {
 				defer st.mu.Unlock()
 				return st.head == 1
 			}, 10*time.Second, time.Millisecond, "deliver takes the first result to wait for it")
-			select {
-			case r := <-st.Results():
-				require.FailNow(t, "delivered before its latency", "%+v", r)
-			default:
-			}
-			st.mu.Lock()
-			queued := st.count
-			st.mu.Unlock()
-			require.Equal(t, len(reference.results)-1, queued, "every result but the one waiting for its time is still queued")
+			require.Equal(t, len(reference.results)-1, undelivered(t, st), "every result but the one waiting for its time is still queued")
 			cancel()
 			require.Empty(t, waitDrain(t, got))
 		})
@@ -568,6 +465,19 @@ func TestLatency(t *testing.T) {
 	})
 }
 
+// undelivered requires that Results has nothing to read yet and returns how
+// many results are queued.
+func undelivered(t *testing.T, st *Stream) int {
+	select {
+	case r := <-st.Results():
+		require.FailNow(t, "delivered before its latency", "%+v", r)
+	default:
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.count
+}
+
 func TestLatencyDoesNotBlockWrite(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	st, cancel := openCancellable(t, New(Config{Latency: time.Hour}), inbound(8000))
@@ -575,15 +485,7 @@ func TestLatencyDoesNotBlockWrite(t *testing.T) {
 		require.NoError(t, st.Write(w.pos, w.pcm))
 	}
 	require.NoError(t, st.Close())
-	select {
-	case r := <-st.Results():
-		require.FailNow(t, "delivered before its latency", "%+v", r)
-	default:
-	}
-	st.mu.Lock()
-	queued := st.count
-	st.mu.Unlock()
-	require.Positive(t, queued, "results wait in the queue")
+	require.Positive(t, undelivered(t, st), "results wait in the queue")
 	cancel()
 	requireClosedEmpty(t, st)
 }
@@ -619,14 +521,7 @@ func TestCancel(t *testing.T) {
 	})
 	t.Run("while Write waits for room", func(t *testing.T) {
 		defer goleak.VerifyNone(t)
-		st, cancel := openCancellable(t, New(Config{Script: []string{longLine}, WordEvery: 20 * time.Millisecond}), inbound(8000))
-		werr := make(chan error, 1)
-		go func() { werr <- st.Write(0, synth(8000, toneAmp, tone(10_000))) }()
-		require.Eventually(t, func() bool {
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			return st.count == queueSize
-		}, 10*time.Second, time.Millisecond, "the queue fills while nobody reads")
+		st, cancel, werr := blockedWrite(t)
 		cancel()
 		select {
 		case err := <-werr:
@@ -643,6 +538,20 @@ func TestCancel(t *testing.T) {
 		_, err := New(Config{}).Open(ctx, inbound(8000))
 		require.ErrorIs(t, err, context.Canceled)
 	})
+}
+
+// blockedWrite opens a stream whose Write of a long utterance blocks on its
+// full queue while nobody reads; werr gets what that Write returns.
+func blockedWrite(t *testing.T) (*Stream, context.CancelFunc, <-chan error) {
+	st, cancel := openCancellable(t, New(Config{Script: []string{longLine}, WordEvery: 20 * time.Millisecond}), inbound(8000))
+	werr := make(chan error, 1)
+	go func() { werr <- st.Write(0, synth(8000, toneAmp, tone(10_000))) }()
+	require.Eventually(t, func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.count == queueSize
+	}, 10*time.Second, time.Millisecond, "the queue fills while nobody reads")
+	return st, cancel, werr
 }
 
 func TestClose(t *testing.T) {
@@ -664,14 +573,7 @@ func TestClose(t *testing.T) {
 	})
 	t.Run("does not wait for a blocked Write", func(t *testing.T) {
 		defer goleak.VerifyNone(t)
-		st, _ := openCancellable(t, New(Config{Script: []string{longLine}, WordEvery: 20 * time.Millisecond}), inbound(8000))
-		werr := make(chan error, 1)
-		go func() { werr <- st.Write(0, synth(8000, toneAmp, tone(10_000))) }()
-		require.Eventually(t, func() bool {
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			return st.count == queueSize
-		}, 10*time.Second, time.Millisecond)
+		st, _, werr := blockedWrite(t)
 		require.NoError(t, st.Close(), "returns while Write is blocked")
 		rs := waitDrain(t, drainAsync(st.Results()))
 		require.NoError(t, <-werr)

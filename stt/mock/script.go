@@ -3,7 +3,6 @@ package mock
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 )
@@ -30,16 +29,8 @@ func LoadScript(path string) ([]string, error) {
 		return nil, fmt.Errorf("load mock script: %w", err)
 	}
 	defer f.Close()
-	lines, err := readScript(f)
-	if err != nil {
-		return nil, fmt.Errorf("load mock script %s: %w", path, err)
-	}
-	return lines, nil
-}
-
-func readScript(r io.Reader) ([]string, error) {
 	var lines []string
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -48,7 +39,7 @@ func readScript(r io.Reader) ([]string, error) {
 		lines = append(lines, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load mock script %s: %w", path, err)
 	}
 	return lines, nil
 }

@@ -22,20 +22,6 @@ const queueSize = 64
 // telephony frame.
 const windowsPerSecond = 50
 
-// streamConfig is what a Stream needs from the Recognizer and the per-call
-// parameters, resolved by Open.
-type streamConfig struct {
-	track      string
-	rate       int64
-	script     [][]string // the words of each line the track takes, in order
-	threshold  float64
-	minSilence time.Duration
-	minSpeech  time.Duration
-	wordEvery  time.Duration
-	failAfter  time.Duration
-	latency    time.Duration
-}
-
 // pending is a result waiting in the queue until it is due.
 type pending struct {
 	r   stt.Result
@@ -45,7 +31,6 @@ type pending struct {
 // Stream is one mock transcription stream. See the package comment for its
 // behaviour.
 type Stream struct {
-	ctx     context.Context
 	track   string
 	rate    int64
 	script  [][]string
@@ -70,9 +55,10 @@ type Stream struct {
 	// that Close queues without waiting.
 	ring        [queueSize + 1]pending
 	head, count int
-	writing     bool // the detector state below is in use by Write or Close
-	closed      bool // Close was called
-	failed      bool // FailAfter was reached
+	writing     bool  // the detector state below is in use by Write or Close
+	closed      bool  // Close was called
+	failed      bool  // FailAfter was reached
+	cancelled   error // the cause, once the context given to Open was cancelled
 
 	// Detector state, used only by the goroutine that set writing.
 	started  bool
@@ -96,28 +82,18 @@ type Stream struct {
 
 var _ stt.Stream = (*Stream)(nil)
 
-func newStream(ctx context.Context, cfg streamConfig) *Stream {
-	s := &Stream{
-		ctx:        ctx,
-		track:      cfg.track,
-		rate:       cfg.rate,
-		script:     cfg.script,
-		latency:    cfg.latency,
-		failFor:    cfg.failAfter,
-		window:     cfg.rate / windowsPerSecond,
-		minSilence: max(samples(cfg.minSilence, cfg.rate), 1),
-		minSpeech:  max(samples(cfg.minSpeech, cfg.rate), 1),
-		wordEvery:  max(samples(cfg.wordEvery, cfg.rate), 1),
-		results:    make(chan stt.Result),
-		done:       make(chan struct{}),
-		wake:       make(chan struct{}, 1),
-		room:       make(chan struct{}, 1),
+// newStream starts a stream of track at rate with cfg (the per-call
+// parameters applied) that gives utterances the script's lines in order.
+func newStream(ctx context.Context, cfg Config, track string, rate int64, script [][]string) *Stream {
+	n := func(d time.Duration) int64 { return max(samples(d, rate), 1) }
+	s := &Stream{track: track, rate: rate, script: script, latency: cfg.Latency, failFor: cfg.FailAfter,
+		window: rate / windowsPerSecond, minSilence: n(cfg.MinSilence), minSpeech: n(cfg.MinSpeech), wordEvery: n(cfg.WordEvery),
+		results: make(chan stt.Result), done: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	s.limit = cfg.Threshold * cfg.Threshold * float64(s.window)
+	if cfg.FailAfter > 0 {
+		s.failAfter = n(cfg.FailAfter)
 	}
-	s.limit = cfg.threshold * cfg.threshold * float64(s.window)
-	if cfg.failAfter > 0 {
-		s.failAfter = max(samples(cfg.failAfter, cfg.rate), 1)
-	}
-	go s.deliver()
+	go s.deliver(ctx)
 	return s
 }
 
@@ -140,14 +116,14 @@ func (s *Stream) Results() <-chan stt.Result {
 // Write implements stt.Stream. It runs the detector over pcm and queues the
 // results, blocking while the queue is full.
 func (s *Stream) Write(pos int64, pcm []byte) error {
-	if s.ctx.Err() != nil {
-		return s.stopped()
-	}
 	if len(pcm)%2 != 0 {
 		return fmt.Errorf("mock stt: write %d bytes at sample %d: PCM16 comes in whole 2-byte samples", len(pcm), pos)
 	}
 	s.mu.Lock()
 	switch {
+	case s.cancelled != nil:
+		s.mu.Unlock()
+		return s.stopped()
 	case s.failed:
 		s.mu.Unlock()
 		return fmt.Errorf("mock stt: write after failure: %w", stt.ErrStopped)
@@ -300,15 +276,9 @@ func (s *Stream) progress() error {
 	if words == nil {
 		words = s.describe()
 	}
-	return s.push(stt.Result{
-		Kind:      stt.Partial,
-		Track:     s.track,
-		SegmentID: stt.SegmentID(s.track, s.segment),
-		Text:      strings.Join(words[:k], " "),
-		Stability: maxStability * float64(k) / float64(k+1),
-		StartMs:   s.ms(s.start),
-		EndMs:     s.ms(s.end),
-	})
+	return s.push(stt.Result{Kind: stt.Partial, Track: s.track, SegmentID: stt.SegmentID(s.track, s.segment),
+		Text: strings.Join(words[:k], " "), Stability: maxStability * float64(k) / float64(k+1),
+		StartMs: s.ms(s.start), EndMs: s.ms(s.end)})
 }
 
 // endUtterance queues the final of the utterance in progress, if it was long
@@ -326,23 +296,10 @@ func (s *Stream) endUtterance() error {
 	span, n := endMs-startMs, int64(len(words))
 	ws := make([]stt.Word, len(words))
 	for i, w := range words {
-		ws[i] = stt.Word{
-			Word:       w,
-			StartMs:    startMs + span*int64(i)/n,
-			EndMs:      startMs + span*int64(i+1)/n,
-			Confidence: confidence,
-		}
+		ws[i] = stt.Word{Word: w, StartMs: startMs + span*int64(i)/n, EndMs: startMs + span*int64(i+1)/n, Confidence: confidence}
 	}
-	return s.push(stt.Result{
-		Kind:       stt.Final,
-		Track:      s.track,
-		SegmentID:  stt.SegmentID(s.track, s.segment),
-		Text:       strings.Join(words, " "),
-		Confidence: confidence,
-		StartMs:    startMs,
-		EndMs:      endMs,
-		Words:      ws,
-	})
+	return s.push(stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.segment),
+		Text: strings.Join(words, " "), Confidence: confidence, StartMs: startMs, EndMs: endMs, Words: ws})
 }
 
 // describeWords is how many words describe returns.
@@ -362,17 +319,8 @@ func (s *Stream) describe() []string {
 func (s *Stream) fail() error {
 	s.active = false
 	pos := s.ms(s.next)
-	err := s.push(stt.Result{
-		Kind:    stt.Status,
-		Track:   s.track,
-		StartMs: pos,
-		EndMs:   pos,
-		Status: &stt.StatusInfo{
-			Event:   stt.EventFailed,
-			Code:    "Unavailable",
-			Message: fmt.Sprintf("mock stt: failing as configured after %s of audio", s.failFor),
-		},
-	})
+	err := s.push(stt.Result{Kind: stt.Status, Track: s.track, StartMs: pos, EndMs: pos, Status: &stt.StatusInfo{
+		Event: stt.EventFailed, Code: "Unavailable", Message: fmt.Sprintf("mock stt: failing as configured after %s of audio", s.failFor)}})
 	s.mu.Lock()
 	s.failed = true
 	s.mu.Unlock()
@@ -422,7 +370,7 @@ func (s *Stream) push(r stt.Result) error {
 		s.mu.Unlock()
 		select {
 		case <-s.room:
-		case <-s.ctx.Done():
+		case <-s.done: // abandoned: the context was cancelled
 			return s.stopped()
 		}
 	}
@@ -451,19 +399,27 @@ func (s *Stream) Close() error {
 
 	s.mu.Lock()
 	s.writing = false
+	cancelled := s.cancelled != nil
 	s.mu.Unlock()
 	notify(s.wake)
-	if err != nil && s.ctx.Err() == nil {
+	if err != nil && !cancelled {
 		return err
 	}
 	return nil
 }
 
 // deliver moves queued results to Results once they are due, and closes
-// Results when the stream has finished or its context is cancelled.
-func (s *Stream) deliver() {
+// Results when the stream has finished or ctx is cancelled.
+func (s *Stream) deliver(ctx context.Context) {
 	defer close(s.done)
 	defer close(s.results)
+	defer func() {
+		if ctx.Err() != nil {
+			s.mu.Lock()
+			s.cancelled = context.Cause(ctx)
+			s.mu.Unlock()
+		}
+	}()
 	var timer *time.Timer
 	if s.latency > 0 {
 		timer = time.NewTimer(time.Hour)
@@ -481,7 +437,7 @@ func (s *Stream) deliver() {
 			select {
 			case <-s.wake:
 				continue
-			case <-s.ctx.Done():
+			case <-ctx.Done():
 				return
 			}
 		}
@@ -497,17 +453,17 @@ func (s *Stream) deliver() {
 				timer.Reset(d)
 				select {
 				case <-timer.C:
-				case <-s.ctx.Done():
+				case <-ctx.Done():
 					return
 				}
 			}
 		}
-		if s.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		select {
 		case s.results <- p.r:
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -515,7 +471,9 @@ func (s *Stream) deliver() {
 
 // stopped is the error for a Write or push after the context was cancelled.
 func (s *Stream) stopped() error {
-	return fmt.Errorf("mock stt: %w: %w", stt.ErrStopped, context.Cause(s.ctx))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Errorf("mock stt: %w: %w", stt.ErrStopped, s.cancelled)
 }
 
 // notify leaves a token in a one-slot signal channel without blocking.

@@ -1,120 +1,47 @@
 // Package session supervises the transcription of one track, the same for
-// every engine. It has two layers:
+// every engine; docs/ARCHITECTURE.md walks the data path and lists every
+// bound. Two layers:
 //
-//   - Session, owned by the bridge's track: the track's audio queue, the
-//     feeder that opens a recognizer stream (stt.Recognizer.Open) and feeds
-//     it, and the reopening of a stream that stopped for good.
-//   - Stream, an stt.Stream an engine's Recognizer returns: it runs a
-//     sequence of engine streams (Engine.Open, one at a time) and owns
-//     rotation before the engine's session limit, replay of the audio
-//     since the last final after a failure, retries with backoff, the hold
-//     policy and the drain at hang-up. An Engine only opens streams, sends
-//     audio, maps responses (Conn) and says what its errors mean
-//     (Failure); it declares its Limits.
+//   - Session, owned by the bridge's track: Write copies audio into a queue
+//     and never blocks; Run (the feeder) opens an stt.Recognizer stream,
+//     feeds it (Write may block there) and hands its results to the Handler
+//     from a second goroutine; Close ends the input and waits for the drain.
+//   - Stream, the stt.Stream of an engine's Recognizer: it runs engine
+//     streams (Engine.Open, one at a time) and does everything but open,
+//     send, map responses and classify errors, which is the Engine's. Run
+//     owns its state; each engine stream has one receive goroutine.
 //
-// # Session: goroutines
+// Bounds and policy (Config for a Session, Policy for a Stream):
 //
-// Session.Write is called by the track's ingesting goroutine and never
-// blocks: it copies the audio into the queue. Session.Run is the feeder: it
-// opens streams (never on the ingesting goroutine, so an engine that is
-// slow or down holds nothing up) and moves audio from the queue to
-// stt.Stream.Write, which may block. For each stream a results goroutine,
-// owned by Run, passes stt.Results to the Handler. Run returns only when
-// both have exited. Session.Close ends the input and waits for the drain,
-// bounded by its context.
-//
-// # Session: the queue and what it drops
-//
-// The queue holds at most Config.Queue of audio. When it is full the
-// oldest audio is dropped (the newest is what a caption reader waits for)
-// and reported to Handler.Gap as one stretch; the positions carried with
-// the audio tell the engine where the hole is. While no stream is open
-// (the engine is down, or between reopen attempts) the queue keeps the
-// newest audio for the next stream. What is left in the queue when
-// transcription ends early is reported as a gap too.
-//
-// # Session: reopening
-//
-// When a stream stops taking audio or closes its results before the track
-// ended, or a stream cannot be opened, the next attempt waits a backoff:
-// about ReopenMin at first, doubling up to ReopenMax while attempts keep
-// failing, each wait jittered to between half and all of it so that the
-// tracks of many calls do not reopen in step. Streams ride out short
-// outages themselves (below); this covers the long ones they give up on.
-// Only progress resets the delay: a stream that delivered transcript text
-// (a partial or a final with words in it). Status results (retries, gaps,
-// a failure) are not progress, so an engine that keeps failing is reopened
-// ever more slowly. A failure the engine marks permanent (credentials,
-// permissions, configuration) is never reopened.
-//
-// # Stream: call clock
-//
-// Every engine stream remembers the call-clock sample position of its
-// first audio (its base). Engine times are offsets into the stream's own
-// audio, so a result's call time is base + offset, exact to the sample:
-// time is counted on audio, never on the wall clock. A jump in Write
-// positions up to GapFill is sent as silence so that engine time stays
-// equal to call time; after a longer jump the next engine stream starts
-// where audio resumes.
-//
-// # Stream: rollover
-//
-// Once an engine stream has carried RotateAfter of audio, it is replaced
-// at the next pause (RotatePause of quiet audio); at StreamLimit (at most
-// the engine's MaxSession) it is replaced regardless. Replacing means:
-// half-close the old stream, keep reading until it has delivered its
-// finals and ended, then open the next one at the following sample. The
-// audio arriving meanwhile waits in the queue and is sent as a short
-// burst. Results stay in order and nothing is sent twice. An
-// stt.EventRollover status marks the switch.
-//
-// # Stream: failures
-//
-// When an engine stream fails with an error its Engine marks Retry, the
-// track emits stt.EventRetry, waits a jittered exponential backoff
-// (BackoffInitial doubling to BackoffMax; after a Slow failure
-// ExhaustedBackoff doubling to 4×BackoffMax), opens a new engine stream
-// whose base is the end of the last final, and replays the audio from
-// there (kept in a buffer bounded by ReplayLimit) before the live audio.
-// The first response of the new stream emits stt.EventResumed. An engine
-// stream that ends unasked before any response counts as Unavailable, so
-// a server that does that to every stream is not reopened as fast as
-// audio arrives; so does a send blocked beyond SendTimeout, and a drain
-// beyond DrainTimeout counts as DeadlineExceeded. Only transcript text (a
-// partial or a final with words) resets the count of failures and the
-// backoff. An error not marked Retry emits stt.EventFailed marked
-// Permanent (the caller must not reopen the track); MaxRetries failures
-// in a row without transcript text emit stt.EventFailed unmarked (an
-// outage: a stream opened later may work). Either way Results closes and
-// Write returns stt.ErrStopped. Audio that can no longer be transcribed
-// (queue or replay buffer full) is reported once per stretch as
-// stt.EventGap.
-//
-// # Stream: hold and silence
-//
-// Engines fail a stream after a while without audio (Limits.AudioTimeout),
-// and long holds cost money. When no audio arrives at all for IdleClose,
-// the engine stream is half-closed (its finals still arrive) and the next
-// one opens with the next audio. What happens to quiet audio depends on
-// Hold:
-//
-//   - HoldReopen: after SilenceClose of quiet audio (RMS at or below
-//     SilenceLevel) the engine stream is half-closed; quiet audio is then
-//     kept only for the last PreRoll, and the first loud chunk opens a new
-//     engine stream starting PreRoll before it, so the first words after a
-//     hold are heard in full.
-//   - HoldKeepAlive: quiet audio is streamed like speech.
-//
-// # Stream: goroutines and queues
-//
-// Stream.Write (the caller's goroutine) copies audio into a queue bounded
-// by QueueDuration and never waits for the engine: when the queue is full
-// the newest audio is dropped and reported as a gap (behind a Session's
-// queue this only happens when the engine cannot take audio for longer
-// than QueueDuration). Stream.Run owns all other state: it sends, rotates,
-// retries and emits results. Each engine stream has one receive goroutine
-// feeding Run. A send blocked beyond SendTimeout (a dead peer) cancels
-// the engine stream. Partials are dropped when Results is full (a later
-// one supersedes them); finals and status results wait for the reader.
-// Cancelling Run's context ends everything.
+//   - Session queue: Config.Queue of audio; when full the oldest is dropped
+//     and reported to Handler.Gap once per stretch, as is what is still
+//     queued when transcription ends early.
+//   - Session reopen: a stream that stops, or cannot be opened, is reopened
+//     after a jittered backoff from ReopenMin doubling to ReopenMax; only
+//     transcript text resets it, and a permanent failure is never reopened.
+//   - Call clock: every engine stream has a base (the call-clock sample of
+//     its first audio); result times are base + engine offset. A jump in
+//     positions up to GapFill is sent as silence, after a longer one the
+//     next engine stream starts where audio resumes.
+//   - Rollover: after RotateAfter of audio at the next RotatePause of quiet,
+//     at StreamLimit (at most Limits.MaxSession) regardless: half-close, take
+//     the old stream's finals, open the next at the following sample
+//     (stt.EventRollover).
+//   - Failures: an error the Engine marks Retry emits stt.EventRetry, waits
+//     BackoffInitial doubling to BackoffMax (ExhaustedBackoff to
+//     4×BackoffMax when Slow), and replays the audio since the last final
+//     (at most ReplayLimit) on a new engine stream; its first response emits
+//     stt.EventResumed. A stream ending unasked before any response, or a
+//     send blocked beyond SendTimeout, is Unavailable; a drain beyond
+//     DrainTimeout is DeadlineExceeded. A failure not marked Retry, or
+//     MaxRetries in a row without transcript text, emits stt.EventFailed
+//     (Permanent in the first case); Results then closes and Write returns
+//     stt.ErrStopped.
+//   - Hold: no audio for IdleClose (at most Limits.AudioTimeout) half-closes
+//     the engine stream. HoldReopen also does so after SilenceClose of audio
+//     at or below SilenceLevel and reopens at the first loud chunk, PreRoll
+//     before it; HoldKeepAlive streams quiet audio like speech.
+//   - Stream queue: Write never waits for the engine; beyond QueueDuration
+//     the newest audio is dropped (stt.EventGap). Results holds 64: partials
+//     are dropped when it is full, finals and statuses wait.
 package session

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"reflect"
 	"time"
 )
 
@@ -81,23 +82,17 @@ type Limits struct {
 	AudioTimeout time.Duration
 }
 
-// Hold policies: what a stream does while the track carries no speech.
+// Hold policies, what a stream does while the track carries no speech (see
+// the package doc): HoldReopen closes the engine stream after SilenceClose
+// of quiet audio and reopens it, PreRoll early, when speech returns (silence
+// is not billed); HoldKeepAlive streams quiet audio like speech.
 const (
-	// HoldReopen half-closes the engine stream after SilenceClose of quiet
-	// audio (or IdleClose without any audio), lets it settle its finals, and
-	// opens a fresh one when speech returns, starting PreRoll before the
-	// first loud chunk so the first syllables are not lost. Silence is not
-	// billed and no stream can hit the engine's audio timeout.
-	HoldReopen = "reopen"
-	// HoldKeepAlive streams quiet audio like any other audio: nothing is
-	// decided by a level detector, at the price of billed silence and more
-	// rollovers. A stretch with no audio at all still half-closes the stream
-	// after IdleClose, because there is nothing on the call clock to send.
+	HoldReopen    = "reopen"
 	HoldKeepAlive = "keepalive"
 )
 
-// Policy is how a Stream uses its engine. Every field must be set (the
-// engine's configuration holds the defaults and validates them).
+// Policy is how a Stream uses its engine. A zero field means
+// DefaultPolicy's; the engine's configuration validates the rest.
 type Policy struct {
 	// RotateAfter is the audio after which an engine stream is replaced at
 	// the next pause of RotatePause; at StreamLimit it is replaced
@@ -130,42 +125,45 @@ type Policy struct {
 	// MaxRetries failed engine streams in a row without transcript text
 	// stop the track.
 	MaxRetries int
-	// Metrics receives counters; nil means none.
-	Metrics Metrics
+	// Metrics counts engine streams; nil counts nothing.
+	Metrics *Metrics
 }
 
-// within keeps p inside the engine's limits.
+// DefaultPolicy is the policy of the zero Policy's fields. Its rotation
+// and hold fit Google's limits (305 s per stream, about 10 s without
+// audio), which are the tightest of the engines.
+func DefaultPolicy() Policy {
+	return Policy{
+		RotateAfter: 4*time.Minute + 30*time.Second, StreamLimit: 4*time.Minute + 50*time.Second,
+		RotatePause: 300 * time.Millisecond,
+		Hold:        HoldReopen, IdleClose: 3 * time.Second, SilenceClose: 10 * time.Second, SilenceLevel: 150,
+		PreRoll: time.Second, GapFill: time.Second, ChunkDuration: 100 * time.Millisecond,
+		QueueDuration: 10 * time.Second, ReplayLimit: 30 * time.Second,
+		DrainTimeout: 10 * time.Second, SendTimeout: 10 * time.Second,
+		BackoffInitial: 250 * time.Millisecond, BackoffMax: 10 * time.Second, ExhaustedBackoff: 2 * time.Second,
+		MaxRetries: 8,
+	}
+}
+
+// WithDefaults returns p with every zero field set to DefaultPolicy's.
+func (p Policy) WithDefaults() Policy {
+	v, d := reflect.ValueOf(&p).Elem(), reflect.ValueOf(DefaultPolicy())
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			v.Field(i).Set(d.Field(i))
+		}
+	}
+	return p
+}
+
+// within fills in p's defaults and keeps it inside the engine's limits.
 func (p Policy) within(l Limits) Policy {
+	p = p.WithDefaults()
 	if l.MaxSession > 0 {
 		p.StreamLimit = min(p.StreamLimit, l.MaxSession)
 	}
 	if l.AudioTimeout > 0 {
 		p.IdleClose = min(p.IdleClose, l.AudioTimeout)
 	}
-	if p.Metrics == nil {
-		p.Metrics = noMetrics{}
-	}
 	return p
 }
-
-// Metrics receives the counters an operator needs. Implementations must be
-// safe for concurrent use and must not block.
-type Metrics interface {
-	// StreamOpened counts engine streams opened (first, rollover, retry).
-	StreamOpened()
-	// Rotation counts planned rollovers.
-	Rotation()
-	// Error counts failed engine streams by the engine's code name.
-	Error(code string)
-	// AudioDropped counts audio that was never transcribed.
-	AudioDropped(d time.Duration)
-}
-
-type noMetrics struct{}
-
-func (noMetrics) StreamOpened()              {}
-func (noMetrics) Rotation()                  {}
-func (noMetrics) Error(string)               {}
-func (noMetrics) AudioDropped(time.Duration) {}
-
-var _ Metrics = noMetrics{}

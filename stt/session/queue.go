@@ -82,38 +82,27 @@ func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 		q.dropOldest(need)
 		dropped = true
 	}
+	tail := (q.head + q.size) % len(q.buf)
+	copy(q.buf, pcm[copy(q.buf[tail:], pcm):])
+	q.size += len(pcm)
 	// Merge with the last segment when contiguous, to keep segments few.
-	if q.segN > 0 {
-		last := &q.segs[(q.segHead+q.segN-1)%len(q.segs)]
-		if last.pos+int64(last.n/2) == pos {
-			q.write(pcm)
-			last.n += len(pcm)
-			q.mu.Unlock()
-			q.wake()
-			return dropped
-		}
+	if last := &q.segs[(q.segHead+q.segN-1+len(q.segs))%len(q.segs)]; q.segN > 0 && last.pos+int64(last.n/2) == pos {
+		last.n += len(pcm)
+	} else {
+		q.segs[(q.segHead+q.segN)%len(q.segs)] = segment{pos: pos, n: len(pcm)}
+		q.segN++
 	}
-	q.write(pcm)
-	q.segs[(q.segHead+q.segN)%len(q.segs)] = segment{pos: pos, n: len(pcm)}
-	q.segN++
 	q.mu.Unlock()
-	q.wake()
+	notify(q.notify)
 	return dropped
 }
 
-func (q *queue) wake() {
+// notify leaves a wake-up in a channel of one without blocking.
+func notify(c chan struct{}) {
 	select {
-	case q.notify <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
-}
-
-// write copies pcm at the tail of the ring; the caller made room.
-func (q *queue) write(pcm []byte) {
-	tail := (q.head + q.size) % len(q.buf)
-	n := copy(q.buf[tail:], pcm)
-	copy(q.buf, pcm[n:])
-	q.size += len(pcm)
 }
 
 func (q *queue) grow() {
@@ -146,9 +135,15 @@ func (q *queue) dropOldest(need int) {
 	if q.dropped == 0 {
 		q.dropPos = s.pos
 	}
+	q.dropped += int64(n)
+	q.consume(n)
+}
+
+// consume forgets the oldest n bytes, all of the oldest segment's or fewer.
+func (q *queue) consume(n int) {
+	s := &q.segs[q.segHead]
 	q.head = (q.head + n) % len(q.buf)
 	q.size -= n
-	q.dropped += int64(n)
 	s.n -= n
 	s.pos += int64(n / 2)
 	if s.n == 0 {
@@ -165,19 +160,11 @@ func (q *queue) pop(dst []byte) (pos int64, n int, ok bool) {
 	if q.segN == 0 {
 		return 0, 0, false
 	}
-	s := &q.segs[q.segHead]
+	s := q.segs[q.segHead]
 	n = min(s.n, len(dst)&^1)
 	q.readAt(dst[:n], q.head)
-	pos = s.pos
-	q.head = (q.head + n) % len(q.buf)
-	q.size -= n
-	s.n -= n
-	s.pos += int64(n / 2)
-	if s.n == 0 {
-		q.segHead = (q.segHead + 1) % len(q.segs)
-		q.segN--
-	}
-	return pos, n, true
+	q.consume(n)
+	return s.pos, n, true
 }
 
 // takeDroppedSpan returns and resets the dropped bytes and the position of
@@ -197,7 +184,7 @@ func (q *queue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
-	q.wake()
+	notify(q.notify)
 }
 
 func (q *queue) isClosed() bool {

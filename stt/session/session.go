@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -44,11 +45,10 @@ type Config struct {
 	Recognizer stt.Recognizer
 	Stream     stt.StreamConfig
 	Handler    Handler
-	// Queue bounds the audio waiting for the engine; default 2s.
-	Queue time.Duration
-	// ReopenMin and ReopenMax bound the backoff between reopen attempts;
-	// default 1s and 30s.
-	ReopenMin, ReopenMax time.Duration
+	// Queue bounds the audio waiting for the engine (DefaultQueue);
+	// ReopenMin and ReopenMax the backoff between reopen attempts
+	// (DefaultReopenMin, DefaultReopenMax).
+	Queue, ReopenMin, ReopenMax time.Duration
 	// Log gets the session's warnings; it should name the call and track.
 	Log zerolog.Logger
 	// Panicked, if set, is told of a panic on one of the session's
@@ -71,15 +71,9 @@ type Session struct {
 
 // New prepares a session. Audio written before Run waits in the queue.
 func New(cfg Config) *Session {
-	if cfg.Queue <= 0 {
-		cfg.Queue = DefaultQueue
-	}
-	if cfg.ReopenMin <= 0 {
-		cfg.ReopenMin = DefaultReopenMin
-	}
-	if cfg.ReopenMax <= 0 {
-		cfg.ReopenMax = DefaultReopenMax
-	}
+	cfg.Queue = cmp.Or(max(cfg.Queue, 0), DefaultQueue)
+	cfg.ReopenMin = cmp.Or(max(cfg.ReopenMin, 0), DefaultReopenMin)
+	cfg.ReopenMax = cmp.Or(max(cfg.ReopenMax, 0), DefaultReopenMax)
 	rate := cfg.Stream.SampleRate
 	return &Session{
 		cfg:   cfg,

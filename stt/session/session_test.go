@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -52,7 +51,7 @@ func (s *fakeStream) Write(_ int64, pcm []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failed {
-		return fmt.Errorf("fake: %w", stt.ErrStopped)
+		return stt.ErrStopped
 	}
 	s.samples += int64(len(pcm) / 2)
 	select {

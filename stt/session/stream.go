@@ -69,7 +69,6 @@ type Stream struct {
 	stopped   bool
 
 	// Owned by the run goroutine.
-	ctx        context.Context
 	att        *attempt
 	receivers  sync.WaitGroup
 	pend       []chunk // audio to send on the next or current engine stream
@@ -101,7 +100,6 @@ type attempt struct {
 	stalled    atomic.Bool
 	responded  bool
 	afterRetry bool
-	rotation   bool // half-closed for a planned rollover
 	drain      *time.Timer
 }
 
@@ -117,29 +115,14 @@ var _ stt.Stream = (*Stream)(nil)
 // streams under policy p; the caller runs it with Run.
 func NewStream(eng Engine, p Policy, track string, rate int, log zerolog.Logger) *Stream {
 	lim := eng.Limits()
-	p = p.within(lim)
-	r := int64(rate)
-	perDur := func(d time.Duration) int64 { return int64(d) * r / int64(time.Second) }
-	chunk := perDur(p.ChunkDuration)
+	s := &Stream{eng: eng, cfg: p.within(lim), track: track, rate: int64(rate), log: log,
+		results: make(chan stt.Result, resultsBuffer), wake: make(chan struct{}, 1),
+		head: -1, nextSeg: 1, lastFinal: -1, sentFrom: math.MinInt64}
+	s.chunkSamples = s.samples(s.cfg.ChunkDuration)
 	if lim.MaxChunkBytes > 0 {
-		chunk = min(chunk, int64(lim.MaxChunkBytes/2))
+		s.chunkSamples = min(s.chunkSamples, int64(lim.MaxChunkBytes/2))
 	}
-	s := &Stream{
-		eng:           eng,
-		cfg:           p,
-		track:         track,
-		rate:          r,
-		log:           log,
-		results:       make(chan stt.Result, resultsBuffer),
-		wake:          make(chan struct{}, 1),
-		chunkSamples:  chunk,
-		queueSamples:  perDur(p.QueueDuration),
-		replaySamples: perDur(p.ReplayLimit),
-		head:          -1,
-		nextSeg:       1,
-		lastFinal:     -1,
-		sentFrom:      math.MinInt64,
-	}
+	s.queueSamples, s.replaySamples = s.samples(s.cfg.QueueDuration), s.samples(s.cfg.ReplayLimit)
 	s.zeros = make([]byte, s.chunkSamples*2)
 	return s
 }
@@ -177,10 +160,10 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 			s.drops = append(s.drops, span{pos, pos + n})
 		}
 		s.head = pos + n
-		s.signal()
+		notify(s.wake)
 		return nil
 	}
-	notify := false
+	ready := false
 	for len(pcm) > 0 {
 		k := len(s.q)
 		if k > 0 && s.q[k-1].end() == pos && s.q[k-1].samples() < s.chunkSamples {
@@ -188,32 +171,25 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 			take := min(int64(len(pcm)/2), s.chunkSamples-last.samples())
 			last.pcm = append(last.pcm, pcm[:take*2]...)
 			pcm, pos = pcm[take*2:], pos+take
-			notify = notify || last.samples() == s.chunkSamples
+			ready = ready || last.samples() == s.chunkSamples
 			continue
 		}
 		if k > 0 {
-			notify = true // the previous chunk is complete: a jump follows it
+			ready = true // the previous chunk is complete: a jump follows it
 		}
 		take := min(int64(len(pcm)/2), s.chunkSamples)
 		buf := make([]byte, take*2, s.chunkSamples*2)
 		copy(buf, pcm[:take*2])
 		s.q = append(s.q, chunk{pos: pos, pcm: buf})
 		pcm, pos = pcm[take*2:], pos+take
-		notify = notify || take == s.chunkSamples
+		ready = ready || take == s.chunkSamples
 	}
 	s.qSamples += n
 	s.head = pos
-	if notify {
-		s.signal()
+	if ready {
+		notify(s.wake)
 	}
 	return nil
-}
-
-func (s *Stream) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Results delivers the track's results; see stt.Stream.
@@ -224,12 +200,12 @@ func (s *Stream) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.signal()
+	notify(s.wake)
 	return nil
 }
 
 // take moves queued audio to pend: full chunks only, unless flush.
-func (s *Stream) take(flush bool) (closed bool) {
+func (s *Stream) take(ctx context.Context, flush bool) (closed bool) {
 	s.mu.Lock()
 	closed = s.closed
 	n := len(s.q)
@@ -246,20 +222,20 @@ func (s *Stream) take(flush bool) (closed bool) {
 	s.mu.Unlock()
 
 	for _, d := range drops {
-		s.addGap(d, "send queue full")
+		s.addGap(ctx, d, "send queue full")
 	}
 	for _, c := range taken {
 		c.quiet = rms(c.pcm) <= float64(s.cfg.SilenceLevel)
 		s.pend = append(s.pend, c)
 		s.bufSamples += c.samples()
 	}
-	s.bound()
+	s.bound(ctx)
 	return closed
 }
 
 // bound keeps pend and sent within ReplayLimit: replay coverage goes
 // first, then the oldest unsent audio, which becomes a gap.
-func (s *Stream) bound() {
+func (s *Stream) bound(ctx context.Context) {
 	for s.bufSamples > s.replaySamples {
 		if len(s.sent) > 0 {
 			s.bufSamples -= s.sent[0].samples()
@@ -272,13 +248,12 @@ func (s *Stream) bound() {
 			return
 		}
 		c := s.pend[0]
-		s.pend = s.pend[1:]
-		s.bufSamples -= c.samples()
-		s.addGap(span{c.pos, c.end()}, "replay buffer full")
+		s.dropPend(1)
+		s.addGap(ctx, span{c.pos, c.end()}, "replay buffer full")
 	}
 }
 
-func (s *Stream) addGap(g span, reason string) {
+func (s *Stream) addGap(ctx context.Context, g span, reason string) {
 	if g.to <= g.from {
 		return
 	}
@@ -286,37 +261,39 @@ func (s *Stream) addGap(g span, reason string) {
 		s.gap.to = max(s.gap.to, g.to)
 		return
 	}
-	s.flushGap()
+	s.flushGap(ctx)
 	s.gap, s.gapReason = &g, reason
 }
 
-func (s *Stream) flushGap() {
+func (s *Stream) flushGap(ctx context.Context) {
 	if s.gap == nil {
 		return
 	}
 	g := *s.gap
 	s.gap = nil
-	d := time.Duration((g.to - g.from) * int64(time.Second) / s.rate)
-	s.cfg.Metrics.AudioDropped(d)
 	s.log.Warn().Int64("from_ms", s.ms(g.from)).Int64("to_ms", s.ms(g.to)).Str("reason", s.gapReason).Msg("audio not transcribed")
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(g.from), EndMs: s.ms(g.to),
-		Status: &stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason}})
+	s.status(ctx, g.from, g.to, stt.StatusInfo{Event: stt.EventGap, Message: s.gapReason})
+}
+
+// status emits a status result about call-clock samples [from, to).
+func (s *Stream) status(ctx context.Context, from, to int64, info stt.StatusInfo) {
+	from = max(from, 0)
+	s.emit(ctx, stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(from), EndMs: s.ms(max(to, from)), Status: &info})
 }
 
 func (s *Stream) ms(pos int64) int64 { return pos * 1000 / s.rate }
 
 // emit delivers a final or status result, waiting for room.
-func (s *Stream) emit(r stt.Result) {
+func (s *Stream) emit(ctx context.Context, r stt.Result) {
 	select {
 	case s.results <- r:
-	case <-s.ctx.Done():
+	case <-ctx.Done():
 	}
 }
 
 // Run is the stream's goroutine: it owns the engine streams and all state
 // below the handoff queue. It returns after closing Results.
 func (s *Stream) Run(ctx context.Context) {
-	s.ctx = ctx
 	defer func() {
 		s.mu.Lock()
 		s.stopped = true
@@ -351,11 +328,11 @@ func (s *Stream) Run(ctx context.Context) {
 			return
 		case <-s.wake:
 		case ev := <-events:
-			if !s.handle(ev) {
+			if !s.handle(ctx, ev) {
 				return
 			}
 		case <-drain:
-			if !s.fail(Failure{Code: CodeDeadlineExceeded, Message: "no end of stream within drain-timeout", Retry: true}) {
+			if !s.fail(ctx, Failure{Code: CodeDeadlineExceeded, Message: "no end of stream within drain-timeout", Retry: true}) {
 				return
 			}
 		case <-retry:
@@ -371,23 +348,23 @@ func (s *Stream) Run(ctx context.Context) {
 				flush = true
 			}
 		}
-		closed := s.take(flush)
+		closed := s.take(ctx, flush)
 		if flush && s.att != nil && !s.att.halfClosed {
-			s.pump()
+			s.pump(ctx)
 			s.halfClose("no audio for idle-close")
 			s.waitSpeech = s.cfg.Hold == HoldReopen
 		}
-		if !s.pump() {
+		if !s.pump(ctx) {
 			return
 		}
-		if closed && s.finished() {
+		if closed && s.finished(ctx) {
 			return
 		}
 	}
 }
 
 // finished reports whether a closed stream has nothing left to do.
-func (s *Stream) finished() bool {
+func (s *Stream) finished(ctx context.Context) bool {
 	s.mu.Lock()
 	queued := len(s.q)
 	s.mu.Unlock()
@@ -409,13 +386,13 @@ func (s *Stream) finished() bool {
 		}
 		s.pend, s.bufSamples = nil, 0 // only silence left while on hold
 	}
-	s.flushGap()
+	s.flushGap(ctx)
 	return true
 }
 
 // pump opens engine streams and sends pending audio as far as it can. It
 // returns false when the stream has stopped for good.
-func (s *Stream) pump() bool {
+func (s *Stream) pump(ctx context.Context) bool {
 	for len(s.pend) > 0 {
 		if s.att == nil {
 			if s.backoff != nil {
@@ -429,7 +406,7 @@ func (s *Stream) pump() bool {
 				s.trimToSpeech()
 				s.waitSpeech = false
 			}
-			if !s.open() {
+			if !s.open(ctx) {
 				return false
 			}
 			continue
@@ -452,7 +429,7 @@ func (s *Stream) pump() bool {
 		switch {
 		case age >= s.samples(s.cfg.RotateAfter) && a.silentRun >= s.samples(s.cfg.RotatePause),
 			age+c.samples() > s.samples(s.cfg.StreamLimit):
-			s.rotate()
+			s.rotate(ctx)
 			return true
 		case s.cfg.Hold == HoldReopen && a.silentRun >= s.samples(s.cfg.SilenceClose):
 			s.halfClose("silence")
@@ -471,14 +448,10 @@ func (s *Stream) pump() bool {
 			a.silentRun = 0
 		}
 	}
-	s.flushGapIfStreaming()
-	return true
-}
-
-func (s *Stream) flushGapIfStreaming() {
 	if s.att != nil && !s.att.halfClosed && !s.att.broken {
-		s.flushGap()
+		s.flushGap(ctx)
 	}
+	return true
 }
 
 func (s *Stream) samples(d time.Duration) int64 { return int64(d) * s.rate / int64(time.Second) }
@@ -493,10 +466,7 @@ func (s *Stream) trimPreRoll() {
 		i--
 		total += s.pend[i].samples()
 	}
-	for _, c := range s.pend[:i] {
-		s.bufSamples -= c.samples()
-	}
-	s.pend = s.pend[i:]
+	s.dropPend(i)
 }
 
 // trimToSpeech drops quiet audio more than PreRoll before the first loud
@@ -511,6 +481,11 @@ func (s *Stream) trimToSpeech() {
 	for i > 0 && s.pend[loud].pos-s.pend[i-1].pos <= keep {
 		i--
 	}
+	s.dropPend(i)
+}
+
+// dropPend forgets the first i chunks of pending audio.
+func (s *Stream) dropPend(i int) {
 	for _, c := range s.pend[:i] {
 		s.bufSamples -= c.samples()
 	}
@@ -527,13 +502,13 @@ func allQuiet(cs []chunk) bool {
 }
 
 // open starts an engine stream whose audio begins at pend[0].
-func (s *Stream) open() bool {
+func (s *Stream) open(ctx context.Context) bool {
 	base := s.pend[0].pos
-	actx, cancel := context.WithCancel(s.ctx)
+	actx, cancel := context.WithCancel(ctx)
 	cl, err := s.eng.Open(actx)
 	if err != nil {
 		cancel()
-		return s.fail(s.eng.Failure(err))
+		return s.fail(ctx, s.eng.Failure(err))
 	}
 	s.cfg.Metrics.StreamOpened()
 	a := &attempt{cancel: cancel, cl: cl, events: make(chan recvEvent, recvBuffer), gone: make(chan struct{}),
@@ -546,7 +521,7 @@ func (s *Stream) open() bool {
 	s.lastFinal = max(s.lastFinal, base)
 	s.receivers.Add(1)
 	go s.receive(a)
-	s.flushGap()
+	s.flushGap(ctx)
 	s.log.Debug().Int64("base_ms", s.ms(base)).Msg("engine stream opened")
 	return true
 }
@@ -563,19 +538,16 @@ func (s *Stream) receive(a *attempt) {
 	defer s.receivers.Done()
 	for {
 		resp, err := a.cl.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-			select {
-			case a.events <- recvEvent{err: err, done: true}:
-			case <-a.gone:
-			}
-			return
+		ev := recvEvent{resp: resp, done: err != nil}
+		if !errors.Is(err, io.EOF) {
+			ev.err = err
 		}
 		select {
-		case a.events <- recvEvent{resp: resp}:
+		case a.events <- ev:
 		case <-a.gone:
+			return
+		}
+		if ev.done {
 			return
 		}
 	}
@@ -584,15 +556,10 @@ func (s *Stream) receive(a *attempt) {
 // send sends one audio request, cancelling the engine stream if the send
 // stays blocked (flow control towards a dead peer) beyond SendTimeout.
 func (s *Stream) send(a *attempt, pcm []byte) bool {
-	t := time.AfterFunc(s.cfg.SendTimeout, func() {
-		a.stalled.Store(true)
-		a.cancel()
-	})
-	err := a.cl.Send(pcm)
-	t.Stop()
-	if err != nil {
-		// The stream's status comes from Recv (grpc-go#1319).
-		s.broken(a)
+	t := time.AfterFunc(s.cfg.SendTimeout, func() { a.stalled.Store(true); a.cancel() })
+	defer t.Stop()
+	if err := a.cl.Send(pcm); err != nil {
+		s.broken(a) // the stream's status comes from Recv (grpc-go#1319)
 		return false
 	}
 	return true
@@ -637,42 +604,40 @@ func (s *Stream) halfClose(why string) {
 }
 
 // rotate replaces the current engine stream before the engine's limit.
-func (s *Stream) rotate() {
+func (s *Stream) rotate(ctx context.Context) {
 	a := s.att
-	a.rotation = true
 	s.cfg.Metrics.Rotation()
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.next),
-		Status: &stt.StatusInfo{Event: stt.EventRollover}})
+	s.status(ctx, a.next, 0, stt.StatusInfo{Event: stt.EventRollover})
 	s.halfClose("rollover")
 }
 
 // handle processes one event of the current engine stream.
-func (s *Stream) handle(ev recvEvent) bool {
+func (s *Stream) handle(ctx context.Context, ev recvEvent) bool {
 	a := s.att
 	if !ev.done {
 		if !a.responded {
 			a.responded = true
 			if a.afterRetry {
-				s.announceResumed(a)
+				s.announceResumed(ctx, a)
 			}
 		}
-		s.respond(a, ev.resp)
+		s.respond(ctx, a, ev.resp)
 		return true
 	}
 	if a.drain != nil {
 		a.drain.Stop()
 	}
 	if ev.err != nil || a.stalled.Load() {
-		return s.fail(s.eng.Failure(ev.err))
+		return s.fail(ctx, s.eng.Failure(ev.err))
 	}
 	if !a.halfClosed && !a.responded {
 		// Ended unasked before saying anything: reopening at once would
 		// spin on a server that does this to every stream. An outage.
-		return s.fail(Failure{Code: CodeUnavailable, Message: "engine stream ended without a response", Retry: true})
+		return s.fail(ctx, Failure{Code: CodeUnavailable, Message: "engine stream ended without a response", Retry: true})
 	}
 	// A clean end: the engine has settled everything it was sent.
 	if a.afterRetry && !a.responded {
-		s.announceResumed(a)
+		s.announceResumed(ctx, a)
 	}
 	s.abandon(a)
 	s.att = nil
@@ -687,10 +652,9 @@ func (s *Stream) handle(ev recvEvent) bool {
 	return true
 }
 
-func (s *Stream) announceResumed(a *attempt) {
+func (s *Stream) announceResumed(ctx context.Context, a *attempt) {
 	s.log.Info().Int64("from_ms", s.ms(a.base)).Msg("transcription resumed")
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(a.base),
-		Status: &stt.StatusInfo{Event: stt.EventResumed}})
+	s.status(ctx, a.base, 0, stt.StatusInfo{Event: stt.EventResumed})
 }
 
 func (s *Stream) dropSent() {
@@ -704,8 +668,8 @@ func (s *Stream) dropSent() {
 // a permanent error stops the track, anything else reopens after a
 // backoff with the unfinalized audio replayed. It returns false when the
 // track has stopped for good.
-func (s *Stream) fail(f Failure) bool {
-	if s.ctx.Err() != nil {
+func (s *Stream) fail(ctx context.Context, f Failure) bool {
+	if ctx.Err() != nil {
 		return false
 	}
 	a := s.att
@@ -723,20 +687,19 @@ func (s *Stream) fail(f Failure) bool {
 	}
 	if !f.Retry {
 		s.log.Error().Str("code", f.Code).Str("error", f.Message).Msg("transcription stopped")
-		s.stop(at, f.Code, f.Message, true)
+		s.stop(ctx, at, f.Code, f.Message, true)
 		return false
 	}
 	s.failures++
 	if s.failures > s.cfg.MaxRetries {
 		msg := fmt.Sprintf("gave up after %d failed streams: %s", s.failures, f.Message)
 		s.log.Error().Str("code", f.Code).Str("error", f.Message).Int("attempts", s.failures).Msg("transcription stopped")
-		s.stop(at, f.Code, msg, false)
+		s.stop(ctx, at, f.Code, msg, false)
 		return false
 	}
 	s.log.Warn().Str("code", f.Code).Str("error", f.Message).Int("attempt", s.failures).Msg("engine stream failed; reopening")
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
-		Status: &stt.StatusInfo{Event: stt.EventRetry, Code: f.Code, Message: f.Message}})
-	s.replay()
+	s.status(ctx, at, 0, stt.StatusInfo{Event: stt.EventRetry, Code: f.Code, Message: f.Message})
+	s.replay(ctx)
 	s.resumed = true
 	s.waitSpeech = false
 	s.backoff = time.NewTimer(s.delay(f.Slow))
@@ -745,10 +708,10 @@ func (s *Stream) fail(f Failure) bool {
 
 // replay puts the audio sent since the newest final back in front of the
 // pending audio, so the next engine stream transcribes it again.
-func (s *Stream) replay() {
+func (s *Stream) replay(ctx context.Context) {
 	from := s.lastFinal
 	if s.sentFrom > from {
-		s.addGap(span{from, s.sentFrom}, "unfinalized audio beyond replay-limit")
+		s.addGap(ctx, span{from, s.sentFrom}, "unfinalized audio beyond replay-limit")
 	}
 	s.sentFrom = math.MinInt64
 	var re []chunk
@@ -784,24 +747,23 @@ func (s *Stream) delay(slow bool) time.Duration {
 // stop ends transcription of the track for good. The recording is not
 // affected: Write keeps accepting nothing and returns ErrStopped. permanent
 // tells the caller that a new stream would fail the same way.
-func (s *Stream) stop(at int64, code, msg string, permanent bool) {
+func (s *Stream) stop(ctx context.Context, at int64, code, msg string, permanent bool) {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
-	s.flushGap()
-	s.emit(stt.Result{Kind: stt.Status, Track: s.track, StartMs: s.ms(max(at, 0)),
-		Status: &stt.StatusInfo{Event: stt.EventFailed, Code: code, Message: msg, Permanent: permanent}})
+	s.flushGap(ctx)
+	s.status(ctx, at, 0, stt.StatusInfo{Event: stt.EventFailed, Code: code, Message: msg, Permanent: permanent})
 }
 
 // respond turns one response into partial and final results.
-func (s *Stream) respond(a *attempt, resp Response) {
+func (s *Stream) respond(ctx context.Context, a *attempt, resp Response) {
 	var partial strings.Builder
 	var stability float64
 	var partialEnd int64 = -1
 	for _, h := range resp {
-		end := a.base + s.offset(h.End)
+		end := a.base + s.samples(h.End)
 		if h.Final {
-			s.final(a, h, end)
+			s.final(ctx, a, h, end)
 			continue
 		}
 		if partialEnd < 0 {
@@ -825,7 +787,7 @@ func (s *Stream) respond(a *attempt, resp Response) {
 
 func (s *Stream) segStart(a *attempt) int64 { return max(s.lastFinal, a.base) }
 
-func (s *Stream) final(a *attempt, h Hypothesis, end int64) {
+func (s *Stream) final(ctx context.Context, a *attempt, h Hypothesis, end int64) {
 	start := s.segStart(a)
 	defer func() {
 		s.lastFinal = max(s.lastFinal, end)
@@ -840,15 +802,15 @@ func (s *Stream) final(a *attempt, h Hypothesis, end int64) {
 	for _, w := range h.Words {
 		words = append(words, stt.Word{
 			Word:       w.Word,
-			StartMs:    s.ms(a.base + s.offset(w.Start)),
-			EndMs:      s.ms(a.base + s.offset(w.End)),
+			StartMs:    s.ms(a.base + s.samples(w.Start)),
+			EndMs:      s.ms(a.base + s.samples(w.End)),
 			Confidence: w.Confidence,
 		})
 	}
 	if len(words) > 0 {
-		start = a.base + s.offset(h.Words[0].Start)
+		start = a.base + s.samples(h.Words[0].Start)
 	}
-	s.emit(stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
+	s.emit(ctx, stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.nextSeg),
 		Text: text, Confidence: h.Confidence, StartMs: s.ms(start), EndMs: s.ms(end), Words: words})
 	s.nextSeg++
 }
@@ -864,11 +826,6 @@ func (s *Stream) trimSent() {
 		s.sentFrom = s.sent[i-1].end()
 	}
 	s.sent = s.sent[i:]
-}
-
-// offset converts an engine time offset to samples.
-func (s *Stream) offset(d time.Duration) int64 {
-	return int64(d) * s.rate / int64(time.Second)
 }
 
 // rms is the root-mean-square level of PCM16LE audio.

@@ -7,9 +7,11 @@
 package speechtest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -50,9 +52,6 @@ type Config struct {
 	// AudioTimeout is the wall time without an audio message after which a
 	// stream that is not half-closed fails; default 10 s, about Google's.
 	AudioTimeout time.Duration
-	// FinalPause is the silence after a word that settles a final; default
-	// 400 ms.
-	FinalPause time.Duration
 	// Refuse, unless OK, fails every stream with this code as soon as it
 	// has sent its config.
 	Refuse codes.Code
@@ -84,6 +83,9 @@ var ErrStall = errors.New("stall")
 // ErrEndOK makes the fake end the stream at once with OK, unasked.
 var ErrEndOK = errors.New("end ok")
 
+// finalPause is the silence after a word that settles a final.
+const finalPause = 400 * time.Millisecond
+
 // MaxAudioBytes is the largest audio message the fake accepts (Google
 // documents 25 KB).
 const MaxAudioBytes = 25600
@@ -112,15 +114,8 @@ type Server struct {
 // returns it with its address.
 func Start(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
-	if cfg.FinalPause == 0 {
-		cfg.FinalPause = 400 * time.Millisecond
-	}
-	if cfg.StreamLimit == 0 {
-		cfg.StreamLimit = 305 * time.Second
-	}
-	if cfg.AudioTimeout == 0 {
-		cfg.AudioTimeout = 10 * time.Second
-	}
+	cfg.StreamLimit = cmp.Or(cfg.StreamLimit, 305*time.Second)
+	cfg.AudioTimeout = cmp.Or(cfg.AudioTimeout, 10*time.Second)
 	f := &Server{cfg: cfg, failures: map[codes.Code]int{}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -146,11 +141,7 @@ func Start(t testing.TB, cfg Config) (*Server, string) {
 func (f *Server) Stats() (opened, maxActive, maxMsg int, failures map[codes.Code]int, timeouts int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fs := map[codes.Code]int{}
-	for k, v := range f.failures {
-		fs[k] = v
-	}
-	return f.opened, f.maxActive, f.maxMsg, fs, f.timeouts
+	return f.opened, f.maxActive, f.maxMsg, maps.Clone(f.failures), f.timeouts
 }
 
 // Heard is the audio received over all streams.
@@ -249,7 +240,7 @@ func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer
 
 	st := &stream{rate: int64(rc.GetSampleRateHertz()), interim: sc.GetInterimResults(), words: rc.GetEnableWordTimeOffsets()}
 	limit := int64(f.cfg.StreamLimit) * st.rate / int64(time.Second)
-	pause := int64(f.cfg.FinalPause) * st.rate / int64(time.Second)
+	pause := int64(finalPause) * st.rate / int64(time.Second)
 
 	// Recv runs apart so that the audio timeout can fire between messages.
 	type msg struct {
