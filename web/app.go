@@ -152,8 +152,6 @@ type Server struct {
 	sockets       *addressCaps
 }
 
-func (s *Server) metrics() *Metrics { return s.metr }
-
 // NewApp builds the Fiber app: media sockets, caption sockets, REST API,
 // health and the dashboard.
 func NewApp(cfg Config, deps Deps) *fiber.App {
@@ -279,7 +277,7 @@ func (s *Server) requireToken(c *fiber.Ctx) error {
 		if s.cfg.AllowAnonymous {
 			return c.Next()
 		}
-		s.metrics().AuthFailure(SchemeAPIToken)
+		s.metr.AuthFailure(SchemeAPIToken)
 		return fiber.NewError(fiber.StatusUnauthorized, "no API token is configured on this bridge: set --api-token (or --allow-anonymous to serve everyone)")
 	}
 	if q := c.Query("token"); q != "" && s.tokenOK(q) {
@@ -295,7 +293,7 @@ func (s *Server) requireToken(c *fiber.Ctx) error {
 	if ck := c.Cookies(TokenCookie); ck != "" && s.tokenOK(ck) {
 		return c.Next()
 	}
-	s.metrics().AuthFailure(SchemeAPIToken)
+	s.metr.AuthFailure(SchemeAPIToken)
 	return fiber.NewError(fiber.StatusUnauthorized, "a valid API token is required (Authorization: Bearer <token>, ?token=, or open the link printed at start-up)")
 }
 
@@ -313,7 +311,7 @@ func (s *Server) checkOrigin(c *fiber.Ctx) error {
 	if origin == "" || s.originAllowed(origin, c) {
 		return c.Next()
 	}
-	s.metrics().AuthFailure(SchemeOrigin)
+	s.metr.AuthFailure(SchemeOrigin)
 	return fiber.NewError(fiber.StatusForbidden, "origin "+origin+" may not open caption sockets")
 }
 
@@ -344,7 +342,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 	// Providers send no Origin; browsers always do. A web page must not
 	// be able to play audio into a call.
 	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.originAllowed(origin, c) {
-		s.metrics().AuthFailure(SchemeOrigin)
+		s.metr.AuthFailure(SchemeOrigin)
 		s.authLog.Warn().Str("remote", c.IP()).Str("scheme", SchemeOrigin).Int("status", fiber.StatusForbidden).
 			Msg("media socket refused before upgrade: opened by a web page of another origin")
 		return fiber.NewError(fiber.StatusForbidden, "origin "+quoteHost(origin)+" may not open media sockets (providers send no Origin)")
@@ -361,7 +359,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 	p, _ := c.Locals(localProvider).(provider.Name)
 	cred, aerr := s.checkMedia(c, p, c.Params("secret"))
 	if aerr != nil {
-		s.metrics().AuthFailure(aerr.scheme)
+		s.metr.AuthFailure(aerr.scheme)
 		s.authLog.Warn().Str("provider", string(p)).Str("remote", c.IP()).Str("scheme", aerr.scheme).Int("status", aerr.status).
 			Msg("media socket refused before upgrade: " + aerr.msg)
 		if aerr.status == fiber.StatusUnauthorized {
@@ -377,7 +375,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
 	}
 	if s.pendingStarts.Load() >= int64(s.cfg.MaxPendingStreams) {
-		s.metr.UnstartedClosed("pending_full")
+		s.metr.unstarted.WithLabelValues("pending_full").Inc()
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fiber.NewError(fiber.StatusServiceUnavailable, "too many media sockets waiting for their start frame")
 	}
@@ -387,7 +385,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 // serveCaptionSocket is the caption socket within the per-address cap.
 func (s *Server) serveCaptionSocket(c *websocket.Conn) {
 	if !s.sockets.hold(kindCaptions, c.IP()) {
-		s.metr.PerAddressRefused(kindCaptions)
+		s.metr.perAddress.WithLabelValues(kindCaptions).Inc()
 		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryLater, "too many caption sockets from this address"), time.Now().Add(time.Second))
 		return
 	}

@@ -1,39 +1,9 @@
 package web
 
-// Subscriber hub: goroutine model.
-//
-// The Hub starts no goroutines. Everything it does runs on its callers:
-//
-//   - Publish runs on the publisher (ingest and STT goroutines of a call,
-//     which bridge numbers and encodes each event on, holding the call's
-//     event lock, so a call's events arrive in seq order). Under the hub's
-//     read lock and the call's lock it appends the event to the call's
-//     replay log (partials excepted) and hands the same *message to the
-//     outbox of every subscriber of that call and every all-calls
-//     subscriber. Handing over is a slice append under the subscriber's own
-//     mutex plus a non-blocking send on a 1-slot wake-up channel: Publish
-//     never waits for a reader.
-//   - Subscription.Next runs on the subscriber's owner (one goroutine per
-//     subscription; ServeWS's write loop). It is the only place that blocks
-//     waiting for events, and it enforces WaitTimeout for a call that has not
-//     started.
-//   - Subscribe, Subscription.Close and Hub.Close take the hub's write lock
-//     briefly; ended calls are evicted lazily there (and when a call starts),
-//     so no janitor goroutine is needed.
-//
 // Lock order is hub.mu → call.mu → Subscription.mu; none is held while
-// waiting for anything but another of these locks.
-//
-// When an outbox is full nothing is dropped silently except partials: a
-// queued partial is replaced by a newer partial of the same segment (moved
-// to the back, so seq order holds) and removed by the final of its segment.
-// Everything else is queued; a subscriber whose queue then exceeds Outbox
-// events or OutboxBytes bytes is cut off with DisconnectSlow, its queue is
-// released, and HubStats.SlowDisconnects counts it.
-//
-// A call's replay log is bounded too: past MaxReplayBytes its oldest events
-// (never call.started) are dropped and HubStats.ReplayDropped counts them;
-// a subscriber whose replay misses some is told with replay.truncated.
+// waiting for anything but another of these locks. Ended calls are evicted
+// lazily under hub.mu (in Subscribe and when a call starts or ends): no
+// janitor goroutine.
 
 import (
 	"cmp"
@@ -68,31 +38,25 @@ const maxCallIDLen = 256
 
 // HubConfig configures a Hub. A zero (or negative) field takes its default.
 type HubConfig struct {
-	// Outbox is the number of queued events per subscriber beyond which it
-	// is cut off as slow. Default 512.
-	Outbox int
-	// OutboxBytes is the number of queued bytes per subscriber beyond which
-	// it is cut off as slow. Default 1 MiB.
-	OutboxBytes int
+	// Outbox and OutboxBytes bound the queued events and bytes of one
+	// subscriber; beyond either it is cut off as slow.
+	Outbox, OutboxBytes int
 	// WaitTimeout is how long a subscriber to a call that has not started
 	// waits before it is disconnected with DisconnectCallNotStarted.
-	// Default 2 min.
 	WaitTimeout time.Duration
-	// MaxSubscribers bounds all subscriptions together. Default 10000.
-	MaxSubscribers int
-	// MaxPerCall bounds the subscriptions to one call id. Default 100.
-	MaxPerCall int
+	// MaxSubscribers bounds all subscriptions together, MaxPerCall those
+	// to one call id.
+	MaxSubscribers, MaxPerCall int
 	// RetainEnded is how long an ended call's replay log is kept for late
 	// joiners. After that the call is forgotten: a subscriber to it waits as
-	// for a call that has not started. Default 10 min.
+	// for a call that has not started.
 	RetainEnded time.Duration
-	// WriteTimeout bounds each websocket write in ServeWS. Default 10 s.
+	// WriteTimeout bounds each websocket write in ServeWS.
 	WriteTimeout time.Duration
 	// MaxReplayBytes bounds the encoded events one call keeps for late
 	// joiners and resumes (call.started included). Beyond it the oldest
 	// events other than call.started are dropped and counted, and a
 	// subscriber whose replay misses some gets a replay.truncated event.
-	// Default 4 MiB.
 	MaxReplayBytes int
 }
 
@@ -129,8 +93,8 @@ type HubStats struct {
 	ReplayDropped   uint64 // events dropped from replay logs for MaxReplayBytes
 }
 
-// Hub fans bridge events out to subscribers. It implements bridge.Publisher.
-// See the comment at the top of this file for the goroutine model.
+// Hub fans bridge events out to subscribers. It starts no goroutines: see
+// doc.go for who runs what.
 type Hub struct {
 	cfg HubConfig
 	log zerolog.Logger

@@ -110,7 +110,7 @@ func (s *Server) instructions(c *fiber.Ctx) error {
 
 // refuseWebhook answers a webhook that failed authentication.
 func (s *Server) refuseWebhook(c *fiber.Ctx, p provider.Name, aerr *authError) error {
-	s.metrics().AuthFailure(aerr.scheme)
+	s.metr.AuthFailure(aerr.scheme)
 	s.authLog.Warn().Str("provider", string(p)).Str("path", redactPath(c.Path())).Str("remote", c.IP()).
 		Str("scheme", aerr.scheme).Int("status", aerr.status).Msg("webhook refused: " + aerr.msg)
 	return aerr.fiber()

@@ -75,19 +75,19 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 	// takes the place, closing (1013) a socket of a burst that raced past
 	// the check.
 	if !s.sockets.hold(kindMedia, c.IP()) {
-		s.metr.PerAddressRefused(kindMedia)
+		s.metr.perAddress.WithLabelValues(kindMedia).Inc()
 		m.closeWith(closeTryLater, "too many sockets from this address")
 		return
 	}
 	defer s.sockets.release(kindMedia, c.IP())
-	s.metr.MediaSocketOpened()
-	defer s.metr.MediaSocketClosed()
+	s.metr.mediaSockets.Inc()
+	defer s.metr.mediaSockets.Dec()
 	// Sockets waiting for their start frame are bounded: each costs a
 	// goroutine and buffers before any call accounts for it. Beyond the
 	// bound a socket is closed at once (counted, pending_full).
 	if n := s.pendingStarts.Add(1); n > int64(s.cfg.MaxPendingStreams) {
 		s.pendingStarts.Add(-1)
-		s.metr.UnstartedClosed("pending_full")
+		s.metr.unstarted.WithLabelValues("pending_full").Inc()
 		s.authLog.Warn().Str("remote", c.IP()).Int("max", s.cfg.MaxPendingStreams).Msg("media socket closed: too many sockets waiting for their start frame")
 		m.closeWith(closeTryLater, "too many sockets waiting for their start frame")
 		return
@@ -232,7 +232,7 @@ func (m *mediaConn) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout() && m.stream == nil:
 		m.endReason = bridge.ReasonTimeout
 		m.endErr = fmt.Errorf("no start frame within %s", m.s.cfg.StartTimeout)
-		m.s.metr.UnstartedClosed("start_timeout")
+		m.s.metr.unstarted.WithLabelValues("start_timeout").Inc()
 		m.s.authLog.Warn().Str("remote", m.c.IP()).Dur("start_timeout", m.s.cfg.StartTimeout).Msg("media socket sent no start frame; closing") // sampled: can come in floods
 		m.closeWith(closePolicy, m.endErr.Error())
 	case errors.As(err, &ne) && ne.Timeout():
@@ -264,7 +264,7 @@ func (m *mediaConn) closeWith(code int, reason string) {
 func (m *mediaConn) refuse(code int, err error) {
 	m.endReason = bridge.ReasonError
 	m.endErr = err
-	m.s.metrics().Refused(string(m.name))
+	m.s.metr.refused.WithLabelValues(string(m.name)).Inc()
 	m.log.Warn().Err(err).Msg("media socket refused")
 	m.closeWith(code, err.Error()) // last: whoever sees the close sees the count and the log
 }
@@ -329,7 +329,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 	case provider.KindConnected:
 		return false
 	case provider.KindOther:
-		m.s.metr.Ignored(string(m.name))
+		m.s.metr.ignored.WithLabelValues(string(m.name)).Inc()
 		switch ev.Name {
 		case "mark", "playedStream", "clearedAudio": // acknowledgements of audio the bridge never sends
 		default:
@@ -351,7 +351,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 			case errors.Is(err, bridge.ErrTooManyCalls), errors.Is(err, bridge.ErrShuttingDown):
 				code = closeTryLater
 			}
-			m.s.metr.StreamRefused(bridge.RefusalReason(err))
+			m.s.metr.streamsRefused.WithLabelValues(bridge.RefusalReason(err)).Inc()
 			m.log = m.log.With().Str("call_id", bridge.Clip(ev.Start.CallID)).Str("stream_id", bridge.Clip(ev.Start.StreamID)).Logger()
 			m.refuse(code, err)
 			return true
@@ -359,7 +359,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 		m.stream = st
 		m.log = m.log.With().Str("call_id", bridge.Clip(st.CallID())).Str("stream_id", bridge.Clip(st.ID())).Logger()
 		if ev.Start.DroppedParameters > 0 {
-			m.s.metr.ParametersDropped(ev.Start.DroppedParameters)
+			m.s.metr.paramsDropped.Add(float64(ev.Start.DroppedParameters))
 			m.log.Warn().Int("dropped", ev.Start.DroppedParameters).Int("kept", len(ev.Start.CustomParameters)).
 				Msg("custom parameters over the limits dropped")
 		}
@@ -396,7 +396,7 @@ func (m *mediaConn) warn() *zerolog.Event {
 func (m *mediaConn) malformed(err error) bool {
 	m.bad++
 	m.badTotal++
-	m.s.metrics().BadFrame(string(m.name))
+	m.s.metr.badFrames.WithLabelValues(string(m.name)).Inc()
 	m.warn().Err(err).Int("bad_frames", m.badTotal).Msg("malformed media frame dropped")
 	if m.stream == nil {
 		m.refuse(closeInvalid, err)

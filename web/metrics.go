@@ -73,40 +73,8 @@ func NewMetrics(reg prometheus.Registerer, hub *Hub, bm *bridge.Metrics) *Metric
 	return m
 }
 
-// MediaSocketOpened and MediaSocketClosed track open media sockets.
-func (m *Metrics) MediaSocketOpened() { m.mediaSockets.Inc() }
-
-// MediaSocketClosed is the counterpart of MediaSocketOpened.
-func (m *Metrics) MediaSocketClosed() { m.mediaSockets.Dec() }
-
-// Ignored counts frames of events the bridge does not act on (marks,
-// playback acknowledgements, unknown events).
-func (m *Metrics) Ignored(p string) { m.ignored.WithLabelValues(p).Inc() }
-
-// ParametersDropped counts custom parameters a start frame lost to the
-// limits.
-func (m *Metrics) ParametersDropped(n int) { m.paramsDropped.Add(float64(n)) }
-
-// Panic counts a recovered panic of the HTTP side (PanicHTTP, PanicSocket).
-func (m *Metrics) Panic(where string) { m.bridge.Panic(where) }
-
-// BadFrame counts a malformed media frame.
-func (m *Metrics) BadFrame(p string) { m.badFrames.WithLabelValues(p).Inc() }
-
-// Refused counts a media socket closed for a protocol error.
-func (m *Metrics) Refused(p string) { m.refused.WithLabelValues(p).Inc() }
-
 // AuthFailure counts a request refused by an authentication scheme.
 func (m *Metrics) AuthFailure(scheme string) { m.authFailures.WithLabelValues(scheme).Inc() }
-
-// StreamRefused counts a stream refused at its start frame.
-func (m *Metrics) StreamRefused(reason string) { m.streamsRefused.WithLabelValues(reason).Inc() }
-
-// UnstartedClosed counts a media socket closed before its stream started.
-func (m *Metrics) UnstartedClosed(reason string) { m.unstarted.WithLabelValues(reason).Inc() }
-
-// PerAddressRefused counts a socket refused by the per-address cap.
-func (m *Metrics) PerAddressRefused(kind string) { m.perAddress.WithLabelValues(kind).Inc() }
 
 // STTStreamOpened counts engine streams opened (rotations and retries
 // included).

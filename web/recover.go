@@ -43,7 +43,7 @@ func (s *Server) recoverHTTP(c *fiber.Ctx) (err error) {
 // reports it, with the panic and its stack; the caller adds context and
 // sends it.
 func (s *Server) panicked(where string, v any, stack []byte) *zerolog.Event {
-	s.metr.Panic(where)
+	s.metr.bridge.Panic(where)
 	var rp *socketPanic
 	if errors.As(asError(v), &rp) {
 		v, stack = rp.v, rp.stack

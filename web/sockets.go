@@ -70,7 +70,7 @@ func (a *addressCaps) release(kind, addr string) {
 func (s *Server) capAddress(kind string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if s.sockets.full(kind, c.IP()) {
-			s.metr.PerAddressRefused(kind)
+			s.metr.perAddress.WithLabelValues(kind).Inc()
 			c.Set(fiber.HeaderRetryAfter, "5")
 			return fiber.NewError(fiber.StatusTooManyRequests, "too many "+kind+" sockets from this address (--max-sockets-per-address)")
 		}
