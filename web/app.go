@@ -259,7 +259,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 func (s *Server) recoverSocket(c *websocket.Conn) {
 	if r := recover(); r != nil {
 		s.panicked(PanicSocket, r, debug.Stack()).Str("remote", c.IP()).Msg("socket handler panicked; connection closed")
-		closeInternal(c)
+		_ = writeClose(c, websocket.CloseInternalServerErr, "internal error", time.Second)
 	}
 }
 
@@ -386,7 +386,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 func (s *Server) serveCaptionSocket(c *websocket.Conn) {
 	if !s.sockets.hold(kindCaptions, c.IP()) {
 		s.metr.perAddress.WithLabelValues(kindCaptions).Inc()
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryLater, "too many caption sockets from this address"), time.Now().Add(time.Second))
+		_ = writeClose(c, closeTryLater, "too many caption sockets from this address", time.Second)
 		return
 	}
 	defer s.sockets.release(kindCaptions, c.IP())

@@ -257,7 +257,7 @@ func (h *Hub) Publish(ev bridge.Event) {
 		c.ended = true
 		c.endedAt = h.now()
 		for s := range c.subs {
-			s.finish()
+			s.end(nil)
 		}
 		clear(c.subs)
 		h.ended = append(h.ended, endedCall{c: c, at: c.endedAt})
@@ -454,12 +454,12 @@ func (h *Hub) Close() {
 	for _, c := range h.calls {
 		c.mu.Lock()
 		for s := range c.subs {
-			s.disconnect(DisconnectShutdown)
+			s.end(DisconnectShutdown)
 		}
 		c.mu.Unlock()
 	}
 	for s := range h.all {
-		s.disconnect(DisconnectShutdown)
+		s.end(DisconnectShutdown)
 	}
 	clear(h.calls)
 	clear(h.all)

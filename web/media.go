@@ -195,7 +195,7 @@ func (m *mediaConn) recoverPanic() {
 		m.stream.Call().Fail(err)
 	}
 	ev.Msg("media socket handler panicked; socket closed, its call ends")
-	closeInternal(m.c)
+	_ = writeClose(m.c, websocket.CloseInternalServerErr, "internal error", time.Second)
 }
 
 // read returns the next message, reusing one buffer.
@@ -254,10 +254,7 @@ func (m *mediaConn) readFailed(err error) {
 }
 
 func (m *mediaConn) closeWith(code int, reason string) {
-	if len(reason) > 120 { // a close frame's payload is at most 125 bytes
-		reason = reason[:120]
-	}
-	_ = m.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = writeClose(m.c, code, reason, time.Second)
 }
 
 // refuse closes the socket for a protocol error before or at start.

@@ -1,13 +1,10 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
-	"time"
 
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 )
@@ -44,17 +41,10 @@ func (s *Server) recoverHTTP(c *fiber.Ctx) (err error) {
 // sends it.
 func (s *Server) panicked(where string, v any, stack []byte) *zerolog.Event {
 	s.metr.bridge.Panic(where)
-	var rp *socketPanic
-	if errors.As(asError(v), &rp) {
+	if rp, ok := v.(*socketPanic); ok {
 		v, stack = rp.v, rp.stack
 	}
 	return s.log.Error().Str("where", where).Str("panic", fmt.Sprint(v)).Str("stack", string(stack))
-}
-
-// asError is v as an error, for errors.As; nil when it is not one.
-func asError(v any) error {
-	err, _ := v.(error)
-	return err
 }
 
 // socketPanic is a panic recovered on a helper goroutine of a socket (a
@@ -94,9 +84,4 @@ func (p *panicCatcher) rethrow() {
 	if first != nil {
 		panic(first)
 	}
-}
-
-// closeInternal closes a socket whose handler panicked.
-func closeInternal(c *websocket.Conn) {
-	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "internal error"), time.Now().Add(time.Second))
 }

@@ -2,7 +2,9 @@ package web
 
 import (
 	"sync"
+	"time"
 
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -76,4 +78,13 @@ func (s *Server) capAddress(kind string) fiber.Handler {
 		}
 		return c.Next()
 	}
+}
+
+// writeClose sends a close frame, its reason cut to 120 bytes (a control
+// frame's payload is at most 125).
+func writeClose(c *websocket.Conn, code int, reason string, timeout time.Duration) error {
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	return c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(timeout))
 }

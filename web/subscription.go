@@ -154,17 +154,11 @@ func (s *Subscription) endLocked(err error) bool {
 	return true
 }
 
-func (s *Subscription) disconnect(err *DisconnectError) {
+// end detaches s from outside its own goroutine: err nil after the call's
+// call.ended, else the *DisconnectError that cuts it off.
+func (s *Subscription) end(err error) {
 	s.mu.Lock()
 	s.endLocked(err)
-	s.mu.Unlock()
-	s.wake()
-}
-
-// finish ends a one-call subscription after the call's call.ended.
-func (s *Subscription) finish() {
-	s.mu.Lock()
-	s.endLocked(nil)
 	s.mu.Unlock()
 	s.wake()
 }
