@@ -93,31 +93,20 @@ func (c *Config) defaults() {
 	}
 }
 
-// What the HTTP side uses of the bridge's registry, one concern each.
-type (
-	// Admitter decides whether a new call is taken (media sockets, /readyz).
-	Admitter interface {
-		Admit() error
-		Active() int
-	}
-	// StreamStarter hands a media stream that sent its start frame to its
-	// call.
-	StreamStarter interface {
-		StartStream(p provider.Name, st *provider.Start) (*bridge.Stream, error)
-	}
-	// CallbackRecorder keeps a provider's status callback with its call.
-	CallbackRecorder interface {
-		AttachCallback(callID string, cb map[string]any) (string, error)
-	}
-	// Registry is all of it; *bridge.Registry implements it. The REST
-	// handlers' part is CallReader (rest.go).
-	Registry interface {
-		Admitter
-		StreamStarter
-		CallbackRecorder
-		CallReader
-	}
-)
+// Registry is what the HTTP side uses of the bridge's registry;
+// *bridge.Registry implements it. The REST handlers' part is CallReader
+// (rest.go).
+type Registry interface {
+	// Admit and Active decide whether a new call is taken (media sockets,
+	// /readyz).
+	Admit() error
+	Active() int
+	// StartStream hands a media stream that sent its start frame to its call.
+	StartStream(p provider.Name, st *provider.Start) (*bridge.Stream, error)
+	// AttachCallback keeps a provider's status callback with its call.
+	AttachCallback(callID string, cb map[string]any) (string, error)
+	CallReader
+}
 
 var _ Registry = (*bridge.Registry)(nil)
 
@@ -187,10 +176,9 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 		WriteBufferSize: 512, // the bridge only writes close frames on media sockets
 		RecoverHandler:  s.recoverSocket,
 	})
-	app.Get("/media", s.admitMedia, media)
-	app.Get("/media/:provider", s.admitMedia, media)
-	app.Get("/media/s/:secret", s.admitMedia, media)
-	app.Get("/media/:provider/:secret", s.admitMedia, media)
+	for _, path := range []string{"/media", "/media/:provider", "/media/s/:secret", "/media/:provider/:secret"} {
+		app.Get(path, s.admitMedia, media)
+	}
 	s.providerRoutes(app)
 
 	// Health and metrics answer any Host: load balancers and Prometheus

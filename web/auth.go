@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -90,21 +91,11 @@ func (a Auth) Schemes(p provider.Name) []string {
 
 // bearerFor is the token p's stream instructions carry: the provider's own,
 // else the shared one.
-func (a Auth) bearerFor(p provider.Name) string {
-	if t := a.ProviderBearer[p]; t != "" {
-		return t
-	}
-	return a.BearerToken
-}
+func (a Auth) bearerFor(p provider.Name) string { return cmp.Or(a.ProviderBearer[p], a.BearerToken) }
 
 // secretFor is the path secret p's URLs carry: the provider's own, else
 // the shared one.
-func (a Auth) secretFor(p provider.Name) string {
-	if s := a.ProviderPathSecret[p]; s != "" {
-		return s
-	}
-	return a.PathSecret
-}
+func (a Auth) secretFor(p provider.Name) string { return cmp.Or(a.ProviderPathSecret[p], a.PathSecret) }
 
 // credential is what one request proved.
 type credential struct {
@@ -168,11 +159,8 @@ func (s *Server) checkMedia(c *fiber.Ctx, p provider.Name, secret string) (crede
 			failed.add(SchemeBasic, "wrong Basic credentials")
 		}
 	}
-	if sig := c.Get("X-Twilio-Signature"); sig != "" && a.TwilioAuthToken != "" && (p == "" || p == provider.Twilio) {
-		if s.twilioSignatureOK(c, a.TwilioAuthToken, sig, "wss", nil) {
-			return credential{scheme: SchemeTwilio, bound: provider.Twilio}, nil
-		}
-		failed.add(SchemeTwilio, "X-Twilio-Signature does not match --public-url and the Twilio auth token")
+	if (p == "" || p == provider.Twilio) && s.twilioSigned(c, "wss", nil, &failed) {
+		return credential{scheme: SchemeTwilio, bound: provider.Twilio}, nil
 	}
 	if failed.err != nil {
 		return credential{}, failed.err
@@ -321,12 +309,20 @@ func portVariants(u *url.URL) []string {
 	return out
 }
 
-// twilioSignatureOK verifies a Twilio-style signature over the public URL
-// of this request, with and without its port, and the form parameters (nil
-// for a WebSocket upgrade, which has no body).
-func (s *Server) twilioSignatureOK(c *fiber.Ctx, key, sig, scheme string, params url.Values) bool {
-	u, ok := s.publicRequestURL(c, scheme)
-	return ok && provider.TwilioSignatureOK(key, sig, portVariants(u), params)
+// twilioSigned verifies X-Twilio-Signature, when the request has one and a
+// Twilio auth token is configured, over the public URL of this request,
+// with and without its port, and the form parameters (nil for a WebSocket
+// upgrade, which has no body). A wrong signature is added to failed.
+func (s *Server) twilioSigned(c *fiber.Ctx, scheme string, form url.Values, failed *firstFailure) bool {
+	key, sig := s.cfg.Auth.TwilioAuthToken, c.Get("X-Twilio-Signature")
+	if key == "" || sig == "" {
+		return false
+	}
+	if u, ok := s.publicRequestURL(c, scheme); ok && provider.TwilioSignatureOK(key, sig, portVariants(u), form) {
+		return true
+	}
+	failed.add(SchemeTwilio, "X-Twilio-Signature does not match --public-url and the Twilio auth token")
+	return false
 }
 
 // signalWireSignatureOK verifies X-SignalWire-Signature over the public URL
@@ -357,11 +353,8 @@ func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form
 		}
 		failed.add(SchemePath, "wrong path secret")
 	}
-	if sig := c.Get("X-Twilio-Signature"); sig != "" && a.TwilioAuthToken != "" && (p == provider.Twilio) {
-		if s.twilioSignatureOK(c, a.TwilioAuthToken, sig, "https", form) {
-			return nil
-		}
-		failed.add(SchemeTwilio, "X-Twilio-Signature does not match --public-url and the Twilio auth token")
+	if p == provider.Twilio && s.twilioSigned(c, "https", form, &failed) {
+		return nil
 	}
 	if a.SignalWireSigningKey != "" && p == provider.SignalWire {
 		sig := c.Get("X-SignalWire-Signature")
@@ -396,24 +389,17 @@ func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form
 	if failed.err != nil {
 		return failed.err
 	}
-	return &authError{fiber.StatusUnauthorized, SchemeNone, "this route needs the path secret (/…/" + string(p) + "/<secret>)" + signatureHint(a, p) + bearerHint(a, p) + " or the API token"}
-}
-
-func signatureHint(a Auth, p provider.Name) string {
+	msg := "this route needs the path secret (/…/" + string(p) + "/<secret>)"
 	switch {
 	case p == provider.Twilio && a.TwilioAuthToken != "":
-		return ", a valid X-Twilio-Signature"
+		msg += ", a valid X-Twilio-Signature"
 	case p == provider.SignalWire && a.SignalWireSigningKey != "":
-		return ", a valid X-SignalWire-Signature"
+		msg += ", a valid X-SignalWire-Signature"
 	}
-	return ""
-}
-
-func bearerHint(a Auth, p provider.Name) string {
 	if a.bearerFor(p) != "" {
-		return ", the media bearer token"
+		msg += ", the media bearer token"
 	}
-	return ""
+	return &authError{fiber.StatusUnauthorized, SchemeNone, msg + " or the API token"}
 }
 
 // apiTokenOf is the API token a request carries, if any.

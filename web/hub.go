@@ -82,17 +82,6 @@ var (
 	ErrSubscriptionClosed = errors.New("web: subscription closed")
 )
 
-// HubStats is a snapshot of the hub's counters for /metrics.
-type HubStats struct {
-	Subscribers     int    // attached subscriptions, waiting ones included
-	Calls           int    // calls started and not ended
-	Published       uint64 // events accepted by Publish
-	SlowDisconnects uint64 // subscribers cut off as slow
-	DroppedPartials uint64 // queued partials replaced by a newer partial or their final
-	Rejected        uint64 // Subscribe calls refused by a limit
-	ReplayDropped   uint64 // events dropped from replay logs for MaxReplayBytes
-}
-
 // Hub fans bridge events out to subscribers. It starts no goroutines: see
 // doc.go for who runs what.
 type Hub struct {
@@ -464,28 +453,6 @@ func (h *Hub) Close() {
 	clear(h.calls)
 	clear(h.all)
 	h.ended = nil
-}
-
-// Stats returns the hub's counters.
-func (h *Hub) Stats() HubStats {
-	st := HubStats{
-		Subscribers:     int(h.subscribers.Load()),
-		Published:       h.published.Load(),
-		SlowDisconnects: h.slow.Load(),
-		DroppedPartials: h.droppedPartials.Load(),
-		Rejected:        h.rejected.Load(),
-		ReplayDropped:   h.replayDropped.Load(),
-	}
-	h.mu.RLock()
-	for _, c := range h.calls {
-		c.mu.Lock()
-		if c.started && !c.ended {
-			st.Calls++
-		}
-		c.mu.Unlock()
-	}
-	h.mu.RUnlock()
-	return st
 }
 
 func (h *Hub) remove(s *Subscription) {

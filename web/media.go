@@ -93,14 +93,10 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 		return
 	}
 	s.metr.pendingSockets.Inc()
-	var released bool
-	releasePending := func() { // idempotent
-		if !released {
-			released = true
-			s.pendingStarts.Add(-1)
-			s.metr.pendingSockets.Dec()
-		}
-	}
+	releasePending := sync.OnceFunc(func() {
+		s.pendingStarts.Add(-1)
+		s.metr.pendingSockets.Dec()
+	})
 	defer releasePending()
 	stopWatch := make(chan struct{})
 	var watchers sync.WaitGroup
