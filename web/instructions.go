@@ -254,43 +254,18 @@ func (s *Server) bases(c *fiber.Ctx) (web, ws string, err error) {
 	return web, "ws://" + strings.TrimPrefix(web, "http://"), nil
 }
 
-// validHost reports whether h is a host[:port] and nothing more: a name
-// of letters, digits, '.', '-' and '_', or an IP address (IPv6 in
-// brackets), and an optional numeric port.
+// validHost reports whether h is a host[:port] and nothing more (a name or
+// an address, see parseHost) with a port, if any, from 1 to 65535.
 func validHost(h string) bool {
-	if h == "" || len(h) > 255 {
+	if _, ok := parseHost(h); !ok {
 		return false
 	}
-	host, port := h, ""
-	if strings.HasPrefix(h, "[") {
-		end := strings.IndexByte(h, ']')
-		if end < 0 || net.ParseIP(h[1:end]) == nil {
-			return false
-		}
-		host, port = "", h[end+1:]
-		if port != "" {
-			var ok bool
-			if port, ok = strings.CutPrefix(port, ":"); !ok {
-				return false
-			}
-		}
-	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		host, port = h[:i], h[i+1:]
-		if host == "" {
-			return false
-		}
+	_, port, err := net.SplitHostPort(h)
+	if err != nil { // no port
+		return true
 	}
-	if port != "" || strings.HasSuffix(h, ":") {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
-			return false
-		}
-	}
-	for _, r := range host {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // streamAuth fills in the media and callback URLs and the credential the
