@@ -146,9 +146,7 @@ type Server struct {
 func NewApp(cfg Config, deps Deps) *fiber.App {
 	cfg.defaults()
 	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready,
-		sockets: newAddressCaps(cfg.MaxSocketsPerAddress)}
-	s.metr = deps.Metrics
-	s.hosts = newHostPolicy(cfg.PublicURL, cfg.AllowedHosts)
+		metr: deps.Metrics, hosts: newHostPolicy(cfg.PublicURL, cfg.AllowedHosts), sockets: newAddressCaps(cfg.MaxSocketsPerAddress)}
 	if s.metr == nil {
 		s.metr = NewMetrics(nil, deps.Hub, nil)
 	}
@@ -188,8 +186,8 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	api.Get("/calls", s.listCalls)
 	api.Get("/config", s.getConfig)
 	api.Get("/calls/:id", s.getCall)
-	api.Get("/calls/:id/transcript.vtt", s.getTranscriptVTT)
-	api.Get("/calls/:id/transcript.srt", s.getTranscriptSRT)
+	api.Get("/calls/:id/transcript.vtt", s.serveCaptions(formatVTT))
+	api.Get("/calls/:id/transcript.srt", s.serveCaptions(formatSRT))
 	api.Get("/calls/:id/transcript", s.getTranscript)
 	api.Get("/calls/:id/recordings/:file", s.getRecording)
 

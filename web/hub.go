@@ -8,6 +8,7 @@ package web
 import (
 	"cmp"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,18 +20,6 @@ import (
 )
 
 var _ bridge.Publisher = (*Hub)(nil)
-
-// Defaults of HubConfig's zero values.
-const (
-	DefaultOutbox         = 512
-	DefaultOutboxBytes    = 1 << 20
-	DefaultWaitTimeout    = 2 * time.Minute
-	DefaultMaxSubscribers = 10000
-	DefaultMaxPerCall     = 100
-	DefaultRetainEnded    = 10 * time.Minute
-	DefaultWriteTimeout   = 10 * time.Second
-	DefaultMaxReplayBytes = 4 << 20
-)
 
 // maxCallIDLen bounds the call ids a subscriber may wait for: a waiting
 // subscription keeps its id in memory until the call starts.
@@ -60,15 +49,24 @@ type HubConfig struct {
 	MaxReplayBytes int
 }
 
+// HubDefaults are the values zero (or negative) fields of HubConfig take.
+func HubDefaults() HubConfig {
+	return HubConfig{
+		Outbox: 512, OutboxBytes: 1 << 20, WaitTimeout: 2 * time.Minute, MaxSubscribers: 10000, MaxPerCall: 100,
+		RetainEnded: 10 * time.Minute, WriteTimeout: 10 * time.Second, MaxReplayBytes: 4 << 20,
+	}
+}
+
 func (c HubConfig) withDefaults() HubConfig {
-	c.Outbox = cmp.Or(max(c.Outbox, 0), DefaultOutbox)
-	c.OutboxBytes = cmp.Or(max(c.OutboxBytes, 0), DefaultOutboxBytes)
-	c.MaxSubscribers = cmp.Or(max(c.MaxSubscribers, 0), DefaultMaxSubscribers)
-	c.MaxPerCall = cmp.Or(max(c.MaxPerCall, 0), DefaultMaxPerCall)
-	c.WaitTimeout = cmp.Or(max(c.WaitTimeout, 0), DefaultWaitTimeout)
-	c.RetainEnded = cmp.Or(max(c.RetainEnded, 0), DefaultRetainEnded)
-	c.WriteTimeout = cmp.Or(max(c.WriteTimeout, 0), DefaultWriteTimeout)
-	c.MaxReplayBytes = cmp.Or(max(c.MaxReplayBytes, 0), DefaultMaxReplayBytes)
+	d := HubDefaults()
+	c.Outbox = cmp.Or(max(c.Outbox, 0), d.Outbox)
+	c.OutboxBytes = cmp.Or(max(c.OutboxBytes, 0), d.OutboxBytes)
+	c.MaxSubscribers = cmp.Or(max(c.MaxSubscribers, 0), d.MaxSubscribers)
+	c.MaxPerCall = cmp.Or(max(c.MaxPerCall, 0), d.MaxPerCall)
+	c.WaitTimeout = cmp.Or(max(c.WaitTimeout, 0), d.WaitTimeout)
+	c.RetainEnded = cmp.Or(max(c.RetainEnded, 0), d.RetainEnded)
+	c.WriteTimeout = cmp.Or(max(c.WriteTimeout, 0), d.WriteTimeout)
+	c.MaxReplayBytes = cmp.Or(max(c.MaxReplayBytes, 0), d.MaxReplayBytes)
 	return c
 }
 
@@ -179,8 +177,7 @@ func (h *Hub) Publish(ev bridge.Event) {
 		if h.closed {
 			return
 		}
-		now := h.now()
-		h.evictLocked(now)
+		h.evictLocked(h.now())
 		if c = h.calls[ev.CallID]; c == nil {
 			c = newCall(ev.CallID)
 			h.calls[ev.CallID] = c
@@ -384,12 +381,7 @@ func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
 	}
 	if callID == "" {
 		s.all = true
-		active := make([]*call, 0, len(h.calls))
-		for _, c := range h.calls {
-			active = append(active, c)
-		}
-		slices.SortFunc(active, func(a, b *call) int { return cmp.Compare(a.num, b.num) })
-		for _, c := range active {
+		for _, c := range slices.SortedFunc(maps.Values(h.calls), func(a, b *call) int { return cmp.Compare(a.num, b.num) }) {
 			c.mu.Lock()
 			if c.started && !c.ended {
 				s.replay = c.replayLocked(s.replay, 0)

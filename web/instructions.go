@@ -248,10 +248,7 @@ func (s *Server) bases(c *fiber.Ctx) (web, ws string, err error) {
 		}
 		web = proto + "://" + host
 	}
-	if strings.HasPrefix(web, "https://") {
-		return web, "wss://" + strings.TrimPrefix(web, "https://"), nil
-	}
-	return web, "ws://" + strings.TrimPrefix(web, "http://"), nil
+	return web, "ws" + strings.TrimPrefix(web, "http"), nil // https://… → wss://…, http://… → ws://…
 }
 
 // validHost reports whether h is a host[:port] and nothing more (a name or

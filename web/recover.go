@@ -76,12 +76,10 @@ func (p *panicCatcher) catch() {
 }
 
 // rethrow re-panics on the caller's goroutine with the first panic caught,
-// if any. Called once the helper goroutines have exited.
+// if any. Called once the helper goroutines have exited: waiting for them
+// orders their catch before this read.
 func (p *panicCatcher) rethrow() {
-	p.mu.Lock()
-	first := p.first
-	p.mu.Unlock()
-	if first != nil {
-		panic(first)
+	if p.first != nil {
+		panic(p.first)
 	}
 }

@@ -33,12 +33,9 @@ func newAddressCaps(max int) *addressCaps {
 // full says whether addr has its share of sockets of kind open already
 // (checked before the upgrade; hold decides).
 func (a *addressCaps) full(kind, addr string) bool {
-	if a.max <= 0 {
-		return false
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.open[kind][addr] >= a.max
+	return a.max > 0 && a.open[kind][addr] >= a.max
 }
 
 // hold takes a place for one socket of kind from addr, or reports false

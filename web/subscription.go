@@ -117,7 +117,7 @@ func (s *Subscription) Close() {
 		s.err = ErrSubscriptionClosed
 	}
 	s.replay = nil
-	s.out.reset()
+	s.out = outbox{}
 	already := s.closed
 	s.closed = true
 	s.mu.Unlock()
@@ -150,7 +150,7 @@ func (s *Subscription) endLocked(err error) bool {
 	}
 	s.err = err
 	s.replay = nil
-	s.out.reset()
+	s.out = outbox{}
 	return true
 }
 
