@@ -156,9 +156,7 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, m *provider.M
 		req.Hold = n
 	}
 	if cd := c.Query("codec"); cd != "" {
-		switch cd {
-		case "PCMU", "PCMA", "L16@16000h", "L16@24000h":
-		default:
+		if !slices.Contains([]string{"PCMU", "PCMA", "L16@16000h", "L16@24000h"}, cd) {
 			return req, fiber.NewError(fiber.StatusBadRequest, "codec must be PCMU, PCMA, L16@16000h or L16@24000h")
 		}
 		if !m.Codec {
