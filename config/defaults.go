@@ -23,7 +23,7 @@ func defaults() kong.Vars {
 // limitVars are the bridge's, the HTTP side's and the caption hub's own
 // defaults, for the ${…} in the tags of Limits and Dashboard.
 func limitVars() kong.Vars {
-	b, w := bridge.Defaults(), web.Defaults()
+	b, w, h := bridge.Defaults(), web.Defaults(), web.HubDefaults()
 	return kong.Vars{
 		"max_calls":                strconv.Itoa(b.MaxCalls),
 		"max_streams_per_call":     strconv.Itoa(b.MaxStreamsPerCall),
@@ -39,11 +39,11 @@ func limitVars() kong.Vars {
 		"max_sockets_per_address":  strconv.Itoa(w.MaxSocketsPerAddress),
 		"inbound_label":            w.InboundLabel,
 		"outbound_label":           w.OutboundLabel,
-		"max_subscribers":          strconv.Itoa(web.DefaultMaxSubscribers),
-		"max_subscribers_per_call": strconv.Itoa(web.DefaultMaxPerCall),
-		"subscriber_wait":          shortDuration(web.DefaultWaitTimeout),
-		"subscriber_queue":         strconv.Itoa(web.DefaultOutbox),
-		"max_replay_bytes":         strconv.Itoa(web.DefaultMaxReplayBytes),
+		"max_subscribers":          strconv.Itoa(h.MaxSubscribers),
+		"max_subscribers_per_call": strconv.Itoa(h.MaxPerCall),
+		"subscriber_wait":          shortDuration(h.WaitTimeout),
+		"subscriber_queue":         strconv.Itoa(h.Outbox),
+		"max_replay_bytes":         strconv.Itoa(h.MaxReplayBytes),
 	}
 }
 

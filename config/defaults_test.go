@@ -15,14 +15,14 @@ import (
 // variable.
 func TestDefaultsAreTheComponents(t *testing.T) {
 	l, d := Default().Limits, Default().Dashboard
-	b, w := bridge.Defaults(), web.Defaults()
+	b, w, h := bridge.Defaults(), web.Defaults(), web.HubDefaults()
 	require.Equal(t, []int{b.MaxCalls, b.MaxStreamsPerCall, b.MaxEventsPerCall,
 		w.MaxMessageBytes, w.MaxPendingStreams, w.MaxSocketsPerAddress,
-		web.DefaultMaxSubscribers, web.DefaultMaxPerCall, web.DefaultOutbox, web.DefaultMaxReplayBytes},
+		h.MaxSubscribers, h.MaxPerCall, h.Outbox, h.MaxReplayBytes},
 		[]int{l.MaxCalls, l.MaxStreamsPerCall, l.MaxEventsPerCall,
 			l.MaxMessageBytes, l.MaxPendingStreams, l.MaxSocketsPerAddress,
 			l.MaxSubscribers, l.MaxSubscribersCall, l.SubscriberQueue, l.MaxReplayBytes})
-	require.Equal(t, []time.Duration{b.MaxCallDuration, b.MaxGap, b.STTQueue, b.ResumeWindow, w.IdleTimeout, w.StartTimeout, web.DefaultWaitTimeout},
+	require.Equal(t, []time.Duration{b.MaxCallDuration, b.MaxGap, b.STTQueue, b.ResumeWindow, w.IdleTimeout, w.StartTimeout, h.WaitTimeout},
 		[]time.Duration{l.MaxCallDuration, l.MaxGap, l.STTQueue, l.ResumeWindow, l.IdleTimeout, l.StartTimeout, l.SubscriberWait})
 	require.Equal(t, []string{w.InboundLabel, w.OutboundLabel}, []string{d.InboundLabel, d.OutboundLabel})
 }

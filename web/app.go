@@ -93,31 +93,20 @@ func (c *Config) defaults() {
 	}
 }
 
-// What the HTTP side uses of the bridge's registry, one concern each.
-type (
-	// Admitter decides whether a new call is taken (media sockets, /readyz).
-	Admitter interface {
-		Admit() error
-		Active() int
-	}
-	// StreamStarter hands a media stream that sent its start frame to its
-	// call.
-	StreamStarter interface {
-		StartStream(p provider.Name, st *provider.Start) (*bridge.Stream, error)
-	}
-	// CallbackRecorder keeps a provider's status callback with its call.
-	CallbackRecorder interface {
-		AttachCallback(callID string, cb map[string]any) (string, error)
-	}
-	// Registry is all of it; *bridge.Registry implements it. The REST
-	// handlers' part is CallReader (rest.go).
-	Registry interface {
-		Admitter
-		StreamStarter
-		CallbackRecorder
-		CallReader
-	}
-)
+// Registry is what the HTTP side uses of the bridge's registry;
+// *bridge.Registry implements it. The REST handlers' part is CallReader
+// (rest.go).
+type Registry interface {
+	// Admit and Active decide whether a new call is taken (media sockets,
+	// /readyz).
+	Admit() error
+	Active() int
+	// StartStream hands a media stream that sent its start frame to its call.
+	StartStream(p provider.Name, st *provider.Start) (*bridge.Stream, error)
+	// AttachCallback keeps a provider's status callback with its call.
+	AttachCallback(callID string, cb map[string]any) (string, error)
+	CallReader
+}
 
 var _ Registry = (*bridge.Registry)(nil)
 
@@ -152,16 +141,12 @@ type Server struct {
 	sockets       *addressCaps
 }
 
-func (s *Server) metrics() *Metrics { return s.metr }
-
 // NewApp builds the Fiber app: media sockets, caption sockets, REST API,
 // health and the dashboard.
 func NewApp(cfg Config, deps Deps) *fiber.App {
 	cfg.defaults()
 	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready,
-		sockets: newAddressCaps(cfg.MaxSocketsPerAddress)}
-	s.metr = deps.Metrics
-	s.hosts = newHostPolicy(cfg.PublicURL, cfg.AllowedHosts)
+		metr: deps.Metrics, hosts: newHostPolicy(cfg.PublicURL, cfg.AllowedHosts), sockets: newAddressCaps(cfg.MaxSocketsPerAddress)}
 	if s.metr == nil {
 		s.metr = NewMetrics(nil, deps.Hub, nil)
 	}
@@ -189,10 +174,9 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 		WriteBufferSize: 512, // the bridge only writes close frames on media sockets
 		RecoverHandler:  s.recoverSocket,
 	})
-	app.Get("/media", s.admitMedia, media)
-	app.Get("/media/:provider", s.admitMedia, media)
-	app.Get("/media/s/:secret", s.admitMedia, media)
-	app.Get("/media/:provider/:secret", s.admitMedia, media)
+	for _, path := range []string{"/media", "/media/:provider", "/media/s/:secret", "/media/:provider/:secret"} {
+		app.Get(path, s.admitMedia, media)
+	}
 	s.providerRoutes(app)
 
 	// Health and metrics answer any Host: load balancers and Prometheus
@@ -202,8 +186,8 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	api.Get("/calls", s.listCalls)
 	api.Get("/config", s.getConfig)
 	api.Get("/calls/:id", s.getCall)
-	api.Get("/calls/:id/transcript.vtt", s.getTranscriptVTT)
-	api.Get("/calls/:id/transcript.srt", s.getTranscriptSRT)
+	api.Get("/calls/:id/transcript.vtt", s.serveCaptions(formatVTT))
+	api.Get("/calls/:id/transcript.srt", s.serveCaptions(formatSRT))
 	api.Get("/calls/:id/transcript", s.getTranscript)
 	api.Get("/calls/:id/recordings/:file", s.getRecording)
 
@@ -261,7 +245,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 func (s *Server) recoverSocket(c *websocket.Conn) {
 	if r := recover(); r != nil {
 		s.panicked(PanicSocket, r, debug.Stack()).Str("remote", c.IP()).Msg("socket handler panicked; connection closed")
-		closeInternal(c)
+		_ = writeClose(c, websocket.CloseInternalServerErr, "internal error", time.Second)
 	}
 }
 
@@ -279,7 +263,7 @@ func (s *Server) requireToken(c *fiber.Ctx) error {
 		if s.cfg.AllowAnonymous {
 			return c.Next()
 		}
-		s.metrics().AuthFailure(SchemeAPIToken)
+		s.metr.AuthFailure(SchemeAPIToken)
 		return fiber.NewError(fiber.StatusUnauthorized, "no API token is configured on this bridge: set --api-token (or --allow-anonymous to serve everyone)")
 	}
 	if q := c.Query("token"); q != "" && s.tokenOK(q) {
@@ -295,7 +279,7 @@ func (s *Server) requireToken(c *fiber.Ctx) error {
 	if ck := c.Cookies(TokenCookie); ck != "" && s.tokenOK(ck) {
 		return c.Next()
 	}
-	s.metrics().AuthFailure(SchemeAPIToken)
+	s.metr.AuthFailure(SchemeAPIToken)
 	return fiber.NewError(fiber.StatusUnauthorized, "a valid API token is required (Authorization: Bearer <token>, ?token=, or open the link printed at start-up)")
 }
 
@@ -313,7 +297,7 @@ func (s *Server) checkOrigin(c *fiber.Ctx) error {
 	if origin == "" || s.originAllowed(origin, c) {
 		return c.Next()
 	}
-	s.metrics().AuthFailure(SchemeOrigin)
+	s.metr.AuthFailure(SchemeOrigin)
 	return fiber.NewError(fiber.StatusForbidden, "origin "+origin+" may not open caption sockets")
 }
 
@@ -344,7 +328,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 	// Providers send no Origin; browsers always do. A web page must not
 	// be able to play audio into a call.
 	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.originAllowed(origin, c) {
-		s.metrics().AuthFailure(SchemeOrigin)
+		s.metr.AuthFailure(SchemeOrigin)
 		s.authLog.Warn().Str("remote", c.IP()).Str("scheme", SchemeOrigin).Int("status", fiber.StatusForbidden).
 			Msg("media socket refused before upgrade: opened by a web page of another origin")
 		return fiber.NewError(fiber.StatusForbidden, "origin "+quoteHost(origin)+" may not open media sockets (providers send no Origin)")
@@ -361,7 +345,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 	p, _ := c.Locals(localProvider).(provider.Name)
 	cred, aerr := s.checkMedia(c, p, c.Params("secret"))
 	if aerr != nil {
-		s.metrics().AuthFailure(aerr.scheme)
+		s.metr.AuthFailure(aerr.scheme)
 		s.authLog.Warn().Str("provider", string(p)).Str("remote", c.IP()).Str("scheme", aerr.scheme).Int("status", aerr.status).
 			Msg("media socket refused before upgrade: " + aerr.msg)
 		if aerr.status == fiber.StatusUnauthorized {
@@ -377,7 +361,7 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
 	}
 	if s.pendingStarts.Load() >= int64(s.cfg.MaxPendingStreams) {
-		s.metr.UnstartedClosed("pending_full")
+		s.metr.unstarted.WithLabelValues("pending_full").Inc()
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return fiber.NewError(fiber.StatusServiceUnavailable, "too many media sockets waiting for their start frame")
 	}
@@ -387,8 +371,8 @@ func (s *Server) admitMedia(c *fiber.Ctx) error {
 // serveCaptionSocket is the caption socket within the per-address cap.
 func (s *Server) serveCaptionSocket(c *websocket.Conn) {
 	if !s.sockets.hold(kindCaptions, c.IP()) {
-		s.metr.PerAddressRefused(kindCaptions)
-		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryLater, "too many caption sockets from this address"), time.Now().Add(time.Second))
+		s.metr.perAddress.WithLabelValues(kindCaptions).Inc()
+		_ = writeClose(c, closeTryLater, "too many caption sockets from this address", time.Second)
 		return
 	}
 	defer s.sockets.release(kindCaptions, c.IP())

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -90,21 +91,11 @@ func (a Auth) Schemes(p provider.Name) []string {
 
 // bearerFor is the token p's stream instructions carry: the provider's own,
 // else the shared one.
-func (a Auth) bearerFor(p provider.Name) string {
-	if t := a.ProviderBearer[p]; t != "" {
-		return t
-	}
-	return a.BearerToken
-}
+func (a Auth) bearerFor(p provider.Name) string { return cmp.Or(a.ProviderBearer[p], a.BearerToken) }
 
 // secretFor is the path secret p's URLs carry: the provider's own, else
 // the shared one.
-func (a Auth) secretFor(p provider.Name) string {
-	if s := a.ProviderPathSecret[p]; s != "" {
-		return s
-	}
-	return a.PathSecret
-}
+func (a Auth) secretFor(p provider.Name) string { return cmp.Or(a.ProviderPathSecret[p], a.PathSecret) }
 
 // credential is what one request proved.
 type credential struct {
@@ -121,9 +112,17 @@ type authError struct {
 	msg    string
 }
 
-func (e *authError) Error() string { return e.msg }
-
 func (e *authError) fiber() error { return fiber.NewError(e.status, e.msg) }
+
+// firstFailure keeps the first wrong credential a request showed: what a
+// refused request is told and counted as.
+type firstFailure struct{ err *authError }
+
+func (f *firstFailure) add(scheme, msg string) {
+	if f.err == nil {
+		f.err = &authError{fiber.StatusForbidden, scheme, msg}
+	}
+}
 
 // checkMedia authenticates a media socket's upgrade request for p ("" on
 // the auto-detecting routes); secret is the path segment, if the route has
@@ -136,43 +135,35 @@ func (s *Server) checkMedia(c *fiber.Ctx, p provider.Name, secret string) (crede
 		}
 		return credential{scheme: "open"}, nil
 	}
-	var failed *authError
-	fail := func(scheme, msg string) {
-		if failed == nil {
-			failed = &authError{fiber.StatusForbidden, scheme, msg}
-		}
-	}
+	var failed firstFailure
 	if secret != "" {
-		if cr, ok := a.matchSecret(p, secret); ok {
-			return cr, nil
+		if bound, ok := matchSecret(p, secret, a.PathSecret, a.ProviderPathSecret); ok {
+			return credential{scheme: SchemePath, bound: bound}, nil
 		}
-		fail(SchemePath, "wrong path secret")
+		failed.add(SchemePath, "wrong path secret")
 	}
 	scheme, cred := parseAuthorization(c.Get(fiber.HeaderAuthorization))
 	switch scheme {
 	case "bearer":
-		if cr, ok := a.matchBearer(p, cred); ok {
-			return cr, nil
+		if bound, ok := matchSecret(p, cred, a.BearerToken, a.ProviderBearer); ok {
+			return credential{scheme: SchemeBearer, bound: bound}, nil
 		}
 		if a.BearerToken != "" || len(a.ProviderBearer) > 0 {
-			fail(SchemeBearer, "wrong bearer token")
+			failed.add(SchemeBearer, "wrong bearer token")
 		}
 	case "basic":
 		if a.ExotelUser != "" {
 			if (p == "" || p == provider.Exotel) && a.matchBasic(cred) {
 				return credential{scheme: SchemeBasic, bound: provider.Exotel}, nil
 			}
-			fail(SchemeBasic, "wrong Basic credentials")
+			failed.add(SchemeBasic, "wrong Basic credentials")
 		}
 	}
-	if sig := c.Get("X-Twilio-Signature"); sig != "" && a.TwilioAuthToken != "" && (p == "" || p == provider.Twilio) {
-		if s.twilioSignatureOK(c, a.TwilioAuthToken, sig, "wss", nil) {
-			return credential{scheme: SchemeTwilio, bound: provider.Twilio}, nil
-		}
-		fail(SchemeTwilio, "X-Twilio-Signature does not match --public-url and the Twilio auth token")
+	if (p == "" || p == provider.Twilio) && s.twilioSigned(c, "wss", nil, &failed) {
+		return credential{scheme: SchemeTwilio, bound: provider.Twilio}, nil
 	}
-	if failed != nil {
-		return credential{}, failed
+	if failed.err != nil {
+		return credential{}, failed.err
 	}
 	msg := "media sockets need authentication"
 	if p != "" {
@@ -185,16 +176,14 @@ func (s *Server) checkMedia(c *fiber.Ctx, p provider.Name, secret string) (crede
 	return credential{}, &authError{fiber.StatusUnauthorized, SchemeNone, msg}
 }
 
-// matchSecret compares a path secret with every secret that may open p's
-// routes (every secret when p is unknown).
-func (a Auth) matchSecret(p provider.Name, got string) (credential, bool) {
-	ok := false
-	if a.PathSecret != "" && equalSecret(got, a.PathSecret) {
-		ok = true
-	}
-	var bound provider.Name
+// matchSecret compares got with the shared secret and with each provider's
+// own that may open p's routes (every provider's when p is unknown), all of
+// them, so that the time taken does not say which matched. bound is the
+// provider whose own secret it was ("" for the shared one).
+func matchSecret(p provider.Name, got, shared string, own map[provider.Name]string) (bound provider.Name, ok bool) {
+	ok = shared != "" && equalSecret(got, shared)
 	for _, q := range provider.Names {
-		want := a.ProviderPathSecret[q]
+		want := own[q]
 		if want == "" || (p != "" && q != p) {
 			continue
 		}
@@ -202,26 +191,7 @@ func (a Auth) matchSecret(p provider.Name, got string) (credential, bool) {
 			ok, bound = true, q
 		}
 	}
-	return credential{scheme: SchemePath, bound: bound}, ok
-}
-
-func (a Auth) matchBearer(p provider.Name, got string) (credential, bool) {
-	if got == "" {
-		return credential{}, false
-	}
-	if a.BearerToken != "" && equalSecret(got, a.BearerToken) {
-		return credential{scheme: SchemeBearer}, true
-	}
-	for _, q := range provider.Names {
-		want := a.ProviderBearer[q]
-		if want == "" || (p != "" && q != p) {
-			continue
-		}
-		if equalSecret(got, want) {
-			return credential{scheme: SchemeBearer, bound: q}, true
-		}
-	}
-	return credential{}, false
+	return bound, ok
 }
 
 func (a Auth) matchBasic(cred string) bool {
@@ -339,12 +309,20 @@ func portVariants(u *url.URL) []string {
 	return out
 }
 
-// twilioSignatureOK verifies a Twilio-style signature over the public URL
-// of this request, with and without its port, and the form parameters (nil
-// for a WebSocket upgrade, which has no body).
-func (s *Server) twilioSignatureOK(c *fiber.Ctx, key, sig, scheme string, params url.Values) bool {
-	u, ok := s.publicRequestURL(c, scheme)
-	return ok && provider.TwilioSignatureOK(key, sig, portVariants(u), params)
+// twilioSigned verifies X-Twilio-Signature, when the request has one and a
+// Twilio auth token is configured, over the public URL of this request,
+// with and without its port, and the form parameters (nil for a WebSocket
+// upgrade, which has no body). A wrong signature is added to failed.
+func (s *Server) twilioSigned(c *fiber.Ctx, scheme string, form url.Values, failed *firstFailure) bool {
+	key, sig := s.cfg.Auth.TwilioAuthToken, c.Get("X-Twilio-Signature")
+	if key == "" || sig == "" {
+		return false
+	}
+	if u, ok := s.publicRequestURL(c, scheme); ok && provider.TwilioSignatureOK(key, sig, portVariants(u), form) {
+		return true
+	}
+	failed.add(SchemeTwilio, "X-Twilio-Signature does not match --public-url and the Twilio auth token")
+	return false
 }
 
 // signalWireSignatureOK verifies X-SignalWire-Signature over the public URL
@@ -368,23 +346,15 @@ func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form
 		}
 		return nil
 	}
-	var failed *authError
-	fail := func(scheme, msg string) {
-		if failed == nil {
-			failed = &authError{fiber.StatusForbidden, scheme, msg}
-		}
-	}
+	var failed firstFailure
 	if secret != "" {
-		if _, ok := a.matchSecret(p, secret); ok {
+		if _, ok := matchSecret(p, secret, a.PathSecret, a.ProviderPathSecret); ok {
 			return nil
 		}
-		fail(SchemePath, "wrong path secret")
+		failed.add(SchemePath, "wrong path secret")
 	}
-	if sig := c.Get("X-Twilio-Signature"); sig != "" && a.TwilioAuthToken != "" && (p == provider.Twilio) {
-		if s.twilioSignatureOK(c, a.TwilioAuthToken, sig, "https", form) {
-			return nil
-		}
-		fail(SchemeTwilio, "X-Twilio-Signature does not match --public-url and the Twilio auth token")
+	if p == provider.Twilio && s.twilioSigned(c, "https", form, &failed) {
+		return nil
 	}
 	if a.SignalWireSigningKey != "" && p == provider.SignalWire {
 		sig := c.Get("X-SignalWire-Signature")
@@ -395,13 +365,13 @@ func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form
 			if s.signalWireSignatureOK(c, a.SignalWireSigningKey, sig, form) {
 				return nil
 			}
-			fail(SchemeSignalWire, "X-SignalWire-Signature does not match --public-url and the signing key")
+			failed.add(SchemeSignalWire, "X-SignalWire-Signature does not match --public-url and the signing key")
 		}
 	}
 	// The bearer token that opens p's media sockets opens its webhooks.
 	scheme, cred := parseAuthorization(c.Get(fiber.HeaderAuthorization))
 	if scheme == "bearer" {
-		if _, ok := a.matchBearer(p, cred); ok {
+		if _, ok := matchSecret(p, cred, a.BearerToken, a.ProviderBearer); ok {
 			return nil
 		}
 	}
@@ -410,33 +380,26 @@ func (s *Server) checkWebhook(c *fiber.Ctx, p provider.Name, secret string, form
 			if s.tokenOK(tok) {
 				return nil
 			}
-			fail(SchemeAPIToken, "wrong API token")
+			failed.add(SchemeAPIToken, "wrong API token")
 		}
 	}
 	if scheme == "bearer" && a.bearerFor(p) != "" {
-		fail(SchemeBearer, "wrong bearer token")
+		failed.add(SchemeBearer, "wrong bearer token")
 	}
-	if failed != nil {
-		return failed
+	if failed.err != nil {
+		return failed.err
 	}
-	return &authError{fiber.StatusUnauthorized, SchemeNone, "this route needs the path secret (/…/" + string(p) + "/<secret>)" + signatureHint(a, p) + bearerHint(a, p) + " or the API token"}
-}
-
-func signatureHint(a Auth, p provider.Name) string {
+	msg := "this route needs the path secret (/…/" + string(p) + "/<secret>)"
 	switch {
 	case p == provider.Twilio && a.TwilioAuthToken != "":
-		return ", a valid X-Twilio-Signature"
+		msg += ", a valid X-Twilio-Signature"
 	case p == provider.SignalWire && a.SignalWireSigningKey != "":
-		return ", a valid X-SignalWire-Signature"
+		msg += ", a valid X-SignalWire-Signature"
 	}
-	return ""
-}
-
-func bearerHint(a Auth, p provider.Name) string {
 	if a.bearerFor(p) != "" {
-		return ", the media bearer token"
+		msg += ", the media bearer token"
 	}
-	return ""
+	return &authError{fiber.StatusUnauthorized, SchemeNone, msg + " or the API token"}
 }
 
 // apiTokenOf is the API token a request carries, if any.

@@ -46,12 +46,9 @@ func (s *Server) callback(c *fiber.Ctx) error {
 	if len(c.Body()) > maxCallbackBody {
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, "callback body over 64 KiB")
 	}
-	form, err := requestForm(c)
+	form, err := s.webhookForm(c, p)
 	if err != nil {
 		return err
-	}
-	if aerr := s.checkWebhook(c, p, c.Params("secret"), form); aerr != nil {
-		return s.refuseWebhook(c, p, aerr)
 	}
 	cb, callID, err := parseCallback(c, p, form)
 	if err != nil {

@@ -75,19 +75,13 @@ func (h *Hub) ServeWS(c *websocket.Conn) {
 	// here and re-raised once both have exited, for the socket's
 	// RecoverHandler to count and log with its stack.
 	var crash panicCatcher
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		defer crash.catch()
-		rd.run()
-	}()
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		defer crash.catch()
-		h.ping(ctx, c, cancel)
-	}()
+	for _, run := range []func(){rd.run, func() { h.ping(ctx, c, cancel) }} {
+		wg.Go(func() {
+			defer cancel()
+			defer crash.catch()
+			run()
+		})
+	}
 
 	err = h.writeEvents(ctx, c, sub)
 	var werr writeError
@@ -97,8 +91,7 @@ func (h *Hub) ServeWS(c *websocket.Conn) {
 		rd.stop(0)
 	default:
 		code, text := closeFor(err)
-		if cerr := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
-			time.Now().Add(h.cfg.WriteTimeout)); cerr != nil {
+		if cerr := writeClose(c, code, text, h.cfg.WriteTimeout); cerr != nil {
 			rd.stop(0)
 		} else {
 			rd.stop(closeGrace)
@@ -151,8 +144,7 @@ func (h *Hub) ping(ctx context.Context, c *websocket.Conn, fail context.CancelFu
 
 // refuse closes a connection that was never subscribed.
 func (h *Hub) refuse(c *websocket.Conn, code int, text string) {
-	if err := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text),
-		time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+	if err := writeClose(c, code, text, h.cfg.WriteTimeout); err != nil {
 		return
 	}
 	rd := &readGuard{c: c}

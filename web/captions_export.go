@@ -145,18 +145,18 @@ func attachmentName(id, ext string) string {
 	return name + "." + ext
 }
 
-func (s *Server) getTranscriptVTT(c *fiber.Ctx) error { return s.serveCaptions(c, formatVTT) }
-func (s *Server) getTranscriptSRT(c *fiber.Ctx) error { return s.serveCaptions(c, formatSRT) }
-
-func (s *Server) serveCaptions(c *fiber.Ctx, f captionFormat) error {
-	t, id, err := s.transcript(c)
-	if err != nil {
-		return err
+// serveCaptions serves the :id call's transcript in format f.
+func (s *Server) serveCaptions(f captionFormat) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		t, id, err := s.transcript(c)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		f.write(&buf, cuesOf(t.Segments, s.trackLabel))
+		c.Set(fiber.HeaderContentType, f.contentType)
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+attachmentName(id, f.ext)+`"`)
+		return c.Send(buf.Bytes())
 	}
-	var buf bytes.Buffer
-	f.write(&buf, cuesOf(t.Segments, s.trackLabel))
-	c.Set(fiber.HeaderContentType, f.contentType)
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+attachmentName(id, f.ext)+`"`)
-	return c.Send(buf.Bytes())
 }

@@ -98,10 +98,14 @@ func requireHandlersDone(t *testing.T, h *testHub) {
 }
 
 func TestCaptionsSocketDeliversEvents(t *testing.T) {
-	t.Run("one call", func(t *testing.T) {
+	// started is a hub whose call CA1 has started, and its caption socket's URL.
+	started := func(t *testing.T) (*testHub, string) {
 		h := newTestHub(t, HubConfig{})
-		url := serveCaptions(t, h)
 		h.Publish(evStarted("CA1", "inbound"))
+		return h, serveCaptions(t, h)
+	}
+	t.Run("one call", func(t *testing.T) {
+		h, url := started(t)
 		h.Publish(evPartial("CA1", "s1", "hel"))
 		h.Publish(evFinal("CA1", "s1", "hello"))
 
@@ -122,9 +126,7 @@ func TestCaptionsSocketDeliversEvents(t *testing.T) {
 	})
 
 	t.Run("all calls", func(t *testing.T) {
-		h := newTestHub(t, HubConfig{})
-		url := serveCaptions(t, h)
-		h.Publish(evStarted("CA1", "inbound"))
+		h, url := started(t)
 		h.Publish(evStarted("CA2", "outbound"))
 
 		conn := dialCaptions(t, url)
@@ -137,9 +139,7 @@ func TestCaptionsSocketDeliversEvents(t *testing.T) {
 	})
 
 	t.Run("resume after", func(t *testing.T) {
-		h := newTestHub(t, HubConfig{})
-		url := serveCaptions(t, h)
-		h.Publish(evStarted("CA1", "inbound"))
+		h, url := started(t)
 		h.Publish(evFinal("CA1", "s1", "a"))
 		h.Publish(evFinal("CA1", "s2", "b"))
 		conn := dialCaptions(t, url+"?call=CA1&after=2")

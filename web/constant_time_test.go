@@ -79,20 +79,22 @@ func TestTokensComparedInConstantTime(t *testing.T) {
 			ExotelUser:         user, ExotelPassword: password}
 		basic := func(u, p string) string { return base64.StdEncoding.EncodeToString([]byte(u + ":" + p)) }
 
-		for _, exact := range []string{path, plivo} {
-			_, ok := a.matchSecret(provider.Plivo, exact)
-			require.True(t, ok, exact)
-			for _, g := range nearMisses(exact) {
-				_, ok := a.matchSecret(provider.Plivo, g)
-				require.False(t, ok, "path secret %q", g)
-			}
-		}
-		for _, exact := range []string{bearer, sw} {
-			_, ok := a.matchBearer(provider.SignalWire, exact)
-			require.True(t, ok, exact)
-			for _, g := range nearMisses(exact) {
-				_, ok := a.matchBearer(provider.SignalWire, g)
-				require.False(t, ok, "bearer %q", g)
+		for _, k := range []struct {
+			what   string
+			p      provider.Name
+			shared string
+			own    map[provider.Name]string
+		}{
+			{"path secret", provider.Plivo, a.PathSecret, a.ProviderPathSecret},
+			{"bearer", provider.SignalWire, a.BearerToken, a.ProviderBearer},
+		} {
+			for _, exact := range []string{k.shared, k.own[k.p]} {
+				_, ok := matchSecret(k.p, exact, k.shared, k.own)
+				require.True(t, ok, exact)
+				for _, g := range nearMisses(exact) {
+					_, ok := matchSecret(k.p, g, k.shared, k.own)
+					require.False(t, ok, "%s %q", k.what, g)
+				}
 			}
 		}
 		require.True(t, a.matchBasic(basic(user, password)))

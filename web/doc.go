@@ -25,6 +25,9 @@
 //   - Hub: Publish runs on the caller's goroutine (ingest or STT results)
 //     with the event already numbered and encoded by bridge, and appends it
 //     to each subscriber's bounded outbox; it never blocks on a subscriber.
+//     Subscription.Next, on ServeWS's write loop, is the only place that
+//     waits for events, and ends the wait for a call that has not started
+//     after WaitTimeout.
 //     hub.go holds calls, publish, the replay log and eviction;
 //     subscription.go a subscriber's side; outbox.go its queue; encode.go
 //     the shared message and what the hub encodes itself.

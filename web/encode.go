@@ -34,14 +34,11 @@ func newMessage(ev bridge.Event) *message {
 // call's replay log has dropped in all. The REST transcript has them.
 const TypeReplayTruncated = "replay.truncated"
 
-// truncatedBody is the body of replay.truncated.
-type truncatedBody struct {
-	Dropped uint64 `json:"dropped"`
-}
-
 // truncatedMessage is replay.truncated for a replay that misses events up
 // to seq through, dropped in all.
 func truncatedMessage(callID string, through, dropped uint64) *message {
-	data, _ := bridge.Encode(TypeReplayTruncated, callID, through, truncatedBody{Dropped: dropped}) // a struct of a number always encodes
+	data, _ := bridge.Encode(TypeReplayTruncated, callID, through, struct {
+		Dropped uint64 `json:"dropped"`
+	}{dropped}) // a struct of a number always encodes
 	return &message{data: data, seq: through}
 }

@@ -122,7 +122,7 @@ func (s *Server) checkHost(c *fiber.Ctx) error {
 	if s.hosts.allows(host) {
 		return c.Next()
 	}
-	s.metrics().AuthFailure(SchemeHost)
+	s.metr.AuthFailure(SchemeHost)
 	return fiber.NewError(fiber.StatusForbidden, "Host "+quoteHost(host)+" is not a name of this bridge: add it to --allowed-hosts (or set --public-url to the address browsers use)")
 }
 

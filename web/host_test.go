@@ -22,6 +22,19 @@ import (
 	"github.com/callcaptions/bridge/recorder"
 )
 
+// refusedUpgrade dials url, whose upgrade must be refused, and returns the
+// status it was refused with.
+func refusedUpgrade(t *testing.T, url string, hdr http.Header) int {
+	t.Helper()
+	c, resp, err := fws.DefaultDialer.Dial(url, hdr)
+	if c != nil {
+		c.Close()
+	}
+	require.ErrorIs(t, err, fws.ErrBadHandshake)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // accessApp serves cfg exactly as given (no test defaults) on a loopback
 // port, over a registry of calls in a temporary directory.
 func accessApp(t *testing.T, cfg Config) (host string, reg *bridge.Registry, m promSet, data string) {
@@ -79,13 +92,7 @@ func TestNothingAnonymousByDefault(t *testing.T) {
 		})
 	}
 	t.Run("/ws/captions", func(t *testing.T) {
-		c, resp, err := fws.DefaultDialer.Dial("ws://"+addr+"/ws/captions?call=CAanon1", nil)
-		if c != nil {
-			c.Close()
-		}
-		require.ErrorIs(t, err, fws.ErrBadHandshake)
-		resp.Body.Close()
-		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Equal(t, http.StatusUnauthorized, refusedUpgrade(t, "ws://"+addr+"/ws/captions?call=CAanon1", nil))
 	})
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		status, body := rawGet(t, addr, addr, path, nil)
@@ -179,16 +186,10 @@ func TestHostAllowList(t *testing.T) {
 
 	t.Run("caption socket", func(t *testing.T) {
 		hdr := http.Header{"Authorization": {"Bearer " + tok}, "Host": {"evil.example"}}
-		c, resp, err := fws.DefaultDialer.Dial("ws://"+addr+"/ws/captions", hdr)
-		if c != nil {
-			c.Close()
-		}
-		require.ErrorIs(t, err, fws.ErrBadHandshake)
-		resp.Body.Close()
-		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		require.Equal(t, http.StatusForbidden, refusedUpgrade(t, "ws://"+addr+"/ws/captions", hdr))
 
 		hdr.Set("Host", "captions.example.com")
-		c, resp, err = fws.DefaultDialer.Dial("ws://"+addr+"/ws/captions", hdr)
+		c, resp, err := fws.DefaultDialer.Dial("ws://"+addr+"/ws/captions", hdr)
 		require.NoError(t, err)
 		resp.Body.Close()
 		c.Close()
@@ -241,19 +242,14 @@ func TestMediaSocketChecksOrigin(t *testing.T) {
 			}
 			for _, path := range []string{"/media", "/media/twilio"} {
 				call := "CAorigin" + strings.NewReplacer(" ", "", "(", "", ")", "", "'", "").Replace(tc.name) + strings.ReplaceAll(path, "/", "")
-				c, resp, err := fws.DefaultDialer.Dial("ws://"+addr+path, hdr)
 				if !tc.ok {
-					if c != nil {
-						c.Close()
-					}
-					require.ErrorIs(t, err, fws.ErrBadHandshake)
-					resp.Body.Close()
-					require.Equal(t, http.StatusForbidden, resp.StatusCode)
+					require.Equal(t, http.StatusForbidden, refusedUpgrade(t, "ws://"+addr+path, hdr))
 					require.Zero(t, reg.Active(), "no call started")
 					_, known := reg.Record(call)
 					require.False(t, known)
 					continue
 				}
+				c, resp, err := fws.DefaultDialer.Dial("ws://"+addr+path, hdr)
 				require.NoError(t, err)
 				resp.Body.Close()
 				if path == "/media/twilio" {

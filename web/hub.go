@@ -1,43 +1,14 @@
 package web
 
-// Subscriber hub: goroutine model.
-//
-// The Hub starts no goroutines. Everything it does runs on its callers:
-//
-//   - Publish runs on the publisher (ingest and STT goroutines of a call,
-//     which bridge numbers and encodes each event on, holding the call's
-//     event lock, so a call's events arrive in seq order). Under the hub's
-//     read lock and the call's lock it appends the event to the call's
-//     replay log (partials excepted) and hands the same *message to the
-//     outbox of every subscriber of that call and every all-calls
-//     subscriber. Handing over is a slice append under the subscriber's own
-//     mutex plus a non-blocking send on a 1-slot wake-up channel: Publish
-//     never waits for a reader.
-//   - Subscription.Next runs on the subscriber's owner (one goroutine per
-//     subscription; ServeWS's write loop). It is the only place that blocks
-//     waiting for events, and it enforces WaitTimeout for a call that has not
-//     started.
-//   - Subscribe, Subscription.Close and Hub.Close take the hub's write lock
-//     briefly; ended calls are evicted lazily there (and when a call starts),
-//     so no janitor goroutine is needed.
-//
 // Lock order is hub.mu → call.mu → Subscription.mu; none is held while
-// waiting for anything but another of these locks.
-//
-// When an outbox is full nothing is dropped silently except partials: a
-// queued partial is replaced by a newer partial of the same segment (moved
-// to the back, so seq order holds) and removed by the final of its segment.
-// Everything else is queued; a subscriber whose queue then exceeds Outbox
-// events or OutboxBytes bytes is cut off with DisconnectSlow, its queue is
-// released, and HubStats.SlowDisconnects counts it.
-//
-// A call's replay log is bounded too: past MaxReplayBytes its oldest events
-// (never call.started) are dropped and HubStats.ReplayDropped counts them;
-// a subscriber whose replay misses some is told with replay.truncated.
+// waiting for anything but another of these locks. Ended calls are evicted
+// lazily under hub.mu (in Subscribe and when a call starts or ends): no
+// janitor goroutine.
 
 import (
 	"cmp"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,61 +21,52 @@ import (
 
 var _ bridge.Publisher = (*Hub)(nil)
 
-// Defaults of HubConfig's zero values.
-const (
-	DefaultOutbox         = 512
-	DefaultOutboxBytes    = 1 << 20
-	DefaultWaitTimeout    = 2 * time.Minute
-	DefaultMaxSubscribers = 10000
-	DefaultMaxPerCall     = 100
-	DefaultRetainEnded    = 10 * time.Minute
-	DefaultWriteTimeout   = 10 * time.Second
-	DefaultMaxReplayBytes = 4 << 20
-)
-
 // maxCallIDLen bounds the call ids a subscriber may wait for: a waiting
 // subscription keeps its id in memory until the call starts.
 const maxCallIDLen = 256
 
 // HubConfig configures a Hub. A zero (or negative) field takes its default.
 type HubConfig struct {
-	// Outbox is the number of queued events per subscriber beyond which it
-	// is cut off as slow. Default 512.
-	Outbox int
-	// OutboxBytes is the number of queued bytes per subscriber beyond which
-	// it is cut off as slow. Default 1 MiB.
-	OutboxBytes int
+	// Outbox and OutboxBytes bound the queued events and bytes of one
+	// subscriber; beyond either it is cut off as slow.
+	Outbox, OutboxBytes int
 	// WaitTimeout is how long a subscriber to a call that has not started
 	// waits before it is disconnected with DisconnectCallNotStarted.
-	// Default 2 min.
 	WaitTimeout time.Duration
-	// MaxSubscribers bounds all subscriptions together. Default 10000.
-	MaxSubscribers int
-	// MaxPerCall bounds the subscriptions to one call id. Default 100.
-	MaxPerCall int
+	// MaxSubscribers bounds all subscriptions together, MaxPerCall those
+	// to one call id.
+	MaxSubscribers, MaxPerCall int
 	// RetainEnded is how long an ended call's replay log is kept for late
 	// joiners. After that the call is forgotten: a subscriber to it waits as
-	// for a call that has not started. Default 10 min.
+	// for a call that has not started.
 	RetainEnded time.Duration
-	// WriteTimeout bounds each websocket write in ServeWS. Default 10 s.
+	// WriteTimeout bounds each websocket write in ServeWS.
 	WriteTimeout time.Duration
 	// MaxReplayBytes bounds the encoded events one call keeps for late
 	// joiners and resumes (call.started included). Beyond it the oldest
 	// events other than call.started are dropped and counted, and a
 	// subscriber whose replay misses some gets a replay.truncated event.
-	// Default 4 MiB.
 	MaxReplayBytes int
 }
 
+// HubDefaults are the values zero (or negative) fields of HubConfig take.
+func HubDefaults() HubConfig {
+	return HubConfig{
+		Outbox: 512, OutboxBytes: 1 << 20, WaitTimeout: 2 * time.Minute, MaxSubscribers: 10000, MaxPerCall: 100,
+		RetainEnded: 10 * time.Minute, WriteTimeout: 10 * time.Second, MaxReplayBytes: 4 << 20,
+	}
+}
+
 func (c HubConfig) withDefaults() HubConfig {
-	c.Outbox = cmp.Or(max(c.Outbox, 0), DefaultOutbox)
-	c.OutboxBytes = cmp.Or(max(c.OutboxBytes, 0), DefaultOutboxBytes)
-	c.MaxSubscribers = cmp.Or(max(c.MaxSubscribers, 0), DefaultMaxSubscribers)
-	c.MaxPerCall = cmp.Or(max(c.MaxPerCall, 0), DefaultMaxPerCall)
-	c.WaitTimeout = cmp.Or(max(c.WaitTimeout, 0), DefaultWaitTimeout)
-	c.RetainEnded = cmp.Or(max(c.RetainEnded, 0), DefaultRetainEnded)
-	c.WriteTimeout = cmp.Or(max(c.WriteTimeout, 0), DefaultWriteTimeout)
-	c.MaxReplayBytes = cmp.Or(max(c.MaxReplayBytes, 0), DefaultMaxReplayBytes)
+	d := HubDefaults()
+	c.Outbox = cmp.Or(max(c.Outbox, 0), d.Outbox)
+	c.OutboxBytes = cmp.Or(max(c.OutboxBytes, 0), d.OutboxBytes)
+	c.MaxSubscribers = cmp.Or(max(c.MaxSubscribers, 0), d.MaxSubscribers)
+	c.MaxPerCall = cmp.Or(max(c.MaxPerCall, 0), d.MaxPerCall)
+	c.WaitTimeout = cmp.Or(max(c.WaitTimeout, 0), d.WaitTimeout)
+	c.RetainEnded = cmp.Or(max(c.RetainEnded, 0), d.RetainEnded)
+	c.WriteTimeout = cmp.Or(max(c.WriteTimeout, 0), d.WriteTimeout)
+	c.MaxReplayBytes = cmp.Or(max(c.MaxReplayBytes, 0), d.MaxReplayBytes)
 	return c
 }
 
@@ -118,19 +80,8 @@ var (
 	ErrSubscriptionClosed = errors.New("web: subscription closed")
 )
 
-// HubStats is a snapshot of the hub's counters for /metrics.
-type HubStats struct {
-	Subscribers     int    // attached subscriptions, waiting ones included
-	Calls           int    // calls started and not ended
-	Published       uint64 // events accepted by Publish
-	SlowDisconnects uint64 // subscribers cut off as slow
-	DroppedPartials uint64 // queued partials replaced by a newer partial or their final
-	Rejected        uint64 // Subscribe calls refused by a limit
-	ReplayDropped   uint64 // events dropped from replay logs for MaxReplayBytes
-}
-
-// Hub fans bridge events out to subscribers. It implements bridge.Publisher.
-// See the comment at the top of this file for the goroutine model.
+// Hub fans bridge events out to subscribers. It starts no goroutines: see
+// doc.go for who runs what.
 type Hub struct {
 	cfg HubConfig
 	log zerolog.Logger
@@ -226,8 +177,7 @@ func (h *Hub) Publish(ev bridge.Event) {
 		if h.closed {
 			return
 		}
-		now := h.now()
-		h.evictLocked(now)
+		h.evictLocked(h.now())
 		if c = h.calls[ev.CallID]; c == nil {
 			c = newCall(ev.CallID)
 			h.calls[ev.CallID] = c
@@ -293,7 +243,7 @@ func (h *Hub) Publish(ev bridge.Event) {
 		c.ended = true
 		c.endedAt = h.now()
 		for s := range c.subs {
-			s.finish()
+			s.end(nil)
 		}
 		clear(c.subs)
 		h.ended = append(h.ended, endedCall{c: c, at: c.endedAt})
@@ -431,12 +381,7 @@ func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
 	}
 	if callID == "" {
 		s.all = true
-		active := make([]*call, 0, len(h.calls))
-		for _, c := range h.calls {
-			active = append(active, c)
-		}
-		slices.SortFunc(active, func(a, b *call) int { return cmp.Compare(a.num, b.num) })
-		for _, c := range active {
+		for _, c := range slices.SortedFunc(maps.Values(h.calls), func(a, b *call) int { return cmp.Compare(a.num, b.num) }) {
 			c.mu.Lock()
 			if c.started && !c.ended {
 				s.replay = c.replayLocked(s.replay, 0)
@@ -490,38 +435,16 @@ func (h *Hub) Close() {
 	for _, c := range h.calls {
 		c.mu.Lock()
 		for s := range c.subs {
-			s.disconnect(DisconnectShutdown)
+			s.end(DisconnectShutdown)
 		}
 		c.mu.Unlock()
 	}
 	for s := range h.all {
-		s.disconnect(DisconnectShutdown)
+		s.end(DisconnectShutdown)
 	}
 	clear(h.calls)
 	clear(h.all)
 	h.ended = nil
-}
-
-// Stats returns the hub's counters.
-func (h *Hub) Stats() HubStats {
-	st := HubStats{
-		Subscribers:     int(h.subscribers.Load()),
-		Published:       h.published.Load(),
-		SlowDisconnects: h.slow.Load(),
-		DroppedPartials: h.droppedPartials.Load(),
-		Rejected:        h.rejected.Load(),
-		ReplayDropped:   h.replayDropped.Load(),
-	}
-	h.mu.RLock()
-	for _, c := range h.calls {
-		c.mu.Lock()
-		if c.started && !c.ended {
-			st.Calls++
-		}
-		c.mu.Unlock()
-	}
-	h.mu.RUnlock()
-	return st
 }
 
 func (h *Hub) remove(s *Subscription) {

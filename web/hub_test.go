@@ -742,12 +742,7 @@ func TestHubClose(t *testing.T) {
 	}
 	h.Close()
 	for range subs {
-		select {
-		case err := <-errs:
-			require.ErrorIs(t, err, DisconnectShutdown)
-		case <-time.After(5 * time.Second):
-			t.Fatal("Next did not return after Close")
-		}
+		requireErrorSoon(t, errs, DisconnectShutdown, "Next did not return after Close")
 	}
 	require.Equal(t, 0, h.Stats().Subscribers)
 	_, err := h.Subscribe("CA1", 0)
@@ -773,13 +768,19 @@ func TestHubSubscriptionClose(t *testing.T) {
 	}()
 	s.Close()
 	s.Close()
+	requireErrorSoon(t, errc, ErrSubscriptionClosed, "Close did not wake Next")
+	require.Equal(t, 0, h.Stats().Subscribers)
+}
+
+// requireErrorSoon waits up to 5 s for an error from errc that is target.
+func requireErrorSoon(t *testing.T, errc <-chan error, target error, late string) {
+	t.Helper()
 	select {
 	case err := <-errc:
-		require.ErrorIs(t, err, ErrSubscriptionClosed)
+		require.ErrorIs(t, err, target)
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not wake Next")
+		t.Fatal(late)
 	}
-	require.Equal(t, 0, h.Stats().Subscribers)
 }
 
 func TestHubOutboxCompaction(t *testing.T) {

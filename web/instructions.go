@@ -2,10 +2,11 @@ package web
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,13 +75,6 @@ func (s *Server) providerRoutes(app *fiber.App) {
 	}
 }
 
-// instructionRequest is what the markup is made from: the provider and
-// the values its Markup is built from.
-type instructionRequest struct {
-	p provider.Name
-	provider.StreamRequest
-}
-
 func (s *Server) instructions(c *fiber.Ctx) error {
 	kind := c.Params("kind")
 	d, m := provider.MarkupFor(kind)
@@ -88,19 +82,16 @@ func (s *Server) instructions(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusNotFound, "no stream instructions for "+kind+" (twilio, signalwire, swml, plivo, vobiz, telnyx, exotel, vonage)")
 	}
 	p := d.Name
-	form, err := requestForm(c)
+	form, err := s.webhookForm(c, p)
 	if err != nil {
 		return err
-	}
-	if aerr := s.checkWebhook(c, p, c.Params("secret"), form); aerr != nil {
-		return s.refuseWebhook(c, p, aerr)
 	}
 	req, err := s.instructionRequest(c, p, m, form)
 	if err != nil {
 		return err
 	}
 	req.YAML = strings.EqualFold(c.Query("format"), "yaml")
-	body, contentType, err := m.Build(req.StreamRequest)
+	body, contentType, err := m.Build(req)
 	if err != nil {
 		return err
 	}
@@ -108,12 +99,20 @@ func (s *Server) instructions(c *fiber.Ctx) error {
 	return c.Send(body)
 }
 
-// refuseWebhook answers a webhook that failed authentication.
-func (s *Server) refuseWebhook(c *fiber.Ctx, p provider.Name, aerr *authError) error {
-	s.metrics().AuthFailure(aerr.scheme)
-	s.authLog.Warn().Str("provider", string(p)).Str("path", redactPath(c.Path())).Str("remote", c.IP()).
-		Str("scheme", aerr.scheme).Int("status", aerr.status).Msg("webhook refused: " + aerr.msg)
-	return aerr.fiber()
+// webhookForm authenticates a webhook of provider p (see checkWebhook) and
+// returns its form (see requestForm). A refusal is counted and logged.
+func (s *Server) webhookForm(c *fiber.Ctx, p provider.Name) (url.Values, error) {
+	form, err := requestForm(c)
+	if err != nil {
+		return nil, err
+	}
+	if aerr := s.checkWebhook(c, p, c.Params("secret"), form); aerr != nil {
+		s.metr.AuthFailure(aerr.scheme)
+		s.authLog.Warn().Str("provider", string(p)).Str("path", redactPath(c.Path())).Str("remote", c.IP()).
+			Str("scheme", aerr.scheme).Int("status", aerr.status).Msg("webhook refused: " + aerr.msg)
+		return nil, aerr.fiber()
+	}
+	return form, nil
 }
 
 // requestForm is a webhook's parameters: the form body of a POST (the
@@ -130,9 +129,9 @@ func requestForm(c *fiber.Ctx) (url.Values, error) {
 	return v, nil
 }
 
-func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, m *provider.Markup, form url.Values) (instructionRequest, error) {
-	kind := m.Kind
-	req := instructionRequest{p: p, StreamRequest: provider.StreamRequest{Mode: "start", Hold: defaultHoldSeconds}}
+// instructionRequest is what p's markup m is built from.
+func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, m *provider.Markup, form url.Values) (provider.StreamRequest, error) {
+	req := provider.StreamRequest{Mode: "start", Hold: defaultHoldSeconds}
 	switch mode := c.Query("mode"); mode {
 	case "", "start":
 	case "connect":
@@ -157,9 +156,7 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, m *provider.M
 		req.Hold = n
 	}
 	if cd := c.Query("codec"); cd != "" {
-		switch cd {
-		case "PCMU", "PCMA", "L16@16000h", "L16@24000h":
-		default:
+		if !slices.Contains([]string{"PCMU", "PCMA", "L16@16000h", "L16@24000h"}, cd) {
 			return req, fiber.NewError(fiber.StatusBadRequest, "codec must be PCMU, PCMA, L16@16000h or L16@24000h")
 		}
 		if !m.Codec {
@@ -171,7 +168,7 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, m *provider.M
 	// The caller, as the webhook names it.
 	params := map[string]string{}
 	from, to := form.Get("From"), form.Get("To")
-	switch kind {
+	switch m.Kind {
 	case "swml":
 		var err error
 		if from, to, err = swmlCall(c); err != nil {
@@ -202,16 +199,11 @@ func (s *Server) instructionRequest(c *fiber.Ctx, p provider.Name, m *provider.M
 	if bad != "" {
 		return req, fiber.NewError(fiber.StatusBadRequest, "at most 10 param.<name>=<value>, names of A-Z a-z 0-9 _ . - and values up to 256 bytes")
 	}
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		req.Params = append(req.Params, [2]string{k, params[k]})
 	}
 
-	return req, s.streamAuth(c, &req)
+	return req, s.streamAuth(c, p, &req)
 }
 
 // swmlCall reads the caller from the JSON SignalWire posts to a SWML URL:
@@ -254,61 +246,32 @@ func (s *Server) bases(c *fiber.Ctx) (web, ws string, err error) {
 		}
 		web = proto + "://" + host
 	}
-	if strings.HasPrefix(web, "https://") {
-		return web, "wss://" + strings.TrimPrefix(web, "https://"), nil
-	}
-	return web, "ws://" + strings.TrimPrefix(web, "http://"), nil
+	return web, "ws" + strings.TrimPrefix(web, "http"), nil // https://… → wss://…, http://… → ws://…
 }
 
-// validHost reports whether h is a host[:port] and nothing more: a name
-// of letters, digits, '.', '-' and '_', or an IP address (IPv6 in
-// brackets), and an optional numeric port.
+// validHost reports whether h is a host[:port] and nothing more (a name or
+// an address, see parseHost) with a port, if any, from 1 to 65535.
 func validHost(h string) bool {
-	if h == "" || len(h) > 255 {
+	if _, ok := parseHost(h); !ok {
 		return false
 	}
-	host, port := h, ""
-	if strings.HasPrefix(h, "[") {
-		end := strings.IndexByte(h, ']')
-		if end < 0 || net.ParseIP(h[1:end]) == nil {
-			return false
-		}
-		host, port = "", h[end+1:]
-		if port != "" {
-			var ok bool
-			if port, ok = strings.CutPrefix(port, ":"); !ok {
-				return false
-			}
-		}
-	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		host, port = h[:i], h[i+1:]
-		if host == "" {
-			return false
-		}
+	_, port, err := net.SplitHostPort(h)
+	if err != nil { // no port
+		return true
 	}
-	if port != "" || strings.HasSuffix(h, ":") {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '+' {
-			return false
-		}
-	}
-	for _, r := range host {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // streamAuth fills in the media and callback URLs and the credential the
 // provider presents, preferring a signature (nothing secret in the URL),
 // then a header, then the path secret.
-func (s *Server) streamAuth(c *fiber.Ctx, req *instructionRequest) error {
+func (s *Server) streamAuth(c *fiber.Ctx, p provider.Name, req *provider.StreamRequest) error {
 	a := s.cfg.Auth
 	web, ws, err := s.bases(c)
 	if err != nil {
 		return err
 	}
-	p := req.p
 	req.Media = ws + "/media/" + string(p)
 	req.Callback = web + "/callbacks/" + string(p)
 	if a.Open() {

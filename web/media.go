@@ -75,32 +75,28 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 	// takes the place, closing (1013) a socket of a burst that raced past
 	// the check.
 	if !s.sockets.hold(kindMedia, c.IP()) {
-		s.metr.PerAddressRefused(kindMedia)
+		s.metr.perAddress.WithLabelValues(kindMedia).Inc()
 		m.closeWith(closeTryLater, "too many sockets from this address")
 		return
 	}
 	defer s.sockets.release(kindMedia, c.IP())
-	s.metr.MediaSocketOpened()
-	defer s.metr.MediaSocketClosed()
+	s.metr.mediaSockets.Inc()
+	defer s.metr.mediaSockets.Dec()
 	// Sockets waiting for their start frame are bounded: each costs a
 	// goroutine and buffers before any call accounts for it. Beyond the
 	// bound a socket is closed at once (counted, pending_full).
 	if n := s.pendingStarts.Add(1); n > int64(s.cfg.MaxPendingStreams) {
 		s.pendingStarts.Add(-1)
-		s.metr.UnstartedClosed("pending_full")
+		s.metr.unstarted.WithLabelValues("pending_full").Inc()
 		s.authLog.Warn().Str("remote", c.IP()).Int("max", s.cfg.MaxPendingStreams).Msg("media socket closed: too many sockets waiting for their start frame")
 		m.closeWith(closeTryLater, "too many sockets waiting for their start frame")
 		return
 	}
 	s.metr.pendingSockets.Inc()
-	var released bool
-	releasePending := func() { // idempotent
-		if !released {
-			released = true
-			s.pendingStarts.Add(-1)
-			s.metr.pendingSockets.Dec()
-		}
-	}
+	releasePending := sync.OnceFunc(func() {
+		s.pendingStarts.Add(-1)
+		s.metr.pendingSockets.Dec()
+	})
 	defer releasePending()
 	stopWatch := make(chan struct{})
 	var watchers sync.WaitGroup
@@ -195,7 +191,7 @@ func (m *mediaConn) recoverPanic() {
 		m.stream.Call().Fail(err)
 	}
 	ev.Msg("media socket handler panicked; socket closed, its call ends")
-	closeInternal(m.c)
+	_ = writeClose(m.c, websocket.CloseInternalServerErr, "internal error", time.Second)
 }
 
 // read returns the next message, reusing one buffer.
@@ -232,7 +228,7 @@ func (m *mediaConn) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout() && m.stream == nil:
 		m.endReason = bridge.ReasonTimeout
 		m.endErr = fmt.Errorf("no start frame within %s", m.s.cfg.StartTimeout)
-		m.s.metr.UnstartedClosed("start_timeout")
+		m.s.metr.unstarted.WithLabelValues("start_timeout").Inc()
 		m.s.authLog.Warn().Str("remote", m.c.IP()).Dur("start_timeout", m.s.cfg.StartTimeout).Msg("media socket sent no start frame; closing") // sampled: can come in floods
 		m.closeWith(closePolicy, m.endErr.Error())
 	case errors.As(err, &ne) && ne.Timeout():
@@ -254,17 +250,14 @@ func (m *mediaConn) readFailed(err error) {
 }
 
 func (m *mediaConn) closeWith(code int, reason string) {
-	if len(reason) > 120 { // a close frame's payload is at most 125 bytes
-		reason = reason[:120]
-	}
-	_ = m.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = writeClose(m.c, code, reason, time.Second)
 }
 
 // refuse closes the socket for a protocol error before or at start.
 func (m *mediaConn) refuse(code int, err error) {
 	m.endReason = bridge.ReasonError
 	m.endErr = err
-	m.s.metrics().Refused(string(m.name))
+	m.s.metr.refused.WithLabelValues(string(m.name)).Inc()
 	m.log.Warn().Err(err).Msg("media socket refused")
 	m.closeWith(code, err.Error()) // last: whoever sees the close sees the count and the log
 }
@@ -329,7 +322,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 	case provider.KindConnected:
 		return false
 	case provider.KindOther:
-		m.s.metr.Ignored(string(m.name))
+		m.s.metr.ignored.WithLabelValues(string(m.name)).Inc()
 		switch ev.Name {
 		case "mark", "playedStream", "clearedAudio": // acknowledgements of audio the bridge never sends
 		default:
@@ -351,7 +344,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 			case errors.Is(err, bridge.ErrTooManyCalls), errors.Is(err, bridge.ErrShuttingDown):
 				code = closeTryLater
 			}
-			m.s.metr.StreamRefused(bridge.RefusalReason(err))
+			m.s.metr.streamsRefused.WithLabelValues(bridge.RefusalReason(err)).Inc()
 			m.log = m.log.With().Str("call_id", bridge.Clip(ev.Start.CallID)).Str("stream_id", bridge.Clip(ev.Start.StreamID)).Logger()
 			m.refuse(code, err)
 			return true
@@ -359,7 +352,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 		m.stream = st
 		m.log = m.log.With().Str("call_id", bridge.Clip(st.CallID())).Str("stream_id", bridge.Clip(st.ID())).Logger()
 		if ev.Start.DroppedParameters > 0 {
-			m.s.metr.ParametersDropped(ev.Start.DroppedParameters)
+			m.s.metr.paramsDropped.Add(float64(ev.Start.DroppedParameters))
 			m.log.Warn().Int("dropped", ev.Start.DroppedParameters).Int("kept", len(ev.Start.CustomParameters)).
 				Msg("custom parameters over the limits dropped")
 		}
@@ -396,7 +389,7 @@ func (m *mediaConn) warn() *zerolog.Event {
 func (m *mediaConn) malformed(err error) bool {
 	m.bad++
 	m.badTotal++
-	m.s.metrics().BadFrame(string(m.name))
+	m.s.metr.badFrames.WithLabelValues(string(m.name)).Inc()
 	m.warn().Err(err).Int("bad_frames", m.badTotal).Msg("malformed media frame dropped")
 	if m.stream == nil {
 		m.refuse(closeInvalid, err)

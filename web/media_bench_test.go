@@ -175,27 +175,6 @@ func (fs *frameSet) frame(c framePathCase, k int64) []byte {
 	return b
 }
 
-// benchStore keeps calls in a recorder.Store, as the bridge does.
-type benchStore struct{ *recorder.Store }
-
-func (s benchStore) Open(id string) (bridge.CallFiles, error) {
-	c, err := s.Store.Open(id)
-	if err != nil {
-		return nil, err
-	}
-	return benchFiles{c}, nil
-}
-
-type benchFiles struct{ *recorder.Call }
-
-func (c benchFiles) CreateTrack(track string, rate int) (bridge.AudioSink, error) {
-	return c.Call.CreateTrack(track, rate)
-}
-
-func (c benchFiles) AppendTrack(track string, rate int) (bridge.AudioSink, error) {
-	return c.Call.AppendTrack(track, rate)
-}
-
 // framePath is one started stream, ready for media frames.
 type framePath struct {
 	reg *bridge.Registry
@@ -213,7 +192,7 @@ func newFramePath(tb testing.TB, c framePathCase, dir string) *framePath {
 	require.NoError(tb, err)
 	metrics := newPromSet(nil)
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: benchStore{store}, Recognizer: mock.New(mock.Config{}), Metrics: metrics.bridge, Log: zerolog.Nop(),
+		Store: fuzzStore{store}, Recognizer: mock.New(mock.Config{}), Metrics: metrics.bridge, Log: zerolog.Nop(),
 		// Benchmarks run far faster than real time: a queue long enough
 		// that a recognizer that keeps up on average never drops audio.
 		STTQueue: time.Minute,

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callcaptions/bridge/bridge"
@@ -59,71 +61,27 @@ func NewMetrics(reg prometheus.Registerer, hub *Hub, bm *bridge.Metrics) *Metric
 		reg.MustRegister(m.badFrames, m.refused, m.authFailures, m.ignored, m.mediaSockets,
 			m.paramsDropped, m.streamsRefused, m.unstarted, m.pendingSockets, m.perAddress)
 		if hub != nil {
-			reg.MustRegister(hubCollector{hub})
+			registerHub(reg, hub)
 		}
 	}
 	return m
 }
 
-// MediaSocketOpened and MediaSocketClosed track open media sockets.
-func (m *Metrics) MediaSocketOpened() { m.mediaSockets.Inc() }
-
-// MediaSocketClosed is the counterpart of MediaSocketOpened.
-func (m *Metrics) MediaSocketClosed() { m.mediaSockets.Dec() }
-
-// Ignored counts frames of events the bridge does not act on (marks,
-// playback acknowledgements, unknown events).
-func (m *Metrics) Ignored(p string) { m.ignored.WithLabelValues(p).Inc() }
-
-// ParametersDropped counts custom parameters a start frame lost to the
-// limits.
-func (m *Metrics) ParametersDropped(n int) { m.paramsDropped.Add(float64(n)) }
-
-// Panic counts a recovered panic of the HTTP side (PanicHTTP, PanicSocket).
-func (m *Metrics) Panic(where string) { m.bridge.Panic(where) }
-
-// BadFrame counts a malformed media frame.
-func (m *Metrics) BadFrame(p string) { m.badFrames.WithLabelValues(p).Inc() }
-
-// Refused counts a media socket closed for a protocol error.
-func (m *Metrics) Refused(p string) { m.refused.WithLabelValues(p).Inc() }
-
 // AuthFailure counts a request refused by an authentication scheme.
 func (m *Metrics) AuthFailure(scheme string) { m.authFailures.WithLabelValues(scheme).Inc() }
 
-// StreamRefused counts a stream refused at its start frame.
-func (m *Metrics) StreamRefused(reason string) { m.streamsRefused.WithLabelValues(reason).Inc() }
-
-// UnstartedClosed counts a media socket closed before its stream started.
-func (m *Metrics) UnstartedClosed(reason string) { m.unstarted.WithLabelValues(reason).Inc() }
-
-// PerAddressRefused counts a socket refused by the per-address cap.
-func (m *Metrics) PerAddressRefused(kind string) { m.perAddress.WithLabelValues(kind).Inc() }
-
-// hubCollector exports the hub's own counters at scrape time.
-type hubCollector struct{ hub *Hub }
-
-var (
-	descSubscribers = prometheus.NewDesc("bridge_subscribers", "Caption subscribers connected.", nil, nil)
-	descSlow        = prometheus.NewDesc("bridge_subscribers_slow_disconnects_total", "Subscribers cut off for not keeping up.", nil, nil)
-	descPublished   = prometheus.NewDesc("bridge_events_published_total", "Events published to subscribers.", nil, nil)
-	descCoalesced   = prometheus.NewDesc("bridge_partials_coalesced_total", "Partial captions replaced by a newer one before a slow subscriber read them.", nil, nil)
-	descReplayDrop  = prometheus.NewDesc("bridge_replay_dropped_total", "Events dropped from calls' replay logs (what late subscribers get) for --max-replay-bytes.", nil, nil)
-)
-
-func (h hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descSubscribers
-	ch <- descSlow
-	ch <- descPublished
-	ch <- descCoalesced
-	ch <- descReplayDrop
-}
-
-func (h hubCollector) Collect(ch chan<- prometheus.Metric) {
-	st := h.hub.Stats()
-	ch <- prometheus.MustNewConstMetric(descSubscribers, prometheus.GaugeValue, float64(st.Subscribers))
-	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
-	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
-	ch <- prometheus.MustNewConstMetric(descCoalesced, prometheus.CounterValue, float64(st.DroppedPartials))
-	ch <- prometheus.MustNewConstMetric(descReplayDrop, prometheus.CounterValue, float64(st.ReplayDropped))
+// registerHub exports the hub's own counters, read at scrape time.
+func registerHub(reg prometheus.Registerer, hub *Hub) {
+	counter := func(name, help string, n *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(n.Load()) })
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bridge_subscribers", Help: "Caption subscribers connected."},
+			func() float64 { return float64(hub.subscribers.Load()) }),
+		counter("bridge_subscribers_slow_disconnects_total", "Subscribers cut off for not keeping up.", &hub.slow),
+		counter("bridge_events_published_total", "Events published to subscribers.", &hub.published),
+		counter("bridge_partials_coalesced_total", "Partial captions replaced by a newer one before a slow subscriber read them.",
+			&hub.droppedPartials),
+		counter("bridge_replay_dropped_total", "Events dropped from calls' replay logs (what late subscribers get) for --max-replay-bytes.",
+			&hub.replayDropped))
 }

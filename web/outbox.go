@@ -85,7 +85,3 @@ func (q *outbox) compact() {
 	clear(q.items[n:])
 	q.items, q.head, q.dead = q.items[:n], 0, 0
 }
-
-func (q *outbox) reset() {
-	*q = outbox{}
-}

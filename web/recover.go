@@ -1,13 +1,10 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
-	"time"
 
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 )
@@ -43,18 +40,11 @@ func (s *Server) recoverHTTP(c *fiber.Ctx) (err error) {
 // reports it, with the panic and its stack; the caller adds context and
 // sends it.
 func (s *Server) panicked(where string, v any, stack []byte) *zerolog.Event {
-	s.metr.Panic(where)
-	var rp *socketPanic
-	if errors.As(asError(v), &rp) {
+	s.metr.bridge.Panic(where)
+	if rp, ok := v.(*socketPanic); ok {
 		v, stack = rp.v, rp.stack
 	}
 	return s.log.Error().Str("where", where).Str("panic", fmt.Sprint(v)).Str("stack", string(stack))
-}
-
-// asError is v as an error, for errors.As; nil when it is not one.
-func asError(v any) error {
-	err, _ := v.(error)
-	return err
 }
 
 // socketPanic is a panic recovered on a helper goroutine of a socket (a
@@ -86,17 +76,10 @@ func (p *panicCatcher) catch() {
 }
 
 // rethrow re-panics on the caller's goroutine with the first panic caught,
-// if any. Called once the helper goroutines have exited.
+// if any. Called once the helper goroutines have exited: waiting for them
+// orders their catch before this read.
 func (p *panicCatcher) rethrow() {
-	p.mu.Lock()
-	first := p.first
-	p.mu.Unlock()
-	if first != nil {
-		panic(first)
+	if p.first != nil {
+		panic(p.first)
 	}
-}
-
-// closeInternal closes a socket whose handler panicked.
-func closeInternal(c *websocket.Conn) {
-	_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "internal error"), time.Now().Add(time.Second))
 }

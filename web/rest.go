@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,16 +41,9 @@ func (s *Server) listCalls(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	status := c.Query("status")
 	all := s.reg.Calls()
-	if status != "" {
-		kept := all[:0]
-		for _, r := range all {
-			if r.Status == status {
-				kept = append(kept, r)
-			}
-		}
-		all = kept
+	if status := c.Query("status"); status != "" {
+		all = slices.DeleteFunc(all, func(r bridge.CallRecord) bool { return r.Status != status })
 	}
 	page := callsPage{Total: len(all), Calls: []bridge.CallRecord{}}
 	if offset < len(all) {

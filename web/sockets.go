@@ -2,7 +2,9 @@ package web
 
 import (
 	"sync"
+	"time"
 
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -31,12 +33,9 @@ func newAddressCaps(max int) *addressCaps {
 // full says whether addr has its share of sockets of kind open already
 // (checked before the upgrade; hold decides).
 func (a *addressCaps) full(kind, addr string) bool {
-	if a.max <= 0 {
-		return false
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.open[kind][addr] >= a.max
+	return a.max > 0 && a.open[kind][addr] >= a.max
 }
 
 // hold takes a place for one socket of kind from addr, or reports false
@@ -70,10 +69,19 @@ func (a *addressCaps) release(kind, addr string) {
 func (s *Server) capAddress(kind string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if s.sockets.full(kind, c.IP()) {
-			s.metr.PerAddressRefused(kind)
+			s.metr.perAddress.WithLabelValues(kind).Inc()
 			c.Set(fiber.HeaderRetryAfter, "5")
 			return fiber.NewError(fiber.StatusTooManyRequests, "too many "+kind+" sockets from this address (--max-sockets-per-address)")
 		}
 		return c.Next()
 	}
+}
+
+// writeClose sends a close frame, its reason cut to 120 bytes (a control
+// frame's payload is at most 125).
+func writeClose(c *websocket.Conn, code int, reason string, timeout time.Duration) error {
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	return c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(timeout))
 }

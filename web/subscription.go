@@ -117,7 +117,7 @@ func (s *Subscription) Close() {
 		s.err = ErrSubscriptionClosed
 	}
 	s.replay = nil
-	s.out.reset()
+	s.out = outbox{}
 	already := s.closed
 	s.closed = true
 	s.mu.Unlock()
@@ -150,21 +150,15 @@ func (s *Subscription) endLocked(err error) bool {
 	}
 	s.err = err
 	s.replay = nil
-	s.out.reset()
+	s.out = outbox{}
 	return true
 }
 
-func (s *Subscription) disconnect(err *DisconnectError) {
+// end detaches s from outside its own goroutine: err nil after the call's
+// call.ended, else the *DisconnectError that cuts it off.
+func (s *Subscription) end(err error) {
 	s.mu.Lock()
 	s.endLocked(err)
-	s.mu.Unlock()
-	s.wake()
-}
-
-// finish ends a one-call subscription after the call's call.ended.
-func (s *Subscription) finish() {
-	s.mu.Lock()
-	s.endLocked(nil)
 	s.mu.Unlock()
 	s.wake()
 }
