@@ -1,7 +1,6 @@
 package simulate
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -22,7 +21,6 @@ import (
 type simAudio struct {
 	rate         int
 	encoding     provider.Encoding
-	order        provider.ByteOrder // L16 byte order on the wire
 	frameSamples int
 	frames       int // frames per track
 	tracks       []*simTrack
@@ -32,10 +30,7 @@ type simAudio struct {
 type simTrack struct {
 	name     string
 	payloads [][]byte // base64 of each frame's wire bytes
-	// recorded is the SHA-256 of the PCM16LE the bridge writes to the WAV
-	// (the decoded wire audio), and samples its length.
-	recorded [sha256.Size]byte
-	samples  int64
+	decoded  []byte   // the PCM16LE the bridge writes to the WAV: the wire audio decoded
 	// finals are the utterances the mock recognizer will report, in order.
 	finals []predictedFinal
 }
@@ -174,7 +169,7 @@ func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding,
 	if len(names) != len(pcm) || len(pcm) == 0 {
 		return nil, errors.New("one PCM buffer per track")
 	}
-	a := &simAudio{rate: rate, encoding: enc, order: order, frameSamples: frameSamples}
+	a := &simAudio{rate: rate, encoding: enc, frameSamples: frameSamples}
 	for _, p := range pcm {
 		a.frames = max(a.frames, (len(p)/2+frameSamples-1)/frameSamples)
 	}
@@ -188,7 +183,6 @@ func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding,
 		copy(src, pcm[ti])
 		wire := make([]byte, wireBytes)
 		decoded := make([]byte, 2*frameSamples*a.frames)
-		h := sha256.New()
 		for f := 0; f < a.frames; f++ {
 			frame := src[2*frameSamples*f : 2*frameSamples*(f+1)]
 			out := decoded[2*frameSamples*f : 2*frameSamples*(f+1)]
@@ -213,9 +207,7 @@ func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding,
 			}
 			t.payloads[f] = base64.StdEncoding.AppendEncode(nil, wire)
 		}
-		h.Write(decoded)
-		copy(t.recorded[:], h.Sum(nil))
-		t.samples = int64(len(decoded) / 2)
+		t.decoded = decoded
 		t.finals = predictFinals(decoded, rate, frameSamples)
 		a.tracks = append(a.tracks, t)
 	}

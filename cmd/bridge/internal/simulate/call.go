@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -39,8 +38,6 @@ type callResult struct {
 	streamEnd   time.Time // last media frame sent
 	ended       bool      // the subscriber saw call.ended
 }
-
-func (c callResult) completed() bool { return c.err == nil }
 
 // playCall plays one call: subscribe to its captions, open the media
 // socket, send the start, the frames at their pace and the stop, wait for
@@ -244,15 +241,10 @@ type captionSub struct {
 // subscribe opens /ws/captions?call=<id> before the call starts (the hub
 // holds such a subscriber until the call begins).
 func (r *simRun) subscribe(ctx context.Context, callID string) (*captionSub, error) {
-	u := "ws" + strings.TrimPrefix(r.httpBase, "http") + "/ws/captions?call=" + url.QueryEscape(callID)
-	h := http.Header{}
-	if r.apiToken != "" {
-		h.Set("Authorization", "Bearer "+r.apiToken)
-	}
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 256}
-	conn, resp, err := dialer.DialContext(ctx, u, h)
+	conn, err := r.client.Dial(ctx, &dialer, "/ws/captions?call="+url.QueryEscape(callID), r.client.Header())
 	if err != nil {
-		return nil, dialErr(err, resp)
+		return nil, err
 	}
 	s := &captionSub{r: r, conn: conn, callID: callID, done: make(chan struct{})}
 	s.sentAt = make([][]atomic.Int64, len(r.audio.tracks))

@@ -62,9 +62,8 @@ type simRun struct {
 	d        *provider.Dialect
 	audio    *simAudio
 	mediaURL string
-	httpBase string // http(s)://host[:port]
-	header   http.Header
-	apiToken string
+	header   http.Header // of the media socket
+	client   *Client
 	params   map[string]string
 	out      io.Writer
 	outMu    sync.Mutex
@@ -109,7 +108,7 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if err != nil {
 		return nil, err
 	}
-	r := &simRun{cmd: cmd, d: d, out: out, apiToken: tok, header: http.Header{}, params: map[string]string{}}
+	r := &simRun{cmd: cmd, d: d, out: out, header: http.Header{}, params: map[string]string{}}
 	for _, kv := range cmd.Params {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -207,15 +206,11 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if err != nil || (mu.Scheme != "ws" && mu.Scheme != "wss") || mu.Host == "" {
 		return nil, fmt.Errorf("--url: %q is not a ws:// or wss:// URL", r.mediaURL)
 	}
-	r.httpBase = cmd.HTTPURL
-	if r.httpBase == "" {
-		scheme := "http"
-		if mu.Scheme == "wss" {
-			scheme = "https"
-		}
-		r.httpBase = scheme + "://" + mu.Host
+	httpBase := cmd.HTTPURL
+	if httpBase == "" {
+		httpBase = "http" + strings.TrimPrefix(mu.Scheme, "ws") + "://" + mu.Host
 	}
-	r.httpBase = strings.TrimSuffix(r.httpBase, "/")
+	r.client = &Client{Base: strings.TrimSuffix(httpBase, "/"), Token: tok, HTTP: &http.Client{Timeout: time.Minute}}
 	for _, h := range cmd.Headers {
 		k, v, ok := strings.Cut(h, ":")
 		if !ok || strings.TrimSpace(k) == "" {
@@ -309,7 +304,7 @@ func (r *simRun) run(ctx context.Context) (*simReport, error) {
 		}
 		watch = watchProc(r.cmd.PID, 250*time.Millisecond)
 	}
-	rep := &simReport{run: r, calls: r.cmd.Calls}
+	rep := &simReport{run: r}
 	if watch != nil {
 		rep.before = watch.now()
 	}
@@ -356,16 +351,6 @@ func (r *simRun) run(ctx context.Context) (*simReport, error) {
 }
 
 var errNoClose = errors.New("the bridge did not close the socket")
-
-// dialErr describes a failed upgrade, with the response's status and body.
-func dialErr(err error, resp *http.Response) error {
-	if resp == nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return fmt.Errorf("%w: HTTP %d %s", err, resp.StatusCode, strings.TrimSpace(string(body)))
-}
 
 // logf prints a line of the run (captions, notes) without interleaving.
 func (r *simRun) logf(format string, a ...any) {

@@ -161,7 +161,6 @@ type procWatch struct {
 	pid  int
 	mu   sync.Mutex
 	all  []procSample
-	err  error
 	stop chan struct{}
 	done chan struct{}
 }
@@ -188,14 +187,11 @@ func watchProc(pid int, every time.Duration) *procWatch {
 
 func (w *procWatch) sample() {
 	s, err := readProc(w.pid)
+	if err != nil {
+		return // the process has exited: the samples so far stand
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err != nil {
-		if w.err == nil {
-			w.err = err
-		}
-		return
-	}
 	w.all = append(w.all, s)
 }
 

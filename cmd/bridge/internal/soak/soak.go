@@ -9,6 +9,7 @@
 package soak
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/base64"
@@ -29,7 +30,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -39,6 +39,7 @@ import (
 	"github.com/callcaptions/bridge/bridge/codec"
 	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/cmd/bridge/internal/exitcode"
+	"github.com/callcaptions/bridge/cmd/bridge/internal/simulate"
 	"github.com/callcaptions/bridge/config"
 )
 
@@ -70,14 +71,11 @@ var soakFaults = []struct {
 // soakRun is one soak: its settings, the bridge under test and the tally.
 type soakRun struct {
 	cmd      Cmd
-	base     string // http://host:port
-	token    string // API token, for REST and caption sockets
-	bearer   string // media bearer token, if the bridge wants one
+	client   *simulate.Client // REST and caption sockets
+	bearer   string           // media bearer token, if the bridge wants one
 	inProc   bool
 	tooBig   int // bytes of a message the bridge must refuse
-	seed     uint64
 	out      io.Writer
-	started  atomic.Int64
 	problems []string
 
 	mu    sync.Mutex
@@ -90,11 +88,11 @@ type soakCall struct {
 	id, fault, provider string
 	rate                int
 	tracks              []string
-	sent                map[string][]int16 // audio sent per track, in order, placed
-	frames              int                // frames per track the bridge must have kept
-	exact               bool               // the WAV must equal the audio sent, not just its length
-	bigParams           bool               // the start frame carries 48 KB of custom parameters
-	subSawEnd           string             // end reason the reading subscriber saw
+	sent                map[string][]byte // audio sent per track (PCM16LE), in order, placed
+	frames              int               // frames per track the bridge must have kept
+	exact               bool              // the WAV must equal the audio sent, not just its length
+	bigParams           bool              // the start frame carries 48 KB of custom parameters
+	subSawEnd           string            // end reason the reading subscriber saw
 	problems            []string
 }
 
@@ -136,7 +134,8 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 		fmt.Fprintln(stderr, "bridge soak:", err)
 		return exitcode.Usage
 	}
-	r := &soakRun{cmd: cmd, token: tok, bearer: cfg.Providers.MediaBearerToken, seed: cmd.Seed, out: stdout, stats: map[string]int{}}
+	r := &soakRun{cmd: cmd, client: &simulate.Client{Token: tok, HTTP: &http.Client{Timeout: 30 * time.Second}},
+		bearer: cfg.Providers.MediaBearerToken, out: stdout, stats: map[string]int{}}
 	goroutines := soakGoroutines()
 	var stop func() error
 	if cmd.URL == "" {
@@ -151,7 +150,7 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 			fmt.Fprintf(stderr, "bridge soak: --url %q: want http:// and a loopback address (the soak never leaves this machine)\n", cmd.URL)
 			return exitcode.Usage
 		}
-		r.base = strings.TrimSuffix(cmd.URL, "/")
+		r.client.Base = strings.TrimSuffix(cmd.URL, "/")
 		r.tooBig = 16<<20 + 4096 // over any --max-message-bytes the bridge accepts
 	}
 	err = r.run(ctx)
@@ -160,7 +159,7 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 			r.problems = append(r.problems, "bridge shutdown: "+serr.Error())
 		}
 		// Everything the bridge and the soak started has ended.
-		soakHTTP.CloseIdleConnections()
+		r.client.HTTP.CloseIdleConnections()
 		left := soakGoroutines()
 		for wait := time.Now().Add(10 * time.Second); left > goroutines && time.Now().Before(wait); left = soakGoroutines() {
 			time.Sleep(50 * time.Millisecond)
@@ -219,8 +218,8 @@ func (r *soakRun) startBridge(cfg config.Config, start func(config.Config, zerol
 	if cfg.APIToken == "" && !cfg.AllowAnonymous {
 		var b [32]byte
 		_, _ = crand.Read(b[:])
-		r.token = hex.EncodeToString(b[:])
-		cfg.APIToken = r.token
+		r.client.Token = hex.EncodeToString(b[:])
+		cfg.APIToken = r.client.Token
 	}
 	cfg.Limits.IdleTimeout = 2 * time.Second
 	cfg.Limits.MaxMessageBytes = 64 << 10
@@ -232,9 +231,9 @@ func (r *soakRun) startBridge(cfg config.Config, start func(config.Config, zerol
 	if err != nil {
 		return nil, fmt.Errorf("start the bridge: %w", err)
 	}
-	r.base = "http://" + addr
+	r.client.Base = "http://" + addr
 	fmt.Fprintf(r.out, "soak: in-process bridge at %s, data %s (idle timeout %s, max message %d KiB, stt %s)\n",
-		r.base, dir, cfg.Limits.IdleTimeout, cfg.Limits.MaxMessageBytes>>10, cfg.STT)
+		r.client.Base, dir, cfg.Limits.IdleTimeout, cfg.Limits.MaxMessageBytes>>10, cfg.STT)
 	return func() error {
 		err := stopBridge()
 		logf.Close()
@@ -263,12 +262,13 @@ func (r *soakRun) count(what string, n int) {
 // run starts calls until the duration is over, at most Concurrency at a
 // time, and waits for every one to be checked.
 func (r *soakRun) run(ctx context.Context) error {
-	if code, err := r.get("/healthz", nil); err != nil || code != http.StatusOK {
-		return fmt.Errorf("the bridge at %s is not healthy (%d, %v)", r.base, code, err)
+	checks := context.WithoutCancel(ctx) // a stopped soak still accounts for its calls
+	if code, err := r.client.Get(checks, "/healthz", nil); err != nil || code != http.StatusOK {
+		return fmt.Errorf("the bridge at %s is not healthy (%d, %v)", r.client.Base, code, err)
 	}
 	slowBefore := r.metric("bridge_subscribers_slow_disconnects_total")
 	fmt.Fprintf(r.out, "soak: %s against %s, seed %d, %d calls at once, calls of 1 s to %s\n",
-		r.cmd.Duration, r.base, r.seed, r.cmd.Concurrency, r.cmd.CallLength)
+		r.cmd.Duration, r.client.Base, r.cmd.Seed, r.cmd.Concurrency, r.cmd.CallLength)
 
 	// Two all-calls subscribers that never read, for the whole run. Their
 	// socket buffers are small, so the bridge's writes to them block soon
@@ -282,8 +282,7 @@ func (r *soakRun) run(ctx context.Context) error {
 			}
 			return c, err
 		}}
-		if c, resp, err := d.Dial("ws"+strings.TrimPrefix(r.base, "http")+"/ws/captions", r.header()); err == nil {
-			resp.Body.Close()
+		if c, err := r.client.Dial(ctx, &d, "/ws/captions", r.client.Header()); err == nil {
 			stuck = append(stuck, c)
 		}
 	}
@@ -291,7 +290,7 @@ func (r *soakRun) run(ctx context.Context) error {
 	deadline := time.Now().Add(r.cmd.Duration)
 	slots := make(chan struct{}, r.cmd.Concurrency)
 	var wg sync.WaitGroup
-	rng := rand.New(rand.NewPCG(r.seed, 0x50a4))
+	rng := rand.New(rand.NewPCG(r.cmd.Seed, 0x50a4))
 	total := 0
 	for _, f := range soakFaults {
 		total += f.weight
@@ -313,15 +312,14 @@ func (r *soakRun) run(ctx context.Context) error {
 			}
 			pick -= f.weight
 		}
-		c := &soakCall{id: fmt.Sprintf("CAsoak%010d%018d", r.seed%1e10, i), fault: fault.name}
-		callRng := rand.New(rand.NewPCG(r.seed, uint64(i)+1))
-		r.started.Add(1)
+		c := &soakCall{id: fmt.Sprintf("CAsoak%010d%018d", r.cmd.Seed%1e10, i), fault: fault.name}
+		callRng := rand.New(rand.NewPCG(r.cmd.Seed, uint64(i)+1))
 		r.mu.Lock()
 		r.calls = append(r.calls, c)
 		r.mu.Unlock()
 		wg.Go(func() {
 			defer func() { <-slots }()
-			r.play(ctx, c, fault.reason, callRng)
+			r.play(ctx, checks, c, fault.reason, callRng)
 		})
 		if i%100 == 99 {
 			fmt.Fprintf(r.out, "soak: %d calls started, %s left\n", i+1, time.Until(deadline).Round(time.Second))
@@ -334,7 +332,7 @@ func (r *soakRun) run(ctx context.Context) error {
 	}
 	r.stats["all-calls subscribers never reading"] = len(stuck)
 	r.stats["subscribers cut off as slow"] = int(r.metric("bridge_subscribers_slow_disconnects_total") - slowBefore)
-	if code, err := r.get("/healthz", nil); err != nil || code != http.StatusOK {
+	if code, err := r.client.Get(checks, "/healthz", nil); err != nil || code != http.StatusOK {
 		r.problems = append(r.problems, fmt.Sprintf("healthz after the run: %d %v", code, err))
 	}
 	if r.inProc {
@@ -345,8 +343,9 @@ func (r *soakRun) run(ctx context.Context) error {
 	return nil
 }
 
-// play runs one call with its fault, then checks it.
-func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *rand.Rand) {
+// play runs one call with its fault, then checks it (with checks, which
+// outlives ctx).
+func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, rng *rand.Rand) {
 	c.provider, c.rate, c.tracks = "twilio", 8000, []string{"inbound", "outbound"}
 	if rng.IntN(3) == 0 {
 		c.provider, c.rate, c.tracks = "exotel", 16000, []string{"inbound"}
@@ -354,7 +353,7 @@ func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *ran
 	if c.fault == "stt-fail" { // the mock engine's per-call failure; Twilio carries the parameter
 		c.provider, c.rate, c.tracks = "twilio", 8000, []string{"inbound", "outbound"}
 	}
-	c.sent = map[string][]int16{}
+	c.sent = map[string][]byte{}
 	c.exact = c.fault != "dup-reorder"
 	c.bigParams = rng.IntN(10) == 0 // big events fill slow subscribers' buffers sooner
 	if c.bigParams {
@@ -365,7 +364,7 @@ func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *ran
 	// Subscribers: one that reads and checks, sometimes one that never reads.
 	var subDone chan struct{}
 	if rng.IntN(2) == 0 {
-		if sub, err := r.dial("/ws/captions?call=" + url.QueryEscape(c.id)); err == nil {
+		if sub, err := r.dial(ctx, "/ws/captions?call="+url.QueryEscape(c.id)); err == nil {
 			r.count("subscribers reading", 1)
 			subDone = make(chan struct{})
 			go func() {
@@ -376,14 +375,14 @@ func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *ran
 		}
 	}
 	if rng.IntN(5) == 0 {
-		if idle, err := r.dial("/ws/captions?call=" + url.QueryEscape(c.id)); err == nil {
+		if idle, err := r.dial(ctx, "/ws/captions?call="+url.QueryEscape(c.id)); err == nil {
 			r.count("subscribers never reading", 1)
 			defer idle.Close()
 		}
 	}
 
 	path := "/media/" + c.provider
-	conn, err := r.dial(path)
+	conn, err := r.dial(ctx, path)
 	if err != nil {
 		c.fail("dial %s: %v", path, err)
 		return
@@ -467,7 +466,7 @@ func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *ran
 	if c.fault == "dup-reorder" {
 		r.count("reordered pairs", w.swapped)
 	}
-	r.check(c, reason)
+	r.check(checks, c, reason)
 	if subDone != nil {
 		select {
 		case <-subDone:
@@ -510,20 +509,11 @@ func (r *soakRun) watch(sub *websocket.Conn, c *soakCall) string {
 // check accounts for a call: it ended with the reason its fault calls for,
 // and every WAV is playable, as long as its record says and holds the audio
 // the bridge took.
-func (r *soakRun) check(c *soakCall, reason string) {
-	var rec bridge.CallRecord
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rec = bridge.CallRecord{}
-		code, err := r.get("/api/calls/"+url.PathEscape(c.id), &rec)
-		if err == nil && code == http.StatusOK && rec.Status == bridge.StatusEnded {
-			break
-		}
-		if time.Now().After(deadline) {
-			c.fail("not ended 30 s after its socket (status %q, http %d, %v)", rec.Status, code, err)
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // polling a remote process
+func (r *soakRun) check(ctx context.Context, c *soakCall, reason string) {
+	rec, err := r.client.Ended(ctx, c.id, 30*time.Second)
+	if err != nil {
+		c.fail("not ended 30 s after its socket: %v", err)
+		return
 	}
 	r.count("ended "+rec.Reason, 1)
 	if rec.Reason != reason {
@@ -533,27 +523,27 @@ func (r *soakRun) check(c *soakCall, reason string) {
 		c.fail("%d tracks recorded, want %d", len(rec.Tracks), len(c.tracks))
 	}
 	for _, tr := range rec.Tracks {
-		wav, rate, err := r.fetchWAV(c.id, tr.Name)
+		wav, rate, err := r.client.WAV(ctx, c.id, tr.Name)
 		r.count("WAVs checked", 1)
 		if err != nil {
 			c.fail("%s.wav: %v", tr.Name, err)
 			continue
 		}
-		want := c.sent[tr.Name]
+		samples := len(wav) / 2
 		switch {
 		case rate != c.rate:
 			c.fail("%s.wav at %d Hz, want %d", tr.Name, rate, c.rate)
-		case int64(len(wav)) != tr.Samples:
-			c.fail("%s.wav holds %d samples, its record says %d", tr.Name, len(wav), tr.Samples)
-		case len(wav) != c.frames*c.rate/50:
-			c.fail("%s.wav holds %d samples, %d frames were sent (%d samples)", tr.Name, len(wav), c.frames, c.frames*c.rate/50)
-		case c.exact && !slices.Equal(wav, want):
+		case int64(samples) != tr.Samples:
+			c.fail("%s.wav holds %d samples, its record says %d", tr.Name, samples, tr.Samples)
+		case samples != c.frames*c.rate/50:
+			c.fail("%s.wav holds %d samples, %d frames were sent (%d samples)", tr.Name, samples, c.frames, c.frames*c.rate/50)
+		case c.exact && !bytes.Equal(wav, c.sent[tr.Name]):
 			c.fail("%s.wav differs from the audio sent", tr.Name)
 		}
 	}
 	if c.fault == "stt-fail" {
 		var tr bridge.Transcript
-		if code, err := r.get("/api/calls/"+url.PathEscape(c.id)+"/transcript", &tr); err != nil || code != http.StatusOK {
+		if code, err := r.client.Get(ctx, "/api/calls/"+url.PathEscape(c.id)+"/transcript", &tr); err != nil || code != http.StatusOK {
 			c.fail("transcript: %d %v", code, err)
 		}
 		for _, ev := range tr.Events {
@@ -567,51 +557,19 @@ func (r *soakRun) check(c *soakCall, reason string) {
 	}
 }
 
-func (r *soakRun) header() http.Header {
-	h := http.Header{}
-	if r.token != "" {
-		h.Set("Authorization", "Bearer "+r.token)
-	}
-	return h
-}
-
-func (r *soakRun) dial(path string) (*websocket.Conn, error) {
-	h := r.header()
+// dial opens a socket on the bridge: a media socket with the media bearer
+// token, if any, a caption socket with the API token.
+func (r *soakRun) dial(ctx context.Context, path string) (*websocket.Conn, error) {
+	h := r.client.Header()
 	if strings.HasPrefix(path, "/media") && r.bearer != "" {
 		h.Set("Authorization", "Bearer "+r.bearer)
 	}
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	c, resp, err := d.Dial("ws"+strings.TrimPrefix(r.base, "http")+path, h)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	return c, err
-}
-
-var soakHTTP = &http.Client{Timeout: 30 * time.Second}
-
-func (r *soakRun) get(path string, v any) (int, error) {
-	req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header = r.header()
-	resp, err := soakHTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if v != nil && resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	return r.client.Dial(ctx, &websocket.Dialer{HandshakeTimeout: 10 * time.Second}, path, h)
 }
 
 // metric reads one unlabelled series from /metrics (0 when absent).
 func (r *soakRun) metric(name string) float64 {
-	req, _ := http.NewRequest(http.MethodGet, r.base+"/metrics", nil)
-	resp, err := soakHTTP.Do(req)
+	resp, err := r.client.HTTP.Get(r.client.Base + "/metrics")
 	if err != nil {
 		return 0
 	}
@@ -625,39 +583,6 @@ func (r *soakRun) metric(name string) float64 {
 		}
 	}
 	return 0
-}
-
-// fetchWAV downloads a recording and checks it is a playable PCM16 mono
-// WAV whose header describes exactly the file.
-func (r *soakRun) fetchWAV(id, track string) ([]int16, int, error) {
-	req, _ := http.NewRequest(http.MethodGet, r.base+"/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav", nil)
-	req.Header = r.header()
-	resp, err := soakHTTP.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("http %d", resp.StatusCode)
-	}
-	le := binary.LittleEndian
-	switch {
-	case len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data":
-		return nil, 0, errors.New("not a canonical WAV")
-	case int(le.Uint32(b[4:])) != len(b)-8 || int(le.Uint32(b[40:])) != len(b)-44:
-		return nil, 0, fmt.Errorf("header sizes (%d, %d) do not match the file (%d bytes)", le.Uint32(b[4:]), le.Uint32(b[40:]), len(b))
-	case le.Uint16(b[20:]) != 1 || le.Uint16(b[22:]) != 1 || le.Uint16(b[34:]) != 16:
-		return nil, 0, errors.New("not PCM16 mono")
-	}
-	s := make([]int16, (len(b)-44)/2)
-	for i := range s {
-		s[i] = int16(le.Uint16(b[44+2*i:]))
-	}
-	return s, int(le.Uint32(b[24:])), nil
 }
 
 // soakWire speaks one provider's protocol for a soak call.
@@ -719,22 +644,15 @@ func (w *soakWire) frame(k int, dup bool) error {
 	n := c.rate / 50
 	var hold [][]byte
 	for _, tr := range c.tracks {
-		pcm := make([]int16, n)
-		for i := range pcm {
-			pcm[i] = w.sample(tr, k*n+i)
+		pcm := make([]byte, 2*n)
+		for i := range n {
+			binary.LittleEndian.PutUint16(pcm[2*i:], uint16(w.sample(tr, k*n+i)))
 		}
-		lin := make([]byte, 2*n)
-		for i, v := range pcm {
-			binary.LittleEndian.PutUint16(lin[2*i:], uint16(v))
-		}
-		payload := lin
+		payload := pcm
 		if c.provider != "exotel" { // μ-law, as the bridge will decode it
 			payload = make([]byte, n)
-			codec.EncodeMulaw(payload, lin)
-			codec.DecodeMulaw(lin, payload)
-			for i := range pcm {
-				pcm[i] = int16(binary.LittleEndian.Uint16(lin[2*i:]))
-			}
+			codec.EncodeMulaw(payload, pcm)
+			codec.DecodeMulaw(pcm, payload)
 		}
 		msg := w.wire.AppendMedia(nil, w.ids, int64(w.seq+1), int64(k+1), int64(20*k), tr,
 			[]byte(base64.StdEncoding.EncodeToString(payload)))
@@ -750,7 +668,7 @@ func (w *soakWire) frame(k int, dup bool) error {
 		if c.fault == "dup-reorder" && k > 0 && len(w.held) == 0 && len(hold) == 0 && w.rng.IntN(8) == 0 {
 			hold = append(hold, msg)
 			w.swapped++
-			pcm = make([]int16, n)
+			pcm = make([]byte, 2*n)
 		} else if err := w.send(msg); err != nil {
 			return err
 		}
@@ -834,8 +752,8 @@ func (r *soakRun) report() int {
 			}
 		}
 	}
-	fmt.Fprintf(r.out, "soak: seed %d\n", r.seed)
-	fmt.Fprintf(r.out, "calls started:    %d\n", r.started.Load())
+	fmt.Fprintf(r.out, "soak: seed %d\n", r.cmd.Seed)
+	fmt.Fprintf(r.out, "calls started:    %d\n", len(r.calls))
 	fmt.Fprintf(r.out, "accounted for:    %d (ended with the reason their fault calls for, every WAV playable and as long as its record and the audio sent)\n", len(r.calls)-bad)
 	var faults []string
 	for _, f := range soakFaults {
