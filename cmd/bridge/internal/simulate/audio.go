@@ -165,7 +165,7 @@ func putSample(pcm []byte, i int, v int16) {
 
 // prepareAudio encodes each track's PCM16LE for the wire in frames of
 // frameSamples, and predicts what the bridge records and transcribes.
-func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding, order provider.ByteOrder, frameSamples int) (*simAudio, error) {
+func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding, bigEndian bool, frameSamples int) (*simAudio, error) {
 	if len(names) != len(pcm) || len(pcm) == 0 {
 		return nil, errors.New("one PCM buffer per track")
 	}
@@ -194,10 +194,8 @@ func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding,
 				codec.EncodeAlaw(wire, frame)
 				codec.DecodeAlaw(out, wire)
 			case provider.L16:
-				if order == provider.BigEndian {
-					for i := 0; i+1 < len(frame); i += 2 {
-						wire[i], wire[i+1] = frame[i+1], frame[i]
-					}
+				if bigEndian {
+					codec.DecodeL16BE(wire, frame) // swapping is its own inverse
 				} else {
 					copy(wire, frame)
 				}

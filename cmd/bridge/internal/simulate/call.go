@@ -45,9 +45,7 @@ type callResult struct {
 func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	res.id = id
 	ids := r.d.Wire.NewIDs()
-	if id != "" {
-		ids.Call = id
-	}
+	ids.Call = id
 	a := r.audio
 	r.stats.predicted.Add(int64(a.predictedFinals()))
 
@@ -174,7 +172,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 			res.err = fmt.Errorf("the bridge closed the socket with %d %q", ce.Code, ce.Text)
 		}
 	case <-wait.C:
-		res.err = errNoClose
+		res.err = errors.New("the bridge did not close the socket")
 	case <-ctx.Done():
 		res.err = ctx.Err()
 	}

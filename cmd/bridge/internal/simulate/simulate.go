@@ -7,7 +7,6 @@ package simulate
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -117,15 +116,9 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 		r.params[k] = v
 	}
 
-	// Audio.
 	enc := d.Wire.Encodings[0]
-	switch cmd.Encoding {
-	case "pcmu":
-		enc = provider.PCMU
-	case "pcma":
-		enc = provider.PCMA
-	case "l16":
-		enc = provider.L16
+	if cmd.Encoding != "auto" && cmd.Encoding != "" {
+		enc = provider.Encoding(strings.ToUpper(cmd.Encoding))
 	}
 	var (
 		pcm   [][]byte
@@ -167,15 +160,9 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if err := d.CheckFormat(enc, rate); err != nil {
 		return nil, err
 	}
-	order := d.Order
-	if order == provider.OrderUnknown {
-		order = provider.LittleEndian // what the bridge assumes without evidence
-	}
+	bigEndian := d.Order == provider.BigEndian // little-endian is what the bridge assumes without evidence
 	if o, ok := cfg.Providers.ByteOrders()[string(p)]; ok {
-		order = provider.LittleEndian
-		if o == "be" {
-			order = provider.BigEndian
-		}
+		bigEndian = o == "be"
 	}
 	frameMs := d.Wire.FrameMs
 	if cmd.FrameMs != 0 {
@@ -184,13 +171,12 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 		}
 		frameMs = cmd.FrameMs
 	}
-	a, err := prepareAudio(names, pcm, rate, enc, order, rate*frameMs/1000)
+	a, err := prepareAudio(names, pcm, rate, enc, bigEndian, rate*frameMs/1000)
 	if err != nil {
 		return nil, err
 	}
 	r.audio = a
 
-	// Where, and with which credentials.
 	r.mediaURL = cmd.URL
 	if r.mediaURL == "" {
 		host := cfg.Addr
@@ -198,7 +184,7 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 			host = net.JoinHostPort("127.0.0.1", port)
 		}
 		r.mediaURL = "ws://" + host + "/media/" + string(p)
-		if s := pathSecret(cfg, p); s != "" {
+		if s := perProvider(cfg.Providers.ProviderPathSecrets, p, cfg.Providers.MediaPathSecret); s != "" {
 			r.mediaURL += "/" + url.PathEscape(s)
 		}
 	}
@@ -218,8 +204,9 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 		}
 		r.header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	if tok := bearerToken(cfg, p); tok != "" && r.header.Get("Authorization") == "" {
-		r.header.Set("Authorization", "Bearer "+tok)
+	bearer := perProvider(cfg.Providers.ProviderBearerTokens, p, cfg.Providers.MediaBearerToken)
+	if bearer != "" && r.header.Get("Authorization") == "" {
+		r.header.Set("Authorization", "Bearer "+bearer)
 	}
 	basic := cmd.Basic
 	if basic == "" && p == provider.Exotel {
@@ -242,20 +229,13 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	return r, nil
 }
 
-// pathSecret is the path secret the bridge accepts for p, if any.
-func pathSecret(cfg config.Config, p provider.Name) string {
-	if s := cfg.Providers.ProviderPathSecrets[string(p)]; s != "" {
-		return s
+// perProvider is p's own value of a per-provider setting (a path secret, a
+// bearer token), else the value for every provider.
+func perProvider(own map[string]string, p provider.Name, all string) string {
+	if v := own[string(p)]; v != "" {
+		return v
 	}
-	return cfg.Providers.MediaPathSecret
-}
-
-// bearerToken is the bearer token the bridge accepts for p, if any.
-func bearerToken(cfg config.Config, p provider.Name) string {
-	if t := cfg.Providers.ProviderBearerTokens[string(p)]; t != "" {
-		return t
-	}
-	return cfg.Providers.MediaBearerToken
+	return all
 }
 
 // signedURL is the URL Twilio signs: the wss:// URL it dialled, which is
@@ -310,29 +290,18 @@ func (r *simRun) run(ctx context.Context) (*simReport, error) {
 	}
 	rep.selfBefore, _ = readProc(os.Getpid())
 	rep.loadBefore = loadAverage()
-	ids := make([]string, r.cmd.Calls)
-	for i := range ids {
-		ids[i] = r.callID(i)
-	}
-	results := make([]callResult, len(ids))
-	start := time.Now()
-	rep.start = start
+	rep.results = make([]callResult, r.cmd.Calls)
+	rep.start = time.Now()
 	var wg sync.WaitGroup
-	for i := range ids {
-		at := start
-		if r.cmd.Calls > 1 {
-			at = start.Add(r.cmd.Ramp * time.Duration(i) / time.Duration(r.cmd.Calls))
-		}
+	for i := range rep.results {
+		id, at := r.callID(i), rep.start.Add(r.cmd.Ramp*time.Duration(i)/time.Duration(r.cmd.Calls))
 		wg.Go(func() {
-			if d := time.Until(at); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					results[i] = callResult{id: ids[i], err: ctx.Err()}
-					return
-				}
+			select {
+			case <-time.After(time.Until(at)):
+				rep.results[i] = r.playCall(ctx, id)
+			case <-ctx.Done():
+				rep.results[i] = callResult{id: id, err: ctx.Err()}
 			}
-			results[i] = r.playCall(ctx, ids[i])
 		})
 	}
 	wg.Wait()
@@ -343,18 +312,34 @@ func (r *simRun) run(ctx context.Context) (*simReport, error) {
 		rep.after = watch.now()
 		rep.samples = watch.close()
 	}
-	rep.results = results
 	if r.cmd.Verify {
 		rep.verify(ctx)
 	}
 	return rep, nil
 }
 
-var errNoClose = errors.New("the bridge did not close the socket")
-
 // logf prints a line of the run (captions, notes) without interleaving.
 func (r *simRun) logf(format string, a ...any) {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
 	fmt.Fprintf(r.out, format, a...)
+}
+
+// simDialectNames are the providers the simulator can play (those with a
+// frame writer), for help and errors.
+func simDialectNames() []string {
+	var out []string
+	for _, n := range provider.Names {
+		if provider.Lookup(n).Wire != nil {
+			out = append(out, string(n))
+		}
+	}
+	return out
+}
+
+// twilioSignature is X-Twilio-Signature for a WebSocket upgrade: the
+// base64 HMAC-SHA1 of the wss:// URL, keyed with the account's auth token
+// (a GET has no parameters to append).
+func twilioSignature(authToken, wssURL string) string {
+	return base64.StdEncoding.EncodeToString(provider.TwilioMAC(authToken, wssURL, nil))
 }
