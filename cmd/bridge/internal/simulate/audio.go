@@ -26,7 +26,6 @@ type simAudio struct {
 	tracks       []*simTrack
 }
 
-// simTrack is one track of simAudio.
 type simTrack struct {
 	name     string
 	payloads [][]byte // base64 of each frame's wire bytes
@@ -35,12 +34,10 @@ type simTrack struct {
 	finals []predictedFinal
 }
 
-// frameDuration is the audio in one frame.
 func (a *simAudio) frameDuration() time.Duration {
 	return time.Duration(a.frameSamples) * time.Second / time.Duration(a.rate)
 }
 
-// duration is the audio in one track.
 func (a *simAudio) duration() time.Duration {
 	return time.Duration(a.frames) * a.frameDuration()
 }

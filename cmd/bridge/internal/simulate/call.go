@@ -47,7 +47,9 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	ids := r.d.Wire.NewIDs()
 	ids.Call = id
 	a := r.audio
-	r.stats.predicted.Add(int64(a.predictedFinals()))
+	for _, t := range a.tracks {
+		r.stats.predicted.Add(int64(len(t.finals)))
+	}
 
 	var sub *captionSub
 	if r.cmd.Subscribe || r.cmd.Captions {
@@ -203,16 +205,6 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 type closeEvent struct {
 	at  time.Time
 	err error
-}
-
-// predictedFinals counts the finals the audio should produce before it
-// ends, over all tracks.
-func (a *simAudio) predictedFinals() int {
-	n := 0
-	for _, t := range a.tracks {
-		n += len(t.finals)
-	}
-	return n
 }
 
 func (a *simAudio) trackNames() []string {

@@ -47,7 +47,6 @@ func (rep *simReport) failed() int {
 	return n
 }
 
-// print writes the report.
 func (rep *simReport) print(w io.Writer) {
 	r := rep.run
 	a := r.audio
@@ -153,10 +152,7 @@ func (rep *simReport) printProc(w io.Writer) {
 		first, last := win[0], win[len(win)-1]
 		d := last.at.Sub(first.at)
 		c := last.cpu - first.cpu
-		var peak int64
-		for _, s := range win {
-			peak = max(peak, s.rss)
-		}
+		peak := peakRSS(win)
 		fmt.Fprintf(w, "                    steady (%d calls streaming, %.1f s): %.2f CPU-s (%.2f cores, %.0f%% in the kernel) = %s CPU-s per call-minute\n",
 			r.cmd.Calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9), perCallMin(c, audioMin(d, r.cmd.Calls)))
 		if frames := float64(r.cmd.Calls) * d.Seconds() * r.cmd.Speed / r.audio.frameDuration().Seconds() * float64(len(r.audio.tracks)); frames > 0 && last.reads > 0 {
@@ -169,12 +165,8 @@ func (rep *simReport) printProc(w io.Writer) {
 		fmt.Fprintf(w, "                    RSS before %s, steady first %s, last %s, peak %s: %s per call\n",
 			fmtBytes(rep.before.rss), fmtBytes(first.rss), fmtBytes(last.rss), fmtBytes(peak), fmtBytes((peak-rep.before.rss)/int64(r.cmd.Calls)))
 	} else {
-		var peak int64
-		for _, s := range rep.samples {
-			peak = max(peak, s.rss)
-		}
 		fmt.Fprintf(w, "                    RSS before %s, peak %s (no steady window: the ramp is longer than a call)\n",
-			fmtBytes(rep.before.rss), fmtBytes(peak))
+			fmtBytes(rep.before.rss), fmtBytes(peakRSS(rep.samples)))
 	}
 	fmt.Fprintf(w, "                    RSS after the calls %s\n", fmtBytes(rep.after.rss))
 }

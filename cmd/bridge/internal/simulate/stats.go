@@ -1,7 +1,6 @@
 package simulate
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/bits"
@@ -109,7 +108,7 @@ type procSample struct {
 // every Linux architecture Go runs on.
 const clockTicks = 100
 
-// readProc reads /proc/<pid>/stat and /proc/<pid>/status.
+// readProc reads /proc/<pid>/stat and /proc/<pid>/io.
 func readProc(pid int) (procSample, error) {
 	s := procSample{at: time.Now()}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -122,13 +121,15 @@ func readProc(pid int) (procSample, error) {
 		return s, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 22 {
 		return s, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	pages, _ := strconv.ParseInt(f[21], 10, 64) // field 24, the count VmRSS shows
 	s.cpu = time.Duration(utime+stime) * time.Second / clockTicks
 	s.sys = time.Duration(stime) * time.Second / clockTicks
+	s.rss = pages * int64(os.Getpagesize())
 	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
 		for _, l := range strings.Split(string(io), "\n") {
 			k, v, _ := strings.Cut(l, ":")
@@ -141,19 +142,7 @@ func readProc(pid int) (procSample, error) {
 			}
 		}
 	}
-	st, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return s, err
-	}
-	defer st.Close()
-	sc := bufio.NewScanner(st)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			s.rss = kb << 10
-		}
-	}
-	return s, sc.Err()
+	return s, nil
 }
 
 // procWatch samples a process every interval until stopped.
@@ -243,4 +232,13 @@ func loadAverage() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// peakRSS is the most memory any of the samples found resident.
+func peakRSS(samples []procSample) int64 {
+	var peak int64
+	for _, s := range samples {
+		peak = max(peak, s.rss)
+	}
+	return peak
 }

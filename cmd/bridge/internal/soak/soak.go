@@ -378,37 +378,20 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 		c.fail("start: %v", err)
 		return
 	}
-	stallAt, bigAt, dropAt := -1, -1, -1
-	switch c.fault {
-	case "stall":
-		stallAt = rng.IntN(frames)
-	case "oversize":
-		bigAt = rng.IntN(frames)
-	case "drop":
-		dropAt = rng.IntN(frames)
+	faultAt := frames // the frame a stall, an oversized message or a drop takes the place of
+	if c.fault == "stall" || c.fault == "oversize" || c.fault == "drop" {
+		faultAt = rng.IntN(frames)
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	ended := false
-	for k := 0; k < frames && !ended; k++ {
+	for k := 0; k < frames && k <= faultAt; k++ {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return
 		}
 		switch {
-		case k == stallAt:
-			r.count("stalls", 1)
-			ended = true
-		case k == bigAt:
-			r.count("oversize messages", 1)
-			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"event":"media","media":{"payload":"`+strings.Repeat("A", r.tooBig)+`"}}`))
-			ended = true
-		case k == dropAt:
-			r.count("dropped sockets", 1)
-			_ = conn.UnderlyingConn().Close()
-			ended = true
-		default:
+		case k < faultAt:
 			if err := w.frame(k, false); err != nil {
 				c.fail("frame %d: %v", k, err)
 				return
@@ -425,19 +408,27 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 					_ = w.frame(k, true)
 				}
 			}
+		case c.fault == "stall":
+			r.count("stalls", 1)
+		case c.fault == "oversize":
+			r.count("oversize messages", 1)
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"event":"media","media":{"payload":"`+strings.Repeat("A", r.tooBig)+`"}}`))
+		default:
+			r.count("dropped sockets", 1)
+			_ = conn.UnderlyingConn().Close()
 		}
 	}
-	switch {
-	case stallAt >= 0:
+	switch c.fault {
+	case "stall":
 		// Silent until the bridge gives up on the stream.
 		if code := w.awaitClose(r.cmd.Stall + 10*time.Second); code != websocket.CloseNormalClosure {
 			c.fail("stalled call closed with %d, want 1000 (idle timeout)", code)
 		}
-	case bigAt >= 0:
+	case "oversize":
 		if code := w.awaitClose(10 * time.Second); code != websocket.CloseMessageTooBig {
 			c.fail("oversized message closed with %d, want 1009", code)
 		}
-	case dropAt >= 0:
+	case "drop":
 	default:
 		if err := w.flush(); err != nil {
 			c.fail("flush: %v", err)
