@@ -336,16 +336,7 @@ func TestTracksOnTwoSockets(t *testing.T) {
 	}
 	wav := func(t *testing.T, base, id, track string) wavFile {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, base+"/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav", nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return parseWAV(t, b)
+		return parseWAV(t, authGet(t, base, token, "/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav"))
 	}
 
 	// trackRecorded waits until the call has recorded frames of track.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,27 +68,6 @@ func startBridgeLogs(t *testing.T, cfg config.Config) (*instance, string, *logBu
 		}
 	})
 	return inst, base, logs
-}
-
-// metric reads one series from /metrics ("name" or `name{label="v"}`); an
-// absent series is 0.
-func metric(t *testing.T, base, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(t, err)
-			return f
-		}
-	}
-	require.NoError(t, sc.Err())
-	return 0
 }
 
 // closeOf reads until the server's close frame and returns its code and

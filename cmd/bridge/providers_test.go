@@ -541,20 +541,6 @@ func tryDial(t *testing.T, base, path string, hdr http.Header) (int, *websocket.
 	return http.StatusSwitchingProtocols, c
 }
 
-func apiGet(t *testing.T, base, path string, v any) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+authAPIToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	if v != nil && resp.StatusCode == http.StatusOK {
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
-	}
-	return resp.StatusCode
-}
-
 // TestMediaAuthentication: every scheme, valid and not, is decided before
 // the upgrade (the HTTP status of the handshake says so) and a refused
 // socket records nothing.
@@ -684,22 +670,6 @@ func TestMediaOpenToAnyone(t *testing.T) {
 		require.NotContains(t, out.String(), secret, "the banner shows no secret")
 	}
 	require.Contains(t, out.String(), "https://bridge.example.com/instructions/plivo/<secret>")
-}
-
-// httpDo sends a request and returns the status and body.
-func httpDo(t *testing.T, method, u string, body string, hdr map[string]string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	require.NoError(t, err)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b
 }
 
 const formType = "application/x-www-form-urlencoded"
