@@ -35,11 +35,7 @@ func TestFsyncRounds(t *testing.T) {
 			_, base := startBridge(t, cfg)
 			const callSid, streamSid = "CA9200000000000000000000000000000a", "MZ9200000000000000000000000000000a"
 			c := dial(t, base, "/media", nil)
-			send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
-			gen := bursts(300, 8000, 0, 0.5, 1)
-			for k := range 50 {
-				send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
-			}
+			playBursts(t, c, callSid, streamSid, 50)
 			if tt.interval > 0 {
 				require.Eventually(t, func() bool { return authMetric(t, base, authAPIToken, "bridge_fsync_round_seconds_count") >= 3 }, 10*time.Second, 10*time.Millisecond)
 			}

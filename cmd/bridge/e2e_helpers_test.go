@@ -202,6 +202,17 @@ func metric(t *testing.T, base, series string) float64 {
 	return authMetric(t, base, "", series)
 }
 
+// playBursts sends the start of a one-track Twilio stream and n frames of
+// a tone in bursts.
+func playBursts(t *testing.T, c *websocket.Conn, callSid, streamSid string, n int) {
+	t.Helper()
+	send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
+	gen := bursts(300, 8000, 0, 0.5, 1)
+	for k := range n {
+		send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+	}
+}
+
 // waitEnded polls until the call has ended and returns its record.
 func waitEnded(t *testing.T, base, id string) bridge.CallRecord {
 	t.Helper()

@@ -594,11 +594,7 @@ func TestRecordingByteRanges(t *testing.T) {
 	_, base := startBridge(t, testConfig(t))
 	const callSid, streamSid = "CAr1000000000000000000000000000001", "MZr1000000000000000000000000000001"
 	c := dial(t, base, "/media/twilio", nil)
-	send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
-	gen := bursts(300, 8000, 0, 0.5, 1)
-	for k := range 50 {
-		send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
-	}
+	playBursts(t, c, callSid, streamSid, 50)
 	send(t, c, twilioStop(streamSid, callSid, 52))
 	waitEnded(t, base, callSid)
 

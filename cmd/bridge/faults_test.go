@@ -425,6 +425,16 @@ func waitSubscribers(t *testing.T, base string, n int) {
 // bounds costs anything.
 func TestLimits(t *testing.T) {
 	const sid, stream = "CAlim00000000000000000000000000001", "MZlim00000000000000000000000000001"
+	// timedOut plays a frame and waits for the bridge to close the socket
+	// with text and end the call with a timeout.
+	timedOut := func(t *testing.T, base, text string) bridge.CallRecord {
+		c := dial(t, base, "/media/twilio", nil)
+		send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil), twilioMedia(stream, "inbound", 2, 1, 0, mulawFrame(tone, 0, 160)))
+		code, got := closeOf(t, c)
+		require.Equal(t, websocket.CloseNormalClosure, code)
+		require.Equal(t, text, got)
+		return waitEndedWith(t, base, sid, bridge.ReasonTimeout)
+	}
 	tests := []struct {
 		name string
 		set  func(l *config.Limits)
@@ -490,12 +500,7 @@ func TestLimits(t *testing.T) {
 			name: "maximum call duration",
 			set:  func(l *config.Limits) { l.MaxCallDuration = 700 * time.Millisecond },
 			run: func(t *testing.T, base string) {
-				c := dial(t, base, "/media/twilio", nil)
-				send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil), twilioMedia(stream, "inbound", 2, 1, 0, mulawFrame(tone, 0, 160)))
-				code, text := closeOf(t, c)
-				require.Equal(t, websocket.CloseNormalClosure, code)
-				require.Equal(t, "stream ended by the bridge: timeout", text)
-				rec := waitEndedWith(t, base, sid, bridge.ReasonTimeout)
+				rec := timedOut(t, base, "stream ended by the bridge: timeout")
 				require.GreaterOrEqual(t, rec.DurationMs, int64(700))
 			},
 		},
@@ -503,12 +508,7 @@ func TestLimits(t *testing.T) {
 			name: "idle timeout",
 			set:  func(l *config.Limits) { l.IdleTimeout = 300 * time.Millisecond },
 			run: func(t *testing.T, base string) {
-				c := dial(t, base, "/media/twilio", nil)
-				send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil), twilioMedia(stream, "inbound", 2, 1, 0, mulawFrame(tone, 0, 160)))
-				code, text := closeOf(t, c)
-				require.Equal(t, websocket.CloseNormalClosure, code)
-				require.Equal(t, "idle timeout", text)
-				rec := waitEndedWith(t, base, sid, bridge.ReasonTimeout)
+				rec := timedOut(t, base, "idle timeout")
 				require.Equal(t, "no frames for 300ms", rec.Streams[0].Error)
 			},
 		},

@@ -715,11 +715,14 @@ func parseXML(t *testing.T, b []byte) xmlNode {
 func TestStreamInstructions(t *testing.T) {
 	_, base := startBridge(t, authConfig(t))
 	caller := url.Values{"From": {"+14155550100"}, "To": {"+14155550199"}, "CallSid": {"CA11111111111111111111111111111111"}}
+	// twilioPost posts form to path as Twilio does, signed with key over signed.
+	twilioPost := func(t *testing.T, path, key string, signed, form url.Values) (int, []byte) {
+		return httpDo(t, "POST", base+path, form.Encode(),
+			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign(key, authPublic+path, signed)})
+	}
 
 	t.Run("Twilio, signed", func(t *testing.T) {
-		u := authPublic + "/instructions/twilio?dial=%2B15551234567"
-		status, b := httpDo(t, "POST", base+"/instructions/twilio?dial=%2B15551234567", caller.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign(authTwilioToken, u, caller)})
+		status, b := twilioPost(t, "/instructions/twilio?dial=%2B15551234567", authTwilioToken, caller, caller)
 		require.Equal(t, http.StatusOK, status, "%s", b)
 		doc := parseXML(t, b)
 		require.Equal(t, "Response", doc.XMLName.Local)
@@ -735,24 +738,19 @@ func TestStreamInstructions(t *testing.T) {
 		require.Equal(t, "+15551234567", doc.child("Dial").child("Number").Text)
 	})
 	t.Run("Twilio, connect mode", func(t *testing.T) {
-		u := authPublic + "/instructions/twilio?mode=connect"
-		status, b := httpDo(t, "POST", base+"/instructions/twilio?mode=connect", caller.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign(authTwilioToken, u, caller)})
+		status, b := twilioPost(t, "/instructions/twilio?mode=connect", authTwilioToken, caller, caller)
 		require.Equal(t, http.StatusOK, status, "%s", b)
 		doc := parseXML(t, b)
 		require.Equal(t, "inbound_track", doc.child("Connect").child("Stream").attr("track"))
 		require.Len(t, doc.Nodes, 1, "nothing after <Connect>")
 	})
 	t.Run("Twilio, bad signature", func(t *testing.T) {
-		status, _ := httpDo(t, "POST", base+"/instructions/twilio", caller.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign("wrong", authPublic+"/instructions/twilio", caller)})
+		status, _ := twilioPost(t, "/instructions/twilio", "wrong", caller, caller)
 		require.Equal(t, http.StatusForbidden, status)
 	})
 	t.Run("Twilio, tampered form", func(t *testing.T) {
-		sig := twilioSign(authTwilioToken, authPublic+"/instructions/twilio", caller)
 		tampered := url.Values{"From": {"+19999999999"}, "To": caller["To"], "CallSid": caller["CallSid"]}
-		status, _ := httpDo(t, "POST", base+"/instructions/twilio", tampered.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": sig})
+		status, _ := twilioPost(t, "/instructions/twilio", authTwilioToken, caller, tampered)
 		require.Equal(t, http.StatusForbidden, status)
 	})
 	t.Run("SignalWire cXML with the path secret", func(t *testing.T) {
