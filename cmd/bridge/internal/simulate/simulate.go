@@ -277,17 +277,14 @@ func (r *simRun) callID(i int) string {
 
 // run plays every call and gathers the report.
 func (r *simRun) run(ctx context.Context) (*simReport, error) {
-	var watch *procWatch
+	var stopWatch func() []procSample
 	if r.cmd.PID > 0 {
 		if _, err := readProc(r.cmd.PID); err != nil {
 			return nil, fmt.Errorf("--pid %d: %w", r.cmd.PID, err)
 		}
-		watch = watchProc(r.cmd.PID, 250*time.Millisecond)
+		stopWatch = watchProc(r.cmd.PID, 250*time.Millisecond)
 	}
 	rep := &simReport{run: r}
-	if watch != nil {
-		rep.before = watch.now()
-	}
 	rep.selfBefore, _ = readProc(os.Getpid())
 	rep.loadBefore = loadAverage()
 	rep.results = make([]callResult, r.cmd.Calls)
@@ -308,9 +305,11 @@ func (r *simRun) run(ctx context.Context) (*simReport, error) {
 	rep.end = time.Now()
 	rep.selfAfter, _ = readProc(os.Getpid())
 	rep.loadAfter = loadAverage()
-	if watch != nil {
-		rep.after = watch.now()
-		rep.samples = watch.close()
+	if stopWatch != nil {
+		rep.samples = stopWatch()
+		if n := len(rep.samples); n > 0 {
+			rep.before, rep.after = rep.samples[0], rep.samples[n-1]
+		}
 	}
 	if r.cmd.Verify {
 		rep.verify(ctx)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -145,62 +144,36 @@ func readProc(pid int) (procSample, error) {
 	return s, nil
 }
 
-// procWatch samples a process every interval until stopped.
-type procWatch struct {
-	pid  int
-	mu   sync.Mutex
-	all  []procSample
-	stop chan struct{}
-	done chan struct{}
-}
-
-func watchProc(pid int, every time.Duration) *procWatch {
-	w := &procWatch{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
-	w.sample()
+// watchProc samples a process now and every interval until the returned
+// func is called; that func samples once more and returns every sample.
+func watchProc(pid int, every time.Duration) func() []procSample {
+	var all []procSample // written by the sampling goroutine until done is closed
+	sample := func() {
+		if s, err := readProc(pid); err == nil { // else the process has exited: the samples so far stand
+			all = append(all, s)
+		}
+	}
+	sample()
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(w.done)
+		defer close(done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
-			case <-w.stop:
-				w.sample()
+			case <-stop:
+				sample()
 				return
 			case <-t.C:
-				w.sample()
+				sample()
 			}
 		}
 	}()
-	return w
-}
-
-func (w *procWatch) sample() {
-	s, err := readProc(w.pid)
-	if err != nil {
-		return // the process has exited: the samples so far stand
+	return func() []procSample {
+		close(stop)
+		<-done
+		return all
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.all = append(w.all, s)
-}
-
-// now takes a sample at once and returns it.
-func (w *procWatch) now() procSample {
-	w.sample()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.all) == 0 {
-		return procSample{at: time.Now()}
-	}
-	return w.all[len(w.all)-1]
-}
-
-func (w *procWatch) close() []procSample {
-	close(w.stop)
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.all
 }
 
 // between returns the samples taken in [from, to].

@@ -92,7 +92,6 @@ type soakCall struct {
 	frames              int               // frames per track the bridge must have kept
 	exact               bool              // the WAV must equal the audio sent, not just its length
 	bigParams           bool              // the start frame carries 48 KB of custom parameters
-	subSawEnd           string            // end reason the reading subscriber saw
 	problems            []string
 }
 
@@ -346,15 +345,14 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 	frames := int(time.Duration(rng.Int64N(int64(r.cmd.CallLength-time.Second)+1)+int64(time.Second)) / (20 * time.Millisecond))
 
 	// Subscribers: one that reads and checks, sometimes one that never reads.
-	var subDone chan struct{}
+	var subEnd chan string // the end reason the reading subscriber saw
 	if rng.IntN(2) == 0 {
 		if sub, err := r.dial(ctx, "/ws/captions?call="+url.QueryEscape(c.id)); err == nil {
 			r.count("subscribers reading", 1)
-			subDone = make(chan struct{})
+			subEnd = make(chan string, 1)
 			go func() {
-				defer close(subDone)
 				defer sub.Close()
-				c.subSawEnd = r.watch(sub, c)
+				subEnd <- r.watch(sub, c)
 			}()
 		}
 	}
@@ -442,11 +440,11 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 		r.count("reordered pairs", w.swapped)
 	}
 	r.check(checks, c, reason)
-	if subDone != nil {
+	if subEnd != nil {
 		select {
-		case <-subDone:
-			if c.subSawEnd != reason {
-				c.fail("the subscriber saw the call end with %q, want %q", c.subSawEnd, reason)
+		case end := <-subEnd:
+			if end != reason {
+				c.fail("the subscriber saw the call end with %q, want %q", end, reason)
 			}
 		case <-time.After(15 * time.Second):
 			c.fail("the subscriber never saw the call end")
