@@ -115,12 +115,6 @@ func (rep *simReport) printProc(w io.Writer) {
 	if r.cmd.PID == 0 || rep.before.at.IsZero() {
 		return
 	}
-	audioMin := func(wall time.Duration, calls int) float64 {
-		if r.cmd.Speed == 0 {
-			return 0
-		}
-		return wall.Minutes() * r.cmd.Speed * float64(calls)
-	}
 	perCallMin := func(cpu time.Duration, callMin float64) string {
 		if callMin <= 0 {
 			return "n/a"
@@ -147,14 +141,17 @@ func (rep *simReport) printProc(w io.Writer) {
 			firstEnd = res.streamEnd
 		}
 	}
-	win := between(rep.samples, lastStart.Add(time.Second), firstEnd)
+	from := lastStart.Add(time.Second)
+	win := slices.DeleteFunc(slices.Clone(rep.samples), func(s procSample) bool {
+		return s.at.Before(from) || s.at.After(firstEnd)
+	})
 	if len(win) >= 2 {
 		first, last := win[0], win[len(win)-1]
 		d := last.at.Sub(first.at)
 		c := last.cpu - first.cpu
 		peak := peakRSS(win)
 		fmt.Fprintf(w, "                    steady (%d calls streaming, %.1f s): %.2f CPU-s (%.2f cores, %.0f%% in the kernel) = %s CPU-s per call-minute\n",
-			r.cmd.Calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9), perCallMin(c, audioMin(d, r.cmd.Calls)))
+			r.cmd.Calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9), perCallMin(c, d.Minutes()*r.cmd.Speed*float64(r.cmd.Calls)))
 		if frames := float64(r.cmd.Calls) * d.Seconds() * r.cmd.Speed / r.audio.frameDuration().Seconds() * float64(len(r.audio.tracks)); frames > 0 && last.reads > 0 {
 			fmt.Fprintf(w, "                    steady syscalls: %.2f reads and %.2f writes per media frame\n",
 				float64(last.reads-first.reads)/frames, float64(last.writes-first.writes)/frames)

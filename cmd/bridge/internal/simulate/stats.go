@@ -176,17 +176,6 @@ func watchProc(pid int, every time.Duration) func() []procSample {
 	}
 }
 
-// between returns the samples taken in [from, to].
-func between(all []procSample, from, to time.Time) []procSample {
-	var out []procSample
-	for _, s := range all {
-		if !s.at.Before(from) && !s.at.After(to) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // fmtBytes prints a byte count in KB or MB (powers of 1024).
 func fmtBytes(b int64) string {
 	switch {

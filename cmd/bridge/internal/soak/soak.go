@@ -587,11 +587,7 @@ func (w *soakWire) start() error {
 			p[fmt.Sprintf("soak%02d", i)] = strings.Repeat("p", 1000)
 		}
 	}
-	enc := provider.PCMU
-	if c.provider == "exotel" {
-		enc = provider.L16
-	}
-	return w.send(w.wire.Start(w.ids, c.tracks, enc, c.rate, p))
+	return w.send(w.wire.Start(w.ids, c.tracks, w.wire.Encodings[0], c.rate, p)) // μ-law for Twilio, L16 for Exotel
 }
 
 // sample is the call's speech-like audio: a tone in bursts.
