@@ -93,6 +93,16 @@ type soakCall struct {
 	exact               bool              // the WAV must equal the audio sent, not just its length
 	bigParams           bool              // the start frame carries 48 KB of custom parameters
 	problems            []string
+
+	// The media socket, speaking the provider's protocol.
+	wire    *provider.Wire
+	ids     provider.IDs
+	conn    *websocket.Conn
+	rng     *rand.Rand
+	freq    float64
+	seq     int
+	held    [][]byte // frames held back, sent after the next frame
+	swapped int
 }
 
 func (c *soakCall) fail(format string, a ...any) {
@@ -370,9 +380,9 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 		return
 	}
 	defer conn.Close()
-	w := soakWire{c: c, conn: conn, rng: rng, freq: 200 + rng.Float64()*400,
-		wire: provider.Lookup(provider.Name(c.provider)).Wire, ids: provider.IDs{Call: c.id, Stream: "MZ" + c.id[2:]}}
-	if err := w.start(); err != nil {
+	c.conn, c.rng, c.freq = conn, rng, 200+rng.Float64()*400
+	c.wire, c.ids = provider.Lookup(provider.Name(c.provider)).Wire, provider.IDs{Call: c.id, Stream: "MZ" + c.id[2:]}
+	if err := c.start(); err != nil {
 		c.fail("start: %v", err)
 		return
 	}
@@ -390,7 +400,7 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 		}
 		switch {
 		case k < faultAt:
-			if err := w.frame(k, false); err != nil {
+			if err := c.frame(k, false); err != nil {
 				c.fail("frame %d: %v", k, err)
 				return
 			}
@@ -398,12 +408,12 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 			switch c.fault {
 			case "garbage":
 				if rng.IntN(4) == 0 {
-					r.count("garbage frames", w.garbage())
+					r.count("garbage frames", c.garbage())
 				}
 			case "dup-reorder":
 				if rng.IntN(5) == 0 {
 					r.count("duplicate frames", 1)
-					_ = w.frame(k, true)
+					_ = c.frame(k, true)
 				}
 			}
 		case c.fault == "stall":
@@ -419,25 +429,25 @@ func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, 
 	switch c.fault {
 	case "stall":
 		// Silent until the bridge gives up on the stream.
-		if code := w.awaitClose(r.cmd.Stall + 10*time.Second); code != websocket.CloseNormalClosure {
+		if code := c.awaitClose(r.cmd.Stall + 10*time.Second); code != websocket.CloseNormalClosure {
 			c.fail("stalled call closed with %d, want 1000 (idle timeout)", code)
 		}
 	case "oversize":
-		if code := w.awaitClose(10 * time.Second); code != websocket.CloseMessageTooBig {
+		if code := c.awaitClose(10 * time.Second); code != websocket.CloseMessageTooBig {
 			c.fail("oversized message closed with %d, want 1009", code)
 		}
 	case "drop":
 	default:
-		if err := w.flush(); err != nil {
+		if err := c.flush(); err != nil {
 			c.fail("flush: %v", err)
-		} else if err := w.stop(); err != nil {
+		} else if err := c.stop(); err != nil {
 			c.fail("stop: %v", err)
-		} else if code := w.awaitClose(10 * time.Second); code != websocket.CloseNormalClosure {
+		} else if code := c.awaitClose(10 * time.Second); code != websocket.CloseNormalClosure {
 			c.fail("stopped call closed with %d, want 1000", code)
 		}
 	}
 	if c.fault == "dup-reorder" {
-		r.count("reordered pairs", w.swapped)
+		r.count("reordered pairs", c.swapped)
 	}
 	r.check(checks, c, reason)
 	if subEnd != nil {
@@ -558,26 +568,12 @@ func (r *soakRun) metric(name string) float64 {
 	return 0
 }
 
-// soakWire speaks one provider's protocol for a soak call.
-type soakWire struct {
-	c       *soakCall
-	wire    *provider.Wire
-	ids     provider.IDs
-	conn    *websocket.Conn
-	rng     *rand.Rand
-	freq    float64
-	seq     int
-	held    [][]byte // frames held back, sent after the next frame
-	swapped int
+func (c *soakCall) send(b []byte) error {
+	c.seq++
+	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
-func (w *soakWire) send(b []byte) error {
-	w.seq++
-	return w.conn.WriteMessage(websocket.TextMessage, b)
-}
-
-func (w *soakWire) start() error {
-	c := w.c
+func (c *soakCall) start() error {
 	p := map[string]string{}
 	if c.fault == "stt-fail" {
 		p["mock_fail_after_ms"] = "1000"
@@ -587,13 +583,13 @@ func (w *soakWire) start() error {
 			p[fmt.Sprintf("soak%02d", i)] = strings.Repeat("p", 1000)
 		}
 	}
-	return w.send(w.wire.Start(w.ids, c.tracks, w.wire.Encodings[0], c.rate, p)) // μ-law for Twilio, L16 for Exotel
+	return c.send(c.wire.Start(c.ids, c.tracks, c.wire.Encodings[0], c.rate, p)) // μ-law for Twilio, L16 for Exotel
 }
 
 // sample is the call's speech-like audio: a tone in bursts.
-func (w *soakWire) sample(track string, i int) int16 {
-	t := float64(i) / float64(w.c.rate)
-	f := w.freq
+func (c *soakCall) sample(track string, i int) int16 {
+	t := float64(i) / float64(c.rate)
+	f := c.freq
 	if track == "outbound" {
 		f *= 1.5
 		t += 0.7
@@ -608,14 +604,13 @@ func (w *soakWire) sample(track string, i int) int16 {
 // A reordering call sometimes holds one track's frame back and sends it
 // after the next frame: too late to place, its place is silence. dup
 // resends a frame (the bridge drops it).
-func (w *soakWire) frame(k int, dup bool) error {
-	c := w.c
+func (c *soakCall) frame(k int, dup bool) error {
 	n := c.rate / 50
 	var hold [][]byte
 	for _, tr := range c.tracks {
 		pcm := make([]byte, 2*n)
 		for i := range n {
-			binary.LittleEndian.PutUint16(pcm[2*i:], uint16(w.sample(tr, k*n+i)))
+			binary.LittleEndian.PutUint16(pcm[2*i:], uint16(c.sample(tr, k*n+i)))
 		}
 		payload := pcm
 		if c.provider != "exotel" { // μ-law, as the bridge will decode it
@@ -623,10 +618,10 @@ func (w *soakWire) frame(k int, dup bool) error {
 			codec.EncodeMulaw(payload, pcm)
 			codec.DecodeMulaw(pcm, payload)
 		}
-		msg := w.wire.AppendMedia(nil, w.ids, int64(w.seq+1), int64(k+1), int64(20*k), tr,
+		msg := c.wire.AppendMedia(nil, c.ids, int64(c.seq+1), int64(k+1), int64(20*k), tr,
 			[]byte(base64.StdEncoding.EncodeToString(payload)))
 		if dup {
-			if err := w.send(msg); err != nil {
+			if err := c.send(msg); err != nil {
 				return err
 			}
 			continue
@@ -634,11 +629,11 @@ func (w *soakWire) frame(k int, dup bool) error {
 		// Never the first frame: a stream's timestamps are anchored at the
 		// first frame it receives, and no provider reorders over TCP that
 		// early (Telnyx, which may reorder, goes through a jitter window).
-		if c.fault == "dup-reorder" && k > 0 && len(w.held) == 0 && len(hold) == 0 && w.rng.IntN(8) == 0 {
+		if c.fault == "dup-reorder" && k > 0 && len(c.held) == 0 && len(hold) == 0 && c.rng.IntN(8) == 0 {
 			hold = append(hold, msg)
-			w.swapped++
+			c.swapped++
 			pcm = make([]byte, 2*n)
-		} else if err := w.send(msg); err != nil {
+		} else if err := c.send(msg); err != nil {
 			return err
 		}
 		c.sent[tr] = append(c.sent[tr], pcm...)
@@ -646,39 +641,39 @@ func (w *soakWire) frame(k int, dup bool) error {
 	if dup {
 		return nil
 	}
-	if err := w.flush(); err != nil { // what the previous frame held back
+	if err := c.flush(); err != nil { // what the previous frame held back
 		return err
 	}
-	w.held = hold
+	c.held = hold
 	return nil
 }
 
 // flush sends the frames held back.
-func (w *soakWire) flush() error {
-	for _, m := range w.held {
-		if err := w.send(m); err != nil {
+func (c *soakCall) flush() error {
+	for _, m := range c.held {
+		if err := c.send(m); err != nil {
 			return err
 		}
 	}
-	w.held = nil
+	c.held = nil
 	return nil
 }
 
 // garbage sends a short run of bad frames, fewer than the bridge's limit
 // of malformed frames in a row.
-func (w *soakWire) garbage() int {
-	n := 1 + w.rng.IntN(4)
+func (c *soakCall) garbage() int {
+	n := 1 + c.rng.IntN(4)
 	for range n {
 		var err error
-		switch w.rng.IntN(4) {
+		switch c.rng.IntN(4) {
 		case 0:
-			err = w.conn.WriteMessage(websocket.TextMessage, []byte("{not json"))
+			err = c.conn.WriteMessage(websocket.TextMessage, []byte("{not json"))
 		case 1:
-			err = w.conn.WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef})
+			err = c.conn.WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef})
 		case 2:
-			err = w.send([]byte(`{"event":"media","streamSid":"MZx","media":{"track":"inbound","payload":"***"}}`))
+			err = c.send([]byte(`{"event":"media","streamSid":"MZx","media":{"track":"inbound","payload":"***"}}`))
 		default:
-			err = w.send([]byte(`{"event":"soak-unknown","detail":"ignored"}`))
+			err = c.send([]byte(`{"event":"soak-unknown","detail":"ignored"}`))
 		}
 		if err != nil {
 			return 0
@@ -687,16 +682,16 @@ func (w *soakWire) garbage() int {
 	return n
 }
 
-func (w *soakWire) stop() error {
-	return w.send(w.wire.Stop(w.ids, int64(w.seq+1)))
+func (c *soakCall) stop() error {
+	return c.send(c.wire.Stop(c.ids, int64(c.seq+1)))
 }
 
 // awaitClose reads until the server's close frame and returns its code (0
 // when the connection ended without one).
-func (w *soakWire) awaitClose(within time.Duration) int {
-	_ = w.conn.SetReadDeadline(time.Now().Add(within))
+func (c *soakCall) awaitClose(within time.Duration) int {
+	_ = c.conn.SetReadDeadline(time.Now().Add(within))
 	for {
-		if _, _, err := w.conn.ReadMessage(); err != nil {
+		if _, _, err := c.conn.ReadMessage(); err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				return ce.Code
