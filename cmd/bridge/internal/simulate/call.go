@@ -33,10 +33,8 @@ type simStats struct {
 type callResult struct {
 	id          string
 	err         error
-	frames      int64     // media frames sent, all tracks
 	streamStart time.Time // first media frame due
 	streamEnd   time.Time // last media frame sent
-	ended       bool      // the subscriber saw call.ended
 }
 
 // playCall plays one call: subscribe to its captions, open the media
@@ -146,7 +144,6 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 				res.err = fmt.Errorf("send frame %d of %s: %w", i+1, t.name, err)
 				return res
 			}
-			res.frames++
 			r.stats.frames.Add(1)
 		}
 	}
@@ -191,7 +188,6 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 		}
 		sub.close()
 		<-sub.done
-		res.ended = sub.ended
 		switch {
 		case sub.err != nil:
 			res.err = fmt.Errorf("caption socket: %w", sub.err)

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -116,6 +117,26 @@ func (c *Client) WAV(ctx context.Context, id, track string) (pcm []byte, rate in
 		return nil, 0, errors.New("not PCM16 mono")
 	}
 	return b[44:], int(le.Uint32(b[24:])), nil
+}
+
+// CheckWAV says what is wrong with the recording of track tr of call id:
+// not a playable WAV, not at rate, not as long as its record says or as the
+// audio sent (PCM16LE), or, when exact, not that audio.
+func (c *Client) CheckWAV(ctx context.Context, id string, tr bridge.TrackRecord, rate int, sent []byte, exact bool) error {
+	pcm, got, err := c.WAV(ctx, id, tr.Name)
+	switch {
+	case err != nil:
+		return err
+	case got != rate:
+		return fmt.Errorf("%d Hz, want %d", got, rate)
+	case int64(len(pcm)/2) != tr.Samples:
+		return fmt.Errorf("holds %d samples, its record says %d", len(pcm)/2, tr.Samples)
+	case len(pcm) != len(sent):
+		return fmt.Errorf("holds %d samples, %d were sent", len(pcm)/2, len(sent)/2)
+	case exact && !bytes.Equal(pcm, sent):
+		return errors.New("audio differs from what was sent")
+	}
+	return nil
 }
 
 // dialErr describes a failed upgrade, with the response's status and body.

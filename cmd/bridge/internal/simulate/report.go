@@ -1,7 +1,6 @@
 package simulate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -222,15 +221,9 @@ func (r *simRun) verifyCall(ctx context.Context, id string) (exact, checked int,
 				t.name, tr.Frames, tr.Duplicates, tr.GapMs, tr.Samples))
 		}
 		checked++
-		pcm, rate, err := r.client.WAV(ctx, id, t.name)
-		switch {
-		case err != nil:
+		if err := r.client.CheckWAV(ctx, id, tr, r.audio.rate, t.decoded, true); err != nil {
 			problems = append(problems, t.name+".wav: "+err.Error())
-		case rate != r.audio.rate:
-			problems = append(problems, fmt.Sprintf("%s.wav: %d Hz, want %d", t.name, rate, r.audio.rate))
-		case !bytes.Equal(pcm, t.decoded):
-			problems = append(problems, t.name+".wav: audio differs from what was sent")
-		default:
+		} else {
 			exact++
 		}
 	}
