@@ -56,7 +56,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 			res.err = fmt.Errorf("subscribe to captions: %w", err)
 			return res
 		}
-		defer func() { sub.close(); <-sub.done }()
+		defer func() { sub.conn.Close(); <-sub.done }()
 	}
 
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 256, WriteBufferSize: 4096}
@@ -68,13 +68,15 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	// The bridge sends nothing on a media socket but its close frame: a
 	// reader notices it (and answers pings). Closing the socket ends it,
 	// and the call waits for it.
-	closed := make(chan closeEvent, 1)
+	var closedAt time.Time // written before closed is sent on
+	closed := make(chan error, 1)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
 		for {
 			if _, _, err := conn.ReadMessage(); err != nil {
-				closed <- closeEvent{at: time.Now(), err: err}
+				closedAt = time.Now()
+				closed <- err
 				return
 			}
 		}
@@ -163,11 +165,11 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	wait := time.NewTimer(r.cmd.Timeout)
 	defer wait.Stop()
 	select {
-	case ev := <-closed:
+	case err := <-closed:
 		var ce *websocket.CloseError
-		if errors.As(ev.err, &ce) && ce.Code == websocket.CloseNormalClosure {
-			r.stats.stopClose.add(ev.at.Sub(stopAt))
-		} else if res.err = ev.err; errors.As(ev.err, &ce) {
+		if errors.As(err, &ce) && ce.Code == websocket.CloseNormalClosure {
+			r.stats.stopClose.add(closedAt.Sub(stopAt))
+		} else if res.err = err; errors.As(err, &ce) {
 			res.err = fmt.Errorf("the bridge closed the socket with %d %q", ce.Code, ce.Text)
 		}
 	case <-wait.C:
@@ -186,7 +188,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 		case <-wait.C:
 		case <-ctx.Done():
 		}
-		sub.close()
+		sub.conn.Close()
 		<-sub.done
 		switch {
 		case sub.err != nil:
@@ -196,11 +198,6 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 		}
 	}
 	return res
-}
-
-type closeEvent struct {
-	at  time.Time
-	err error
 }
 
 func (a *simAudio) trackNames() []string {
@@ -240,8 +237,6 @@ func (r *simRun) subscribe(ctx context.Context, callID string) (*captionSub, err
 	go s.read()
 	return s, nil
 }
-
-func (s *captionSub) close() { s.conn.Close() }
 
 // read handles events until the socket ends: call.ended, then the
 // bridge's close 1000.

@@ -47,25 +47,26 @@ func (c *Client) Dial(ctx context.Context, d *websocket.Dialer, path string, h h
 // Get fetches path and, when it answers 200 and v is not nil, decodes its
 // JSON into v. It returns the HTTP status.
 func (c *Client) Get(ctx context.Context, path string, v any) (int, error) {
-	resp, err := c.get(ctx, path)
-	if err != nil {
-		return 0, err
+	code, b, err := c.fetch(ctx, path)
+	if err == nil && v != nil && code == http.StatusOK {
+		err = json.Unmarshal(b, v)
 	}
-	defer resp.Body.Close()
-	if v != nil && resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	return code, err
 }
 
-func (c *Client) get(ctx context.Context, path string) (*http.Response, error) {
+func (c *Client) fetch(ctx context.Context, path string) (code int, body []byte, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	req.Header = c.Header()
-	return c.HTTP.Do(req)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
 }
 
 // Ended polls the call's record until the call has ended, for at most
@@ -95,17 +96,12 @@ func (c *Client) Ended(ctx context.Context, id string, within time.Duration) (br
 // WAV whose header describes exactly the file, and returns its samples
 // (PCM16LE) and rate.
 func (c *Client) WAV(ctx context.Context, id, track string) (pcm []byte, rate int, err error) {
-	resp, err := c.get(ctx, "/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav")
+	code, b, err := c.fetch(ctx, "/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav")
 	if err != nil {
 		return nil, 0, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("http %d", resp.StatusCode)
+	if code != http.StatusOK {
+		return nil, 0, fmt.Errorf("http %d", code)
 	}
 	le := binary.LittleEndian
 	switch {

@@ -61,11 +61,7 @@ func (l *latencies) quantile(q float64) time.Duration {
 	for i := range l.counts {
 		seen += l.counts[i].Load()
 		if seen >= rank {
-			v := bucketValue(i)
-			if m := l.max.Load(); v > m {
-				v = m
-			}
-			return time.Duration(v) * time.Microsecond
+			return time.Duration(min(bucketValue(i), l.max.Load())) * time.Microsecond
 		}
 	}
 	return time.Duration(l.max.Load()) * time.Microsecond
