@@ -37,7 +37,8 @@ func TestFsyncRounds(t *testing.T) {
 			c := dial(t, base, "/media", nil)
 			playBursts(t, c, callSid, streamSid, 50)
 			if tt.interval > 0 {
-				require.Eventually(t, func() bool { return authMetric(t, base, authAPIToken, "bridge_fsync_round_seconds_count") >= 3 }, 10*time.Second, 10*time.Millisecond)
+				rounds := func() float64 { return authMetric(t, base, authAPIToken, "bridge_fsync_round_seconds_count") }
+				require.Eventually(t, func() bool { return rounds() >= 3 }, 10*time.Second, 10*time.Millisecond)
 			}
 			send(t, c, twilioStop(streamSid, callSid, 60))
 			waitEndedVia(t, apiGet, base, callSid)

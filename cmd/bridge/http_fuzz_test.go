@@ -136,7 +136,8 @@ func (c *fuzzCall) finish(tb testing.TB, base string) {
 	var rec bridge.CallRecord
 	require.Eventually(tb, func() bool {
 		rec = bridge.CallRecord{}
-		return getJSONWith(tb, base, fuzzAPIToken, "/api/calls/"+url.PathEscape(c.id), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded
+		code := getJSONWith(tb, base, fuzzAPIToken, "/api/calls/"+url.PathEscape(c.id), &rec)
+		return code == http.StatusOK && rec.Status == bridge.StatusEnded
 	}, 15*time.Second, 20*time.Millisecond, "call %s did not end", c.id)
 	require.Equal(tb, bridge.ReasonStop, rec.Reason, "the streaming call ended badly: %s", rec.Error)
 	b := authGet(tb, base, fuzzAPIToken, "/api/calls/"+url.PathEscape(c.id)+"/recordings/inbound.wav")

@@ -150,7 +150,8 @@ func (rep *simReport) printProc(w io.Writer) {
 		c := last.cpu - first.cpu
 		peak := peakRSS(win)
 		fmt.Fprintf(w, "                    steady (%d calls streaming, %.1f s): %.2f CPU-s (%.2f cores, %.0f%% in the kernel) = %s CPU-s per call-minute\n",
-			r.cmd.Calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9), perCallMin(c, d.Minutes()*r.cmd.Speed*float64(r.cmd.Calls)))
+			r.cmd.Calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9),
+			perCallMin(c, d.Minutes()*r.cmd.Speed*float64(r.cmd.Calls)))
 		if frames := float64(r.cmd.Calls) * d.Seconds() * r.cmd.Speed / r.audio.frameDuration().Seconds() * float64(len(r.audio.tracks)); frames > 0 && last.reads > 0 {
 			fmt.Fprintf(w, "                    steady syscalls: %.2f reads and %.2f writes per media frame\n",
 				float64(last.reads-first.reads)/frames, float64(last.writes-first.writes)/frames)
@@ -159,7 +160,8 @@ func (rep *simReport) printProc(w io.Writer) {
 		fmt.Fprintf(w, "                    RSS through the steady window: %s, %s, %s, %s, %s (0, 25, 50, 75, 100 %%)\n",
 			q(0), q(0.25), q(0.5), q(0.75), q(1))
 		fmt.Fprintf(w, "                    RSS before %s, steady first %s, last %s, peak %s: %s per call\n",
-			fmtBytes(rep.before.rss), fmtBytes(first.rss), fmtBytes(last.rss), fmtBytes(peak), fmtBytes((peak-rep.before.rss)/int64(r.cmd.Calls)))
+			fmtBytes(rep.before.rss), fmtBytes(first.rss), fmtBytes(last.rss), fmtBytes(peak),
+			fmtBytes((peak-rep.before.rss)/int64(r.cmd.Calls)))
 	} else {
 		fmt.Fprintf(w, "                    RSS before %s, peak %s (no steady window: the ramp is longer than a call)\n",
 			fmtBytes(rep.before.rss), fmtBytes(peakRSS(rep.samples)))

@@ -100,7 +100,7 @@ type soakCall struct {
 	rng     *rand.Rand
 	freq    float64
 	seq     int
-	held    [][]byte // frames held back, sent after the next frame
+	held    []byte // a frame held back, sent after the next frame
 	swapped int
 }
 
@@ -588,7 +588,7 @@ func (c *soakCall) sample(track string, i int) int16 {
 // resends a frame (the bridge drops it).
 func (c *soakCall) frame(k int, dup bool) error {
 	n := c.rate / 50
-	var hold [][]byte
+	var hold []byte
 	for _, tr := range c.tracks {
 		pcm := make([]byte, 2*n)
 		for i := range n {
@@ -600,8 +600,8 @@ func (c *soakCall) frame(k int, dup bool) error {
 			codec.EncodeMulaw(payload, pcm)
 			codec.DecodeMulaw(pcm, payload)
 		}
-		msg := c.wire.AppendMedia(nil, c.ids, int64(c.seq+1), int64(k+1), int64(20*k), tr,
-			[]byte(base64.StdEncoding.EncodeToString(payload)))
+		b64 := base64.StdEncoding.AppendEncode(nil, payload)
+		msg := c.wire.AppendMedia(nil, c.ids, int64(c.seq+1), int64(k+1), int64(20*k), tr, b64)
 		if dup {
 			if err := c.send(msg); err != nil {
 				return err
@@ -611,8 +611,8 @@ func (c *soakCall) frame(k int, dup bool) error {
 		// Never the first frame: a stream's timestamps are anchored at the
 		// first frame it receives, and no provider reorders over TCP that
 		// early (Telnyx, which may reorder, goes through a jitter window).
-		if c.fault == "dup-reorder" && k > 0 && len(c.held) == 0 && len(hold) == 0 && c.rng.IntN(8) == 0 {
-			hold = append(hold, msg)
+		if c.fault == "dup-reorder" && k > 0 && c.held == nil && hold == nil && c.rng.IntN(8) == 0 {
+			hold = msg
 			c.swapped++
 			pcm = make([]byte, 2*n)
 		} else if err := c.send(msg); err != nil {
@@ -632,13 +632,11 @@ func (c *soakCall) frame(k int, dup bool) error {
 
 // flush sends the frames held back.
 func (c *soakCall) flush() error {
-	for _, m := range c.held {
-		if err := c.send(m); err != nil {
-			return err
-		}
+	if c.held == nil {
+		return nil
 	}
-	c.held = nil
-	return nil
+	defer func() { c.held = nil }()
+	return c.send(c.held)
 }
 
 // garbage sends a short run of bad frames, fewer than the bridge's limit
