@@ -3,7 +3,6 @@ package simulate
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -163,9 +162,6 @@ func putSample(pcm []byte, i int, v int16) {
 // prepareAudio encodes each track's PCM16LE for the wire in frames of
 // frameSamples, and predicts what the bridge records and transcribes.
 func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding, bigEndian bool, frameSamples int) (*simAudio, error) {
-	if len(names) != len(pcm) || len(pcm) == 0 {
-		return nil, errors.New("one PCM buffer per track")
-	}
 	a := &simAudio{rate: rate, encoding: enc, frameSamples: frameSamples}
 	for _, p := range pcm {
 		a.frames = max(a.frames, (len(p)/2+frameSamples-1)/frameSamples)
@@ -176,27 +172,26 @@ func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding,
 	}
 	for ti, name := range names {
 		t := &simTrack{name: name, payloads: make([][]byte, a.frames)}
-		src := make([]byte, 2*frameSamples*a.frames) // padded with silence to whole frames
-		copy(src, pcm[ti])
-		wire := make([]byte, wireBytes)
+		// Padded with silence to whole frames, and decoded in place as the
+		// bridge will decode what is sent.
 		decoded := make([]byte, 2*frameSamples*a.frames)
-		for f := 0; f < a.frames; f++ {
-			frame := src[2*frameSamples*f : 2*frameSamples*(f+1)]
-			out := decoded[2*frameSamples*f : 2*frameSamples*(f+1)]
+		copy(decoded, pcm[ti])
+		wire := make([]byte, wireBytes)
+		for f := range a.frames {
+			frame := decoded[2*frameSamples*f : 2*frameSamples*(f+1)]
 			switch enc {
 			case provider.PCMU:
 				codec.EncodeMulaw(wire, frame)
-				codec.DecodeMulaw(out, wire)
+				codec.DecodeMulaw(frame, wire)
 			case provider.PCMA:
 				codec.EncodeAlaw(wire, frame)
-				codec.DecodeAlaw(out, wire)
+				codec.DecodeAlaw(frame, wire)
 			case provider.L16:
 				if bigEndian {
 					codec.DecodeL16BE(wire, frame) // swapping is its own inverse
 				} else {
 					copy(wire, frame)
 				}
-				copy(out, frame)
 			default:
 				return nil, fmt.Errorf("encoding %q cannot be simulated", enc)
 			}

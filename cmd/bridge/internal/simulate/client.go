@@ -47,14 +47,15 @@ func (c *Client) Dial(ctx context.Context, d *websocket.Dialer, path string, h h
 // Get fetches path and, when it answers 200 and v is not nil, decodes its
 // JSON into v. It returns the HTTP status.
 func (c *Client) Get(ctx context.Context, path string, v any) (int, error) {
-	code, b, err := c.fetch(ctx, path)
+	code, b, err := c.Fetch(ctx, path)
 	if err == nil && v != nil && code == http.StatusOK {
 		err = json.Unmarshal(b, v)
 	}
 	return code, err
 }
 
-func (c *Client) fetch(ctx context.Context, path string) (code int, body []byte, err error) {
+// Fetch gets path and returns the HTTP status and the body.
+func (c *Client) Fetch(ctx context.Context, path string) (code int, body []byte, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
 		return 0, nil, err
@@ -97,7 +98,7 @@ func (c *Client) Ended(ctx context.Context, id string, within time.Duration) (br
 // file, not at rate, not as long as its record says or as the audio sent
 // (PCM16LE), or, when exact, not that audio.
 func (c *Client) CheckWAV(ctx context.Context, id string, tr bridge.TrackRecord, rate int, sent []byte, exact bool) error {
-	code, b, err := c.fetch(ctx, "/api/calls/"+url.PathEscape(id)+"/recordings/"+tr.Name+".wav")
+	code, b, err := c.Fetch(ctx, "/api/calls/"+url.PathEscape(id)+"/recordings/"+tr.Name+".wav")
 	if err != nil {
 		return err
 	}

@@ -534,12 +534,7 @@ func (r *soakRun) dial(ctx context.Context, path string) (*websocket.Conn, error
 
 // metric reads one unlabelled series from /metrics (0 when absent).
 func (r *soakRun) metric(name string) float64 {
-	resp, err := r.client.HTTP.Get(r.client.Base + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	_, b, _ := r.client.Fetch(context.Background(), "/metrics")
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			var f float64
