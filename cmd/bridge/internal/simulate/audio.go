@@ -66,9 +66,7 @@ func readWAV(path string) (channels [][]byte, rate int, err error) {
 	for p := 12; p+8 <= len(b); {
 		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:p+8]))
 		body := b[p+8:]
-		if size > len(body) {
-			size = len(body) // a header not patched after a crash: take what is there
-		}
+		size = min(size, len(body)) // a header not patched after a crash: take what is there
 		body = body[:size]
 		switch id {
 		case "fmt ":

@@ -97,12 +97,11 @@ func (rep *simReport) print(w io.Writer) {
 		fmt.Fprintf(w, "  problems:\n")
 		keys := slices.Sorted(maps.Keys(errs))
 		sort.SliceStable(keys, func(i, j int) bool { return errs[keys[i]] > errs[keys[j]] })
-		for i, k := range keys {
-			if i == 10 {
-				fmt.Fprintf(w, "    … %d more kinds\n", len(keys)-10)
-				break
-			}
+		for _, k := range keys[:min(len(keys), 10)] {
 			fmt.Fprintf(w, "    %6d × %s\n", errs[k], k)
+		}
+		if len(keys) > 10 {
+			fmt.Fprintf(w, "    … %d more kinds\n", len(keys)-10)
 		}
 	}
 }

@@ -680,15 +680,12 @@ func (c *soakCall) awaitClose(within time.Duration) int {
 func (r *soakRun) report() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	byFault := map[string]int{}
-	bad := 0
+	byFault, bad := map[string]int{}, 0
 	for _, c := range r.calls {
 		byFault[c.fault]++
-		if len(c.problems) > 0 {
-			bad++
-			for _, p := range c.problems {
-				r.problems = append(r.problems, c.id+" ("+c.fault+"): "+p)
-			}
+		bad += min(len(c.problems), 1)
+		for _, p := range c.problems {
+			r.problems = append(r.problems, c.id+" ("+c.fault+"): "+p)
 		}
 	}
 	fmt.Fprintf(r.out, "soak: seed %d\n", r.cmd.Seed)
@@ -703,12 +700,11 @@ func (r *soakRun) report() int {
 		fmt.Fprintf(r.out, "  %-38s %d\n", k+":", r.stats[k])
 	}
 	fmt.Fprintf(r.out, "problems:         %d\n", len(r.problems))
-	for i, p := range r.problems {
-		if i == 20 {
-			fmt.Fprintf(r.out, "  … %d more\n", len(r.problems)-20)
-			break
-		}
+	for _, p := range r.problems[:min(len(r.problems), 20)] {
 		fmt.Fprintf(r.out, "  %s\n", p)
+	}
+	if len(r.problems) > 20 {
+		fmt.Fprintf(r.out, "  … %d more\n", len(r.problems)-20)
 	}
 	return len(r.problems)
 }
