@@ -13,7 +13,6 @@ import (
 	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -221,9 +220,7 @@ func (r *soakRun) startBridge(cfg config.Config, start func(config.Config, zerol
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = dir
 	if cfg.APIToken == "" && !cfg.AllowAnonymous {
-		var b [32]byte
-		_, _ = crand.Read(b[:])
-		r.client.Token = hex.EncodeToString(b[:])
+		r.client.Token = crand.Text()
 		cfg.APIToken = r.client.Token
 	}
 	cfg.Limits.IdleTimeout = 2 * time.Second
