@@ -93,14 +93,11 @@ func readWAV(path string) (channels [][]byte, rate int, err error) {
 	case data == nil:
 		return nil, 0, fmt.Errorf("%s: no data chunk", path)
 	}
-	frames := len(data) / (2 * nch)
 	channels = make([][]byte, nch)
-	for c := range channels {
-		ch := make([]byte, 2*frames)
-		for i := 0; i < frames; i++ {
-			copy(ch[2*i:2*i+2], data[(i*nch+c)*2:])
+	for i := 0; i+2*nch <= len(data); i += 2 * nch { // one sample of every channel
+		for c := range channels {
+			channels[c] = append(channels[c], data[i+2*c:i+2*c+2]...)
 		}
-		channels[c] = ch
 	}
 	return channels, rate, nil
 }

@@ -22,10 +22,9 @@ import (
 	"github.com/callcaptions/bridge/config"
 )
 
-// Cmd plays calls into a running bridge as a provider would. With
-// --calls above one it is the load tool. The bridge's own settings given
-// on the same command line (or in BRIDGE_* variables) are used to reach it
-// and authenticate: --addr, --api-token (else the token the bridge keeps in
+// Cmd is the simulate command's settings. The bridge's own settings given
+// on the same command line (or in BRIDGE_* variables) reach and
+// authenticate to it: --addr, --api-token (else the token the bridge keeps in
 // <--data>/api-token), --public-url, --twilio-auth-token,
 // --media-bearer-token, --provider-bearer-tokens, --media-path-secret,
 // --provider-path-secrets, --exotel-basic-auth.

@@ -172,7 +172,6 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 			time.Sleep(50 * time.Millisecond)
 		}
 		r.stats["goroutines left after shutdown"] = left - goroutines
-
 		if left > goroutines {
 			r.problems = append(r.problems, fmt.Sprintf("%d goroutines left after the bridge shut down", left-goroutines))
 		}
