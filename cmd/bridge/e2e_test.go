@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -601,17 +600,11 @@ func TestRecordingByteRanges(t *testing.T) {
 	path := base + "/api/calls/" + url.PathEscape(callSid) + "/recordings/inbound.wav"
 	fetch := func(t *testing.T, method, rng string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(method, path, nil)
-		require.NoError(t, err)
+		var hdr map[string]string
 		if rng != "" {
-			req.Header.Set("Range", rng)
+			hdr = map[string]string{"Range": rng}
 		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp, b
+		return httpResponse(t, method, path, "", hdr)
 	}
 	resp, whole := fetch(t, http.MethodGet, "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
