@@ -146,7 +146,6 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 	goroutines := soakGoroutines()
 	var stop func() error
 	if cmd.URL == "" {
-		var err error
 		if stop, err = r.startBridge(cfg, env.Start); err != nil {
 			fmt.Fprintln(stderr, "bridge soak:", err)
 			return exitcode.Failure
