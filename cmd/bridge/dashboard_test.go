@@ -689,24 +689,13 @@ func TestDashboardToken(t *testing.T) {
 	call.play(6, 0)
 	call.stop()
 
-	get := func(path string, hdr map[string]string) (*http.Response, string) {
-		req, err := http.NewRequest(http.MethodGet, base+path, nil)
-		require.NoError(t, err)
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp, string(b)
+	get := func(path string, hdr map[string]string) (*http.Response, []byte) {
+		return httpResponse(t, http.MethodGet, base+path, "", hdr)
 	}
-	bearer := map[string]string{"Authorization": "Bearer " + token}
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		_, body := get("/api/calls/"+callSid, bearer)
+		_, body := get("/api/calls/"+callSid, bearer(token))
 		var rec bridge.CallRecord
-		require.NoError(c, json.Unmarshal([]byte(body), &rec))
+		require.NoError(c, json.Unmarshal(body, &rec))
 		require.Equal(c, bridge.StatusEnded, rec.Status)
 	}, 15*time.Second, 20*time.Millisecond, "call ended")
 	for _, path := range []string{"/api/calls", "/api/config", "/api/calls/" + callSid + "/transcript", "/api/calls/" + callSid + "/transcript.vtt",
@@ -716,7 +705,7 @@ func TestDashboardToken(t *testing.T) {
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 			resp, _ = get(path, map[string]string{"Authorization": "Bearer wrong"})
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-			resp, _ = get(path, bearer)
+			resp, _ = get(path, bearer(token))
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 		})
 	}

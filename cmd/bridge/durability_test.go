@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,42 +35,16 @@ func TestFsyncRounds(t *testing.T) {
 			_, base := startBridge(t, cfg)
 			const callSid, streamSid = "CA9200000000000000000000000000000a", "MZ9200000000000000000000000000000a"
 			c := dial(t, base, "/media", nil)
-			send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
-			gen := bursts(300, 8000, 0, 0.5, 1)
-			for k := range 50 {
-				send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
-			}
+			playBursts(t, c, callSid, streamSid, 50)
 			if tt.interval > 0 {
-				require.Eventually(t, func() bool { return fsyncRounds(t, base) >= 3 }, 10*time.Second, 10*time.Millisecond)
+				rounds := func() float64 { return authMetric(t, base, authAPIToken, "bridge_fsync_round_seconds_count") }
+				require.Eventually(t, func() bool { return rounds() >= 3 }, 10*time.Second, 10*time.Millisecond)
 			}
 			send(t, c, twilioStop(streamSid, callSid, 60))
 			waitEndedVia(t, apiGet, base, callSid)
 			if tt.interval == 0 {
-				require.Zero(t, fsyncRounds(t, base))
+				require.Zero(t, authMetric(t, base, authAPIToken, "bridge_fsync_round_seconds_count"))
 			}
 		})
 	}
-}
-
-// fsyncRounds reads bridge_fsync_round_seconds_count from /metrics.
-func fsyncRounds(t *testing.T, base string) float64 {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+authAPIToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "bridge_fsync_round_seconds_count "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(t, err)
-			return f
-		}
-	}
-	require.NoError(t, sc.Err())
-	return 0
 }

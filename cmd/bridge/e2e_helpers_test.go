@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,16 +119,98 @@ func send(t *testing.T, c *websocket.Conn, frames ...[]byte) {
 	}
 }
 
-// getJSON fetches path and decodes it into v, returning the status code.
+// httpResponse sends a request and returns the response, its body read
+// and closed.
+func httpResponse(tb testing.TB, method, u, body string, hdr map[string]string) (*http.Response, []byte) {
+	tb.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	require.NoError(tb, err)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return resp, b
+}
+
+// httpDo sends a request and returns the status and body.
+func httpDo(tb testing.TB, method, u, body string, hdr map[string]string) (int, []byte) {
+	tb.Helper()
+	resp, b := httpResponse(tb, method, u, body, hdr)
+	return resp.StatusCode, b
+}
+
+// bearer is the header that carries token; none when it is empty.
+func bearer(token string) map[string]string {
+	if token == "" {
+		return nil
+	}
+	return map[string]string{"Authorization": "Bearer " + token}
+}
+
+// getJSONWith fetches path with token and decodes a 200's body into v (when
+// not nil), returning the status code.
+func getJSONWith(tb testing.TB, base, token, path string, v any) int {
+	tb.Helper()
+	code, b := httpDo(tb, http.MethodGet, base+path, "", bearer(token))
+	if v != nil && code == http.StatusOK {
+		require.NoError(tb, json.Unmarshal(b, v))
+	}
+	return code
+}
+
+// getJSON is getJSONWith without a token.
 func getJSON(t *testing.T, base, path string, v any) int {
 	t.Helper()
-	resp, err := http.Get(base + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	if v != nil && resp.StatusCode == http.StatusOK {
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+	return getJSONWith(t, base, "", path, v)
+}
+
+// apiGet is getJSONWith with authAPIToken.
+func apiGet(t *testing.T, base, path string, v any) int {
+	t.Helper()
+	return getJSONWith(t, base, authAPIToken, path, v)
+}
+
+// authGet fetches path with token and returns the body of a 200.
+func authGet(tb testing.TB, base, token, path string) []byte {
+	tb.Helper()
+	code, b := httpDo(tb, http.MethodGet, base+path, "", bearer(token))
+	require.Equal(tb, http.StatusOK, code, "GET %s: %s", path, b)
+	return b
+}
+
+// authMetric reads one series from /metrics ("name" or `name{label="v"}`)
+// with token; an absent series is 0.
+func authMetric(t *testing.T, base, token, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(string(authGet(t, base, token, "/metrics")), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+			return f
+		}
 	}
-	return resp.StatusCode
+	return 0
+}
+
+// metric is authMetric without a token.
+func metric(t *testing.T, base, series string) float64 {
+	t.Helper()
+	return authMetric(t, base, "", series)
+}
+
+// playBursts sends the start of a one-track Twilio stream and n frames of
+// a tone in bursts.
+func playBursts(t *testing.T, c *websocket.Conn, callSid, streamSid string, n int) {
+	t.Helper()
+	send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
+	gen := bursts(300, 8000, 0, 0.5, 1)
+	for k := range n {
+		send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+	}
 }
 
 // waitEnded polls until the call has ended and returns its record.

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -336,16 +335,7 @@ func TestTracksOnTwoSockets(t *testing.T) {
 	}
 	wav := func(t *testing.T, base, id, track string) wavFile {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, base+"/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav", nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return parseWAV(t, b)
+		return parseWAV(t, authGet(t, base, token, "/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav"))
 	}
 
 	// trackRecorded waits until the call has recorded frames of track.
@@ -603,28 +593,18 @@ func TestRecordingByteRanges(t *testing.T) {
 	_, base := startBridge(t, testConfig(t))
 	const callSid, streamSid = "CAr1000000000000000000000000000001", "MZr1000000000000000000000000000001"
 	c := dial(t, base, "/media/twilio", nil)
-	send(t, c, twilioStart(callSid, streamSid, []string{"inbound"}, nil))
-	gen := bursts(300, 8000, 0, 0.5, 1)
-	for k := range 50 {
-		send(t, c, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
-	}
+	playBursts(t, c, callSid, streamSid, 50)
 	send(t, c, twilioStop(streamSid, callSid, 52))
 	waitEnded(t, base, callSid)
 
 	path := base + "/api/calls/" + url.PathEscape(callSid) + "/recordings/inbound.wav"
 	fetch := func(t *testing.T, method, rng string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(method, path, nil)
-		require.NoError(t, err)
+		var hdr map[string]string
 		if rng != "" {
-			req.Header.Set("Range", rng)
+			hdr = map[string]string{"Range": rng}
 		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp, b
+		return httpResponse(t, method, path, "", hdr)
 	}
 	resp, whole := fetch(t, http.MethodGet, "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,27 +68,6 @@ func startBridgeLogs(t *testing.T, cfg config.Config) (*instance, string, *logBu
 		}
 	})
 	return inst, base, logs
-}
-
-// metric reads one series from /metrics ("name" or `name{label="v"}`); an
-// absent series is 0.
-func metric(t *testing.T, base, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(t, err)
-			return f
-		}
-	}
-	require.NoError(t, sc.Err())
-	return 0
 }
 
 // closeOf reads until the server's close frame and returns its code and
@@ -448,6 +425,16 @@ func waitSubscribers(t *testing.T, base string, n int) {
 // bounds costs anything.
 func TestLimits(t *testing.T) {
 	const sid, stream = "CAlim00000000000000000000000000001", "MZlim00000000000000000000000000001"
+	// timedOut plays a frame and waits for the bridge to close the socket
+	// with text and end the call with a timeout.
+	timedOut := func(t *testing.T, base, text string) bridge.CallRecord {
+		c := dial(t, base, "/media/twilio", nil)
+		send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil), twilioMedia(stream, "inbound", 2, 1, 0, mulawFrame(tone, 0, 160)))
+		code, got := closeOf(t, c)
+		require.Equal(t, websocket.CloseNormalClosure, code)
+		require.Equal(t, text, got)
+		return waitEndedWith(t, base, sid, bridge.ReasonTimeout)
+	}
 	tests := []struct {
 		name string
 		set  func(l *config.Limits)
@@ -513,12 +500,7 @@ func TestLimits(t *testing.T) {
 			name: "maximum call duration",
 			set:  func(l *config.Limits) { l.MaxCallDuration = 700 * time.Millisecond },
 			run: func(t *testing.T, base string) {
-				c := dial(t, base, "/media/twilio", nil)
-				send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil), twilioMedia(stream, "inbound", 2, 1, 0, mulawFrame(tone, 0, 160)))
-				code, text := closeOf(t, c)
-				require.Equal(t, websocket.CloseNormalClosure, code)
-				require.Equal(t, "stream ended by the bridge: timeout", text)
-				rec := waitEndedWith(t, base, sid, bridge.ReasonTimeout)
+				rec := timedOut(t, base, "stream ended by the bridge: timeout")
 				require.GreaterOrEqual(t, rec.DurationMs, int64(700))
 			},
 		},
@@ -526,12 +508,7 @@ func TestLimits(t *testing.T) {
 			name: "idle timeout",
 			set:  func(l *config.Limits) { l.IdleTimeout = 300 * time.Millisecond },
 			run: func(t *testing.T, base string) {
-				c := dial(t, base, "/media/twilio", nil)
-				send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil), twilioMedia(stream, "inbound", 2, 1, 0, mulawFrame(tone, 0, 160)))
-				code, text := closeOf(t, c)
-				require.Equal(t, websocket.CloseNormalClosure, code)
-				require.Equal(t, "idle timeout", text)
-				rec := waitEndedWith(t, base, sid, bridge.ReasonTimeout)
+				rec := timedOut(t, base, "idle timeout")
 				require.Equal(t, "no frames for 300ms", rec.Streams[0].Error)
 			},
 		},

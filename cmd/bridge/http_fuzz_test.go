@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -137,36 +136,15 @@ func (c *fuzzCall) finish(tb testing.TB, base string) {
 	var rec bridge.CallRecord
 	require.Eventually(tb, func() bool {
 		rec = bridge.CallRecord{}
-		return fuzzGetJSON(tb, base, "/api/calls/"+url.PathEscape(c.id), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded
+		code := getJSONWith(tb, base, fuzzAPIToken, "/api/calls/"+url.PathEscape(c.id), &rec)
+		return code == http.StatusOK && rec.Status == bridge.StatusEnded
 	}, 15*time.Second, 20*time.Millisecond, "call %s did not end", c.id)
 	require.Equal(tb, bridge.ReasonStop, rec.Reason, "the streaming call ended badly: %s", rec.Error)
-	req, err := http.NewRequest(http.MethodGet, base+"/api/calls/"+url.PathEscape(c.id)+"/recordings/inbound.wav", nil)
-	require.NoError(tb, err)
-	req.Header.Set("Authorization", "Bearer "+fuzzAPIToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(tb, err)
-	defer resp.Body.Close()
-	require.Equal(tb, http.StatusOK, resp.StatusCode)
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(tb, err)
+	b := authGet(tb, base, fuzzAPIToken, "/api/calls/"+url.PathEscape(c.id)+"/recordings/inbound.wav")
 	require.GreaterOrEqual(tb, len(b), 44)
 	require.Equal(tb, uint32(len(b)-44), uint32(b[40])|uint32(b[41])<<8|uint32(b[42])<<16|uint32(b[43])<<24, "WAV data size")
 	require.True(tb, bytes.Equal(c.pcm, b[44:]), "the streaming call's recording is not byte-exact (%d bytes sent, %d recorded)", len(c.pcm), len(b)-44)
 	require.NoError(tb, c.conn.Close())
-}
-
-func fuzzGetJSON(tb testing.TB, base, path string, v any) int {
-	tb.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	require.NoError(tb, err)
-	req.Header.Set("Authorization", "Bearer "+fuzzAPIToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(tb, err)
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		require.NoError(tb, json.NewDecoder(resp.Body).Decode(v))
-	}
-	return resp.StatusCode
 }
 
 // fuzzRequest assembles a raw HTTP/1.1 request. The fuzzed header block is

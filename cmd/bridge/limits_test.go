@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,36 +10,6 @@ import (
 
 	"github.com/callcaptions/bridge/bridge"
 )
-
-// authGet fetches path with the API token and returns the body of a 200.
-func authGet(t *testing.T, base, token, path string) []byte {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", path, b)
-	return b
-}
-
-// authMetric reads one series from /metrics (0 when absent).
-func authMetric(t *testing.T, base, token, series string) float64 {
-	t.Helper()
-	sc := bufio.NewScanner(strings.NewReader(string(authGet(t, base, token, "/metrics"))))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(t, err)
-			return f
-		}
-	}
-	return 0
-}
 
 // TestTimestampJumpsCannotFillTheDisk plays, over a real media socket, a
 // stream whose timestamp jumps just under --max-gap after every frame. The

@@ -541,20 +541,6 @@ func tryDial(t *testing.T, base, path string, hdr http.Header) (int, *websocket.
 	return http.StatusSwitchingProtocols, c
 }
 
-func apiGet(t *testing.T, base, path string, v any) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+authAPIToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	if v != nil && resp.StatusCode == http.StatusOK {
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
-	}
-	return resp.StatusCode
-}
-
 // TestMediaAuthentication: every scheme, valid and not, is decided before
 // the upgrade (the HTTP status of the handshake says so) and a refused
 // socket records nothing.
@@ -686,22 +672,6 @@ func TestMediaOpenToAnyone(t *testing.T) {
 	require.Contains(t, out.String(), "https://bridge.example.com/instructions/plivo/<secret>")
 }
 
-// httpDo sends a request and returns the status and body.
-func httpDo(t *testing.T, method, u string, body string, hdr map[string]string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	require.NoError(t, err)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b
-}
-
 const formType = "application/x-www-form-urlencoded"
 
 // xmlDoc is a parsed XML document: element names, attributes, text.
@@ -745,11 +715,14 @@ func parseXML(t *testing.T, b []byte) xmlNode {
 func TestStreamInstructions(t *testing.T) {
 	_, base := startBridge(t, authConfig(t))
 	caller := url.Values{"From": {"+14155550100"}, "To": {"+14155550199"}, "CallSid": {"CA11111111111111111111111111111111"}}
+	// twilioPost posts form to path as Twilio does, signed with key over signed.
+	twilioPost := func(t *testing.T, path, key string, signed, form url.Values) (int, []byte) {
+		return httpDo(t, "POST", base+path, form.Encode(),
+			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign(key, authPublic+path, signed)})
+	}
 
 	t.Run("Twilio, signed", func(t *testing.T) {
-		u := authPublic + "/instructions/twilio?dial=%2B15551234567"
-		status, b := httpDo(t, "POST", base+"/instructions/twilio?dial=%2B15551234567", caller.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign(authTwilioToken, u, caller)})
+		status, b := twilioPost(t, "/instructions/twilio?dial=%2B15551234567", authTwilioToken, caller, caller)
 		require.Equal(t, http.StatusOK, status, "%s", b)
 		doc := parseXML(t, b)
 		require.Equal(t, "Response", doc.XMLName.Local)
@@ -765,24 +738,19 @@ func TestStreamInstructions(t *testing.T) {
 		require.Equal(t, "+15551234567", doc.child("Dial").child("Number").Text)
 	})
 	t.Run("Twilio, connect mode", func(t *testing.T) {
-		u := authPublic + "/instructions/twilio?mode=connect"
-		status, b := httpDo(t, "POST", base+"/instructions/twilio?mode=connect", caller.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign(authTwilioToken, u, caller)})
+		status, b := twilioPost(t, "/instructions/twilio?mode=connect", authTwilioToken, caller, caller)
 		require.Equal(t, http.StatusOK, status, "%s", b)
 		doc := parseXML(t, b)
 		require.Equal(t, "inbound_track", doc.child("Connect").child("Stream").attr("track"))
 		require.Len(t, doc.Nodes, 1, "nothing after <Connect>")
 	})
 	t.Run("Twilio, bad signature", func(t *testing.T) {
-		status, _ := httpDo(t, "POST", base+"/instructions/twilio", caller.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": twilioSign("wrong", authPublic+"/instructions/twilio", caller)})
+		status, _ := twilioPost(t, "/instructions/twilio", "wrong", caller, caller)
 		require.Equal(t, http.StatusForbidden, status)
 	})
 	t.Run("Twilio, tampered form", func(t *testing.T) {
-		sig := twilioSign(authTwilioToken, authPublic+"/instructions/twilio", caller)
 		tampered := url.Values{"From": {"+19999999999"}, "To": caller["To"], "CallSid": caller["CallSid"]}
-		status, _ := httpDo(t, "POST", base+"/instructions/twilio", tampered.Encode(),
-			map[string]string{"Content-Type": formType, "X-Twilio-Signature": sig})
+		status, _ := twilioPost(t, "/instructions/twilio", authTwilioToken, caller, tampered)
 		require.Equal(t, http.StatusForbidden, status)
 	})
 	t.Run("SignalWire cXML with the path secret", func(t *testing.T) {

@@ -1,10 +1,8 @@
 package simulate
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -22,30 +20,23 @@ import (
 type simAudio struct {
 	rate         int
 	encoding     provider.Encoding
-	order        provider.ByteOrder // L16 byte order on the wire
 	frameSamples int
 	frames       int // frames per track
 	tracks       []*simTrack
 }
 
-// simTrack is one track of simAudio.
 type simTrack struct {
 	name     string
 	payloads [][]byte // base64 of each frame's wire bytes
-	// recorded is the SHA-256 of the PCM16LE the bridge writes to the WAV
-	// (the decoded wire audio), and samples its length.
-	recorded [sha256.Size]byte
-	samples  int64
+	decoded  []byte   // the PCM16LE the bridge writes to the WAV: the wire audio decoded
 	// finals are the utterances the mock recognizer will report, in order.
 	finals []predictedFinal
 }
 
-// frameDuration is the audio in one frame.
 func (a *simAudio) frameDuration() time.Duration {
 	return time.Duration(a.frameSamples) * time.Second / time.Duration(a.rate)
 }
 
-// duration is the audio in one track.
 func (a *simAudio) duration() time.Duration {
 	return time.Duration(a.frames) * a.frameDuration()
 }
@@ -75,9 +66,7 @@ func readWAV(path string) (channels [][]byte, rate int, err error) {
 	for p := 12; p+8 <= len(b); {
 		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:p+8]))
 		body := b[p+8:]
-		if size > len(body) {
-			size = len(body) // a header not patched after a crash: take what is there
-		}
+		size = min(size, len(body)) // a header not patched after a crash: take what is there
 		body = body[:size]
 		switch id {
 		case "fmt ":
@@ -104,14 +93,11 @@ func readWAV(path string) (channels [][]byte, rate int, err error) {
 	case data == nil:
 		return nil, 0, fmt.Errorf("%s: no data chunk", path)
 	}
-	frames := len(data) / (2 * nch)
 	channels = make([][]byte, nch)
-	for c := range channels {
-		ch := make([]byte, 2*frames)
-		for i := 0; i < frames; i++ {
-			copy(ch[2*i:2*i+2], data[(i*nch+c)*2:])
+	for i := 0; i+2*nch <= len(data); i += 2 * nch { // one sample of every channel
+		for c := range channels {
+			channels[c] = append(channels[c], data[i+2*c:i+2*c+2]...)
 		}
-		channels[c] = ch
 	}
 	return channels, rate, nil
 }
@@ -170,11 +156,8 @@ func putSample(pcm []byte, i int, v int16) {
 
 // prepareAudio encodes each track's PCM16LE for the wire in frames of
 // frameSamples, and predicts what the bridge records and transcribes.
-func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding, order provider.ByteOrder, frameSamples int) (*simAudio, error) {
-	if len(names) != len(pcm) || len(pcm) == 0 {
-		return nil, errors.New("one PCM buffer per track")
-	}
-	a := &simAudio{rate: rate, encoding: enc, order: order, frameSamples: frameSamples}
+func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding, bigEndian bool, frameSamples int) (*simAudio, error) {
+	a := &simAudio{rate: rate, encoding: enc, frameSamples: frameSamples}
 	for _, p := range pcm {
 		a.frames = max(a.frames, (len(p)/2+frameSamples-1)/frameSamples)
 	}
@@ -184,38 +167,32 @@ func prepareAudio(names []string, pcm [][]byte, rate int, enc provider.Encoding,
 	}
 	for ti, name := range names {
 		t := &simTrack{name: name, payloads: make([][]byte, a.frames)}
-		src := make([]byte, 2*frameSamples*a.frames) // padded with silence to whole frames
-		copy(src, pcm[ti])
-		wire := make([]byte, wireBytes)
+		// Padded with silence to whole frames, and decoded in place as the
+		// bridge will decode what is sent.
 		decoded := make([]byte, 2*frameSamples*a.frames)
-		h := sha256.New()
-		for f := 0; f < a.frames; f++ {
-			frame := src[2*frameSamples*f : 2*frameSamples*(f+1)]
-			out := decoded[2*frameSamples*f : 2*frameSamples*(f+1)]
+		copy(decoded, pcm[ti])
+		wire := make([]byte, wireBytes)
+		for f := range a.frames {
+			frame := decoded[2*frameSamples*f : 2*frameSamples*(f+1)]
 			switch enc {
 			case provider.PCMU:
 				codec.EncodeMulaw(wire, frame)
-				codec.DecodeMulaw(out, wire)
+				codec.DecodeMulaw(frame, wire)
 			case provider.PCMA:
 				codec.EncodeAlaw(wire, frame)
-				codec.DecodeAlaw(out, wire)
+				codec.DecodeAlaw(frame, wire)
 			case provider.L16:
-				if order == provider.BigEndian {
-					for i := 0; i+1 < len(frame); i += 2 {
-						wire[i], wire[i+1] = frame[i+1], frame[i]
-					}
+				if bigEndian {
+					codec.DecodeL16BE(wire, frame) // swapping is its own inverse
 				} else {
 					copy(wire, frame)
 				}
-				copy(out, frame)
 			default:
 				return nil, fmt.Errorf("encoding %q cannot be simulated", enc)
 			}
 			t.payloads[f] = base64.StdEncoding.AppendEncode(nil, wire)
 		}
-		h.Write(decoded)
-		copy(t.recorded[:], h.Sum(nil))
-		t.samples = int64(len(decoded) / 2)
+		t.decoded = decoded
 		t.finals = predictFinals(decoded, rate, frameSamples)
 		a.tracks = append(a.tracks, t)
 	}

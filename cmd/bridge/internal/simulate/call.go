@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,13 +33,9 @@ type simStats struct {
 type callResult struct {
 	id          string
 	err         error
-	frames      int64     // media frames sent, all tracks
 	streamStart time.Time // first media frame due
 	streamEnd   time.Time // last media frame sent
-	ended       bool      // the subscriber saw call.ended
 }
-
-func (c callResult) completed() bool { return c.err == nil }
 
 // playCall plays one call: subscribe to its captions, open the media
 // socket, send the start, the frames at their pace and the stop, wait for
@@ -48,11 +43,11 @@ func (c callResult) completed() bool { return c.err == nil }
 func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	res.id = id
 	ids := r.d.Wire.NewIDs()
-	if id != "" {
-		ids.Call = id
-	}
+	ids.Call = id
 	a := r.audio
-	r.stats.predicted.Add(int64(a.predictedFinals()))
+	for _, t := range a.tracks {
+		r.stats.predicted.Add(int64(len(t.finals)))
+	}
 
 	var sub *captionSub
 	if r.cmd.Subscribe || r.cmd.Captions {
@@ -61,7 +56,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 			res.err = fmt.Errorf("subscribe to captions: %w", err)
 			return res
 		}
-		defer func() { sub.close(); <-sub.done }()
+		defer func() { sub.conn.Close(); <-sub.done }()
 	}
 
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 256, WriteBufferSize: 4096}
@@ -73,13 +68,15 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	// The bridge sends nothing on a media socket but its close frame: a
 	// reader notices it (and answers pings). Closing the socket ends it,
 	// and the call waits for it.
-	closed := make(chan closeEvent, 1)
+	var closedAt time.Time // written before closed is sent on
+	closed := make(chan error, 1)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
 		for {
 			if _, _, err := conn.ReadMessage(); err != nil {
-				closed <- closeEvent{at: time.Now(), err: err}
+				closedAt = time.Now()
+				closed <- err
 				return
 			}
 		}
@@ -149,7 +146,6 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 				res.err = fmt.Errorf("send frame %d of %s: %w", i+1, t.name, err)
 				return res
 			}
-			res.frames++
 			r.stats.frames.Add(1)
 		}
 	}
@@ -169,15 +165,15 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	wait := time.NewTimer(r.cmd.Timeout)
 	defer wait.Stop()
 	select {
-	case ev := <-closed:
+	case err := <-closed:
 		var ce *websocket.CloseError
-		if errors.As(ev.err, &ce) && ce.Code == websocket.CloseNormalClosure {
-			r.stats.stopClose.add(ev.at.Sub(stopAt))
-		} else if res.err = ev.err; errors.As(ev.err, &ce) {
+		if errors.As(err, &ce) && ce.Code == websocket.CloseNormalClosure {
+			r.stats.stopClose.add(closedAt.Sub(stopAt))
+		} else if res.err = err; errors.As(err, &ce) {
 			res.err = fmt.Errorf("the bridge closed the socket with %d %q", ce.Code, ce.Text)
 		}
 	case <-wait.C:
-		res.err = errNoClose
+		res.err = errors.New("the bridge did not close the socket")
 	case <-ctx.Done():
 		res.err = ctx.Err()
 	}
@@ -192,9 +188,8 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 		case <-wait.C:
 		case <-ctx.Done():
 		}
-		sub.close()
+		sub.conn.Close()
 		<-sub.done
-		res.ended = sub.ended
 		switch {
 		case sub.err != nil:
 			res.err = fmt.Errorf("caption socket: %w", sub.err)
@@ -203,21 +198,6 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 		}
 	}
 	return res
-}
-
-type closeEvent struct {
-	at  time.Time
-	err error
-}
-
-// predictedFinals counts the finals the audio should produce before it
-// ends, over all tracks.
-func (a *simAudio) predictedFinals() int {
-	n := 0
-	for _, t := range a.tracks {
-		n += len(t.finals)
-	}
-	return n
 }
 
 func (a *simAudio) trackNames() []string {
@@ -244,15 +224,10 @@ type captionSub struct {
 // subscribe opens /ws/captions?call=<id> before the call starts (the hub
 // holds such a subscriber until the call begins).
 func (r *simRun) subscribe(ctx context.Context, callID string) (*captionSub, error) {
-	u := "ws" + strings.TrimPrefix(r.httpBase, "http") + "/ws/captions?call=" + url.QueryEscape(callID)
-	h := http.Header{}
-	if r.apiToken != "" {
-		h.Set("Authorization", "Bearer "+r.apiToken)
-	}
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 256}
-	conn, resp, err := dialer.DialContext(ctx, u, h)
+	conn, err := r.client.Dial(ctx, &dialer, "/ws/captions?call="+url.QueryEscape(callID), r.client.Header())
 	if err != nil {
-		return nil, dialErr(err, resp)
+		return nil, err
 	}
 	s := &captionSub{r: r, conn: conn, callID: callID, done: make(chan struct{})}
 	s.sentAt = make([][]atomic.Int64, len(r.audio.tracks))
@@ -262,8 +237,6 @@ func (r *simRun) subscribe(ctx context.Context, callID string) (*captionSub, err
 	go s.read()
 	return s, nil
 }
-
-func (s *captionSub) close() { s.conn.Close() }
 
 // read handles events until the socket ends: call.ended, then the
 // bridge's close 1000.

@@ -2,14 +2,10 @@ package simulate
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -22,7 +18,6 @@ import (
 // simReport is what a run measured.
 type simReport struct {
 	run        *simRun
-	calls      int
 	start, end time.Time
 	results    []callResult
 
@@ -44,14 +39,13 @@ type simReport struct {
 func (rep *simReport) failed() int {
 	n := 0
 	for _, r := range rep.results {
-		if !r.completed() {
+		if r.err != nil {
 			n++
 		}
 	}
 	return n
 }
 
-// print writes the report.
 func (rep *simReport) print(w io.Writer) {
 	r := rep.run
 	a := r.audio
@@ -63,7 +57,7 @@ func (rep *simReport) print(w io.Writer) {
 	case r.cmd.Speed != 1:
 		pace = fmt.Sprintf("%g× real time", r.cmd.Speed)
 	}
-	fmt.Fprintf(w, "\nsimulated %d call(s) as %s to %s\n", rep.calls, r.d.Name, r.mediaURL)
+	fmt.Fprintf(w, "\nsimulated %d call(s) as %s to %s\n", r.cmd.Calls, r.d.Name, r.mediaURL)
 	fmt.Fprintf(w, "  audio             %s, %s %d Hz, %d ms frames, %.1f s per call, %s, ramp %s\n",
 		strings.Join(a.trackNames(), "+"), a.encoding, a.rate, a.frameDuration().Milliseconds(), a.duration().Seconds(), pace, r.cmd.Ramp)
 	fmt.Fprintf(w, "  wall time         %.1f s\n", rep.end.Sub(rep.start).Seconds())
@@ -72,7 +66,7 @@ func (rep *simReport) print(w io.Writer) {
 			c.Seconds(), c.Seconds()/rep.selfAfter.at.Sub(rep.selfBefore.at).Seconds(), rep.loadBefore, rep.loadAfter)
 	}
 	failed := rep.failed()
-	fmt.Fprintf(w, "  calls             %d completed, %d failed\n", rep.calls-failed, failed)
+	fmt.Fprintf(w, "  calls             %d completed, %d failed\n", r.cmd.Calls-failed, failed)
 	fmt.Fprintf(w, "  frames sent       %d (%d per completed call)\n", st.frames.Load(), int64(a.frames)*int64(len(a.tracks)))
 	if r.cmd.Speed > 0 {
 		fmt.Fprintf(w, "  pacing lateness   %s\n", st.lateness.summary())
@@ -103,12 +97,11 @@ func (rep *simReport) print(w io.Writer) {
 		fmt.Fprintf(w, "  problems:\n")
 		keys := slices.Sorted(maps.Keys(errs))
 		sort.SliceStable(keys, func(i, j int) bool { return errs[keys[i]] > errs[keys[j]] })
-		for i, k := range keys {
-			if i == 10 {
-				fmt.Fprintf(w, "    … %d more kinds\n", len(keys)-10)
-				break
-			}
+		for _, k := range keys[:min(len(keys), 10)] {
 			fmt.Fprintf(w, "    %6d × %s\n", errs[k], k)
+		}
+		if len(keys) > 10 {
+			fmt.Fprintf(w, "    … %d more kinds\n", len(keys)-10)
 		}
 	}
 }
@@ -120,12 +113,6 @@ func (rep *simReport) printProc(w io.Writer) {
 	if r.cmd.PID == 0 || rep.before.at.IsZero() {
 		return
 	}
-	audioMin := func(wall time.Duration, calls int) float64 {
-		if r.cmd.Speed == 0 {
-			return 0
-		}
-		return wall.Minutes() * r.cmd.Speed * float64(calls)
-	}
 	perCallMin := func(cpu time.Duration, callMin float64) string {
 		if callMin <= 0 {
 			return "n/a"
@@ -134,7 +121,7 @@ func (rep *simReport) printProc(w io.Writer) {
 	}
 	cpu := rep.after.cpu - rep.before.cpu
 	wall := rep.after.at.Sub(rep.before.at)
-	total := float64(rep.calls) * rep.run.audio.duration().Minutes()
+	total := float64(r.cmd.Calls) * rep.run.audio.duration().Minutes()
 	fmt.Fprintf(w, "  bridge pid %-6d  whole run: %.2f CPU-s in %.1f s (%.2f cores) = %s CPU-s per call-minute\n",
 		r.cmd.PID, cpu.Seconds(), wall.Seconds(), cpu.Seconds()/wall.Seconds(), perCallMin(cpu, total))
 
@@ -152,18 +139,19 @@ func (rep *simReport) printProc(w io.Writer) {
 			firstEnd = res.streamEnd
 		}
 	}
-	win := between(rep.samples, lastStart.Add(time.Second), firstEnd)
+	from := lastStart.Add(time.Second)
+	win := slices.DeleteFunc(slices.Clone(rep.samples), func(s procSample) bool {
+		return s.at.Before(from) || s.at.After(firstEnd)
+	})
 	if len(win) >= 2 {
 		first, last := win[0], win[len(win)-1]
 		d := last.at.Sub(first.at)
 		c := last.cpu - first.cpu
-		var peak int64
-		for _, s := range win {
-			peak = max(peak, s.rss)
-		}
+		peak := peakRSS(win)
 		fmt.Fprintf(w, "                    steady (%d calls streaming, %.1f s): %.2f CPU-s (%.2f cores, %.0f%% in the kernel) = %s CPU-s per call-minute\n",
-			rep.calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9), perCallMin(c, audioMin(d, rep.calls)))
-		if frames := float64(rep.calls) * d.Seconds() * r.cmd.Speed / r.audio.frameDuration().Seconds() * float64(len(r.audio.tracks)); frames > 0 && last.reads > 0 {
+			r.cmd.Calls, d.Seconds(), c.Seconds(), c.Seconds()/d.Seconds(), 100*(last.sys-first.sys).Seconds()/max(c.Seconds(), 1e-9),
+			perCallMin(c, d.Minutes()*r.cmd.Speed*float64(r.cmd.Calls)))
+		if frames := float64(r.cmd.Calls) * d.Seconds() * r.cmd.Speed / r.audio.frameDuration().Seconds() * float64(len(r.audio.tracks)); frames > 0 && last.reads > 0 {
 			fmt.Fprintf(w, "                    steady syscalls: %.2f reads and %.2f writes per media frame\n",
 				float64(last.reads-first.reads)/frames, float64(last.writes-first.writes)/frames)
 		}
@@ -171,14 +159,11 @@ func (rep *simReport) printProc(w io.Writer) {
 		fmt.Fprintf(w, "                    RSS through the steady window: %s, %s, %s, %s, %s (0, 25, 50, 75, 100 %%)\n",
 			q(0), q(0.25), q(0.5), q(0.75), q(1))
 		fmt.Fprintf(w, "                    RSS before %s, steady first %s, last %s, peak %s: %s per call\n",
-			fmtBytes(rep.before.rss), fmtBytes(first.rss), fmtBytes(last.rss), fmtBytes(peak), fmtBytes((peak-rep.before.rss)/int64(rep.calls)))
+			fmtBytes(rep.before.rss), fmtBytes(first.rss), fmtBytes(last.rss), fmtBytes(peak),
+			fmtBytes((peak-rep.before.rss)/int64(r.cmd.Calls)))
 	} else {
-		var peak int64
-		for _, s := range rep.samples {
-			peak = max(peak, s.rss)
-		}
 		fmt.Fprintf(w, "                    RSS before %s, peak %s (no steady window: the ramp is longer than a call)\n",
-			fmtBytes(rep.before.rss), fmtBytes(peak))
+			fmtBytes(rep.before.rss), fmtBytes(peakRSS(rep.samples)))
 	}
 	fmt.Fprintf(w, "                    RSS after the calls %s\n", fmtBytes(rep.after.rss))
 }
@@ -188,35 +173,27 @@ func (rep *simReport) printProc(w io.Writer) {
 func (rep *simReport) verify(ctx context.Context) {
 	rep.verifyErrs = map[string]int{}
 	var mu sync.Mutex
-	fail := func(msg string) {
-		mu.Lock()
-		defer mu.Unlock()
-		rep.verifyFailed++
-		rep.verifyErrs["verify: "+msg]++
-	}
 	jobs := make(chan string)
 	var wg sync.WaitGroup
-	client := &http.Client{Timeout: time.Minute}
 	for range 4 {
 		wg.Go(func() {
 			for id := range jobs {
-				exact, checked, err := rep.run.verifyCall(ctx, client, id)
+				exact, checked, err := rep.run.verifyCall(ctx, id)
 				mu.Lock()
 				rep.wavsExact += exact
 				rep.wavsChecked += checked
-				mu.Unlock()
 				if err != nil {
-					fail(err.Error())
-					continue
+					rep.verifyFailed++
+					rep.verifyErrs["verify: "+err.Error()]++
+				} else {
+					rep.verified++
 				}
-				mu.Lock()
-				rep.verified++
 				mu.Unlock()
 			}
 		})
 	}
 	for _, res := range rep.results {
-		if res.completed() {
+		if res.err == nil {
 			jobs <- res.id
 		}
 	}
@@ -227,116 +204,32 @@ func (rep *simReport) verify(ctx context.Context) {
 // verifyCall waits for the call to have ended, then checks its record
 // (every frame recorded, no gap, no duplicate) and that every WAV is a
 // valid file holding exactly the decoded audio that was sent.
-func (r *simRun) verifyCall(ctx context.Context, client *http.Client, id string) (exact, checked int, err error) {
-	base := r.httpBase + "/api/calls/" + url.PathEscape(id)
-	var rec bridge.CallRecord
-	deadline := time.Now().Add(r.cmd.Timeout)
-	for {
-		rec = bridge.CallRecord{}
-		if err := r.getJSON(ctx, client, base, &rec); err != nil {
-			return 0, 0, err
-		}
-		if rec.Status == bridge.StatusEnded {
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("call record still %q after %s", rec.Status, r.cmd.Timeout)
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return 0, 0, ctx.Err()
-		}
+func (r *simRun) verifyCall(ctx context.Context, id string) (exact, checked int, err error) {
+	rec, err := r.client.Ended(ctx, id, r.cmd.Timeout)
+	if err != nil {
+		return 0, 0, err
 	}
 	var problems []string
 	for _, t := range r.audio.tracks {
-		var tr *bridge.TrackRecord
-		for i := range rec.Tracks {
-			if rec.Tracks[i].Name == t.name {
-				tr = &rec.Tracks[i]
-			}
-		}
-		if tr == nil {
+		i := slices.IndexFunc(rec.Tracks, func(tr bridge.TrackRecord) bool { return tr.Name == t.name })
+		if i < 0 {
 			problems = append(problems, "track "+t.name+" missing from the call record")
 			continue
 		}
-		if tr.Frames != int64(r.audio.frames) || tr.Duplicates != 0 || tr.GapMs != 0 || tr.Samples != t.samples {
+		tr := rec.Tracks[i]
+		if tr.Frames != int64(r.audio.frames) || tr.Duplicates != 0 || tr.GapMs != 0 || tr.Samples != int64(len(t.decoded)/2) {
 			problems = append(problems, fmt.Sprintf("%s: %d frames, %d duplicates, %d ms of gaps, %d samples recorded",
 				t.name, tr.Frames, tr.Duplicates, tr.GapMs, tr.Samples))
 		}
 		checked++
-		sum, rate, err := r.wavSum(ctx, client, base+"/recordings/"+t.name+".wav")
-		switch {
-		case err != nil:
+		if err := r.client.CheckWAV(ctx, id, tr, r.audio.rate, t.decoded, true); err != nil {
 			problems = append(problems, t.name+".wav: "+err.Error())
-		case rate != r.audio.rate:
-			problems = append(problems, fmt.Sprintf("%s.wav: %d Hz, want %d", t.name, rate, r.audio.rate))
-		case sum != t.recorded:
-			problems = append(problems, t.name+".wav: audio differs from what was sent")
-		default:
+		} else {
 			exact++
 		}
 	}
 	if len(problems) > 0 {
-		return exact, checked, fmt.Errorf("%s", strings.Join(problems, "; "))
+		return exact, checked, errors.New(strings.Join(problems, "; "))
 	}
 	return exact, checked, nil
-}
-
-func (r *simRun) get(ctx context.Context, client *http.Client, u string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	if r.apiToken != "" {
-		req.Header.Set("Authorization", "Bearer "+r.apiToken)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: HTTP %d", strings.TrimPrefix(u, r.httpBase), resp.StatusCode)
-	}
-	return resp, nil
-}
-
-func (r *simRun) getJSON(ctx context.Context, client *http.Client, u string, v any) error {
-	resp, err := r.get(ctx, client, u)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// wavSum reads a recording, checks its header against its length, and
-// returns the SHA-256 of its samples and its rate.
-func (r *simRun) wavSum(ctx context.Context, client *http.Client, u string) (sum [sha256.Size]byte, rate int, err error) {
-	resp, err := r.get(ctx, client, u)
-	if err != nil {
-		return sum, 0, err
-	}
-	defer resp.Body.Close()
-	var hdr [44]byte
-	if _, err := io.ReadFull(resp.Body, hdr[:]); err != nil {
-		return sum, 0, fmt.Errorf("header: %w", err)
-	}
-	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" || string(hdr[36:40]) != "data" {
-		return sum, 0, fmt.Errorf("not a canonical PCM WAV")
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
-	if err != nil {
-		return sum, 0, err
-	}
-	if size := int64(binary.LittleEndian.Uint32(hdr[40:44])); size != n {
-		return sum, 0, fmt.Errorf("header says %d bytes of audio, file has %d", size, n)
-	}
-	if riff := int64(binary.LittleEndian.Uint32(hdr[4:8])); riff != n+36 {
-		return sum, 0, fmt.Errorf("RIFF size %d, want %d", riff, n+36)
-	}
-	copy(sum[:], h.Sum(nil))
-	return sum, int(binary.LittleEndian.Uint32(hdr[24:28])), nil
 }

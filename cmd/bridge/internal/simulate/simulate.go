@@ -7,7 +7,6 @@ package simulate
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,10 +22,9 @@ import (
 	"github.com/callcaptions/bridge/config"
 )
 
-// Cmd plays calls into a running bridge as a provider would. With
-// --calls above one it is the load tool. The bridge's own settings given
-// on the same command line (or in BRIDGE_* variables) are used to reach it
-// and authenticate: --addr, --api-token (else the token the bridge keeps in
+// Cmd is the simulate command's settings. The bridge's own settings given
+// on the same command line (or in BRIDGE_* variables) reach and
+// authenticate to it: --addr, --api-token (else the token the bridge keeps in
 // <--data>/api-token), --public-url, --twilio-auth-token,
 // --media-bearer-token, --provider-bearer-tokens, --media-path-secret,
 // --provider-path-secrets, --exotel-basic-auth.
@@ -62,9 +60,8 @@ type simRun struct {
 	d        *provider.Dialect
 	audio    *simAudio
 	mediaURL string
-	httpBase string // http(s)://host[:port]
-	header   http.Header
-	apiToken string
+	header   http.Header // of the media socket
+	client   *Client
 	params   map[string]string
 	out      io.Writer
 	outMu    sync.Mutex
@@ -109,7 +106,7 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if err != nil {
 		return nil, err
 	}
-	r := &simRun{cmd: cmd, d: d, out: out, apiToken: tok, header: http.Header{}, params: map[string]string{}}
+	r := &simRun{cmd: cmd, d: d, out: out, header: http.Header{}, params: map[string]string{}}
 	for _, kv := range cmd.Params {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -118,15 +115,9 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 		r.params[k] = v
 	}
 
-	// Audio.
 	enc := d.Wire.Encodings[0]
-	switch cmd.Encoding {
-	case "pcmu":
-		enc = provider.PCMU
-	case "pcma":
-		enc = provider.PCMA
-	case "l16":
-		enc = provider.L16
+	if cmd.Encoding != "auto" && cmd.Encoding != "" {
+		enc = provider.Encoding(strings.ToUpper(cmd.Encoding))
 	}
 	var (
 		pcm   [][]byte
@@ -168,15 +159,9 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if err := d.CheckFormat(enc, rate); err != nil {
 		return nil, err
 	}
-	order := d.Order
-	if order == provider.OrderUnknown {
-		order = provider.LittleEndian // what the bridge assumes without evidence
-	}
+	bigEndian := d.Order == provider.BigEndian // little-endian is what the bridge assumes without evidence
 	if o, ok := cfg.Providers.ByteOrders()[string(p)]; ok {
-		order = provider.LittleEndian
-		if o == "be" {
-			order = provider.BigEndian
-		}
+		bigEndian = o == "be"
 	}
 	frameMs := d.Wire.FrameMs
 	if cmd.FrameMs != 0 {
@@ -185,13 +170,12 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 		}
 		frameMs = cmd.FrameMs
 	}
-	a, err := prepareAudio(names, pcm, rate, enc, order, rate*frameMs/1000)
+	a, err := prepareAudio(names, pcm, rate, enc, bigEndian, rate*frameMs/1000)
 	if err != nil {
 		return nil, err
 	}
 	r.audio = a
 
-	// Where, and with which credentials.
 	r.mediaURL = cmd.URL
 	if r.mediaURL == "" {
 		host := cfg.Addr
@@ -199,7 +183,7 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 			host = net.JoinHostPort("127.0.0.1", port)
 		}
 		r.mediaURL = "ws://" + host + "/media/" + string(p)
-		if s := pathSecret(cfg, p); s != "" {
+		if s := perProvider(cfg.Providers.ProviderPathSecrets, p, cfg.Providers.MediaPathSecret); s != "" {
 			r.mediaURL += "/" + url.PathEscape(s)
 		}
 	}
@@ -207,15 +191,11 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if err != nil || (mu.Scheme != "ws" && mu.Scheme != "wss") || mu.Host == "" {
 		return nil, fmt.Errorf("--url: %q is not a ws:// or wss:// URL", r.mediaURL)
 	}
-	r.httpBase = cmd.HTTPURL
-	if r.httpBase == "" {
-		scheme := "http"
-		if mu.Scheme == "wss" {
-			scheme = "https"
-		}
-		r.httpBase = scheme + "://" + mu.Host
+	httpBase := cmd.HTTPURL
+	if httpBase == "" {
+		httpBase = "http" + strings.TrimPrefix(mu.Scheme, "ws") + "://" + mu.Host
 	}
-	r.httpBase = strings.TrimSuffix(r.httpBase, "/")
+	r.client = &Client{Base: strings.TrimSuffix(httpBase, "/"), Token: tok, HTTP: &http.Client{Timeout: time.Minute}}
 	for _, h := range cmd.Headers {
 		k, v, ok := strings.Cut(h, ":")
 		if !ok || strings.TrimSpace(k) == "" {
@@ -223,8 +203,9 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 		}
 		r.header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	if tok := bearerToken(cfg, p); tok != "" && r.header.Get("Authorization") == "" {
-		r.header.Set("Authorization", "Bearer "+tok)
+	bearer := perProvider(cfg.Providers.ProviderBearerTokens, p, cfg.Providers.MediaBearerToken)
+	if bearer != "" && r.header.Get("Authorization") == "" {
+		r.header.Set("Authorization", "Bearer "+bearer)
 	}
 	basic := cmd.Basic
 	if basic == "" && p == provider.Exotel {
@@ -247,20 +228,13 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	return r, nil
 }
 
-// pathSecret is the path secret the bridge accepts for p, if any.
-func pathSecret(cfg config.Config, p provider.Name) string {
-	if s := cfg.Providers.ProviderPathSecrets[string(p)]; s != "" {
-		return s
+// perProvider is p's own value of a per-provider setting (a path secret, a
+// bearer token), else the value for every provider.
+func perProvider(own map[string]string, p provider.Name, all string) string {
+	if v := own[string(p)]; v != "" {
+		return v
 	}
-	return cfg.Providers.MediaPathSecret
-}
-
-// bearerToken is the bearer token the bridge accepts for p, if any.
-func bearerToken(cfg config.Config, p provider.Name) string {
-	if t := cfg.Providers.ProviderBearerTokens[string(p)]; t != "" {
-		return t
-	}
-	return cfg.Providers.MediaBearerToken
+	return all
 }
 
 // signedURL is the URL Twilio signs: the wss:// URL it dialled, which is
@@ -302,69 +276,44 @@ func (r *simRun) callID(i int) string {
 
 // run plays every call and gathers the report.
 func (r *simRun) run(ctx context.Context) (*simReport, error) {
-	var watch *procWatch
+	var stopWatch func() []procSample
 	if r.cmd.PID > 0 {
 		if _, err := readProc(r.cmd.PID); err != nil {
 			return nil, fmt.Errorf("--pid %d: %w", r.cmd.PID, err)
 		}
-		watch = watchProc(r.cmd.PID, 250*time.Millisecond)
+		stopWatch = watchProc(r.cmd.PID, 250*time.Millisecond)
 	}
-	rep := &simReport{run: r, calls: r.cmd.Calls}
-	if watch != nil {
-		rep.before = watch.now()
-	}
+	rep := &simReport{run: r}
 	rep.selfBefore, _ = readProc(os.Getpid())
 	rep.loadBefore = loadAverage()
-	ids := make([]string, r.cmd.Calls)
-	for i := range ids {
-		ids[i] = r.callID(i)
-	}
-	results := make([]callResult, len(ids))
-	start := time.Now()
-	rep.start = start
+	rep.results = make([]callResult, r.cmd.Calls)
+	rep.start = time.Now()
 	var wg sync.WaitGroup
-	for i := range ids {
-		at := start
-		if r.cmd.Calls > 1 {
-			at = start.Add(r.cmd.Ramp * time.Duration(i) / time.Duration(r.cmd.Calls))
-		}
+	for i := range rep.results {
+		id, at := r.callID(i), rep.start.Add(r.cmd.Ramp*time.Duration(i)/time.Duration(r.cmd.Calls))
 		wg.Go(func() {
-			if d := time.Until(at); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					results[i] = callResult{id: ids[i], err: ctx.Err()}
-					return
-				}
+			select {
+			case <-time.After(time.Until(at)):
+				rep.results[i] = r.playCall(ctx, id)
+			case <-ctx.Done():
+				rep.results[i] = callResult{id: id, err: ctx.Err()}
 			}
-			results[i] = r.playCall(ctx, ids[i])
 		})
 	}
 	wg.Wait()
 	rep.end = time.Now()
 	rep.selfAfter, _ = readProc(os.Getpid())
 	rep.loadAfter = loadAverage()
-	if watch != nil {
-		rep.after = watch.now()
-		rep.samples = watch.close()
+	if stopWatch != nil {
+		rep.samples = stopWatch()
+		if n := len(rep.samples); n > 0 {
+			rep.before, rep.after = rep.samples[0], rep.samples[n-1]
+		}
 	}
-	rep.results = results
 	if r.cmd.Verify {
 		rep.verify(ctx)
 	}
 	return rep, nil
-}
-
-var errNoClose = errors.New("the bridge did not close the socket")
-
-// dialErr describes a failed upgrade, with the response's status and body.
-func dialErr(err error, resp *http.Response) error {
-	if resp == nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return fmt.Errorf("%w: HTTP %d %s", err, resp.StatusCode, strings.TrimSpace(string(body)))
 }
 
 // logf prints a line of the run (captions, notes) without interleaving.
@@ -372,4 +321,23 @@ func (r *simRun) logf(format string, a ...any) {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
 	fmt.Fprintf(r.out, format, a...)
+}
+
+// simDialectNames are the providers the simulator can play (those with a
+// frame writer), for help and errors.
+func simDialectNames() []string {
+	var out []string
+	for _, n := range provider.Names {
+		if provider.Lookup(n).Wire != nil {
+			out = append(out, string(n))
+		}
+	}
+	return out
+}
+
+// twilioSignature is X-Twilio-Signature for a WebSocket upgrade: the
+// base64 HMAC-SHA1 of the wss:// URL, keyed with the account's auth token
+// (a GET has no parameters to append).
+func twilioSignature(authToken, wssURL string) string {
+	return base64.StdEncoding.EncodeToString(provider.TwilioMAC(authToken, wssURL, nil))
 }

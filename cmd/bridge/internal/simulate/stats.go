@@ -1,14 +1,12 @@
 package simulate
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/bits"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -63,11 +61,7 @@ func (l *latencies) quantile(q float64) time.Duration {
 	for i := range l.counts {
 		seen += l.counts[i].Load()
 		if seen >= rank {
-			v := bucketValue(i)
-			if m := l.max.Load(); v > m {
-				v = m
-			}
-			return time.Duration(v) * time.Microsecond
+			return time.Duration(min(bucketValue(i), l.max.Load())) * time.Microsecond
 		}
 	}
 	return time.Duration(l.max.Load()) * time.Microsecond
@@ -109,7 +103,7 @@ type procSample struct {
 // every Linux architecture Go runs on.
 const clockTicks = 100
 
-// readProc reads /proc/<pid>/stat and /proc/<pid>/status.
+// readProc reads /proc/<pid>/stat and /proc/<pid>/io.
 func readProc(pid int) (procSample, error) {
 	s := procSample{at: time.Now()}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -122,13 +116,15 @@ func readProc(pid int) (procSample, error) {
 		return s, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 22 {
 		return s, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	pages, _ := strconv.ParseInt(f[21], 10, 64) // field 24, the count VmRSS shows
 	s.cpu = time.Duration(utime+stime) * time.Second / clockTicks
 	s.sys = time.Duration(stime) * time.Second / clockTicks
+	s.rss = pages * int64(os.Getpagesize())
 	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
 		for _, l := range strings.Split(string(io), "\n") {
 			k, v, _ := strings.Cut(l, ":")
@@ -141,92 +137,39 @@ func readProc(pid int) (procSample, error) {
 			}
 		}
 	}
-	st, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return s, err
-	}
-	defer st.Close()
-	sc := bufio.NewScanner(st)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			s.rss = kb << 10
+	return s, nil
+}
+
+// watchProc samples a process now and every interval until the returned
+// func is called; that func samples once more and returns every sample.
+func watchProc(pid int, every time.Duration) func() []procSample {
+	var all []procSample // written by the sampling goroutine until done is closed
+	sample := func() {
+		if s, err := readProc(pid); err == nil { // else the process has exited: the samples so far stand
+			all = append(all, s)
 		}
 	}
-	return s, sc.Err()
-}
-
-// procWatch samples a process every interval until stopped.
-type procWatch struct {
-	pid  int
-	mu   sync.Mutex
-	all  []procSample
-	err  error
-	stop chan struct{}
-	done chan struct{}
-}
-
-func watchProc(pid int, every time.Duration) *procWatch {
-	w := &procWatch{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
-	w.sample()
+	sample()
+	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(w.done)
+		defer close(done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
-			case <-w.stop:
-				w.sample()
+			case <-stop:
+				sample()
 				return
 			case <-t.C:
-				w.sample()
+				sample()
 			}
 		}
 	}()
-	return w
-}
-
-func (w *procWatch) sample() {
-	s, err := readProc(w.pid)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err != nil {
-		if w.err == nil {
-			w.err = err
-		}
-		return
+	return func() []procSample {
+		close(stop)
+		<-done
+		return all
 	}
-	w.all = append(w.all, s)
-}
-
-// now takes a sample at once and returns it.
-func (w *procWatch) now() procSample {
-	w.sample()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.all) == 0 {
-		return procSample{at: time.Now()}
-	}
-	return w.all[len(w.all)-1]
-}
-
-func (w *procWatch) close() []procSample {
-	close(w.stop)
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.all
-}
-
-// between returns the samples taken in [from, to].
-func between(all []procSample, from, to time.Time) []procSample {
-	var out []procSample
-	for _, s := range all {
-		if !s.at.Before(from) && !s.at.After(to) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // fmtBytes prints a byte count in KB or MB (powers of 1024).
@@ -247,4 +190,13 @@ func loadAverage() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// peakRSS is the most memory any of the samples found resident.
+func peakRSS(samples []procSample) int64 {
+	var peak int64
+	for _, s := range samples {
+		peak = max(peak, s.rss)
+	}
+	return peak
 }

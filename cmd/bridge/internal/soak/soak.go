@@ -13,7 +13,6 @@ import (
 	crand "crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,13 +22,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -39,6 +38,7 @@ import (
 	"github.com/callcaptions/bridge/bridge/codec"
 	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/cmd/bridge/internal/exitcode"
+	"github.com/callcaptions/bridge/cmd/bridge/internal/simulate"
 	"github.com/callcaptions/bridge/config"
 )
 
@@ -70,14 +70,11 @@ var soakFaults = []struct {
 // soakRun is one soak: its settings, the bridge under test and the tally.
 type soakRun struct {
 	cmd      Cmd
-	base     string // http://host:port
-	token    string // API token, for REST and caption sockets
-	bearer   string // media bearer token, if the bridge wants one
+	client   *simulate.Client // REST and caption sockets
+	bearer   string           // media bearer token, if the bridge wants one
 	inProc   bool
 	tooBig   int // bytes of a message the bridge must refuse
-	seed     uint64
 	out      io.Writer
-	started  atomic.Int64
 	problems []string
 
 	mu    sync.Mutex
@@ -90,12 +87,20 @@ type soakCall struct {
 	id, fault, provider string
 	rate                int
 	tracks              []string
-	sent                map[string][]int16 // audio sent per track, in order, placed
-	frames              int                // frames per track the bridge must have kept
-	exact               bool               // the WAV must equal the audio sent, not just its length
-	bigParams           bool               // the start frame carries 48 KB of custom parameters
-	subSawEnd           string             // end reason the reading subscriber saw
+	sent                map[string][]byte // audio sent per track (PCM16LE), in order, placed: what the WAV must hold
+	exact               bool              // the WAV must equal the audio sent, not just its length
+	bigParams           bool              // the start frame carries 48 KB of custom parameters
 	problems            []string
+
+	// The media socket, speaking the provider's protocol.
+	wire    *provider.Wire
+	ids     provider.IDs
+	conn    *websocket.Conn
+	rng     *rand.Rand
+	freq    float64
+	seq     int
+	held    []byte // a frame held back, sent after the next frame
+	swapped int
 }
 
 func (c *soakCall) fail(format string, a ...any) {
@@ -136,11 +141,11 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 		fmt.Fprintln(stderr, "bridge soak:", err)
 		return exitcode.Usage
 	}
-	r := &soakRun{cmd: cmd, token: tok, bearer: cfg.Providers.MediaBearerToken, seed: cmd.Seed, out: stdout, stats: map[string]int{}}
+	r := &soakRun{cmd: cmd, client: &simulate.Client{Token: tok, HTTP: &http.Client{Timeout: 30 * time.Second}},
+		bearer: cfg.Providers.MediaBearerToken, out: stdout, stats: map[string]int{}}
 	goroutines := soakGoroutines()
 	var stop func() error
 	if cmd.URL == "" {
-		var err error
 		if stop, err = r.startBridge(cfg, env.Start); err != nil {
 			fmt.Fprintln(stderr, "bridge soak:", err)
 			return exitcode.Failure
@@ -151,7 +156,7 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 			fmt.Fprintf(stderr, "bridge soak: --url %q: want http:// and a loopback address (the soak never leaves this machine)\n", cmd.URL)
 			return exitcode.Usage
 		}
-		r.base = strings.TrimSuffix(cmd.URL, "/")
+		r.client.Base = strings.TrimSuffix(cmd.URL, "/")
 		r.tooBig = 16<<20 + 4096 // over any --max-message-bytes the bridge accepts
 	}
 	err = r.run(ctx)
@@ -160,13 +165,12 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stder
 			r.problems = append(r.problems, "bridge shutdown: "+serr.Error())
 		}
 		// Everything the bridge and the soak started has ended.
-		soakHTTP.CloseIdleConnections()
+		r.client.HTTP.CloseIdleConnections()
 		left := soakGoroutines()
 		for wait := time.Now().Add(10 * time.Second); left > goroutines && time.Now().Before(wait); left = soakGoroutines() {
 			time.Sleep(50 * time.Millisecond)
 		}
 		r.stats["goroutines left after shutdown"] = left - goroutines
-
 		if left > goroutines {
 			r.problems = append(r.problems, fmt.Sprintf("%d goroutines left after the bridge shut down", left-goroutines))
 		}
@@ -196,11 +200,8 @@ func soakGoroutines() int {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || err == nil && ip.IsLoopback()
 }
 
 // startBridge runs a bridge in this process on a loopback port, with short
@@ -217,10 +218,8 @@ func (r *soakRun) startBridge(cfg config.Config, start func(config.Config, zerol
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Data = dir
 	if cfg.APIToken == "" && !cfg.AllowAnonymous {
-		var b [32]byte
-		_, _ = crand.Read(b[:])
-		r.token = hex.EncodeToString(b[:])
-		cfg.APIToken = r.token
+		r.client.Token = crand.Text()
+		cfg.APIToken = r.client.Token
 	}
 	cfg.Limits.IdleTimeout = 2 * time.Second
 	cfg.Limits.MaxMessageBytes = 64 << 10
@@ -232,26 +231,20 @@ func (r *soakRun) startBridge(cfg config.Config, start func(config.Config, zerol
 	if err != nil {
 		return nil, fmt.Errorf("start the bridge: %w", err)
 	}
-	r.base = "http://" + addr
+	r.client.Base = "http://" + addr
 	fmt.Fprintf(r.out, "soak: in-process bridge at %s, data %s (idle timeout %s, max message %d KiB, stt %s)\n",
-		r.base, dir, cfg.Limits.IdleTimeout, cfg.Limits.MaxMessageBytes>>10, cfg.STT)
+		r.client.Base, dir, cfg.Limits.IdleTimeout, cfg.Limits.MaxMessageBytes>>10, cfg.STT)
 	return func() error {
 		err := stopBridge()
 		logf.Close()
-		warn, errs := logLevels(dir + "/soak.log")
-		r.stats["log warnings"], r.stats["log errors"] = warn, errs
+		log, _ := os.ReadFile(dir + "/soak.log")
+		r.stats["log warnings"] = strings.Count(string(log), `"level":"warn"`)
+		r.stats["log errors"] = strings.Count(string(log), `"level":"error"`)
 		if !r.cmd.Keep {
 			os.RemoveAll(dir)
 		}
 		return err
 	}, nil
-}
-
-func logLevels(path string) (warn, errs int) {
-	b, _ := os.ReadFile(path)
-	warn = strings.Count(string(b), `"level":"warn"`)
-	errs = strings.Count(string(b), `"level":"error"`)
-	return warn, errs
 }
 
 func (r *soakRun) count(what string, n int) {
@@ -263,12 +256,13 @@ func (r *soakRun) count(what string, n int) {
 // run starts calls until the duration is over, at most Concurrency at a
 // time, and waits for every one to be checked.
 func (r *soakRun) run(ctx context.Context) error {
-	if code, err := r.get("/healthz", nil); err != nil || code != http.StatusOK {
-		return fmt.Errorf("the bridge at %s is not healthy (%d, %v)", r.base, code, err)
+	checks := context.WithoutCancel(ctx) // a stopped soak still accounts for its calls
+	if code, err := r.client.Get(checks, "/healthz", nil); err != nil || code != http.StatusOK {
+		return fmt.Errorf("the bridge at %s is not healthy (%d, %v)", r.client.Base, code, err)
 	}
 	slowBefore := r.metric("bridge_subscribers_slow_disconnects_total")
 	fmt.Fprintf(r.out, "soak: %s against %s, seed %d, %d calls at once, calls of 1 s to %s\n",
-		r.cmd.Duration, r.base, r.seed, r.cmd.Concurrency, r.cmd.CallLength)
+		r.cmd.Duration, r.client.Base, r.cmd.Seed, r.cmd.Concurrency, r.cmd.CallLength)
 
 	// Two all-calls subscribers that never read, for the whole run. Their
 	// socket buffers are small, so the bridge's writes to them block soon
@@ -282,8 +276,7 @@ func (r *soakRun) run(ctx context.Context) error {
 			}
 			return c, err
 		}}
-		if c, resp, err := d.Dial("ws"+strings.TrimPrefix(r.base, "http")+"/ws/captions", r.header()); err == nil {
-			resp.Body.Close()
+		if c, err := r.client.Dial(ctx, &d, "/ws/captions", r.client.Header()); err == nil {
 			stuck = append(stuck, c)
 		}
 	}
@@ -291,10 +284,10 @@ func (r *soakRun) run(ctx context.Context) error {
 	deadline := time.Now().Add(r.cmd.Duration)
 	slots := make(chan struct{}, r.cmd.Concurrency)
 	var wg sync.WaitGroup
-	rng := rand.New(rand.NewPCG(r.seed, 0x50a4))
-	total := 0
-	for _, f := range soakFaults {
-		total += f.weight
+	rng := rand.New(rand.NewPCG(r.cmd.Seed, 0x50a4))
+	var deck []int // an index into soakFaults per unit of weight
+	for i, f := range soakFaults {
+		deck = append(deck, slices.Repeat([]int{i}, f.weight)...)
 	}
 	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 		select {
@@ -304,24 +297,15 @@ func (r *soakRun) run(ctx context.Context) error {
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
-		pick := rng.IntN(total)
-		fault := soakFaults[0]
-		for _, f := range soakFaults {
-			if pick < f.weight {
-				fault = f
-				break
-			}
-			pick -= f.weight
-		}
-		c := &soakCall{id: fmt.Sprintf("CAsoak%010d%018d", r.seed%1e10, i), fault: fault.name}
-		callRng := rand.New(rand.NewPCG(r.seed, uint64(i)+1))
-		r.started.Add(1)
+		fault := soakFaults[deck[rng.IntN(len(deck))]]
+		c := &soakCall{id: fmt.Sprintf("CAsoak%010d%018d", r.cmd.Seed%1e10, i), fault: fault.name}
+		callRng := rand.New(rand.NewPCG(r.cmd.Seed, uint64(i)+1))
 		r.mu.Lock()
 		r.calls = append(r.calls, c)
 		r.mu.Unlock()
 		wg.Go(func() {
 			defer func() { <-slots }()
-			r.play(ctx, c, fault.reason, callRng)
+			r.play(ctx, checks, c, fault.reason, callRng)
 		})
 		if i%100 == 99 {
 			fmt.Fprintf(r.out, "soak: %d calls started, %s left\n", i+1, time.Until(deadline).Round(time.Second))
@@ -334,7 +318,7 @@ func (r *soakRun) run(ctx context.Context) error {
 	}
 	r.stats["all-calls subscribers never reading"] = len(stuck)
 	r.stats["subscribers cut off as slow"] = int(r.metric("bridge_subscribers_slow_disconnects_total") - slowBefore)
-	if code, err := r.get("/healthz", nil); err != nil || code != http.StatusOK {
+	if code, err := r.client.Get(checks, "/healthz", nil); err != nil || code != http.StatusOK {
 		r.problems = append(r.problems, fmt.Sprintf("healthz after the run: %d %v", code, err))
 	}
 	if r.inProc {
@@ -345,16 +329,15 @@ func (r *soakRun) run(ctx context.Context) error {
 	return nil
 }
 
-// play runs one call with its fault, then checks it.
-func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *rand.Rand) {
+// play runs one call with its fault, then checks it (with checks, which
+// outlives ctx).
+func (r *soakRun) play(ctx, checks context.Context, c *soakCall, reason string, rng *rand.Rand) {
 	c.provider, c.rate, c.tracks = "twilio", 8000, []string{"inbound", "outbound"}
-	if rng.IntN(3) == 0 {
+	// Not stt-fail: the mock engine's per-call failure is a parameter Twilio carries.
+	if rng.IntN(3) == 0 && c.fault != "stt-fail" {
 		c.provider, c.rate, c.tracks = "exotel", 16000, []string{"inbound"}
 	}
-	if c.fault == "stt-fail" { // the mock engine's per-call failure; Twilio carries the parameter
-		c.provider, c.rate, c.tracks = "twilio", 8000, []string{"inbound", "outbound"}
-	}
-	c.sent = map[string][]int16{}
+	c.sent = map[string][]byte{}
 	c.exact = c.fault != "dup-reorder"
 	c.bigParams = rng.IntN(10) == 0 // big events fill slow subscribers' buffers sooner
 	if c.bigParams {
@@ -363,116 +346,105 @@ func (r *soakRun) play(ctx context.Context, c *soakCall, reason string, rng *ran
 	frames := int(time.Duration(rng.Int64N(int64(r.cmd.CallLength-time.Second)+1)+int64(time.Second)) / (20 * time.Millisecond))
 
 	// Subscribers: one that reads and checks, sometimes one that never reads.
-	var subDone chan struct{}
+	var subEnd chan string // the end reason the reading subscriber saw
 	if rng.IntN(2) == 0 {
-		if sub, err := r.dial("/ws/captions?call=" + url.QueryEscape(c.id)); err == nil {
+		if sub, err := r.dial(ctx, "/ws/captions?call="+url.QueryEscape(c.id)); err == nil {
 			r.count("subscribers reading", 1)
-			subDone = make(chan struct{})
+			subEnd = make(chan string, 1)
 			go func() {
-				defer close(subDone)
 				defer sub.Close()
-				c.subSawEnd = r.watch(sub, c)
+				subEnd <- r.watch(sub, c)
 			}()
 		}
 	}
 	if rng.IntN(5) == 0 {
-		if idle, err := r.dial("/ws/captions?call=" + url.QueryEscape(c.id)); err == nil {
+		if idle, err := r.dial(ctx, "/ws/captions?call="+url.QueryEscape(c.id)); err == nil {
 			r.count("subscribers never reading", 1)
 			defer idle.Close()
 		}
 	}
 
 	path := "/media/" + c.provider
-	conn, err := r.dial(path)
+	conn, err := r.dial(ctx, path)
 	if err != nil {
 		c.fail("dial %s: %v", path, err)
 		return
 	}
 	defer conn.Close()
-	w := soakWire{c: c, conn: conn, rng: rng, freq: 200 + rng.Float64()*400,
-		wire: provider.Lookup(provider.Name(c.provider)).Wire, ids: provider.IDs{Call: c.id, Stream: "MZ" + c.id[2:]}}
-	if err := w.start(); err != nil {
+	c.conn, c.rng, c.freq = conn, rng, 200+rng.Float64()*400
+	c.wire, c.ids = provider.Lookup(provider.Name(c.provider)).Wire, provider.IDs{Call: c.id, Stream: "MZ" + c.id[2:]}
+	if err := c.start(); err != nil {
 		c.fail("start: %v", err)
 		return
 	}
-	stallAt, bigAt, dropAt := -1, -1, -1
-	switch c.fault {
-	case "stall":
-		stallAt = rng.IntN(frames)
-	case "oversize":
-		bigAt = rng.IntN(frames)
-	case "drop":
-		dropAt = rng.IntN(frames)
+	faultAt := frames // the frame a stall, an oversized message or a drop takes the place of
+	if c.fault == "stall" || c.fault == "oversize" || c.fault == "drop" {
+		faultAt = rng.IntN(frames)
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	ended := false
-	for k := 0; k < frames && !ended; k++ {
+	for k := 0; k < frames && k <= faultAt; k++ {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return
 		}
 		switch {
-		case k == stallAt:
-			r.count("stalls", 1)
-			ended = true
-		case k == bigAt:
-			r.count("oversize messages", 1)
-			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"event":"media","media":{"payload":"`+strings.Repeat("A", r.tooBig)+`"}}`))
-			ended = true
-		case k == dropAt:
-			r.count("dropped sockets", 1)
-			_ = conn.UnderlyingConn().Close()
-			ended = true
-		default:
-			if err := w.frame(k, false); err != nil {
+		case k < faultAt:
+			if err := c.frame(k, false); err != nil {
 				c.fail("frame %d: %v", k, err)
 				return
 			}
-			c.frames = k + 1
 			switch c.fault {
 			case "garbage":
 				if rng.IntN(4) == 0 {
-					r.count("garbage frames", w.garbage())
+					r.count("garbage frames", c.garbage())
 				}
 			case "dup-reorder":
 				if rng.IntN(5) == 0 {
 					r.count("duplicate frames", 1)
-					_ = w.frame(k, true)
+					_ = c.frame(k, true)
 				}
 			}
+		case c.fault == "stall":
+			r.count("stalls", 1)
+		case c.fault == "oversize":
+			r.count("oversize messages", 1)
+			_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"event":"media","media":{"payload":"`+strings.Repeat("A", r.tooBig)+`"}}`))
+		default:
+			r.count("dropped sockets", 1)
+			_ = conn.UnderlyingConn().Close()
 		}
 	}
-	switch {
-	case stallAt >= 0:
+	switch c.fault {
+	case "stall":
 		// Silent until the bridge gives up on the stream.
-		if code := w.awaitClose(r.cmd.Stall + 10*time.Second); code != websocket.CloseNormalClosure {
+		if code := c.awaitClose(r.cmd.Stall + 10*time.Second); code != websocket.CloseNormalClosure {
 			c.fail("stalled call closed with %d, want 1000 (idle timeout)", code)
 		}
-	case bigAt >= 0:
-		if code := w.awaitClose(10 * time.Second); code != websocket.CloseMessageTooBig {
+	case "oversize":
+		if code := c.awaitClose(10 * time.Second); code != websocket.CloseMessageTooBig {
 			c.fail("oversized message closed with %d, want 1009", code)
 		}
-	case dropAt >= 0:
+	case "drop":
 	default:
-		if err := w.flush(); err != nil {
+		if err := c.flush(); err != nil {
 			c.fail("flush: %v", err)
-		} else if err := w.stop(); err != nil {
+		} else if err := c.stop(); err != nil {
 			c.fail("stop: %v", err)
-		} else if code := w.awaitClose(10 * time.Second); code != websocket.CloseNormalClosure {
+		} else if code := c.awaitClose(10 * time.Second); code != websocket.CloseNormalClosure {
 			c.fail("stopped call closed with %d, want 1000", code)
 		}
 	}
 	if c.fault == "dup-reorder" {
-		r.count("reordered pairs", w.swapped)
+		r.count("reordered pairs", c.swapped)
 	}
-	r.check(c, reason)
-	if subDone != nil {
+	r.check(checks, c, reason)
+	if subEnd != nil {
 		select {
-		case <-subDone:
-			if c.subSawEnd != reason {
-				c.fail("the subscriber saw the call end with %q, want %q", c.subSawEnd, reason)
+		case end := <-subEnd:
+			if end != reason {
+				c.fail("the subscriber saw the call end with %q, want %q", end, reason)
 			}
 		case <-time.After(15 * time.Second):
 			c.fail("the subscriber never saw the call end")
@@ -510,20 +482,11 @@ func (r *soakRun) watch(sub *websocket.Conn, c *soakCall) string {
 // check accounts for a call: it ended with the reason its fault calls for,
 // and every WAV is playable, as long as its record says and holds the audio
 // the bridge took.
-func (r *soakRun) check(c *soakCall, reason string) {
-	var rec bridge.CallRecord
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rec = bridge.CallRecord{}
-		code, err := r.get("/api/calls/"+url.PathEscape(c.id), &rec)
-		if err == nil && code == http.StatusOK && rec.Status == bridge.StatusEnded {
-			break
-		}
-		if time.Now().After(deadline) {
-			c.fail("not ended 30 s after its socket (status %q, http %d, %v)", rec.Status, code, err)
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // polling a remote process
+func (r *soakRun) check(ctx context.Context, c *soakCall, reason string) {
+	rec, err := r.client.Ended(ctx, c.id, 30*time.Second)
+	if err != nil {
+		c.fail("not ended 30 s after its socket: %v", err)
+		return
 	}
 	r.count("ended "+rec.Reason, 1)
 	if rec.Reason != reason {
@@ -533,27 +496,14 @@ func (r *soakRun) check(c *soakCall, reason string) {
 		c.fail("%d tracks recorded, want %d", len(rec.Tracks), len(c.tracks))
 	}
 	for _, tr := range rec.Tracks {
-		wav, rate, err := r.fetchWAV(c.id, tr.Name)
 		r.count("WAVs checked", 1)
-		if err != nil {
+		if err := r.client.CheckWAV(ctx, c.id, tr, c.rate, c.sent[tr.Name], c.exact); err != nil {
 			c.fail("%s.wav: %v", tr.Name, err)
-			continue
-		}
-		want := c.sent[tr.Name]
-		switch {
-		case rate != c.rate:
-			c.fail("%s.wav at %d Hz, want %d", tr.Name, rate, c.rate)
-		case int64(len(wav)) != tr.Samples:
-			c.fail("%s.wav holds %d samples, its record says %d", tr.Name, len(wav), tr.Samples)
-		case len(wav) != c.frames*c.rate/50:
-			c.fail("%s.wav holds %d samples, %d frames were sent (%d samples)", tr.Name, len(wav), c.frames, c.frames*c.rate/50)
-		case c.exact && !slices.Equal(wav, want):
-			c.fail("%s.wav differs from the audio sent", tr.Name)
 		}
 	}
 	if c.fault == "stt-fail" {
 		var tr bridge.Transcript
-		if code, err := r.get("/api/calls/"+url.PathEscape(c.id)+"/transcript", &tr); err != nil || code != http.StatusOK {
+		if code, err := r.client.Get(ctx, "/api/calls/"+url.PathEscape(c.id)+"/transcript", &tr); err != nil || code != http.StatusOK {
 			c.fail("transcript: %d %v", code, err)
 		}
 		for _, ev := range tr.Events {
@@ -567,56 +517,19 @@ func (r *soakRun) check(c *soakCall, reason string) {
 	}
 }
 
-func (r *soakRun) header() http.Header {
-	h := http.Header{}
-	if r.token != "" {
-		h.Set("Authorization", "Bearer "+r.token)
-	}
-	return h
-}
-
-func (r *soakRun) dial(path string) (*websocket.Conn, error) {
-	h := r.header()
+// dial opens a socket on the bridge: a media socket with the media bearer
+// token, if any, a caption socket with the API token.
+func (r *soakRun) dial(ctx context.Context, path string) (*websocket.Conn, error) {
+	h := r.client.Header()
 	if strings.HasPrefix(path, "/media") && r.bearer != "" {
 		h.Set("Authorization", "Bearer "+r.bearer)
 	}
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	c, resp, err := d.Dial("ws"+strings.TrimPrefix(r.base, "http")+path, h)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	return c, err
-}
-
-var soakHTTP = &http.Client{Timeout: 30 * time.Second}
-
-func (r *soakRun) get(path string, v any) (int, error) {
-	req, err := http.NewRequest(http.MethodGet, r.base+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header = r.header()
-	resp, err := soakHTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if v != nil && resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	return r.client.Dial(ctx, &websocket.Dialer{HandshakeTimeout: 10 * time.Second}, path, h)
 }
 
 // metric reads one unlabelled series from /metrics (0 when absent).
 func (r *soakRun) metric(name string) float64 {
-	req, _ := http.NewRequest(http.MethodGet, r.base+"/metrics", nil)
-	resp, err := soakHTTP.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	_, b, _ := r.client.Fetch(context.Background(), "/metrics")
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			var f float64
@@ -627,59 +540,12 @@ func (r *soakRun) metric(name string) float64 {
 	return 0
 }
 
-// fetchWAV downloads a recording and checks it is a playable PCM16 mono
-// WAV whose header describes exactly the file.
-func (r *soakRun) fetchWAV(id, track string) ([]int16, int, error) {
-	req, _ := http.NewRequest(http.MethodGet, r.base+"/api/calls/"+url.PathEscape(id)+"/recordings/"+track+".wav", nil)
-	req.Header = r.header()
-	resp, err := soakHTTP.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("http %d", resp.StatusCode)
-	}
-	le := binary.LittleEndian
-	switch {
-	case len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data":
-		return nil, 0, errors.New("not a canonical WAV")
-	case int(le.Uint32(b[4:])) != len(b)-8 || int(le.Uint32(b[40:])) != len(b)-44:
-		return nil, 0, fmt.Errorf("header sizes (%d, %d) do not match the file (%d bytes)", le.Uint32(b[4:]), le.Uint32(b[40:]), len(b))
-	case le.Uint16(b[20:]) != 1 || le.Uint16(b[22:]) != 1 || le.Uint16(b[34:]) != 16:
-		return nil, 0, errors.New("not PCM16 mono")
-	}
-	s := make([]int16, (len(b)-44)/2)
-	for i := range s {
-		s[i] = int16(le.Uint16(b[44+2*i:]))
-	}
-	return s, int(le.Uint32(b[24:])), nil
+func (c *soakCall) send(b []byte) error {
+	c.seq++
+	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
-// soakWire speaks one provider's protocol for a soak call.
-type soakWire struct {
-	c       *soakCall
-	wire    *provider.Wire
-	ids     provider.IDs
-	conn    *websocket.Conn
-	rng     *rand.Rand
-	freq    float64
-	seq     int
-	held    [][]byte // frames held back, sent after the next frame
-	swapped int
-}
-
-func (w *soakWire) send(b []byte) error {
-	w.seq++
-	return w.conn.WriteMessage(websocket.TextMessage, b)
-}
-
-func (w *soakWire) start() error {
-	c := w.c
+func (c *soakCall) start() error {
 	p := map[string]string{}
 	if c.fault == "stt-fail" {
 		p["mock_fail_after_ms"] = "1000"
@@ -689,17 +555,13 @@ func (w *soakWire) start() error {
 			p[fmt.Sprintf("soak%02d", i)] = strings.Repeat("p", 1000)
 		}
 	}
-	enc := provider.PCMU
-	if c.provider == "exotel" {
-		enc = provider.L16
-	}
-	return w.send(w.wire.Start(w.ids, c.tracks, enc, c.rate, p))
+	return c.send(c.wire.Start(c.ids, c.tracks, c.wire.Encodings[0], c.rate, p)) // μ-law for Twilio, L16 for Exotel
 }
 
 // sample is the call's speech-like audio: a tone in bursts.
-func (w *soakWire) sample(track string, i int) int16 {
-	t := float64(i) / float64(w.c.rate)
-	f := w.freq
+func (c *soakCall) sample(track string, i int) int16 {
+	t := float64(i) / float64(c.rate)
+	f := c.freq
 	if track == "outbound" {
 		f *= 1.5
 		t += 0.7
@@ -714,32 +576,24 @@ func (w *soakWire) sample(track string, i int) int16 {
 // A reordering call sometimes holds one track's frame back and sends it
 // after the next frame: too late to place, its place is silence. dup
 // resends a frame (the bridge drops it).
-func (w *soakWire) frame(k int, dup bool) error {
-	c := w.c
+func (c *soakCall) frame(k int, dup bool) error {
 	n := c.rate / 50
-	var hold [][]byte
+	var hold []byte
 	for _, tr := range c.tracks {
-		pcm := make([]int16, n)
-		for i := range pcm {
-			pcm[i] = w.sample(tr, k*n+i)
+		pcm := make([]byte, 2*n)
+		for i := range n {
+			binary.LittleEndian.PutUint16(pcm[2*i:], uint16(c.sample(tr, k*n+i)))
 		}
-		lin := make([]byte, 2*n)
-		for i, v := range pcm {
-			binary.LittleEndian.PutUint16(lin[2*i:], uint16(v))
-		}
-		payload := lin
+		payload := pcm
 		if c.provider != "exotel" { // μ-law, as the bridge will decode it
 			payload = make([]byte, n)
-			codec.EncodeMulaw(payload, lin)
-			codec.DecodeMulaw(lin, payload)
-			for i := range pcm {
-				pcm[i] = int16(binary.LittleEndian.Uint16(lin[2*i:]))
-			}
+			codec.EncodeMulaw(payload, pcm)
+			codec.DecodeMulaw(pcm, payload)
 		}
-		msg := w.wire.AppendMedia(nil, w.ids, int64(w.seq+1), int64(k+1), int64(20*k), tr,
-			[]byte(base64.StdEncoding.EncodeToString(payload)))
+		b64 := base64.StdEncoding.AppendEncode(nil, payload)
+		msg := c.wire.AppendMedia(nil, c.ids, int64(c.seq+1), int64(k+1), int64(20*k), tr, b64)
 		if dup {
-			if err := w.send(msg); err != nil {
+			if err := c.send(msg); err != nil {
 				return err
 			}
 			continue
@@ -747,11 +601,11 @@ func (w *soakWire) frame(k int, dup bool) error {
 		// Never the first frame: a stream's timestamps are anchored at the
 		// first frame it receives, and no provider reorders over TCP that
 		// early (Telnyx, which may reorder, goes through a jitter window).
-		if c.fault == "dup-reorder" && k > 0 && len(w.held) == 0 && len(hold) == 0 && w.rng.IntN(8) == 0 {
-			hold = append(hold, msg)
-			w.swapped++
-			pcm = make([]int16, n)
-		} else if err := w.send(msg); err != nil {
+		if c.fault == "dup-reorder" && k > 0 && c.held == nil && hold == nil && c.rng.IntN(8) == 0 {
+			hold = msg
+			c.swapped++
+			pcm = make([]byte, 2*n)
+		} else if err := c.send(msg); err != nil {
 			return err
 		}
 		c.sent[tr] = append(c.sent[tr], pcm...)
@@ -759,39 +613,37 @@ func (w *soakWire) frame(k int, dup bool) error {
 	if dup {
 		return nil
 	}
-	if err := w.flush(); err != nil { // what the previous frame held back
+	if err := c.flush(); err != nil { // what the previous frame held back
 		return err
 	}
-	w.held = hold
+	c.held = hold
 	return nil
 }
 
 // flush sends the frames held back.
-func (w *soakWire) flush() error {
-	for _, m := range w.held {
-		if err := w.send(m); err != nil {
-			return err
-		}
+func (c *soakCall) flush() error {
+	if c.held == nil {
+		return nil
 	}
-	w.held = nil
-	return nil
+	defer func() { c.held = nil }()
+	return c.send(c.held)
 }
 
 // garbage sends a short run of bad frames, fewer than the bridge's limit
 // of malformed frames in a row.
-func (w *soakWire) garbage() int {
-	n := 1 + w.rng.IntN(4)
+func (c *soakCall) garbage() int {
+	n := 1 + c.rng.IntN(4)
 	for range n {
 		var err error
-		switch w.rng.IntN(4) {
+		switch c.rng.IntN(4) {
 		case 0:
-			err = w.conn.WriteMessage(websocket.TextMessage, []byte("{not json"))
+			err = c.conn.WriteMessage(websocket.TextMessage, []byte("{not json"))
 		case 1:
-			err = w.conn.WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef})
+			err = c.conn.WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef})
 		case 2:
-			err = w.send([]byte(`{"event":"media","streamSid":"MZx","media":{"track":"inbound","payload":"***"}}`))
+			err = c.send([]byte(`{"event":"media","streamSid":"MZx","media":{"track":"inbound","payload":"***"}}`))
 		default:
-			err = w.send([]byte(`{"event":"soak-unknown","detail":"ignored"}`))
+			err = c.send([]byte(`{"event":"soak-unknown","detail":"ignored"}`))
 		}
 		if err != nil {
 			return 0
@@ -800,16 +652,16 @@ func (w *soakWire) garbage() int {
 	return n
 }
 
-func (w *soakWire) stop() error {
-	return w.send(w.wire.Stop(w.ids, int64(w.seq+1)))
+func (c *soakCall) stop() error {
+	return c.send(c.wire.Stop(c.ids, int64(c.seq+1)))
 }
 
 // awaitClose reads until the server's close frame and returns its code (0
 // when the connection ended without one).
-func (w *soakWire) awaitClose(within time.Duration) int {
-	_ = w.conn.SetReadDeadline(time.Now().Add(within))
+func (c *soakCall) awaitClose(within time.Duration) int {
+	_ = c.conn.SetReadDeadline(time.Now().Add(within))
 	for {
-		if _, _, err := w.conn.ReadMessage(); err != nil {
+		if _, _, err := c.conn.ReadMessage(); err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				return ce.Code
@@ -823,19 +675,16 @@ func (w *soakWire) awaitClose(within time.Duration) int {
 func (r *soakRun) report() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	byFault := map[string]int{}
-	bad := 0
+	byFault, bad := map[string]int{}, 0
 	for _, c := range r.calls {
 		byFault[c.fault]++
-		if len(c.problems) > 0 {
-			bad++
-			for _, p := range c.problems {
-				r.problems = append(r.problems, c.id+" ("+c.fault+"): "+p)
-			}
+		bad += min(len(c.problems), 1)
+		for _, p := range c.problems {
+			r.problems = append(r.problems, c.id+" ("+c.fault+"): "+p)
 		}
 	}
-	fmt.Fprintf(r.out, "soak: seed %d\n", r.seed)
-	fmt.Fprintf(r.out, "calls started:    %d\n", r.started.Load())
+	fmt.Fprintf(r.out, "soak: seed %d\n", r.cmd.Seed)
+	fmt.Fprintf(r.out, "calls started:    %d\n", len(r.calls))
 	fmt.Fprintf(r.out, "accounted for:    %d (ended with the reason their fault calls for, every WAV playable and as long as its record and the audio sent)\n", len(r.calls)-bad)
 	var faults []string
 	for _, f := range soakFaults {
@@ -846,12 +695,11 @@ func (r *soakRun) report() int {
 		fmt.Fprintf(r.out, "  %-38s %d\n", k+":", r.stats[k])
 	}
 	fmt.Fprintf(r.out, "problems:         %d\n", len(r.problems))
-	for i, p := range r.problems {
-		if i == 20 {
-			fmt.Fprintf(r.out, "  … %d more\n", len(r.problems)-20)
-			break
-		}
+	for _, p := range r.problems[:min(len(r.problems), 20)] {
 		fmt.Fprintf(r.out, "  %s\n", p)
+	}
+	if len(r.problems) > 20 {
+		fmt.Fprintf(r.out, "  … %d more\n", len(r.problems)-20)
 	}
 	return len(r.problems)
 }
