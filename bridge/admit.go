@@ -25,25 +25,22 @@ var (
 	ErrResumeWindow = errors.New("call ended too long ago to continue")
 )
 
+// refusalReasons name the StartStream errors, first match wins.
+var refusalReasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrCallID, "call_id"}, {ErrProviderMismatch, "provider_mismatch"}, {ErrAccountMismatch, "account_mismatch"},
+	{ErrResumeWindow, "resume_window"}, {ErrUnsupported, "unsupported"}, {ErrTooManyCalls, "max_calls"},
+	{ErrTooManyStreams, "max_streams"}, {ErrShuttingDown, "shutdown"},
+}
+
 // RefusalReason names a StartStream error for metrics and logs.
 func RefusalReason(err error) string {
-	switch {
-	case errors.Is(err, ErrCallID):
-		return "call_id"
-	case errors.Is(err, ErrProviderMismatch):
-		return "provider_mismatch"
-	case errors.Is(err, ErrAccountMismatch):
-		return "account_mismatch"
-	case errors.Is(err, ErrResumeWindow):
-		return "resume_window"
-	case errors.Is(err, ErrUnsupported):
-		return "unsupported"
-	case errors.Is(err, ErrTooManyCalls):
-		return "max_calls"
-	case errors.Is(err, ErrTooManyStreams):
-		return "max_streams"
-	case errors.Is(err, ErrShuttingDown):
-		return "shutdown"
+	for _, r := range refusalReasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
 	}
 	return "other"
 }
@@ -72,11 +69,18 @@ func Clip(s string) string {
 	if len(s) <= maxLogged {
 		return s
 	}
-	n := maxLogged
+	return clipTo(s, maxLogged) + "…"
+}
+
+// clipTo cuts s to at most n bytes at a rune boundary.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n] + "…"
+	return s[:n]
 }
 
 func clipAll(ss []string) []string {
@@ -116,7 +120,7 @@ func (r *Registry) mayContinue(p provider.Name, st *provider.Start, prev CallRec
 	if prev.EndedAt != nil {
 		end = *prev.EndedAt
 	}
-	if ago := r.now().Sub(end); ago > r.cfg.ResumeWindow {
+	if ago := r.cfg.Now().Sub(end); ago > r.cfg.ResumeWindow {
 		return fmt.Errorf("%w: it ended %s ago (resume window %s)", ErrResumeWindow, ago.Round(time.Second), r.cfg.ResumeWindow)
 	}
 	return nil

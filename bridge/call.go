@@ -345,12 +345,10 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 		StreamID: st.StreamID, Tracks: names, Encoding: string(st.Format.Encoding), Format: st.Format.Raw,
 		SampleRate: st.Format.SampleRate, StartedAt: now,
 	})
-	for k, v := range st.CustomParameters {
-		if c.rec.CustomParameters == nil {
-			c.rec.CustomParameters = map[string]string{}
-		}
-		c.rec.CustomParameters[k] = v
+	if c.rec.CustomParameters == nil && len(st.CustomParameters) > 0 {
+		c.rec.CustomParameters = map[string]string{}
 	}
+	maps.Copy(c.rec.CustomParameters, st.CustomParameters)
 	c.recDirty = true
 	c.signal()
 	if len(added) > 0 && len(c.tracks) > len(added) {
@@ -434,7 +432,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	if sinkErr != nil {
 		rec.Error = sinkErr.Error()
 		t.log.Error().Err(sinkErr).Msg("recording failed; transcription continues")
-		c.env.metrics.RecordError()
+		c.env.metrics.recordErrors.Inc()
 	}
 	if st.Format.Encoding == provider.L16 {
 		rec.ByteOrder = orderName(order)
@@ -508,10 +506,7 @@ func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Sta
 		StartedAt: now, From: st.From, To: st.To, Tracks: []TrackRecord{}, Streams: []StreamRecord{},
 	}
 	if len(st.CustomParameters) > 0 {
-		c.rec.CustomParameters = map[string]string{}
-		for k, v := range st.CustomParameters {
-			c.rec.CustomParameters[k] = v
-		}
+		c.rec.CustomParameters = maps.Clone(st.CustomParameters)
 	}
 	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
 	if prev != nil {

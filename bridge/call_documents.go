@@ -69,7 +69,7 @@ func (c *Call) persist(withTranscript bool) bool {
 	case err != nil && !c.docsFailing:
 		c.docsFailing = true
 		c.log.Error().Err(err).Msg("call documents not written; retrying at the next change")
-		c.env.metrics.RecordError()
+		c.env.metrics.recordErrors.Inc()
 	case err == nil && c.docsFailing && (rec != nil || tr != nil):
 		c.docsFailing = false
 		c.log.Info().Msg("call documents written again")

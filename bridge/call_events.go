@@ -86,7 +86,7 @@ func (c *Call) trackError(track string, err error) {
 	}
 	c.recDirty = true
 	c.signal()
-	c.env.metrics.RecordError()
+	c.env.metrics.recordErrors.Inc()
 }
 
 // result handles one recognizer result.
@@ -109,7 +109,7 @@ func (c *Call) result(t *track, r stt.Result) {
 		c.mu.Unlock()
 		c.signal()
 		c.env.publish(Event{Type: TypeTranscriptFinal, CallID: c.id, Body: seg})
-		c.env.metrics.Final(track)
+		c.env.metrics.finals.WithLabelValues(track).Inc()
 		if at, ok := t.arrivals.when((r.EndMs - 1) / 100); ok && r.EndMs > 0 {
 			c.env.metrics.CaptionLatency(c.env.now().Sub(time.Unix(0, at)))
 		}

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -240,29 +242,14 @@ func mergeStarted(old, upd CallStartedBody) CallStartedBody {
 		}
 	}
 	if len(upd.CustomParameters) > 0 {
-		params := make(map[string]string, len(old.CustomParameters)+len(upd.CustomParameters))
-		for k, v := range old.CustomParameters {
-			params[k] = v
-		}
-		for k, v := range upd.CustomParameters {
-			params[k] = v
-		}
-		out.CustomParameters = params
-	}
-	if out.Provider == "" {
-		out.Provider = upd.Provider
+		out.CustomParameters = make(map[string]string, len(old.CustomParameters)+len(upd.CustomParameters))
+		maps.Copy(out.CustomParameters, old.CustomParameters)
+		maps.Copy(out.CustomParameters, upd.CustomParameters)
 	}
 	if out.StartedAt.IsZero() {
 		out.StartedAt = upd.StartedAt
 	}
-	if out.From == "" {
-		out.From = upd.From
-	}
-	if out.To == "" {
-		out.To = upd.To
-	}
-	if out.SampleRate == 0 {
-		out.SampleRate = upd.SampleRate
-	}
+	out.Provider, out.From, out.To = cmp.Or(out.Provider, upd.Provider), cmp.Or(out.From, upd.From), cmp.Or(out.To, upd.To)
+	out.SampleRate = cmp.Or(out.SampleRate, upd.SampleRate)
 	return out
 }

@@ -80,20 +80,11 @@ func (m *Metrics) CallEnded(reason string) {
 // Frame counts a recorded frame of n PCM bytes.
 func (m *Metrics) Frame(n int) { m.frames.Inc(); m.bytesRecorded.Add(float64(n)) }
 
-// Duplicate counts a frame dropped as a duplicate or too late to place.
-func (m *Metrics) Duplicate() { m.duplicates.Inc() }
-
 // Gap counts audio missing (kind media) or not transcribed (kind stt).
 func (m *Metrics) Gap(kind string, ms int64) { m.gapMs.WithLabelValues(kind).Add(float64(ms)) }
 
-// Final counts a final transcript segment.
-func (m *Metrics) Final(track string) { m.finals.WithLabelValues(track).Inc() }
-
 // STTEvent counts a speech-to-text stream event.
 func (m *Metrics) STTEvent(event, code string) { m.sttEvents.WithLabelValues(event, code).Inc() }
-
-// RecordError counts a recording write error.
-func (m *Metrics) RecordError() { m.recordErrors.Inc() }
 
 // CaptionLatency observes the time from the audio at the end of a final
 // reaching the bridge to the final being published (it includes the
@@ -103,12 +94,6 @@ func (m *Metrics) CaptionLatency(d time.Duration) { m.captionLatency.Observe(d.S
 // EventsDropped counts transcript events not kept (nor published) because
 // their call reached --max-events-per-call.
 func (m *Metrics) EventsDropped(n int) { m.eventsDropped.Add(float64(n)) }
-
-// GapUnfilled counts missing media audio not filled with silence.
-func (m *Metrics) GapUnfilled(ms int64) { m.gapUnfilled.Add(float64(ms)) }
-
-// CallbackDropped counts a status callback not kept (see callbacks.go).
-func (m *Metrics) CallbackDropped(reason string) { m.callbacksDropped.WithLabelValues(reason).Inc() }
 
 // Panic counts a recovered panic by where it happened: PanicCall and
 // PanicTrack here, the HTTP side's own places there.

@@ -3,7 +3,6 @@ package bridge
 import (
 	"fmt"
 	"maps"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -47,34 +46,19 @@ func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal er
 		log.Warn().Err(refusal).Msg("stream refused at its start frame")
 		return
 	}
-	now := r.now()
+	now := r.cfg.Now()
 	sr := StreamRecord{
 		StreamID: clipTo(st.StreamID, MaxCallIDLen), Tracks: clipAll(st.Tracks), Encoding: string(st.Format.Encoding), Format: Clip(st.Format.Raw),
 		SampleRate: st.Format.SampleRate, StartedAt: now, EndedAt: &now, Reason: ReasonError, Error: refusal.Error(), Refused: true,
 	}
-	for {
-		r.mu.Lock()
-		c := r.active[st.CallID]
-		if c != nil {
-			r.mu.Unlock()
-			c.refused(p, st, sr, refusal)
-			return
-		}
-		if wait := r.busy[st.CallID]; wait != nil {
-			r.mu.Unlock()
-			<-wait
-			continue
-		}
-		if r.shutdown || len(r.active)+len(r.busy) >= r.cfg.MaxCalls {
-			r.mu.Unlock()
-			log.Warn().Err(refusal).Msg("stream refused at its start frame; not recorded (shutting down or at the maximum of calls)")
-			return
-		}
-		indexed, isIndexed := r.past[st.CallID]
-		r.busy[st.CallID] = make(chan struct{})
-		r.mu.Unlock()
+	c, indexed, isIndexed, err := r.claim(st.CallID, true)
+	switch {
+	case c != nil:
+		c.refused(p, st, sr, refusal)
+	case err != nil:
+		log.Warn().Err(refusal).Msg("stream refused at its start frame; not recorded (shutting down or at the maximum of calls)")
+	default:
 		r.recordRefusedStored(p, st, sr, refusal, indexed, isIndexed, log)
-		return
 	}
 }
 
@@ -106,7 +90,7 @@ func (r *Registry) recordRefusedStored(p provider.Name, st *provider.Start, sr S
 			Tracks: []TrackRecord{}, Streams: []StreamRecord{sr},
 		}
 		r.mu.Lock()
-		rec.Callbacks = r.takePendingLocked(st.CallID)
+		rec.Callbacks = r.takePendingLocked(st.CallID, false)
 		r.mu.Unlock()
 	}
 	files, err := r.cfg.Store.Open(st.CallID)
@@ -125,10 +109,10 @@ func (r *Registry) recordRefusedStored(p provider.Name, st *provider.Start, sr S
 	}
 	r.metrics.CallStarted()
 	r.metrics.CallEnded(ReasonError)
-	r.publish(Event{Type: TypeCallStarted, CallID: st.CallID, Body: CallStartedBody{
+	r.env.publish(Event{Type: TypeCallStarted, CallID: st.CallID, Body: CallStartedBody{
 		Provider: string(p), Tracks: []string{}, StartedAt: now, CustomParameters: maps.Clone(st.CustomParameters), From: st.From, To: st.To,
 	}})
-	r.publish(Event{Type: TypeCallEnded, CallID: st.CallID, Body: CallEndedBody{Reason: ReasonError, EndedAt: now}})
+	r.env.publish(Event{Type: TypeCallEnded, CallID: st.CallID, Body: CallEndedBody{Reason: ReasonError, EndedAt: now}})
 }
 
 // refused records a stream refused at its start frame in a live call of
@@ -165,15 +149,4 @@ func addRefused(rec *CallRecord, sr StreamRecord) bool {
 	}
 	rec.Streams = append(rec.Streams, sr)
 	return true
-}
-
-// clipTo cuts s to at most n bytes at a rune boundary.
-func clipTo(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

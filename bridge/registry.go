@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -126,10 +128,6 @@ func NewRegistry(cfg Config) *Registry {
 	return r
 }
 
-func (r *Registry) now() time.Time { return r.env.now() }
-
-func (r *Registry) publish(ev Event) { r.env.publish(ev) }
-
 func (r *Registry) shuttingDown() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -164,33 +162,18 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 		return nil, err
 	}
 	for {
-		r.mu.Lock()
-		if r.shutdown {
-			r.mu.Unlock()
+		if r.shuttingDown() {
 			return nil, ErrShuttingDown
 		}
-		c := r.active[st.CallID]
+		c, prev, indexed, err := r.claim(st.CallID, true)
+		if err != nil {
+			return nil, err
+		}
 		created := c == nil
 		if created {
-			if wait := r.busy[st.CallID]; wait != nil {
-				r.mu.Unlock()
-				<-wait
-				continue
-			}
-			if len(r.active)+len(r.busy) >= r.cfg.MaxCalls {
-				r.mu.Unlock()
-				return nil, ErrTooManyCalls
-			}
-			prev, indexed := r.past[st.CallID]
-			r.busy[st.CallID] = make(chan struct{})
-			r.mu.Unlock()
-			var err error
-			c, err = r.newCall(p, st, prev, indexed)
-			if err != nil {
+			if c, err = r.newCall(p, st, prev, indexed); err != nil {
 				return nil, err
 			}
-		} else {
-			r.mu.Unlock()
 		}
 		s, err := c.join(p, st)
 		if created {
@@ -211,6 +194,36 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 		c.log.Info().Str("stream_id", Clip(st.StreamID)).Strs("tracks", clipAll(st.Tracks)).Str("encoding", string(st.Format.Encoding)).
 			Int("sample_rate", st.Format.SampleRate).Msg("stream started")
 		return s, nil
+	}
+}
+
+// claim returns the live call id, or else claims id (busy) for the caller,
+// with its index entry, waiting while another operation holds it. A new
+// call counts against MaxCalls: when limited is set, the claim is refused
+// at the maximum of calls or when shutting down.
+func (r *Registry) claim(id string, limited bool) (c *Call, indexed CallRecord, isIndexed bool, err error) {
+	for {
+		r.mu.Lock()
+		if c = r.active[id]; c != nil {
+			r.mu.Unlock()
+			return c, CallRecord{}, false, nil
+		}
+		wait := r.busy[id]
+		switch {
+		case wait != nil:
+			r.mu.Unlock()
+			<-wait
+			continue
+		case limited && r.shutdown:
+			err = ErrShuttingDown
+		case limited && len(r.active)+len(r.busy) >= r.cfg.MaxCalls:
+			err = ErrTooManyCalls
+		default:
+			indexed, isIndexed = r.past[id]
+			r.busy[id] = make(chan struct{})
+		}
+		r.mu.Unlock()
+		return nil, indexed, isIndexed, err
 	}
 }
 
@@ -265,13 +278,13 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 		r.mu.Unlock()
 		return nil, ErrShuttingDown
 	}
-	c.addCallbacks(r.takePendingLocked(st.CallID))
+	c.addCallbacks(r.takePendingLocked(st.CallID, false))
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)
 	r.metrics.CallStarted()
 	// Guarded: the call is registered now, and must reach its goroutine
 	// (which ends it) whatever happens.
-	c.guard(PanicCall, func() { r.publish(started) })
+	c.guard(PanicCall, func() { r.env.publish(started) })
 	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
 	r.mu.Unlock()
 	c.log.Info().Msg("call started")
@@ -323,10 +336,7 @@ func (r *Registry) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	r.mu.Lock()
-	live := make([]*Call, 0, len(r.active))
-	for _, c := range r.active {
-		live = append(live, c)
-	}
+	live := slices.Collect(maps.Values(r.active))
 	r.mu.Unlock()
 	for _, c := range live {
 		c.stopStreams(ReasonShutdown)

@@ -137,7 +137,7 @@ func (s *Stream) mediaInOrder(i int, ro *reorderer, ev *provider.Event) error {
 	t := s.tracks[i]
 	if !ev.HasChunk {
 		// Nothing to order by: what is held goes first.
-		s.drain(i, ro)
+		_ = s.release(i, ro, true) // as if the frames had come in order: one that does not decode is dropped
 		return s.place(t, ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
 	}
 	if ro.bypass(ev.Chunk) {
@@ -145,29 +145,24 @@ func (s *Stream) mediaInOrder(i int, ro *reorderer, ev *provider.Event) error {
 	}
 	if !ro.add(ev.Chunk, ev.TimestampMs, ev.HasTimestamp, ev.Payload) {
 		t.duplicates.Add(1)
-		s.call.env.metrics.Duplicate()
+		s.call.env.metrics.duplicates.Inc()
 		return nil
 	}
+	return s.release(i, ro, false)
+}
+
+// release places the frames track i holds that may go on (all of them
+// when draining), in chunk order, and returns the first error.
+func (s *Stream) release(i int, ro *reorderer, draining bool) error {
 	var first error
 	for {
-		f, ok := ro.pop(false)
+		f, ok := ro.pop(draining)
 		if !ok {
 			return first
 		}
-		if err := s.place(t, f.payload, f.chunk, true, f.ts, f.hasTs); err != nil && first == nil {
+		if err := s.place(s.tracks[i], f.payload, f.chunk, true, f.ts, f.hasTs); err != nil && first == nil {
 			first = err
 		}
-	}
-}
-
-// drain places every frame track i still holds, in chunk order.
-func (s *Stream) drain(i int, ro *reorderer) {
-	for {
-		f, ok := ro.pop(true)
-		if !ok {
-			return
-		}
-		_ = s.place(s.tracks[i], f.payload, f.chunk, true, f.ts, f.hasTs) // the stream is ending: a frame that does not decode is dropped
 	}
 }
 
@@ -175,7 +170,7 @@ func (s *Stream) drain(i int, ro *reorderer) {
 func (s *Stream) drainAll() {
 	for i, ro := range s.reorder {
 		if ro != nil {
-			s.drain(i, ro)
+			_ = s.release(i, ro, true) // the stream is ending: a frame that does not decode is dropped
 		}
 	}
 }

@@ -102,7 +102,7 @@ func (s *Stream) place(t *track, payload []byte, chunk int64, hasChunk bool, tsM
 	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first, t.silenceAllowance)
 	if p.drop {
 		t.duplicates.Add(1)
-		s.call.env.metrics.Duplicate()
+		s.call.env.metrics.duplicates.Inc()
 		t.mediaWarn().Int64("chunk", chunk).Int64("timestamp", tsMs).Int64("duplicates", t.duplicates.Load()).
 			Msg("media frame dropped: a duplicate, or its timestamp or chunk is behind audio already recorded")
 		return nil

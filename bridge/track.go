@@ -179,7 +179,7 @@ func (t *track) write(p placement, pcm []byte) {
 		t.gapSamples.Add(p.gap + p.skipped)
 		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
 		if p.skipped > 0 {
-			t.call.env.metrics.GapUnfilled(p.skipped * 1000 / int64(t.rate))
+			t.call.env.metrics.gapUnfilled.Add(float64(p.skipped * 1000 / int64(t.rate)))
 			t.mediaWarn().Int64("at_ms", (p.pos-p.gap)*1000/int64(t.rate)).Int64("gap_ms", (p.gap+p.skipped)*1000/int64(t.rate)).
 				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap, or than the silence still allowed (the call's wall time plus the maximum gap, in all): the rest is not filled with silence; the whole gap is an audio.gap event")
 		}
