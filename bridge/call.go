@@ -152,10 +152,7 @@ func (c *Call) run() {
 			c.stopStreams(ReasonTimeout)
 		case <-graceC:
 			graceC = nil
-			c.mu.Lock()
-			idle := len(c.streams) == 0
-			c.mu.Unlock()
-			if idle {
+			if c.idle() {
 				c.finalize()
 				return
 			}
@@ -200,16 +197,17 @@ func (c *Call) endAfterPanic() {
 	if ending {
 		return
 	}
-	for {
-		c.mu.Lock()
-		idle := len(c.streams) == 0
-		c.mu.Unlock()
-		if idle {
-			break
-		}
+	for !c.idle() {
 		<-c.wake // streamEnded signals
 	}
 	c.finalize()
+}
+
+// idle reports whether the call has no stream.
+func (c *Call) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams) == 0
 }
 
 // stopStreams asks every stream's socket to close with reason.
@@ -298,17 +296,10 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	if len(c.streams) >= c.env.cfg.MaxStreamsPerCall {
 		return nil, fmt.Errorf("%w: %d streams already", ErrTooManyStreams, len(c.streams))
 	}
-	names := st.Tracks
-	if len(names) == 0 {
-		names = []string{"inbound"}
-	}
-	// A track can be fed by one stream at a time; a reconnecting stream
-	// takes over a track whose stream has gone.
+	names := trackNames(st)
 	for _, n := range names {
-		for s := range c.streams {
-			if s.track(n) != nil {
-				return nil, fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, n)
-			}
+		if err := c.trackFreeLocked(nil, n); err != nil {
+			return nil, err
 		}
 	}
 	order := st.Format.Order
@@ -366,10 +357,8 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for o := range c.streams {
-		if o != s && o.track(name) != nil {
-			return fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, name)
-		}
+	if err := c.trackFreeLocked(s, name); err != nil {
+		return err
 	}
 	t := c.tracks[name]
 	if t == nil {
@@ -397,14 +386,30 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 	return nil
 }
 
-func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) (*track, error) {
-	// A track recorded before (the call id came back) is continued.
-	prev := -1
-	for i := range c.rec.Tracks {
-		if c.rec.Tracks[i].Name == name {
-			prev = i
+// trackFreeLocked refuses track name when a stream other than s feeds it:
+// a track is fed by one stream at a time; a reconnecting stream takes over
+// a track whose stream has gone.
+func (c *Call) trackFreeLocked(s *Stream, name string) error {
+	for o := range c.streams {
+		if o != s && o.track(name) != nil {
+			return fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, name)
 		}
 	}
+	return nil
+}
+
+// trackNames are the tracks a start frame names; one that names none
+// brings the inbound track.
+func trackNames(st *provider.Start) []string {
+	if len(st.Tracks) == 0 {
+		return []string{"inbound"}
+	}
+	return st.Tracks
+}
+
+func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) (*track, error) {
+	// A track recorded before (the call id came back) is continued.
+	prev := slices.IndexFunc(c.rec.Tracks, func(r TrackRecord) bool { return r.Name == name })
 	var sink AudioSink
 	var err error
 	if prev >= 0 {
@@ -442,11 +447,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 		t.frames.Store(rec.Frames)
 		t.duplicates.Store(rec.Duplicates)
 		t.gapSamples.Store(rec.GapMs * int64(t.rate) / 1000)
-		for _, seg := range c.transcript.Segments {
-			if seg.Track == name {
-				t.segOffset++
-			}
-		}
+		t.segOffset = c.segmentsLocked(name)
 		c.rec.Tracks[prev] = rec
 	} else {
 		c.rec.Tracks = append(c.rec.Tracks, rec)
@@ -497,10 +498,7 @@ func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Sta
 		wake:    make(chan struct{}, 1), // coalesced: run re-reads all state on each wake-up
 		done:    make(chan struct{}),
 	}
-	tracks := st.Tracks
-	if len(tracks) == 0 {
-		tracks = []string{"inbound"}
-	}
+	tracks := trackNames(st)
 	c.rec = CallRecord{
 		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
 		StartedAt: now, From: st.From, To: st.To, Tracks: []TrackRecord{}, Streams: []StreamRecord{},

@@ -31,40 +31,37 @@ func (c *Call) segmentsLocked(track string) int {
 	return n
 }
 
-// addEventLocked keeps ev in the transcript unless the call already holds
-// MaxEventsPerCall events: then ev is counted as dropped instead (the
-// newest are dropped, so the start of the story stays whole) and false is
-// returned. An event that is not kept is not published either, so late
-// joiners, live subscribers and the transcript agree.
-func (c *Call) addEventLocked(ev TranscriptEvent) bool {
-	if len(c.transcript.Events) >= c.env.cfg.MaxEventsPerCall {
+// event keeps ev in the transcript and publishes it with body, unless the
+// call already holds MaxEventsPerCall events: then ev is counted as dropped
+// instead (the newest are dropped, so the start of the story stays whole).
+// An event that is not kept is not published either, so late joiners, live
+// subscribers and the transcript agree.
+func (c *Call) event(ev TranscriptEvent, body any) {
+	c.mu.Lock()
+	kept := len(c.transcript.Events) < c.env.cfg.MaxEventsPerCall
+	if kept {
+		c.transcript.Events = append(c.transcript.Events, ev)
+		c.signal()
+	} else {
 		if c.transcript.EventsDropped == 0 {
 			c.log.Warn().Int("max", c.env.cfg.MaxEventsPerCall).Str("type", ev.Type).
 				Msg("call reached its maximum number of events; further events are counted, not kept")
 		}
 		c.transcript.EventsDropped++
-		c.trDirty = true
 		c.env.metrics.EventsDropped(1)
-		return false
 	}
-	c.transcript.Events = append(c.transcript.Events, ev)
 	c.trDirty = true
-	c.signal()
-	return true
-}
-
-func (c *Call) addEvent(ev TranscriptEvent) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.addEventLocked(ev)
+	c.mu.Unlock()
+	if kept {
+		c.env.publish(Event{Type: ev.Type, CallID: c.id, Body: body})
+	}
 }
 
 // gap records audio that never arrived on a track.
 func (c *Call) gap(track string, atSample, samples int64, kind string, rate int) {
 	at, dur := atSample*1000/int64(rate), samples*1000/int64(rate)
-	if c.addEvent(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind}) {
-		c.env.publish(Event{Type: TypeGap, CallID: c.id, Body: GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind}})
-	}
+	c.event(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind},
+		GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind})
 	c.env.metrics.Gap(kind, dur)
 }
 
@@ -118,9 +115,8 @@ func (c *Call) result(t *track, r stt.Result) {
 			return
 		}
 		typ := TypeSTTPrefix + r.Status.Event
-		if c.addEvent(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}) {
-			c.env.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
-		}
+		c.event(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message},
+			STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message})
 		c.env.metrics.STTEvent(r.Status.Event, r.Status.Code)
 		if r.Status.Event == stt.EventGap {
 			// Audio the stream dropped; what the session's queue dropped

@@ -194,13 +194,12 @@ func (c *callSeq) updateStart(id string, body any) []byte {
 		return nil
 	}
 	merged := mergeStarted(*c.start, *upd)
-	enc, err := marshalBody(merged)
+	enc, err := Encode(TypeCallStarted, id, c.startSeq, merged)
 	if err != nil {
 		return nil // a CallStartedBody always encodes
 	}
 	c.start = &merged
-	buf := appendPrefix(make([]byte, 0, len(enc)+len(id)+48), TypeCallStarted, id)
-	return appendBody(appendSeq(buf, c.startSeq), enc)
+	return enc
 }
 
 // kindOf tells how publishers treat an event of type typ, and the

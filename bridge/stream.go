@@ -145,9 +145,8 @@ func (s *Stream) DTMF(ev *provider.Event) {
 		at = t.clock.next * 1000 / int64(t.rate)
 	}
 	c := s.call
-	if c.addEvent(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs}) {
-		c.env.publish(Event{Type: TypeDTMF, CallID: c.id, Body: DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs}})
-	}
+	c.event(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs},
+		DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs})
 }
 
 // End ends the stream: the provider sent stop (ReasonStop), the socket

@@ -254,9 +254,8 @@ func (e *sttEvents) Notice(event, msg string) {
 	at := t.rec.samples.Load() * 1000 / int64(t.rate)
 	typ := TypeSTTPrefix + event
 	c := t.call
-	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Message: msg}) {
-		c.env.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Message: msg}})
-	}
+	c.event(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Message: msg},
+		STTBody{Track: t.name, AtMs: at, Message: msg})
 	c.env.metrics.STTEvent(event, "")
 }
 
