@@ -371,10 +371,7 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 	}
 	s.tracks = append(s.tracks, t)
 	if s.reorder != nil {
-		s.reorder = append(s.reorder, nil)
-		if w := c.env.reorderWindow(c.provider); w > 0 {
-			s.reorder[len(s.reorder)-1] = newReorderer(w)
-		}
+		s.reorder = append(s.reorder, c.env.reorderer(c.provider))
 	}
 	for i := range c.rec.Streams {
 		if c.rec.Streams[i].StreamID == s.id && c.rec.Streams[i].EndedAt == nil {

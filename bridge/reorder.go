@@ -1,6 +1,10 @@
 package bridge
 
-import "github.com/callcaptions/bridge/bridge/provider"
+import (
+	"cmp"
+
+	"github.com/callcaptions/bridge/bridge/provider"
+)
 
 // defaultReorderFrames is Config.ReorderFrames when zero: five 20 ms frames
 // hold a late frame back by at most 100 ms, well inside what captions
@@ -12,19 +16,13 @@ const defaultReorderFrames = 5
 // once, since no frame can come before it.
 const firstChunk = 1
 
-// reorderWindow is how many frames a track of p holds back; 0: none.
-func (e *callEnv) reorderWindow(p provider.Name) int {
-	if d := provider.Lookup(p); d == nil || !d.Reorder {
-		return 0
+// reorderer is the jitter window of a track of p, or nil when p keeps
+// order or reordering is off.
+func (e *callEnv) reorderer(p provider.Name) *reorderer {
+	if d := provider.Lookup(p); d == nil || !d.Reorder || e.cfg.ReorderFrames < 0 {
+		return nil
 	}
-	switch n := e.cfg.ReorderFrames; {
-	case n < 0:
-		return 0
-	case n == 0:
-		return defaultReorderFrames
-	default:
-		return n
-	}
+	return newReorderer(cmp.Or(e.cfg.ReorderFrames, defaultReorderFrames))
 }
 
 // reorderer is a jitter window over one track's frames: frames that arrive
@@ -120,12 +118,9 @@ func (r *reorderer) pop(draining bool) (*heldFrame, bool) {
 // the provider keeps order. Made on first use.
 func (s *Stream) reorderFor(i int) *reorderer {
 	if s.reorder == nil {
-		w := s.call.env.reorderWindow(s.call.provider)
 		s.reorder = make([]*reorderer, len(s.tracks))
-		if w > 0 {
-			for j := range s.reorder {
-				s.reorder[j] = newReorderer(w)
-			}
+		for j := range s.reorder {
+			s.reorder[j] = s.call.env.reorderer(s.call.provider)
 		}
 	}
 	return s.reorder[i]

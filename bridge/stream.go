@@ -132,12 +132,11 @@ func (s *Stream) timestampToCallMs(ts int64) int64 {
 
 // DTMF records a key press.
 func (s *Stream) DTMF(ev *provider.Event) {
-	name := ev.Track
-	t := s.track(name)
+	t := s.track(ev.Track)
 	if t == nil {
 		t = s.tracks[0]
-		name = t.name
 	}
+	name := t.name
 	var at int64
 	if ev.HasTimestamp {
 		at = s.timestampToCallMs(ev.TimestampMs)

@@ -91,15 +91,14 @@ func (a *arrivals) when(bucket int64) (int64, bool) {
 
 // decode turns one wire payload into PCM16LE in t.pcm.
 func (t *track) decode(payload []byte) ([]byte, error) {
-	var need int
+	need := len(payload)
 	switch t.encoding {
 	case provider.PCMU, provider.PCMA:
-		need = 2 * len(payload)
+		need *= 2
 	case provider.L16:
-		if len(payload)%2 != 0 {
+		if need%2 != 0 {
 			return nil, errOddL16
 		}
-		need = len(payload)
 	default:
 		return nil, errUnsupported
 	}
@@ -107,17 +106,15 @@ func (t *track) decode(payload []byte) ([]byte, error) {
 		t.pcm = make([]byte, need)
 	}
 	dst := t.pcm[:need]
-	switch t.encoding {
-	case provider.PCMU:
+	switch {
+	case t.encoding == provider.PCMU:
 		codec.DecodeMulaw(dst, payload)
-	case provider.PCMA:
+	case t.encoding == provider.PCMA:
 		codec.DecodeAlaw(dst, payload)
-	case provider.L16:
-		if t.order == provider.BigEndian {
-			codec.DecodeL16BE(dst, payload)
-		} else {
-			codec.DecodeL16LE(dst, payload)
-		}
+	case t.order == provider.BigEndian:
+		codec.DecodeL16BE(dst, payload)
+	default:
+		codec.DecodeL16LE(dst, payload)
 	}
 	return dst, nil
 }
