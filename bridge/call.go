@@ -46,9 +46,7 @@ func (e *callEnv) publish(ev Event) {
 // Call is one phone call: the streams that carry its audio, its tracks, its
 // record and transcript. It is created by the first stream that names its
 // call id and ends when its last stream ends (after the reconnect grace
-// when that stream was cut off without a stop). This file holds its run
-// loop, streams and tracks; call_documents.go its record, transcript and
-// journal; call_events.go the events it publishes.
+// when that stream was cut off without a stop).
 type Call struct {
 	id       string
 	provider provider.Name
@@ -121,9 +119,7 @@ func (c *Call) streamOffsetMs() int64 {
 	return c.nowMsLocked()
 }
 
-// run is the call's own goroutine: it writes documents as they change,
-// enforces the maximum duration and the reconnect grace, and finalizes the
-// call when its last stream is gone.
+// run is the call's own goroutine (see doc.go).
 func (c *Call) run() {
 	defer func() {
 		if v := recover(); v != nil {
@@ -496,13 +492,7 @@ func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Sta
 		done:    make(chan struct{}),
 	}
 	tracks := trackNames(st)
-	c.rec = CallRecord{
-		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
-		StartedAt: now, From: st.From, To: st.To, Tracks: []TrackRecord{}, Streams: []StreamRecord{},
-	}
-	if len(st.CustomParameters) > 0 {
-		c.rec.CustomParameters = maps.Clone(st.CustomParameters)
-	}
+	c.rec = newRecord(p, st, now)
 	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
 	if prev != nil {
 		c.continueFrom(*prev, now)
@@ -519,6 +509,15 @@ func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Sta
 	}
 	c.recDirty, c.trDirty = true, true
 	return c
+}
+
+// newRecord is the record of a call st starts at now.
+func newRecord(p provider.Name, st *provider.Start, now time.Time) CallRecord {
+	return CallRecord{
+		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
+		StartedAt: now, From: st.From, To: st.To, CustomParameters: maps.Clone(st.CustomParameters),
+		Tracks: []TrackRecord{}, Streams: []StreamRecord{},
+	}
 }
 
 // joinFailed ends a call whose creating stream could not join it: with no

@@ -98,12 +98,10 @@ func (c *Call) journalLinesLocked() []any {
 		return nil
 	}
 	lines := make([]any, 0, n)
-	for i := c.journaledSegs; i < len(segs); i++ {
-		seg := segs[i]
+	for _, seg := range segs[c.journaledSegs:] {
 		lines = append(lines, journalLine{Segment: &seg})
 	}
-	for i := c.journaledEvents; i < len(evs); i++ {
-		ev := evs[i]
+	for _, ev := range evs[c.journaledEvents:] {
 		lines = append(lines, journalLine{Event: &ev})
 	}
 	c.journaledSegs, c.journaledEvents = len(segs), len(evs)

@@ -138,12 +138,7 @@ func (r *Registry) attachStored(id string, cb map[string]any, size int, indexed 
 	err := r.fits(len(rec.Callbacks), callbacksSize(rec.Callbacks), size)
 	if err == nil {
 		rec.Callbacks = append(slices.Clone(rec.Callbacks), cb)
-		var files CallFiles
-		files, err = r.cfg.Store.Open(id)
-		if err == nil {
-			err = files.WriteJSON("call.json", rec)
-		}
-		if err != nil {
+		if err = r.writeRecord(rec); err != nil {
 			err = fmt.Errorf("write the callback into call.json: %w", err)
 		}
 	}

@@ -47,10 +47,8 @@ const DefaultSeqRetain = 10 * time.Minute
 //
 // A call's seq starts at 1 and increases by one per event; when the call
 // id starts again (call.started after call.ended: a continued call) it
-// keeps increasing, so resumes never mistake new events for old ones.
-// An ended call's seq is remembered for retain, then forgotten. It lives
-// in memory only: after a restart a continued call's seq starts at 1
-// again.
+// keeps increasing, so resumes never mistake new events for old ones
+// (for retain after the call ended, in memory only: see doc.go).
 //
 // Publish runs on its caller (no goroutines). It encodes outside any lock,
 // then takes the call's own lock to number the event and hand it to the

@@ -57,6 +57,15 @@ func (r *Registry) pastUnlocked(id string, indexed CallRecord, ok bool) (CallRec
 	return rec, true
 }
 
+// writeRecord replaces the call.json of a call that is not live.
+func (r *Registry) writeRecord(rec CallRecord) error {
+	files, err := r.cfg.Store.Open(rec.CallID)
+	if err == nil {
+		err = files.WriteJSON("call.json", rec)
+	}
+	return err
+}
+
 // Record is one call's record; ok is false for an unknown call.
 func (r *Registry) Record(id string) (CallRecord, bool) {
 	r.mu.Lock()

@@ -83,21 +83,14 @@ func (r *Registry) recordRefusedStored(p provider.Name, st *provider.Start, sr S
 		}
 		addRefused(&rec, sr)
 	} else {
-		rec = CallRecord{
-			CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusEnded,
-			Reason: ReasonError, Error: refusal.Error(), StartedAt: now, EndedAt: &now,
-			From: st.From, To: st.To, CustomParameters: maps.Clone(st.CustomParameters),
-			Tracks: []TrackRecord{}, Streams: []StreamRecord{sr},
-		}
+		rec = newRecord(p, st, now)
+		rec.Status, rec.Reason, rec.Error, rec.EndedAt = StatusEnded, ReasonError, refusal.Error(), &now
+		rec.Streams = []StreamRecord{sr}
 		r.mu.Lock()
 		rec.Callbacks = r.takePendingLocked(st.CallID, false)
 		r.mu.Unlock()
 	}
-	files, err := r.cfg.Store.Open(st.CallID)
-	if err == nil {
-		err = files.WriteJSON("call.json", rec)
-	}
-	if err != nil {
+	if err := r.writeRecord(rec); err != nil {
 		release(nil)
 		log.Error().Err(err).Msg("record the refused stream")
 		return

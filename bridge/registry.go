@@ -100,13 +100,10 @@ type Registry struct {
 	active  map[string]*Call
 	past    map[string]CallRecord // ended calls, by id
 	pending pendingCallbacks      // callbacks for calls not started yet
-	// busy holds the ids whose documents a registry operation (a call
-	// starting, a refused stream or a callback recorded on a call that is
-	// not live) reads or writes outside the lock; others wait on the
-	// channel, closed when it is done. Each entry belongs to one running
-	// operation, so the map is bounded by the operations in flight: calls
-	// starting count against MaxCalls, the rest are requests and sockets
-	// under the web layer's limits.
+	// busy: the ids claimed by an operation doing I/O outside the lock
+	// (see doc.go), each with a channel closed when it is done. Bounded by
+	// the operations in flight: calls starting count against MaxCalls, the
+	// rest are requests and sockets under the web layer's limits.
 	busy     map[string]chan struct{}
 	shutdown bool
 	calls    sync.WaitGroup // one per live call's run goroutine
@@ -116,8 +113,6 @@ type Registry struct {
 func NewRegistry(cfg Config) *Registry {
 	cfg.defaults()
 	if cfg.Publisher != nil {
-		// Publishers get every event numbered and encoded, each call's in
-		// seq order. Ended calls' seq is kept while they may be continued.
 		cfg.Publisher = NewSequencer(cfg.Publisher, cfg.ResumeWindow, cfg.Now, cfg.Log)
 	}
 	r := &Registry{
@@ -237,9 +232,7 @@ func (r *Registry) releaseLocked(id string) {
 }
 
 // newCall makes the call of a stream whose id is not live; the caller has
-// claimed the id (busy), and newCall releases it. Its files are opened and
-// an ended call's documents read outside the registry lock, so a slow disk
-// stalls only this call.
+// claimed the id (busy), and newCall releases it.
 func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallRecord, isIndexed bool) (*Call, error) {
 	claimed := true
 	defer func() {

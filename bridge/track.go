@@ -207,11 +207,9 @@ var (
 	sttReopenMax = session.DefaultReopenMax
 )
 
-// transcribe starts the track's transcription session, owned by the call:
-// it runs until the track finishes or the call's context ends. The
-// recognizer is opened by the session's goroutine, not under the call's
-// lock: an engine that is slow or down must not hold up ingest. Audio
-// waits in the session's queue meanwhile.
+// transcribe starts the track's transcription session, owned by the call
+// (see doc.go): it runs until the track finishes or the call's context
+// ends.
 func (t *track) transcribe(r stt.Recognizer, queue time.Duration, params map[string]string) {
 	c := t.call
 	t.stt = session.New(session.Config{
