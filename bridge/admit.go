@@ -9,7 +9,7 @@ import (
 	"github.com/callcaptions/bridge/bridge/provider"
 )
 
-// Why a stream is refused before it joins a call. Each is a reason in
+// Why a stream is refused. Each of the first group is a reason in
 // RefusalReason, counted by the web layer.
 var (
 	// ErrCallID: the start frame names no call, or a call id longer than
@@ -22,7 +22,16 @@ var (
 	// of the same provider.
 	ErrAccountMismatch = errors.New("call belongs to another account")
 	// ErrResumeWindow: the call ended longer than the resume window ago.
-	ErrResumeWindow = errors.New("call ended too long ago to continue")
+	ErrResumeWindow   = errors.New("call ended too long ago to continue")
+	ErrUnsupported    = errors.New("unsupported media format")
+	ErrTooManyCalls   = errors.New("too many concurrent calls")
+	ErrTooManyStreams = errors.New("too many streams for this call")
+	ErrShuttingDown   = errors.New("shutting down")
+
+	// RefusalReason names these "other".
+	ErrTrackBusy    = errors.New("track busy")
+	ErrFormatChange = errors.New("track format changed")
+	ErrCallEnding   = errors.New("call is ending")
 )
 
 // refusalReasons name the StartStream errors, first match wins.

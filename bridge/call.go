@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
@@ -13,17 +12,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/callcaptions/bridge/bridge/provider"
-)
-
-// Errors a caller branches on.
-var (
-	ErrTooManyCalls   = errors.New("too many concurrent calls")
-	ErrTooManyStreams = errors.New("too many streams for this call")
-	ErrTrackBusy      = errors.New("track busy")
-	ErrFormatChange   = errors.New("track format changed")
-	ErrCallEnding     = errors.New("call is ending")
-	ErrShuttingDown   = errors.New("shutting down")
-	ErrUnsupported    = errors.New("unsupported media format")
 )
 
 // callEnv is what a call uses of the bridge around it, handed to it when it
