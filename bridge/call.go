@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -286,13 +287,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 			return nil, err
 		}
 	}
-	order := st.Format.Order
-	if o, ok := c.env.cfg.ByteOrder[p]; ok && o != provider.OrderUnknown {
-		order = o
-	}
-	if order == provider.OrderUnknown {
-		order = provider.LittleEndian
-	}
+	order := cmp.Or(c.env.cfg.ByteOrder[p], st.Format.Order, provider.LittleEndian) // the zero order is unknown
 	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{}), start: st, order: order, openTracks: len(st.Tracks) == 0}
 	now := c.env.now()
 	var added []string

@@ -157,9 +157,6 @@ func (r *Registry) attachStored(id string, cb map[string]any, size int, indexed 
 func (r *Registry) holdLocked(id string, cb map[string]any, size int) error {
 	now := r.cfg.Now()
 	pc := &r.pending
-	if pc.calls == nil {
-		pc.calls = map[string]*pendingCall{}
-	}
 	for k, p := range pc.calls {
 		if now.Sub(p.since) > pendingTTL {
 			r.dropPendingLocked(k, "expired")

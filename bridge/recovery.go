@@ -34,10 +34,8 @@ func (r *Registry) Load() (interrupted int, err error) {
 			if rec.Error == "" {
 				rec.Error = "the bridge stopped while the call was active; audio up to the last header update is kept"
 			}
-			if f, ferr := r.cfg.Store.Open(rec.CallID); ferr == nil {
-				if werr := f.WriteJSON("call.json", rec); werr != nil {
-					r.log.Error().Err(werr).Str("call_id", rec.CallID).Msg("mark call interrupted")
-				}
+			if werr := r.writeRecord(rec); werr != nil {
+				r.log.Error().Err(werr).Str("call_id", rec.CallID).Msg("mark call interrupted")
 			}
 			interrupted++
 		}

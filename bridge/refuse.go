@@ -33,13 +33,11 @@ const maxRefusedStreams = 8
 // recordRefused keeps a trace of a stream refused at its start frame, so
 // that the call's record says why nothing was recorded: a call the bridge
 // has not seen gets a record with status ended, reason error and the error
-// (no tracks, no recordings); a live or stored call of the same provider
-// and account (and, ended, within the resume window) gets the refused
-// stream added to its streams. Subscribers waiting for a new call learn
-// that it started and ended. The call id and the limits are checked before
-// anything is written: a refusal the bridge would not take as a call (a
-// bad id, the maximum of calls reached, another provider's call) is only
-// logged, and no document is written under the registry lock.
+// (and subscribers learn that it started and ended); a live or stored call
+// of the same provider and account (and, ended, within the resume window)
+// gets the refused stream added to its streams. A refusal the bridge would
+// not take as a call (a bad id, the maximum of calls reached, another
+// provider's call) is only logged.
 func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal error) {
 	log := r.log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Str("stream_id", Clip(st.StreamID)).Logger()
 	if CheckCallID(st.CallID) != nil {

@@ -118,6 +118,7 @@ func NewRegistry(cfg Config) *Registry {
 	r := &Registry{
 		cfg: cfg, log: cfg.Log.With().Str("component", "bridge").Logger(), metrics: cfg.Metrics,
 		active: map[string]*Call{}, past: map[string]CallRecord{}, busy: map[string]chan struct{}{},
+		pending: pendingCallbacks{calls: map[string]*pendingCall{}},
 	}
 	r.env = callEnv{cfg: &r.cfg, metrics: r.metrics, shuttingDown: r.shuttingDown, ended: r.ended}
 	return r
