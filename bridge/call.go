@@ -24,8 +24,6 @@ type callEnv struct {
 	ended        func(*Call) // the call's goroutine is done with it
 }
 
-func (e *callEnv) now() time.Time { return e.cfg.Now() }
-
 func (e *callEnv) publish(ev Event) {
 	if e.cfg.Publisher != nil {
 		e.cfg.Publisher.Publish(ev)
@@ -85,10 +83,10 @@ func (c *Call) ID() string { return c.id }
 // that joins later (its own timestamps count from its own start).
 func (c *Call) nowMsLocked() int64 {
 	if c.t0.IsZero() {
-		c.t0 = c.env.now()
+		c.t0 = c.env.cfg.Now()
 		return 0
 	}
-	return c.env.now().Sub(c.t0).Milliseconds()
+	return c.env.cfg.Now().Sub(c.t0).Milliseconds()
 }
 
 // epochToCallMs converts a Unix-ms media timestamp to the call clock.
@@ -230,7 +228,7 @@ func (c *Call) finalize() {
 	}
 	c.sttWG.Wait()
 
-	now := c.env.now()
+	now := c.env.cfg.Now()
 	c.mu.Lock()
 	reason := c.endReasonLocked()
 	if reason == "" {
@@ -289,7 +287,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	}
 	order := cmp.Or(c.env.cfg.ByteOrder[p], st.Format.Order, provider.LittleEndian) // the zero order is unknown
 	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{}), start: st, order: order, openTracks: len(st.Tracks) == 0}
-	now := c.env.now()
+	now := c.env.cfg.Now()
 	var added []string
 	for _, n := range names {
 		t := c.tracks[n]
@@ -438,7 +436,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 // streamEnded removes a stream; the run goroutine decides whether the call
 // ends.
 func (c *Call) streamEnded(s *Stream, reason string, err error) {
-	now := c.env.now()
+	now := c.env.cfg.Now()
 	c.mu.Lock()
 	delete(c.streams, s)
 	c.lastReason = reason
@@ -465,7 +463,7 @@ func (c *Call) streamEnded(s *Stream, reason string, err error) {
 // record of the ended call it continues, or nil. The call is not running
 // until its registry starts it.
 func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Start, files CallFiles, filesErr error, prev *CallRecord) *Call {
-	now := env.now()
+	now := env.cfg.Now()
 	c := &Call{
 		id: st.CallID, provider: p, env: env, files: files,
 		log:     log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Logger(),

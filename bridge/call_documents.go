@@ -128,7 +128,7 @@ func (c *Call) snapshotLocked() CallRecord {
 	}
 	r.EventsDropped = c.transcript.EventsDropped
 	if r.EndedAt == nil && !c.t0.IsZero() {
-		r.DurationMs = c.env.now().Sub(r.StartedAt).Milliseconds()
+		r.DurationMs = c.env.cfg.Now().Sub(r.StartedAt).Milliseconds()
 	}
 	return r
 }

@@ -57,22 +57,6 @@ func (c *Call) event(ev TranscriptEvent, body any) {
 	}
 }
 
-// gap records audio that never arrived on a track.
-func (c *Call) gap(track string, atSample, samples int64, kind string, rate int) {
-	at, dur := atSample*1000/int64(rate), samples*1000/int64(rate)
-	c.event(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind},
-		GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind})
-	c.env.metrics.Gap(kind, dur)
-}
-
-// sttGap records audio that was never transcribed: dropped before the
-// recognizer could take it, or queued when transcription ended.
-func (c *Call) sttGap(track string, atSample, samples int64, rate int) {
-	c.log.Warn().Str("track", track).Int64("at_ms", atSample*1000/int64(rate)).Int64("dropped_ms", samples*1000/int64(rate)).
-		Msg("audio not transcribed (speech-to-text queue full or the engine unavailable)")
-	c.gap(track, atSample, samples, "stt", rate)
-}
-
 func (c *Call) trackError(track string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -108,7 +92,7 @@ func (c *Call) result(t *track, r stt.Result) {
 		c.env.publish(Event{Type: TypeTranscriptFinal, CallID: c.id, Body: seg})
 		c.env.metrics.finals.WithLabelValues(track).Inc()
 		if at, ok := t.arrivals.when((r.EndMs - 1) / 100); ok && r.EndMs > 0 {
-			c.env.metrics.CaptionLatency(c.env.now().Sub(time.Unix(0, at)))
+			c.env.metrics.CaptionLatency(c.env.cfg.Now().Sub(time.Unix(0, at)))
 		}
 	case stt.Status:
 		if r.Status == nil {
@@ -120,7 +104,7 @@ func (c *Call) result(t *track, r stt.Result) {
 		c.env.metrics.STTEvent(r.Status.Event, r.Status.Code)
 		if r.Status.Event == stt.EventGap {
 			// Audio the stream dropped; what the session's queue dropped
-			// never reached it and is counted by sttGap.
+			// never reached it and is counted by sttEvents.Gap.
 			c.env.metrics.Gap("stt", r.EndMs-r.StartMs)
 		}
 	}

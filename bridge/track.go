@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,8 +51,6 @@ type track struct {
 	segOffset int
 
 	arrivals arrivals
-
-	closeOnce sync.Once
 }
 
 // arrivals remembers when recent audio reached the bridge, in 100 ms
@@ -169,12 +166,21 @@ func (t *track) silenceAllowance() int64 {
 	return ms * int64(t.rate) / 1000
 }
 
+// gap records audio of the track that never arrived (kind media), that its
+// recording missed (record) or that was never transcribed (stt).
+func (t *track) gap(atSample, samples int64, kind string) {
+	at, dur := atSample*1000/int64(t.rate), samples*1000/int64(t.rate)
+	t.call.event(TranscriptEvent{Type: TypeGap, Track: t.name, AtMs: at, DurationMs: dur, Kind: kind},
+		GapBody{Track: t.name, StartMs: at, DurationMs: dur, Kind: kind})
+	t.call.env.metrics.Gap(kind, dur)
+}
+
 // write hands pcm to the track's sinks at its placement, after noting a
 // gap before it.
 func (t *track) write(p placement, pcm []byte) {
 	if p.gap > 0 || p.skipped > 0 {
 		t.gapSamples.Add(p.gap + p.skipped)
-		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
+		t.gap(p.pos-p.gap, p.gap+p.skipped, "media")
 		if p.skipped > 0 {
 			t.call.env.metrics.gapUnfilled.Add(float64(p.skipped * 1000 / int64(t.rate)))
 			t.mediaWarn().Int64("at_ms", (p.pos-p.gap)*1000/int64(t.rate)).Int64("gap_ms", (p.gap+p.skipped)*1000/int64(t.rate)).
@@ -234,7 +240,13 @@ type sttEvents track
 
 func (e *sttEvents) Result(r stt.Result) { e.call.result((*track)(e), r) }
 
-func (e *sttEvents) Gap(pos, samples int64) { e.call.sttGap(e.name, pos, samples, e.rate) }
+// Gap records audio that was never transcribed: dropped before the
+// recognizer could take it, or queued when transcription ended.
+func (e *sttEvents) Gap(pos, samples int64) {
+	e.log.Warn().Int64("at_ms", pos*1000/int64(e.rate)).Int64("dropped_ms", samples*1000/int64(e.rate)).
+		Msg("audio not transcribed (speech-to-text queue full or the engine unavailable)")
+	(*track)(e).gap(pos, samples, "stt")
+}
 
 // Notice records a notice of the session's own at the track's current
 // position. A reopened stream counts its segments from 1 again: they are
@@ -255,13 +267,11 @@ func (e *sttEvents) Notice(event, msg string) {
 }
 
 // finish closes the track's sinks, the last first: transcription settles
-// before the WAV closes. Safe to call more than once.
+// before the WAV closes. finalize calls it once.
 func (t *track) finish(ctx context.Context) {
-	t.closeOnce.Do(func() {
-		for _, s := range slices.Backward(t.sinks) {
-			s.Close(ctx)
-		}
-	})
+	for _, s := range slices.Backward(t.sinks) {
+		s.Close(ctx)
+	}
 }
 
 // continuedSegment renumbers a recognizer's "<track>-<n>" after the
