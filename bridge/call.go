@@ -307,6 +307,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 			t.clock.hasChunk = false
 		}
 		s.tracks = append(s.tracks, t)
+		s.reorder = append(s.reorder, c.env.reorderer(p))
 	}
 	c.streams[s] = struct{}{}
 	c.rec.Streams = append(c.rec.Streams, StreamRecord{
@@ -347,9 +348,7 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 		c.env.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
 	}
 	s.tracks = append(s.tracks, t)
-	if s.reorder != nil {
-		s.reorder = append(s.reorder, c.env.reorderer(c.provider))
-	}
+	s.reorder = append(s.reorder, c.env.reorderer(c.provider))
 	for i := range c.rec.Streams {
 		if c.rec.Streams[i].StreamID == s.id && c.rec.Streams[i].EndedAt == nil {
 			c.rec.Streams[i].Tracks = append(slices.Clone(c.rec.Streams[i].Tracks), name)

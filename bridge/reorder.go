@@ -114,18 +114,6 @@ func (r *reorderer) pop(draining bool) (*heldFrame, bool) {
 	return f, true
 }
 
-// reorderFor returns the reorderer of the stream's i-th track, or nil when
-// the provider keeps order. Made on first use.
-func (s *Stream) reorderFor(i int) *reorderer {
-	if s.reorder == nil {
-		s.reorder = make([]*reorderer, len(s.tracks))
-		for j := range s.reorder {
-			s.reorder[j] = s.call.env.reorderer(s.call.provider)
-		}
-	}
-	return s.reorder[i]
-}
-
 // mediaInOrder passes a frame of track i through its reorderer and places
 // every frame that may go on.
 func (s *Stream) mediaInOrder(i int, ro *reorderer, ev *provider.Event) error {

@@ -72,7 +72,7 @@ func (s *Stream) Media(ev *provider.Event) error {
 			i = len(s.tracks) - 1
 		}
 	}
-	if ro := s.reorderFor(i); ro != nil {
+	if ro := s.reorder[i]; ro != nil {
 		return s.mediaInOrder(i, ro, ev)
 	}
 	return s.place(s.tracks[i], ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
