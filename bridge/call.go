@@ -292,11 +292,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	for _, n := range names {
 		t := c.tracks[n]
 		if t == nil {
-			var err error
-			t, err = c.newTrackLocked(n, st, order)
-			if err != nil {
-				return nil, err
-			}
+			t = c.newTrackLocked(n, st, order)
 			added = append(added, n)
 		} else if t.rate != st.Format.SampleRate {
 			return nil, fmt.Errorf("%w: track %q continues at %d Hz but was %d Hz", ErrFormatChange, n, st.Format.SampleRate, t.rate)
@@ -340,10 +336,7 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 	}
 	t := c.tracks[name]
 	if t == nil {
-		var err error
-		if t, err = c.newTrackLocked(name, s.start, s.order); err != nil {
-			return err
-		}
+		t = c.newTrackLocked(name, s.start, s.order)
 		c.transcript.Tracks = append(c.transcript.Tracks, name)
 		c.env.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
 	}
@@ -380,16 +373,14 @@ func trackNames(st *provider.Start) []string {
 	return st.Tracks
 }
 
-func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) (*track, error) {
+func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) *track {
 	// A track recorded before (the call id came back) is continued.
 	prev := slices.IndexFunc(c.rec.Tracks, func(r TrackRecord) bool { return r.Name == name })
-	var sink AudioSink
-	var err error
+	open := c.files.CreateTrack
 	if prev >= 0 {
-		sink, err = c.files.AppendTrack(name, st.Format.SampleRate)
-	} else {
-		sink, err = c.files.CreateTrack(name, st.Format.SampleRate)
+		open = c.files.AppendTrack
 	}
+	sink, err := open(name, st.Format.SampleRate)
 	var sinkErr error
 	if err != nil {
 		// The track is still transcribed (see unrecorded.go).
@@ -429,7 +420,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	if c.env.cfg.Recognizer != nil {
 		t.transcribe(c.env.cfg.Recognizer, c.env.cfg.STTQueue, maps.Clone(st.CustomParameters))
 	}
-	return t, nil
+	return t
 }
 
 // streamEnded removes a stream; the run goroutine decides whether the call
@@ -459,9 +450,10 @@ func (c *Call) streamEnded(s *Stream, reason string, err error) {
 
 // openCall makes the call a stream's start frame st opens, with its files
 // (a failedFiles when filesErr says they could not be opened); prev is the
-// record of the ended call it continues, or nil. The call is not running
+// record of the ended call it continues, if known. The call is not running
 // until its registry starts it.
-func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Start, files CallFiles, filesErr error, prev *CallRecord) *Call {
+func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Start,
+	files CallFiles, filesErr error, prev CallRecord, known bool) *Call {
 	now := env.cfg.Now()
 	c := &Call{
 		id: st.CallID, provider: p, env: env, files: files,
@@ -474,8 +466,8 @@ func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Sta
 	tracks := trackNames(st)
 	c.rec = newRecord(p, st, now)
 	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
-	if prev != nil {
-		c.continueFrom(*prev, now)
+	if known {
+		c.continueFrom(prev, now)
 		tracks = c.transcript.Tracks
 		for _, n := range st.Tracks {
 			if !slices.Contains(tracks, n) {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/stt"
 )
 
@@ -108,15 +107,4 @@ func (c *Call) result(t *track, r stt.Result) {
 			c.env.metrics.Gap("stt", r.EndMs-r.StartMs)
 		}
 	}
-}
-
-// startedEvent is the call.started event of the call its stream st opened:
-// the call's tracks, with what st says of the call (a continued call's
-// record keeps what its first stream said).
-func (c *Call) startedEvent(st *provider.Start) Event {
-	c.mu.Lock()
-	b := c.startedBodyLocked()
-	c.mu.Unlock()
-	b.CustomParameters, b.From, b.To, b.SampleRate = st.CustomParameters, st.From, st.To, st.Format.SampleRate
-	return Event{Type: TypeCallStarted, CallID: c.id, Body: b}
 }

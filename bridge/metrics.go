@@ -32,8 +32,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
-	vec := func(name, help, label string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	vec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
 		callsActive:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_calls_active", Help: "Calls in progress."}),
@@ -44,8 +44,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		gapMs: vec("bridge_gap_milliseconds_total",
 			"Audio missing from providers (kind=media, filled with silence) or not transcribed (kind=stt).", "kind"),
 		finals: vec("bridge_transcript_finals_total", "Final transcript segments, by track.", "track"),
-		sttEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_stt_events_total",
-			Help: "Speech-to-text stream events (rollover, retry, failed, …) by error code."}, []string{"event", "code"}),
+		sttEvents: vec("bridge_stt_events_total",
+			"Speech-to-text stream events (rollover, retry, failed, …) by error code.", "event", "code"),
 		recordErrors: counter("bridge_recording_errors_total", "Recording write errors (disk full, …)."),
 		captionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_caption_latency_seconds",
 			Help:    "From the audio that ends an utterance reaching the bridge to its final being published.",

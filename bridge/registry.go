@@ -258,12 +258,12 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 		filesErr = fmt.Errorf("open call folder: %w", filesErr)
 		files = failedFiles{filesErr}
 	}
-	var continued *CallRecord
-	if known {
-		continued = &prev
-	}
-	c := openCall(r.env, r.log, p, st, files, filesErr, continued)
-	started := c.startedEvent(st)
+	c := openCall(r.env, r.log, p, st, files, filesErr, prev, known)
+	// call.started has the call's tracks, with what st says of the call (a
+	// continued call's record keeps what its first stream said).
+	started := c.startedBodyLocked() // c is not shared yet
+	started.CustomParameters, started.From, started.To = st.CustomParameters, st.From, st.To
+	started.SampleRate = st.Format.SampleRate
 
 	r.mu.Lock()
 	r.releaseLocked(st.CallID)
@@ -278,7 +278,7 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 	r.metrics.CallStarted()
 	// Guarded: the call is registered now, and must reach its goroutine
 	// (which ends it) whatever happens.
-	c.guard(PanicCall, func() { r.env.publish(started) })
+	c.guard(PanicCall, func() { r.env.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: started}) })
 	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
 	r.mu.Unlock()
 	c.log.Info().Msg("call started")
