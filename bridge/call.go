@@ -404,7 +404,7 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 		c.env.metrics.recordErrors.Inc()
 	}
 	if st.Format.Encoding == provider.L16 {
-		rec.ByteOrder = orderName(order)
+		rec.ByteOrder = orderNames[order]
 	}
 	if prev >= 0 {
 		rec.Frames, rec.Duplicates, rec.GapMs = c.rec.Tracks[prev].Frames, c.rec.Tracks[prev].Duplicates, c.rec.Tracks[prev].GapMs

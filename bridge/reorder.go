@@ -114,26 +114,6 @@ func (r *reorderer) pop(draining bool) (*heldFrame, bool) {
 	return f, true
 }
 
-// mediaInOrder passes a frame of track i through its reorderer and places
-// every frame that may go on.
-func (s *Stream) mediaInOrder(i int, ro *reorderer, ev *provider.Event) error {
-	t := s.tracks[i]
-	if !ev.HasChunk {
-		// Nothing to order by: what is held goes first.
-		_ = s.release(i, ro, true) // as if the frames had come in order: one that does not decode is dropped
-		return s.place(t, ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
-	}
-	if ro.bypass(ev.Chunk) {
-		return s.place(t, ev.Payload, ev.Chunk, true, ev.TimestampMs, ev.HasTimestamp)
-	}
-	if !ro.add(ev.Chunk, ev.TimestampMs, ev.HasTimestamp, ev.Payload) {
-		t.duplicates.Add(1)
-		s.call.env.metrics.duplicates.Inc()
-		return nil
-	}
-	return s.release(i, ro, false)
-}
-
 // release places the frames track i holds that may go on (all of them
 // when draining), in chunk order, and returns the first error.
 func (s *Stream) release(i int, ro *reorderer, draining bool) error {

@@ -72,10 +72,22 @@ func (s *Stream) Media(ev *provider.Event) error {
 			i = len(s.tracks) - 1
 		}
 	}
-	if ro := s.reorder[i]; ro != nil {
-		return s.mediaInOrder(i, ro, ev)
+	// A frame goes on at once unless the track's jitter window holds it.
+	t, ro := s.tracks[i], s.reorder[i]
+	if ro == nil || !ev.HasChunk || ro.bypass(ev.Chunk) {
+		if ro != nil && !ev.HasChunk {
+			// Nothing to order by: what is held goes first, as if the frames
+			// had come in order (one that does not decode is dropped).
+			_ = s.release(i, ro, true)
+		}
+		return s.place(t, ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
 	}
-	return s.place(s.tracks[i], ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
+	if !ro.add(ev.Chunk, ev.TimestampMs, ev.HasTimestamp, ev.Payload) {
+		t.duplicates.Add(1)
+		s.call.env.metrics.duplicates.Inc()
+		return nil
+	}
+	return s.release(i, ro, false)
 }
 
 // place decodes one frame and records it where its chunk and timestamp put

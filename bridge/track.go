@@ -142,19 +142,12 @@ func (t *track) detectOrder(pcm []byte) {
 		t.checked = framesToCheck
 		msg := "L16 audio looks byte-swapped: the configured byte order for this provider is probably wrong"
 		t.warning.Store(&msg)
-		t.log.Warn().Str("byte_order", orderName(t.order)).Msg(msg)
+		t.log.Warn().Str("byte_order", orderNames[t.order]).Msg(msg)
 	}
 }
 
-func orderName(o provider.ByteOrder) string {
-	switch o {
-	case provider.LittleEndian:
-		return "le"
-	case provider.BigEndian:
-		return "be"
-	}
-	return ""
-}
+// orderNames name the byte orders in call.json and the logs.
+var orderNames = map[provider.ByteOrder]string{provider.LittleEndian: "le", provider.BigEndian: "be"}
 
 // silenceAllowance is the most silence the track may have been filled
 // with by now: the call's wall time since t=0 plus the maximum gap. It is
