@@ -41,28 +41,23 @@ type Call struct {
 	log      zerolog.Logger
 	files    CallFiles
 
-	mu         sync.Mutex
-	rec        CallRecord
-	transcript Transcript
-	tracks     map[string]*track
-	streams    map[*Stream]struct{}
-	t0         time.Time // wall time of call t=0 (the first media frame)
-	epochBase  int64     // Unix ms at call t=0, for providers with epoch timestamps
-	hasEpoch   bool
-	lastReason string
-	ending     bool // finalization has begun; no stream may join
-	recDirty   bool
-	trDirty    bool
-	// docsFailing: the last document write failed (run goroutine only).
-	docsFailing bool
-	// cbBytes is the JSON size of rec.Callbacks (see callbacks.go).
-	cbBytes int
+	mu          sync.Mutex
+	rec         CallRecord
+	transcript  Transcript
+	tracks      map[string]*track
+	streams     map[*Stream]struct{}
+	t0          time.Time // wall time of call t=0 (the first media frame)
+	epochBase   int64     // Unix ms at call t=0, for providers with epoch timestamps
+	hasEpoch    bool
+	lastReason  string
+	ending      bool // finalization has begun; no stream may join
+	recDirty    bool
+	trDirty     bool
+	docsFailing bool // the last document write failed (run goroutine only)
+	cbBytes     int  // the JSON size of rec.Callbacks
+	failed      bool // a goroutine panicked (see Fail): reason error, no stream may join
 	// Segments and events already appended to the transcript journal.
 	journaledSegs, journaledEvents int
-
-	// failed: a goroutine of the call panicked (see Fail); it ends with
-	// reason error and no stream may join it.
-	failed bool
 
 	wake  chan struct{} // something changed: streams, documents to write
 	done  chan struct{} // closed when the call is finalized
@@ -230,10 +225,7 @@ func (c *Call) finalize() {
 
 	now := c.env.cfg.Now()
 	c.mu.Lock()
-	reason := c.endReasonLocked()
-	if reason == "" {
-		reason = ReasonStop
-	}
+	reason := cmp.Or(c.endReasonLocked(), ReasonStop)
 	c.rec.Status = StatusEnded
 	c.rec.Reason = reason
 	c.rec.EndedAt = &now
@@ -497,9 +489,7 @@ func newRecord(p provider.Name, st *provider.Start, now time.Time) CallRecord {
 func (c *Call) joinFailed(err error) {
 	c.mu.Lock()
 	c.lastReason = ReasonError
-	if c.rec.Error == "" {
-		c.rec.Error = err.Error()
-	}
+	c.rec.Error = cmp.Or(c.rec.Error, err.Error())
 	c.mu.Unlock()
 	c.signal()
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"os"
@@ -28,12 +29,8 @@ func (r *Registry) Load() (interrupted int, err error) {
 			measureTracks(&rec, samples)
 			r.recoverTranscript(rec.CallID)
 			rec.Status = StatusInterrupted
-			if rec.Reason == "" {
-				rec.Reason = ReasonError
-			}
-			if rec.Error == "" {
-				rec.Error = "the bridge stopped while the call was active; audio up to the last header update is kept"
-			}
+			rec.Reason = cmp.Or(rec.Reason, ReasonError)
+			rec.Error = cmp.Or(rec.Error, "the bridge stopped while the call was active; audio up to the last header update is kept")
 			if werr := r.writeRecord(rec); werr != nil {
 				r.log.Error().Err(werr).Str("call_id", rec.CallID).Msg("mark call interrupted")
 			}

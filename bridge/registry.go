@@ -42,9 +42,8 @@ type Config struct {
 	// id, from the same provider and account, may continue it (negative:
 	// never, such a stream is refused).
 	ResumeWindow time.Duration
-	// MaxIndexed bounds the ended calls kept in memory for listing
-	// (newest kept). Older calls stay on disk and are still
-	// found by id.
+	// MaxIndexed bounds the ended calls kept in memory for listing (newest
+	// kept). Older calls stay on disk and are still found by id.
 	MaxIndexed int
 	// MaxEventsPerCall bounds the transcript events (gaps, DTMF, STT
 	// notices) one call keeps; beyond it events are counted as dropped,

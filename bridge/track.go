@@ -35,12 +35,10 @@ type track struct {
 	swapVotes int                  // of those, frames that looked byte-swapped
 	warns     zerolog.BurstSampler // mediaWarn's: one per mediaWarnEvery
 
-	rec recording
-	stt *session.Session // nil: not transcribed
-	// stopSTT ends the session once the call is finalized and its audio
-	// drained.
-	stopSTT context.CancelFunc
-	sinks   []Sink // rec, then stt if transcribed
+	rec     recording
+	stt     *session.Session   // nil: not transcribed
+	stopSTT context.CancelFunc // ends the session once the call is finalized and its audio drained
+	sinks   []Sink             // rec, then stt if transcribed
 
 	frames     atomic.Int64
 	duplicates atomic.Int64
