@@ -279,7 +279,6 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	}
 	order := cmp.Or(c.env.cfg.ByteOrder[p], st.Format.Order, provider.LittleEndian) // the zero order is unknown
 	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{}), start: st, order: order, openTracks: len(st.Tracks) == 0}
-	now := c.env.cfg.Now()
 	var added []string
 	for _, n := range names {
 		t := c.tracks[n]
@@ -300,7 +299,7 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	c.streams[s] = struct{}{}
 	c.rec.Streams = append(c.rec.Streams, StreamRecord{
 		StreamID: st.StreamID, Tracks: names, Encoding: string(st.Format.Encoding), Format: st.Format.Raw,
-		SampleRate: st.Format.SampleRate, StartedAt: now,
+		SampleRate: st.Format.SampleRate, StartedAt: c.env.cfg.Now(),
 	})
 	if c.rec.CustomParameters == nil && len(st.CustomParameters) > 0 {
 		c.rec.CustomParameters = map[string]string{}

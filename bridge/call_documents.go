@@ -182,11 +182,8 @@ func (c *Call) continueFrom(prev CallRecord, now time.Time) {
 	c.transcript.Events = append(c.transcript.Events, TranscriptEvent{Type: TypeCallResumed, AtMs: endMs,
 		Message: "the call continued after it had " + prev.Status})
 	c.rec = prev
-	c.rec.Status = StatusActive
-	c.rec.Reason = ""
-	c.rec.EndedAt = nil
-	c.rec.Streams = slices.Clone(prev.Streams)
-	c.rec.Tracks = slices.Clone(prev.Tracks)
+	c.rec.Status, c.rec.Reason, c.rec.EndedAt = StatusActive, "", nil
+	c.rec.Streams, c.rec.Tracks = slices.Clone(prev.Streams), slices.Clone(prev.Tracks)
 	c.t0 = now.Add(-time.Duration(endMs) * time.Millisecond)
 	c.log.Info().Str("was", prev.Status).Int64("at_ms", endMs).Msg("call continues")
 }

@@ -8,10 +8,6 @@ import (
 	"github.com/callcaptions/bridge/stt"
 )
 
-// A call's events: recognizer results and media gaps become transcript
-// segments and events, and events go to the Sequencer, which numbers them
-// before any publisher sees them.
-
 func (c *Call) startedBodyLocked() CallStartedBody {
 	return CallStartedBody{
 		Provider: string(c.provider), Tracks: slices.Clone(c.transcript.Tracks), StartedAt: c.rec.StartedAt,

@@ -10,10 +10,6 @@ import (
 	"strings"
 )
 
-// The index is the read model of calls: the live ones, read from their
-// Call, and the ended ones, kept in memory up to MaxIndexed and read from
-// the store beyond that.
-
 // Calls lists call records, newest first, live ones included.
 func (r *Registry) Calls() []CallRecord {
 	r.mu.Lock()

@@ -86,13 +86,10 @@ func (m *Metrics) Gap(kind string, ms int64) { m.gapMs.WithLabelValues(kind).Add
 // STTEvent counts a speech-to-text stream event.
 func (m *Metrics) STTEvent(event, code string) { m.sttEvents.WithLabelValues(event, code).Inc() }
 
-// CaptionLatency observes the time from the audio at the end of a final
-// reaching the bridge to the final being published (it includes the
-// engine's wait for the end of the utterance).
+// CaptionLatency observes a final's caption latency (see its help).
 func (m *Metrics) CaptionLatency(d time.Duration) { m.captionLatency.Observe(d.Seconds()) }
 
-// EventsDropped counts transcript events not kept (nor published) because
-// their call reached --max-events-per-call.
+// EventsDropped counts transcript events not kept (see Config.MaxEventsPerCall).
 func (m *Metrics) EventsDropped(n int) { m.eventsDropped.Add(float64(n)) }
 
 // Panic counts a recovered panic by where it happened: PanicCall and

@@ -8,13 +8,10 @@ import (
 	"slices"
 )
 
-// Recovery runs once, at start-up, before calls are taken: it indexes the
-// stored calls, and brings a call that was active when the process died up
-// to what its files hold, so it is listed, played and read like any other.
-
-// Load indexes the stored calls. A call that was active when the process
-// died is marked interrupted, its recordings are repaired so they play, and
-// its transcript is completed from its journal.
+// Load indexes the stored calls, once, at start-up, before calls are
+// taken. A call that was active when the process died is marked
+// interrupted, its recordings are repaired so they play, and its transcript
+// is completed from its journal.
 func (r *Registry) Load() (interrupted int, err error) {
 	err = r.cfg.Store.Scan(func(b []byte, repair func() (map[string]int64, error)) {
 		var rec CallRecord

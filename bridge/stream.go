@@ -103,15 +103,14 @@ func (s *Stream) place(t *track, payload []byte, chunk int64, hasChunk bool, tsM
 	t.frames.Add(1)
 	n := int64(len(pcm) / 2)
 	var at int64
-	hasAt := hasTs
-	if hasAt {
+	if hasTs {
 		at = s.timestampToCallMs(tsMs) * int64(t.rate) / 1000
 	}
 	var first int64
-	if !t.clock.started && !hasAt {
+	if !t.clock.started && !hasTs {
 		first = s.call.streamOffsetMs() * int64(t.rate) / 1000
 	}
-	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first, t.silenceAllowance)
+	p := t.clock.place(n, at, hasTs, chunk, hasChunk, first, t.silenceAllowance)
 	if p.drop {
 		t.duplicates.Add(1)
 		s.call.env.metrics.duplicates.Inc()
@@ -149,11 +148,9 @@ func (s *Stream) DTMF(ev *provider.Event) {
 		t = s.tracks[0]
 	}
 	name := t.name
-	var at int64
+	at := t.clock.next * 1000 / int64(t.rate)
 	if ev.HasTimestamp {
 		at = s.timestampToCallMs(ev.TimestampMs)
-	} else {
-		at = t.clock.next * 1000 / int64(t.rate)
 	}
 	c := s.call
 	c.event(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs},
