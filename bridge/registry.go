@@ -192,7 +192,7 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 	}
 }
 
-// claim returns the live call id, or else claims id (busy) for the caller,
+// claim returns the live call of id, or else claims id (busy) for the caller,
 // with its index entry, waiting while another operation holds it. A new
 // call counts against MaxCalls: when limited is set, the claim is refused
 // at the maximum of calls or when shutting down.
