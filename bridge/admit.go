@@ -9,7 +9,7 @@ import (
 	"github.com/callcaptions/bridge/bridge/provider"
 )
 
-// Why a stream is refused before it joins a call. Each is a reason in
+// Why a stream is refused. Each of the first group is a reason in
 // RefusalReason, counted by the web layer.
 var (
 	// ErrCallID: the start frame names no call, or a call id longer than
@@ -22,28 +22,34 @@ var (
 	// of the same provider.
 	ErrAccountMismatch = errors.New("call belongs to another account")
 	// ErrResumeWindow: the call ended longer than the resume window ago.
-	ErrResumeWindow = errors.New("call ended too long ago to continue")
+	ErrResumeWindow   = errors.New("call ended too long ago to continue")
+	ErrUnsupported    = errors.New("unsupported media format")
+	ErrTooManyCalls   = errors.New("too many concurrent calls")
+	ErrTooManyStreams = errors.New("too many streams for this call")
+	ErrShuttingDown   = errors.New("shutting down")
+
+	// RefusalReason names these "other".
+	ErrTrackBusy    = errors.New("track busy")
+	ErrFormatChange = errors.New("track format changed")
+	ErrCallEnding   = errors.New("call is ending")
 )
+
+// refusalReasons name the StartStream errors, first match wins.
+var refusalReasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrCallID, "call_id"}, {ErrProviderMismatch, "provider_mismatch"}, {ErrAccountMismatch, "account_mismatch"},
+	{ErrResumeWindow, "resume_window"}, {ErrUnsupported, "unsupported"}, {ErrTooManyCalls, "max_calls"},
+	{ErrTooManyStreams, "max_streams"}, {ErrShuttingDown, "shutdown"},
+}
 
 // RefusalReason names a StartStream error for metrics and logs.
 func RefusalReason(err error) string {
-	switch {
-	case errors.Is(err, ErrCallID):
-		return "call_id"
-	case errors.Is(err, ErrProviderMismatch):
-		return "provider_mismatch"
-	case errors.Is(err, ErrAccountMismatch):
-		return "account_mismatch"
-	case errors.Is(err, ErrResumeWindow):
-		return "resume_window"
-	case errors.Is(err, ErrUnsupported):
-		return "unsupported"
-	case errors.Is(err, ErrTooManyCalls):
-		return "max_calls"
-	case errors.Is(err, ErrTooManyStreams):
-		return "max_streams"
-	case errors.Is(err, ErrShuttingDown):
-		return "shutdown"
+	for _, r := range refusalReasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
 	}
 	return "other"
 }
@@ -72,11 +78,18 @@ func Clip(s string) string {
 	if len(s) <= maxLogged {
 		return s
 	}
-	n := maxLogged
+	return clipTo(s, maxLogged) + "…"
+}
+
+// clipTo cuts s to at most n bytes at a rune boundary.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n] + "…"
+	return s[:n]
 }
 
 func clipAll(ss []string) []string {
@@ -116,7 +129,7 @@ func (r *Registry) mayContinue(p provider.Name, st *provider.Start, prev CallRec
 	if prev.EndedAt != nil {
 		end = *prev.EndedAt
 	}
-	if ago := r.now().Sub(end); ago > r.cfg.ResumeWindow {
+	if ago := r.cfg.Now().Sub(end); ago > r.cfg.ResumeWindow {
 		return fmt.Errorf("%w: it ended %s ago (resume window %s)", ErrResumeWindow, ago.Round(time.Second), r.cfg.ResumeWindow)
 	}
 	return nil

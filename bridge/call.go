@@ -1,8 +1,8 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
@@ -15,17 +15,6 @@ import (
 	"github.com/callcaptions/bridge/bridge/provider"
 )
 
-// Errors a caller branches on.
-var (
-	ErrTooManyCalls   = errors.New("too many concurrent calls")
-	ErrTooManyStreams = errors.New("too many streams for this call")
-	ErrTrackBusy      = errors.New("track busy")
-	ErrFormatChange   = errors.New("track format changed")
-	ErrCallEnding     = errors.New("call is ending")
-	ErrShuttingDown   = errors.New("shutting down")
-	ErrUnsupported    = errors.New("unsupported media format")
-)
-
 // callEnv is what a call uses of the bridge around it, handed to it when it
 // is created: a call never reaches into the registry.
 type callEnv struct {
@@ -34,8 +23,6 @@ type callEnv struct {
 	shuttingDown func() bool
 	ended        func(*Call) // the call's goroutine is done with it
 }
-
-func (e *callEnv) now() time.Time { return e.cfg.Now() }
 
 func (e *callEnv) publish(ev Event) {
 	if e.cfg.Publisher != nil {
@@ -46,9 +33,7 @@ func (e *callEnv) publish(ev Event) {
 // Call is one phone call: the streams that carry its audio, its tracks, its
 // record and transcript. It is created by the first stream that names its
 // call id and ends when its last stream ends (after the reconnect grace
-// when that stream was cut off without a stop). This file holds its run
-// loop, streams and tracks; call_documents.go its record, transcript and
-// journal; call_events.go the events it publishes.
+// when that stream was cut off without a stop).
 type Call struct {
 	id       string
 	provider provider.Name
@@ -56,28 +41,23 @@ type Call struct {
 	log      zerolog.Logger
 	files    CallFiles
 
-	mu         sync.Mutex
-	rec        CallRecord
-	transcript Transcript
-	tracks     map[string]*track
-	streams    map[*Stream]struct{}
-	t0         time.Time // wall time of call t=0 (the first media frame)
-	epochBase  int64     // Unix ms at call t=0, for providers with epoch timestamps
-	hasEpoch   bool
-	lastReason string
-	ending     bool // finalization has begun; no stream may join
-	recDirty   bool
-	trDirty    bool
-	// docsFailing: the last document write failed (run goroutine only).
-	docsFailing bool
-	// cbBytes is the JSON size of rec.Callbacks (see callbacks.go).
-	cbBytes int
+	mu          sync.Mutex
+	rec         CallRecord
+	transcript  Transcript
+	tracks      map[string]*track
+	streams     map[*Stream]struct{}
+	t0          time.Time // wall time of call t=0 (the first media frame)
+	epochBase   int64     // Unix ms at call t=0, for providers with epoch timestamps
+	hasEpoch    bool
+	lastReason  string
+	ending      bool // finalization has begun; no stream may join
+	recDirty    bool
+	trDirty     bool
+	docsFailing bool // the last document write failed (run goroutine only)
+	cbBytes     int  // the JSON size of rec.Callbacks
+	failed      bool // a goroutine panicked (see Fail): reason error, no stream may join
 	// Segments and events already appended to the transcript journal.
 	journaledSegs, journaledEvents int
-
-	// failed: a goroutine of the call panicked (see Fail); it ends with
-	// reason error and no stream may join it.
-	failed bool
 
 	wake  chan struct{} // something changed: streams, documents to write
 	done  chan struct{} // closed when the call is finalized
@@ -98,10 +78,10 @@ func (c *Call) ID() string { return c.id }
 // that joins later (its own timestamps count from its own start).
 func (c *Call) nowMsLocked() int64 {
 	if c.t0.IsZero() {
-		c.t0 = c.env.now()
+		c.t0 = c.env.cfg.Now()
 		return 0
 	}
-	return c.env.now().Sub(c.t0).Milliseconds()
+	return c.env.cfg.Now().Sub(c.t0).Milliseconds()
 }
 
 // epochToCallMs converts a Unix-ms media timestamp to the call clock.
@@ -121,9 +101,7 @@ func (c *Call) streamOffsetMs() int64 {
 	return c.nowMsLocked()
 }
 
-// run is the call's own goroutine: it writes documents as they change,
-// enforces the maximum duration and the reconnect grace, and finalizes the
-// call when its last stream is gone.
+// run is the call's own goroutine (see doc.go).
 func (c *Call) run() {
 	defer func() {
 		if v := recover(); v != nil {
@@ -152,10 +130,7 @@ func (c *Call) run() {
 			c.stopStreams(ReasonTimeout)
 		case <-graceC:
 			graceC = nil
-			c.mu.Lock()
-			idle := len(c.streams) == 0
-			c.mu.Unlock()
-			if idle {
+			if c.idle() {
 				c.finalize()
 				return
 			}
@@ -200,16 +175,17 @@ func (c *Call) endAfterPanic() {
 	if ending {
 		return
 	}
-	for {
-		c.mu.Lock()
-		idle := len(c.streams) == 0
-		c.mu.Unlock()
-		if idle {
-			break
-		}
+	for !c.idle() {
 		<-c.wake // streamEnded signals
 	}
 	c.finalize()
+}
+
+// idle reports whether the call has no stream.
+func (c *Call) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams) == 0
 }
 
 // stopStreams asks every stream's socket to close with reason.
@@ -247,12 +223,9 @@ func (c *Call) finalize() {
 	}
 	c.sttWG.Wait()
 
-	now := c.env.now()
+	now := c.env.cfg.Now()
 	c.mu.Lock()
-	reason := c.endReasonLocked()
-	if reason == "" {
-		reason = ReasonStop
-	}
+	reason := cmp.Or(c.endReasonLocked(), ReasonStop)
 	c.rec.Status = StatusEnded
 	c.rec.Reason = reason
 	c.rec.EndedAt = &now
@@ -298,37 +271,19 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 	if len(c.streams) >= c.env.cfg.MaxStreamsPerCall {
 		return nil, fmt.Errorf("%w: %d streams already", ErrTooManyStreams, len(c.streams))
 	}
-	names := st.Tracks
-	if len(names) == 0 {
-		names = []string{"inbound"}
-	}
-	// A track can be fed by one stream at a time; a reconnecting stream
-	// takes over a track whose stream has gone.
+	names := trackNames(st)
 	for _, n := range names {
-		for s := range c.streams {
-			if s.track(n) != nil {
-				return nil, fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, n)
-			}
+		if err := c.trackFreeLocked(nil, n); err != nil {
+			return nil, err
 		}
 	}
-	order := st.Format.Order
-	if o, ok := c.env.cfg.ByteOrder[p]; ok && o != provider.OrderUnknown {
-		order = o
-	}
-	if order == provider.OrderUnknown {
-		order = provider.LittleEndian
-	}
+	order := cmp.Or(c.env.cfg.ByteOrder[p], st.Format.Order, provider.LittleEndian) // the zero order is unknown
 	s := &Stream{call: c, id: st.StreamID, stopCh: make(chan struct{}), start: st, order: order, openTracks: len(st.Tracks) == 0}
-	now := c.env.now()
 	var added []string
 	for _, n := range names {
 		t := c.tracks[n]
 		if t == nil {
-			var err error
-			t, err = c.newTrackLocked(n, st, order)
-			if err != nil {
-				return nil, err
-			}
+			t = c.newTrackLocked(n, st, order)
 			added = append(added, n)
 		} else if t.rate != st.Format.SampleRate {
 			return nil, fmt.Errorf("%w: track %q continues at %d Hz but was %d Hz", ErrFormatChange, n, st.Format.SampleRate, t.rate)
@@ -339,18 +294,17 @@ func (c *Call) addStream(p provider.Name, st *provider.Start) (*Stream, error) {
 			t.clock.hasChunk = false
 		}
 		s.tracks = append(s.tracks, t)
+		s.reorder = append(s.reorder, c.env.reorderer(p))
 	}
 	c.streams[s] = struct{}{}
 	c.rec.Streams = append(c.rec.Streams, StreamRecord{
 		StreamID: st.StreamID, Tracks: names, Encoding: string(st.Format.Encoding), Format: st.Format.Raw,
-		SampleRate: st.Format.SampleRate, StartedAt: now,
+		SampleRate: st.Format.SampleRate, StartedAt: c.env.cfg.Now(),
 	})
-	for k, v := range st.CustomParameters {
-		if c.rec.CustomParameters == nil {
-			c.rec.CustomParameters = map[string]string{}
-		}
-		c.rec.CustomParameters[k] = v
+	if c.rec.CustomParameters == nil && len(st.CustomParameters) > 0 {
+		c.rec.CustomParameters = map[string]string{}
 	}
+	maps.Copy(c.rec.CustomParameters, st.CustomParameters)
 	c.recDirty = true
 	c.signal()
 	if len(added) > 0 && len(c.tracks) > len(added) {
@@ -368,27 +322,17 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for o := range c.streams {
-		if o != s && o.track(name) != nil {
-			return fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, name)
-		}
+	if err := c.trackFreeLocked(s, name); err != nil {
+		return err
 	}
 	t := c.tracks[name]
 	if t == nil {
-		var err error
-		if t, err = c.newTrackLocked(name, s.start, s.order); err != nil {
-			return err
-		}
+		t = c.newTrackLocked(name, s.start, s.order)
 		c.transcript.Tracks = append(c.transcript.Tracks, name)
 		c.env.publish(Event{Type: TypeCallUpdated, CallID: c.id, Body: c.startedBodyLocked()})
 	}
 	s.tracks = append(s.tracks, t)
-	if s.reorder != nil {
-		s.reorder = append(s.reorder, nil)
-		if w := c.env.reorderWindow(c.provider); w > 0 {
-			s.reorder[len(s.reorder)-1] = newReorderer(w)
-		}
-	}
+	s.reorder = append(s.reorder, c.env.reorderer(c.provider))
 	for i := range c.rec.Streams {
 		if c.rec.Streams[i].StreamID == s.id && c.rec.Streams[i].EndedAt == nil {
 			c.rec.Streams[i].Tracks = append(slices.Clone(c.rec.Streams[i].Tracks), name)
@@ -399,21 +343,35 @@ func (c *Call) addTrackTo(s *Stream, name string) error {
 	return nil
 }
 
-func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) (*track, error) {
-	// A track recorded before (the call id came back) is continued.
-	prev := -1
-	for i := range c.rec.Tracks {
-		if c.rec.Tracks[i].Name == name {
-			prev = i
+// trackFreeLocked refuses track name when a stream other than s feeds it:
+// a track is fed by one stream at a time; a reconnecting stream takes over
+// a track whose stream has gone.
+func (c *Call) trackFreeLocked(s *Stream, name string) error {
+	for o := range c.streams {
+		if o != s && o.track(name) != nil {
+			return fmt.Errorf("%w: track %q already streaming", ErrTrackBusy, name)
 		}
 	}
-	var sink AudioSink
-	var err error
-	if prev >= 0 {
-		sink, err = c.files.AppendTrack(name, st.Format.SampleRate)
-	} else {
-		sink, err = c.files.CreateTrack(name, st.Format.SampleRate)
+	return nil
+}
+
+// trackNames are the tracks a start frame names; one that names none
+// brings the inbound track.
+func trackNames(st *provider.Start) []string {
+	if len(st.Tracks) == 0 {
+		return []string{"inbound"}
 	}
+	return st.Tracks
+}
+
+func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.ByteOrder) *track {
+	// A track recorded before (the call id came back) is continued.
+	prev := slices.IndexFunc(c.rec.Tracks, func(r TrackRecord) bool { return r.Name == name })
+	open := c.files.CreateTrack
+	if prev >= 0 {
+		open = c.files.AppendTrack
+	}
+	sink, err := open(name, st.Format.SampleRate)
 	var sinkErr error
 	if err != nil {
 		// The track is still transcribed (see unrecorded.go).
@@ -434,21 +392,17 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	if sinkErr != nil {
 		rec.Error = sinkErr.Error()
 		t.log.Error().Err(sinkErr).Msg("recording failed; transcription continues")
-		c.env.metrics.RecordError()
+		c.env.metrics.recordErrors.Inc()
 	}
 	if st.Format.Encoding == provider.L16 {
-		rec.ByteOrder = orderName(order)
+		rec.ByteOrder = orderNames[order]
 	}
 	if prev >= 0 {
 		rec.Frames, rec.Duplicates, rec.GapMs = c.rec.Tracks[prev].Frames, c.rec.Tracks[prev].Duplicates, c.rec.Tracks[prev].GapMs
 		t.frames.Store(rec.Frames)
 		t.duplicates.Store(rec.Duplicates)
 		t.gapSamples.Store(rec.GapMs * int64(t.rate) / 1000)
-		for _, seg := range c.transcript.Segments {
-			if seg.Track == name {
-				t.segOffset++
-			}
-		}
+		t.segOffset = c.segmentsLocked(name)
 		c.rec.Tracks[prev] = rec
 	} else {
 		c.rec.Tracks = append(c.rec.Tracks, rec)
@@ -457,13 +411,13 @@ func (c *Call) newTrackLocked(name string, st *provider.Start, order provider.By
 	if c.env.cfg.Recognizer != nil {
 		t.transcribe(c.env.cfg.Recognizer, c.env.cfg.STTQueue, maps.Clone(st.CustomParameters))
 	}
-	return t, nil
+	return t
 }
 
 // streamEnded removes a stream; the run goroutine decides whether the call
 // ends.
 func (c *Call) streamEnded(s *Stream, reason string, err error) {
-	now := c.env.now()
+	now := c.env.cfg.Now()
 	c.mu.Lock()
 	delete(c.streams, s)
 	c.lastReason = reason
@@ -487,10 +441,11 @@ func (c *Call) streamEnded(s *Stream, reason string, err error) {
 
 // openCall makes the call a stream's start frame st opens, with its files
 // (a failedFiles when filesErr says they could not be opened); prev is the
-// record of the ended call it continues, or nil. The call is not running
+// record of the ended call it continues, if known. The call is not running
 // until its registry starts it.
-func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Start, files CallFiles, filesErr error, prev *CallRecord) *Call {
-	now := env.now()
+func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Start,
+	files CallFiles, filesErr error, prev CallRecord, known bool) *Call {
+	now := env.cfg.Now()
 	c := &Call{
 		id: st.CallID, provider: p, env: env, files: files,
 		log:     log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Logger(),
@@ -499,23 +454,11 @@ func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Sta
 		wake:    make(chan struct{}, 1), // coalesced: run re-reads all state on each wake-up
 		done:    make(chan struct{}),
 	}
-	tracks := st.Tracks
-	if len(tracks) == 0 {
-		tracks = []string{"inbound"}
-	}
-	c.rec = CallRecord{
-		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
-		StartedAt: now, From: st.From, To: st.To, Tracks: []TrackRecord{}, Streams: []StreamRecord{},
-	}
-	if len(st.CustomParameters) > 0 {
-		c.rec.CustomParameters = map[string]string{}
-		for k, v := range st.CustomParameters {
-			c.rec.CustomParameters[k] = v
-		}
-	}
+	tracks := trackNames(st)
+	c.rec = newRecord(p, st, now)
 	c.transcript = Transcript{CallID: st.CallID, Tracks: slices.Clone(tracks), Segments: []Segment{}, Events: []TranscriptEvent{}}
-	if prev != nil {
-		c.continueFrom(*prev, now)
+	if known {
+		c.continueFrom(prev, now)
 		tracks = c.transcript.Tracks
 		for _, n := range st.Tracks {
 			if !slices.Contains(tracks, n) {
@@ -531,14 +474,21 @@ func openCall(env callEnv, log zerolog.Logger, p provider.Name, st *provider.Sta
 	return c
 }
 
+// newRecord is the record of a call st starts at now.
+func newRecord(p provider.Name, st *provider.Start, now time.Time) CallRecord {
+	return CallRecord{
+		CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusActive,
+		StartedAt: now, From: st.From, To: st.To, CustomParameters: maps.Clone(st.CustomParameters),
+		Tracks: []TrackRecord{}, Streams: []StreamRecord{},
+	}
+}
+
 // joinFailed ends a call whose creating stream could not join it: with no
 // stream it ends at once, with err in its record.
 func (c *Call) joinFailed(err error) {
 	c.mu.Lock()
 	c.lastReason = ReasonError
-	if c.rec.Error == "" {
-		c.rec.Error = err.Error()
-	}
+	c.rec.Error = cmp.Or(c.rec.Error, err.Error())
 	c.mu.Unlock()
 	c.signal()
 }

@@ -69,7 +69,7 @@ func (c *Call) persist(withTranscript bool) bool {
 	case err != nil && !c.docsFailing:
 		c.docsFailing = true
 		c.log.Error().Err(err).Msg("call documents not written; retrying at the next change")
-		c.env.metrics.RecordError()
+		c.env.metrics.recordErrors.Inc()
 	case err == nil && c.docsFailing && (rec != nil || tr != nil):
 		c.docsFailing = false
 		c.log.Info().Msg("call documents written again")
@@ -98,12 +98,10 @@ func (c *Call) journalLinesLocked() []any {
 		return nil
 	}
 	lines := make([]any, 0, n)
-	for i := c.journaledSegs; i < len(segs); i++ {
-		seg := segs[i]
+	for _, seg := range segs[c.journaledSegs:] {
 		lines = append(lines, journalLine{Segment: &seg})
 	}
-	for i := c.journaledEvents; i < len(evs); i++ {
-		ev := evs[i]
+	for _, ev := range evs[c.journaledEvents:] {
 		lines = append(lines, journalLine{Event: &ev})
 	}
 	c.journaledSegs, c.journaledEvents = len(segs), len(evs)
@@ -130,7 +128,7 @@ func (c *Call) snapshotLocked() CallRecord {
 	}
 	r.EventsDropped = c.transcript.EventsDropped
 	if r.EndedAt == nil && !c.t0.IsZero() {
-		r.DurationMs = c.env.now().Sub(r.StartedAt).Milliseconds()
+		r.DurationMs = c.env.cfg.Now().Sub(r.StartedAt).Milliseconds()
 	}
 	return r
 }
@@ -184,11 +182,8 @@ func (c *Call) continueFrom(prev CallRecord, now time.Time) {
 	c.transcript.Events = append(c.transcript.Events, TranscriptEvent{Type: TypeCallResumed, AtMs: endMs,
 		Message: "the call continued after it had " + prev.Status})
 	c.rec = prev
-	c.rec.Status = StatusActive
-	c.rec.Reason = ""
-	c.rec.EndedAt = nil
-	c.rec.Streams = slices.Clone(prev.Streams)
-	c.rec.Tracks = slices.Clone(prev.Tracks)
+	c.rec.Status, c.rec.Reason, c.rec.EndedAt = StatusActive, "", nil
+	c.rec.Streams, c.rec.Tracks = slices.Clone(prev.Streams), slices.Clone(prev.Tracks)
 	c.t0 = now.Add(-time.Duration(endMs) * time.Millisecond)
 	c.log.Info().Str("was", prev.Status).Int64("at_ms", endMs).Msg("call continues")
 }

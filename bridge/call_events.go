@@ -5,13 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/stt"
 )
-
-// A call's events: recognizer results and media gaps become transcript
-// segments and events, and events go to the Sequencer, which numbers them
-// before any publisher sees them.
 
 func (c *Call) startedBodyLocked() CallStartedBody {
 	return CallStartedBody{
@@ -31,49 +26,30 @@ func (c *Call) segmentsLocked(track string) int {
 	return n
 }
 
-// addEventLocked keeps ev in the transcript unless the call already holds
-// MaxEventsPerCall events: then ev is counted as dropped instead (the
-// newest are dropped, so the start of the story stays whole) and false is
-// returned. An event that is not kept is not published either, so late
-// joiners, live subscribers and the transcript agree.
-func (c *Call) addEventLocked(ev TranscriptEvent) bool {
-	if len(c.transcript.Events) >= c.env.cfg.MaxEventsPerCall {
+// event keeps ev in the transcript and publishes it with body, unless the
+// call already holds MaxEventsPerCall events: then ev is counted as dropped
+// instead (the newest are dropped, so the start of the story stays whole).
+// An event that is not kept is not published either, so late joiners, live
+// subscribers and the transcript agree.
+func (c *Call) event(ev TranscriptEvent, body any) {
+	c.mu.Lock()
+	kept := len(c.transcript.Events) < c.env.cfg.MaxEventsPerCall
+	if kept {
+		c.transcript.Events = append(c.transcript.Events, ev)
+		c.signal()
+	} else {
 		if c.transcript.EventsDropped == 0 {
 			c.log.Warn().Int("max", c.env.cfg.MaxEventsPerCall).Str("type", ev.Type).
 				Msg("call reached its maximum number of events; further events are counted, not kept")
 		}
 		c.transcript.EventsDropped++
-		c.trDirty = true
 		c.env.metrics.EventsDropped(1)
-		return false
 	}
-	c.transcript.Events = append(c.transcript.Events, ev)
 	c.trDirty = true
-	c.signal()
-	return true
-}
-
-func (c *Call) addEvent(ev TranscriptEvent) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.addEventLocked(ev)
-}
-
-// gap records audio that never arrived on a track.
-func (c *Call) gap(track string, atSample, samples int64, kind string, rate int) {
-	at, dur := atSample*1000/int64(rate), samples*1000/int64(rate)
-	if c.addEvent(TranscriptEvent{Type: TypeGap, Track: track, AtMs: at, DurationMs: dur, Kind: kind}) {
-		c.env.publish(Event{Type: TypeGap, CallID: c.id, Body: GapBody{Track: track, StartMs: at, DurationMs: dur, Kind: kind}})
+	c.mu.Unlock()
+	if kept {
+		c.env.publish(Event{Type: ev.Type, CallID: c.id, Body: body})
 	}
-	c.env.metrics.Gap(kind, dur)
-}
-
-// sttGap records audio that was never transcribed: dropped before the
-// recognizer could take it, or queued when transcription ended.
-func (c *Call) sttGap(track string, atSample, samples int64, rate int) {
-	c.log.Warn().Str("track", track).Int64("at_ms", atSample*1000/int64(rate)).Int64("dropped_ms", samples*1000/int64(rate)).
-		Msg("audio not transcribed (speech-to-text queue full or the engine unavailable)")
-	c.gap(track, atSample, samples, "stt", rate)
 }
 
 func (c *Call) trackError(track string, err error) {
@@ -86,7 +62,7 @@ func (c *Call) trackError(track string, err error) {
 	}
 	c.recDirty = true
 	c.signal()
-	c.env.metrics.RecordError()
+	c.env.metrics.recordErrors.Inc()
 }
 
 // result handles one recognizer result.
@@ -109,34 +85,22 @@ func (c *Call) result(t *track, r stt.Result) {
 		c.mu.Unlock()
 		c.signal()
 		c.env.publish(Event{Type: TypeTranscriptFinal, CallID: c.id, Body: seg})
-		c.env.metrics.Final(track)
+		c.env.metrics.finals.WithLabelValues(track).Inc()
 		if at, ok := t.arrivals.when((r.EndMs - 1) / 100); ok && r.EndMs > 0 {
-			c.env.metrics.CaptionLatency(c.env.now().Sub(time.Unix(0, at)))
+			c.env.metrics.CaptionLatency(c.env.cfg.Now().Sub(time.Unix(0, at)))
 		}
 	case stt.Status:
 		if r.Status == nil {
 			return
 		}
 		typ := TypeSTTPrefix + r.Status.Event
-		if c.addEvent(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}) {
-			c.env.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message}})
-		}
+		c.event(TranscriptEvent{Type: typ, Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message},
+			STTBody{Track: track, AtMs: r.StartMs, Code: r.Status.Code, Message: r.Status.Message})
 		c.env.metrics.STTEvent(r.Status.Event, r.Status.Code)
 		if r.Status.Event == stt.EventGap {
 			// Audio the stream dropped; what the session's queue dropped
-			// never reached it and is counted by sttGap.
+			// never reached it and is counted by sttEvents.Gap.
 			c.env.metrics.Gap("stt", r.EndMs-r.StartMs)
 		}
 	}
-}
-
-// startedEvent is the call.started event of the call its stream st opened:
-// the call's tracks, with what st says of the call (a continued call's
-// record keeps what its first stream said).
-func (c *Call) startedEvent(st *provider.Start) Event {
-	c.mu.Lock()
-	b := c.startedBodyLocked()
-	c.mu.Unlock()
-	b.CustomParameters, b.From, b.To, b.SampleRate = st.CustomParameters, st.From, st.To, st.Format.SampleRate
-	return Event{Type: TypeCallStarted, CallID: c.id, Body: b}
 }

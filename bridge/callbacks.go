@@ -91,24 +91,14 @@ func (r *Registry) AttachCallback(id string, cb map[string]any) (string, error) 
 		return "", fmt.Errorf("encode the callback: %w", err)
 	}
 	if size > MaxCallbackBytesPerCall {
-		r.metrics.CallbackDropped("call_full")
+		r.metrics.callbacksDropped.WithLabelValues("call_full").Inc()
 		return "", fmt.Errorf("%w: one callback of %d bytes (at most %d per call)", ErrTooManyCallbacks, size, MaxCallbackBytesPerCall)
 	}
 	for {
-		r.mu.Lock()
-		c := r.active[id]
+		c, rec, indexed, _ := r.claim(id, false) // not limited: never refused
 		if c == nil {
-			if wait := r.busy[id]; wait != nil {
-				r.mu.Unlock()
-				<-wait
-				continue
-			}
-			rec, indexed := r.past[id]
-			r.busy[id] = make(chan struct{})
-			r.mu.Unlock()
 			return r.attachStored(id, cb, size, rec, indexed)
 		}
-		r.mu.Unlock()
 		ending, err := c.attachCallback(cb, size, func(n, held int) error { return r.fits(n, held, size) })
 		if ending {
 			// Finalization writes the record a last time without it:
@@ -127,7 +117,7 @@ func (r *Registry) AttachCallback(id string, cb map[string]any) (string, error) 
 // of held bytes already, and counts it.
 func (r *Registry) fits(n, held, size int) error {
 	if n >= MaxCallbacksPerCall || held+size > MaxCallbackBytesPerCall {
-		r.metrics.CallbackDropped("call_full")
+		r.metrics.callbacksDropped.WithLabelValues("call_full").Inc()
 		return fmt.Errorf("%w (at most %d, %d bytes)", ErrTooManyCallbacks, MaxCallbacksPerCall, MaxCallbackBytesPerCall)
 	}
 	return nil
@@ -148,12 +138,7 @@ func (r *Registry) attachStored(id string, cb map[string]any, size int, indexed 
 	err := r.fits(len(rec.Callbacks), callbacksSize(rec.Callbacks), size)
 	if err == nil {
 		rec.Callbacks = append(slices.Clone(rec.Callbacks), cb)
-		var files CallFiles
-		files, err = r.cfg.Store.Open(id)
-		if err == nil {
-			err = files.WriteJSON("call.json", rec)
-		}
-		if err != nil {
+		if err = r.writeRecord(rec); err != nil {
 			err = fmt.Errorf("write the callback into call.json: %w", err)
 		}
 	}
@@ -170,11 +155,8 @@ func (r *Registry) attachStored(id string, cb map[string]any, size int, indexed 
 // holdLocked keeps cb for call id, which has not started, within the
 // pending bounds.
 func (r *Registry) holdLocked(id string, cb map[string]any, size int) error {
-	now := r.now()
+	now := r.cfg.Now()
 	pc := &r.pending
-	if pc.calls == nil {
-		pc.calls = map[string]*pendingCall{}
-	}
 	for k, p := range pc.calls {
 		if now.Sub(p.since) > pendingTTL {
 			r.dropPendingLocked(k, "expired")
@@ -194,7 +176,7 @@ func (r *Registry) holdLocked(id string, cb map[string]any, size int) error {
 			}
 		}
 		if oldest == "" { // only this call's own: its per-call bound comes first
-			r.metrics.CallbackDropped("call_full")
+			r.metrics.callbacksDropped.WithLabelValues("call_full").Inc()
 			return fmt.Errorf("%w (pending)", ErrTooManyCallbacks)
 		}
 		r.dropPendingLocked(oldest, "pending_evicted")
@@ -212,25 +194,17 @@ func (r *Registry) holdLocked(id string, cb map[string]any, size int) error {
 
 // dropPendingLocked forgets the callbacks held for id, counting them.
 func (r *Registry) dropPendingLocked(id, reason string) {
-	p := r.pending.calls[id]
-	if p == nil {
-		return
-	}
-	delete(r.pending.calls, id)
-	r.pending.callbacks -= len(p.list)
-	r.pending.bytes -= p.bytes
-	for range p.list {
-		r.metrics.CallbackDropped(reason)
-	}
+	r.metrics.callbacksDropped.WithLabelValues(reason).Add(float64(len(r.takePendingLocked(id, true))))
 }
 
-// takePendingLocked hands over the callbacks held for a call that starts.
-func (r *Registry) takePendingLocked(id string) []map[string]any {
+// takePendingLocked hands over the callbacks held for a call that starts,
+// dropping them once expired unless anyAge is set.
+func (r *Registry) takePendingLocked(id string, anyAge bool) []map[string]any {
 	p := r.pending.calls[id]
 	if p == nil {
 		return nil
 	}
-	if r.now().Sub(p.since) > pendingTTL {
+	if !anyAge && r.cfg.Now().Sub(p.since) > pendingTTL {
 		r.dropPendingLocked(id, "expired")
 		return nil
 	}

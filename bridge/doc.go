@@ -61,7 +61,7 @@
 //     (MaxCallbackBytesPerCall); further ones are refused. Those held for
 //     calls that have not started are bounded in calls, callbacks and
 //     bytes; the oldest call's are dropped to make room, and all after ten
-//     minutes. Every drop is counted (Metrics.CallbackDropped).
+//     minutes. Every drop is counted (bridge_callbacks_dropped_total).
 //   - Refused streams: a record lists a few and counts the rest.
 //   - The STT queue of a track (in its stt/session) holds at most
 //     --stt-queue of audio. When it is full the oldest audio is dropped,

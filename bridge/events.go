@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -45,10 +47,8 @@ const DefaultSeqRetain = 10 * time.Minute
 //
 // A call's seq starts at 1 and increases by one per event; when the call
 // id starts again (call.started after call.ended: a continued call) it
-// keeps increasing, so resumes never mistake new events for old ones.
-// An ended call's seq is remembered for retain, then forgotten. It lives
-// in memory only: after a restart a continued call's seq starts at 1
-// again.
+// keeps increasing, so resumes never mistake new events for old ones
+// (for retain after the call ended, in memory only: see doc.go).
 //
 // Publish runs on its caller (no goroutines). It encodes outside any lock,
 // then takes the call's own lock to number the event and hand it to the
@@ -192,13 +192,12 @@ func (c *callSeq) updateStart(id string, body any) []byte {
 		return nil
 	}
 	merged := mergeStarted(*c.start, *upd)
-	enc, err := marshalBody(merged)
+	enc, err := Encode(TypeCallStarted, id, c.startSeq, merged)
 	if err != nil {
 		return nil // a CallStartedBody always encodes
 	}
 	c.start = &merged
-	buf := appendPrefix(make([]byte, 0, len(enc)+len(id)+48), TypeCallStarted, id)
-	return appendBody(appendSeq(buf, c.startSeq), enc)
+	return enc
 }
 
 // kindOf tells how publishers treat an event of type typ, and the
@@ -240,29 +239,14 @@ func mergeStarted(old, upd CallStartedBody) CallStartedBody {
 		}
 	}
 	if len(upd.CustomParameters) > 0 {
-		params := make(map[string]string, len(old.CustomParameters)+len(upd.CustomParameters))
-		for k, v := range old.CustomParameters {
-			params[k] = v
-		}
-		for k, v := range upd.CustomParameters {
-			params[k] = v
-		}
-		out.CustomParameters = params
-	}
-	if out.Provider == "" {
-		out.Provider = upd.Provider
+		out.CustomParameters = make(map[string]string, len(old.CustomParameters)+len(upd.CustomParameters))
+		maps.Copy(out.CustomParameters, old.CustomParameters)
+		maps.Copy(out.CustomParameters, upd.CustomParameters)
 	}
 	if out.StartedAt.IsZero() {
 		out.StartedAt = upd.StartedAt
 	}
-	if out.From == "" {
-		out.From = upd.From
-	}
-	if out.To == "" {
-		out.To = upd.To
-	}
-	if out.SampleRate == 0 {
-		out.SampleRate = upd.SampleRate
-	}
+	out.Provider, out.From, out.To = cmp.Or(out.Provider, upd.Provider), cmp.Or(out.From, upd.From), cmp.Or(out.To, upd.To)
+	out.SampleRate = cmp.Or(out.SampleRate, upd.SampleRate)
 	return out
 }

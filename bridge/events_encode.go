@@ -74,49 +74,36 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
+		var esc [6]byte // what replaces s[i:i+size], n bytes of it; an array, so nothing is allocated
+		n, size := 6, 1
+		if b := s[i]; b < utf8.RuneSelf {
 			switch b {
 			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
+				esc, n = [6]byte{'\\', b}, 2
+			case '\b', '\t', '\n', '\f', '\r':
+				esc, n = [6]byte{'\\', "btn?fr"[b-'\b']}, 2
 			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
+				if b >= 0x20 {
+					i++
+					continue
+				}
+				esc = [6]byte{'\\', 'u', '0', '0', hex[b>>4], hex[b&0xf]}
 			}
-			i++
-			start = i
-			continue
+		} else {
+			var r rune
+			switch r, size = utf8.DecodeRuneInString(s[i:]); {
+			case r == utf8.RuneError && size == 1:
+				esc = [6]byte{'\\', 'u', 'f', 'f', 'f', 'd'}
+			case r == '\u2028' || r == '\u2029':
+				esc = [6]byte{'\\', 'u', '2', '0', '2', hex[r&0xf]}
+			default:
+				i += size
+				continue
+			}
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
+		dst = append(append(dst, s[start:i]...), esc[:n]...)
 		i += size
+		start = i
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')

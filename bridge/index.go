@@ -1,37 +1,26 @@
 package bridge
 
 import (
+	"cmp"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"slices"
-	"sort"
+	"strings"
 )
-
-// The index is the read model of calls: the live ones, read from their
-// Call, and the ended ones, kept in memory up to MaxIndexed and read from
-// the store beyond that.
 
 // Calls lists call records, newest first, live ones included.
 func (r *Registry) Calls() []CallRecord {
 	r.mu.Lock()
-	live := make([]*Call, 0, len(r.active))
-	for _, c := range r.active {
-		live = append(live, c)
-	}
-	out := make([]CallRecord, 0, len(r.active)+len(r.past))
-	for _, rec := range r.past {
-		out = append(out, rec)
-	}
+	live := slices.Collect(maps.Values(r.active))
+	out := slices.AppendSeq(make([]CallRecord, 0, len(r.active)+len(r.past)), maps.Values(r.past))
 	r.mu.Unlock()
 	for _, c := range live {
 		out = append(out, c.Record())
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].StartedAt.Equal(out[j].StartedAt) {
-			return out[i].StartedAt.After(out[j].StartedAt)
-		}
-		return out[i].CallID < out[j].CallID
+	slices.SortFunc(out, func(a, b CallRecord) int {
+		return cmp.Or(b.StartedAt.Compare(a.StartedAt), strings.Compare(a.CallID, b.CallID))
 	})
 	return out
 }
@@ -44,19 +33,15 @@ func (r *Registry) rememberLocked(rec CallRecord) {
 	if len(r.past) <= r.cfg.MaxIndexed {
 		return
 	}
-	recs := make([]CallRecord, 0, len(r.past))
-	for _, p := range r.past {
-		recs = append(recs, p)
-	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].StartedAt.Before(recs[j].StartedAt) })
+	recs := slices.SortedFunc(maps.Values(r.past), func(a, b CallRecord) int { return a.StartedAt.Compare(b.StartedAt) })
 	for _, old := range recs[:len(recs)-r.cfg.MaxIndexed*9/10] {
 		delete(r.past, old.CallID)
 	}
 }
 
-// pastUnlocked is an ended call's record when id is busy (claimed by the
-// caller): from the index entry read under the lock, or else from disk,
-// outside the lock.
+// pastUnlocked is an ended call's record: from the index entry read under
+// the lock, or else (older than the index keeps) from disk, outside the
+// lock.
 func (r *Registry) pastUnlocked(id string, indexed CallRecord, ok bool) (CallRecord, bool) {
 	if ok {
 		return indexed, true
@@ -68,6 +53,15 @@ func (r *Registry) pastUnlocked(id string, indexed CallRecord, ok bool) (CallRec
 	return rec, true
 }
 
+// writeRecord replaces the call.json of a call that is not live.
+func (r *Registry) writeRecord(rec CallRecord) error {
+	files, err := r.cfg.Store.Open(rec.CallID)
+	if err == nil {
+		err = files.WriteJSON("call.json", rec)
+	}
+	return err
+}
+
 // Record is one call's record; ok is false for an unknown call.
 func (r *Registry) Record(id string) (CallRecord, bool) {
 	r.mu.Lock()
@@ -77,14 +71,7 @@ func (r *Registry) Record(id string) (CallRecord, bool) {
 	if c != nil {
 		return c.Record(), true
 	}
-	if !ok {
-		// Not indexed (older than the index keeps): read it from disk,
-		// outside the registry lock.
-		if err := r.cfg.Store.ReadJSON(id, "call.json", &rec); err == nil && rec.CallID == id {
-			return rec, true
-		}
-	}
-	return rec, ok
+	return r.pastUnlocked(id, rec, ok)
 }
 
 // Transcript is one call's transcript, live or stored.

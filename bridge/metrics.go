@@ -32,8 +32,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
-	vec := func(name, help, label string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	vec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
 		callsActive:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_calls_active", Help: "Calls in progress."}),
@@ -44,8 +44,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		gapMs: vec("bridge_gap_milliseconds_total",
 			"Audio missing from providers (kind=media, filled with silence) or not transcribed (kind=stt).", "kind"),
 		finals: vec("bridge_transcript_finals_total", "Final transcript segments, by track.", "track"),
-		sttEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_stt_events_total",
-			Help: "Speech-to-text stream events (rollover, retry, failed, …) by error code."}, []string{"event", "code"}),
+		sttEvents: vec("bridge_stt_events_total",
+			"Speech-to-text stream events (rollover, retry, failed, …) by error code.", "event", "code"),
 		recordErrors: counter("bridge_recording_errors_total", "Recording write errors (disk full, …)."),
 		captionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_caption_latency_seconds",
 			Help:    "From the audio that ends an utterance reaching the bridge to its final being published.",
@@ -80,35 +80,17 @@ func (m *Metrics) CallEnded(reason string) {
 // Frame counts a recorded frame of n PCM bytes.
 func (m *Metrics) Frame(n int) { m.frames.Inc(); m.bytesRecorded.Add(float64(n)) }
 
-// Duplicate counts a frame dropped as a duplicate or too late to place.
-func (m *Metrics) Duplicate() { m.duplicates.Inc() }
-
 // Gap counts audio missing (kind media) or not transcribed (kind stt).
 func (m *Metrics) Gap(kind string, ms int64) { m.gapMs.WithLabelValues(kind).Add(float64(ms)) }
-
-// Final counts a final transcript segment.
-func (m *Metrics) Final(track string) { m.finals.WithLabelValues(track).Inc() }
 
 // STTEvent counts a speech-to-text stream event.
 func (m *Metrics) STTEvent(event, code string) { m.sttEvents.WithLabelValues(event, code).Inc() }
 
-// RecordError counts a recording write error.
-func (m *Metrics) RecordError() { m.recordErrors.Inc() }
-
-// CaptionLatency observes the time from the audio at the end of a final
-// reaching the bridge to the final being published (it includes the
-// engine's wait for the end of the utterance).
+// CaptionLatency observes a final's caption latency (see its help).
 func (m *Metrics) CaptionLatency(d time.Duration) { m.captionLatency.Observe(d.Seconds()) }
 
-// EventsDropped counts transcript events not kept (nor published) because
-// their call reached --max-events-per-call.
+// EventsDropped counts transcript events not kept (see Config.MaxEventsPerCall).
 func (m *Metrics) EventsDropped(n int) { m.eventsDropped.Add(float64(n)) }
-
-// GapUnfilled counts missing media audio not filled with silence.
-func (m *Metrics) GapUnfilled(ms int64) { m.gapUnfilled.Add(float64(ms)) }
-
-// CallbackDropped counts a status callback not kept (see callbacks.go).
-func (m *Metrics) CallbackDropped(reason string) { m.callbacksDropped.WithLabelValues(reason).Inc() }
 
 // Panic counts a recovered panic by where it happened: PanicCall and
 // PanicTrack here, the HTTP side's own places there.

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"fmt"
 	"runtime/debug"
 
@@ -26,9 +27,7 @@ func (c *Call) Fail(err error) {
 	c.mu.Lock()
 	first := !c.failed
 	c.failed = true
-	if c.rec.Error == "" {
-		c.rec.Error = err.Error()
-	}
+	c.rec.Error = cmp.Or(c.rec.Error, err.Error())
 	c.recDirty = true
 	c.mu.Unlock()
 	if first {

@@ -59,13 +59,7 @@ func (d *fullDisk) Write(p []byte) (int, error) {
 func (d *fullDisk) Seek(off int64, whence int) (int64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	switch whence {
-	case io.SeekCurrent:
-		off += d.off
-	case io.SeekEnd:
-		off += int64(len(d.b))
-	}
-	if off < 0 {
+	if off += [...]int64{io.SeekStart: 0, io.SeekCurrent: d.off, io.SeekEnd: int64(len(d.b))}[whence]; off < 0 {
 		return 0, errors.New("negative seek")
 	}
 	d.off = off
@@ -79,12 +73,6 @@ func (d *fullDisk) Truncate(size int64) error {
 		d.b = d.b[:size]
 	}
 	return nil
-}
-
-func (d *fullDisk) bytes() []byte {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return bytes.Clone(d.b)
 }
 
 // diskStore records one call's tracks with the real WAV writer on disks
@@ -167,7 +155,9 @@ func TestRecordingResumesAfterDiskFull(t *testing.T) {
 	require.LessOrEqual(t, resumes, 4, "tried about once a second of audio, not per frame")
 
 	// The WAV is playable, has the call's length and every sample in place.
-	b := disk.bytes()
+	disk.mu.Lock()
+	b := bytes.Clone(disk.b)
+	disk.mu.Unlock()
 	require.Equal(t, "RIFF", string(b[0:4]))
 	require.Equal(t, uint32(len(b)-8), binary.LittleEndian.Uint32(b[4:8]))
 	require.Equal(t, uint32(frames*320), binary.LittleEndian.Uint32(b[40:44]))

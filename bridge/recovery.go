@@ -1,19 +1,17 @@
 package bridge
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"os"
 	"slices"
 )
 
-// Recovery runs once, at start-up, before calls are taken: it indexes the
-// stored calls, and brings a call that was active when the process died up
-// to what its files hold, so it is listed, played and read like any other.
-
-// Load indexes the stored calls. A call that was active when the process
-// died is marked interrupted, its recordings are repaired so they play, and
-// its transcript is completed from its journal.
+// Load indexes the stored calls, once, at start-up, before calls are
+// taken. A call that was active when the process died is marked
+// interrupted, its recordings are repaired so they play, and its transcript
+// is completed from its journal.
 func (r *Registry) Load() (interrupted int, err error) {
 	err = r.cfg.Store.Scan(func(b []byte, repair func() (map[string]int64, error)) {
 		var rec CallRecord
@@ -28,16 +26,10 @@ func (r *Registry) Load() (interrupted int, err error) {
 			measureTracks(&rec, samples)
 			r.recoverTranscript(rec.CallID)
 			rec.Status = StatusInterrupted
-			if rec.Reason == "" {
-				rec.Reason = ReasonError
-			}
-			if rec.Error == "" {
-				rec.Error = "the bridge stopped while the call was active; audio up to the last header update is kept"
-			}
-			if f, ferr := r.cfg.Store.Open(rec.CallID); ferr == nil {
-				if werr := f.WriteJSON("call.json", rec); werr != nil {
-					r.log.Error().Err(werr).Str("call_id", rec.CallID).Msg("mark call interrupted")
-				}
+			rec.Reason = cmp.Or(rec.Reason, ReasonError)
+			rec.Error = cmp.Or(rec.Error, "the bridge stopped while the call was active; audio up to the last header update is kept")
+			if werr := r.writeRecord(rec); werr != nil {
+				r.log.Error().Err(werr).Str("call_id", rec.CallID).Msg("mark call interrupted")
 			}
 			interrupted++
 		}

@@ -3,7 +3,6 @@ package bridge
 import (
 	"fmt"
 	"maps"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -34,47 +33,30 @@ const maxRefusedStreams = 8
 // recordRefused keeps a trace of a stream refused at its start frame, so
 // that the call's record says why nothing was recorded: a call the bridge
 // has not seen gets a record with status ended, reason error and the error
-// (no tracks, no recordings); a live or stored call of the same provider
-// and account (and, ended, within the resume window) gets the refused
-// stream added to its streams. Subscribers waiting for a new call learn
-// that it started and ended. The call id and the limits are checked before
-// anything is written: a refusal the bridge would not take as a call (a
-// bad id, the maximum of calls reached, another provider's call) is only
-// logged, and no document is written under the registry lock.
+// (and subscribers learn that it started and ended); a live or stored call
+// of the same provider and account (and, ended, within the resume window)
+// gets the refused stream added to its streams. A refusal the bridge would
+// not take as a call (a bad id, the maximum of calls reached, another
+// provider's call) is only logged.
 func (r *Registry) recordRefused(p provider.Name, st *provider.Start, refusal error) {
 	log := r.log.With().Str("call_id", Clip(st.CallID)).Str("provider", string(p)).Str("stream_id", Clip(st.StreamID)).Logger()
 	if CheckCallID(st.CallID) != nil {
 		log.Warn().Err(refusal).Msg("stream refused at its start frame")
 		return
 	}
-	now := r.now()
+	now := r.cfg.Now()
 	sr := StreamRecord{
 		StreamID: clipTo(st.StreamID, MaxCallIDLen), Tracks: clipAll(st.Tracks), Encoding: string(st.Format.Encoding), Format: Clip(st.Format.Raw),
 		SampleRate: st.Format.SampleRate, StartedAt: now, EndedAt: &now, Reason: ReasonError, Error: refusal.Error(), Refused: true,
 	}
-	for {
-		r.mu.Lock()
-		c := r.active[st.CallID]
-		if c != nil {
-			r.mu.Unlock()
-			c.refused(p, st, sr, refusal)
-			return
-		}
-		if wait := r.busy[st.CallID]; wait != nil {
-			r.mu.Unlock()
-			<-wait
-			continue
-		}
-		if r.shutdown || len(r.active)+len(r.busy) >= r.cfg.MaxCalls {
-			r.mu.Unlock()
-			log.Warn().Err(refusal).Msg("stream refused at its start frame; not recorded (shutting down or at the maximum of calls)")
-			return
-		}
-		indexed, isIndexed := r.past[st.CallID]
-		r.busy[st.CallID] = make(chan struct{})
-		r.mu.Unlock()
+	c, indexed, isIndexed, err := r.claim(st.CallID, true)
+	switch {
+	case c != nil:
+		c.refused(p, st, sr, refusal)
+	case err != nil:
+		log.Warn().Err(refusal).Msg("stream refused at its start frame; not recorded (shutting down or at the maximum of calls)")
+	default:
 		r.recordRefusedStored(p, st, sr, refusal, indexed, isIndexed, log)
-		return
 	}
 }
 
@@ -99,21 +81,14 @@ func (r *Registry) recordRefusedStored(p provider.Name, st *provider.Start, sr S
 		}
 		addRefused(&rec, sr)
 	} else {
-		rec = CallRecord{
-			CallID: st.CallID, Provider: string(p), AccountID: st.AccountID, Status: StatusEnded,
-			Reason: ReasonError, Error: refusal.Error(), StartedAt: now, EndedAt: &now,
-			From: st.From, To: st.To, CustomParameters: maps.Clone(st.CustomParameters),
-			Tracks: []TrackRecord{}, Streams: []StreamRecord{sr},
-		}
+		rec = newRecord(p, st, now)
+		rec.Status, rec.Reason, rec.Error, rec.EndedAt = StatusEnded, ReasonError, refusal.Error(), &now
+		rec.Streams = []StreamRecord{sr}
 		r.mu.Lock()
-		rec.Callbacks = r.takePendingLocked(st.CallID)
+		rec.Callbacks = r.takePendingLocked(st.CallID, false)
 		r.mu.Unlock()
 	}
-	files, err := r.cfg.Store.Open(st.CallID)
-	if err == nil {
-		err = files.WriteJSON("call.json", rec)
-	}
-	if err != nil {
+	if err := r.writeRecord(rec); err != nil {
 		release(nil)
 		log.Error().Err(err).Msg("record the refused stream")
 		return
@@ -125,10 +100,10 @@ func (r *Registry) recordRefusedStored(p provider.Name, st *provider.Start, sr S
 	}
 	r.metrics.CallStarted()
 	r.metrics.CallEnded(ReasonError)
-	r.publish(Event{Type: TypeCallStarted, CallID: st.CallID, Body: CallStartedBody{
+	r.env.publish(Event{Type: TypeCallStarted, CallID: st.CallID, Body: CallStartedBody{
 		Provider: string(p), Tracks: []string{}, StartedAt: now, CustomParameters: maps.Clone(st.CustomParameters), From: st.From, To: st.To,
 	}})
-	r.publish(Event{Type: TypeCallEnded, CallID: st.CallID, Body: CallEndedBody{Reason: ReasonError, EndedAt: now}})
+	r.env.publish(Event{Type: TypeCallEnded, CallID: st.CallID, Body: CallEndedBody{Reason: ReasonError, EndedAt: now}})
 }
 
 // refused records a stream refused at its start frame in a live call of
@@ -165,15 +140,4 @@ func addRefused(rec *CallRecord, sr StreamRecord) bool {
 	}
 	rec.Streams = append(rec.Streams, sr)
 	return true
-}
-
-// clipTo cuts s to at most n bytes at a rune boundary.
-func clipTo(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,9 +42,8 @@ type Config struct {
 	// id, from the same provider and account, may continue it (negative:
 	// never, such a stream is refused).
 	ResumeWindow time.Duration
-	// MaxIndexed bounds the ended calls kept in memory for listing
-	// (newest kept). Older calls stay on disk and are still
-	// found by id.
+	// MaxIndexed bounds the ended calls kept in memory for listing (newest
+	// kept). Older calls stay on disk and are still found by id.
 	MaxIndexed int
 	// MaxEventsPerCall bounds the transcript events (gaps, DTMF, STT
 	// notices) one call keeps; beyond it events are counted as dropped,
@@ -98,13 +99,10 @@ type Registry struct {
 	active  map[string]*Call
 	past    map[string]CallRecord // ended calls, by id
 	pending pendingCallbacks      // callbacks for calls not started yet
-	// busy holds the ids whose documents a registry operation (a call
-	// starting, a refused stream or a callback recorded on a call that is
-	// not live) reads or writes outside the lock; others wait on the
-	// channel, closed when it is done. Each entry belongs to one running
-	// operation, so the map is bounded by the operations in flight: calls
-	// starting count against MaxCalls, the rest are requests and sockets
-	// under the web layer's limits.
+	// busy: the ids claimed by an operation doing I/O outside the lock
+	// (see doc.go), each with a channel closed when it is done. Bounded by
+	// the operations in flight: calls starting count against MaxCalls, the
+	// rest are requests and sockets under the web layer's limits.
 	busy     map[string]chan struct{}
 	shutdown bool
 	calls    sync.WaitGroup // one per live call's run goroutine
@@ -114,21 +112,16 @@ type Registry struct {
 func NewRegistry(cfg Config) *Registry {
 	cfg.defaults()
 	if cfg.Publisher != nil {
-		// Publishers get every event numbered and encoded, each call's in
-		// seq order. Ended calls' seq is kept while they may be continued.
 		cfg.Publisher = NewSequencer(cfg.Publisher, cfg.ResumeWindow, cfg.Now, cfg.Log)
 	}
 	r := &Registry{
 		cfg: cfg, log: cfg.Log.With().Str("component", "bridge").Logger(), metrics: cfg.Metrics,
 		active: map[string]*Call{}, past: map[string]CallRecord{}, busy: map[string]chan struct{}{},
+		pending: pendingCallbacks{calls: map[string]*pendingCall{}},
 	}
 	r.env = callEnv{cfg: &r.cfg, metrics: r.metrics, shuttingDown: r.shuttingDown, ended: r.ended}
 	return r
 }
-
-func (r *Registry) now() time.Time { return r.env.now() }
-
-func (r *Registry) publish(ev Event) { r.env.publish(ev) }
 
 func (r *Registry) shuttingDown() bool {
 	r.mu.Lock()
@@ -164,33 +157,18 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 		return nil, err
 	}
 	for {
-		r.mu.Lock()
-		if r.shutdown {
-			r.mu.Unlock()
+		if r.shuttingDown() {
 			return nil, ErrShuttingDown
 		}
-		c := r.active[st.CallID]
+		c, prev, indexed, err := r.claim(st.CallID, true)
+		if err != nil {
+			return nil, err
+		}
 		created := c == nil
 		if created {
-			if wait := r.busy[st.CallID]; wait != nil {
-				r.mu.Unlock()
-				<-wait
-				continue
-			}
-			if len(r.active)+len(r.busy) >= r.cfg.MaxCalls {
-				r.mu.Unlock()
-				return nil, ErrTooManyCalls
-			}
-			prev, indexed := r.past[st.CallID]
-			r.busy[st.CallID] = make(chan struct{})
-			r.mu.Unlock()
-			var err error
-			c, err = r.newCall(p, st, prev, indexed)
-			if err != nil {
+			if c, err = r.newCall(p, st, prev, indexed); err != nil {
 				return nil, err
 			}
-		} else {
-			r.mu.Unlock()
 		}
 		s, err := c.join(p, st)
 		if created {
@@ -214,6 +192,36 @@ func (r *Registry) StartStream(p provider.Name, st *provider.Start) (*Stream, er
 	}
 }
 
+// claim returns the live call of id, or else claims id (busy) for the caller,
+// with its index entry, waiting while another operation holds it. A new
+// call counts against MaxCalls: when limited is set, the claim is refused
+// at the maximum of calls or when shutting down.
+func (r *Registry) claim(id string, limited bool) (c *Call, indexed CallRecord, isIndexed bool, err error) {
+	for {
+		r.mu.Lock()
+		if c = r.active[id]; c != nil {
+			r.mu.Unlock()
+			return c, CallRecord{}, false, nil
+		}
+		wait := r.busy[id]
+		switch {
+		case wait != nil:
+			r.mu.Unlock()
+			<-wait
+			continue
+		case limited && r.shutdown:
+			err = ErrShuttingDown
+		case limited && len(r.active)+len(r.busy) >= r.cfg.MaxCalls:
+			err = ErrTooManyCalls
+		default:
+			indexed, isIndexed = r.past[id]
+			r.busy[id] = make(chan struct{})
+		}
+		r.mu.Unlock()
+		return nil, indexed, isIndexed, err
+	}
+}
+
 // releaseLocked ends a busy id's operation: whoever waits for it looks
 // again.
 func (r *Registry) releaseLocked(id string) {
@@ -224,9 +232,7 @@ func (r *Registry) releaseLocked(id string) {
 }
 
 // newCall makes the call of a stream whose id is not live; the caller has
-// claimed the id (busy), and newCall releases it. Its files are opened and
-// an ended call's documents read outside the registry lock, so a slow disk
-// stalls only this call.
+// claimed the id (busy), and newCall releases it.
 func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallRecord, isIndexed bool) (*Call, error) {
 	claimed := true
 	defer func() {
@@ -251,12 +257,12 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 		filesErr = fmt.Errorf("open call folder: %w", filesErr)
 		files = failedFiles{filesErr}
 	}
-	var continued *CallRecord
-	if known {
-		continued = &prev
-	}
-	c := openCall(r.env, r.log, p, st, files, filesErr, continued)
-	started := c.startedEvent(st)
+	c := openCall(r.env, r.log, p, st, files, filesErr, prev, known)
+	// call.started has the call's tracks, with what st says of the call (a
+	// continued call's record keeps what its first stream said).
+	started := c.startedBodyLocked() // c is not shared yet
+	started.CustomParameters, started.From, started.To = st.CustomParameters, st.From, st.To
+	started.SampleRate = st.Format.SampleRate
 
 	r.mu.Lock()
 	r.releaseLocked(st.CallID)
@@ -265,13 +271,13 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 		r.mu.Unlock()
 		return nil, ErrShuttingDown
 	}
-	c.addCallbacks(r.takePendingLocked(st.CallID))
+	c.addCallbacks(r.takePendingLocked(st.CallID, false))
 	r.active[st.CallID] = c
 	delete(r.past, st.CallID)
 	r.metrics.CallStarted()
 	// Guarded: the call is registered now, and must reach its goroutine
 	// (which ends it) whatever happens.
-	c.guard(PanicCall, func() { r.publish(started) })
+	c.guard(PanicCall, func() { r.env.publish(Event{Type: TypeCallStarted, CallID: c.id, Body: started}) })
 	r.calls.Add(1) // under the lock, so Shutdown's Wait cannot miss it; started by StartStream
 	r.mu.Unlock()
 	c.log.Info().Msg("call started")
@@ -323,10 +329,7 @@ func (r *Registry) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	r.mu.Lock()
-	live := make([]*Call, 0, len(r.active))
-	for _, c := range r.active {
-		live = append(live, c)
-	}
+	live := slices.Collect(maps.Values(r.active))
 	r.mu.Unlock()
 	for _, c := range live {
 		c.stopStreams(ReasonShutdown)

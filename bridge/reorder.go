@@ -1,6 +1,10 @@
 package bridge
 
-import "github.com/callcaptions/bridge/bridge/provider"
+import (
+	"cmp"
+
+	"github.com/callcaptions/bridge/bridge/provider"
+)
 
 // defaultReorderFrames is Config.ReorderFrames when zero: five 20 ms frames
 // hold a late frame back by at most 100 ms, well inside what captions
@@ -12,19 +16,13 @@ const defaultReorderFrames = 5
 // once, since no frame can come before it.
 const firstChunk = 1
 
-// reorderWindow is how many frames a track of p holds back; 0: none.
-func (e *callEnv) reorderWindow(p provider.Name) int {
-	if d := provider.Lookup(p); d == nil || !d.Reorder {
-		return 0
+// reorderer is the jitter window of a track of p, or nil when p keeps
+// order or reordering is off.
+func (e *callEnv) reorderer(p provider.Name) *reorderer {
+	if d := provider.Lookup(p); d == nil || !d.Reorder || e.cfg.ReorderFrames < 0 {
+		return nil
 	}
-	switch n := e.cfg.ReorderFrames; {
-	case n < 0:
-		return 0
-	case n == 0:
-		return defaultReorderFrames
-	default:
-		return n
-	}
+	return newReorderer(cmp.Or(e.cfg.ReorderFrames, defaultReorderFrames))
 }
 
 // reorderer is a jitter window over one track's frames: frames that arrive
@@ -116,58 +114,18 @@ func (r *reorderer) pop(draining bool) (*heldFrame, bool) {
 	return f, true
 }
 
-// reorderFor returns the reorderer of the stream's i-th track, or nil when
-// the provider keeps order. Made on first use.
-func (s *Stream) reorderFor(i int) *reorderer {
-	if s.reorder == nil {
-		w := s.call.env.reorderWindow(s.call.provider)
-		s.reorder = make([]*reorderer, len(s.tracks))
-		if w > 0 {
-			for j := range s.reorder {
-				s.reorder[j] = newReorderer(w)
-			}
-		}
-	}
-	return s.reorder[i]
-}
-
-// mediaInOrder passes a frame of track i through its reorderer and places
-// every frame that may go on.
-func (s *Stream) mediaInOrder(i int, ro *reorderer, ev *provider.Event) error {
-	t := s.tracks[i]
-	if !ev.HasChunk {
-		// Nothing to order by: what is held goes first.
-		s.drain(i, ro)
-		return s.place(t, ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
-	}
-	if ro.bypass(ev.Chunk) {
-		return s.place(t, ev.Payload, ev.Chunk, true, ev.TimestampMs, ev.HasTimestamp)
-	}
-	if !ro.add(ev.Chunk, ev.TimestampMs, ev.HasTimestamp, ev.Payload) {
-		t.duplicates.Add(1)
-		s.call.env.metrics.Duplicate()
-		return nil
-	}
+// release places the frames track i holds that may go on (all of them
+// when draining), in chunk order, and returns the first error.
+func (s *Stream) release(i int, ro *reorderer, draining bool) error {
 	var first error
 	for {
-		f, ok := ro.pop(false)
+		f, ok := ro.pop(draining)
 		if !ok {
 			return first
 		}
-		if err := s.place(t, f.payload, f.chunk, true, f.ts, f.hasTs); err != nil && first == nil {
+		if err := s.place(s.tracks[i], f.payload, f.chunk, true, f.ts, f.hasTs); err != nil && first == nil {
 			first = err
 		}
-	}
-}
-
-// drain places every frame track i still holds, in chunk order.
-func (s *Stream) drain(i int, ro *reorderer) {
-	for {
-		f, ok := ro.pop(true)
-		if !ok {
-			return
-		}
-		_ = s.place(s.tracks[i], f.payload, f.chunk, true, f.ts, f.hasTs) // the stream is ending: a frame that does not decode is dropped
 	}
 }
 
@@ -175,7 +133,7 @@ func (s *Stream) drain(i int, ro *reorderer) {
 func (s *Stream) drainAll() {
 	for i, ro := range s.reorder {
 		if ro != nil {
-			s.drain(i, ro)
+			_ = s.release(i, ro, true) // the stream is ending: a frame that does not decode is dropped
 		}
 	}
 }

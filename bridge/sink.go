@@ -93,7 +93,7 @@ func (r *recording) resume(pos int64) {
 	r.samples.Store(pos)
 	t := r.t
 	if pos > held {
-		t.call.gap(t.name, held, pos-held, "record", t.rate)
+		t.gap(held, pos-held, "record")
 	}
 	t.log.Info().Int64("at_ms", held*1000/int64(t.rate)).Int64("gap_ms", (pos-held)*1000/int64(t.rate)).
 		Msg("recording resumed; what it missed is silence in the WAV and an audio.gap of kind record")

@@ -30,11 +30,7 @@ type CallFiles interface {
 	// AppendJSON appends each value as one line of the journal name (a
 	// ".jsonl"), all or nothing: a failed append leaves the journal as it
 	// was, and the call appends the same lines again with its next change.
-	// Remove deletes the journal, and a missing
-	// one is no error. The transcript journal gets every final and event
-	// as it happens, while transcript.json is rewritten only every
-	// docsEvery; after a crash, recovery merges the journal into
-	// transcript.json.
+	// Remove deletes the journal, and a missing one is no error.
 	AppendJSON(name string, vs ...any) error
 	Remove(name string) error
 }

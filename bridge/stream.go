@@ -72,10 +72,22 @@ func (s *Stream) Media(ev *provider.Event) error {
 			i = len(s.tracks) - 1
 		}
 	}
-	if ro := s.reorderFor(i); ro != nil {
-		return s.mediaInOrder(i, ro, ev)
+	// A frame goes on at once unless the track's jitter window holds it.
+	t, ro := s.tracks[i], s.reorder[i]
+	if ro == nil || !ev.HasChunk || ro.bypass(ev.Chunk) {
+		if ro != nil && !ev.HasChunk {
+			// Nothing to order by: what is held goes first, as if the frames
+			// had come in order (one that does not decode is dropped).
+			_ = s.release(i, ro, true)
+		}
+		return s.place(t, ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
 	}
-	return s.place(s.tracks[i], ev.Payload, ev.Chunk, ev.HasChunk, ev.TimestampMs, ev.HasTimestamp)
+	if !ro.add(ev.Chunk, ev.TimestampMs, ev.HasTimestamp, ev.Payload) {
+		t.duplicates.Add(1)
+		s.call.env.metrics.duplicates.Inc()
+		return nil
+	}
+	return s.release(i, ro, false)
 }
 
 // place decodes one frame and records it where its chunk and timestamp put
@@ -91,18 +103,17 @@ func (s *Stream) place(t *track, payload []byte, chunk int64, hasChunk bool, tsM
 	t.frames.Add(1)
 	n := int64(len(pcm) / 2)
 	var at int64
-	hasAt := hasTs
-	if hasAt {
+	if hasTs {
 		at = s.timestampToCallMs(tsMs) * int64(t.rate) / 1000
 	}
 	var first int64
-	if !t.clock.started && !hasAt {
+	if !t.clock.started && !hasTs {
 		first = s.call.streamOffsetMs() * int64(t.rate) / 1000
 	}
-	p := t.clock.place(n, at, hasAt, chunk, hasChunk, first, t.silenceAllowance)
+	p := t.clock.place(n, at, hasTs, chunk, hasChunk, first, t.silenceAllowance)
 	if p.drop {
 		t.duplicates.Add(1)
-		s.call.env.metrics.Duplicate()
+		s.call.env.metrics.duplicates.Inc()
 		t.mediaWarn().Int64("chunk", chunk).Int64("timestamp", tsMs).Int64("duplicates", t.duplicates.Load()).
 			Msg("media frame dropped: a duplicate, or its timestamp or chunk is behind audio already recorded")
 		return nil
@@ -132,22 +143,18 @@ func (s *Stream) timestampToCallMs(ts int64) int64 {
 
 // DTMF records a key press.
 func (s *Stream) DTMF(ev *provider.Event) {
-	name := ev.Track
-	t := s.track(name)
+	t := s.track(ev.Track)
 	if t == nil {
 		t = s.tracks[0]
-		name = t.name
 	}
-	var at int64
+	name := t.name
+	at := t.clock.next * 1000 / int64(t.rate)
 	if ev.HasTimestamp {
 		at = s.timestampToCallMs(ev.TimestampMs)
-	} else {
-		at = t.clock.next * 1000 / int64(t.rate)
 	}
 	c := s.call
-	if c.addEvent(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs}) {
-		c.env.publish(Event{Type: TypeDTMF, CallID: c.id, Body: DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs}})
-	}
+	c.event(TranscriptEvent{Type: TypeDTMF, Track: name, AtMs: at, Digit: ev.Digit, DurationMs: ev.DurationMs},
+		DTMFBody{Track: name, Digit: ev.Digit, AtMs: at, DurationMs: ev.DurationMs})
 }
 
 // End ends the stream: the provider sent stop (ReasonStop), the socket

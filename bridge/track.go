@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,12 +35,10 @@ type track struct {
 	swapVotes int                  // of those, frames that looked byte-swapped
 	warns     zerolog.BurstSampler // mediaWarn's: one per mediaWarnEvery
 
-	rec recording
-	stt *session.Session // nil: not transcribed
-	// stopSTT ends the session once the call is finalized and its audio
-	// drained.
-	stopSTT context.CancelFunc
-	sinks   []Sink // rec, then stt if transcribed
+	rec     recording
+	stt     *session.Session   // nil: not transcribed
+	stopSTT context.CancelFunc // ends the session once the call is finalized and its audio drained
+	sinks   []Sink             // rec, then stt if transcribed
 
 	frames     atomic.Int64
 	duplicates atomic.Int64
@@ -52,8 +49,6 @@ type track struct {
 	segOffset int
 
 	arrivals arrivals
-
-	closeOnce sync.Once
 }
 
 // arrivals remembers when recent audio reached the bridge, in 100 ms
@@ -91,15 +86,14 @@ func (a *arrivals) when(bucket int64) (int64, bool) {
 
 // decode turns one wire payload into PCM16LE in t.pcm.
 func (t *track) decode(payload []byte) ([]byte, error) {
-	var need int
+	need := len(payload)
 	switch t.encoding {
 	case provider.PCMU, provider.PCMA:
-		need = 2 * len(payload)
+		need *= 2
 	case provider.L16:
-		if len(payload)%2 != 0 {
+		if need%2 != 0 {
 			return nil, errOddL16
 		}
-		need = len(payload)
 	default:
 		return nil, errUnsupported
 	}
@@ -107,17 +101,15 @@ func (t *track) decode(payload []byte) ([]byte, error) {
 		t.pcm = make([]byte, need)
 	}
 	dst := t.pcm[:need]
-	switch t.encoding {
-	case provider.PCMU:
+	switch {
+	case t.encoding == provider.PCMU:
 		codec.DecodeMulaw(dst, payload)
-	case provider.PCMA:
+	case t.encoding == provider.PCMA:
 		codec.DecodeAlaw(dst, payload)
-	case provider.L16:
-		if t.order == provider.BigEndian {
-			codec.DecodeL16BE(dst, payload)
-		} else {
-			codec.DecodeL16LE(dst, payload)
-		}
+	case t.order == provider.BigEndian:
+		codec.DecodeL16BE(dst, payload)
+	default:
+		codec.DecodeL16LE(dst, payload)
 	}
 	return dst, nil
 }
@@ -148,19 +140,12 @@ func (t *track) detectOrder(pcm []byte) {
 		t.checked = framesToCheck
 		msg := "L16 audio looks byte-swapped: the configured byte order for this provider is probably wrong"
 		t.warning.Store(&msg)
-		t.log.Warn().Str("byte_order", orderName(t.order)).Msg(msg)
+		t.log.Warn().Str("byte_order", orderNames[t.order]).Msg(msg)
 	}
 }
 
-func orderName(o provider.ByteOrder) string {
-	switch o {
-	case provider.LittleEndian:
-		return "le"
-	case provider.BigEndian:
-		return "be"
-	}
-	return ""
-}
+// orderNames name the byte orders in call.json and the logs.
+var orderNames = map[provider.ByteOrder]string{provider.LittleEndian: "le", provider.BigEndian: "be"}
 
 // silenceAllowance is the most silence the track may have been filled
 // with by now: the call's wall time since t=0 plus the maximum gap. It is
@@ -172,14 +157,23 @@ func (t *track) silenceAllowance() int64 {
 	return ms * int64(t.rate) / 1000
 }
 
+// gap records audio of the track that never arrived (kind media), that its
+// recording missed (record) or that was never transcribed (stt).
+func (t *track) gap(atSample, samples int64, kind string) {
+	at, dur := atSample*1000/int64(t.rate), samples*1000/int64(t.rate)
+	t.call.event(TranscriptEvent{Type: TypeGap, Track: t.name, AtMs: at, DurationMs: dur, Kind: kind},
+		GapBody{Track: t.name, StartMs: at, DurationMs: dur, Kind: kind})
+	t.call.env.metrics.Gap(kind, dur)
+}
+
 // write hands pcm to the track's sinks at its placement, after noting a
 // gap before it.
 func (t *track) write(p placement, pcm []byte) {
 	if p.gap > 0 || p.skipped > 0 {
 		t.gapSamples.Add(p.gap + p.skipped)
-		t.call.gap(t.name, p.pos-p.gap, p.gap+p.skipped, "media", t.rate)
+		t.gap(p.pos-p.gap, p.gap+p.skipped, "media")
 		if p.skipped > 0 {
-			t.call.env.metrics.GapUnfilled(p.skipped * 1000 / int64(t.rate))
+			t.call.env.metrics.gapUnfilled.Add(float64(p.skipped * 1000 / int64(t.rate)))
 			t.mediaWarn().Int64("at_ms", (p.pos-p.gap)*1000/int64(t.rate)).Int64("gap_ms", (p.gap+p.skipped)*1000/int64(t.rate)).
 				Int64("filled_ms", p.gap*1000/int64(t.rate)).Msg("media gap longer than the maximum gap, or than the silence still allowed (the call's wall time plus the maximum gap, in all): the rest is not filled with silence; the whole gap is an audio.gap event")
 		}
@@ -210,11 +204,9 @@ var (
 	sttReopenMax = session.DefaultReopenMax
 )
 
-// transcribe starts the track's transcription session, owned by the call:
-// it runs until the track finishes or the call's context ends. The
-// recognizer is opened by the session's goroutine, not under the call's
-// lock: an engine that is slow or down must not hold up ingest. Audio
-// waits in the session's queue meanwhile.
+// transcribe starts the track's transcription session, owned by the call
+// (see doc.go): it runs until the track finishes or the call's context
+// ends.
 func (t *track) transcribe(r stt.Recognizer, queue time.Duration, params map[string]string) {
 	c := t.call
 	t.stt = session.New(session.Config{
@@ -239,7 +231,13 @@ type sttEvents track
 
 func (e *sttEvents) Result(r stt.Result) { e.call.result((*track)(e), r) }
 
-func (e *sttEvents) Gap(pos, samples int64) { e.call.sttGap(e.name, pos, samples, e.rate) }
+// Gap records audio that was never transcribed: dropped before the
+// recognizer could take it, or queued when transcription ended.
+func (e *sttEvents) Gap(pos, samples int64) {
+	e.log.Warn().Int64("at_ms", pos*1000/int64(e.rate)).Int64("dropped_ms", samples*1000/int64(e.rate)).
+		Msg("audio not transcribed (speech-to-text queue full or the engine unavailable)")
+	(*track)(e).gap(pos, samples, "stt")
+}
 
 // Notice records a notice of the session's own at the track's current
 // position. A reopened stream counts its segments from 1 again: they are
@@ -254,20 +252,17 @@ func (e *sttEvents) Notice(event, msg string) {
 	at := t.rec.samples.Load() * 1000 / int64(t.rate)
 	typ := TypeSTTPrefix + event
 	c := t.call
-	if c.addEvent(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Message: msg}) {
-		c.env.publish(Event{Type: typ, CallID: c.id, Body: STTBody{Track: t.name, AtMs: at, Message: msg}})
-	}
+	c.event(TranscriptEvent{Type: typ, Track: t.name, AtMs: at, Message: msg},
+		STTBody{Track: t.name, AtMs: at, Message: msg})
 	c.env.metrics.STTEvent(event, "")
 }
 
 // finish closes the track's sinks, the last first: transcription settles
-// before the WAV closes. Safe to call more than once.
+// before the WAV closes. finalize calls it once.
 func (t *track) finish(ctx context.Context) {
-	t.closeOnce.Do(func() {
-		for _, s := range slices.Backward(t.sinks) {
-			s.Close(ctx)
-		}
-	})
+	for _, s := range slices.Backward(t.sinks) {
+		s.Close(ctx)
+	}
 }
 
 // continuedSegment renumbers a recognizer's "<track>-<n>" after the
