@@ -359,7 +359,12 @@ func waitCallEnded(t *testing.T, reg *Registry, id string) CallRecord {
 	require.Eventually(t, func() bool {
 		var ok bool
 		rec, ok = reg.Record(id)
-		return ok && rec.Status == StatusEnded
+		// The record says ended while the call writes its last documents;
+		// it leaves the live calls once they are written.
+		reg.mu.Lock()
+		_, live := reg.active[id]
+		reg.mu.Unlock()
+		return ok && rec.Status == StatusEnded && !live
 	}, 20*time.Second, 5*time.Millisecond, "call %s did not end", id)
 	return rec
 }
