@@ -2,9 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/callcaptions/bridge/bridge/provider"
@@ -56,6 +56,10 @@ type Providers struct {
 	L16ByteOrder  map[string]string `name:"l16-byte-order" env:"BRIDGE_L16_BYTE_ORDER" mapsep:"," placeholder:"PROVIDER=be|le,..." help:"Override the byte order of a provider's L16 audio (documented defaults: plivo=le, vobiz=be, telnyx=be, exotel=le, vonage=le, signalwire=le). A track that looks byte-swapped is flagged in the log and its call record."`
 	ReorderFrames int               `name:"reorder-frames" default:"5" env:"BRIDGE_REORDER_FRAMES" help:"Frames a Telnyx track holds back to put out-of-order frames back in order (Telnyx does not guarantee order); 0 turns reordering off."`
 }
+
+// Unreserved are the characters a URL carries unescaped (RFC 3986), the
+// only ones a path secret or a token file may hold.
+const Unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
 // MinSecretLen is the shortest bearer token or path secret accepted: 16
 // characters of a random string are about 95 bits.
@@ -129,22 +133,20 @@ func (p Providers) problems(publicURL string) []error {
 			bad("media-path-secret", "%s", msg)
 		}
 	}
-	for _, k := range sortedKeys(p.ProviderBearerTokens) {
-		if !slices.Contains(ProviderNames, k) {
-			bad("provider-bearer-tokens", "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
-			continue
-		}
-		if msg := tokenProblem(p.ProviderBearerTokens[k]); msg != "" {
-			bad("provider-bearer-tokens", "%s: %s", k, msg)
-		}
-	}
-	for _, k := range sortedKeys(p.ProviderPathSecrets) {
-		if !slices.Contains(ProviderNames, k) {
-			bad("provider-path-secrets", "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
-			continue
-		}
-		if msg := secretProblem(p.ProviderPathSecrets[k]); msg != "" {
-			bad("provider-path-secrets", "%s: %s", k, msg)
+	for _, m := range []struct {
+		setting string
+		values  map[string]string
+		problem func(string) string
+	}{
+		{"provider-bearer-tokens", p.ProviderBearerTokens, tokenProblem},
+		{"provider-path-secrets", p.ProviderPathSecrets, secretProblem},
+	} {
+		for _, k := range slices.Sorted(maps.Keys(m.values)) {
+			if !slices.Contains(ProviderNames, k) {
+				bad(m.setting, "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
+			} else if msg := m.problem(m.values[k]); msg != "" {
+				bad(m.setting, "%s: %s", k, msg)
+			}
 		}
 	}
 	if p.ExotelBasicAuth != "" {
@@ -158,7 +160,7 @@ func (p Providers) problems(publicURL string) []error {
 			bad("exotel-basic-auth", "use only letters, digits and - . _ ~ so that it fits in a stream URL unescaped")
 		}
 	}
-	for _, k := range sortedKeys(p.L16ByteOrder) {
+	for _, k := range slices.Sorted(maps.Keys(p.L16ByteOrder)) {
 		if !slices.Contains(ProviderNames, strings.ToLower(strings.TrimSpace(k))) {
 			bad("l16-byte-order", "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
 		}
@@ -190,20 +192,8 @@ func secretProblem(s string) string {
 	if len(s) < MinSecretLen || len(s) > 128 {
 		return fmt.Sprintf("must be %d to 128 characters, got %d", MinSecretLen, len(s))
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
-			return "may only contain A-Z a-z 0-9 - . _ ~"
-		}
+	if strings.Trim(s, Unreserved) != "" {
+		return "may only contain A-Z a-z 0-9 - . _ ~"
 	}
 	return ""
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
