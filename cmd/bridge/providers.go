@@ -17,21 +17,22 @@ func webAuth(p config.Providers) web.Auth {
 	a := web.Auth{
 		TwilioAuthToken: p.TwilioAuthToken, SignalWireSigningKey: p.SignalWireSigningKey,
 		BearerToken: p.MediaBearerToken, PathSecret: p.MediaPathSecret,
-	}
-	for k, v := range p.ProviderBearerTokens {
-		if a.ProviderBearer == nil {
-			a.ProviderBearer = map[provider.Name]string{}
-		}
-		a.ProviderBearer[provider.Name(k)] = v
-	}
-	for k, v := range p.ProviderPathSecrets {
-		if a.ProviderPathSecret == nil {
-			a.ProviderPathSecret = map[provider.Name]string{}
-		}
-		a.ProviderPathSecret[provider.Name(k)] = v
+		ProviderBearer: byProvider(p.ProviderBearerTokens), ProviderPathSecret: byProvider(p.ProviderPathSecrets),
 	}
 	a.ExotelUser, a.ExotelPassword = p.ExotelCredentials()
 	return a
+}
+
+// byProvider keys m by provider name; an empty m gives nil.
+func byProvider(m map[string]string) map[provider.Name]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[provider.Name]string, len(m))
+	for k, v := range m {
+		out[provider.Name(k)] = v
+	}
+	return out
 }
 
 // byteOrders are the L16 byte order overrides for the bridge.

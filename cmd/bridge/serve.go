@@ -77,7 +77,7 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	inst.draining.Store(true)
 
 	// A second signal forces the exit.
-	force, stopForce := signalContext()
+	force, stopForce := signalContext(context.Background())
 	defer stopForce()
 	drainCtx, cancel := context.WithTimeout(force, cfg.Limits.ShutdownTimeout)
 	defer cancel()
@@ -265,9 +265,4 @@ func portOf(addr string) string {
 		return addr
 	}
 	return p
-}
-
-// signalContext is done on the next SIGINT or SIGTERM.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signalNotify(context.Background())
 }

@@ -111,16 +111,7 @@ func readTokenFile(path string) (string, error) {
 // copied from a secret store) is accepted if it is long enough and needs
 // no escaping in a URL.
 func validToken(tok string) bool {
-	if len(tok) < 16 || len(tok) > 512 {
-		return false
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
-			return false
-		}
-	}
-	return true
+	return len(tok) >= config.MinSecretLen && len(tok) <= 512 && strings.Trim(tok, config.Unreserved) == ""
 }
 
 // findAPIToken is the token a tool on this machine sends to the bridge:
