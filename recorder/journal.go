@@ -9,17 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 const jsonlExt = ".jsonl"
-
-func checkJournalName(name string) error {
-	if !isSafeName(name) || !strings.HasSuffix(name, jsonlExt) {
-		return fmt.Errorf("invalid journal name %q", name)
-	}
-	return nil
-}
 
 // AppendJSON appends each value as one line of JSON to the call's journal
 // name (a ".jsonl" file), in one write, all or nothing. A journal is cheap to extend as
@@ -28,7 +20,7 @@ func checkJournalName(name string) error {
 // loses nothing the kernel has; a power cut may lose what the store's
 // Syncer has not synced yet (without one, the whole tail).
 func (c *Call) AppendJSON(name string, vs ...any) error {
-	if err := checkJournalName(name); err != nil {
+	if err := checkName("journal", name, jsonlExt); err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
 	var buf bytes.Buffer
@@ -66,7 +58,7 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 // Remove deletes the call's journal name; a missing journal is not an
 // error.
 func (c *Call) Remove(name string) error {
-	if err := checkJournalName(name); err != nil {
+	if err := checkName("journal", name, jsonlExt); err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
 	if err := os.Remove(filepath.Join(c.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -79,7 +71,7 @@ func (c *Call) Remove(name string) error {
 // cut short by a crash (the last one, without its newline) is skipped. A
 // missing journal reads as empty.
 func (s *Store) ReadJSONLines(callID, name string, fn func(line []byte) error) error {
-	if err := checkJournalName(name); err != nil {
+	if err := checkName("journal", name, jsonlExt); err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	f, err := os.Open(filepath.Join(s.Dir(callID), name))

@@ -95,21 +95,14 @@ type WAV struct {
 // returns a writer that appends audio after it. The header reaches w before
 // NewWAV returns, so even an empty recording is a valid file.
 func NewWAV(w io.WriteSeeker, sampleRate int) (*WAV, error) {
-	if sampleRate <= 0 || int64(sampleRate)*bytesPerSample > 1<<32-1 {
+	if !validRate(int64(sampleRate)) {
 		return nil, fmt.Errorf("new wav: sample rate %d out of range", sampleRate)
 	}
 	base, err := w.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil, fmt.Errorf("new wav: find position: %w", err)
 	}
-	wv := &WAV{
-		dst:        w,
-		buf:        bufio.NewWriterSize(w, bufferSize),
-		base:       base,
-		rate:       sampleRate,
-		patchEvery: int64(sampleRate) * bytesPerSample,
-	}
-	wv.nextPatch = wv.patchEvery
+	wv := newWAV(w, base, sampleRate, 0)
 	hdr := header(sampleRate, 0)
 	if _, err := wv.buf.Write(hdr[:]); err != nil {
 		return nil, fmt.Errorf("new wav: write header: %w", err)
@@ -119,6 +112,29 @@ func NewWAV(w io.WriteSeeker, sampleRate int) (*WAV, error) {
 	}
 	return wv, nil
 }
+
+// newWAV returns a writer that continues at dst's position, which is base +
+// headerSize + data.
+func newWAV(dst io.WriteSeeker, base int64, sampleRate int, data int64) *WAV {
+	w := &WAV{
+		dst:        dst,
+		buf:        bufio.NewWriterSize(dst, bufferSize),
+		base:       base,
+		rate:       sampleRate,
+		data:       data,
+		patchEvery: int64(sampleRate) * bytesPerSample,
+	}
+	w.schedulePatch()
+	return w
+}
+
+// validRate reports whether a header can hold the rate: the byte rate
+// field is 32 bits.
+func validRate(r int64) bool { return r > 0 && r*bytesPerSample <= 1<<32-1 }
+
+// schedulePatch sets the next header patch at the next whole second of
+// audio after data.
+func (w *WAV) schedulePatch() { w.nextPatch = (w.data/w.patchEvery + 1) * w.patchEvery }
 
 // header returns the canonical header for dataSize bytes of audio.
 func header(sampleRate int, dataSize int64) [headerSize]byte {
@@ -166,7 +182,7 @@ func (w *WAV) Write(pcm []byte) (int, error) {
 		if err := w.Flush(); err != nil {
 			return n, err
 		}
-		w.nextPatch = (w.data/w.patchEvery + 1) * w.patchEvery
+		w.schedulePatch()
 	}
 	if full {
 		return n, ErrFull
@@ -224,7 +240,7 @@ func (w *WAV) Resume() (int64, error) {
 	}
 	w.buf.Reset(w.dst)
 	w.data = data
-	w.nextPatch = (data/w.patchEvery + 1) * w.patchEvery
+	w.schedulePatch()
 	if err := w.patch(); err != nil {
 		return 0, fmt.Errorf("resume wav: %w", err)
 	}
