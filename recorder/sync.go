@@ -75,40 +75,31 @@ func (s *Syncer) Run(ctx context.Context) {
 func (s *Syncer) Sync() error {
 	start := time.Now()
 	s.mu.Lock()
-	wavs := make([]*WAV, 0, len(s.wavs))
+	jobs := make([]func() error, 0, len(s.wavs)+len(s.journals))
 	for w := range s.wavs {
-		wavs = append(wavs, w)
+		jobs = append(jobs, w.Sync)
 	}
-	journals := s.journals
+	for path := range s.journals {
+		jobs = append(jobs, func() error { return syncPath(path) })
+	}
 	s.journals = map[string]struct{}{}
 	s.mu.Unlock()
 
-	jobs := make([]func() error, 0, len(wavs)+len(journals))
-	for _, w := range wavs {
-		jobs = append(jobs, w.Sync)
-	}
-	for path := range journals {
-		jobs = append(jobs, func() error { return syncPath(path) })
-	}
 	// A few fsyncs at once: the filesystem commits them together, where
 	// one after another each waits for its own commit.
 	errs := make([]error, len(jobs))
+	workers := make(chan struct{}, syncWorkers)
 	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(syncWorkers, len(jobs)) {
+	for i, job := range jobs {
+		workers <- struct{}{}
 		wg.Go(func() {
-			for i := range next {
-				errs[i] = jobs[i]()
-			}
+			errs[i] = job()
+			<-workers
 		})
 	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	err := errors.Join(errs...)
-	s.report(len(wavs)+len(journals), time.Since(start), err)
+	s.report(len(jobs), time.Since(start), err)
 	return err
 }
 

@@ -73,7 +73,6 @@ type WAV struct {
 	buf  *bufio.Writer
 	base int64 // offset of the header in dst
 
-	rate       int
 	data       int64 // bytes of audio accepted so far
 	patchEvery int64 // bytes per second of audio
 	nextPatch  int64 // data size at which the header is next rewritten
@@ -120,7 +119,6 @@ func newWAV(dst io.WriteSeeker, base int64, sampleRate int, data int64) *WAV {
 		dst:        dst,
 		buf:        bufio.NewWriterSize(dst, bufferSize),
 		base:       base,
-		rate:       sampleRate,
 		data:       data,
 		patchEvery: int64(sampleRate) * bytesPerSample,
 	}
@@ -249,9 +247,6 @@ func (w *WAV) Resume() (int64, error) {
 
 // Samples returns the number of samples written so far, buffered or not.
 func (w *WAV) Samples() int64 { return w.data / bytesPerSample }
-
-// SampleRate returns the rate written in the header.
-func (w *WAV) SampleRate() int { return w.rate }
 
 // Flush writes buffered audio to the underlying writer and then patches the
 // header to match, in that order, so the header never claims bytes that are
