@@ -23,27 +23,13 @@ var ProviderNames = func() []string {
 // Providers configures how each telephony provider is authenticated and how
 // its audio is read.
 //
-// Media sockets accept a connection when it carries any one credential that
-// is configured for its provider:
-//
-//   - an X-Twilio-Signature made with --twilio-auth-token (Twilio only);
-//   - Authorization: Bearer with --media-bearer-token (any provider) or the
-//     provider's entry in --provider-bearer-tokens (SignalWire sends it from
-//     authorization_bearer_token / authBearerToken);
-//   - a secret path segment, /media/<provider>/<secret> or /media/s/<secret>,
-//     with --media-path-secret (any provider) or the provider's entry in
-//     --provider-path-secrets (for providers that can send neither a header
-//     nor a signature: Plivo, Vobiz, Telnyx, Vonage);
-//   - Authorization: Basic with --exotel-basic-auth (Exotel only, from a
-//     wss://user:pass@host/… stream URL).
-//
-// With none of these set, media sockets are open to anyone and the bridge
-// says so at start-up. With any of them set, every media socket must
-// authenticate, and a provider none of them applies to cannot connect.
-//
-// The same secrets protect the stream instructions (/instructions/…) and
-// status callbacks (/callbacks/…) routes, which providers call without the
-// API token.
+// A media socket is accepted when it carries any one credential configured
+// for its provider (the fields below say which applies to which). With none
+// set, media sockets are open to anyone and the bridge says so at start-up;
+// with any set, every media socket must authenticate, and a provider none of
+// them applies to cannot connect. The same secrets protect the stream
+// instructions (/instructions/…) and status callbacks (/callbacks/…), which
+// providers call without the API token.
 type Providers struct {
 	TwilioAuthToken      string            `name:"twilio-auth-token" env:"BRIDGE_TWILIO_AUTH_TOKEN" help:"Twilio auth token: media sockets, instruction webhooks and status callbacks must carry a valid X-Twilio-Signature. Needs --public-url."`
 	SignalWireSigningKey string            `name:"signalwire-signing-key" env:"BRIDGE_SIGNALWIRE_SIGNING_KEY" help:"SignalWire signing key (API credentials page): instruction webhooks and status callbacks may authenticate with X-SignalWire-Signature. Needs --public-url."`
