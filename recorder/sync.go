@@ -25,13 +25,9 @@ const syncWorkers = 8
 // it fsyncs each open recording and each journal appended to since the last
 // round, on its own goroutine, so the writers never wait for the disk's
 // flush. Without it, recordings are synced when they close and journals
-// never (the call's transcript.json, written at the end, is).
-//
-// What a crash can lose, per track: a kill -9 loses the WAV's write buffer
-// (at most 8 KiB, half a second at 8 kHz), since everything else has
-// reached the kernel; a power cut loses up to one interval plus that
-// buffer. Journals: a kill -9 loses nothing, a power cut up to one
-// interval.
+// never (the call's transcript.json, written at the end, is). A power cut
+// loses up to one interval (plus a recording's write buffer, see
+// bufferSize).
 type Syncer struct {
 	interval time.Duration
 	report   func(files int, took time.Duration, err error)
