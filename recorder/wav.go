@@ -269,22 +269,14 @@ func (w *WAV) Flush() error {
 // offset alone, instead of three seeks and two writes, once a second per
 // track.
 func (w *WAV) patch() error {
-	if wa, ok := w.dst.(io.WriterAt); ok {
-		binary.LittleEndian.PutUint32(w.scratch[:], uint32(headerSize-8+w.data))
-		if _, err := wa.WriteAt(w.scratch[:], w.base+riffSizeOffset); err != nil {
-			return fmt.Errorf("patch riff size: %w", err)
-		}
-		binary.LittleEndian.PutUint32(w.scratch[:], uint32(w.data))
-		if _, err := wa.WriteAt(w.scratch[:], w.base+dataSizeOffset); err != nil {
-			return fmt.Errorf("patch data size: %w", err)
-		}
-		return nil
-	}
 	if err := w.writeAt(riffSizeOffset, uint32(headerSize-8+w.data)); err != nil {
 		return fmt.Errorf("patch riff size: %w", err)
 	}
 	if err := w.writeAt(dataSizeOffset, uint32(w.data)); err != nil {
 		return fmt.Errorf("patch data size: %w", err)
+	}
+	if _, ok := w.dst.(io.WriterAt); ok {
+		return nil
 	}
 	if _, err := w.dst.Seek(w.base+headerSize+w.data, io.SeekStart); err != nil {
 		return fmt.Errorf("seek to end of audio: %w", err)
@@ -293,10 +285,14 @@ func (w *WAV) patch() error {
 }
 
 func (w *WAV) writeAt(off int64, v uint32) error {
+	binary.LittleEndian.PutUint32(w.scratch[:], v)
+	if wa, ok := w.dst.(io.WriterAt); ok {
+		_, err := wa.WriteAt(w.scratch[:], w.base+off)
+		return err
+	}
 	if _, err := w.dst.Seek(w.base+off, io.SeekStart); err != nil {
 		return err
 	}
-	binary.LittleEndian.PutUint32(w.scratch[:], v)
 	_, err := w.dst.Write(w.scratch[:])
 	return err
 }
