@@ -48,15 +48,6 @@ func byteOrders(p config.Providers) map[provider.Name]provider.ByteOrder {
 	return out
 }
 
-// reorderFrames maps --reorder-frames (0: off) to the bridge's setting
-// (0: default, negative: off).
-func reorderFrames(p config.Providers) int {
-	if p.ReorderFrames == 0 {
-		return -1
-	}
-	return p.ReorderFrames
-}
-
 // warnOpen says loudly, in the log, that media sockets take anyone.
 func warnOpen(log zerolog.Logger, cfg config.Config) {
 	if !cfg.Providers.Open() {

@@ -126,7 +126,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
-		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: reorderFrames(cfg.Providers),
+		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: offIfZero(cfg.Providers.ReorderFrames),
 		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow),
 	})
 	interrupted, err := reg.Load()
