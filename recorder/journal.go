@@ -36,13 +36,11 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 	if err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
-	var size int64
 	fi, werr := f.Stat()
 	if werr == nil {
-		size = fi.Size()
 		if _, werr = f.Write(buf.Bytes()); werr != nil {
 			// All or nothing: a torn line would be appended again whole.
-			werr = errors.Join(werr, f.Truncate(size))
+			werr = errors.Join(werr, f.Truncate(fi.Size()))
 		}
 	}
 	var serr error

@@ -45,10 +45,9 @@ const (
 	tmpPrefix = ".tmp-"
 	dirPerm   = 0o755
 	filePerm  = 0o644
-)
 
-// recordName is the call record every call folder holds.
-const recordName = "call.json"
+	recordName = "call.json" // the call record every call folder holds
+)
 
 // Store is the folder of calls under a data directory.
 type Store struct {
