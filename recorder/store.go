@@ -12,14 +12,10 @@
 // sanitised, hashed form of it otherwise (see Store.Dir), so the caller keeps
 // the real id inside call.json and a recovery scan reads it from there.
 //
-// Recordings survive the process: a WAV's header is patched after every
-// second of audio, so the file is playable while it grows and after a kill -9;
-// at the next start, Store.Scan lists the calls and repairs what a crash left
-// stale in the ones the caller asks for. A Syncer makes recordings and
-// journals durable on a timer, so a power cut loses at most its interval plus
-// the write buffer. JSON documents are replaced atomically, so a reader sees
-// the old or the new document, never a mix. Memory per call is a fixed 8 KiB
-// write buffer per track, whatever the call's length.
+// Recordings survive the process: a WAV is playable while it grows and after
+// a kill -9, Store.Scan repairs what a crash left stale, and a Syncer bounds
+// what a power cut loses. JSON documents are replaced atomically. Memory per
+// call is a fixed write buffer per track (bufferSize), whatever its length.
 //
 // The package knows nothing of the JSON schemas; callers pass the values to
 // encode.
