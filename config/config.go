@@ -180,8 +180,8 @@ func (c Config) Validate() error {
 		bad("max-sockets-per-address", "must be 0 (no cap) or between 1 and 10000000, got %d", l.MaxSocketsPerAddress)
 	}
 	duration("resume-window", l.ResumeWindow, 0, 7*24*time.Hour)
-	errs = append(errs, c.Dashboard.validate()...)
-	errs = append(errs, c.Providers.problems(c.PublicURL)...)
+	c.Dashboard.check(bad)
+	c.Providers.check(c.PublicURL, bad)
 	return errors.Join(errs...)
 }
 

@@ -86,13 +86,9 @@ func byteOrder(s string) (string, bool) {
 	return "", false
 }
 
-// problems checks the provider settings; publicURL is --public-url, which
-// signatures are computed over.
-func (p Providers) problems(publicURL string) []error {
-	var errs []error
-	bad := func(setting, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", setting, fmt.Sprintf(format, a...)))
-	}
+// check reports each problem with the provider settings to bad; publicURL
+// is --public-url, which signatures are computed over.
+func (p Providers) check(publicURL string, bad func(setting, format string, a ...any)) {
 	if p.TwilioAuthToken != "" {
 		if strings.TrimSpace(p.TwilioAuthToken) != p.TwilioAuthToken || strings.ContainsAny(p.TwilioAuthToken, " \t\r\n") {
 			bad("twilio-auth-token", "must not contain white space")
@@ -157,7 +153,6 @@ func (p Providers) problems(publicURL string) []error {
 	if p.ReorderFrames < 0 || p.ReorderFrames > 50 {
 		bad("reorder-frames", "must be between 0 (off) and 50, got %d", p.ReorderFrames)
 	}
-	return errs
 }
 
 func tokenProblem(s string) string {
