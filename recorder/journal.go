@@ -43,11 +43,10 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 			werr = errors.Join(werr, f.Truncate(fi.Size()))
 		}
 	}
-	var serr error
 	if werr == nil && c.syncer != nil && !c.syncer.journalWritten(path) {
-		serr = f.Sync() // the syncer's set is full: sync now
+		werr = f.Sync() // the syncer's set is full: sync now
 	}
-	if err := errors.Join(werr, serr, f.Close()); err != nil {
+	if err := errors.Join(werr, f.Close()); err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
 	return nil
