@@ -76,12 +76,11 @@ func printAuth(w io.Writer, cfg config.Config, local string) {
 	}
 	var parts []string
 	for _, p := range provider.Names {
-		s := a.Schemes(p)
-		if len(s) == 0 {
-			parts = append(parts, string(p)+": none (cannot connect)")
-			continue
+		s := strings.Join(a.Schemes(p), "/")
+		if s == "" {
+			s = "none (cannot connect)"
 		}
-		parts = append(parts, string(p)+": "+strings.Join(s, "/"))
+		parts = append(parts, string(p)+": "+s)
 	}
 	fmt.Fprintf(w, "  media auth:    %s\n", strings.Join(parts, "; "))
 	for _, p := range provider.Names {
