@@ -1,9 +1,7 @@
 package config
 
 import (
-	"errors"
 	"io"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,17 +39,7 @@ func TestAccessValidate(t *testing.T) {
 				}
 				return
 			}
-			require.Error(t, err)
-			var joined interface{ Unwrap() []error }
-			require.True(t, errors.As(err, &joined), "every problem at once: %v", err)
-			var problems []string
-			for _, e := range joined.Unwrap() {
-				problems = append(problems, e.Error())
-			}
-			require.Len(t, problems, len(tc.want), "%v", problems)
-			for i, w := range tc.want {
-				require.True(t, strings.HasPrefix(problems[i], w), "problem %d: %q should start with %q", i, problems[i], w)
-			}
+			requireProblemPrefixes(t, err, tc.want)
 		})
 	}
 	cfg, err := Load([]string{"--allowed-hosts", "a.example,b.example"}, io.Discard)

@@ -149,23 +149,19 @@ func (c Config) Validate() error {
 		bad("mock-latency", "must be between 0 and 1m, got %s", c.Mock.Latency)
 	}
 	l := c.Limits
-	positive := func(name string, v int, max int) {
-		if v < 1 || v > max {
-			bad(name, "must be between 1 and %d, got %d", max, v)
+	count := func(name string, v, min, max int) {
+		if v < min || v > max {
+			bad(name, "must be between %d and %d, got %d", min, max, v)
 		}
 	}
-	positive("max-calls", l.MaxCalls, 1_000_000)
-	positive("max-streams-per-call", l.MaxStreamsPerCall, 64)
-	if l.MaxMessageBytes < 4096 || l.MaxMessageBytes > 16<<20 {
-		bad("max-message-bytes", "must be between 4096 and 16777216, got %d", l.MaxMessageBytes)
-	}
-	positive("max-subscribers", l.MaxSubscribers, 10_000_000)
-	positive("max-subscribers-per-call", l.MaxSubscribersCall, 1_000_000)
-	positive("subscriber-queue", l.SubscriberQueue, 1_000_000)
-	positive("max-events-per-call", l.MaxEventsPerCall, 10_000_000)
-	if l.MaxReplayBytes < 64<<10 || l.MaxReplayBytes > 1<<30 {
-		bad("max-replay-bytes", "must be between 65536 and 1073741824, got %d", l.MaxReplayBytes)
-	}
+	count("max-calls", l.MaxCalls, 1, 1_000_000)
+	count("max-streams-per-call", l.MaxStreamsPerCall, 1, 64)
+	count("max-message-bytes", l.MaxMessageBytes, 4096, 16<<20)
+	count("max-subscribers", l.MaxSubscribers, 1, 10_000_000)
+	count("max-subscribers-per-call", l.MaxSubscribersCall, 1, 1_000_000)
+	count("subscriber-queue", l.SubscriberQueue, 1, 1_000_000)
+	count("max-events-per-call", l.MaxEventsPerCall, 1, 10_000_000)
+	count("max-replay-bytes", l.MaxReplayBytes, 64<<10, 1<<30)
 	duration := func(name string, v, min, max time.Duration) {
 		if v < min || v > max {
 			bad(name, "must be between %s and %s, got %s", min, max, v)
@@ -178,14 +174,14 @@ func (c Config) Validate() error {
 	duration("stt-queue", l.STTQueue, 100*time.Millisecond, 5*time.Minute)
 	duration("subscriber-wait", l.SubscriberWait, time.Second, 24*time.Hour)
 	duration("shutdown-timeout", l.ShutdownTimeout, 0, time.Hour)
-	positive("max-pending-streams", l.MaxPendingStreams, 1_000_000)
+	count("max-pending-streams", l.MaxPendingStreams, 1, 1_000_000)
 	duration("start-timeout", l.StartTimeout, 100*time.Millisecond, 10*time.Minute)
 	if l.MaxSocketsPerAddress < 0 || l.MaxSocketsPerAddress > 10_000_000 {
 		bad("max-sockets-per-address", "must be 0 (no cap) or between 1 and 10000000, got %d", l.MaxSocketsPerAddress)
 	}
 	duration("resume-window", l.ResumeWindow, 0, 7*24*time.Hour)
-	errs = append(errs, c.Dashboard.validate()...)
-	errs = append(errs, c.Providers.problems(c.PublicURL)...)
+	c.Dashboard.check(bad)
+	c.Providers.check(c.PublicURL, bad)
 	return errors.Join(errs...)
 }
 

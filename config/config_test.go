@@ -377,3 +377,14 @@ func problemsOf(t *testing.T, err error) []string {
 	}
 	return out
 }
+
+// requireProblemPrefixes checks that err holds one problem per want, in
+// order, each starting with its want.
+func requireProblemPrefixes(t *testing.T, err error, want []string) {
+	t.Helper()
+	problems := problemsOf(t, err)
+	require.Len(t, problems, len(want), "%v", problems)
+	for i, w := range want {
+		require.True(t, strings.HasPrefix(problems[i], w), "problem %d: %q should start with %q", i, problems[i], w)
+	}
+}

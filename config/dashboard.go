@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -16,18 +15,16 @@ type Dashboard struct {
 // maxLabel bounds a track label: it heads every caption line.
 const maxLabel = 40
 
-// validate reports every problem with the labels.
-func (d Dashboard) validate() []error {
-	var errs []error
+// check reports each problem with the labels to bad.
+func (d Dashboard) check(bad func(setting, format string, a ...any)) {
 	for _, l := range []struct{ flag, v string }{{"inbound-label", d.InboundLabel}, {"outbound-label", d.OutboundLabel}} {
 		switch {
 		case strings.TrimSpace(l.v) == "":
-			errs = append(errs, fmt.Errorf("--%s: must not be empty", l.flag))
+			bad(l.flag, "must not be empty")
 		case !utf8.ValidString(l.v) || strings.ContainsAny(l.v, "\r\n\t"):
-			errs = append(errs, fmt.Errorf("--%s: must be one line of text, got %q", l.flag, l.v))
+			bad(l.flag, "must be one line of text, got %q", l.v)
 		case utf8.RuneCountInString(l.v) > maxLabel:
-			errs = append(errs, fmt.Errorf("--%s: at most %d characters, got %d", l.flag, maxLabel, utf8.RuneCountInString(l.v)))
+			bad(l.flag, "at most %d characters, got %d", maxLabel, utf8.RuneCountInString(l.v))
 		}
 	}
-	return errs
 }

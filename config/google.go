@@ -1,7 +1,9 @@
 package config
 
 import (
-	"strconv"
+	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -57,30 +59,17 @@ type Google struct {
 	MaxRetries       int           `name:"max-retries" default:"${google_max_retries}" env:"MAX_RETRIES" help:"Failed streams in a row, with no result between them, before transcription of a track stops."`
 }
 
-// googleVars are the engine's defaults, for the ${google_…} in Google's tags.
+// googleVars are the engine's defaults, for the ${google_…} in Google's
+// tags: each is the engine's field of the same name as the tagged one.
 func googleVars() kong.Vars {
-	d := google.DefaultConfig()
-	return kong.Vars{
-		"google_endpoint":          d.Endpoint,
-		"google_language":          d.Language,
-		"google_max_streams":       strconv.Itoa(d.MaxStreams),
-		"google_rotate_after":      d.RotateAfter.String(),
-		"google_stream_limit":      d.StreamLimit.String(),
-		"google_rotate_pause":      d.RotatePause.String(),
-		"google_hold":              d.Hold,
-		"google_idle_close":        d.IdleClose.String(),
-		"google_silence_close":     d.SilenceClose.String(),
-		"google_silence_level":     strconv.Itoa(d.SilenceLevel),
-		"google_pre_roll":          d.PreRoll.String(),
-		"google_gap_fill":          d.GapFill.String(),
-		"google_chunk_duration":    d.ChunkDuration.String(),
-		"google_queue_duration":    d.QueueDuration.String(),
-		"google_replay_limit":      d.ReplayLimit.String(),
-		"google_drain_timeout":     d.DrainTimeout.String(),
-		"google_send_timeout":      d.SendTimeout.String(),
-		"google_backoff_initial":   d.BackoffInitial.String(),
-		"google_backoff_max":       d.BackoffMax.String(),
-		"google_exhausted_backoff": d.ExhaustedBackoff.String(),
-		"google_max_retries":       strconv.Itoa(d.MaxRetries),
+	d := reflect.ValueOf(google.DefaultConfig())
+	vars := kong.Vars{}
+	t := reflect.TypeFor[Google]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, ok := strings.CutPrefix(f.Tag.Get("default"), "${"); ok {
+			vars[strings.TrimSuffix(name, "}")] = fmt.Sprint(d.FieldByName(f.Name).Interface())
+		}
 	}
+	return vars
 }

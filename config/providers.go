@@ -2,9 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/callcaptions/bridge/bridge/provider"
@@ -23,27 +23,13 @@ var ProviderNames = func() []string {
 // Providers configures how each telephony provider is authenticated and how
 // its audio is read.
 //
-// Media sockets accept a connection when it carries any one credential that
-// is configured for its provider:
-//
-//   - an X-Twilio-Signature made with --twilio-auth-token (Twilio only);
-//   - Authorization: Bearer with --media-bearer-token (any provider) or the
-//     provider's entry in --provider-bearer-tokens (SignalWire sends it from
-//     authorization_bearer_token / authBearerToken);
-//   - a secret path segment, /media/<provider>/<secret> or /media/s/<secret>,
-//     with --media-path-secret (any provider) or the provider's entry in
-//     --provider-path-secrets (for providers that can send neither a header
-//     nor a signature: Plivo, Vobiz, Telnyx, Vonage);
-//   - Authorization: Basic with --exotel-basic-auth (Exotel only, from a
-//     wss://user:pass@host/… stream URL).
-//
-// With none of these set, media sockets are open to anyone and the bridge
-// says so at start-up. With any of them set, every media socket must
-// authenticate, and a provider none of them applies to cannot connect.
-//
-// The same secrets protect the stream instructions (/instructions/…) and
-// status callbacks (/callbacks/…) routes, which providers call without the
-// API token.
+// A media socket is accepted when it carries any one credential configured
+// for its provider (the fields below say which applies to which). With none
+// set, media sockets are open to anyone and the bridge says so at start-up;
+// with any set, every media socket must authenticate, and a provider none of
+// them applies to cannot connect. The same secrets protect the stream
+// instructions (/instructions/…) and status callbacks (/callbacks/…), which
+// providers call without the API token.
 type Providers struct {
 	TwilioAuthToken      string            `name:"twilio-auth-token" env:"BRIDGE_TWILIO_AUTH_TOKEN" help:"Twilio auth token: media sockets, instruction webhooks and status callbacks must carry a valid X-Twilio-Signature. Needs --public-url."`
 	SignalWireSigningKey string            `name:"signalwire-signing-key" env:"BRIDGE_SIGNALWIRE_SIGNING_KEY" help:"SignalWire signing key (API credentials page): instruction webhooks and status callbacks may authenticate with X-SignalWire-Signature. Needs --public-url."`
@@ -56,6 +42,10 @@ type Providers struct {
 	L16ByteOrder  map[string]string `name:"l16-byte-order" env:"BRIDGE_L16_BYTE_ORDER" mapsep:"," placeholder:"PROVIDER=be|le,..." help:"Override the byte order of a provider's L16 audio (documented defaults: plivo=le, vobiz=be, telnyx=be, exotel=le, vonage=le, signalwire=le). A track that looks byte-swapped is flagged in the log and its call record."`
 	ReorderFrames int               `name:"reorder-frames" default:"5" env:"BRIDGE_REORDER_FRAMES" help:"Frames a Telnyx track holds back to put out-of-order frames back in order (Telnyx does not guarantee order); 0 turns reordering off."`
 }
+
+// Unreserved are the characters a URL carries unescaped (RFC 3986), the
+// only ones a path secret or a token file may hold.
+const Unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
 // MinSecretLen is the shortest bearer token or path secret accepted: 16
 // characters of a random string are about 95 bits.
@@ -96,13 +86,9 @@ func byteOrder(s string) (string, bool) {
 	return "", false
 }
 
-// problems checks the provider settings; publicURL is --public-url, which
-// signatures are computed over.
-func (p Providers) problems(publicURL string) []error {
-	var errs []error
-	bad := func(setting, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", setting, fmt.Sprintf(format, a...)))
-	}
+// check reports each problem with the provider settings to bad; publicURL
+// is --public-url, which signatures are computed over.
+func (p Providers) check(publicURL string, bad func(setting, format string, a ...any)) {
 	if p.TwilioAuthToken != "" {
 		if strings.TrimSpace(p.TwilioAuthToken) != p.TwilioAuthToken || strings.ContainsAny(p.TwilioAuthToken, " \t\r\n") {
 			bad("twilio-auth-token", "must not contain white space")
@@ -129,22 +115,20 @@ func (p Providers) problems(publicURL string) []error {
 			bad("media-path-secret", "%s", msg)
 		}
 	}
-	for _, k := range sortedKeys(p.ProviderBearerTokens) {
-		if !slices.Contains(ProviderNames, k) {
-			bad("provider-bearer-tokens", "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
-			continue
-		}
-		if msg := tokenProblem(p.ProviderBearerTokens[k]); msg != "" {
-			bad("provider-bearer-tokens", "%s: %s", k, msg)
-		}
-	}
-	for _, k := range sortedKeys(p.ProviderPathSecrets) {
-		if !slices.Contains(ProviderNames, k) {
-			bad("provider-path-secrets", "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
-			continue
-		}
-		if msg := secretProblem(p.ProviderPathSecrets[k]); msg != "" {
-			bad("provider-path-secrets", "%s: %s", k, msg)
+	for _, m := range []struct {
+		setting string
+		values  map[string]string
+		problem func(string) string
+	}{
+		{"provider-bearer-tokens", p.ProviderBearerTokens, tokenProblem},
+		{"provider-path-secrets", p.ProviderPathSecrets, secretProblem},
+	} {
+		for _, k := range slices.Sorted(maps.Keys(m.values)) {
+			if !slices.Contains(ProviderNames, k) {
+				bad(m.setting, "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
+			} else if msg := m.problem(m.values[k]); msg != "" {
+				bad(m.setting, "%s: %s", k, msg)
+			}
 		}
 	}
 	if p.ExotelBasicAuth != "" {
@@ -158,7 +142,7 @@ func (p Providers) problems(publicURL string) []error {
 			bad("exotel-basic-auth", "use only letters, digits and - . _ ~ so that it fits in a stream URL unescaped")
 		}
 	}
-	for _, k := range sortedKeys(p.L16ByteOrder) {
+	for _, k := range slices.Sorted(maps.Keys(p.L16ByteOrder)) {
 		if !slices.Contains(ProviderNames, strings.ToLower(strings.TrimSpace(k))) {
 			bad("l16-byte-order", "unknown provider %q (want one of %s)", k, strings.Join(ProviderNames, ", "))
 		}
@@ -169,7 +153,6 @@ func (p Providers) problems(publicURL string) []error {
 	if p.ReorderFrames < 0 || p.ReorderFrames > 50 {
 		bad("reorder-frames", "must be between 0 (off) and 50, got %d", p.ReorderFrames)
 	}
-	return errs
 }
 
 func tokenProblem(s string) string {
@@ -190,20 +173,8 @@ func secretProblem(s string) string {
 	if len(s) < MinSecretLen || len(s) > 128 {
 		return fmt.Sprintf("must be %d to 128 characters, got %d", MinSecretLen, len(s))
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
-			return "may only contain A-Z a-z 0-9 - . _ ~"
-		}
+	if strings.Trim(s, Unreserved) != "" {
+		return "may only contain A-Z a-z 0-9 - . _ ~"
 	}
 	return ""
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

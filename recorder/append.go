@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -36,14 +35,7 @@ func (c *Call) AppendTrack(track string, sampleRate int) (*WAV, error) {
 		f.Close()
 		return nil, fmt.Errorf("append track %s: %w", track, err)
 	}
-	w := &WAV{
-		dst:        f,
-		buf:        bufio.NewWriterSize(f, bufferSize),
-		rate:       sampleRate,
-		data:       samples * bytesPerSample,
-		patchEvery: int64(sampleRate) * bytesPerSample,
-	}
-	w.nextPatch = (w.data/w.patchEvery + 1) * w.patchEvery
+	w := newWAV(f, 0, sampleRate, samples*bytesPerSample)
 	w.syncWith(c.syncer)
 	return w, nil
 }

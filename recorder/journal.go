@@ -9,17 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 const jsonlExt = ".jsonl"
-
-func checkJournalName(name string) error {
-	if !isSafeName(name) || !strings.HasSuffix(name, jsonlExt) {
-		return fmt.Errorf("invalid journal name %q", name)
-	}
-	return nil
-}
 
 // AppendJSON appends each value as one line of JSON to the call's journal
 // name (a ".jsonl" file), in one write, all or nothing. A journal is cheap to extend as
@@ -28,7 +20,7 @@ func checkJournalName(name string) error {
 // loses nothing the kernel has; a power cut may lose what the store's
 // Syncer has not synced yet (without one, the whole tail).
 func (c *Call) AppendJSON(name string, vs ...any) error {
-	if err := checkJournalName(name); err != nil {
+	if err := checkName("journal", name, jsonlExt); err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
 	var buf bytes.Buffer
@@ -44,20 +36,17 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 	if err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
-	var size int64
 	fi, werr := f.Stat()
 	if werr == nil {
-		size = fi.Size()
 		if _, werr = f.Write(buf.Bytes()); werr != nil {
 			// All or nothing: a torn line would be appended again whole.
-			werr = errors.Join(werr, f.Truncate(size))
+			werr = errors.Join(werr, f.Truncate(fi.Size()))
 		}
 	}
-	var serr error
 	if werr == nil && c.syncer != nil && !c.syncer.journalWritten(path) {
-		serr = f.Sync() // the syncer's set is full: sync now
+		werr = f.Sync() // the syncer's set is full: sync now
 	}
-	if err := errors.Join(werr, serr, f.Close()); err != nil {
+	if err := errors.Join(werr, f.Close()); err != nil {
 		return fmt.Errorf("append %s: %w", name, err)
 	}
 	return nil
@@ -66,7 +55,7 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 // Remove deletes the call's journal name; a missing journal is not an
 // error.
 func (c *Call) Remove(name string) error {
-	if err := checkJournalName(name); err != nil {
+	if err := checkName("journal", name, jsonlExt); err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
 	if err := os.Remove(filepath.Join(c.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -79,7 +68,7 @@ func (c *Call) Remove(name string) error {
 // cut short by a crash (the last one, without its newline) is skipped. A
 // missing journal reads as empty.
 func (s *Store) ReadJSONLines(callID, name string, fn func(line []byte) error) error {
-	if err := checkJournalName(name); err != nil {
+	if err := checkName("journal", name, jsonlExt); err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	f, err := os.Open(filepath.Join(s.Dir(callID), name))

@@ -3,6 +3,7 @@ package recorder
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 )
 
 // Call ids come from providers and, through the generic media endpoint, from
@@ -47,16 +48,8 @@ func isSafeByte(c byte) bool {
 
 // looksHashed reports whether s has the shape of a mapped name.
 func looksHashed(s string) bool {
-	if len(s) < hashedSuffix || s[len(s)-hashedSuffix:len(s)-hashHexLen] != hashSep {
-		return false
-	}
-	for i := len(s) - hashHexLen; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return len(s) >= hashedSuffix && s[len(s)-hashedSuffix:len(s)-hashHexLen] == hashSep &&
+		strings.Trim(s[len(s)-hashHexLen:], "0123456789abcdef") == ""
 }
 
 // dirName maps a call id to its folder name: the id itself when it is safe,

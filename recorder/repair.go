@@ -108,26 +108,22 @@ func repairFile(f *os.File) (samples int64, changed bool, err error) {
 // parseCanonical checks that h is the header NewWAV writes, sizes aside, and
 // returns its rate and data size.
 func parseCanonical(h []byte) (rate int, dataSize int64, ok bool) {
-	if len(h) < headerSize {
+	rate, ok = fragmentRate(h)
+	if !ok || len(h) < headerSize {
 		return 0, 0, false
 	}
 	le := binary.LittleEndian
-	r := le.Uint32(h[rateOffset:])
-	ok = string(h[0:4]) == "RIFF" &&
-		string(h[8:12]) == "WAVE" &&
-		string(h[12:16]) == "fmt " &&
-		le.Uint32(h[16:]) == 16 &&
+	ok = le.Uint32(h[16:]) == 16 &&
 		le.Uint16(h[20:]) == 1 &&
 		le.Uint16(h[22:]) == 1 &&
-		r > 0 && uint64(r)*bytesPerSample <= 1<<32-1 &&
-		le.Uint32(h[28:]) == r*bytesPerSample &&
+		le.Uint32(h[28:]) == uint32(rate)*bytesPerSample &&
 		le.Uint16(h[32:]) == bytesPerSample &&
 		le.Uint16(h[34:]) == 16 &&
 		string(h[36:40]) == "data"
 	if !ok {
 		return 0, 0, false
 	}
-	return int(r), int64(le.Uint32(h[dataSizeOffset:])), true
+	return rate, int64(le.Uint32(h[dataSizeOffset:])), true
 }
 
 // fragmentRate reads the sample rate from the start of a truncated header if
@@ -137,8 +133,8 @@ func fragmentRate(h []byte) (int, bool) {
 		string(h[0:4]) != "RIFF" || string(h[8:12]) != "WAVE" || string(h[12:16]) != "fmt " {
 		return 0, false
 	}
-	r := binary.LittleEndian.Uint32(h[rateOffset:])
-	if r == 0 || uint64(r)*bytesPerSample > 1<<32-1 {
+	r := int64(binary.LittleEndian.Uint32(h[rateOffset:]))
+	if !validRate(r) {
 		return 0, false
 	}
 	return int(r), true

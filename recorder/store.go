@@ -12,14 +12,10 @@
 // sanitised, hashed form of it otherwise (see Store.Dir), so the caller keeps
 // the real id inside call.json and a recovery scan reads it from there.
 //
-// Recordings survive the process: a WAV's header is patched after every
-// second of audio, so the file is playable while it grows and after a kill -9;
-// at the next start, Store.Scan lists the calls and repairs what a crash left
-// stale in the ones the caller asks for. A Syncer makes recordings and
-// journals durable on a timer, so a power cut loses at most its interval plus
-// the write buffer. JSON documents are replaced atomically, so a reader sees
-// the old or the new document, never a mix. Memory per call is a fixed 8 KiB
-// write buffer per track, whatever the call's length.
+// Recordings survive the process: a WAV is playable while it grows and after
+// a kill -9, Store.Scan repairs what a crash left stale, and a Syncer bounds
+// what a power cut loses. JSON documents are replaced atomically. Memory per
+// call is a fixed write buffer per track (bufferSize), whatever its length.
 //
 // The package knows nothing of the JSON schemas; callers pass the values to
 // encode.
@@ -45,10 +41,9 @@ const (
 	tmpPrefix = ".tmp-"
 	dirPerm   = 0o755
 	filePerm  = 0o644
-)
 
-// recordName is the call record every call folder holds.
-const recordName = "call.json"
+	recordName = "call.json" // the call record every call folder holds
+)
 
 // Store is the folder of calls under a data directory.
 type Store struct {
@@ -69,11 +64,9 @@ func NewStore(dataDir string) (*Store, error) {
 	return &Store{root: root}, nil
 }
 
-// Dir returns the call's folder. A call id that is a safe file name (1 to 128
-// characters from [A-Za-z0-9._-], no leading dot) is used as it is; any other
-// id, and any safe id of the hashed shape below, becomes
-// "<sanitised prefix>--<32 hex digits of its SHA-256>": deterministic, inside
-// the store, and distinct for distinct ids.
+// Dir returns the call's folder: the call id itself when it is a safe file
+// name, otherwise a deterministic, distinct name inside the store (see
+// dirName).
 func (s *Store) Dir(callID string) string {
 	return filepath.Join(s.root, dirName(callID))
 }
@@ -161,7 +154,7 @@ func (s *Store) Open(callID string) (*Call, error) {
 // "transcript.json") into v. The error wraps os.ErrNotExist when the call or
 // the document does not exist.
 func (s *Store) ReadJSON(callID, name string, v any) error {
-	if err := checkJSONName(name); err != nil {
+	if err := checkName("document", name, jsonExt); err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	b, err := os.ReadFile(filepath.Join(s.Dir(callID), name))
@@ -238,7 +231,7 @@ func (c *Call) CreateTrack(track string, sampleRate int) (*WAV, error) {
 // so readers and a crash see either the old or the new document, and
 // concurrent writers leave one of their documents whole.
 func (c *Call) WriteJSON(name string, v any) error {
-	if err := checkJSONName(name); err != nil {
+	if err := checkName("document", name, jsonExt); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	var buf bytes.Buffer
@@ -287,11 +280,12 @@ func writeSyncClose(f *os.File, b []byte) error {
 	return err
 }
 
-// checkJSONName accepts a safe file name ending in .json. The layout defines
-// call.json and transcript.json; other documents may join them later.
-func checkJSONName(name string) error {
-	if !isSafeName(name) || !strings.HasSuffix(name, jsonExt) {
-		return fmt.Errorf("invalid document name %q", name)
+// checkName accepts a safe file name ending in ext: .json for documents
+// (the layout defines call.json and transcript.json; others may join them),
+// .jsonl for journals. kind names the file in the error.
+func checkName(kind, name, ext string) error {
+	if !isSafeName(name) || !strings.HasSuffix(name, ext) {
+		return fmt.Errorf("invalid %s name %q", kind, name)
 	}
 	return nil
 }

@@ -25,13 +25,9 @@ const syncWorkers = 8
 // it fsyncs each open recording and each journal appended to since the last
 // round, on its own goroutine, so the writers never wait for the disk's
 // flush. Without it, recordings are synced when they close and journals
-// never (the call's transcript.json, written at the end, is).
-//
-// What a crash can lose, per track: a kill -9 loses the WAV's write buffer
-// (at most 8 KiB, half a second at 8 kHz), since everything else has
-// reached the kernel; a power cut loses up to one interval plus that
-// buffer. Journals: a kill -9 loses nothing, a power cut up to one
-// interval.
+// never (the call's transcript.json, written at the end, is). A power cut
+// loses up to one interval (plus a recording's write buffer, see
+// bufferSize).
 type Syncer struct {
 	interval time.Duration
 	report   func(files int, took time.Duration, err error)
@@ -75,40 +71,31 @@ func (s *Syncer) Run(ctx context.Context) {
 func (s *Syncer) Sync() error {
 	start := time.Now()
 	s.mu.Lock()
-	wavs := make([]*WAV, 0, len(s.wavs))
+	jobs := make([]func() error, 0, len(s.wavs)+len(s.journals))
 	for w := range s.wavs {
-		wavs = append(wavs, w)
+		jobs = append(jobs, w.Sync)
 	}
-	journals := s.journals
+	for path := range s.journals {
+		jobs = append(jobs, func() error { return syncPath(path) })
+	}
 	s.journals = map[string]struct{}{}
 	s.mu.Unlock()
 
-	jobs := make([]func() error, 0, len(wavs)+len(journals))
-	for _, w := range wavs {
-		jobs = append(jobs, w.Sync)
-	}
-	for path := range journals {
-		jobs = append(jobs, func() error { return syncPath(path) })
-	}
 	// A few fsyncs at once: the filesystem commits them together, where
 	// one after another each waits for its own commit.
 	errs := make([]error, len(jobs))
+	workers := make(chan struct{}, syncWorkers)
 	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(syncWorkers, len(jobs)) {
+	for i, job := range jobs {
+		workers <- struct{}{}
 		wg.Go(func() {
-			for i := range next {
-				errs[i] = jobs[i]()
-			}
+			errs[i] = job()
+			<-workers
 		})
 	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	err := errors.Join(errs...)
-	s.report(len(wavs)+len(journals), time.Since(start), err)
+	s.report(len(jobs), time.Since(start), err)
 	return err
 }
 

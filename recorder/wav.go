@@ -73,7 +73,6 @@ type WAV struct {
 	buf  *bufio.Writer
 	base int64 // offset of the header in dst
 
-	rate       int
 	data       int64 // bytes of audio accepted so far
 	patchEvery int64 // bytes per second of audio
 	nextPatch  int64 // data size at which the header is next rewritten
@@ -95,21 +94,14 @@ type WAV struct {
 // returns a writer that appends audio after it. The header reaches w before
 // NewWAV returns, so even an empty recording is a valid file.
 func NewWAV(w io.WriteSeeker, sampleRate int) (*WAV, error) {
-	if sampleRate <= 0 || int64(sampleRate)*bytesPerSample > 1<<32-1 {
+	if !validRate(int64(sampleRate)) {
 		return nil, fmt.Errorf("new wav: sample rate %d out of range", sampleRate)
 	}
 	base, err := w.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return nil, fmt.Errorf("new wav: find position: %w", err)
 	}
-	wv := &WAV{
-		dst:        w,
-		buf:        bufio.NewWriterSize(w, bufferSize),
-		base:       base,
-		rate:       sampleRate,
-		patchEvery: int64(sampleRate) * bytesPerSample,
-	}
-	wv.nextPatch = wv.patchEvery
+	wv := newWAV(w, base, sampleRate, 0)
 	hdr := header(sampleRate, 0)
 	if _, err := wv.buf.Write(hdr[:]); err != nil {
 		return nil, fmt.Errorf("new wav: write header: %w", err)
@@ -119,6 +111,28 @@ func NewWAV(w io.WriteSeeker, sampleRate int) (*WAV, error) {
 	}
 	return wv, nil
 }
+
+// newWAV returns a writer that continues at dst's position, which is base +
+// headerSize + data.
+func newWAV(dst io.WriteSeeker, base int64, sampleRate int, data int64) *WAV {
+	w := &WAV{
+		dst:        dst,
+		buf:        bufio.NewWriterSize(dst, bufferSize),
+		base:       base,
+		data:       data,
+		patchEvery: int64(sampleRate) * bytesPerSample,
+	}
+	w.schedulePatch()
+	return w
+}
+
+// validRate reports whether a header can hold the rate: the byte rate
+// field is 32 bits.
+func validRate(r int64) bool { return r > 0 && r*bytesPerSample <= 1<<32-1 }
+
+// schedulePatch sets the next header patch at the next whole second of
+// audio after data.
+func (w *WAV) schedulePatch() { w.nextPatch = (w.data/w.patchEvery + 1) * w.patchEvery }
 
 // header returns the canonical header for dataSize bytes of audio.
 func header(sampleRate int, dataSize int64) [headerSize]byte {
@@ -166,7 +180,7 @@ func (w *WAV) Write(pcm []byte) (int, error) {
 		if err := w.Flush(); err != nil {
 			return n, err
 		}
-		w.nextPatch = (w.data/w.patchEvery + 1) * w.patchEvery
+		w.schedulePatch()
 	}
 	if full {
 		return n, ErrFull
@@ -224,7 +238,7 @@ func (w *WAV) Resume() (int64, error) {
 	}
 	w.buf.Reset(w.dst)
 	w.data = data
-	w.nextPatch = (data/w.patchEvery + 1) * w.patchEvery
+	w.schedulePatch()
 	if err := w.patch(); err != nil {
 		return 0, fmt.Errorf("resume wav: %w", err)
 	}
@@ -233,9 +247,6 @@ func (w *WAV) Resume() (int64, error) {
 
 // Samples returns the number of samples written so far, buffered or not.
 func (w *WAV) Samples() int64 { return w.data / bytesPerSample }
-
-// SampleRate returns the rate written in the header.
-func (w *WAV) SampleRate() int { return w.rate }
 
 // Flush writes buffered audio to the underlying writer and then patches the
 // header to match, in that order, so the header never claims bytes that are
@@ -258,22 +269,14 @@ func (w *WAV) Flush() error {
 // offset alone, instead of three seeks and two writes, once a second per
 // track.
 func (w *WAV) patch() error {
-	if wa, ok := w.dst.(io.WriterAt); ok {
-		binary.LittleEndian.PutUint32(w.scratch[:], uint32(headerSize-8+w.data))
-		if _, err := wa.WriteAt(w.scratch[:], w.base+riffSizeOffset); err != nil {
-			return fmt.Errorf("patch riff size: %w", err)
-		}
-		binary.LittleEndian.PutUint32(w.scratch[:], uint32(w.data))
-		if _, err := wa.WriteAt(w.scratch[:], w.base+dataSizeOffset); err != nil {
-			return fmt.Errorf("patch data size: %w", err)
-		}
-		return nil
-	}
 	if err := w.writeAt(riffSizeOffset, uint32(headerSize-8+w.data)); err != nil {
 		return fmt.Errorf("patch riff size: %w", err)
 	}
 	if err := w.writeAt(dataSizeOffset, uint32(w.data)); err != nil {
 		return fmt.Errorf("patch data size: %w", err)
+	}
+	if _, ok := w.dst.(io.WriterAt); ok {
+		return nil
 	}
 	if _, err := w.dst.Seek(w.base+headerSize+w.data, io.SeekStart); err != nil {
 		return fmt.Errorf("seek to end of audio: %w", err)
@@ -282,10 +285,14 @@ func (w *WAV) patch() error {
 }
 
 func (w *WAV) writeAt(off int64, v uint32) error {
+	binary.LittleEndian.PutUint32(w.scratch[:], v)
+	if wa, ok := w.dst.(io.WriterAt); ok {
+		_, err := wa.WriteAt(w.scratch[:], w.base+off)
+		return err
+	}
 	if _, err := w.dst.Seek(w.base+off, io.SeekStart); err != nil {
 		return err
 	}
-	binary.LittleEndian.PutUint32(w.scratch[:], v)
 	_, err := w.dst.Write(w.scratch[:])
 	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -12,26 +13,19 @@ import (
 	"github.com/callcaptions/bridge/stt/session"
 )
 
-// googleConfig copies the user-facing settings into the engine's;
-// TestGoogleConfigCopiesEveryField fails if a field is missed.
+// googleConfig copies the user-facing settings into the engine's fields of
+// the same name; InterimResults is the engine's DisableInterimResults turned
+// round. TestGoogleConfigCopiesEveryField fails if a field is missed.
 func googleConfig(g config.Google, m *session.Metrics) google.Config {
-	return google.Config{
-		Endpoint: g.Endpoint, Insecure: g.Insecure, CredentialsFile: g.CredentialsFile,
-		Language: g.Language, AlternativeLanguages: g.AlternativeLanguages, Model: g.Model, Enhanced: g.Enhanced,
-		Punctuation: g.Punctuation, WordTimeOffsets: g.WordTimeOffsets, ProfanityFilter: g.ProfanityFilter,
-		PhraseHints: g.PhraseHints, Boost: g.Boost, MaxAlternatives: g.MaxAlternatives,
-		DisableInterimResults: !g.InterimResults,
-		MaxStreams:            g.MaxStreams, PoolSize: g.PoolSize,
-		Policy: session.Policy{
-			RotateAfter: g.RotateAfter, StreamLimit: g.StreamLimit, RotatePause: g.RotatePause,
-			Hold: g.Hold, IdleClose: g.IdleClose, SilenceClose: g.SilenceClose, SilenceLevel: g.SilenceLevel,
-			PreRoll: g.PreRoll, GapFill: g.GapFill, ChunkDuration: g.ChunkDuration, QueueDuration: g.QueueDuration,
-			ReplayLimit: g.ReplayLimit, DrainTimeout: g.DrainTimeout, SendTimeout: g.SendTimeout,
-			BackoffInitial: g.BackoffInitial, BackoffMax: g.BackoffMax, ExhaustedBackoff: g.ExhaustedBackoff,
-			MaxRetries: g.MaxRetries,
-			Metrics:    m,
-		},
+	c := google.Config{DisableInterimResults: !g.InterimResults}
+	c.Metrics = m
+	src, dst := reflect.ValueOf(g), reflect.ValueOf(&c).Elem()
+	for i := range src.NumField() {
+		if f := dst.FieldByName(src.Type().Field(i).Name); f.IsValid() {
+			f.Set(src.Field(i))
+		}
 	}
+	return c
 }
 
 // newGoogle builds the one Google client of the process.

@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitcode.Usage
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	defer stop()
 	apiToken := func() (string, error) { return findAPIToken(c.Config) }
 	switch kctx.Command() {
@@ -119,6 +119,7 @@ func splitErrors(err error) []error {
 
 var errForced = errors.New("forced exit on second signal")
 
-func signalNotify(ctx context.Context) (context.Context, context.CancelFunc) {
+// signalContext is done on the next SIGINT or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }

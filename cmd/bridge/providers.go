@@ -17,21 +17,22 @@ func webAuth(p config.Providers) web.Auth {
 	a := web.Auth{
 		TwilioAuthToken: p.TwilioAuthToken, SignalWireSigningKey: p.SignalWireSigningKey,
 		BearerToken: p.MediaBearerToken, PathSecret: p.MediaPathSecret,
-	}
-	for k, v := range p.ProviderBearerTokens {
-		if a.ProviderBearer == nil {
-			a.ProviderBearer = map[provider.Name]string{}
-		}
-		a.ProviderBearer[provider.Name(k)] = v
-	}
-	for k, v := range p.ProviderPathSecrets {
-		if a.ProviderPathSecret == nil {
-			a.ProviderPathSecret = map[provider.Name]string{}
-		}
-		a.ProviderPathSecret[provider.Name(k)] = v
+		ProviderBearer: byProvider(p.ProviderBearerTokens), ProviderPathSecret: byProvider(p.ProviderPathSecrets),
 	}
 	a.ExotelUser, a.ExotelPassword = p.ExotelCredentials()
 	return a
+}
+
+// byProvider keys m by provider name; an empty m gives nil.
+func byProvider(m map[string]string) map[provider.Name]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[provider.Name]string, len(m))
+	for k, v := range m {
+		out[provider.Name(k)] = v
+	}
+	return out
 }
 
 // byteOrders are the L16 byte order overrides for the bridge.
@@ -45,15 +46,6 @@ func byteOrders(p config.Providers) map[provider.Name]provider.ByteOrder {
 		out[provider.Name(k)] = o
 	}
 	return out
-}
-
-// reorderFrames maps --reorder-frames (0: off) to the bridge's setting
-// (0: default, negative: off).
-func reorderFrames(p config.Providers) int {
-	if p.ReorderFrames == 0 {
-		return -1
-	}
-	return p.ReorderFrames
 }
 
 // warnOpen says loudly, in the log, that media sockets take anyone.
@@ -84,12 +76,11 @@ func printAuth(w io.Writer, cfg config.Config, local string) {
 	}
 	var parts []string
 	for _, p := range provider.Names {
-		s := a.Schemes(p)
-		if len(s) == 0 {
-			parts = append(parts, string(p)+": none (cannot connect)")
-			continue
+		s := strings.Join(a.Schemes(p), "/")
+		if s == "" {
+			s = "none (cannot connect)"
 		}
-		parts = append(parts, string(p)+": "+strings.Join(s, "/"))
+		parts = append(parts, string(p)+": "+s)
 	}
 	fmt.Fprintf(w, "  media auth:    %s\n", strings.Join(parts, "; "))
 	for _, p := range provider.Names {

@@ -77,7 +77,7 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	inst.draining.Store(true)
 
 	// A second signal forces the exit.
-	force, stopForce := signalContext()
+	force, stopForce := signalContext(context.Background())
 	defer stopForce()
 	drainCtx, cancel := context.WithTimeout(force, cfg.Limits.ShutdownTimeout)
 	defer cancel()
@@ -126,7 +126,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
-		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: reorderFrames(cfg.Providers),
+		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: offIfZero(cfg.Providers.ReorderFrames),
 		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow),
 	})
 	interrupted, err := reg.Load()
@@ -212,8 +212,11 @@ func warnAnonymous(log zerolog.Logger, cfg config.Config) {
 // tokenFile is set when the API token was generated and kept there.
 func printBanner(w io.Writer, cfg config.Config, addr, tokenFile string) {
 	local := "http://" + addr
-	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "0.0.0.0" || h == "::" || h == "") {
-		local = "http://127.0.0.1:" + p
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		port = addr
+	} else if host == "0.0.0.0" || host == "::" || host == "" {
+		local = "http://127.0.0.1:" + port
 	}
 	dash := local + "/"
 	switch {
@@ -244,7 +247,7 @@ func printBanner(w io.Writer, cfg config.Config, addr, tokenFile string) {
 	fmt.Fprintf(w, "  API:           %s/api/calls\n", local)
 	fmt.Fprintf(w, "  media streams: %s  (or %s/<provider>)\n", media, media)
 	if cfg.PublicURL == "" {
-		fmt.Fprintf(w, "  providers cannot reach this address: expose it (e.g. `ngrok http %s`) and pass --public-url https://<your-host>\n", portOf(addr))
+		fmt.Fprintf(w, "  providers cannot reach this address: expose it (e.g. `ngrok http %s`) and pass --public-url https://<your-host>\n", port)
 	}
 	printAuth(w, cfg, local)
 }
@@ -257,17 +260,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func portOf(addr string) string {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	return p
-}
-
-// signalContext is done on the next SIGINT or SIGTERM.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signalNotify(context.Background())
 }

@@ -5,10 +5,9 @@ import (
 	"github.com/callcaptions/bridge/recorder"
 )
 
-// fileStore is the recorder's call folders as the bridge's Store. The
-// recorder does all the work, start-up scan and repair included; this only
-// hands out its calls and recordings as the bridge's interfaces, which the
-// recorder's own types satisfy but cannot name.
+// fileStore is the recorder's call folders as the bridge's Store: it hands
+// out calls and recordings as the bridge's interfaces, which the recorder's
+// own types satisfy but cannot name.
 type fileStore struct{ *recorder.Store }
 
 var (

@@ -14,16 +14,13 @@ import (
 	"github.com/callcaptions/bridge/config"
 )
 
-// tokenFileName is the file in the data directory that keeps the API
-// token generated when none is configured, so that a restart keeps it and
-// the tools on the same machine find it.
-const tokenFileName = "api-token"
-
 // maxTokenFile bounds what is read from the token file.
 const maxTokenFile = 4 << 10
 
-// tokenPath is <data>/api-token.
-func tokenPath(data string) string { return filepath.Join(data, tokenFileName) }
+// tokenPath is the file that keeps the API token generated when none is
+// configured, so that a restart keeps it and the tools on the same machine
+// find it.
+func tokenPath(data string) string { return filepath.Join(data, "api-token") }
 
 // ensureAPIToken returns the token kept in <data>/api-token, creating the
 // file (32 random bytes in hex, mode 0600, written atomically) when it
@@ -111,16 +108,7 @@ func readTokenFile(path string) (string, error) {
 // copied from a secret store) is accepted if it is long enough and needs
 // no escaping in a URL.
 func validToken(tok string) bool {
-	if len(tok) < 16 || len(tok) > 512 {
-		return false
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
-			return false
-		}
-	}
-	return true
+	return len(tok) >= config.MinSecretLen && len(tok) <= 512 && strings.Trim(tok, config.Unreserved) == ""
 }
 
 // findAPIToken is the token a tool on this machine sends to the bridge:
