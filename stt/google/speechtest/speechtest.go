@@ -38,9 +38,7 @@ const (
 func WordAmp(k int) int16 { return int16(WordAmpBase + WordAmpStep*k) }
 
 // WordName is the text the fake recognises for word k.
-func WordName(k int) string {
-	return fmt.Sprintf("w%d", k)
-}
+func WordName(k int) string { return fmt.Sprintf("w%d", k) }
 
 // Config holds the rules the fake enforces. Durations of audio are
 // measured on the audio received, not on wall time, because tests send
@@ -182,11 +180,14 @@ type stream struct {
 	announced int // pending words + in-word state last reported in an interim
 }
 
-func (f *Server) fail(code codes.Code, msg string) error {
+func (f *Server) fail(code codes.Code, msg string) error { return f.count(status.Error(code, msg)) }
+
+// count records err as an error the fake returned and returns it.
+func (f *Server) count(err error) error {
 	f.mu.Lock()
-	f.failures[code]++
+	f.failures[status.Code(err)]++
 	f.mu.Unlock()
-	return status.Error(code, msg)
+	return err
 }
 
 func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer) error {
@@ -329,16 +330,10 @@ func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer
 			case errors.Is(err, ErrEndOK):
 				return nil
 			case errors.As(err, &ib):
-				s, _ := status.FromError(ib.Err)
-				f.mu.Lock()
-				f.failures[s.Code()]++
-				f.mu.Unlock()
+				s, _ := status.FromError(f.count(ib.Err))
 				return srv.Send(&speechpb.StreamingRecognizeResponse{Error: s.Proto()})
 			default:
-				f.mu.Lock()
-				f.failures[status.Code(err)]++
-				f.mu.Unlock()
-				return err
+				return f.count(err)
 			}
 		}
 	}
