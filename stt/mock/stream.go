@@ -104,14 +104,10 @@ func samples(d time.Duration, rate int64) int64 {
 }
 
 // ms converts a sample position to call-clock milliseconds.
-func (s *Stream) ms(pos int64) int64 {
-	return pos * 1000 / s.rate
-}
+func (s *Stream) ms(pos int64) int64 { return pos * 1000 / s.rate }
 
 // Results implements stt.Stream.
-func (s *Stream) Results() <-chan stt.Result {
-	return s.results
-}
+func (s *Stream) Results() <-chan stt.Result { return s.results }
 
 // Write implements stt.Stream. It runs the detector over pcm and queues the
 // results, blocking while the queue is full.
@@ -272,12 +268,8 @@ func (s *Stream) progress() error {
 		return nil
 	}
 	s.shown = k
-	words := s.words
-	if words == nil {
-		words = s.describe()
-	}
 	return s.push(stt.Result{Kind: stt.Partial, Track: s.track, SegmentID: stt.SegmentID(s.track, s.segment),
-		Text: strings.Join(words[:k], " "), Stability: maxStability * float64(k) / float64(k+1),
+		Text: strings.Join(s.text()[:k], " "), Stability: maxStability * float64(k) / float64(k+1),
 		StartMs: s.ms(s.start), EndMs: s.ms(s.end)})
 }
 
@@ -288,10 +280,7 @@ func (s *Stream) endUtterance() error {
 	if !s.confirmed {
 		return nil
 	}
-	words := s.words
-	if words == nil {
-		words = s.describe()
-	}
+	words := s.text()
 	startMs, endMs := s.ms(s.start), s.ms(s.end)
 	span, n := endMs-startMs, int64(len(words))
 	ws := make([]stt.Word, len(words))
@@ -300,6 +289,14 @@ func (s *Stream) endUtterance() error {
 	}
 	return s.push(stt.Result{Kind: stt.Final, Track: s.track, SegmentID: stt.SegmentID(s.track, s.segment),
 		Text: strings.Join(words, " "), Confidence: confidence, StartMs: startMs, EndMs: endMs, Words: ws})
+}
+
+// text is the utterance's words: its script line's, or a description.
+func (s *Stream) text() []string {
+	if s.words == nil {
+		return s.describe()
+	}
+	return s.words
 }
 
 // describeWords is how many words describe returns.
