@@ -486,10 +486,15 @@ func (s *Stream) trimToSpeech() {
 
 // dropPend forgets the first i chunks of pending audio.
 func (s *Stream) dropPend(i int) {
-	for _, c := range s.pend[:i] {
+	s.forget(s.pend[:i])
+	s.pend = s.pend[i:]
+}
+
+// forget takes cs, chunks leaving pend or sent, out of bufSamples.
+func (s *Stream) forget(cs []chunk) {
+	for _, c := range cs {
 		s.bufSamples -= c.samples()
 	}
-	s.pend = s.pend[i:]
 }
 
 func allQuiet(cs []chunk) bool {
@@ -643,7 +648,8 @@ func (s *Stream) handle(ctx context.Context, ev recvEvent) bool {
 	s.att = nil
 	s.failures = 0
 	s.lastFinal = max(s.lastFinal, a.next)
-	s.dropSent()
+	s.forget(s.sent)
+	s.sent = nil
 	if !a.halfClosed {
 		// The engine ended the stream on its own (e.g. END_OF_SINGLE_UTTERANCE
 		// style ends): carry on with a fresh one.
@@ -655,13 +661,6 @@ func (s *Stream) handle(ctx context.Context, ev recvEvent) bool {
 func (s *Stream) announceResumed(ctx context.Context, a *attempt) {
 	s.log.Info().Int64("from_ms", s.ms(a.base)).Msg("transcription resumed")
 	s.status(ctx, a.base, 0, stt.StatusInfo{Event: stt.EventResumed})
-}
-
-func (s *Stream) dropSent() {
-	for _, c := range s.sent {
-		s.bufSamples -= c.samples()
-	}
-	s.sent = nil
 }
 
 // fail handles the end of an engine stream with err (or a failed open):
@@ -819,12 +818,12 @@ func (s *Stream) final(ctx context.Context, a *attempt, h Hypothesis, end int64)
 func (s *Stream) trimSent() {
 	i := 0
 	for i < len(s.sent) && s.sent[i].end() <= s.lastFinal {
-		s.bufSamples -= s.sent[i].samples()
 		i++
 	}
 	if i > 0 {
 		s.sentFrom = s.sent[i-1].end()
 	}
+	s.forget(s.sent[:i])
 	s.sent = s.sent[i:]
 }
 
