@@ -132,23 +132,17 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 	}
 	log := r.log.With().Str("call_id", sc.CallID).Str("track", sc.Track).Logger()
 	s := session.NewStream(&engine{r: r, request: r.recognitionConfig(sc, log)}, r.cfg.Policy, sc.Track, sc.SampleRate, log)
-	sctx, cancel := context.WithCancel(ctx)
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	switch {
 	case r.closed:
-		r.mu.Unlock()
-		cancel()
 		return nil, ErrClosed
 	case len(r.streams) >= r.cfg.MaxStreams:
-		r.mu.Unlock()
-		cancel()
 		return nil, ErrCapacity
 	}
+	sctx, cancel := context.WithCancel(ctx)
 	r.streams[s] = cancel
-	r.wg.Add(1)
-	r.mu.Unlock()
-	go func() {
-		defer r.wg.Done()
+	r.wg.Go(func() {
 		defer func() {
 			cancel()
 			r.mu.Lock()
@@ -156,7 +150,7 @@ func (r *Recognizer) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream,
 			r.mu.Unlock()
 		}()
 		s.Run(sctx)
-	}()
+	})
 	return s, nil
 }
 
