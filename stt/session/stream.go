@@ -54,10 +54,7 @@ type Stream struct {
 	results chan stt.Result
 	wake    chan struct{} // cap 1: audio, Close or dropped audio to look at
 
-	// Sizes in samples, derived from cfg and rate.
-	chunkSamples  int64
-	queueSamples  int64
-	replaySamples int64
+	chunkSamples int64 // audio per Send: ChunkDuration within the engine's MaxChunkBytes
 
 	mu        sync.Mutex
 	q         []chunk // audio handed over by Write, not yet taken by run
@@ -122,7 +119,6 @@ func NewStream(eng Engine, p Policy, track string, rate int, log zerolog.Logger)
 	if lim.MaxChunkBytes > 0 {
 		s.chunkSamples = min(s.chunkSamples, int64(lim.MaxChunkBytes/2))
 	}
-	s.queueSamples, s.replaySamples = s.samples(s.cfg.QueueDuration), s.samples(s.cfg.ReplayLimit)
 	s.zeros = make([]byte, s.chunkSamples*2)
 	return s
 }
@@ -153,7 +149,7 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 	if n == 0 {
 		return nil
 	}
-	if s.qSamples+n > s.queueSamples {
+	if s.qSamples+n > s.samples(s.cfg.QueueDuration) {
 		if k := len(s.drops); k > 0 && s.drops[k-1].to == pos {
 			s.drops[k-1].to = pos + n
 		} else {
@@ -236,7 +232,7 @@ func (s *Stream) take(ctx context.Context, flush bool) (closed bool) {
 // bound keeps pend and sent within ReplayLimit: replay coverage goes
 // first, then the oldest unsent audio, which becomes a gap.
 func (s *Stream) bound(ctx context.Context) {
-	for s.bufSamples > s.replaySamples {
+	for s.bufSamples > s.samples(s.cfg.ReplayLimit) {
 		if len(s.sent) > 0 {
 			s.bufSamples -= s.sent[0].samples()
 			s.sentFrom = s.sent[0].end()
