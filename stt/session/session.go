@@ -60,7 +60,6 @@ type Config struct {
 // Session transcribes one track: Write audio, Run it, Close it.
 type Session struct {
 	cfg   Config
-	rate  int
 	queue *queue
 	done  chan struct{} // closed when Run returns
 
@@ -74,20 +73,16 @@ func New(cfg Config) *Session {
 	cfg.Queue = cmp.Or(max(cfg.Queue, 0), DefaultQueue)
 	cfg.ReopenMin = cmp.Or(max(cfg.ReopenMin, 0), DefaultReopenMin)
 	cfg.ReopenMax = cmp.Or(max(cfg.ReopenMax, 0), DefaultReopenMax)
-	rate := cfg.Stream.SampleRate
 	return &Session{
 		cfg:   cfg,
-		rate:  rate,
-		queue: newQueue(int(cfg.Queue.Seconds() * float64(2*rate))),
+		queue: newQueue(int(cfg.Queue.Seconds() * float64(2*cfg.Stream.SampleRate))),
 		done:  make(chan struct{}),
 	}
 }
 
 // Write queues PCM16LE audio whose first sample is at sample position pos.
 // It never blocks and does not retain pcm.
-func (s *Session) Write(pos int64, pcm []byte) {
-	s.queue.push(pos, pcm)
-}
+func (s *Session) Write(pos int64, pcm []byte) { s.queue.push(pos, pcm) }
 
 // Queued is how many bytes of audio wait for the engine.
 func (s *Session) Queued() int {
@@ -229,7 +224,7 @@ func (s *Session) reportDropped() {
 func (s *Session) discardQueued() {
 	s.queue.close()
 	s.reportDropped()
-	buf := make([]byte, 2*s.rate*chunkMs/1000)
+	buf := s.chunkBuf()
 	var from, n int64 = 0, 0
 	for {
 		pos, m, ok := s.queue.pop(buf)
@@ -247,12 +242,15 @@ func (s *Session) discardQueued() {
 	}
 }
 
+// chunkBuf holds the audio of one Write to a stream, chunkMs at most.
+func (s *Session) chunkBuf() []byte { return make([]byte, 2*s.cfg.Stream.SampleRate*chunkMs/1000) }
+
 // feed moves audio from the queue to the stream, which may block. It
 // returns true when the queue was closed and drained (the stream is then
 // closed, and settles), false when the stream stopped taking audio or ctx
 // was cancelled.
 func (s *Session) feed(ctx context.Context, stream stt.Stream) bool {
-	buf := make([]byte, 2*s.rate*chunkMs/1000)
+	buf := s.chunkBuf()
 	defer stream.Close()
 	for {
 		for {
