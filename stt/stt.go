@@ -133,6 +133,4 @@ type Stream interface {
 var ErrStopped = errors.New("stt: stream stopped")
 
 // SegmentID formats the id of the n-th segment of a track.
-func SegmentID(track string, n int) string {
-	return track + "-" + strconv.Itoa(n)
-}
+func SegmentID(track string, n int) string { return track + "-" + strconv.Itoa(n) }
