@@ -20,10 +20,7 @@ type engine struct {
 
 var _ session.Engine = (*engine)(nil)
 
-// Limits are Google's: a stream ends after 305 s of audio (stream-limit
-// stays at most maxStreamLimit below it), fails after about 10 s without
-// audio (idle-close stays at most maxIdleClose), and takes requests of at
-// most maxRequestBytes.
+// Limits are Google's, with the margins of maxStreamLimit and maxIdleClose.
 func (e *engine) Limits() session.Limits {
 	return session.Limits{MaxSession: maxStreamLimit, MaxChunkBytes: maxRequestBytes, AudioTimeout: maxIdleClose}
 }
