@@ -167,14 +167,12 @@ func (r *Recognizer) recognitionConfig(sc stt.StreamConfig, log zerolog.Logger) 
 		}
 	}
 	hints := append([]string(nil), c.PhraseHints...)
-	if v := sc.Params[ParamHints]; v != "" {
-		for _, h := range strings.Split(v, ",") {
-			h = strings.TrimSpace(h)
-			if h == "" || len(h) > maxPhraseLen || len(hints) >= maxPhrases {
-				continue
-			}
-			hints = append(hints, h)
+	for _, h := range strings.Split(sc.Params[ParamHints], ",") {
+		h = strings.TrimSpace(h)
+		if h == "" || len(h) > maxPhraseLen || len(hints) >= maxPhrases {
+			continue
 		}
+		hints = append(hints, h)
 	}
 	model := c.Model
 	if model == "" {
@@ -199,12 +197,8 @@ func (r *Recognizer) recognitionConfig(sc stt.StreamConfig, log zerolog.Logger) 
 	if len(hints) > 0 {
 		rc.SpeechContexts = []*speechpb.SpeechContext{{Phrases: hints, Boost: float32(c.Boost)}}
 	}
+	stream := &speechpb.StreamingRecognitionConfig{Config: rc, InterimResults: !c.DisableInterimResults}
 	return &speechpb.StreamingRecognizeRequest{
-		StreamingRequest: &speechpb.StreamingRecognizeRequest_StreamingConfig{
-			StreamingConfig: &speechpb.StreamingRecognitionConfig{
-				Config:         rc,
-				InterimResults: !c.DisableInterimResults,
-			},
-		},
+		StreamingRequest: &speechpb.StreamingRecognizeRequest_StreamingConfig{StreamingConfig: stream},
 	}
 }
