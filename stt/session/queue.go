@@ -34,12 +34,9 @@ const (
 )
 
 func newQueue(maxBytes int) *queue {
-	if maxBytes < queueInitialBytes {
-		maxBytes = queueInitialBytes
-	}
 	return &queue{
 		buf:    make([]byte, queueInitialBytes),
-		max:    maxBytes,
+		max:    max(maxBytes, queueInitialBytes),
 		segs:   make([]segment, queueInitialSegs),
 		notify: make(chan struct{}, 1), // one pending wake-up is enough: the feeder drains everything
 	}
@@ -57,8 +54,7 @@ func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 		return false
 	}
 	if len(pcm) > q.max { // a single frame larger than the queue: keep its tail
-		skip := len(pcm) - q.max
-		skip &^= 1
+		skip := (len(pcm) - q.max) &^ 1
 		if q.dropped == 0 {
 			q.dropPos = pos
 		}
