@@ -184,10 +184,15 @@ func (f *Server) fail(code codes.Code, msg string) error { return f.count(status
 
 // count records err as an error the fake returned and returns it.
 func (f *Server) count(err error) error {
-	f.mu.Lock()
-	f.failures[status.Code(err)]++
-	f.mu.Unlock()
+	f.locked(func() { f.failures[status.Code(err)]++ })
 	return err
+}
+
+// locked runs fn with f.mu held.
+func (f *Server) locked(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn()
 }
 
 func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer) error {
@@ -197,19 +202,13 @@ func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer
 	f.active++
 	f.maxActive = max(f.maxActive, f.active)
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.active--
-		f.mu.Unlock()
-	}()
+	defer f.locked(func() { f.active-- })
 
 	first, err := srv.Recv()
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	f.opens = append(f.opens, time.Now())
-	f.mu.Unlock()
+	f.locked(func() { f.opens = append(f.opens, time.Now()) })
 	if f.cfg.Refuse != codes.OK {
 		return f.fail(f.cfg.Refuse, "refused by the test")
 	}
@@ -235,9 +234,7 @@ func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer
 			return f.fail(codes.InvalidArgument, "boost must be at most 20")
 		}
 	}
-	f.mu.Lock()
-	f.configs = append(f.configs, sc)
-	f.mu.Unlock()
+	f.locked(func() { f.configs = append(f.configs, sc) })
 
 	st := &stream{rate: int64(rc.GetSampleRateHertz()), interim: sc.GetInterimResults(), words: rc.GetEnableWordTimeOffsets()}
 	limit := int64(f.cfg.StreamLimit) * st.rate / int64(time.Second)
@@ -271,9 +268,7 @@ func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timeout.C:
-			f.mu.Lock()
-			f.timeouts++
-			f.mu.Unlock()
+			f.locked(func() { f.timeouts++ })
 			return f.fail(codes.OutOfRange, "Audio Timeout Error: Long duration elapsed without audio. Audio should be sent close to real time.")
 		case m = <-msgs:
 		}
