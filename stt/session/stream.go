@@ -335,14 +335,13 @@ func (s *Stream) Run(ctx context.Context) {
 			s.backoff = nil
 		case <-idle.C:
 			s.mu.Lock()
-			since := time.Since(s.lastWrite)
+			left := s.cfg.IdleClose - time.Since(s.lastWrite)
 			s.mu.Unlock()
-			if since < s.cfg.IdleClose {
-				idle.Reset(s.cfg.IdleClose - since)
-			} else {
-				idle.Reset(s.cfg.IdleClose)
-				flush = true
+			flush = left <= 0
+			if flush {
+				left = s.cfg.IdleClose
 			}
+			idle.Reset(left)
 		}
 		closed := s.take(ctx, flush)
 		if flush && s.att != nil && !s.att.halfClosed {
@@ -795,12 +794,8 @@ func (s *Stream) final(ctx context.Context, a *attempt, h Hypothesis, end int64)
 	s.failures = 0 // transcript text: the engine works again
 	var words []stt.Word
 	for _, w := range h.Words {
-		words = append(words, stt.Word{
-			Word:       w.Word,
-			StartMs:    s.ms(a.base + s.samples(w.Start)),
-			EndMs:      s.ms(a.base + s.samples(w.End)),
-			Confidence: w.Confidence,
-		})
+		words = append(words, stt.Word{Word: w.Word, StartMs: s.ms(a.base + s.samples(w.Start)),
+			EndMs: s.ms(a.base + s.samples(w.End)), Confidence: w.Confidence})
 	}
 	if len(words) > 0 {
 		start = a.base + s.samples(h.Words[0].Start)
