@@ -37,6 +37,7 @@ type Config struct {
 	Google    Google    `embed:"" prefix:"google-" envprefix:"BRIDGE_GOOGLE_" group:"Google Speech-to-Text (--stt google)"`
 	Dashboard Dashboard `embed:"" group:"Dashboard"`
 	Providers Providers `embed:"" group:"Providers"`
+	S3        S3        `embed:"" group:"Object storage (S3)"`
 }
 
 // Mock configures the offline speech-to-text engine.
@@ -185,6 +186,7 @@ func (c Config) Validate() error {
 	duration("resume-window", l.ResumeWindow, 0, 7*24*time.Hour)
 	errs = append(errs, c.Dashboard.validate()...)
 	errs = append(errs, c.Providers.problems(c.PublicURL)...)
+	errs = append(errs, c.S3.validate()...)
 	return errors.Join(errs...)
 }
 
