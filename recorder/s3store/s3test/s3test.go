@@ -129,9 +129,20 @@ func (s *Server) Restart() {
 func (s *Server) Endpoint() string { return "http://" + s.addr }
 
 // Env is the environment that points the AWS credential chain at the
-// server's account.
+// server's account, and away from the machine's own AWS files and
+// instance metadata.
 func (s *Server) Env() []string {
-	return []string{"AWS_ACCESS_KEY_ID=" + AccessKey, "AWS_SECRET_ACCESS_KEY=" + SecretKey, "AWS_REGION=" + Region}
+	return []string{"AWS_ACCESS_KEY_ID=" + AccessKey, "AWS_SECRET_ACCESS_KEY=" + SecretKey, "AWS_SESSION_TOKEN=",
+		"AWS_REGION=" + Region, "AWS_PROFILE=", "AWS_CONFIG_FILE=" + os.DevNull, "AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true"}
+}
+
+// Setenv sets Env for the rest of the test.
+func (s *Server) Setenv(t *testing.T) {
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 }
 
 // Client is an S3 client of the server's account, path-style; opts
