@@ -21,8 +21,9 @@
 // callback written into call.json later), and a folder kept with Keep is
 // not uploaded again at every start.
 //
-// Goroutines: Run owns them all: Workers uploaders and one sweep. Upload
-// never blocks; it adds the call to a bounded queue (see queue.go). The
+// Goroutines: Run owns them all: Workers uploaders and one sweep; when
+// stopped it goes on with the calls already queued for up to FlushTimeout
+// (a shutdown's last calls), then returns. Upload never blocks; it adds the call to a bounded queue (see queue.go). The
 // sweep, at Run's start and every SweepEvery, finds every ended call in the
 // spool that is not uploaded as it is now (after a crash, a full queue, a
 // failed upload, a later change) or whose local copy may go, and queues it.
@@ -84,6 +85,9 @@ type Config struct {
 	// drawn at random between half and all of it (defaults 1s and 30s).
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
+	// FlushTimeout is how long Run goes on uploading the calls queued
+	// when it is stopped (default 10s).
+	FlushTimeout time.Duration
 	// ReadTimeout bounds a JSON read from the bucket and the start of a
 	// recording's read (default 30s).
 	ReadTimeout time.Duration
@@ -109,6 +113,9 @@ func (c *Config) defaults() {
 	}
 	if c.BackoffMax <= 0 {
 		c.BackoffMax = 30 * time.Second
+	}
+	if c.FlushTimeout <= 0 {
+		c.FlushTimeout = 10 * time.Second
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 30 * time.Second

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/callcaptions/bridge/recorder"
 	"github.com/callcaptions/bridge/recorder/s3store/s3test"
@@ -370,4 +371,37 @@ func TestQueueCoalescesAndRetries(t *testing.T) {
 	}
 	slices.Sort(keys)
 	require.Equal(t, []string{"a", "b"}, keys)
+}
+
+func TestStopUploadsWhatIsQueued(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket("calls")
+	h := newHarness(t, srv, bucket, Config{})
+	dirs := []string{endedCall(t, h.spool, "CAlast1", time.Now()), endedCall(t, h.spool, "CAlast2", time.Now())}
+	running := goleak.IgnoreCurrent()
+	h.run(t)
+	h.store.Upload("CAlast1")
+	h.store.Upload("CAlast2")
+	h.stop()
+	// Run's goroutines are gone; the client's idle connections stay.
+	goleak.VerifyNone(t, running, goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"))
+	for _, dir := range dirs {
+		require.NoDirExists(t, dir)
+		require.Len(t, srv.Keys(bucket, "calls/"+filepath.Base(dir)+"/"), 4)
+	}
+}
+
+func TestStopGivesUpOnAnUnreachableStore(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket("calls")
+	h := newHarness(t, srv, bucket, Config{FlushTimeout: 500 * time.Millisecond})
+	dir := endedCall(t, h.spool, "CAstuck", time.Now())
+	srv.Stop()
+	h.run(t)
+	h.store.Upload("CAstuck")
+	start := time.Now()
+	h.stop()
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.DirExists(t, dir, "left for the next start")
 }

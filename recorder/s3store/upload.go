@@ -47,15 +47,18 @@ func (s *Store) enqueue(folder string) {
 }
 
 // Run uploads queued calls and sweeps the spool until ctx is done, then
-// returns when its goroutines have. An upload under way when ctx ends is
-// abandoned; its call is still in the spool and the next start's sweep
-// uploads it.
+// goes on with the calls queued by then, for at most FlushTimeout, so that
+// the calls a shutdown ended reach the bucket before the process goes. It
+// returns when its goroutines have. An upload cut short, or a call still
+// waiting, stays in the spool for the next start's sweep.
 func (s *Store) Run(ctx context.Context) {
-	var wg sync.WaitGroup
+	uploads, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var workers, sweeper sync.WaitGroup
 	for range s.cfg.Workers {
-		wg.Go(func() { s.work(ctx) })
+		workers.Go(func() { s.work(ctx, uploads) })
 	}
-	wg.Go(func() {
+	sweeper.Go(func() {
 		t := time.NewTicker(s.cfg.SweepEvery)
 		defer t.Stop()
 		for {
@@ -67,22 +70,32 @@ func (s *Store) Run(ctx context.Context) {
 			}
 		}
 	})
-	wg.Wait()
+	flushed := make(chan struct{})
+	go func() { workers.Wait(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		select {
+		case <-flushed:
+		case <-time.After(s.cfg.FlushTimeout):
+			cancel()
+			<-flushed
+		}
+	}
+	sweeper.Wait()
 }
 
 // work is one uploader: it takes the next due call, syncs it, and waits
-// for a wake-up or the next due time when there is none.
-func (s *Store) work(ctx context.Context) {
+// for a wake-up or the next due time when there is none. Once stop is
+// done it returns when no call is due.
+func (s *Store) work(stop, uploads context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for ctx.Err() == nil {
+	for {
 		folder, wait := s.queue.next(s.cfg.Now())
 		if folder != "" {
-			err := s.sync(ctx, folder)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
+			err := s.sync(uploads, folder)
+			if err != nil && uploads.Err() == nil {
 				s.metrics.uploads.WithLabelValues(ResultFailed).Inc()
 				s.log.Warn().Err(err).Str("folder", folder).Msg("upload failed; the local copy is kept and the upload retried")
 			}
@@ -90,12 +103,15 @@ func (s *Store) work(ctx context.Context) {
 			s.metrics.backlog.Set(float64(s.queue.len()))
 			continue
 		}
+		if stop.Err() != nil {
+			return
+		}
 		if wait <= 0 {
 			wait = time.Hour // nothing waiting: a wake-up comes with the next call
 		}
 		timer.Reset(wait)
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 		case <-s.queue.wake:
 		case <-timer.C:
 		}
