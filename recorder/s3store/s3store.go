@@ -133,6 +133,7 @@ type Store struct {
 	client  *s3.Client
 	metrics *Metrics
 	log     zerolog.Logger
+	failLog zerolog.Logger // failed uploads, which repeat through an outage
 	queue   *queue
 
 	mu     sync.RWMutex
@@ -146,9 +147,10 @@ func New(cfg Config, spool *recorder.Store, client *s3.Client, metrics *Metrics,
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
+	log = log.With().Str("component", "s3").Logger()
 	return &Store{
 		Store: spool, cfg: cfg, client: client, metrics: metrics,
-		log:    log.With().Str("component", "s3").Logger(),
+		log: log, failLog: log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
 		queue:  newQueue(cfg.QueueSize),
 		remote: map[string]struct{}{},
 	}
@@ -202,9 +204,12 @@ func (s *Store) Check(ctx context.Context) error {
 // AWS's for the region) and path-style addressing, which most
 // S3-compatible servers want. Checksums are sent and checked only where
 // the API requires them: every upload carries its Content-MD5 instead,
-// which every S3-compatible server checks.
+// which every S3-compatible server checks. The client does not retry: an
+// upload is retried by the queue, with its own backoff (one retry policy,
+// not two in series), and a read fails to its caller, who may ask again.
 func ClientOptions(endpoint string, pathStyle bool) func(*s3.Options) {
 	return func(o *s3.Options) {
+		o.Retryer = aws.NopRetryer{}
 		if endpoint != "" {
 			o.BaseEndpoint = &endpoint
 		}

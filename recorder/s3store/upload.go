@@ -97,7 +97,7 @@ func (s *Store) work(stop, uploads context.Context) {
 			err := s.sync(uploads, folder)
 			if err != nil && uploads.Err() == nil {
 				s.metrics.uploads.WithLabelValues(ResultFailed).Inc()
-				s.log.Warn().Err(err).Str("folder", folder).Msg("upload failed; the local copy is kept and the upload retried")
+				s.failLog.Warn().Err(err).Str("folder", folder).Msg("upload failed; the local copy is kept and the upload retried (bridge_s3_upload_backlog)")
 			}
 			s.queue.done(folder, err != nil, s.cfg.Now(), s.cfg.BackoffInitial, s.cfg.BackoffMax)
 			s.metrics.backlog.Set(float64(s.queue.len()))
