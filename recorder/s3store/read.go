@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -192,39 +193,80 @@ func (s *Store) Scan(fn func(record []byte, repair func() (samples map[string]in
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*s.cfg.ReadTimeout)
-	defer cancel()
-	folders, err := s.list(ctx)
+	folders, err := s.list()
 	if err != nil {
 		s.log.Error().Err(err).Str("bucket", s.cfg.Bucket).Msg("list the calls in the bucket; only the spool's calls are listed")
 		return nil
 	}
-	noRepair := func() (map[string]int64, error) { return map[string]int64{}, nil }
+	var remote []string
 	for _, folder := range folders {
 		s.addRemote(folder)
-		if local[folder] {
-			continue
+		if !local[folder] {
+			remote = append(remote, folder)
 		}
-		b, err := s.get(ctx, s.key(folder, recordName))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // an upload cut short before its call.json: the spool has the call
+	}
+	noRepair := func() (map[string]int64, error) { return map[string]int64{}, nil }
+	// The records are read scanReaders at a time, a batch at a time, and
+	// handed to fn in folder order: a bucket of many calls is read in
+	// round trips divided by scanReaders, holding one batch in memory.
+	for len(remote) > 0 {
+		batch := remote[:min(len(remote), scanBatch)]
+		remote = remote[len(batch):]
+		records := make([][]byte, len(batch))
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range min(scanReaders, len(batch)) {
+			wg.Go(func() {
+				for i := range next {
+					records[i] = s.readRecord(batch[i])
+				}
+			})
 		}
-		if err != nil {
-			s.log.Error().Err(err).Str("folder", folder).Msg("read a call's record from the bucket; the call is not listed")
-			continue
+		for i := range batch {
+			next <- i
 		}
-		fn(b, noRepair)
+		close(next)
+		wg.Wait()
+		for _, b := range records {
+			if b != nil {
+				fn(b, noRepair)
+			}
+		}
 	}
 	return nil
 }
 
-// list returns the call folders in the bucket.
-func (s *Store) list(ctx context.Context) ([]string, error) {
+const (
+	scanReaders = 16  // records read from the bucket at once at start-up
+	scanBatch   = 512 // records held at once at start-up
+)
+
+// readRecord reads a call's call.json from the bucket for the start-up
+// scan; nil when there is none (an upload cut short before it: the spool
+// has the call) or it cannot be read (logged; the call is not listed).
+func (s *Store) readRecord(folder string) []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReadTimeout)
+	defer cancel()
+	b, err := s.get(ctx, s.key(folder, recordName))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error().Err(err).Str("folder", folder).Msg("read a call's record from the bucket; the call is not listed")
+		}
+		return nil
+	}
+	return b
+}
+
+// list returns the call folders in the bucket, each page bounded by
+// ReadTimeout.
+func (s *Store) list() ([]string, error) {
 	prefix, delim := s.callsPrefix(), "/"
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix, Delimiter: &delim})
 	var folders []string
 	for p.HasMorePages() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ReadTimeout)
 		page, err := p.NextPage(ctx)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
