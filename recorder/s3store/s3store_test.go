@@ -1,9 +1,11 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -404,4 +407,34 @@ func TestStopGivesUpOnAnUnreachableStore(t *testing.T) {
 	h.stop()
 	require.Less(t, time.Since(start), 10*time.Second)
 	require.DirExists(t, dir, "left for the next start")
+}
+
+func TestScanListsEveryCallOfTheBucketInOrder(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket("calls")
+	client := srv.Client(ClientOptions(srv.Endpoint(), true))
+	var want []string
+	for i := range 40 {
+		id := fmt.Sprintf("CA%03d", i)
+		want = append(want, id)
+		b, err := json.Marshal(testCall{CallID: id, Status: "ended"})
+		require.NoError(t, err)
+		key := "calls/" + id + "/call.json"
+		_, err = client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(b)})
+		require.NoError(t, err)
+	}
+	// A folder whose upload stopped before its call.json is not a call.
+	key := "calls/CAhalf/inbound.wav"
+	_, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader([]byte("RIFF"))})
+	require.NoError(t, err)
+
+	h := newHarness(t, srv, bucket, Config{})
+	endedCall(t, h.spool, "CA005", time.Now()) // the spool's copy is the one listed
+	var got []string
+	require.NoError(t, h.store.Scan(func(b []byte, _ func() (map[string]int64, error)) {
+		var c testCall
+		require.NoError(t, json.Unmarshal(b, &c))
+		got = append(got, c.CallID)
+	}))
+	require.Equal(t, append([]string{"CA005"}, slices.Delete(slices.Clone(want), 5, 6)...), got)
 }
