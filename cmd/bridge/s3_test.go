@@ -218,3 +218,52 @@ func trimKeys(keys []string, prefix string) []string {
 	}
 	return out
 }
+
+// TestS3ContinuedCall: an uploaded call keeps its local copy through the
+// resume window, so a stream that comes back continues its recording, and
+// the continued call is uploaded again when it ends.
+func TestS3ContinuedCall(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket("calls")
+	cfg := s3Config(t, srv, bucket) // --resume-window 10m
+	_, base := startBridge(t, cfg)
+	const sid = "CAs3resume000000000000000000000001"
+	dir := filepath.Join(cfg.Data, "calls", sid)
+	gen := bursts(300, 8000, 0.1, 0.5, 1.2)
+	play := func(stream string) {
+		c := dial(t, base, "/media/twilio", nil)
+		send(t, c, twilioStart(sid, stream, []string{"inbound"}, nil))
+		for k := range 100 {
+			send(t, c, twilioMedia(stream, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+		}
+		send(t, c, twilioStop(stream, sid, 102))
+	}
+	files := func() map[string][]byte {
+		out := map[string][]byte{}
+		for _, name := range []string{"call.json", "transcript.json", "inbound.wav"} {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			require.NoError(t, err)
+			out[name] = b
+		}
+		return out
+	}
+
+	play("MZs3resume000000000000000000000001")
+	waitEnded(t, base, sid)
+	var first map[string][]byte
+	eventually(t, func() bool { first = files(); return objectsEqual(srv, bucket, "", sid, first) }, 15*time.Second, 50*time.Millisecond,
+		"the first part was not uploaded")
+	require.DirExists(t, dir, "kept while the call may be continued")
+
+	play("MZs3resume000000000000000000000002")
+	eventually(t, func() bool {
+		rec, code := record(t, base, sid)
+		return code == http.StatusOK && rec.Status == bridge.StatusEnded && len(rec.Streams) == 2
+	}, 15*time.Second, 20*time.Millisecond, "the call was not continued")
+	var second map[string][]byte
+	eventually(t, func() bool { second = files(); return objectsEqual(srv, bucket, "", sid, second) }, 15*time.Second, 50*time.Millisecond,
+		"the continued call was not uploaded again")
+	require.Greater(t, len(second["inbound.wav"]), len(first["inbound.wav"]), "the recording went on")
+	require.Equal(t, first["inbound.wav"][44:], second["inbound.wav"][44:len(first["inbound.wav"])], "the first part is kept as it was")
+	require.DirExists(t, dir)
+}
