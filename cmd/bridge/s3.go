@@ -46,6 +46,8 @@ func newObjectStore(cfg config.Config, spool *recorder.Store, reg prometheus.Reg
 		log.Warn().Err(err).Str("bucket", cfg.S3.Bucket).
 			Msg("object storage unreachable at start-up: ended calls stay in the data directory until it is (bridge_s3_upload_backlog)")
 	}
+	log.Info().Str("bucket", cfg.S3.Bucket).Str("prefix", cfg.S3.Prefix).Str("endpoint", cfg.S3.Endpoint).Bool("spool_keep", cfg.S3.SpoolKeep).
+		Msg("ended calls are uploaded to object storage; the data directory is their spool")
 	return objects, nil
 }
 
@@ -87,17 +89,42 @@ func publishersOf(hub *web.Hub, objects *s3store.Store) bridge.Fanout {
 	return bridge.Fanout{hub, uploadOnEnd{objects}}
 }
 
-// runUploads runs the uploads until the returned stop is called (after
-// the calls have drained, so their uploads are queued). An upload under
-// way then is left to the next start's sweep.
-func runUploads(objects *s3store.Store) (stop func()) {
+// uploads is the uploader of --s3-bucket running beside the server.
+type uploads struct {
+	once   sync.Once
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the uploader has returned
+}
+
+// runUploads runs the uploads (none without a bucket) until stop.
+func runUploads(objects *s3store.Store) *uploads {
+	u := &uploads{cancel: func() {}, done: make(chan struct{})}
 	if objects == nil {
-		return func() {}
+		close(u.done)
+		return u
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { objects.Run(ctx) })
-	return func() { cancel(); wg.Wait() }
+	var ctx context.Context
+	ctx, u.cancel = context.WithCancel(context.Background())
+	go func() { defer close(u.done); objects.Run(ctx) }()
+	return u
+}
+
+// stop stops the uploads once the calls have drained, so their uploads
+// are queued, and waits while the uploader finishes them (bounded by its
+// flush timeout), unless force is done first: then it returns errForced
+// at once. Later calls return at once.
+func (u *uploads) stop(force context.Context) error {
+	first := false
+	u.once.Do(func() { first = true; u.cancel() })
+	if !first {
+		return nil
+	}
+	select {
+	case <-u.done:
+		return nil
+	case <-force.Done():
+		return errForced
+	}
 }
 
 // objectFiles is the spool with the bucket behind it as the bridge's

@@ -62,7 +62,8 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 		syncing.Go(func() { inst.syncer.Run(syncCtx) })
 		defer func() { stopSync(); syncing.Wait() }()
 	}
-	defer runUploads(inst.objects)()
+	up := runUploads(inst.objects)
+	defer func() { _ = up.stop(context.Background()) }() // after an early return; the graceful path stops it below
 	go func() { inst.done <- app.Listener(ln) }()
 	printBanner(stdout, cfg, inst.addr, tokenFile)
 	warnAnonymous(log, cfg)
@@ -92,6 +93,9 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	}
 	inst.hub.Close()
 	_ = app.ShutdownWithTimeout(5 * time.Second)
+	if err := up.stop(force); err != nil {
+		return err
+	}
 	log.Info().Msg("shutdown complete")
 	return nil
 }
