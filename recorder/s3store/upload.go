@@ -220,8 +220,8 @@ func (s *Store) inspect(folder string) (folderState, error) {
 		s.log.Warn().Err(err).Str("folder", folder).Msg("upload marker unreadable; the call is uploaded again")
 	}
 	st.uploaded = true
-	for name, fs := range st.stats {
-		if up[name] != fs {
+	for name, now := range st.stats {
+		if up[name] != now {
 			st.uploaded = false
 		}
 	}
