@@ -23,10 +23,17 @@
 //
 // Goroutines: Run owns them all: Workers uploaders and one sweep; when
 // stopped it goes on with the calls already queued for up to FlushTimeout
-// (a shutdown's last calls), then returns. Upload never blocks; it adds the call to a bounded queue (see queue.go). The
-// sweep, at Run's start and every SweepEvery, finds every ended call in the
-// spool that is not uploaded as it is now (after a crash, a full queue, a
-// failed upload, a later change) or whose local copy may go, and queues it.
+// (a shutdown's last calls), then returns. Upload never blocks: it adds
+// the call to the bounded queue (see queue.go for its bound, its policy
+// when full and its retries). The sweep, at Run's start and every
+// SweepEvery, finds every ended call in the spool that is not uploaded as
+// it is now (after a crash, a full queue, a failed upload, a later change)
+// or whose local copy may go, and queues it. Scan reads the bucket's call
+// records with a few goroutines of its own, awaited before it returns.
+//
+// A read from the bucket (a record, a transcript, the start of a
+// recording) is bounded by ReadTimeout; the S3 client does not retry (see
+// ClientOptions).
 //
 // Spool rule: once a call's folder is uploaded and verified, it is removed
 // unless Keep is set, but never while the call may still be continued: a
