@@ -92,6 +92,8 @@ func (s *Store) OpenTrack(callID, track string) (io.ReadSeekCloser, error) {
 	return o, nil
 }
 
+var _ io.ReadSeekCloser = (*object)(nil)
+
 // object reads a stored recording at any offset. Reads go through one
 // ranged GET from the offset to the end, which a Seek elsewhere closes;
 // the next Read opens the next. Closing a GET early costs its connection,
