@@ -37,6 +37,7 @@ type Config struct {
 	Google    Google    `embed:"" prefix:"google-" envprefix:"BRIDGE_GOOGLE_" group:"Google Speech-to-Text (--stt google)"`
 	Dashboard Dashboard `embed:"" group:"Dashboard"`
 	Providers Providers `embed:"" group:"Providers"`
+	S3        S3        `embed:"" group:"Object storage (S3)"`
 }
 
 // Mock configures the offline speech-to-text engine.
@@ -182,6 +183,7 @@ func (c Config) Validate() error {
 	duration("resume-window", l.ResumeWindow, 0, 7*24*time.Hour)
 	c.Dashboard.check(bad)
 	c.Providers.check(c.PublicURL, bad)
+	c.S3.check(bad)
 	return errors.Join(errs...)
 }
 

@@ -157,6 +157,15 @@ func settings(t *testing.T) []setting {
 			args: []string{"--l16-byte-order", "vobiz=le,telnyx=little"}, envValue: "vobiz=le,telnyx=little",
 			want: map[string]string{"vobiz": "le", "telnyx": "little"}, get: func(c Config) any { return c.Providers.L16ByteOrder }},
 		num("reorder-frames", "BRIDGE_REORDER_FRAMES", 5, 8, func(c Config) any { return c.Providers.ReorderFrames }),
+
+		str("s3-bucket", "BRIDGE_S3_BUCKET", "", "calls", func(c Config) any { return c.S3.Bucket }),
+		str("s3-prefix", "BRIDGE_S3_PREFIX", "", "bridge/", func(c Config) any { return c.S3.Prefix }, "--s3-bucket", "calls"),
+		str("s3-endpoint", "BRIDGE_S3_ENDPOINT", "", "http://127.0.0.1:7070", func(c Config) any { return c.S3.Endpoint }, "--s3-bucket", "calls"),
+		str("s3-region", "BRIDGE_S3_REGION", "", "eu-west-1", func(c Config) any { return c.S3.Region }, "--s3-bucket", "calls"),
+		{flag: "s3-path-style", env: "BRIDGE_S3_PATH_STYLE", def: false, args: []string{"--s3-path-style"}, envValue: "true", want: true,
+			with: []string{"--s3-bucket", "calls"}, get: func(c Config) any { return c.S3.PathStyle }},
+		{flag: "spool-keep", env: "BRIDGE_SPOOL_KEEP", def: false, args: []string{"--spool-keep"}, envValue: "true", want: true,
+			with: []string{"--s3-bucket", "calls"}, get: func(c Config) any { return c.S3.SpoolKeep }},
 	}
 }
 

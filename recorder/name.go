@@ -84,3 +84,13 @@ func dirName(callID string) string {
 	sum := sha256.Sum256([]byte(callID))
 	return p + hashSep + hex.EncodeToString(sum[:hashHexLen/2])
 }
+
+// FolderName is the name of the call's folder under calls/ (see Store.Dir).
+// A store that keeps the same layout elsewhere (an object store) names the
+// call by it too, so a call has one name wherever it is kept.
+func FolderName(callID string) string { return dirName(callID) }
+
+// IsFolderName reports whether name can be a call folder's name: a safe
+// file name. What is listed from elsewhere is checked with it before it is
+// used as a path.
+func IsFolderName(name string) bool { return isSafeName(name) }

@@ -109,3 +109,22 @@ func FuzzDirName(f *testing.F) {
 		}
 	})
 }
+
+func TestFolderNameIsTheFolder(t *testing.T) {
+	s, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"CA123", "../x y", "a--0123456789abcdef0123456789abcdef", ""} {
+		name := FolderName(id)
+		if got := filepath.Base(s.Dir(id)); got != name {
+			t.Errorf("FolderName(%q) = %q, folder %q", id, name, got)
+		}
+		if !IsFolderName(name) {
+			t.Errorf("FolderName(%q) = %q is not a folder name", id, name)
+		}
+	}
+	if IsFolderName("../x") || IsFolderName(".hidden") {
+		t.Error("IsFolderName accepts an unsafe name")
+	}
+}

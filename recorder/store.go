@@ -71,6 +71,9 @@ func (s *Store) Dir(callID string) string {
 	return filepath.Join(s.root, dirName(callID))
 }
 
+// Root returns the folder that holds the call folders, <data>/calls.
+func (s *Store) Root() string { return s.root }
+
 // CallIDs returns the names of the call folders present, sorted. They are
 // folder names, not necessarily call ids: read call.json for the real id.
 func (s *Store) CallIDs() ([]string, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/recorder"
+	"github.com/callcaptions/bridge/recorder/s3store"
 	"github.com/callcaptions/bridge/stt"
 	"github.com/callcaptions/bridge/stt/mock"
 	"github.com/callcaptions/bridge/stt/session"
@@ -30,6 +31,7 @@ type instance struct {
 	reg      *bridge.Registry
 	hub      *web.Hub
 	syncer   *recorder.Syncer // nil: --fsync-interval 0
+	objects  *s3store.Store   // nil: no --s3-bucket
 	draining atomic.Bool
 	done     chan error // receives the server's exit
 }
@@ -61,6 +63,8 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 		syncing.Go(func() { inst.syncer.Run(syncCtx) })
 		defer func() { stopSync(); syncing.Wait() }()
 	}
+	up := runUploads(inst.objects)
+	defer func() { _ = up.stop(context.Background()) }() // after an early return; the graceful path stops it below
 	go func() { inst.done <- app.Listener(ln) }()
 	printBanner(stdout, cfg, inst.addr, tokenFile)
 	warnAnonymous(log, cfg)
@@ -90,6 +94,9 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	}
 	inst.hub.Close()
 	_ = app.ShutdownWithTimeout(5 * time.Second)
+	if err := up.stop(force); err != nil {
+		return err
+	}
 	log.Info().Msg("shutdown complete")
 	return nil
 }
@@ -117,12 +124,16 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		syncer = recorder.NewSyncer(cfg.FsyncInterval, recorder.SyncReport(registry, log.With().Str("component", "recorder").Logger()))
 		store.SyncWith(syncer)
 	}
+	objects, err := newObjectStore(cfg, store, registry, log)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	rec, closeSTT, err := newRecognizer(cfg, log, session.NewMetrics(registry))
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: fileStore{store}, Recognizer: rec, Publisher: bridge.Fanout{hub}, Metrics: bridgeMetrics, Log: log,
+		Store: storeOf(store, objects), Recognizer: rec, Publisher: publishersOf(hub, objects), Metrics: bridgeMetrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
@@ -137,7 +148,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	if interrupted > 0 {
 		log.Warn().Int("calls", interrupted).Msg("calls interrupted by the last stop were repaired and marked interrupted")
 	}
-	inst := &instance{reg: reg, hub: hub, syncer: syncer, done: make(chan error, 1)}
+	inst := &instance{reg: reg, hub: hub, syncer: syncer, objects: objects, done: make(chan error, 1)}
 	app := web.NewApp(web.Config{
 		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
 		AllowAnonymous: cfg.AllowAnonymous && cfg.APIToken == "", AllowedHosts: allowedHosts(cfg),
