@@ -219,23 +219,50 @@ func (c *Cluster) Run(ctx context.Context) {
 }
 
 // Close closes the connection (Run does when it returns). It is
-// idempotent.
+// idempotent, and a no-op on nil.
 func (c *Cluster) Close() {
+	if c == nil {
+		return
+	}
 	c.closeOnce.Do(func() {
 		c.nc.Close()
 		c.setConnected(false, "")
 	})
 }
 
-// send publishes queued events until ctx is done.
+// flushWait bounds how long the sender waits at the end for the
+// acknowledgements of what it sent (the calls' last events).
+const flushWait = 2 * time.Second
+
+// send publishes queued events until ctx is done, then what is still
+// queued, and waits up to flushWait for their acknowledgements.
 func (c *Cluster) send(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			c.flush()
 			return
 		case ev := <-c.queue:
 			c.sendOne(ev)
 		}
+	}
+}
+
+func (c *Cluster) flush() {
+	for {
+		select {
+		case ev := <-c.queue:
+			c.sendOne(ev)
+			continue
+		default:
+		}
+		break
+	}
+	t := time.NewTimer(flushWait)
+	defer t.Stop()
+	select {
+	case <-c.js.PublishAsyncComplete():
+	case <-t.C:
 	}
 }
 
