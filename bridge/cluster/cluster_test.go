@@ -214,3 +214,28 @@ func TestNATSDownDropsAndComesBack(t *testing.T) {
 	c.Publish(after[0])
 	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.published) == 1 }, 10*time.Second, 10*time.Millisecond)
 }
+
+func TestFullWindowDropsWithoutBlocking(t *testing.T) {
+	srv := clustertest.Start(t)
+	// A subscriber that never acknowledges stands in for the stream, so
+	// what is published stays in the window.
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	_, err = nc.Subscribe(SubjectPrefix+">", func(*nats.Msg) {})
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+
+	c, err := New(Config{Servers: []string{srv.URL()}, NodeID: "a", Window: 8}, &sink{}, nil, zerolog.Nop())
+	require.NoError(t, err)
+	defer c.Close()
+	ev := events(t, "c", bridge.TypeCallStarted)[0]
+	begin := time.Now()
+	for range 20 {
+		c.sendOne(ev)
+	}
+	require.Less(t, time.Since(begin), time.Second, "the sender waited on a full window")
+	require.Equal(t, 8, c.js.PublishAsyncPending())
+	require.EqualValues(t, 12, testutil.ToFloat64(c.m.dropped))
+	require.Zero(t, testutil.ToFloat64(c.m.published))
+}
