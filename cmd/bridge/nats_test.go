@@ -105,3 +105,31 @@ func TestCaptionsFromAnotherReplica(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "B receives every event A published, once")
 	require.Zero(t, metric(t, baseA, "bridge_nats_received_total"), "A does not take its own events back")
 }
+
+// TestReplicaStartedMidCall starts replica B while A's call runs: B's
+// subscriber gets the call whole, from call.started on, once the call's
+// next event brings B to its history.
+func TestReplicaStartedMidCall(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	const callSid, streamSid = "CA7b000000000000000000000000000001", "MZ7b000000000000000000000000000001"
+	onA := dial(t, baseA, "/ws/captions?call="+callSid, nil)
+	media := dial(t, baseA, "/media", nil)
+	playBursts(t, media, callSid, streamSid, 100)
+	readEvents(t, onA, func(ev map[string]any) bool { return ev["type"] == bridge.TypeTranscriptFinal })
+
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	onB := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	gen := bursts(300, 8000, 0, 0.5, 1)
+	for k := 100; k < 200; k++ {
+		send(t, media, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+	}
+	send(t, media, twilioStop(streamSid, callSid, 202))
+	isEnd := func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded }
+	want := readEvents(t, onA, isEnd)
+	got := readEvents(t, onB, isEnd)
+	require.Equal(t, bridge.TypeCallStarted, got[0]["type"])
+	require.Equal(t, checkCall(t, readEvents(t, dial(t, baseA, "/ws/captions?call="+callSid, nil), isEnd), callSid, 0),
+		checkCall(t, got, callSid, 0), "B has every final A has")
+	require.Positive(t, checkCall(t, want, callSid, 0))
+}
