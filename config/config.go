@@ -38,6 +38,7 @@ type Config struct {
 	Dashboard Dashboard `embed:"" group:"Dashboard"`
 	Providers Providers `embed:"" group:"Providers"`
 	S3        S3        `embed:"" group:"Object storage (S3)"`
+	NATS      NATS      `embed:"" group:"Cluster (NATS)"`
 }
 
 // Mock configures the offline speech-to-text engine.
@@ -184,6 +185,7 @@ func (c Config) Validate() error {
 	c.Dashboard.check(bad)
 	c.Providers.check(c.PublicURL, bad)
 	c.S3.check(bad)
+	c.NATS.check(bad)
 	return errors.Join(errs...)
 }
 

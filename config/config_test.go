@@ -166,6 +166,10 @@ func settings(t *testing.T) []setting {
 			with: []string{"--s3-bucket", "calls"}, get: func(c Config) any { return c.S3.PathStyle }},
 		{flag: "spool-keep", env: "BRIDGE_SPOOL_KEEP", def: false, args: []string{"--spool-keep"}, envValue: "true", want: true,
 			with: []string{"--s3-bucket", "calls"}, get: func(c Config) any { return c.S3.SpoolKeep }},
+		str("nats-url", "BRIDGE_NATS_URL", "", "nats://127.0.0.1:4222", func(c Config) any { return c.NATS.URL }),
+		str("nats-creds", "BRIDGE_NATS_CREDS", "", "/etc/bridge/nats.creds", func(c Config) any { return c.NATS.Creds }, "--nats-url", "nats://127.0.0.1:4222"),
+		str("nats-ca", "BRIDGE_NATS_CA", "", "/etc/bridge/ca.pem", func(c Config) any { return c.NATS.CA }, "--nats-url", "nats://127.0.0.1:4222"),
+		str("node-id", "BRIDGE_NODE_ID", "", "bridge-1", func(c Config) any { return c.NATS.NodeID }),
 	}
 }
 

@@ -122,6 +122,9 @@ type Deps struct {
 	// Ready reports whether the bridge takes new calls (false while
 	// draining for shutdown). Nil: always ready.
 	Ready func() bool
+	// NATS reports whether the connection of cluster mode is up, for
+	// /readyz to show. Nil: no cluster mode.
+	NATS func() bool
 }
 
 // Server holds the HTTP handlers and what they need.
@@ -131,6 +134,7 @@ type Server struct {
 	hub   *Hub
 	log   zerolog.Logger
 	ready func() bool
+	nats  func() bool // nil: no cluster mode
 	metr  *Metrics
 	hosts hostPolicy
 	// authLog is sampled: refused sockets and webhooks can come in floods.
@@ -145,7 +149,7 @@ type Server struct {
 // health and the dashboard.
 func NewApp(cfg Config, deps Deps) *fiber.App {
 	cfg.defaults()
-	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready,
+	s := &Server{cfg: cfg, reg: deps.Registry, hub: deps.Hub, log: deps.Log.With().Str("component", "web").Logger(), ready: deps.Ready, nats: deps.NATS,
 		metr: deps.Metrics, hosts: newHostPolicy(cfg.PublicURL, cfg.AllowedHosts), sockets: newAddressCaps(cfg.MaxSocketsPerAddress)}
 	if s.metr == nil {
 		s.metr = NewMetrics(nil, deps.Hub, nil)
@@ -202,11 +206,23 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	return app
 }
 
+// readyz says whether the bridge takes new calls and, in cluster mode,
+// whether NATS is connected. A replica without NATS still takes calls
+// (they are recorded and captioned on it; only other replicas miss their
+// captions), so a NATS outage alone does not take every replica out of
+// service at once.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	if !s.ready() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "active_calls": s.reg.Active()})
+	body := fiber.Map{"status": "ready", "active_calls": s.reg.Active()}
+	if s.nats != nil {
+		body["nats"] = "disconnected"
+		if s.nats() {
+			body["nats"] = "connected"
+		}
+	}
+	return c.JSON(body)
 }
 
 // securityHeaders applies to every response: no framing, no sniffing, a

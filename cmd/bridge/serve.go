@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster"
 	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/recorder"
 	"github.com/callcaptions/bridge/recorder/s3store"
@@ -32,6 +33,7 @@ type instance struct {
 	hub      *web.Hub
 	syncer   *recorder.Syncer // nil: --fsync-interval 0
 	objects  *s3store.Store   // nil: no --s3-bucket
+	cluster  *cluster.Cluster // nil: no --nats-url
 	draining atomic.Bool
 	done     chan error // receives the server's exit
 }
@@ -65,6 +67,8 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	}
 	up := runUploads(inst.objects)
 	defer func() { _ = up.stop(context.Background()) }() // after an early return; the graceful path stops it below
+	shared := runCluster(inst.cluster)
+	defer shared.stop() // after the calls have drained: their last events are sent
 	go func() { inst.done <- app.Listener(ln) }()
 	printBanner(stdout, cfg, inst.addr, tokenFile)
 	warnAnonymous(log, cfg)
@@ -128,12 +132,17 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	rec, closeSTT, err := newRecognizer(cfg, log, session.NewMetrics(registry))
+	clust, err := newCluster(cfg, hub, registry, log)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	rec, closeSTT, err := newRecognizer(cfg, log, session.NewMetrics(registry))
+	if err != nil {
+		clust.Close()
+		return nil, nil, nil, nil, err
+	}
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: storeOf(store, objects), Recognizer: rec, Publisher: publishersOf(hub, objects), Metrics: bridgeMetrics, Log: log,
+		Store: storeOf(store, objects), Recognizer: rec, Publisher: withCluster(publishersOf(hub, objects), clust), Metrics: bridgeMetrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
@@ -143,12 +152,13 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	interrupted, err := reg.Load()
 	if err != nil {
 		closeSTT()
+		clust.Close()
 		return nil, nil, nil, nil, fmt.Errorf("read stored calls: %w", err)
 	}
 	if interrupted > 0 {
 		log.Warn().Int("calls", interrupted).Msg("calls interrupted by the last stop were repaired and marked interrupted")
 	}
-	inst := &instance{reg: reg, hub: hub, syncer: syncer, objects: objects, done: make(chan error, 1)}
+	inst := &instance{reg: reg, hub: hub, syncer: syncer, objects: objects, cluster: clust, done: make(chan error, 1)}
 	app := web.NewApp(web.Config{
 		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
 		AllowAnonymous: cfg.AllowAnonymous && cfg.APIToken == "", AllowedHosts: allowedHosts(cfg),
@@ -156,10 +166,11 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 		StartTimeout: cfg.Limits.StartTimeout, MaxPendingStreams: cfg.Limits.MaxPendingStreams,
 		MaxSocketsPerAddress: offIfZero(cfg.Limits.MaxSocketsPerAddress),
-	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }})
+	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }, NATS: natsState(clust)})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		closeSTT()
+		clust.Close()
 		return nil, nil, nil, nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	inst.addr = ln.Addr().String()

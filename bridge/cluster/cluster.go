@@ -1,0 +1,286 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultStream            = "BRIDGE_EVENTS"
+	DefaultMaxAge            = time.Hour
+	DefaultMaxBytes          = 1 << 30
+	DefaultMaxMsgsPerSubject = 100_000
+	DefaultQueue             = 8192
+	DefaultWindow            = 1024
+)
+
+// SubjectPrefix is what every event's subject starts with.
+const SubjectPrefix = "bridge.events."
+
+// Header names of an event's message.
+const (
+	HeaderNode = "Bridge-Node"
+	HeaderSeq  = "Bridge-Seq"
+	// HeaderStart carries bridge.Event.Start (call.updated's merged
+	// call.started) when there is one.
+	HeaderStart = "Bridge-Start"
+)
+
+// Config configures a Cluster. A zero field means its default.
+type Config struct {
+	Servers []string // NATS server URLs; at least one
+	Creds   string   // credentials file; empty: none
+	CA      string   // CA certificates (PEM) for TLS; empty: the system's
+	NodeID  string   // this replica's name; required, unique per replica
+
+	// The stream, created or updated at start-up with these limits. When
+	// one is reached the oldest events go (discard old): an event older
+	// than MaxAge, or beyond MaxBytes in all, or beyond MaxMsgsPerSubject
+	// for its call is no longer there for late joiners of another replica.
+	Stream            string        // default DefaultStream
+	MaxAge            time.Duration // default DefaultMaxAge
+	MaxBytes          int64         // default DefaultMaxBytes
+	MaxMsgsPerSubject int64         // default DefaultMaxMsgsPerSubject
+
+	// Queue is how many events wait for the sender (default DefaultQueue:
+	// a few seconds of every call's events at full load, to ride out a
+	// burst); Window how many are published and not yet acknowledged
+	// (default DefaultWindow). Beyond either, events are dropped and
+	// counted.
+	Queue  int
+	Window int
+
+	// Replay bounds how long reading one call's history may take
+	// (default 5s).
+	Replay time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Stream == "" {
+		c.Stream = DefaultStream
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = DefaultMaxAge
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.MaxMsgsPerSubject <= 0 {
+		c.MaxMsgsPerSubject = DefaultMaxMsgsPerSubject
+	}
+	if c.Queue <= 0 {
+		c.Queue = DefaultQueue
+	}
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	if c.Replay <= 0 {
+		c.Replay = 5 * time.Second
+	}
+	return c
+}
+
+// Cluster publishes this replica's events to the stream and hands other
+// replicas' events to a local publisher (the caption hub).
+type Cluster struct {
+	cfg  Config
+	sink bridge.Publisher
+	m    *Metrics
+	log  zerolog.Logger
+
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	queue     chan bridge.Event // Publish → sender; size Config.Queue
+	connected atomic.Bool
+
+	ready     chan struct{} // closed once the stream exists and the receiver reads it
+	readyOnce sync.Once
+	closeOnce sync.Once
+
+	seen map[string]seen // receiver only: per call
+}
+
+var _ bridge.Publisher = (*Cluster)(nil)
+
+// Subject is the subject of callID's events.
+func Subject(callID string) string {
+	return SubjectPrefix + base64.RawURLEncoding.EncodeToString([]byte(callID))
+}
+
+// New connects to NATS (in the background when it cannot at once: the
+// client keeps trying) and returns the Cluster; Run starts it. Events of
+// other replicas go to sink.
+func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cluster, error) {
+	cfg = cfg.withDefaults()
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("cluster: no NATS server")
+	}
+	if cfg.NodeID == "" {
+		return nil, errors.New("cluster: no node id")
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	c := &Cluster{
+		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
+		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
+	}
+	opts := []nats.Option{
+		nats.Name("bridge " + cfg.NodeID),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1), // a replica outlives any NATS outage
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectJitter(500*time.Millisecond, time.Second),
+		nats.Timeout(5 * time.Second),
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.ConnectHandler(func(nc *nats.Conn) { c.setConnected(true, nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { c.setConnected(true, nc.ConnectedUrlRedacted()) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { c.setConnected(false, "") }),
+		nats.ClosedHandler(func(*nats.Conn) { c.setConnected(false, "") }),
+	}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.CA != "" {
+		opts = append(opts, nats.RootCAs(cfg.CA))
+	}
+	nc, err := nats.Connect(strings.Join(cfg.Servers, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	c.setConnected(nc.IsConnected(), nc.ConnectedUrlRedacted())
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.Window),
+		jetstream.WithPublishAsyncTimeout(10*time.Second),
+		jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) { c.m.published.Inc() }),
+		// Not acknowledged in time (NATS went away) or refused.
+		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { c.m.dropped.Inc() }))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	c.nc, c.js = nc, js
+	return c, nil
+}
+
+func (c *Cluster) setConnected(up bool, server string) {
+	if c.connected.Swap(up) != up {
+		if up {
+			c.log.Info().Str("server", server).Msg("connected to NATS")
+		} else {
+			c.log.Warn().Msg("disconnected from NATS: captions of this replica's calls are not shared until it is back")
+		}
+	}
+	if up {
+		c.m.connected.Set(1)
+	} else {
+		c.m.connected.Set(0)
+	}
+}
+
+// Connected reports whether the connection to NATS is up.
+func (c *Cluster) Connected() bool { return c.connected.Load() }
+
+// Ready is closed once the stream exists and the receiver reads it.
+func (c *Cluster) Ready() <-chan struct{} { return c.ready }
+
+// Publish queues ev for the stream. It never blocks: when the queue is
+// full, ev is dropped and counted.
+func (c *Cluster) Publish(ev bridge.Event) {
+	select {
+	case c.queue <- ev:
+	default:
+		c.m.dropped.Inc()
+	}
+}
+
+// Run creates the stream (retrying while NATS cannot be reached), then
+// sends and receives events until ctx is done, and closes the connection.
+func (c *Cluster) Run(ctx context.Context) {
+	defer c.Close()
+	var wg sync.WaitGroup
+	wg.Go(func() { c.send(ctx) })
+	wg.Go(func() { c.receive(ctx) })
+	wg.Wait()
+}
+
+// Close closes the connection (Run does when it returns). It is
+// idempotent, and a no-op on nil.
+func (c *Cluster) Close() {
+	if c == nil {
+		return
+	}
+	c.closeOnce.Do(func() {
+		c.nc.Close()
+		c.setConnected(false, "")
+	})
+}
+
+// flushWait bounds how long the sender waits at the end for the
+// acknowledgements of what it sent (the calls' last events).
+const flushWait = 2 * time.Second
+
+// send publishes queued events until ctx is done, then what is still
+// queued, and waits up to flushWait for their acknowledgements.
+func (c *Cluster) send(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			c.flush()
+			return
+		case ev := <-c.queue:
+			c.sendOne(ev)
+		}
+	}
+}
+
+func (c *Cluster) flush() {
+	for {
+		select {
+		case ev := <-c.queue:
+			c.sendOne(ev)
+			continue
+		default:
+		}
+		break
+	}
+	t := time.NewTimer(flushWait)
+	defer t.Stop()
+	select {
+	case <-c.js.PublishAsyncComplete():
+	case <-t.C:
+	}
+}
+
+func (c *Cluster) sendOne(ev bridge.Event) {
+	if !c.nc.IsConnected() || c.js.PublishAsyncPending() >= c.cfg.Window {
+		c.m.dropped.Inc()
+		return
+	}
+	msg := &nats.Msg{Subject: Subject(ev.CallID), Data: ev.Data, Header: nats.Header{}}
+	msg.Header.Set(HeaderNode, c.cfg.NodeID)
+	msg.Header.Set(HeaderSeq, strconv.FormatUint(ev.Seq, 10))
+	if ev.Start != nil {
+		msg.Header.Set(HeaderStart, string(ev.Start))
+	}
+	// The window is checked above and only this goroutine publishes, so
+	// the stall wait is a backstop.
+	// The acknowledgement is counted by the handlers given to jetstream.New.
+	if _, err := c.js.PublishMsgAsync(msg, jetstream.WithStallWait(10*time.Millisecond)); err != nil {
+		c.m.dropped.Inc()
+	}
+}

@@ -1,0 +1,34 @@
+// Package cluster shares caption events between replicas of the bridge
+// over NATS JetStream, so that a browser connected to any replica can
+// follow a call held by any other.
+//
+// Every replica publishes the events of the calls it holds to one stream,
+// on the subject bridge.events.<token>, where the token is the call id in
+// unpadded base64url (call ids may hold characters a subject cannot; the
+// id itself is in the event). The payload is the event as browsers get it
+// (bridge.Event.Data); headers carry the node id and seq. Every replica
+// also reads the stream and hands the events of other replicas' calls to
+// its own caption hub (a bridge.Publisher), which then serves them like
+// its own: late join, resume after a seq, all-calls subscribers.
+//
+// Goroutines: Run starts two and returns when both have exited.
+//
+//   - The sender takes events from a queue of Config.Queue events that
+//     Publish fills (Publish never blocks: when the queue is full the event
+//     is dropped and counted) and publishes them asynchronously, at most
+//     Config.Window unacknowledged at once. When the window is full, or the
+//     connection is down, the event is dropped and counted
+//     (bridge_nats_publish_dropped_total): captions to other replicas are
+//     best effort, and a slow or absent NATS never holds up a call.
+//   - The receiver reads the stream with an ordered consumer from the
+//     newest event on, one event at a time, in stream order (a call's
+//     events are published by one replica, in seq order, so they arrive in
+//     seq order). Its own node's events are skipped. When it first sees a
+//     call past its call.started (the call began before this replica
+//     started), it reads that call's subject from the stream's start
+//     first, so the hub gets the call whole; events it has handed on
+//     already (by seq) are skipped.
+//
+// The NATS client reconnects by itself; the receiver's ordered consumer
+// is recreated after a reconnect.
+package cluster

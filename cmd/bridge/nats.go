@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"os"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster"
+	"github.com/callcaptions/bridge/config"
+	"github.com/callcaptions/bridge/web"
+)
+
+// --nats-url: cluster mode. A publisher beside the caption hub sends the
+// events of this replica's calls to a JetStream stream; the events other
+// replicas send there go into this replica's hub, so every caption socket
+// serves every replica's calls. Without NATS the replica records and
+// captions its own calls as a single process does.
+
+// newCluster connects to the NATS servers of --nats-url; nil when it is
+// not set. Servers that cannot be reached are not fatal: the client keeps
+// trying, and the stream is set up once it connects.
+func newCluster(cfg config.Config, hub *web.Hub, reg prometheus.Registerer, log zerolog.Logger) (*cluster.Cluster, error) {
+	if !cfg.NATS.Enabled() {
+		return nil, nil
+	}
+	node := cfg.NATS.NodeID
+	if node == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "bridge"
+		}
+		node = host
+	}
+	c, err := cluster.New(cluster.Config{
+		Servers: cfg.NATS.Servers(), Creds: cfg.NATS.Creds, CA: cfg.NATS.CA, NodeID: node,
+	}, hub, cluster.NewMetrics(reg), log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("node_id", node).Strs("servers", cfg.NATS.Servers()).Bool("connected", c.Connected()).
+		Msg("cluster mode: captions of every replica's calls are shared over NATS JetStream")
+	return c, nil
+}
+
+// withCluster adds the cluster's publisher to pubs when there is one.
+func withCluster(pubs bridge.Fanout, c *cluster.Cluster) bridge.Fanout {
+	if c == nil {
+		return pubs
+	}
+	return append(pubs, c)
+}
+
+// clusterRun is the cluster of --nats-url running beside the server.
+type clusterRun struct {
+	once   sync.Once
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the cluster has returned
+}
+
+// runCluster runs c (nothing when nil) until stop.
+func runCluster(c *cluster.Cluster) *clusterRun {
+	r := &clusterRun{cancel: func() {}, done: make(chan struct{})}
+	if c == nil {
+		close(r.done)
+		return r
+	}
+	var ctx context.Context
+	ctx, r.cancel = context.WithCancel(context.Background())
+	go func() { defer close(r.done); c.Run(ctx) }()
+	return r
+}
+
+// stop stops the cluster and waits for it. Later calls return at once.
+func (r *clusterRun) stop() {
+	r.once.Do(func() { r.cancel(); <-r.done })
+}
+
+// natsState tells /readyz about the connection; nil without cluster mode.
+func natsState(c *cluster.Cluster) func() bool {
+	if c == nil {
+		return nil
+	}
+	return c.Connected
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster/clustertest"
+	"github.com/callcaptions/bridge/config"
+)
+
+// startReplica runs a bridge in cluster mode as node and waits until it
+// reads the event stream.
+func startReplica(t *testing.T, url, node string) (*instance, string) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.NATS = config.NATS{URL: url, NodeID: node}
+	inst, base := startBridge(t, cfg)
+	require.NotNil(t, inst.cluster)
+	select {
+	case <-inst.cluster.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("replica %s does not read the event stream after 10s", node)
+	}
+	return inst, base
+}
+
+// checkCall checks a subscriber's events of one call: call.started first,
+// call.ended last, seq strictly increasing, every seq above after, and
+// returns how many finals they hold.
+func checkCall(t *testing.T, evs []map[string]any, callID string, after float64) int {
+	t.Helper()
+	require.Equal(t, bridge.TypeCallEnded, evs[len(evs)-1]["type"])
+	finals := 0
+	last := after
+	for _, ev := range evs {
+		require.Equal(t, callID, ev["call_id"])
+		s := ev["seq"].(float64)
+		require.Greater(t, s, last, "seq strictly increasing, above %v", after)
+		last = s
+		if ev["type"] == bridge.TypeTranscriptFinal {
+			finals++
+		}
+	}
+	return finals
+}
+
+// TestCaptionsFromAnotherReplica plays a call into replica A and follows
+// its captions on replica B, which shares A's NATS server: live (B's
+// subscriber waits for the call before it starts), late join, resume and
+// all calls.
+func TestCaptionsFromAnotherReplica(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	const callSid, streamSid = "CA7a000000000000000000000000000001", "MZ7a000000000000000000000000000001"
+
+	live := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	all := dial(t, baseB, "/ws/captions", nil)
+	var ready map[string]any
+	require.Equal(t, http.StatusOK, getJSON(t, baseB, "/readyz", &ready))
+	require.Equal(t, "connected", ready["nats"])
+
+	media := dial(t, baseA, "/media", nil)
+	playBursts(t, media, callSid, streamSid, 200)
+	send(t, media, twilioStop(streamSid, callSid, 202))
+
+	isEnd := func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded }
+	evs := readEvents(t, live, isEnd)
+	require.Equal(t, bridge.TypeCallStarted, evs[0]["type"])
+	finals := checkCall(t, evs, callSid, 0)
+	require.Positive(t, finals, "finals of A's call reach B")
+
+	allEvs := readEvents(t, all, isEnd)
+	require.Equal(t, bridge.TypeCallStarted, allEvs[0]["type"])
+	require.Equal(t, finals, checkCall(t, allEvs, callSid, 0), "the all-calls subscriber on B sees A's call")
+
+	late := readEvents(t, dial(t, baseB, "/ws/captions?call="+callSid, nil), isEnd)
+	require.Equal(t, bridge.TypeCallStarted, late[0]["type"], "a late subscriber on B first gets call.started")
+	require.Equal(t, finals, checkCall(t, late, callSid, 0), "and every final")
+	for _, ev := range late {
+		require.NotEqual(t, bridge.TypeTranscriptPartial, ev["type"], "replay holds no partials")
+	}
+
+	var firstFinal float64
+	for _, ev := range late {
+		if ev["type"] == bridge.TypeTranscriptFinal {
+			firstFinal = ev["seq"].(float64)
+			break
+		}
+	}
+	resumed := readEvents(t, dial(t, baseB, fmt.Sprintf("/ws/captions?call=%s&after=%d", callSid, int(firstFinal)), nil), isEnd)
+	require.Equal(t, finals-1, checkCall(t, resumed, callSid, firstFinal), "a resume on B gets what follows its seq")
+
+	waitEnded(t, baseA, callSid)
+	require.Positive(t, metric(t, baseA, "bridge_nats_published_total"))
+	require.Zero(t, metric(t, baseA, "bridge_nats_publish_dropped_total"))
+	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_connected"))
+	eventually(t, func() bool {
+		return metric(t, baseB, "bridge_nats_received_total") == metric(t, baseA, "bridge_nats_published_total")
+	}, 10*time.Second, 10*time.Millisecond, "B receives every event A published, once")
+	require.Zero(t, metric(t, baseA, "bridge_nats_received_total"), "A does not take its own events back")
+}
+
+// TestReplicaStartedMidCall starts replica B while A's call runs: B's
+// subscriber gets the call whole, from call.started on, once the call's
+// next event brings B to its history.
+func TestReplicaStartedMidCall(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	const callSid, streamSid = "CA7b000000000000000000000000000001", "MZ7b000000000000000000000000000001"
+	onA := dial(t, baseA, "/ws/captions?call="+callSid, nil)
+	media := dial(t, baseA, "/media", nil)
+	playBursts(t, media, callSid, streamSid, 100)
+	readEvents(t, onA, func(ev map[string]any) bool { return ev["type"] == bridge.TypeTranscriptFinal })
+
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	onB := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	gen := bursts(300, 8000, 0, 0.5, 1)
+	for k := 100; k < 200; k++ {
+		send(t, media, twilioMedia(streamSid, "inbound", k+2, k+1, 20*k, mulawFrame(gen, 160*k, 160)))
+	}
+	send(t, media, twilioStop(streamSid, callSid, 202))
+	isEnd := func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded }
+	want := readEvents(t, onA, isEnd)
+	got := readEvents(t, onB, isEnd)
+	require.Equal(t, bridge.TypeCallStarted, got[0]["type"])
+	require.Equal(t, checkCall(t, readEvents(t, dial(t, baseA, "/ws/captions?call="+callSid, nil), isEnd), callSid, 0),
+		checkCall(t, got, callSid, 0), "B has every final A has")
+	require.Positive(t, checkCall(t, want, callSid, 0))
+}
