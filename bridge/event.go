@@ -24,6 +24,9 @@ const (
 	ReasonShutdown   = "shutdown"
 	ReasonTimeout    = "timeout"
 	ReasonError      = "error"
+	// ReasonNodeLost: cluster mode, the replica holding the call stopped
+	// heart-beating; another replica ends the call for its subscribers.
+	ReasonNodeLost = "node_lost"
 )
 
 // Event is one message for publishers. Whoever makes one sets Type, CallID

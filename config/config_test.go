@@ -170,6 +170,7 @@ func settings(t *testing.T) []setting {
 		str("nats-creds", "BRIDGE_NATS_CREDS", "", "/etc/bridge/nats.creds", func(c Config) any { return c.NATS.Creds }, "--nats-url", "nats://127.0.0.1:4222"),
 		str("nats-ca", "BRIDGE_NATS_CA", "", "/etc/bridge/ca.pem", func(c Config) any { return c.NATS.CA }, "--nats-url", "nats://127.0.0.1:4222"),
 		str("node-id", "BRIDGE_NODE_ID", "", "bridge-1", func(c Config) any { return c.NATS.NodeID }),
+		dur("node-timeout", "BRIDGE_NODE_TIMEOUT", 15*time.Second, 40*time.Second, func(c Config) any { return c.NATS.NodeTimeout }),
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"strings"
+	"time"
 )
 
 // NATS configures cluster mode: caption events shared between replicas
@@ -12,6 +13,9 @@ type NATS struct {
 	Creds  string `name:"nats-creds" env:"BRIDGE_NATS_CREDS" help:"NATS credentials file (JWT and NKey seed) for a secured server." type:"path"`
 	CA     string `name:"nats-ca" env:"BRIDGE_NATS_CA" help:"File of CA certificates (PEM) that the NATS servers' TLS certificates are checked against." type:"path"`
 	NodeID string `name:"node-id" env:"BRIDGE_NODE_ID" help:"Name of this replica in the cluster, unique among replicas. Empty: the host name."`
+	// NodeTimeout is how long a replica may go unheard before the others
+	// end its calls for their subscribers (call.ended, reason node_lost).
+	NodeTimeout time.Duration `name:"node-timeout" env:"BRIDGE_NODE_TIMEOUT" default:"15s" help:"How long a replica may go without a heartbeat before the other replicas end its calls for their subscribers (call.ended with reason node_lost). 3s to 5m."`
 }
 
 // Enabled reports whether cluster mode is on.
@@ -58,5 +62,8 @@ func (n NATS) check(bad func(setting, format string, a ...any)) {
 	}
 	if n.NodeID != "" && (len(n.NodeID) > 64 || strings.ContainsAny(n.NodeID, " \t\r\n:")) {
 		bad("node-id", "%q must be at most 64 characters without spaces or colons", n.NodeID)
+	}
+	if n.NodeTimeout < 3*time.Second || n.NodeTimeout > 5*time.Minute {
+		bad("node-timeout", "%s must be from 3s to 5m", n.NodeTimeout)
 	}
 }

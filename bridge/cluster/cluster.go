@@ -26,6 +26,7 @@ const (
 	DefaultMaxMsgsPerSubject = 100_000
 	DefaultQueue             = 8192
 	DefaultWindow            = 1024
+	DefaultNodeTimeout       = 15 * time.Second
 )
 
 // SubjectPrefix is what every event's subject starts with.
@@ -67,6 +68,12 @@ type Config struct {
 	// Replay bounds how long reading one call's history may take
 	// (default 5s).
 	Replay time.Duration
+
+	// NodeTimeout is how long another replica may go unheard (no
+	// heartbeat, no event) before its open calls are ended here with
+	// reason node_lost (default DefaultNodeTimeout). Heartbeats go out
+	// every third of it.
+	NodeTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -91,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.Replay <= 0 {
 		c.Replay = 5 * time.Second
 	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = DefaultNodeTimeout
+	}
 	return c
 }
 
@@ -111,7 +121,13 @@ type Cluster struct {
 	readyOnce sync.Once
 	closeOnce sync.Once
 
-	seen map[string]seen // receiver only: per call
+	// mu guards seen and nodes: the receiver hands events on under it, the
+	// watcher ends lost nodes' calls under it, so a call's events reach
+	// the sink in one seq order.
+	mu       sync.Mutex
+	seen     map[string]seen      // per call
+	nodes    map[string]time.Time // other nodes, until declared lost: when last heard
+	rejoined atomic.Bool          // set on (re)connect: the watcher starts its clocks afresh
 }
 
 var _ bridge.Publisher = (*Cluster)(nil)
@@ -138,6 +154,7 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 	c := &Cluster{
 		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
 		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
+		nodes: map[string]time.Time{},
 	}
 	opts := []nats.Option{
 		nats.Name("bridge " + cfg.NodeID),
@@ -186,6 +203,7 @@ func (c *Cluster) setConnected(up bool, server string) {
 		}
 	}
 	if up {
+		c.rejoined.Store(true)
 		c.m.connected.Set(1)
 	} else {
 		c.m.connected.Set(0)
@@ -209,12 +227,14 @@ func (c *Cluster) Publish(ev bridge.Event) {
 }
 
 // Run creates the stream (retrying while NATS cannot be reached), then
-// sends and receives events until ctx is done, and closes the connection.
+// sends and receives events and heartbeats until ctx is done, and closes
+// the connection.
 func (c *Cluster) Run(ctx context.Context) {
 	defer c.Close()
 	var wg sync.WaitGroup
 	wg.Go(func() { c.send(ctx) })
 	wg.Go(func() { c.receive(ctx) })
+	wg.Go(func() { c.watch(ctx) })
 	wg.Wait()
 }
 

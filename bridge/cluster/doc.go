@@ -11,7 +11,7 @@
 // its own caption hub (a bridge.Publisher), which then serves them like
 // its own: late join, resume after a seq, all-calls subscribers.
 //
-// Goroutines: Run starts two and returns when both have exited.
+// Goroutines: Run starts three and returns when all have exited.
 //
 //   - The sender takes events from a queue of Config.Queue events that
 //     Publish fills (Publish never blocks: when the queue is full the event
@@ -28,6 +28,15 @@
 //     started), it reads that call's subject from the stream's start
 //     first, so the hub gets the call whole; events it has handed on
 //     already (by seq) are skipped.
+//   - The watcher publishes this replica's heartbeat on HeartbeatSubject
+//     (core NATS) every third of Config.NodeTimeout and, while connected,
+//     declares lost every other node heard neither by heartbeat nor by
+//     event for Config.NodeTimeout: it hands the sink a call.ended (reason
+//     node_lost, the call's next seq) for each of that node's open calls.
+//     Later events of such a call are skipped but for a new call.started.
+//     The receiver and the watcher share the per-call state under one
+//     mutex and hand events to the sink under it, so a call's events reach
+//     the sink in seq order.
 //
 // The NATS client reconnects by itself; the receiver's ordered consumer
 // is recreated after a reconnect.

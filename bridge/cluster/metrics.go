@@ -8,6 +8,8 @@ type Metrics struct {
 	published prometheus.Counter
 	dropped   prometheus.Counter
 	received  prometheus.Counter
+	nodes     prometheus.Gauge
+	nodesLost prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: kept
@@ -22,9 +24,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dropped: counter("bridge_nats_publish_dropped_total",
 			"Caption events of this replica's calls not sent to NATS: the send queue or the in-flight window was full, NATS was disconnected, or the stream refused them."),
 		received: counter("bridge_nats_received_total", "Caption events of other replicas' calls handed to this replica's caption hub."),
+		nodes:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_nats_nodes", Help: "Replicas heard within --node-timeout, this one included."}),
+		nodesLost: counter("bridge_nats_nodes_lost_total",
+			"Other replicas declared lost (unheard for --node-timeout); their open calls were ended here with reason node_lost."),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connected, m.published, m.dropped, m.received)
+		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost)
 	}
 	return m
 }

@@ -20,13 +20,17 @@ import (
 const maxSeen = 100_000
 
 // seen is what the receiver remembers of a call: the last seq it handed
-// on, and whether that was call.ended.
+// on, whether that was call.ended (lost: one this replica made because
+// the call's node was lost), the node that holds it and when it started.
 type seen struct {
-	seq   uint64
-	ended bool
+	seq     uint64
+	ended   bool
+	lost    bool
+	node    string
+	started time.Time
 }
 
-// forget makes room in c.seen.
+// forget makes room in c.seen. c.mu is held.
 func (c *Cluster) forget() {
 	for id, s := range c.seen {
 		if s.ended {
@@ -102,17 +106,21 @@ func (c *Cluster) readStream(ctx context.Context) error {
 
 // wire is what the receiver reads of an event's payload.
 type wire struct {
-	Type      string `json:"type"`
-	CallID    string `json:"call_id"`
-	Seq       uint64 `json:"seq"`
-	SegmentID string `json:"segment_id"`
+	Type      string    `json:"type"`
+	CallID    string    `json:"call_id"`
+	Seq       uint64    `json:"seq"`
+	SegmentID string    `json:"segment_id"`
+	StartedAt time.Time `json:"started_at"` // call.started, call.updated
 }
 
 // handle hands msg on to the sink unless it is this node's or already
 // handed on. live is false while reading a call's history: then a call
-// seen past its start is not read again.
+// seen past its start is not read again. A call this replica ended as
+// node_lost takes nothing more from its node but a new call.started: the
+// node may come back, but its seq no longer follows on.
 func (c *Cluster) handle(ctx context.Context, subject string, h nats.Header, data []byte, live bool) {
-	if h.Get(HeaderNode) == c.cfg.NodeID {
+	node := h.Get(HeaderNode)
+	if node == c.cfg.NodeID {
 		return
 	}
 	var w wire
@@ -123,24 +131,35 @@ func (c *Cluster) handle(ctx context.Context, subject string, h nats.Header, dat
 	if s, err := strconv.ParseUint(h.Get(HeaderSeq), 10, 64); err == nil && w.Seq == 0 {
 		w.Seq = s
 	}
-	last, known := c.seen[w.CallID]
-	if known && w.Seq <= last.seq {
-		return
+	if live && w.Type != bridge.TypeCallStarted {
+		c.mu.Lock()
+		_, known := c.seen[w.CallID]
+		c.mu.Unlock()
+		if !known {
+			// The call began before this replica read the stream: its
+			// history first (which holds this event too).
+			if err := c.history(ctx, subject); err != nil {
+				c.log.Warn().Err(err).Str("call_id", w.CallID).Msg("event stream: the call's earlier events could not be read; it is shown from now on")
+			}
+		}
 	}
-	if live && !known && w.Type != bridge.TypeCallStarted {
-		// The call began before this replica read the stream: its
-		// history first (which holds this event too).
-		if err := c.history(ctx, subject); err != nil {
-			c.log.Warn().Err(err).Str("call_id", w.CallID).Msg("event stream: the call's earlier events could not be read; it is shown from now on")
-		}
-		if last, known = c.seen[w.CallID]; known && w.Seq <= last.seq {
-			return
-		}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if node != "" {
+		c.nodes[node] = time.Now()
+	}
+	last, known := c.seen[w.CallID]
+	if known && (w.Seq <= last.seq || last.lost && w.Type != bridge.TypeCallStarted) {
+		return
 	}
 	if len(c.seen) >= maxSeen && !known {
 		c.forget()
 	}
-	c.seen[w.CallID] = seen{seq: w.Seq, ended: w.Type == bridge.TypeCallEnded}
+	started := last.started
+	if !w.StartedAt.IsZero() {
+		started = w.StartedAt
+	}
+	c.seen[w.CallID] = seen{seq: w.Seq, ended: w.Type == bridge.TypeCallEnded, node: node, started: started}
 	ev := bridge.Event{Type: w.Type, CallID: w.CallID, Seq: w.Seq, Data: data, Kind: bridge.KindDurable}
 	switch w.Type {
 	case bridge.TypeTranscriptPartial:
@@ -152,6 +171,7 @@ func (c *Cluster) handle(ctx context.Context, subject string, h nats.Header, dat
 		ev.Start = []byte(s)
 	}
 	c.m.received.Inc()
+	// The hub never blocks its publishers, so this is short under c.mu.
 	c.sink.Publish(ev)
 }
 

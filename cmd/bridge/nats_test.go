@@ -133,3 +133,46 @@ func TestReplicaStartedMidCall(t *testing.T) {
 		checkCall(t, got, callSid, 0), "B has every final A has")
 	require.Positive(t, checkCall(t, want, callSid, 0))
 }
+
+// TestReplicaLostMidCall: replica A stops heart-beating (its NATS
+// connection closes) while its call runs; B's subscriber to that call gets
+// call.ended with reason node_lost and the call's next seq within
+// --node-timeout.
+func TestReplicaLostMidCall(t *testing.T) {
+	srv := clustertest.Start(t)
+	const timeout = 3 * time.Second // --node-timeout's least
+	start := func(node string) (*instance, string) {
+		cfg := testConfig(t)
+		cfg.NATS = config.NATS{URL: srv.URL(), NodeID: node, NodeTimeout: timeout}
+		inst, base := startBridge(t, cfg)
+		select {
+		case <-inst.cluster.Ready():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("replica %s does not read the event stream after 10s", node)
+		}
+		return inst, base
+	}
+	instA, baseA := start("replica-a")
+	_, baseB := start("replica-b")
+	const callSid, streamSid = "CA7c000000000000000000000000000001", "MZ7c000000000000000000000000000001"
+
+	live := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	media := dial(t, baseA, "/media", nil)
+	playBursts(t, media, callSid, streamSid, 100)
+	first := readEvents(t, live, func(ev map[string]any) bool { return ev["type"] == bridge.TypeTranscriptFinal })
+	require.Equal(t, bridge.TypeCallStarted, first[0]["type"])
+	eventually(t, func() bool { return metric(t, baseB, "bridge_nats_nodes") == 2 }, 10*time.Second, 10*time.Millisecond, "B hears A")
+
+	instA.cluster.Close() // A is gone for the cluster; its call was not ended
+	gone := time.Now()
+	rest := readEvents(t, live, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	require.Less(t, time.Since(gone), 2*timeout, "ended within the node timeout and a heartbeat")
+	evs := append(first, rest...)
+	checkCall(t, evs, callSid, 0)
+	end := evs[len(evs)-1]
+	require.Equal(t, bridge.ReasonNodeLost, end["reason"])
+	require.Equal(t, evs[len(evs)-2]["seq"].(float64)+1, end["seq"], "the seq after the last one B had")
+	require.NotEmpty(t, end["ended_at"])
+	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_nodes_lost_total"))
+	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_nodes"))
+}
