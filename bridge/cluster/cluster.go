@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -77,30 +78,14 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Stream == "" {
-		c.Stream = DefaultStream
-	}
-	if c.MaxAge <= 0 {
-		c.MaxAge = DefaultMaxAge
-	}
-	if c.MaxBytes <= 0 {
-		c.MaxBytes = DefaultMaxBytes
-	}
-	if c.MaxMsgsPerSubject <= 0 {
-		c.MaxMsgsPerSubject = DefaultMaxMsgsPerSubject
-	}
-	if c.Queue <= 0 {
-		c.Queue = DefaultQueue
-	}
-	if c.Window <= 0 {
-		c.Window = DefaultWindow
-	}
-	if c.Replay <= 0 {
-		c.Replay = 5 * time.Second
-	}
-	if c.NodeTimeout <= 0 {
-		c.NodeTimeout = DefaultNodeTimeout
-	}
+	c.Stream = cmp.Or(c.Stream, DefaultStream)
+	c.MaxAge = cmp.Or(max(c.MaxAge, 0), DefaultMaxAge)
+	c.MaxBytes = cmp.Or(max(c.MaxBytes, 0), DefaultMaxBytes)
+	c.MaxMsgsPerSubject = cmp.Or(max(c.MaxMsgsPerSubject, 0), DefaultMaxMsgsPerSubject)
+	c.Queue = cmp.Or(max(c.Queue, 0), DefaultQueue)
+	c.Window = cmp.Or(max(c.Window, 0), DefaultWindow)
+	c.Replay = cmp.Or(max(c.Replay, 0), 5*time.Second)
+	c.NodeTimeout = cmp.Or(max(c.NodeTimeout, 0), DefaultNodeTimeout)
 	return c
 }
 

@@ -101,13 +101,7 @@ func TestPublishedOnTheCallsSubject(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.published) == 3 }, 10*time.Second, 10*time.Millisecond)
 
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	js, ctx := jetStream(t, srv.URL())
 	st, err := js.Stream(ctx, DefaultStream)
 	require.NoError(t, err)
 	info, err := st.Info(ctx)
@@ -238,4 +232,18 @@ func TestFullWindowDropsWithoutBlocking(t *testing.T) {
 	require.Equal(t, 8, c.js.PublishAsyncPending())
 	require.EqualValues(t, 12, testutil.ToFloat64(c.m.dropped))
 	require.Zero(t, testutil.ToFloat64(c.m.published))
+}
+
+// jetStream is a JetStream client of its own on url, closed with the test,
+// and a context that bounds what the test asks of it.
+func jetStream(t *testing.T, url string) (jetstream.JetStream, context.Context) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return js, ctx
 }

@@ -1,14 +1,12 @@
 package cluster
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -70,13 +68,7 @@ func TestLostNodesCallsEnded(t *testing.T) {
 	// node-a comes back and publishes more of the call: its seq is behind
 	// the call.ended, so the call stays ended here. A third node's event
 	// after them shows they were read.
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	js, ctx := jetStream(t, srv.URL())
 	marker := events(t, "marker", bridge.TypeCallStarted)[0]
 	for _, m := range []struct {
 		node string
