@@ -113,8 +113,10 @@ var _ Registry = (*bridge.Registry)(nil)
 // Deps are the components the HTTP side serves.
 type Deps struct {
 	Registry Registry
-	Hub      *Hub
-	Log      zerolog.Logger
+	// Streams starts media streams; nil: Registry's, in this process.
+	Streams Streams
+	Hub     *Hub
+	Log     zerolog.Logger
 	// Metrics may be nil (a private set is made); Gatherer is what
 	// /metrics exports (nil: nothing).
 	Metrics  *Metrics
@@ -131,6 +133,7 @@ type Deps struct {
 type Server struct {
 	cfg   Config
 	reg   Registry
+	strm  Streams // Deps.Streams; nil: reg starts media streams
 	hub   *Hub
 	log   zerolog.Logger
 	ready func() bool
@@ -154,6 +157,7 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	if s.metr == nil {
 		s.metr = NewMetrics(nil, deps.Hub, nil)
 	}
+	s.strm = deps.Streams
 	if deps.Gatherer == nil {
 		deps.Gatherer = prometheus.NewRegistry()
 	}

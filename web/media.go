@@ -43,7 +43,7 @@ type mediaConn struct {
 	log    zerolog.Logger
 	name   provider.Name
 	parser *provider.Parser
-	stream *bridge.Stream
+	stream MediaStream
 	ev     provider.Event
 	buf    bytes.Buffer // frame buffer reused for every message
 	// deadlineAt is when the read deadline was last pushed back; zero
@@ -142,11 +142,11 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 
 // watchStop closes the socket when the bridge stops the stream (shutdown,
 // maximum call duration), which ends the blocked read in serveMedia.
-func (m *mediaConn) watchStop(st *bridge.Stream, done <-chan struct{}) {
+func (m *mediaConn) watchStop(st MediaStream, done <-chan struct{}) {
 	defer func() {
 		if v := recover(); v != nil {
 			m.s.panicked(PanicSocket, v, debug.Stack()).Str("call_id", st.CallID()).Msg("media socket watcher panicked; socket closed")
-			st.Call().Fail(fmt.Errorf("internal error (socket): %v", v))
+			st.Fail(fmt.Errorf("internal error (socket): %v", v))
 			m.closeConn() // ends the read loop
 		}
 	}()
@@ -188,7 +188,7 @@ func (m *mediaConn) recoverPanic() {
 	m.endReason, m.endErr = bridge.ReasonError, err
 	if m.stream != nil {
 		ev = ev.Str("call_id", m.stream.CallID())
-		m.stream.Call().Fail(err)
+		m.stream.Fail(err)
 	}
 	ev.Msg("media socket handler panicked; socket closed, its call ends")
 	_ = writeClose(m.c, websocket.CloseInternalServerErr, "internal error", time.Second)
@@ -335,7 +335,7 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 			return true
 		}
 		provider.FillCallID(m.name, ev.Start)
-		st, err := m.s.reg.StartStream(m.name, ev.Start)
+		st, err := m.s.streams().StartStream(m.name, ev.Start)
 		if err != nil {
 			code := closePolicy
 			switch {
