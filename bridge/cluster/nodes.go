@@ -89,22 +89,28 @@ func (c *Cluster) check(now time.Time) {
 func (c *Cluster) endCalls(node string, now time.Time) int {
 	n := 0
 	for id, s := range c.seen {
-		if s.node != node || s.ended {
-			continue
+		if s.node == node && !s.ended && c.endCall(id, s, now) {
+			n++
 		}
-		body := bridge.CallEndedBody{Reason: bridge.ReasonNodeLost, EndedAt: now.UTC()}
-		if !s.started.IsZero() {
-			body.DurationMs = now.Sub(s.started).Milliseconds()
-		}
-		data, err := bridge.Encode(bridge.TypeCallEnded, id, s.seq+1, body)
-		if err != nil { // a CallEndedBody always encodes
-			c.log.Error().Err(err).Str("call_id", id).Msg("call.ended not encoded")
-			continue
-		}
-		s.seq, s.ended, s.lost = s.seq+1, true, true
-		c.seen[id] = s
-		c.sink.Publish(bridge.Event{Type: bridge.TypeCallEnded, CallID: id, Seq: s.seq, Data: data, Kind: bridge.KindDurable, Body: body})
-		n++
 	}
 	return n
+}
+
+// endCall hands the sink a call.ended (reason node_lost) for call id,
+// whose state s is, with the seq after the last one handed on. c.mu is
+// held.
+func (c *Cluster) endCall(id string, s seen, now time.Time) bool {
+	body := bridge.CallEndedBody{Reason: bridge.ReasonNodeLost, EndedAt: now.UTC()}
+	if !s.started.IsZero() {
+		body.DurationMs = now.Sub(s.started).Milliseconds()
+	}
+	data, err := bridge.Encode(bridge.TypeCallEnded, id, s.seq+1, body)
+	if err != nil { // a CallEndedBody always encodes
+		c.log.Error().Err(err).Str("call_id", id).Msg("call.ended not encoded")
+		return false
+	}
+	s.seq, s.ended, s.lost = s.seq+1, true, true
+	c.seen[id] = s
+	c.sink.Publish(bridge.Event{Type: bridge.TypeCallEnded, CallID: id, Seq: s.seq, Data: data, Kind: bridge.KindDurable, Body: body})
+	return true
 }
