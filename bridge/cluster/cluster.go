@@ -75,6 +75,17 @@ type Config struct {
 	// reason node_lost (default DefaultNodeTimeout). Heartbeats go out
 	// every third of it.
 	NodeTimeout time.Duration
+
+	// Calls split over replicas (owner.go, relay.go): the KV bucket of
+	// call owners (default DefaultOwnersBucket) and how long a key lives
+	// after its last write (default DefaultOwnerTTL; keep it above the
+	// longest call); how many relay messages wait for the relay sender
+	// (default DefaultRelayQueue); how long a relayed stream may go
+	// silent before its owner ends it (default 30s).
+	OwnersBucket string
+	OwnerTTL     time.Duration
+	RelayQueue   int
+	RelayTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -86,6 +97,10 @@ func (c Config) withDefaults() Config {
 	c.Window = cmp.Or(max(c.Window, 0), DefaultWindow)
 	c.Replay = cmp.Or(max(c.Replay, 0), 5*time.Second)
 	c.NodeTimeout = cmp.Or(max(c.NodeTimeout, 0), DefaultNodeTimeout)
+	c.OwnersBucket = cmp.Or(c.OwnersBucket, DefaultOwnersBucket)
+	c.OwnerTTL = cmp.Or(max(c.OwnerTTL, 0), DefaultOwnerTTL)
+	c.RelayQueue = cmp.Or(max(c.RelayQueue, 0), DefaultRelayQueue)
+	c.RelayTimeout = cmp.Or(max(c.RelayTimeout, 0), 30*time.Second)
 	return c
 }
 
@@ -113,7 +128,20 @@ type Cluster struct {
 	seen     map[string]seen      // per call
 	nodes    map[string]time.Time // other nodes, until declared lost: when last heard
 	rejoined atomic.Bool          // set on (re)connect: the watcher starts its clocks afresh
+
+	// Calls split over replicas: see owner.go and relay.go.
+	born     time.Time // when this replica began to listen for others
+	kvMu     sync.Mutex
+	kv       jetstream.KeyValue // the owners bucket, once made
+	releases chan string        // ended calls' keys to delete; size releaseQueue, full: left to expire
+	relay    *relays
+	relaySub *nats.Subscription
+	streams  Streams // runs relayed streams; nil: refused
 }
+
+// releaseQueue bounds the owner keys waiting to be deleted: calls ending
+// at once; beyond it a key is left to expire (Config.OwnerTTL).
+const releaseQueue = 1024
 
 var _ bridge.Publisher = (*Cluster)(nil)
 
@@ -139,7 +167,7 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 	c := &Cluster{
 		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
 		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
-		nodes: map[string]time.Time{},
+		nodes: map[string]time.Time{}, born: time.Now(), releases: make(chan string, releaseQueue), relay: newRelays(cfg.RelayQueue),
 	}
 	opts := []nats.Option{
 		nats.Name("bridge " + cfg.NodeID),
@@ -209,6 +237,9 @@ func (c *Cluster) Publish(ev bridge.Event) {
 	default:
 		c.m.dropped.Inc()
 	}
+	if ev.Type == bridge.TypeCallEnded {
+		c.release(ev.CallID)
+	}
 }
 
 // Run creates the stream (retrying while NATS cannot be reached), then
@@ -216,11 +247,17 @@ func (c *Cluster) Publish(ev bridge.Event) {
 // the connection.
 func (c *Cluster) Run(ctx context.Context) {
 	defer c.Close()
+	if err := c.listenRelay(); err != nil {
+		c.log.Error().Err(err).Msg("streams of this replica's calls that land on other replicas cannot be relayed here")
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.send(ctx) })
 	wg.Go(func() { c.receive(ctx) })
 	wg.Go(func() { c.watch(ctx) })
+	wg.Go(func() { c.releaser(ctx) })
+	wg.Go(func() { c.relaySend(ctx) })
 	wg.Wait()
+	c.relay.stop()
 }
 
 // Close closes the connection (Run does when it returns). It is

@@ -10,6 +10,16 @@ type Metrics struct {
 	received  prometheus.Counter
 	nodes     prometheus.Gauge
 	nodesLost prometheus.Counter
+
+	ownerClaims         *prometheus.CounterVec
+	ownerReleaseDropped prometheus.Counter
+	relayStreamsOut     prometheus.Counter
+	relayStreamsIn      prometheus.Counter
+	relayFramesOut      prometheus.Counter
+	relayFramesIn       prometheus.Counter
+	relayDropped        prometheus.Counter
+	relayBad            prometheus.Counter
+	relayStops          prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: kept
@@ -27,9 +37,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		nodes:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_nats_nodes", Help: "Replicas heard within --node-timeout, this one included."}),
 		nodesLost: counter("bridge_nats_nodes_lost_total",
 			"Other replicas declared lost (unheard for --node-timeout); their open calls were ended here with reason node_lost."),
+		ownerClaims: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_nats_owner_claims_total",
+			Help: "Streams that asked who holds their call, by result: created (first stream, held here), local (held here already), remote (relayed to the live owner), taken_over (the owner was lost), unreachable (the owners bucket could not be asked: run here)."},
+			[]string{"result"}),
+		ownerReleaseDropped: counter("bridge_nats_owner_release_failed_total",
+			"Owner keys of calls ended here that could not be deleted (queue full or NATS away): they expire after the bucket's TTL."),
+		relayStreamsOut: counter("bridge_nats_relay_streams_sent_total", "Streams whose socket is here relayed to the replica that holds their call."),
+		relayStreamsIn:  counter("bridge_nats_relay_streams_received_total", "Streams relayed here by another replica and joined to a call held here."),
+		relayFramesOut:  counter("bridge_nats_relay_frames_sent_total", "Media frames of relayed streams published to the owner of their call."),
+		relayFramesIn:   counter("bridge_nats_relay_frames_received_total", "Media frames relayed by other replicas and recorded here."),
+		relayDropped: counter("bridge_nats_relay_dropped_total",
+			"Relay messages lost: the relay queue was full, a publish failed, or a message came for no relayed stream or did not parse. A lost frame is a silence in the recording."),
+		relayBad:   counter("bridge_nats_relay_bad_frames_total", "Relayed media frames the owner could not record (bad payload or track)."),
+		relayStops: counter("bridge_nats_relay_stopped_total", "Relayed streams stopped by the call held here (the relay closes their socket)."),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost)
+		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost,
+			m.ownerClaims, m.ownerReleaseDropped, m.relayStreamsOut, m.relayStreamsIn, m.relayFramesOut, m.relayFramesIn,
+			m.relayDropped, m.relayBad, m.relayStops)
 	}
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -37,6 +38,10 @@ func newCluster(cfg config.Config, hub *web.Hub, reg prometheus.Registerer, log 
 	}
 	c, err := cluster.New(cluster.Config{
 		Servers: cfg.NATS.Servers(), Creds: cfg.NATS.Creds, CA: cfg.NATS.CA, NodeID: node, NodeTimeout: cfg.NATS.NodeTimeout,
+		// An owner key outlives the longest call; a relayed stream is
+		// ended by its owner when silent as long as a socket would be.
+		OwnerTTL:     cfg.Limits.MaxCallDuration + cfg.Limits.ReconnectGrace + time.Hour,
+		RelayTimeout: cfg.Limits.IdleTimeout,
 	}, hub, cluster.NewMetrics(reg), log)
 	if err != nil {
 		return nil, err

@@ -166,7 +166,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 		StartTimeout: cfg.Limits.StartTimeout, MaxPendingStreams: cfg.Limits.MaxPendingStreams,
 		MaxSocketsPerAddress: offIfZero(cfg.Limits.MaxSocketsPerAddress),
-	}, web.Deps{Registry: reg, Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }, NATS: natsState(clust)})
+	}, web.Deps{Registry: reg, Streams: streamsOf(clust, reg), Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }, NATS: natsState(clust)})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		closeSTT()
