@@ -1,0 +1,256 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster/clustertest"
+	"github.com/callcaptions/bridge/config"
+)
+
+// plivoCall plays Plivo frames: each track on its own socket, placed by
+// Unix-ms timestamps, so a track's samples sit at the same place on the
+// call clock whichever replica its socket reached.
+type plivoCall struct {
+	callID string
+	t0     int64 // ms
+}
+
+func (p plivoCall) start(stream, track string) []byte {
+	return fmt.Appendf(nil, `{"event":"start","sequenceNumber":1,"start":{"callId":"%s","streamId":"%s","accountId":"MA0000000000000000000","tracks":["%s"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000}}}`,
+		p.callID, stream, track)
+}
+
+func (p plivoCall) media(stream, track string, k int, offsetMs int64, gen func(int) float64) []byte {
+	return fmt.Appendf(nil, `{"event":"media","sequenceNumber":%d,"streamId":"%s","media":{"track":"%s","timestamp":"%d","chunk":%d,"payload":"%s"}}`,
+		k+2, stream, track, p.t0+offsetMs+int64(20*k), k+1, mulawFrame(gen, 160*k, 160))
+}
+
+func (p plivoCall) stop(stream string, seq int) []byte {
+	return fmt.Appendf(nil, `{"event":"stop","sequenceNumber":%d,"streamId":"%s"}`, seq, stream)
+}
+
+// startReplicaWith is startReplica with a node timeout.
+func startReplicaWith(t *testing.T, url, node string, nodeTimeout time.Duration) (*instance, string) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.NATS = config.NATS{URL: url, NodeID: node, NodeTimeout: nodeTimeout}
+	inst, base := startBridge(t, cfg)
+	select {
+	case <-inst.cluster.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("replica %s does not read the event stream after 10s", node)
+	}
+	return inst, base
+}
+
+// requireFrames checks that w holds silence samples of silence, then
+// exactly frames 20 ms frames of gen.
+func requireFrames(t *testing.T, w wavFile, silence int, gen func(int) float64, frames int) {
+	t.Helper()
+	require.Len(t, w.samples, silence+160*frames)
+	require.Equal(t, make([]int16, silence), w.samples[:silence], "leading silence")
+	for k := range frames {
+		at := silence + 160*k
+		require.Equal(t, decodeFrame(mulawFrame(gen, 160*k, 160)), w.samples[at:at+160], "frame %d", k)
+	}
+}
+
+// seqs lists the (seq, type) of a subscriber's events but partials (a
+// slow subscriber may skip a partial for a newer one).
+func seqs(evs []map[string]any) []string {
+	var out []string
+	for _, ev := range evs {
+		if ev["type"] != bridge.TypeTranscriptPartial {
+			out = append(out, fmt.Sprintf("%v %v", ev["seq"], ev["type"]))
+		}
+	}
+	return out
+}
+
+// TestCallSplitOverReplicas: a call whose inbound socket reaches replica A
+// and whose outbound socket reaches replica B is one call, held by A (its
+// first stream's replica): one record with both streams and tracks, both
+// WAVs on A byte for byte, one seq order that subscribers on A and on B
+// both see, and B's frames counted as relayed.
+func TestCallSplitOverReplicas(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	inGen, outGen := bursts(300, 8000, 0, 0.4, 1), bursts(500, 8000, 0.2, 0.6, 1.5)
+	call := plivoCall{callID: "5a1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	const inStream, outStream = "5a1b2c3d-aaaa-4bbb-8ccc-000000000001", "5a1b2c3d-aaaa-4bbb-8ccc-000000000002"
+	const offsetMs, inFrames, outFrames = 1000, 150, 100
+
+	onA := dial(t, baseA, "/ws/captions?call="+call.callID, nil)
+	onB := dial(t, baseB, "/ws/captions?call="+call.callID, nil)
+
+	in := dial(t, baseA, "/media/plivo", nil)
+	send(t, in, call.start(inStream, "inbound"))
+	for k := range inFrames {
+		send(t, in, call.media(inStream, "inbound", k, 0, inGen))
+	}
+	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+	out := dial(t, baseB, "/media/plivo", nil)
+	send(t, out, call.start(outStream, "outbound"))
+	for k := range outFrames {
+		send(t, out, call.media(outStream, "outbound", k, offsetMs, outGen))
+	}
+	send(t, out, call.stop(outStream, outFrames+2))
+	send(t, in, call.stop(inStream, inFrames+2))
+
+	rec := waitEnded(t, baseA, call.callID)
+	require.Len(t, rec.Streams, 2, "one record with both streams")
+	require.Len(t, rec.Tracks, 2)
+	requireFrames(t, fetchWAV(t, baseA, call.callID, "inbound"), 0, inGen, inFrames)
+	requireFrames(t, fetchWAV(t, baseA, call.callID, "outbound"), offsetMs*8, outGen, outFrames)
+
+	isEnd := func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded }
+	evA, evB := readEvents(t, onA, isEnd), readEvents(t, onB, isEnd)
+	require.Equal(t, bridge.TypeCallStarted, evA[0]["type"])
+	require.Positive(t, checkCall(t, evA, call.callID, 0))
+	require.Equal(t, seqs(evA), seqs(evB), "subscribers on A and B see one seq order")
+	tracks := map[any]bool{}
+	for _, ev := range evA {
+		if ev["type"] == bridge.TypeTranscriptFinal {
+			tracks[ev["track"]] = true
+		}
+	}
+	require.Equal(t, map[any]bool{"inbound": true, "outbound": true}, tracks, "finals of both tracks in that order")
+
+	require.Equal(t, float64(outFrames), metric(t, baseB, "bridge_nats_relay_frames_sent_total"))
+	require.Equal(t, float64(outFrames), metric(t, baseA, "bridge_nats_relay_frames_received_total"))
+	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_relay_streams_sent_total"))
+	require.Equal(t, 1.0, metric(t, baseA, "bridge_nats_relay_streams_received_total"))
+	require.Equal(t, 1.0, metric(t, baseB, `bridge_nats_owner_claims_total{result="remote"}`))
+	require.Zero(t, metric(t, baseB, "bridge_nats_relay_dropped_total"))
+	var none map[string]any
+	require.Equal(t, http.StatusNotFound, getJSON(t, baseB, "/api/calls/"+url.PathEscape(call.callID)+"/recordings/outbound.wav", &none),
+		"B records nothing of the call")
+}
+
+// TestStreamsRacingOnTwoReplicas: both streams of a call start on two
+// replicas at the same moment; one replica holds the call and the other
+// relays, so the call has one record with both streams.
+func TestStreamsRacingOnTwoReplicas(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	for i := range 3 {
+		call := plivoCall{callID: fmt.Sprintf("6a1b2c3d-1111-4222-8333-44445555000%d", i), t0: 1_764_900_000_000}
+		streams := [2]string{fmt.Sprintf("6a1b2c3d-aaaa-4bbb-8ccc-00000000000%d", 2*i), fmt.Sprintf("6a1b2c3d-aaaa-4bbb-8ccc-00000000000%d", 2*i+1)}
+		conns := [2]*websocket.Conn{dial(t, baseA, "/media/plivo", nil), dial(t, baseB, "/media/plivo", nil)}
+		tracks := [2]string{"inbound", "outbound"}
+		var wg sync.WaitGroup
+		for j := range 2 {
+			wg.Go(func() {
+				_ = conns[j].WriteMessage(websocket.TextMessage, call.start(streams[j], tracks[j]))
+				for k := range 50 {
+					_ = conns[j].WriteMessage(websocket.TextMessage, call.media(streams[j], tracks[j], k, 0, gen))
+				}
+			})
+		}
+		wg.Wait()
+		// Both streams are on the call before either stops.
+		eventually(t, func() bool {
+			return metric(t, baseA, "bridge_nats_relay_streams_received_total")+metric(t, baseB, "bridge_nats_relay_streams_received_total") == float64(i+1)
+		}, 10*time.Second, 5*time.Millisecond, "call %d: one stream relayed to the other's replica", i)
+		for j := range 2 {
+			send(t, conns[j], call.stop(streams[j], 52))
+		}
+		var recs []bridge.CallRecord
+		eventually(t, func() bool {
+			recs = recs[:0]
+			for _, base := range []string{baseA, baseB} {
+				var rec bridge.CallRecord
+				if getJSON(t, base, "/api/calls/"+url.PathEscape(call.callID), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded &&
+					len(rec.Streams) > 0 {
+					recs = append(recs, rec)
+				}
+			}
+			return len(recs) > 0
+		}, 15*time.Second, 10*time.Millisecond, "the call ends")
+		require.Len(t, recs, 1, "one replica holds call %d", i)
+		require.Len(t, recs[0].Streams, 2, "both streams on its record")
+		require.Len(t, recs[0].Tracks, 2)
+	}
+	created := metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) + metric(t, baseB, `bridge_nats_owner_claims_total{result="created"}`)
+	relayed := metric(t, baseA, "bridge_nats_relay_streams_sent_total") + metric(t, baseB, "bridge_nats_relay_streams_sent_total")
+	require.Equal(t, 3.0, created, "one owner per call")
+	require.Equal(t, 3.0, relayed, "the other stream of each call relayed")
+}
+
+// TestRelayOwnerLost: the owner of a split call (A) loses NATS mid-call.
+// The relayed socket on B is closed with reason node_lost within the node
+// timeout; the provider's next stream of the call on B takes the call
+// over, and B's subscriber sees one seq order: A's part, call.ended
+// (node_lost), then the continuation.
+func TestRelayOwnerLost(t *testing.T) {
+	srv := clustertest.Start(t)
+	const timeout = 3 * time.Second // --node-timeout's least
+	instA, baseA := startReplicaWith(t, srv.URL(), "replica-a", timeout)
+	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout)
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	call := plivoCall{callID: "7a1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	const inStream, outStream, again = "7a1b2c3d-aaaa-4bbb-8ccc-000000000001", "7a1b2c3d-aaaa-4bbb-8ccc-000000000002", "7a1b2c3d-aaaa-4bbb-8ccc-000000000003"
+
+	onB := dial(t, baseB, "/ws/captions?call="+call.callID, nil)
+	in := dial(t, baseA, "/media/plivo", nil)
+	send(t, in, call.start(inStream, "inbound"))
+	for k := range 100 {
+		send(t, in, call.media(inStream, "inbound", k, 0, gen))
+	}
+	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+	out := dial(t, baseB, "/media/plivo", nil)
+	send(t, out, call.start(outStream, "outbound"))
+	for k := range 50 {
+		send(t, out, call.media(outStream, "outbound", k, 0, gen))
+	}
+	eventually(t, func() bool { return metric(t, baseA, "bridge_nats_relay_frames_received_total") == 50 },
+		10*time.Second, 5*time.Millisecond, "A records B's frames")
+	first := readEvents(t, onB, func(ev map[string]any) bool { return ev["type"] == bridge.TypeTranscriptFinal })
+
+	instA.cluster.Close() // A is gone for the cluster
+	gone := time.Now()
+	ce := readClose(t, out)
+	require.Less(t, time.Since(gone), 2*timeout, "closed within the node timeout and a heartbeat")
+	require.Equal(t, websocket.CloseNormalClosure, ce.Code)
+	require.Contains(t, ce.Text, bridge.ReasonNodeLost)
+
+	// B's subscriber sees A's part end with node_lost, the next seq.
+	rest := readEvents(t, onB, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	part := append(first, rest...)
+	checkCall(t, part, call.callID, 0)
+	lost := part[len(part)-1]
+	require.Equal(t, bridge.ReasonNodeLost, lost["reason"])
+
+	// The provider reconnects the track to B: B takes the call over and
+	// continues its seq order.
+	re := dial(t, baseB, "/media/plivo", nil)
+	send(t, re, call.start(again, "outbound"))
+	for k := range 50 {
+		send(t, re, call.media(again, "outbound", k, 2000, gen))
+	}
+	eventually(t, func() bool { return metric(t, baseB, `bridge_nats_owner_claims_total{result="taken_over"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "B takes the call over")
+	cont := dial(t, baseB, "/ws/captions?call="+call.callID, nil)
+	send(t, re, call.stop(again, 52))
+	rec := waitEnded(t, baseB, call.callID)
+	require.Len(t, rec.Streams, 1, "B's record holds the stream it ran")
+	evs := readEvents(t, cont, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	require.Equal(t, bridge.TypeCallStarted, evs[0]["type"])
+	require.Equal(t, lost["seq"].(float64)+1, evs[0]["seq"], "the continuation starts at the seq after node_lost")
+	checkCall(t, evs, call.callID, lost["seq"].(float64))
+	require.Equal(t, bridge.ReasonStop, evs[len(evs)-1]["reason"])
+}
