@@ -1,6 +1,11 @@
 package cluster
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the cluster's Prometheus collectors.
 type Metrics struct {
@@ -20,6 +25,9 @@ type Metrics struct {
 	relayDropped        prometheus.Counter
 	relayBad            prometheus.Counter
 	relayStops          prometheus.Counter
+	// relaySub is the relay subscription, whose own drops (its buffer
+	// full) bridge_nats_relay_overflow_total reads.
+	relaySub atomic.Pointer[nats.Subscription]
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: kept
@@ -51,7 +59,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		relayBad:   counter("bridge_nats_relay_bad_frames_total", "Relayed media frames the owner could not record (bad payload or track)."),
 		relayStops: counter("bridge_nats_relay_stopped_total", "Relayed streams stopped by the call held here (the relay closes their socket)."),
 	}
+	overflow := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bridge_nats_relay_overflow_total",
+		Help: "Relay messages to this replica dropped because they came faster than it recorded them (the relay subscription's buffer was full)."},
+		func() float64 {
+			if sub := m.relaySub.Load(); sub != nil {
+				if n, err := sub.Dropped(); err == nil {
+					return float64(n)
+				}
+			}
+			return 0
+		})
 	if reg != nil {
+		reg.MustRegister(overflow)
 		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost,
 			m.ownerClaims, m.ownerReleaseDropped, m.relayStreamsOut, m.relayStreamsIn, m.relayFramesOut, m.relayFramesIn,
 			m.relayDropped, m.relayBad, m.relayStops)

@@ -323,6 +323,20 @@ func (c *Cluster) watchOwner(rs *RelayStream) {
 	}
 }
 
+// StopRelays closes the sockets of the streams this replica relays
+// (reason: shutdown when it drains), as Registry.Shutdown does for its own
+// calls' streams. Nil-safe.
+func (c *Cluster) StopRelays(reason string) {
+	if c == nil {
+		return
+	}
+	c.relay.mu.Lock()
+	defer c.relay.mu.Unlock()
+	for _, rs := range c.relay.out {
+		rs.stop(reason)
+	}
+}
+
 // relaySend publishes queued relay messages until ctx is done. A publish
 // that fails (disconnected, NATS's own reconnect buffer full) is counted
 // as a drop.

@@ -17,7 +17,7 @@ import (
 // Relay subscription limits: messages relayed to this replica wait in the
 // subscription's buffer for its one handler goroutine. Full (the handler
 // stalls, e.g. on a slow disk), NATS drops the newest and they are counted
-// (bridge_nats_relay_dropped_total): a lost frame is a silence in the
+// (bridge_nats_relay_overflow_total): a lost frame is a silence in the
 // recording.
 const (
 	relayPendingMsgs  = 8192
@@ -59,6 +59,7 @@ func (c *Cluster) listenRelay() error {
 		return fmt.Errorf("relay subscription limits: %w", err)
 	}
 	c.relaySub = sub
+	c.m.relaySub.Store(sub)
 	return nil
 }
 

@@ -38,11 +38,14 @@ func (p plivoCall) stop(stream string, seq int) []byte {
 	return fmt.Appendf(nil, `{"event":"stop","sequenceNumber":%d,"streamId":"%s"}`, seq, stream)
 }
 
-// startReplicaWith is startReplica with a node timeout.
-func startReplicaWith(t *testing.T, url, node string, nodeTimeout time.Duration) (*instance, string) {
+// startReplicaWith is startReplica with a node timeout and settings.
+func startReplicaWith(t *testing.T, url, node string, nodeTimeout time.Duration, set ...func(*config.Config)) (*instance, string) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.NATS = config.NATS{URL: url, NodeID: node, NodeTimeout: nodeTimeout}
+	for _, f := range set {
+		f(&cfg)
+	}
 	inst, base := startBridge(t, cfg)
 	select {
 	case <-inst.cluster.Ready():
@@ -253,4 +256,55 @@ func TestRelayOwnerLost(t *testing.T) {
 	require.Equal(t, lost["seq"].(float64)+1, evs[0]["seq"], "the continuation starts at the seq after node_lost")
 	checkCall(t, evs, call.callID, lost["seq"].(float64))
 	require.Equal(t, bridge.ReasonStop, evs[len(evs)-1]["reason"])
+}
+
+// TestRelayStoppedByOwner: the owner ends a split call (its maximum
+// duration): the relayed socket on the other replica is closed with the
+// owner's reason, as a local one is.
+func TestRelayStoppedByOwner(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplicaWith(t, srv.URL(), "replica-a", 0, func(c *config.Config) { c.Limits.MaxCallDuration = 2 * time.Second })
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	call := plivoCall{callID: "8a1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	const inStream, outStream = "8a1b2c3d-aaaa-4bbb-8ccc-000000000001", "8a1b2c3d-aaaa-4bbb-8ccc-000000000002"
+	in := dial(t, baseA, "/media/plivo", nil)
+	send(t, in, call.start(inStream, "inbound"), call.media(inStream, "inbound", 0, 0, gen))
+	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+	out := dial(t, baseB, "/media/plivo", nil)
+	send(t, out, call.start(outStream, "outbound"), call.media(outStream, "outbound", 0, 0, gen))
+
+	for _, c := range []*websocket.Conn{out, in} {
+		ce := readClose(t, c)
+		require.Equal(t, websocket.CloseNormalClosure, ce.Code)
+		require.Equal(t, "stream ended by the bridge: "+bridge.ReasonTimeout, ce.Text)
+	}
+	rec := waitEnded(t, baseA, call.callID)
+	require.Equal(t, bridge.ReasonTimeout, rec.Reason)
+	require.Len(t, rec.Streams, 2)
+	require.Equal(t, 1.0, metric(t, baseA, "bridge_nats_relay_stopped_total"))
+}
+
+// TestRelayRefusedByOwner: a stream the owner refuses (another account's
+// stream with the call's id) is answered on the relaying replica as a
+// local refusal: closed with 1008 and the reason, counted there.
+func TestRelayRefusedByOwner(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	call := plivoCall{callID: "9a1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	in := dial(t, baseA, "/media/plivo", nil)
+	send(t, in, call.start("9a1b2c3d-aaaa-4bbb-8ccc-000000000001", "inbound"), call.media("9a1b2c3d-aaaa-4bbb-8ccc-000000000001", "inbound", 0, 0, gen))
+	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+
+	other := dial(t, baseB, "/media/plivo", nil)
+	send(t, other, fmt.Appendf(nil, `{"event":"start","sequenceNumber":1,"start":{"callId":"%s","streamId":"9a1b2c3d-aaaa-4bbb-8ccc-000000000002","accountId":"MA9999999999999999999","tracks":["outbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000}}}`, call.callID))
+	ce := readClose(t, other)
+	require.Equal(t, websocket.ClosePolicyViolation, ce.Code)
+	require.Contains(t, ce.Text, "call belongs to another account")
+	require.Equal(t, 1.0, metric(t, baseB, `bridge_streams_refused_total{reason="account_mismatch"}`))
+	require.Zero(t, metric(t, baseB, "bridge_nats_relay_streams_sent_total"))
 }

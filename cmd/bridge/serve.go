@@ -96,6 +96,7 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	case <-force.Done():
 		return errForced
 	}
+	inst.cluster.StopRelays(bridge.ReasonShutdown)
 	inst.hub.Close()
 	_ = app.ShutdownWithTimeout(5 * time.Second)
 	if err := up.stop(force); err != nil {
