@@ -38,6 +38,21 @@
 //     mutex and hand events to the sink under it, so a call's events reach
 //     the sink in seq order.
 //
+//   - The releaser deletes the owner keys (bucket Config.OwnersBucket) of
+//     calls ended here, from a queue of releaseQueue ids (full: the key is
+//     left to expire after Config.OwnerTTL).
+//   - The relay sender publishes the messages of streams relayed from here
+//     (core NATS, RelaySubject of the owner) from a queue of
+//     Config.RelayQueue messages that the media sockets fill without
+//     blocking (full: dropped and counted).
+//
+// Besides, the relay subscription's handler (one NATS goroutine) runs the
+// streams relayed to this replica on the registry (Streams), and one
+// watcher goroutine per relayed stream, on either side, ends it when the
+// other side is lost or silent, or tells the relay that the call stopped
+// it; Run waits for them after the cluster stops. See owner.go and
+// relay.go for the protocol and its bounds.
+//
 // The NATS client reconnects by itself; the receiver's ordered consumer
 // is recreated after a reconnect.
 package cluster
