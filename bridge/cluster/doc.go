@@ -11,7 +11,7 @@
 // its own caption hub (a bridge.Publisher), which then serves them like
 // its own: late join, resume after a seq, all-calls subscribers.
 //
-// Goroutines: Run starts three and returns when all have exited.
+// Goroutines: Run starts five and returns when all have exited.
 //
 //   - The sender takes events from a queue of Config.Queue events that
 //     Publish fills (Publish never blocks: when the queue is full the event
@@ -37,7 +37,6 @@
 //     The receiver and the watcher share the per-call state under one
 //     mutex and hand events to the sink under it, so a call's events reach
 //     the sink in seq order.
-//
 //   - The releaser deletes the owner keys (bucket Config.OwnersBucket) of
 //     calls ended here, from a queue of releaseQueue ids (full: the key is
 //     left to expire after Config.OwnerTTL).
