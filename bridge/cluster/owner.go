@@ -81,6 +81,10 @@ func (c *Cluster) owners(ctx context.Context) (jetstream.KeyValue, error) {
 // means the bucket could not be asked (NATS away): the caller runs the
 // call here, as a single replica would.
 func (c *Cluster) Claim(ctx context.Context, callID string) (Claim, error) {
+	if !c.Connected() {
+		// Not worth a request that would wait for the reconnect.
+		return Claim{Owner: c.cfg.NodeID, Local: true}, errors.New("owner of call: NATS is disconnected")
+	}
 	ctx, cancel := context.WithTimeout(ctx, ownerWait)
 	defer cancel()
 	kv, err := c.owners(ctx)

@@ -57,14 +57,32 @@ type relays struct {
 	queue chan relayMsg
 	bufs  sync.Pool // *[]byte message buffers, back after publishing
 
-	watchers sync.WaitGroup // one per stream, either side
-	stopped  chan struct{}  // closed when the cluster stops: watchers return
-	stopOnce sync.Once
+	watchers sync.WaitGroup // one per stream, either side, and relayed starts
+	stopped  chan struct{}  // closed (under mu) when the cluster stops: watchers return, none start
+}
+
+// goWatch runs f on a tracked goroutine, unless the cluster has stopped.
+func (q *relays) goWatch(f func()) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	select {
+	case <-q.stopped:
+		return false
+	default:
+	}
+	q.watchers.Go(f)
+	return true
 }
 
 // stop ends the watchers and waits for them.
 func (q *relays) stop() {
-	q.stopOnce.Do(func() { close(q.stopped) })
+	q.mu.Lock()
+	select {
+	case <-q.stopped:
+	default:
+		close(q.stopped)
+	}
+	q.mu.Unlock()
 	q.watchers.Wait()
 }
 
@@ -163,10 +181,18 @@ func (c *Cluster) startRelay(p provider.Name, st *provider.Start, owner string) 
 		if errors.Is(err, nats.ErrNoResponders) {
 			return nil, err
 		}
+		if errors.Is(err, nats.ErrTimeout) {
+			// The owner may take the stream after all: tell it the
+			// stream is over, so it does not wait for its relay timeout.
+			rs.endOnce.Do(func() { close(rs.done) })
+			rs.sendEnd(bridge.ReasonError, errors.New("relay start timed out"))
+		}
 		return nil, fmt.Errorf("relay stream to %s: %w", owner, err)
 	}
 	c.m.relayStreamsOut.Inc()
-	c.relay.watchers.Go(func() { c.watchOwner(rs) })
+	if !c.relay.goWatch(func() { c.watchOwner(rs) }) {
+		rs.stop(bridge.ReasonShutdown)
+	}
 	c.log.Info().Str("call_id", bridge.Clip(st.CallID)).Str("stream_id", bridge.Clip(st.StreamID)).Str("owner", owner).
 		Msg("stream relayed to the replica that holds its call")
 	return rs, nil
@@ -259,22 +285,27 @@ func (r *RelayStream) End(reason string, err error) {
 		delete(q.out, r.id)
 		q.mu.Unlock()
 		close(r.done)
-		if reason == bridge.ReasonNodeLost {
-			return // nobody to tell
-		}
-		bp := q.bufs.Get().(*[]byte)
-		b := appendStr(appendHead((*bp)[:0], kindEnd, r.id), reason)
-		if err != nil {
-			b = append(b, err.Error()...)
-		}
-		*bp = b
-		select {
-		case q.queue <- relayMsg{subj: r.subj, buf: bp}:
-		default:
-			q.bufs.Put(bp)
-			r.c.m.relayDropped.Inc()
+		if reason != bridge.ReasonNodeLost { // else nobody to tell
+			r.sendEnd(reason, err)
 		}
 	})
+}
+
+// sendEnd queues the end message without blocking.
+func (r *RelayStream) sendEnd(reason string, err error) {
+	q := r.c.relay
+	bp := q.bufs.Get().(*[]byte)
+	b := appendStr(appendHead((*bp)[:0], kindEnd, r.id), reason)
+	if err != nil {
+		b = append(b, err.Error()...)
+	}
+	*bp = b
+	select {
+	case q.queue <- relayMsg{subj: r.subj, buf: bp}:
+	default:
+		q.bufs.Put(bp)
+		r.c.m.relayDropped.Inc()
+	}
 }
 
 // Stopped is closed when the owner stopped the call's streams, or was

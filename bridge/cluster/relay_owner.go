@@ -71,7 +71,13 @@ func (c *Cluster) onRelay(m *nats.Msg) {
 		return
 	}
 	if kind == kindBegin {
-		c.relayBegin(m, string(id), rest)
+		// On a goroutine of its own: a start may wait for the registry
+		// (disk, a previous call of the id finishing), and must not hold
+		// up the frames of the other relayed streams. The relay sends
+		// nothing else for this stream before the answer. Bounded by the
+		// relaying replicas' sockets waiting for their start.
+		sid := string(id)
+		c.relay.goWatch(func() { c.relayBegin(m, sid, rest) })
 		return
 	}
 	q := c.relay
@@ -173,8 +179,13 @@ func (c *Cluster) relayBegin(m *nats.Msg, id string, b []byte) {
 	c.relay.mu.Lock()
 	c.relay.in[id] = in
 	c.relay.mu.Unlock()
+	if !c.relay.goWatch(func() { c.watchRelayed(in) }) {
+		c.dropRelayed(in)
+		in.end(bridge.ReasonShutdown, nil)
+		c.answer(m, fmt.Errorf("%w: this replica is stopping", bridge.ErrShuttingDown))
+		return
+	}
 	c.m.relayStreamsIn.Inc()
-	c.relay.watchers.Go(func() { c.watchRelayed(in) })
 	c.answer(m, nil)
 }
 

@@ -108,6 +108,9 @@ func TestCallSplitOverReplicas(t *testing.T) {
 	for k := range outFrames {
 		send(t, out, call.media(outStream, "outbound", k, offsetMs, outGen))
 	}
+	// Both streams are on the call before either stops.
+	eventually(t, func() bool { return metric(t, baseA, "bridge_nats_relay_frames_received_total") == outFrames },
+		10*time.Second, 5*time.Millisecond, "A records B's frames")
 	send(t, out, call.stop(outStream, outFrames+2))
 	send(t, in, call.stop(inStream, inFrames+2))
 
