@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/bridge/cluster/clustertest"
 	"github.com/callcaptions/bridge/config"
+	"github.com/callcaptions/bridge/recorder"
+	"github.com/callcaptions/bridge/recorder/s3store/s3test"
 )
 
 // plivoCall plays Plivo frames: each track on its own socket, placed by
@@ -79,6 +82,35 @@ func seqs(evs []map[string]any) []string {
 	return out
 }
 
+// The split call of playSplit: inbound frames on A from the call's start,
+// outbound frames on B from splitOffsetMs on.
+const splitOffsetMs, splitIn, splitOut = 1000, 150, 100
+
+// playSplit plays call with its inbound socket on replica A (which then
+// holds the call) and its outbound socket on B, and stops both once both
+// are on the call.
+func playSplit(t *testing.T, baseA, baseB string, call plivoCall, inGen, outGen func(int) float64) {
+	t.Helper()
+	inStream, outStream := call.callID+"-in", call.callID+"-out"
+	in := dial(t, baseA, "/media/plivo", nil)
+	send(t, in, call.start(inStream, "inbound"))
+	for k := range splitIn {
+		send(t, in, call.media(inStream, "inbound", k, 0, inGen))
+	}
+	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+	out := dial(t, baseB, "/media/plivo", nil)
+	send(t, out, call.start(outStream, "outbound"))
+	for k := range splitOut {
+		send(t, out, call.media(outStream, "outbound", k, splitOffsetMs, outGen))
+	}
+	// Both streams are on the call before either stops.
+	eventually(t, func() bool { return metric(t, baseA, "bridge_nats_relay_frames_received_total") == splitOut },
+		10*time.Second, 5*time.Millisecond, "A records B's frames")
+	send(t, out, call.stop(outStream, splitOut+2))
+	send(t, in, call.stop(inStream, splitIn+2))
+}
+
 // TestCallSplitOverReplicas: a call whose inbound socket reaches replica A
 // and whose outbound socket reaches replica B is one call, held by A (its
 // first stream's replica): one record with both streams and tracks, both
@@ -90,35 +122,16 @@ func TestCallSplitOverReplicas(t *testing.T) {
 	_, baseB := startReplica(t, srv.URL(), "replica-b")
 	inGen, outGen := bursts(300, 8000, 0, 0.4, 1), bursts(500, 8000, 0.2, 0.6, 1.5)
 	call := plivoCall{callID: "5a1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
-	const inStream, outStream = "5a1b2c3d-aaaa-4bbb-8ccc-000000000001", "5a1b2c3d-aaaa-4bbb-8ccc-000000000002"
-	const offsetMs, inFrames, outFrames = 1000, 150, 100
 
 	onA := dial(t, baseA, "/ws/captions?call="+call.callID, nil)
 	onB := dial(t, baseB, "/ws/captions?call="+call.callID, nil)
-
-	in := dial(t, baseA, "/media/plivo", nil)
-	send(t, in, call.start(inStream, "inbound"))
-	for k := range inFrames {
-		send(t, in, call.media(inStream, "inbound", k, 0, inGen))
-	}
-	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
-		10*time.Second, 5*time.Millisecond, "A holds the call")
-	out := dial(t, baseB, "/media/plivo", nil)
-	send(t, out, call.start(outStream, "outbound"))
-	for k := range outFrames {
-		send(t, out, call.media(outStream, "outbound", k, offsetMs, outGen))
-	}
-	// Both streams are on the call before either stops.
-	eventually(t, func() bool { return metric(t, baseA, "bridge_nats_relay_frames_received_total") == outFrames },
-		10*time.Second, 5*time.Millisecond, "A records B's frames")
-	send(t, out, call.stop(outStream, outFrames+2))
-	send(t, in, call.stop(inStream, inFrames+2))
+	playSplit(t, baseA, baseB, call, inGen, outGen)
 
 	rec := waitEnded(t, baseA, call.callID)
 	require.Len(t, rec.Streams, 2, "one record with both streams")
 	require.Len(t, rec.Tracks, 2)
-	requireFrames(t, fetchWAV(t, baseA, call.callID, "inbound"), 0, inGen, inFrames)
-	requireFrames(t, fetchWAV(t, baseA, call.callID, "outbound"), offsetMs*8, outGen, outFrames)
+	requireFrames(t, fetchWAV(t, baseA, call.callID, "inbound"), 0, inGen, splitIn)
+	requireFrames(t, fetchWAV(t, baseA, call.callID, "outbound"), splitOffsetMs*8, outGen, splitOut)
 
 	isEnd := func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded }
 	evA, evB := readEvents(t, onA, isEnd), readEvents(t, onB, isEnd)
@@ -133,8 +146,8 @@ func TestCallSplitOverReplicas(t *testing.T) {
 	}
 	require.Equal(t, map[any]bool{"inbound": true, "outbound": true}, tracks, "finals of both tracks in that order")
 
-	require.Equal(t, float64(outFrames), metric(t, baseB, "bridge_nats_relay_frames_sent_total"))
-	require.Equal(t, float64(outFrames), metric(t, baseA, "bridge_nats_relay_frames_received_total"))
+	require.Equal(t, float64(splitOut), metric(t, baseB, "bridge_nats_relay_frames_sent_total"))
+	require.Equal(t, float64(splitOut), metric(t, baseA, "bridge_nats_relay_frames_received_total"))
 	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_relay_streams_sent_total"))
 	require.Equal(t, 1.0, metric(t, baseA, "bridge_nats_relay_streams_received_total"))
 	require.Equal(t, 1.0, metric(t, baseB, `bridge_nats_owner_claims_total{result="remote"}`))
@@ -310,4 +323,87 @@ func TestRelayRefusedByOwner(t *testing.T) {
 	require.Contains(t, ce.Text, "call belongs to another account")
 	require.Equal(t, 1.0, metric(t, baseB, `bridge_streams_refused_total{reason="account_mismatch"}`))
 	require.Zero(t, metric(t, baseB, "bridge_nats_relay_streams_sent_total"))
+}
+
+// TestCallSplitOverReplicasInS3: replicas sharing a bucket upload a split
+// call once, from its owner: both WAVs, byte for byte, and one call.json
+// listing both streams, under the call's prefix.
+func TestCallSplitOverReplicasInS3(t *testing.T) {
+	s3 := s3test.Start(t)
+	bucket := s3.Bucket("split")
+	srv := clustertest.Start(t)
+	withS3 := func(c *config.Config) { c.S3 = s3Config(t, s3, bucket).S3 }
+	_, baseA := startReplicaWith(t, srv.URL(), "replica-a", 0, withS3)
+	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", 0, withS3)
+	inGen, outGen := bursts(300, 8000, 0, 0.4, 1), bursts(500, 8000, 0.2, 0.6, 1.5)
+	call := plivoCall{callID: "5b1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	playSplit(t, baseA, baseB, call, inGen, outGen)
+	waitEnded(t, baseA, call.callID)
+
+	folder := "calls/" + recorder.FolderName(call.callID) + "/"
+	eventually(t, func() bool { return len(s3.Keys(bucket, folder)) == len(callFileNames) }, 15*time.Second, 50*time.Millisecond,
+		"the call's files in the bucket")
+	require.ElementsMatch(t, callFileNames, trimKeys(s3.Keys(bucket, folder), folder))
+	obj := func(name string) []byte {
+		b, ok := s3.Object(bucket, folder+name)
+		require.True(t, ok, name)
+		return b
+	}
+	requireFrames(t, parseWAV(t, obj("inbound.wav")), 0, inGen, splitIn)
+	requireFrames(t, parseWAV(t, obj("outbound.wav")), splitOffsetMs*8, outGen, splitOut)
+	var rec bridge.CallRecord
+	require.NoError(t, json.Unmarshal(obj("call.json"), &rec))
+	require.Len(t, rec.Streams, 2)
+	require.Len(t, rec.Tracks, 2)
+	require.Equal(t, 1.0, metric(t, baseA, `bridge_s3_uploads_total{result="ok"}`))
+	require.Zero(t, metric(t, baseB, `bridge_s3_uploads_total{result="ok"}`), "B uploads nothing of the call")
+}
+
+// TestRelayLost: the replica relaying a stream (B) loses NATS mid-call.
+// The owner (A) ends the relayed stream (reason disconnect, the error
+// naming B) within the node timeout, and the call goes on with its own
+// stream until that stops.
+func TestRelayLost(t *testing.T) {
+	srv := clustertest.Start(t)
+	const timeout = 3 * time.Second // --node-timeout's least
+	_, baseA := startReplicaWith(t, srv.URL(), "replica-a", timeout)
+	instB, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout)
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	call := plivoCall{callID: "7b1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	const inStream, outStream = "7b1b2c3d-aaaa-4bbb-8ccc-000000000001", "7b1b2c3d-aaaa-4bbb-8ccc-000000000002"
+	in := dial(t, baseA, "/media/plivo", nil)
+	send(t, in, call.start(inStream, "inbound"), call.media(inStream, "inbound", 0, 0, gen))
+	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+	out := dial(t, baseB, "/media/plivo", nil)
+	send(t, out, call.start(outStream, "outbound"))
+	for k := range 20 {
+		send(t, out, call.media(outStream, "outbound", k, 0, gen))
+	}
+	eventually(t, func() bool { return metric(t, baseA, "bridge_nats_relay_frames_received_total") == 20 },
+		10*time.Second, 5*time.Millisecond, "A records B's frames")
+	eventually(t, func() bool { return metric(t, baseA, "bridge_nats_nodes") == 2 }, 10*time.Second, 10*time.Millisecond, "A hears B")
+
+	instB.cluster.Close() // B is gone for the cluster; its socket stays open
+	gone := time.Now()
+	eventually(t, func() bool {
+		var rec bridge.CallRecord
+		if getJSON(t, baseA, "/api/calls/"+url.PathEscape(call.callID), &rec) != http.StatusOK {
+			return false
+		}
+		for _, s := range rec.Streams {
+			if s.StreamID == outStream && s.EndedAt != nil {
+				require.Equal(t, bridge.ReasonDisconnect, s.Reason)
+				require.Contains(t, s.Error, "replica-b")
+				return true
+			}
+		}
+		return false
+	}, 3*timeout, 20*time.Millisecond, "A ends the relayed stream")
+	require.Less(t, time.Since(gone), 2*timeout, "within the node timeout and a heartbeat")
+
+	send(t, in, call.media(inStream, "inbound", 1, 0, gen), call.stop(inStream, 3))
+	rec := waitEnded(t, baseA, call.callID)
+	require.Equal(t, bridge.ReasonStop, rec.Reason)
+	require.Len(t, rec.Streams, 2)
 }
