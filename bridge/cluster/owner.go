@@ -42,8 +42,9 @@ type Claim struct {
 	Owner string // node id; this replica's when Local
 	Local bool
 	// TookOver: the call's previous owner was lost and this replica now
-	// holds the call; LastSeq is the last seq of the call this replica
-	// has seen from the lost owner (0: none).
+	// holds the call. LastSeq is the last seq of the call this replica
+	// has seen from another replica (0: none): the lost owner's, or that
+	// of a call of this id that ended on another replica.
 	TookOver bool
 	LastSeq  uint64
 	rev      uint64
@@ -96,7 +97,7 @@ func (c *Cluster) Claim(ctx context.Context, callID string) (Claim, error) {
 		rev, err := kv.Create(ctx, key, []byte(c.cfg.NodeID))
 		if err == nil {
 			c.m.ownerClaims.WithLabelValues("created").Inc()
-			return Claim{Owner: c.cfg.NodeID, Local: true, rev: rev}, nil
+			return Claim{Owner: c.cfg.NodeID, Local: true, LastSeq: c.lastSeq(callID), rev: rev}, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return Claim{Owner: c.cfg.NodeID, Local: true}, fmt.Errorf("create owner of call: %w", err)
@@ -158,6 +159,18 @@ func (c *Cluster) takeOver(ctx context.Context, kv jetstream.KeyValue, callID st
 	c.mu.Unlock()
 	c.log.Warn().Str("call_id", callID).Uint64("last_seq", last).Msg("call of a lost replica taken over: it continues here")
 	return Claim{Owner: c.cfg.NodeID, Local: true, TookOver: true, LastSeq: last, rev: nrev}, nil
+}
+
+// lastSeq is the last seq of callID handed on from another replica (0:
+// none): a call that ended there and continues here (within the resume
+// window) goes on after it.
+func (c *Cluster) lastSeq(callID string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.seen[callID]; ok && s.node != c.cfg.NodeID {
+		return s.seq
+	}
+	return 0
 }
 
 // alive says whether node is a live replica: heard within NodeTimeout, or

@@ -21,7 +21,7 @@ import (
 func TestClaim(t *testing.T) {
 	srv := clustertest.Start(t)
 	a, _ := start(t, srv.URL(), "node-a", Config{NodeTimeout: nodeTimeout})
-	b, _ := start(t, srv.URL(), "node-b", Config{NodeTimeout: nodeTimeout})
+	b, fromA := start(t, srv.URL(), "node-b", Config{NodeTimeout: nodeTimeout})
 	ctx := context.Background()
 
 	cl, err := a.Claim(ctx, "CA-claim")
@@ -50,9 +50,11 @@ func TestClaim(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { _, err := kv.Get(ctx, ownerKey("CA-claim")); return err != nil }, 10*time.Second, 10*time.Millisecond,
 		"the owner's call.ended deletes the key")
+	require.Eventually(t, func() bool { return len(fromA.events()) == 2 }, 10*time.Second, 10*time.Millisecond, "B has A's events")
 	cl, err = b.Claim(ctx, "CA-claim")
 	require.NoError(t, err)
-	require.Equal(t, Claim{Owner: "node-b", Local: true}, withoutRev(cl), "a later stream makes a new owner")
+	require.Equal(t, Claim{Owner: "node-b", Local: true, LastSeq: 2}, withoutRev(cl),
+		"a later stream makes a new owner, which continues after A's call.ended")
 }
 
 func withoutRev(cl Claim) Claim { cl.rev = 0; return cl }

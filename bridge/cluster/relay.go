@@ -115,7 +115,7 @@ func (c *Cluster) Route(p provider.Name, st *provider.Start) (*RelayStream, erro
 			return nil, nil
 		}
 		if cl.Local {
-			if cl.TookOver && c.streams != nil {
+			if cl.LastSeq > 0 && c.streams != nil {
 				c.streams.ContinueAfter(st.CallID, cl.LastSeq)
 			}
 			return nil, nil

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,9 +13,12 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster"
 	"github.com/callcaptions/bridge/bridge/cluster/clustertest"
 	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/recorder"
@@ -406,4 +412,43 @@ func TestRelayLost(t *testing.T) {
 	rec := waitEnded(t, baseA, call.callID)
 	require.Equal(t, bridge.ReasonStop, rec.Reason)
 	require.Len(t, rec.Streams, 2)
+}
+
+// TestResumeOnAnotherReplica: a call that ended on A continues within the
+// resume window on B (A released the call's key when it ended): B's part
+// carries on the call's seq order after A's call.ended.
+func TestResumeOnAnotherReplica(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	const callSid = "CA7d000000000000000000000000000001"
+	onB := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	media := dial(t, baseA, "/media", nil)
+	playBursts(t, media, callSid, "MZ7d000000000000000000000000000001", 60)
+	send(t, media, twilioStop("MZ7d000000000000000000000000000001", callSid, 62))
+	first := readEvents(t, onB, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	ended := first[len(first)-1]["seq"].(float64)
+
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	kv, err := js.KeyValue(context.Background(), cluster.DefaultOwnersBucket)
+	require.NoError(t, err)
+	eventually(t, func() bool {
+		_, err := kv.Get(context.Background(), base64.RawURLEncoding.EncodeToString([]byte(callSid)))
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	}, 10*time.Second, 10*time.Millisecond, "A releases the key of its ended call")
+
+	again := dial(t, baseB, "/media", nil)
+	playBursts(t, again, callSid, "MZ7d000000000000000000000000000002", 60)
+	eventually(t, func() bool { return metric(t, baseB, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "B holds the continued call")
+	cont := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	send(t, again, twilioStop("MZ7d000000000000000000000000000002", callSid, 62))
+	evs := readEvents(t, cont, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	require.Equal(t, bridge.TypeCallStarted, evs[0]["type"])
+	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's call.ended")
+	checkCall(t, evs, callSid, ended)
 }
