@@ -130,7 +130,7 @@ func (c *Cluster) Route(p provider.Name, st *provider.Start) (*RelayStream, erro
 			cl, err = c.Claim(ctx, st.CallID)
 		}
 	}
-	return nil, fmt.Errorf("%w: owner of the call changed on every try", bridge.ErrShuttingDown)
+	return nil, errors.New("the owner of the call changed on every try")
 }
 
 // RelayStream is a stream whose socket is on this replica and whose call
