@@ -89,11 +89,21 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Gate is what a sink may implement besides bridge.Publisher to be told
+// whether other replicas' events can reach it: false while this replica
+// is cut off from NATS or cannot read the stream, true again once it
+// reads it. Calls come one at a time, only on a change, and never under
+// the lock the events are handed on under.
+type Gate interface {
+	Available(up bool)
+}
+
 // Cluster publishes this replica's events to the stream and hands other
 // replicas' events to a local publisher (the caption hub).
 type Cluster struct {
 	cfg  Config
 	sink bridge.Publisher
+	gate Gate // sink's, or nil
 	m    *Metrics
 	log  zerolog.Logger
 
@@ -101,6 +111,16 @@ type Cluster struct {
 	js        jetstream.JetStream
 	queue     chan bridge.Event // Publish → sender; size Config.Queue
 	connected atomic.Bool
+	up        chan struct{} // one slot: the connection came back (wakes the sender)
+
+	// reading: the receiver reads the stream. The gate is told
+	// connected && reading, under gateMu, when it changes.
+	reading   atomic.Bool
+	gateMu    sync.Mutex
+	available bool
+	// streamSeq is the stream sequence of the last message the receiver
+	// read: after a failure it reads on from the next one. Receiver only.
+	streamSeq uint64
 
 	ready     chan struct{} // closed once the stream exists and the receiver reads it
 	readyOnce sync.Once
@@ -139,7 +159,12 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 	c := &Cluster{
 		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
 		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
-		nodes: map[string]time.Time{},
+		nodes: map[string]time.Time{}, up: make(chan struct{}, 1),
+	}
+	if g, ok := sink.(Gate); ok {
+		c.gate = g
+		// Until the stream is read, other replicas' calls cannot be shown.
+		g.Available(false)
 	}
 	opts := []nats.Option{
 		nats.Name("bridge " + cfg.NodeID),
@@ -190,8 +215,27 @@ func (c *Cluster) setConnected(up bool, server string) {
 	if up {
 		c.rejoined.Store(true)
 		c.m.connected.Set(1)
+		select {
+		case c.up <- struct{}{}:
+		default: // a wake-up is pending already
+		}
 	} else {
 		c.m.connected.Set(0)
+	}
+	c.report()
+}
+
+// report tells the gate whether other replicas' events can reach the
+// sink, when that changed.
+func (c *Cluster) report() {
+	if c.gate == nil {
+		return
+	}
+	c.gateMu.Lock()
+	defer c.gateMu.Unlock()
+	if now := c.connected.Load() && c.reading.Load(); now != c.available {
+		c.available = now
+		c.gate.Available(now)
 	}
 }
 
@@ -202,7 +246,8 @@ func (c *Cluster) Connected() bool { return c.connected.Load() }
 func (c *Cluster) Ready() <-chan struct{} { return c.ready }
 
 // Publish queues ev for the stream. It never blocks: when the queue is
-// full, ev is dropped and counted.
+// full (NATS is slow, or unreachable and the sender waits for it), ev is
+// dropped and counted.
 func (c *Cluster) Publish(ev bridge.Event) {
 	select {
 	case c.queue <- ev:
@@ -240,7 +285,9 @@ func (c *Cluster) Close() {
 const flushWait = 2 * time.Second
 
 // send publishes queued events until ctx is done, then what is still
-// queued, and waits up to flushWait for their acknowledgements.
+// queued, and waits up to flushWait for their acknowledgements. While the
+// connection is down it waits for it, and the events wait in the queue:
+// other replicas get them, in order, once it is back.
 func (c *Cluster) send(ctx context.Context) {
 	for {
 		select {
@@ -248,6 +295,15 @@ func (c *Cluster) send(ctx context.Context) {
 			c.flush()
 			return
 		case ev := <-c.queue:
+			for !c.nc.IsConnected() {
+				select {
+				case <-ctx.Done():
+					c.sendOne(ev) // dropped and counted: the connection is down
+					c.flush()
+					return
+				case <-c.up:
+				}
+			}
 			c.sendOne(ev)
 		}
 	}

@@ -37,7 +37,7 @@ func newCluster(cfg config.Config, hub *web.Hub, reg prometheus.Registerer, log 
 	}
 	c, err := cluster.New(cluster.Config{
 		Servers: cfg.NATS.Servers(), Creds: cfg.NATS.Creds, CA: cfg.NATS.CA, NodeID: node, NodeTimeout: cfg.NATS.NodeTimeout,
-	}, hub, cluster.NewMetrics(reg), log)
+	}, hub.Remote(), cluster.NewMetrics(reg), log)
 	if err != nil {
 		return nil, err
 	}
