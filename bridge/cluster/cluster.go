@@ -242,6 +242,10 @@ func (c *Cluster) report() {
 // Connected reports whether the connection to NATS is up.
 func (c *Cluster) Connected() bool { return c.connected.Load() }
 
+// Available reports whether events flow both ways: the connection is up
+// and the receiver reads the stream.
+func (c *Cluster) Available() bool { return c.connected.Load() && c.reading.Load() }
+
 // Ready is closed once the stream exists and the receiver reads it.
 func (c *Cluster) Ready() <-chan struct{} { return c.ready }
 

@@ -79,10 +79,11 @@ func (r *clusterRun) stop() {
 	r.once.Do(func() { r.cancel(); <-r.done })
 }
 
-// natsState tells /readyz about the connection; nil without cluster mode.
+// natsState tells /readyz whether the cluster shares events both ways
+// (connected, and reading the stream); nil without cluster mode.
 func natsState(c *cluster.Cluster) func() bool {
 	if c == nil {
 		return nil
 	}
-	return c.Connected
+	return c.Available
 }
