@@ -16,12 +16,15 @@
 //   - The sender takes events from a queue of Config.Queue events that
 //     Publish fills (Publish never blocks: when the queue is full the event
 //     is dropped and counted) and publishes them asynchronously, at most
-//     Config.Window unacknowledged at once. When the window is full, or the
-//     connection is down, the event is dropped and counted
-//     (bridge_nats_publish_dropped_total): captions to other replicas are
-//     best effort, and a slow or absent NATS never holds up a call.
+//     Config.Window unacknowledged at once. When the window is full the
+//     event is dropped and counted (bridge_nats_publish_dropped_total):
+//     captions to other replicas are best effort, and a slow or absent
+//     NATS never holds up a call. While the connection is down the sender
+//     waits for it and events wait in the queue, so other replicas get
+//     them, in order, once it is back.
 //   - The receiver reads the stream with an ordered consumer from the
-//     newest event on, one event at a time, in stream order (a call's
+//     newest event on (after a failure, from the message after the last
+//     one it read), one event at a time, in stream order (a call's
 //     events are published by one replica, in seq order, so they arrive in
 //     seq order). Its own node's events are skipped. When it first sees a
 //     call past its call.started (the call began before this replica
@@ -39,5 +42,8 @@
 //     the sink in seq order.
 //
 // The NATS client reconnects by itself; the receiver's ordered consumer
-// is recreated after a reconnect.
+// is recreated after a reconnect. A sink that is also a Gate is told,
+// from the NATS client's callbacks and the receiver, whether other
+// replicas' events can reach it (connected and reading): the caption hub
+// then closes the subscribers that depend on them (close code 4503).
 package cluster

@@ -307,6 +307,8 @@ func TestClusterProcesses(t *testing.T) {
 		last := before[len(before)-1]["seq"].(float64)
 		_, code, _ = readToClose(t, dial(t, b.base, fmt.Sprintf("/ws/captions?call=%s&after=%d", sid, int(last)), nil))
 		require.Equal(t, web.CloseClusterUnavailable, code, "a new subscriber of A's call on B is refused at once")
+		// Or it goes to the replica holding the call, which serves it.
+		toA := dial(t, a.base, fmt.Sprintf("/ws/captions?call=%s&after=%d", sid, int(last)), nil)
 
 		moreTwilio(t, p, 100, 200) // the call goes on while NATS is away
 		p.waitReceived(t, a.base)
@@ -331,13 +333,31 @@ func TestClusterProcesses(t *testing.T) {
 		}, 20*time.Second, 200*time.Millisecond, "B's subscriber cannot resume")
 		checkCall(t, rest, sid, last)
 		require.Equal(t, finalsOf(want), finalsOf(append(before, rest...)), "B's subscriber lost no final")
+		restA := readEvents(t, toA, isEnded)
+		checkCall(t, restA, sid, last)
+		require.Equal(t, finalsOf(want), finalsOf(append(before, restA...)), "resumed on A while NATS was away, nothing lost")
 		require.Equal(t, want[len(want)-1]["seq"], rest[len(rest)-1]["seq"])
+
+		// A's own subscriber has every final of the call's transcript.
+		waitEnded(t, a.base, sid)
+		var tr bridge.Transcript
+		require.Equal(t, http.StatusOK, getJSON(t, a.base, "/api/calls/"+sid+"/transcript", &tr))
+		var segments, finals []string
+		for _, seg := range tr.Segments {
+			segments = append(segments, seg.SegmentID+" "+seg.Text)
+		}
+		for _, ev := range want {
+			if isFinal(ev) {
+				finals = append(finals, fmt.Sprintf("%v %v", ev["segment_id"], ev["text"]))
+			}
+		}
+		require.NotEmpty(t, segments)
+		require.ElementsMatch(t, segments, finals, "A's subscriber lost no final")
 
 		require.Greater(t, metric(t, a.base, "bridge_nats_published_total"), published, "publishing resumed")
 		require.Zero(t, metric(t, a.base, "bridge_nats_publish_dropped_total"))
 		require.GreaterOrEqual(t, metric(t, b.base, "bridge_subscribers_cluster_unavailable_total"), 3.0)
 
-		waitEnded(t, a.base, sid)
 		eventually(t, func() bool {
 			_, ok := e.object(sid, "call.json")
 			return ok && metric(t, a.base, "bridge_s3_upload_backlog") == 0
