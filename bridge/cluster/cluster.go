@@ -111,7 +111,9 @@ type Cluster struct {
 	js        jetstream.JetStream
 	queue     chan bridge.Event // Publish → sender; size Config.Queue
 	connected atomic.Bool
-	up        chan struct{} // one slot: the connection came back (wakes the sender)
+	// One slot each: the connection came back. upSend wakes the sender,
+	// upRecv the receiver waiting to read the stream again.
+	upSend, upRecv chan struct{}
 
 	// reading: the receiver reads the stream. The gate is told
 	// connected && reading, under gateMu, when it changes.
@@ -159,7 +161,7 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 	c := &Cluster{
 		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
 		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
-		nodes: map[string]time.Time{}, up: make(chan struct{}, 1),
+		nodes: map[string]time.Time{}, upSend: make(chan struct{}, 1), upRecv: make(chan struct{}, 1),
 	}
 	if g, ok := sink.(Gate); ok {
 		c.gate = g
@@ -215,9 +217,11 @@ func (c *Cluster) setConnected(up bool, server string) {
 	if up {
 		c.rejoined.Store(true)
 		c.m.connected.Set(1)
-		select {
-		case c.up <- struct{}{}:
-		default: // a wake-up is pending already
+		for _, ch := range []chan struct{}{c.upSend, c.upRecv} {
+			select {
+			case ch <- struct{}{}:
+			default: // a wake-up is pending already
+			}
 		}
 	} else {
 		c.m.connected.Set(0)
@@ -305,7 +309,7 @@ func (c *Cluster) send(ctx context.Context) {
 					c.sendOne(ev) // dropped and counted: the connection is down
 					c.flush()
 					return
-				case <-c.up:
+				case <-c.upSend:
 				}
 			}
 			c.sendOne(ev)

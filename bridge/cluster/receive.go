@@ -43,8 +43,8 @@ func (c *Cluster) forget() {
 }
 
 // receive sets up the stream and reads it until ctx is done, starting
-// over (after a pause, longer after each attempt that did not get to read)
-// when NATS cannot be reached.
+// over when NATS cannot be reached: after a pause (longer after each
+// attempt that did not get to read), or as soon as the connection is back.
 func (c *Cluster) receive(ctx context.Context) {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		err := c.readStream(ctx)
@@ -60,6 +60,7 @@ func (c *Cluster) receive(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-c.upRecv:
 		}
 	}
 }
