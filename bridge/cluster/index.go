@@ -320,7 +320,9 @@ func (x *index) shrinkLocked() {
 // sweepLost marks interrupted, every sixth of Config.NodeTimeout, the
 // calls the index shows active on a replica unheard for
 // Config.NodeTimeout, once this replica has itself been connected that
-// long (it must have had the time to hear everybody).
+// long (it must have had the time to hear everybody); and the calls it
+// shows active on this replica that this replica does not know (a
+// previous run's, whose folder was lost with its disk).
 func (c *Cluster) sweepLost(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.NodeTimeout / 6)
 	defer tick.Stop()
@@ -348,7 +350,8 @@ func (c *Cluster) sweepLost(ctx context.Context) {
 }
 
 // lostEntries are the active entries of replicas other than this one not
-// heard within Config.NodeTimeout at now.
+// heard within Config.NodeTimeout at now, and this replica's that its
+// calls (ServeCalls) do not know.
 func (c *Cluster) lostEntries(now time.Time) []indexed {
 	c.mu.Lock()
 	live := map[string]bool{c.cfg.NodeID: true}
@@ -359,11 +362,24 @@ func (c *Cluster) lostEntries(now time.Time) []indexed {
 	}
 	c.mu.Unlock()
 	c.index.mu.Lock()
-	defer c.index.mu.Unlock()
-	var out []indexed
+	var out, own []indexed
 	for _, e := range c.index.entries {
-		if e.Record.Status == bridge.StatusActive && !live[e.Node] {
+		switch {
+		case e.Record.Status != bridge.StatusActive:
+		case e.Node == c.cfg.NodeID:
+			own = append(own, e)
+		case !live[e.Node]:
 			out = append(out, e)
+		}
+	}
+	c.index.mu.Unlock()
+	// A call of this replica is in the registry before its first record
+	// is written; its lookup may read the disk, so outside the lock.
+	if held := c.rpc.calls.Load(); held != nil {
+		for _, e := range own {
+			if _, ok := held.Record(e.Record.CallID); !ok {
+				out = append(out, e)
+			}
 		}
 	}
 	return out

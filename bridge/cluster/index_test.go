@@ -238,3 +238,22 @@ func TestRemoteReads(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(b.m.rpcRequests.WithLabelValues("unreachable")))
 	require.Positive(t, testutil.ToFloat64(a.m.rpcServed.WithLabelValues(statusOK)))
 }
+
+// TestOwnUnknownCallsInterrupted: a record of this replica that its calls
+// do not know (a previous run's, its folder lost) is marked interrupted;
+// one it holds stays active.
+func TestOwnUnknownCallsInterrupted(t *testing.T) {
+	srv := clustertest.Start(t)
+	cfg := Config{NodeTimeout: 600 * time.Millisecond}
+	a, _ := start(t, srv.URL(), "a", cfg)
+	now := time.Now().UTC()
+	a.ServeCalls(calls{rec: record("CAheld", bridge.StatusActive, now)})
+	a.PutRecord(record("CAheld", bridge.StatusActive, now))
+	a.PutRecord(record("CAold", bridge.StatusActive, now.Add(-time.Hour)))
+	require.Eventually(t, func() bool {
+		e, _ := a.Lookup("CAold")
+		return e.Record.Status == bridge.StatusInterrupted && e.Record.Reason == bridge.ReasonNodeLost
+	}, 10*time.Second, 10*time.Millisecond)
+	e, _ := a.Lookup("CAheld")
+	require.Equal(t, bridge.StatusActive, e.Record.Status)
+}
