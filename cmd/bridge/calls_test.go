@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -204,4 +207,29 @@ func TestCallInterruptedWhenReplicaLost(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
 	require.Contains(t, string(body), "does not answer")
 	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_index_interrupted_total"))
+}
+
+// TestRepairedCallReachesTheIndex: a replica that starts on a data
+// directory holding a call that was active when it stopped repairs the
+// call, and the other replicas list it interrupted.
+func TestRepairedCallReachesTheIndex(t *testing.T) {
+	srv := clustertest.Start(t)
+	const id = "CA8d000000000000000000000000000001"
+	cfg := testConfig(t)
+	cfg.NATS = config.NATS{URL: srv.URL(), NodeID: "replica-a"}
+	dir := filepath.Join(cfg.Data, "calls", id)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	rec := bridge.CallRecord{CallID: id, Provider: "twilio", Status: bridge.StatusActive, StartedAt: time.Now().UTC().Add(-time.Minute),
+		Tracks: []bridge.TrackRecord{}, Streams: []bridge.StreamRecord{}}
+	b, err := json.Marshal(rec)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "call.json"), b, 0o644))
+
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	inst, _ := startBridge(t, cfg)
+	<-inst.cluster.Ready()
+	eventually(t, func() bool {
+		got, ok := listed(t, baseB, "?status=interrupted", id)
+		return ok && got.Reason == bridge.ReasonError
+	}, 10*time.Second, 20*time.Millisecond, "B lists the repaired call interrupted")
 }
