@@ -172,7 +172,12 @@ func (f calls) Transcript(id string) (bridge.Transcript, bool, error) {
 	if id != f.rec.CallID {
 		return bridge.Transcript{}, false, nil
 	}
-	return bridge.Transcript{CallID: id, Segments: []bridge.Segment{{Track: "inbound", Text: "hello"}}}, true, nil
+	// Longer than a chunk, as a long call's is.
+	segs := make([]bridge.Segment, 0, 5000)
+	for i := range cap(segs) {
+		segs = append(segs, bridge.Segment{Track: "inbound", SegmentID: fmt.Sprintf("inbound-%d", i), Text: "hello there, this is a long call"})
+	}
+	return bridge.Transcript{CallID: id, Segments: segs}, true, nil
 }
 
 type readSeekNopCloser struct{ *bytes.Reader }
@@ -206,7 +211,8 @@ func TestRemoteReads(t *testing.T) {
 	tr, ok, err := b.RemoteTranscript("a", "CA1")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, "hello", tr.Segments[0].Text)
+	require.Len(t, tr.Segments, 5000, "a transcript over several chunks")
+	require.Equal(t, "inbound-4999", tr.Segments[4999].SegmentID)
 
 	r, ok, err := b.RemoteTrack("a", "CA1", "inbound")
 	require.NoError(t, err)

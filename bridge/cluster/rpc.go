@@ -85,7 +85,7 @@ type rpcRequest struct {
 	CallID string `json:"call_id"`
 	Track  string `json:"track,omitempty"`
 	Offset int64  `json:"offset,omitempty"`
-	Length int    `json:"length,omitempty"` // bytes of the recording wanted; 0: its size only
+	Length int    `json:"length,omitempty"` // bytes wanted from Offset; 0: a recording's size only
 }
 
 // callsHolder keeps the Calls interface value for atomic.Pointer.
@@ -176,7 +176,7 @@ func (c *Cluster) handleRequest(body []byte) (string, nats.Header, []byte) {
 		if err != nil {
 			return fail(err)
 		}
-		return statusOK, nil, b
+		return chunkOf(b, req)
 	case opTranscript:
 		t, ok, err := calls.Transcript(req.CallID)
 		if err != nil {
@@ -189,11 +189,22 @@ func (c *Cluster) handleRequest(body []byte) (string, nats.Header, []byte) {
 		if err != nil {
 			return fail(err)
 		}
-		return statusOK, nil, b
+		return chunkOf(b, req)
 	case opTrack:
 		return c.readTrack(calls, req)
 	}
 	return fail(fmt.Errorf("unknown operation %q", req.Op))
+}
+
+// chunkOf answers a document's size and the part of it asked (a long
+// call's transcript is more than one message may carry).
+func chunkOf(doc []byte, req rpcRequest) (string, nats.Header, []byte) {
+	h := nats.Header{HeaderSize: []string{strconv.Itoa(len(doc))}}
+	if req.Offset < 0 || req.Offset >= int64(len(doc)) {
+		return statusOK, h, nil
+	}
+	end := min(int64(len(doc)), req.Offset+int64(min(max(req.Length, 0), RPCChunk)))
+	return statusOK, h, doc[req.Offset:end]
 }
 
 // readTrack answers a recording's size and up to RPCChunk bytes from the
@@ -274,9 +285,50 @@ func (c *Cluster) request(node string, req rpcRequest) (h nats.Header, data []by
 	return nil, nil, false, fmt.Errorf("replica %s: %s", node, msg.Header.Get(HeaderError))
 }
 
+// chunk is how many bytes to ask for at once: RPCChunk, or less when the
+// server carries smaller messages.
+func (c *Cluster) chunk() int {
+	return max(1024, min(RPCChunk, int(c.nc.MaxPayload())-4096))
+}
+
+// docAttempts bounds how often a document that changed while it was read
+// in chunks (a live call's transcript) is read again from its start.
+const docAttempts = 3
+
+// document reads a record or transcript from node, a chunk at a time.
+func (c *Cluster) document(node string, req rpcRequest) ([]byte, bool, error) {
+	for range docAttempts {
+		var doc []byte
+		size := -1
+		for {
+			req.Offset, req.Length = int64(len(doc)), c.chunk()
+			h, data, found, err := c.request(node, req)
+			if err != nil || !found {
+				return nil, found, err
+			}
+			n, err := strconv.Atoi(h.Get(HeaderSize))
+			if err != nil || n < 0 {
+				return nil, false, fmt.Errorf("replica %s: document size %q", node, h.Get(HeaderSize))
+			}
+			if size >= 0 && n != size {
+				break // changed meanwhile: again from the start
+			}
+			size = n
+			doc = append(doc, data...)
+			if len(doc) >= size {
+				return doc, true, nil
+			}
+			if len(data) == 0 {
+				return nil, false, fmt.Errorf("replica %s: document cut short at %d of %d bytes", node, len(doc), size)
+			}
+		}
+	}
+	return nil, false, fmt.Errorf("replica %s: the call's %s kept changing while read", node, req.Op)
+}
+
 // RemoteRecord asks node for callID's record.
 func (c *Cluster) RemoteRecord(node, callID string) (bridge.CallRecord, bool, error) {
-	_, data, found, err := c.request(node, rpcRequest{Op: opRecord, CallID: callID})
+	data, found, err := c.document(node, rpcRequest{Op: opRecord, CallID: callID})
 	if err != nil || !found {
 		return bridge.CallRecord{}, false, err
 	}
@@ -289,7 +341,7 @@ func (c *Cluster) RemoteRecord(node, callID string) (bridge.CallRecord, bool, er
 
 // RemoteTranscript asks node for callID's transcript.
 func (c *Cluster) RemoteTranscript(node, callID string) (bridge.Transcript, bool, error) {
-	_, data, found, err := c.request(node, rpcRequest{Op: opTranscript, CallID: callID})
+	data, found, err := c.document(node, rpcRequest{Op: opTranscript, CallID: callID})
 	if err != nil || !found {
 		return bridge.Transcript{}, false, err
 	}
@@ -337,7 +389,7 @@ func (t *remoteTrack) Read(p []byte) (int, error) {
 	}
 	if t.off < t.bufAt || t.off >= t.bufAt+int64(len(t.buf)) {
 		req := t.req
-		req.Offset, req.Length = t.off, RPCChunk
+		req.Offset, req.Length = t.off, t.c.chunk()
 		_, data, found, err := t.c.request(t.node, req)
 		if err != nil {
 			return 0, fmt.Errorf("read recording: %w", err)
