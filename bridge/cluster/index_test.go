@@ -263,3 +263,24 @@ func TestOwnUnknownCallsInterrupted(t *testing.T) {
 	e, _ := a.Lookup("CAheld")
 	require.Equal(t, bridge.StatusActive, e.Record.Status)
 }
+
+// TestIndexAfterNATSRestart: records put while NATS is down are put once
+// it is back, and the other replica's watch goes on.
+func TestIndexAfterNATSRestart(t *testing.T) {
+	srv := clustertest.Start(t)
+	a, _ := start(t, srv.URL(), "a", Config{})
+	b, _ := start(t, srv.URL(), "b", Config{})
+	now := time.Now().UTC()
+	a.PutRecord(record("CAbefore", bridge.StatusActive, now))
+	require.Eventually(t, func() bool { _, ok := b.Lookup("CAbefore"); return ok }, 10*time.Second, 10*time.Millisecond)
+	srv.Stop()
+	require.Eventually(t, func() bool { return !a.Connected() }, 10*time.Second, 10*time.Millisecond)
+	a.PutRecord(record("CAduring", bridge.StatusActive, now))
+	srv.Restart()
+	require.Eventually(t, func() bool {
+		_, ok := b.Lookup("CAduring")
+		return ok
+	}, 60*time.Second, 20*time.Millisecond, "the record put while NATS was down reaches the other replica")
+	a.PutRecord(record("CAafter", bridge.StatusEnded, now))
+	require.Eventually(t, func() bool { _, ok := b.Lookup("CAafter"); return ok }, 30*time.Second, 20*time.Millisecond)
+}
