@@ -75,6 +75,18 @@ type Config struct {
 	// reason node_lost (default DefaultNodeTimeout). Heartbeats go out
 	// every third of it.
 	NodeTimeout time.Duration
+
+	// The call index (index.go): its key-value bucket, created or updated
+	// at start-up, with a record kept IndexMaxAge after its last put and
+	// IndexMaxBytes in all (beyond it new records are refused: the puts
+	// fail and are counted); IndexQueue calls' records waiting to be put;
+	// IndexMaxRecords records of the bucket held in memory for the call
+	// list (past it the oldest tenth, ended calls first, is dropped).
+	IndexBucket     string        // default DefaultIndexBucket
+	IndexMaxAge     time.Duration // default DefaultIndexMaxAge
+	IndexMaxBytes   int64         // default DefaultIndexMaxBytes
+	IndexQueue      int           // default DefaultIndexQueue
+	IndexMaxRecords int           // default DefaultIndexMaxRecords
 }
 
 func (c Config) withDefaults() Config {
@@ -86,6 +98,11 @@ func (c Config) withDefaults() Config {
 	c.Window = cmp.Or(max(c.Window, 0), DefaultWindow)
 	c.Replay = cmp.Or(max(c.Replay, 0), 5*time.Second)
 	c.NodeTimeout = cmp.Or(max(c.NodeTimeout, 0), DefaultNodeTimeout)
+	c.IndexBucket = cmp.Or(c.IndexBucket, DefaultIndexBucket)
+	c.IndexMaxAge = cmp.Or(max(c.IndexMaxAge, 0), DefaultIndexMaxAge)
+	c.IndexMaxBytes = cmp.Or(max(c.IndexMaxBytes, 0), DefaultIndexMaxBytes)
+	c.IndexQueue = cmp.Or(max(c.IndexQueue, 0), DefaultIndexQueue)
+	c.IndexMaxRecords = cmp.Or(max(c.IndexMaxRecords, 0), DefaultIndexMaxRecords)
 	return c
 }
 
@@ -135,6 +152,9 @@ type Cluster struct {
 	seen     map[string]seen      // per call
 	nodes    map[string]time.Time // other nodes, until declared lost: when last heard
 	rejoined atomic.Bool          // set on (re)connect: the watcher starts its clocks afresh
+
+	index *index   // the call index (index.go)
+	rpc   rpcState // requests of other replicas (rpc.go)
 }
 
 var _ bridge.Publisher = (*Cluster)(nil)
@@ -162,6 +182,7 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
 		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
 		nodes: map[string]time.Time{}, upSend: make(chan struct{}, 1), upRecv: make(chan struct{}, 1),
+		index: newIndex(cfg),
 	}
 	if g, ok := sink.(Gate); ok {
 		c.gate = g
@@ -264,15 +285,17 @@ func (c *Cluster) Publish(ev bridge.Event) {
 	}
 }
 
-// Run creates the stream (retrying while NATS cannot be reached), then
-// sends and receives events and heartbeats until ctx is done, and closes
-// the connection.
+// Run creates the stream and the call index (retrying while NATS cannot
+// be reached), then sends and receives events, heartbeats, records and
+// requests until ctx is done, and closes the connection.
 func (c *Cluster) Run(ctx context.Context) {
 	defer c.Close()
 	var wg sync.WaitGroup
 	wg.Go(func() { c.send(ctx) })
 	wg.Go(func() { c.receive(ctx) })
 	wg.Go(func() { c.watch(ctx) })
+	wg.Go(func() { c.runIndex(ctx) })
+	wg.Go(func() { c.serveRPC(ctx) })
 	wg.Wait()
 }
 

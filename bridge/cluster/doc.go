@@ -11,7 +11,11 @@
 // its own caption hub (a bridge.Publisher), which then serves them like
 // its own: late join, resume after a seq, all-calls subscribers.
 //
-// Goroutines: Run starts three and returns when all have exited.
+// Every replica also keeps the call index (index.go): the record of each
+// call in a key-value bucket, which every replica watches for its call
+// list; and answers other replicas' requests about its calls (rpc.go).
+//
+// Goroutines: Run starts five and returns when all have exited.
 //
 //   - The sender takes events from a queue of Config.Queue events that
 //     Publish fills (Publish never blocks: when the queue is full the event
@@ -40,6 +44,16 @@
 //     The receiver and the watcher share the per-call state under one
 //     mutex and hand events to the sink under it, so a call's events reach
 //     the sink in seq order.
+//   - The index goroutine opens the bucket, then watches it into the
+//     in-memory entries, and starts two more: the putter, which takes
+//     records from the coalescing queue PutRecord fills (never blocking;
+//     full: a new call's record is dropped and counted) and puts them one
+//     at a time; and the sweeper, which every sixth of Config.NodeTimeout
+//     rewrites the active records of replicas unheard for it as
+//     interrupted (node_lost), at the revision read.
+//   - The request server subscribes to this replica's request subject and
+//     hands requests to 8 workers through a queue of 64; a request that
+//     finds the queue full is answered busy at once.
 //
 // The NATS client reconnects by itself; the receiver's ordered consumer
 // is recreated after a reconnect. A sink that is also a Gate is told,

@@ -10,6 +10,10 @@ type Metrics struct {
 	received  prometheus.Counter
 	nodes     prometheus.Gauge
 	nodesLost prometheus.Counter
+
+	index       indexMetrics
+	rpcRequests *prometheus.CounterVec
+	rpcServed   *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: kept
@@ -28,6 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		nodesLost: counter("bridge_nats_nodes_lost_total",
 			"Other replicas declared lost (unheard for --node-timeout); their open calls were ended here with reason node_lost."),
 	}
+	m.calls(reg)
 	if reg != nil {
 		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost)
 	}
