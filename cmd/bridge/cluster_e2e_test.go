@@ -201,24 +201,28 @@ func TestClusterProcesses(t *testing.T) {
 		}
 
 		// The recordings, uploaded by A, served byte for byte from the
-		// bucket by a replica that never held the call. (A replica knows
-		// the bucket's calls as of its start and its own uploads: C starts
-		// after the upload.)
+		// bucket by replicas that never held the call, once A is gone: B,
+		// which learnt of the call from the call index, and C, started
+		// after the upload.
 		waitEnded(t, a.base, sid)
 		eventually(t, func() bool {
 			_, ok := e.object(sid, "call.json")
 			return ok && metric(t, a.base, "bridge_s3_upload_backlog") == 0
 		}, 20*time.Second, 50*time.Millisecond, "A did not upload the call")
+		a.signal(t, syscall.SIGTERM)
+		require.Equal(t, 0, a.wait(t, 20*time.Second))
 		c := e.replica(t, "ab-c", t.TempDir())
 		for _, tr := range []string{"inbound", "outbound"} {
 			wav := wavOf(8000, p.tracks[tr])
 			obj, ok := e.object(sid, tr+".wav")
 			require.True(t, ok)
 			require.Equal(t, wav, obj, "%s.wav in the bucket holds exactly the audio sent", tr)
-			require.Equal(t, wav, getWAV(t, c.base, sid, tr), "%s.wav through C", tr)
-			code, part := getRange(t, c.base, sid, tr, "bytes=1000-4999")
-			require.Equal(t, http.StatusPartialContent, code)
-			require.Equal(t, wav[1000:5000], part, "a byte range of %s.wav through C", tr)
+			for name, r := range map[string]*child{"B": b, "C": c} {
+				require.Equal(t, wav, getWAV(t, r.base, sid, tr), "%s.wav through %s", tr, name)
+				code, part := getRange(t, r.base, sid, tr, "bytes=1000-4999")
+				require.Equal(t, http.StatusPartialContent, code)
+				require.Equal(t, wav[1000:5000], part, "a byte range of %s.wav through %s", tr, name)
+			}
 		}
 	})
 
