@@ -27,6 +27,11 @@ const (
 const (
 	CloseSlowConsumer   = 4008
 	CloseCallNotStarted = 4004
+	// CloseClusterUnavailable: the socket follows other replicas' events
+	// (a call held by another replica, or all calls) and they cannot reach
+	// this replica (its NATS connection is down). Reconnect with
+	// after=<last seq>, here later or to another replica.
+	CloseClusterUnavailable = 4503
 )
 
 // ServeWS serves GET /ws/captions[?call=<id>][&after=<seq>] on an upgraded
@@ -42,6 +47,8 @@ const (
 //	1013 "too many subscribers"  MaxSubscribers or MaxPerCall reached
 //	4004 "call not started"      the call did not start within WaitTimeout
 //	4008 "slow consumer"         the outbox overflowed
+//	4503 "cluster unavailable"   other replicas' events cannot reach this replica,
+//	                             and the socket follows another replica's call or all calls
 //
 // Goroutines: the handler's own goroutine writes events; a reader goroutine
 // consumes control frames and notices the peer leaving; a pinger writes a
@@ -198,6 +205,8 @@ func closeFor(err error) (code int, text string) {
 		return CloseSlowConsumer, "slow consumer"
 	case errors.Is(err, DisconnectCallNotStarted):
 		return CloseCallNotStarted, "call not started"
+	case errors.Is(err, DisconnectClusterUnavailable), errors.Is(err, ErrClusterUnavailable):
+		return CloseClusterUnavailable, "cluster unavailable"
 	case errors.Is(err, DisconnectShutdown), errors.Is(err, ErrHubClosed):
 		return websocket.CloseGoingAway, "shutdown"
 	case errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrTooManyForCall):

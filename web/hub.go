@@ -78,6 +78,10 @@ var (
 	ErrInvalidCallID      = errors.New("web: invalid call id")
 	ErrAfterWithoutCall   = errors.New("web: after needs a call id")
 	ErrSubscriptionClosed = errors.New("web: subscription closed")
+	// ErrClusterUnavailable: the subscription would follow another
+	// replica's events (a call held there, or all calls) while they cannot
+	// reach this hub.
+	ErrClusterUnavailable = errors.New("web: cluster unavailable")
 )
 
 // Hub fans bridge events out to subscribers. It starts no goroutines: see
@@ -96,6 +100,9 @@ type Hub struct {
 	calls  map[string]*call
 	all    map[*Subscription]struct{}
 	ended  []endedCall // ended calls in end order, for eviction
+	// remoteDown: other replicas' events cannot reach this hub (see
+	// RemoteFeed.Available).
+	remoteDown bool
 
 	callNum         atomic.Uint64
 	subscribers     atomic.Int64
@@ -104,6 +111,7 @@ type Hub struct {
 	droppedPartials atomic.Uint64
 	rejected        atomic.Uint64
 	replayDropped   atomic.Uint64
+	clusterClosed   atomic.Uint64
 }
 
 // NewHub returns a Hub. It starts no goroutines; Close disconnects every
@@ -142,6 +150,7 @@ type call struct {
 	dropped        uint64
 	droppedThrough uint64
 	lateWarned     bool // "events after call.ended" logged once per call
+	remote         bool // started by another replica's events (RemoteFeed)
 	subs           map[*Subscription]struct{}
 }
 
@@ -158,7 +167,63 @@ func newCall(id string) *call {
 // of the call and every all-calls subscriber. It never blocks on a
 // subscriber. Events after a call's call.ended are dropped (except a new
 // call.started, which starts the call id afresh).
-func (h *Hub) Publish(ev bridge.Event) {
+func (h *Hub) Publish(ev bridge.Event) { h.publish(ev, false) }
+
+// RemoteFeed is the hub's publisher for other replicas' events (cluster
+// mode): the calls they start are held by another replica, and their
+// subscribers here depend on the feed being available.
+type RemoteFeed struct{ h *Hub }
+
+var _ bridge.Publisher = RemoteFeed{}
+
+// Remote returns the feed for other replicas' events.
+func (h *Hub) Remote() RemoteFeed { return RemoteFeed{h} }
+
+// Publish is Hub.Publish for an event of a call held by another replica.
+func (f RemoteFeed) Publish(ev bridge.Event) { f.h.publish(ev, true) }
+
+// Available tells the hub whether other replicas' events can reach it.
+// When they cannot, every subscriber of a live call held by another
+// replica and every all-calls subscriber is cut off with
+// DisconnectClusterUnavailable, and Subscribe refuses new ones with
+// ErrClusterUnavailable until they can again. Subscribers of this
+// replica's calls, of ended calls (their replay is whole) and of calls
+// not started yet are not affected.
+func (f RemoteFeed) Available(up bool) {
+	h := f.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.remoteDown == !up {
+		return
+	}
+	h.remoteDown = !up
+	if up {
+		return
+	}
+	n := 0
+	for s := range h.all {
+		s.end(DisconnectClusterUnavailable)
+		n++
+	}
+	clear(h.all)
+	for _, c := range h.calls {
+		c.mu.Lock()
+		if c.remote && c.started && !c.ended {
+			for s := range c.subs {
+				s.end(DisconnectClusterUnavailable)
+				n++
+			}
+			clear(c.subs)
+		}
+		c.mu.Unlock()
+	}
+	h.clusterClosed.Add(uint64(n))
+	if n > 0 {
+		h.log.Warn().Int("subscribers", n).Msg("cluster unavailable: subscribers of other replicas' calls and of all calls closed (4503)")
+	}
+}
+
+func (h *Hub) publish(ev bridge.Event, remote bool) {
 	if ev.CallID == "" || ev.Type == "" || len(ev.Data) == 0 {
 		h.badLog.Error().Str("type", ev.Type).Str("call_id", ev.CallID).Msg("publish: event without type, call id or data dropped")
 		return
@@ -205,6 +270,9 @@ func (h *Hub) Publish(ev bridge.Event) {
 		c.log, c.head, c.logBytes, c.dropped, c.droppedThrough = nil, 0, 0, 0, 0
 	}
 
+	if !c.started || ev.Type == bridge.TypeCallStarted {
+		c.remote = remote
+	}
 	if !c.started {
 		c.started = true
 		c.num = h.callNum.Add(1)
@@ -372,6 +440,10 @@ func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
 		h.rejected.Add(1)
 		return nil, ErrTooManySubscribers
 	}
+	if h.remoteDown && h.followsRemoteLocked(callID) {
+		h.clusterClosed.Add(1)
+		return nil, ErrClusterUnavailable
+	}
 	s := &Subscription{
 		hub:      h,
 		callID:   callID,
@@ -421,6 +493,22 @@ func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
 	c.subs[s] = struct{}{}
 	h.subscribers.Add(1)
 	return s, nil
+}
+
+// followsRemoteLocked reports whether a subscriber to callID ("": all
+// calls) needs other replicas' events: all calls do, and so does a live
+// call held by another replica. h.mu must be held.
+func (h *Hub) followsRemoteLocked(callID string) bool {
+	if callID == "" {
+		return true
+	}
+	c := h.calls[callID]
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remote && c.started && !c.ended
 }
 
 // Close disconnects every subscriber with DisconnectShutdown and makes

@@ -82,6 +82,8 @@ func registerHub(reg prometheus.Registerer, hub *Hub) {
 		counter("bridge_events_published_total", "Events published to subscribers.", &hub.published),
 		counter("bridge_partials_coalesced_total", "Partial captions replaced by a newer one before a slow subscriber read them.",
 			&hub.droppedPartials),
+		counter("bridge_subscribers_cluster_unavailable_total",
+			"Caption subscribers closed or refused (4503) because other replicas' events could not reach this replica.", &hub.clusterClosed),
 		counter("bridge_replay_dropped_total", "Events dropped from calls' replay logs (what late subscribers get) for --max-replay-bytes.",
 			&hub.replayDropped))
 }

@@ -24,6 +24,9 @@ var (
 	DisconnectCallNotStarted = &DisconnectError{Reason: "call_not_started"}
 	// DisconnectShutdown: the hub was closed.
 	DisconnectShutdown = &DisconnectError{Reason: "shutdown"}
+	// DisconnectClusterUnavailable: the subscription follows another
+	// replica's events, which can no longer reach this hub.
+	DisconnectClusterUnavailable = &DisconnectError{Reason: "cluster_unavailable"}
 )
 
 // Subscription is one subscriber's view of the hub. Next must be called from

@@ -86,6 +86,17 @@ type Config struct {
 	OwnerTTL     time.Duration
 	RelayQueue   int
 	RelayTimeout time.Duration
+	// The call index (index.go): its key-value bucket, created or updated
+	// at start-up, with a record kept IndexMaxAge after its last put and
+	// IndexMaxBytes in all (beyond it new records are refused: the puts
+	// fail and are counted); IndexQueue calls' records waiting to be put;
+	// IndexMaxRecords records of the bucket held in memory for the call
+	// list (past it the oldest tenth, ended calls first, is dropped).
+	IndexBucket     string        // default DefaultIndexBucket
+	IndexMaxAge     time.Duration // default DefaultIndexMaxAge
+	IndexMaxBytes   int64         // default DefaultIndexMaxBytes
+	IndexQueue      int           // default DefaultIndexQueue
+	IndexMaxRecords int           // default DefaultIndexMaxRecords
 }
 
 func (c Config) withDefaults() Config {
@@ -101,7 +112,21 @@ func (c Config) withDefaults() Config {
 	c.OwnerTTL = cmp.Or(max(c.OwnerTTL, 0), DefaultOwnerTTL)
 	c.RelayQueue = cmp.Or(max(c.RelayQueue, 0), DefaultRelayQueue)
 	c.RelayTimeout = cmp.Or(max(c.RelayTimeout, 0), 30*time.Second)
+	c.IndexBucket = cmp.Or(c.IndexBucket, DefaultIndexBucket)
+	c.IndexMaxAge = cmp.Or(max(c.IndexMaxAge, 0), DefaultIndexMaxAge)
+	c.IndexMaxBytes = cmp.Or(max(c.IndexMaxBytes, 0), DefaultIndexMaxBytes)
+	c.IndexQueue = cmp.Or(max(c.IndexQueue, 0), DefaultIndexQueue)
+	c.IndexMaxRecords = cmp.Or(max(c.IndexMaxRecords, 0), DefaultIndexMaxRecords)
 	return c
+}
+
+// Gate is what a sink may implement besides bridge.Publisher to be told
+// whether other replicas' events can reach it: false while this replica
+// is cut off from NATS or cannot read the stream, true again once it
+// reads it. Calls come one at a time, only on a change, and never under
+// the lock the events are handed on under.
+type Gate interface {
+	Available(up bool)
 }
 
 // Cluster publishes this replica's events to the stream and hands other
@@ -109,6 +134,7 @@ func (c Config) withDefaults() Config {
 type Cluster struct {
 	cfg  Config
 	sink bridge.Publisher
+	gate Gate // sink's, or nil
 	m    *Metrics
 	log  zerolog.Logger
 
@@ -116,6 +142,18 @@ type Cluster struct {
 	js        jetstream.JetStream
 	queue     chan bridge.Event // Publish → sender; size Config.Queue
 	connected atomic.Bool
+	// One slot each: the connection came back. upSend wakes the sender,
+	// upRecv the receiver waiting to read the stream again.
+	upSend, upRecv chan struct{}
+
+	// reading: the receiver reads the stream. The gate is told
+	// connected && reading, under gateMu, when it changes.
+	reading   atomic.Bool
+	gateMu    sync.Mutex
+	available bool
+	// streamSeq is the stream sequence of the last message the receiver
+	// read: after a failure it reads on from the next one. Receiver only.
+	streamSeq uint64
 
 	ready     chan struct{} // closed once the stream exists and the receiver reads it
 	readyOnce sync.Once
@@ -136,7 +174,9 @@ type Cluster struct {
 	releases chan string        // ended calls' keys to delete; size releaseQueue, full: left to expire
 	relay    *relays
 	relaySub *nats.Subscription
-	streams  Streams // runs relayed streams; nil: refused
+	streams  Streams  // runs relayed streams; nil: refused
+	index    *index   // the call index (index.go)
+	rpc      rpcState // requests of other replicas (rpc.go)
 }
 
 // releaseQueue bounds the owner keys waiting to be deleted: calls ending
@@ -167,7 +207,13 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 	c := &Cluster{
 		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
 		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
-		nodes: map[string]time.Time{}, born: time.Now(), releases: make(chan string, releaseQueue), relay: newRelays(cfg.RelayQueue),
+		nodes: map[string]time.Time{}, upSend: make(chan struct{}, 1), upRecv: make(chan struct{}, 1),
+		index: newIndex(cfg), born: time.Now(), releases: make(chan string, releaseQueue), relay: newRelays(cfg.RelayQueue),
+	}
+	if g, ok := sink.(Gate); ok {
+		c.gate = g
+		// Until the stream is read, other replicas' calls cannot be shown.
+		g.Available(false)
 	}
 	opts := []nats.Option{
 		nats.Name("bridge " + cfg.NodeID),
@@ -218,19 +264,45 @@ func (c *Cluster) setConnected(up bool, server string) {
 	if up {
 		c.rejoined.Store(true)
 		c.m.connected.Set(1)
+		for _, ch := range []chan struct{}{c.upSend, c.upRecv} {
+			select {
+			case ch <- struct{}{}:
+			default: // a wake-up is pending already
+			}
+		}
 	} else {
 		c.m.connected.Set(0)
+	}
+	c.report()
+}
+
+// report tells the gate whether other replicas' events can reach the
+// sink, when that changed.
+func (c *Cluster) report() {
+	if c.gate == nil {
+		return
+	}
+	c.gateMu.Lock()
+	defer c.gateMu.Unlock()
+	if now := c.connected.Load() && c.reading.Load(); now != c.available {
+		c.available = now
+		c.gate.Available(now)
 	}
 }
 
 // Connected reports whether the connection to NATS is up.
 func (c *Cluster) Connected() bool { return c.connected.Load() }
 
+// Available reports whether events flow both ways: the connection is up
+// and the receiver reads the stream.
+func (c *Cluster) Available() bool { return c.connected.Load() && c.reading.Load() }
+
 // Ready is closed once the stream exists and the receiver reads it.
 func (c *Cluster) Ready() <-chan struct{} { return c.ready }
 
 // Publish queues ev for the stream. It never blocks: when the queue is
-// full, ev is dropped and counted.
+// full (NATS is slow, or unreachable and the sender waits for it), ev is
+// dropped and counted.
 func (c *Cluster) Publish(ev bridge.Event) {
 	select {
 	case c.queue <- ev:
@@ -242,9 +314,9 @@ func (c *Cluster) Publish(ev bridge.Event) {
 	}
 }
 
-// Run creates the stream (retrying while NATS cannot be reached), then
-// sends and receives events and heartbeats until ctx is done, and closes
-// the connection.
+// Run creates the stream and the call index (retrying while NATS cannot
+// be reached), then sends and receives events, heartbeats, records and
+// requests until ctx is done, and closes the connection.
 func (c *Cluster) Run(ctx context.Context) {
 	defer c.Close()
 	if err := c.listenRelay(); err != nil {
@@ -256,6 +328,8 @@ func (c *Cluster) Run(ctx context.Context) {
 	wg.Go(func() { c.watch(ctx) })
 	wg.Go(func() { c.releaser(ctx) })
 	wg.Go(func() { c.relaySend(ctx) })
+	wg.Go(func() { c.runIndex(ctx) })
+	wg.Go(func() { c.serveRPC(ctx) })
 	wg.Wait()
 	c.relay.stop()
 }
@@ -277,7 +351,9 @@ func (c *Cluster) Close() {
 const flushWait = 2 * time.Second
 
 // send publishes queued events until ctx is done, then what is still
-// queued, and waits up to flushWait for their acknowledgements.
+// queued, and waits up to flushWait for their acknowledgements. While the
+// connection is down it waits for it, and the events wait in the queue:
+// other replicas get them, in order, once it is back.
 func (c *Cluster) send(ctx context.Context) {
 	for {
 		select {
@@ -285,6 +361,15 @@ func (c *Cluster) send(ctx context.Context) {
 			c.flush()
 			return
 		case ev := <-c.queue:
+			for !c.nc.IsConnected() {
+				select {
+				case <-ctx.Done():
+					c.sendOne(ev) // dropped and counted: the connection is down
+					c.flush()
+					return
+				case <-c.upSend:
+				}
+			}
 			c.sendOne(ev)
 		}
 	}

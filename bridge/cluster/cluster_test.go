@@ -183,30 +183,92 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 	require.EqualValues(t, 96, testutil.ToFloat64(c.m.dropped))
 }
 
-func TestNATSDownDropsAndComesBack(t *testing.T) {
+// gateSink is a sink that is also a Gate and records what it is told.
+type gateSink struct {
+	sink
+	gmu  sync.Mutex
+	says []bool
+}
+
+func (g *gateSink) Available(up bool) {
+	g.gmu.Lock()
+	defer g.gmu.Unlock()
+	g.says = append(g.says, up)
+}
+
+func (g *gateSink) told() []bool {
+	g.gmu.Lock()
+	defer g.gmu.Unlock()
+	return append([]bool(nil), g.says...)
+}
+
+// runWith runs a Cluster of node with out as its sink until the test ends.
+func runWith(t *testing.T, url, node string, out bridge.Publisher) *Cluster {
+	t.Helper()
+	c, err := New(Config{Servers: []string{url}, NodeID: node}, out, nil, zerolog.New(zerolog.NewTestWriter(t)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("cluster did not stop in 10s")
+		}
+	})
+	select {
+	case <-c.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("cluster not ready in 10s")
+	}
+	return c
+}
+
+// TestNATSDownHoldsAndComesBack: while NATS is down, Publish does not
+// block, the gate is told other replicas' events cannot arrive, and the
+// events wait; once NATS is back the gate is told so, the waiting events
+// are published and the other replica reads them, in order, after what it
+// read before.
+func TestNATSDownHoldsAndComesBack(t *testing.T) {
 	srv := clustertest.Start(t)
-	c, _ := start(t, srv.URL(), "node-a", Config{})
-	require.True(t, c.Connected())
-	require.EqualValues(t, 1, testutil.ToFloat64(c.m.connected))
+	outA, outB := &gateSink{}, &gateSink{}
+	a := runWith(t, srv.URL(), "node-a", outA)
+	runWith(t, srv.URL(), "node-b", outB)
+	require.Eventually(t, func() bool { return len(outA.told()) == 2 && len(outB.told()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, []bool{false, true}, outB.told(), "unavailable until the stream is read")
+	require.True(t, a.Connected())
+	require.EqualValues(t, 1, testutil.ToFloat64(a.m.connected))
+
+	evs := events(t, "call", bridge.TypeCallStarted, bridge.TypeTranscriptFinal, bridge.TypeTranscriptFinal,
+		bridge.TypeTranscriptFinal, bridge.TypeCallEnded)
+	a.Publish(evs[0])
+	a.Publish(evs[1])
+	require.Eventually(t, func() bool { return len(outB.events()) == 2 }, 10*time.Second, 10*time.Millisecond)
 
 	srv.Stop()
-	require.Eventually(t, func() bool { return !c.Connected() }, 10*time.Second, 10*time.Millisecond)
-	require.EqualValues(t, 0, testutil.ToFloat64(c.m.connected))
-	evs := events(t, "during", bridge.TypeCallStarted, bridge.TypeTranscriptFinal, bridge.TypeCallEnded)
+	require.Eventually(t, func() bool { return !a.Connected() }, 10*time.Second, 10*time.Millisecond)
+	require.EqualValues(t, 0, testutil.ToFloat64(a.m.connected))
+	require.Eventually(t, func() bool { return len(outB.told()) == 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, []bool{false, true, false}, outB.told())
 	begin := time.Now()
-	for range 50 {
-		for _, ev := range evs {
-			c.Publish(ev)
-		}
+	for _, ev := range evs[2:] {
+		a.Publish(ev)
 	}
 	require.Less(t, time.Since(begin), time.Second, "Publish blocked while NATS was down")
-	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.dropped) == 150 }, 10*time.Second, 10*time.Millisecond)
 
 	srv.Restart()
-	require.Eventually(t, func() bool { return c.Connected() }, 15*time.Second, 10*time.Millisecond)
-	after := events(t, "after", bridge.TypeCallStarted)
-	c.Publish(after[0])
-	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.published) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return a.Connected() }, 15*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(outB.events()) == len(evs) }, 20*time.Second, 10*time.Millisecond,
+		"B reads what A held while NATS was down")
+	for i, got := range outB.events() {
+		require.Equal(t, evs[i].Seq, got.Seq)
+		require.Equal(t, evs[i].Type, got.Type)
+	}
+	require.Equal(t, []bool{false, true, false, true}, outB.told())
+	require.EqualValues(t, len(evs), testutil.ToFloat64(a.m.published))
+	require.Zero(t, testutil.ToFloat64(a.m.dropped))
 }
 
 func TestFullWindowDropsWithoutBlocking(t *testing.T) {

@@ -11,17 +11,24 @@
 // its own caption hub (a bridge.Publisher), which then serves them like
 // its own: late join, resume after a seq, all-calls subscribers.
 //
-// Goroutines: Run starts five and returns when all have exited.
+// Every replica also keeps the call index (index.go): the record of each
+// call in a key-value bucket, which every replica watches for its call
+// list; and answers other replicas' requests about its calls (rpc.go).
+//
+// Goroutines: Run starts seven and returns when all have exited.
 //
 //   - The sender takes events from a queue of Config.Queue events that
 //     Publish fills (Publish never blocks: when the queue is full the event
 //     is dropped and counted) and publishes them asynchronously, at most
-//     Config.Window unacknowledged at once. When the window is full, or the
-//     connection is down, the event is dropped and counted
-//     (bridge_nats_publish_dropped_total): captions to other replicas are
-//     best effort, and a slow or absent NATS never holds up a call.
+//     Config.Window unacknowledged at once. When the window is full the
+//     event is dropped and counted (bridge_nats_publish_dropped_total):
+//     captions to other replicas are best effort, and a slow or absent
+//     NATS never holds up a call. While the connection is down the sender
+//     waits for it and events wait in the queue, so other replicas get
+//     them, in order, once it is back.
 //   - The receiver reads the stream with an ordered consumer from the
-//     newest event on, one event at a time, in stream order (a call's
+//     newest event on (after a failure, from the message after the last
+//     one it read), one event at a time, in stream order (a call's
 //     events are published by one replica, in seq order, so they arrive in
 //     seq order). Its own node's events are skipped. When it first sees a
 //     call past its call.started (the call began before this replica
@@ -44,6 +51,16 @@
 //     (core NATS, RelaySubject of the owner) from a queue of
 //     Config.RelayQueue messages that the media sockets fill without
 //     blocking (full: dropped and counted).
+//   - The index goroutine opens the bucket, then watches it into the
+//     in-memory entries, and starts two more: the putter, which takes
+//     records from the coalescing queue PutRecord fills (never blocking;
+//     full: a new call's record is dropped and counted) and puts them one
+//     at a time; and the sweeper, which every sixth of Config.NodeTimeout
+//     rewrites the active records of replicas unheard for it as
+//     interrupted (node_lost), at the revision read.
+//   - The request server subscribes to this replica's request subject and
+//     hands requests to 8 workers through a queue of 64; a request that
+//     finds the queue full is answered busy at once.
 //
 // Besides, the relay subscription's handler (one NATS goroutine) runs the
 // streams relayed to this replica on the registry (Streams), and one
@@ -53,5 +70,8 @@
 // relay.go for the protocol and its bounds.
 //
 // The NATS client reconnects by itself; the receiver's ordered consumer
-// is recreated after a reconnect.
+// is recreated after a reconnect. A sink that is also a Gate is told,
+// from the NATS client's callbacks and the receiver, whether other
+// replicas' events can reach it (connected and reading): the caption hub
+// then closes the subscribers that depend on them (close code 4503).
 package cluster

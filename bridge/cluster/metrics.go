@@ -27,7 +27,10 @@ type Metrics struct {
 	relayStops          prometheus.Counter
 	// relaySub is the relay subscription, whose own drops (its buffer
 	// full) bridge_nats_relay_overflow_total reads.
-	relaySub atomic.Pointer[nats.Subscription]
+	relaySub    atomic.Pointer[nats.Subscription]
+	index       indexMetrics
+	rpcRequests *prometheus.CounterVec
+	rpcServed   *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: kept
@@ -69,6 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			}
 			return 0
 		})
+	m.calls(reg)
 	if reg != nil {
 		reg.MustRegister(overflow)
 		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost,

@@ -43,18 +43,24 @@ func (c *Cluster) forget() {
 }
 
 // receive sets up the stream and reads it until ctx is done, starting
-// over (after a pause) when NATS cannot be reached.
+// over when NATS cannot be reached: after a pause (longer after each
+// attempt that did not get to read), or as soon as the connection is back.
 func (c *Cluster) receive(ctx context.Context) {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		err := c.readStream(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		if c.reading.Swap(false) {
+			c.report()
+			wait = time.Second
+		}
 		c.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot read the event stream: other replicas' captions are not shown until it can")
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-c.upRecv:
 		}
 	}
 }
@@ -77,10 +83,18 @@ func (c *Cluster) readStream(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("create stream %s: %w", c.cfg.Stream, err)
 	}
-	cons, err := c.js.OrderedConsumer(setupCtx, c.cfg.Stream, jetstream.OrderedConsumerConfig{
+	occ := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{SubjectPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
-	})
+	}
+	if c.streamSeq > 0 {
+		// Read on after a failure from where it stopped, unless the stream
+		// is no longer the one read (it was lost and created anew).
+		if st, err := c.js.Stream(setupCtx, c.cfg.Stream); err == nil && st.CachedInfo().State.LastSeq >= c.streamSeq {
+			occ.DeliverPolicy, occ.OptStartSeq = jetstream.DeliverByStartSequencePolicy, c.streamSeq+1
+		}
+	}
+	cons, err := c.js.OrderedConsumer(setupCtx, c.cfg.Stream, occ)
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", c.cfg.Stream, err)
 	}
@@ -92,6 +106,8 @@ func (c *Cluster) readStream(ctx context.Context) error {
 	defer stop()
 	defer it.Stop()
 	c.readyOnce.Do(func() { close(c.ready) })
+	c.reading.Store(true)
+	c.report()
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -99,6 +115,9 @@ func (c *Cluster) readStream(ctx context.Context) error {
 				return ctx.Err()
 			}
 			return err
+		}
+		if md, err := msg.Metadata(); err == nil {
+			c.streamSeq = md.Sequence.Stream
 		}
 		c.handle(ctx, msg.Subject(), msg.Headers(), msg.Data(), true)
 	}

@@ -162,16 +162,16 @@ func (c *Cluster) relayBegin(m *nats.Msg, id string, b []byte) {
 	}
 	if err != nil {
 		c.m.relayDropped.Inc()
-		c.answer(m, fmt.Errorf("%w: %w", bridge.ErrCallID, errMalformed))
+		c.answerRelay(m, fmt.Errorf("%w: %w", bridge.ErrCallID, errMalformed))
 		return
 	}
 	if c.streams == nil {
-		c.answer(m, fmt.Errorf("%w: this replica runs no relayed streams", bridge.ErrShuttingDown))
+		c.answerRelay(m, fmt.Errorf("%w: this replica runs no relayed streams", bridge.ErrShuttingDown))
 		return
 	}
 	s, err := c.streams.StartStream(provider.Name(p), &st)
 	if err != nil {
-		c.answer(m, err)
+		c.answerRelay(m, err)
 		return
 	}
 	in := &relayed{id: id, relay: string(relay), subj: RelaySubject(string(relay)), st: s, done: make(chan struct{})}
@@ -182,15 +182,15 @@ func (c *Cluster) relayBegin(m *nats.Msg, id string, b []byte) {
 	if !c.relay.goWatch(func() { c.watchRelayed(in) }) {
 		c.dropRelayed(in)
 		in.end(bridge.ReasonShutdown, nil)
-		c.answer(m, fmt.Errorf("%w: this replica is stopping", bridge.ErrShuttingDown))
+		c.answerRelay(m, fmt.Errorf("%w: this replica is stopping", bridge.ErrShuttingDown))
 		return
 	}
 	c.m.relayStreamsIn.Inc()
-	c.answer(m, nil)
+	c.answerRelay(m, nil)
 }
 
-// answer replies to a relayed start: 'O', or 'R' with the refusal.
-func (c *Cluster) answer(m *nats.Msg, err error) {
+// answerRelay replies to a relayed start: 'O', or 'R' with the refusal.
+func (c *Cluster) answerRelay(m *nats.Msg, err error) {
 	b := []byte{replyOK}
 	if err != nil {
 		b = appendStr([]byte{replyRefus}, bridge.RefusalReason(err))

@@ -42,7 +42,7 @@ func newCluster(cfg config.Config, hub *web.Hub, reg prometheus.Registerer, log 
 		// ended by its owner when silent as long as a socket would be.
 		OwnerTTL:     cfg.Limits.MaxCallDuration + cfg.Limits.ReconnectGrace + time.Hour,
 		RelayTimeout: cfg.Limits.IdleTimeout,
-	}, hub, cluster.NewMetrics(reg), log)
+	}, hub.Remote(), cluster.NewMetrics(reg), log)
 	if err != nil {
 		return nil, err
 	}
@@ -84,10 +84,11 @@ func (r *clusterRun) stop() {
 	r.once.Do(func() { r.cancel(); <-r.done })
 }
 
-// natsState tells /readyz about the connection; nil without cluster mode.
+// natsState tells /readyz whether the cluster shares events both ways
+// (connected, and reading the stream); nil without cluster mode.
 func natsState(c *cluster.Cluster) func() bool {
 	if c == nil {
 		return nil
 	}
-	return c.Connected
+	return c.Available
 }

@@ -158,9 +158,10 @@ func TestCallSplitOverReplicas(t *testing.T) {
 	require.Equal(t, 1.0, metric(t, baseA, "bridge_nats_relay_streams_received_total"))
 	require.Equal(t, 1.0, metric(t, baseB, `bridge_nats_owner_claims_total{result="remote"}`))
 	require.Zero(t, metric(t, baseB, "bridge_nats_relay_dropped_total"))
-	var none map[string]any
-	require.Equal(t, http.StatusNotFound, getJSON(t, baseB, "/api/calls/"+url.PathEscape(call.callID)+"/recordings/outbound.wav", &none),
-		"B records nothing of the call")
+	require.Zero(t, metric(t, baseB, "bridge_media_frames_total"), "B records nothing of the call")
+	require.Zero(t, metric(t, baseB, `bridge_calls_total{reason="stop"}`), "and holds no call")
+	eventually(t, func() bool { return metric(t, baseA, `bridge_calls_total{reason="stop"}`) == 1 }, 10*time.Second, 10*time.Millisecond,
+		"A holds the call")
 }
 
 // TestStreamsRacingOnTwoReplicas: both streams of a call start on two
@@ -193,22 +194,15 @@ func TestStreamsRacingOnTwoReplicas(t *testing.T) {
 		for j := range 2 {
 			send(t, conns[j], call.stop(streams[j], 52))
 		}
-		var recs []bridge.CallRecord
-		eventually(t, func() bool {
-			recs = recs[:0]
-			for _, base := range []string{baseA, baseB} {
-				var rec bridge.CallRecord
-				if getJSON(t, base, "/api/calls/"+url.PathEscape(call.callID), &rec) == http.StatusOK && rec.Status == bridge.StatusEnded &&
-					len(rec.Streams) > 0 {
-					recs = append(recs, rec)
-				}
-			}
-			return len(recs) > 0
-		}, 15*time.Second, 10*time.Millisecond, "the call ends")
-		require.Len(t, recs, 1, "one replica holds call %d", i)
-		require.Len(t, recs[0].Streams, 2, "both streams on its record")
-		require.Len(t, recs[0].Tracks, 2)
+		rec := waitEnded(t, baseA, call.callID)
+		require.Len(t, rec.Streams, 2, "both streams on the record of call %d", i)
+		require.Len(t, rec.Tracks, 2)
 	}
+	ended := func() float64 {
+		return metric(t, baseA, `bridge_calls_total{reason="stop"}`) + metric(t, baseB, `bridge_calls_total{reason="stop"}`)
+	}
+	eventually(t, func() bool { return ended() >= 3 }, 10*time.Second, 10*time.Millisecond, "the calls end")
+	require.Equal(t, 3.0, ended(), "one call per call id, on one replica")
 	created := metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) + metric(t, baseB, `bridge_nats_owner_claims_total{result="created"}`)
 	relayed := metric(t, baseA, "bridge_nats_relay_streams_sent_total") + metric(t, baseB, "bridge_nats_relay_streams_sent_total")
 	require.Equal(t, 3.0, created, "one owner per call")

@@ -142,8 +142,9 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		clust.Close()
 		return nil, nil, nil, nil, err
 	}
+	calls := storeOf(store, objects)
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: storeOf(store, objects), Recognizer: rec, Publisher: withCluster(publishersOf(hub, objects), clust), Metrics: bridgeMetrics, Log: log,
+		Store: withIndex(calls, clust), Recognizer: rec, Publisher: withCluster(publishersOf(hub, objects), clust), Metrics: bridgeMetrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
@@ -167,7 +168,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 		StartTimeout: cfg.Limits.StartTimeout, MaxPendingStreams: cfg.Limits.MaxPendingStreams,
 		MaxSocketsPerAddress: offIfZero(cfg.Limits.MaxSocketsPerAddress),
-	}, web.Deps{Registry: reg, Streams: streamsOf(clust, reg), Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }, NATS: natsState(clust)})
+	}, web.Deps{Registry: webRegistry(reg, clust, calls, objects), Streams: streamsOf(clust, reg), Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }, NATS: natsState(clust)})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		closeSTT()

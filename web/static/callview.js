@@ -130,7 +130,9 @@ export class CallView {
           this.finish();
           return "stop";
         }
-        if (e.code !== CLOSE_CALL_ENDED) return "retry"; // 4004 waits again; the rest resume after lastSeq
+        // 4004 waits again; the rest (4008 slow, 4503 cluster unavailable,
+        // 1001, 1013, a lost connection) resume after lastSeq, with backoff.
+        if (e.code !== CLOSE_CALL_ENDED) return "retry";
         if (!this.ended) this.finish();
         return "stop";
       },
