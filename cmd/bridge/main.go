@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	apiToken := func() (string, error) { return findAPIToken(c.Config) }
 	switch kctx.Command() {
 	case "simulate":
-		return simulate.Run(ctx, c.Config, c.Simulate, apiToken, stdout, stderr)
+		return simulate.Run(ctx, c.Config, c.Simulate, simulate.Env{APIToken: apiToken, S3Client: newS3Client}, stdout, stderr)
 	case "soak":
 		return soak.Run(ctx, c.Config, c.Soak, soak.Env{APIToken: apiToken, Start: serveInBackground}, stdout, stderr)
 	case "healthcheck":

@@ -19,12 +19,19 @@ func startReplica(t *testing.T, url, node string) (*instance, string) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.NATS = config.NATS{URL: url, NodeID: node}
+	return startReplicaWith(t, cfg)
+}
+
+// startReplicaWith runs a bridge with cfg, which sets cfg.NATS, and waits
+// until it reads the event stream.
+func startReplicaWith(t *testing.T, cfg config.Config) (*instance, string) {
+	t.Helper()
 	inst, base := startBridge(t, cfg)
 	require.NotNil(t, inst.cluster)
 	select {
 	case <-inst.cluster.Ready():
 	case <-time.After(10 * time.Second):
-		t.Fatalf("replica %s does not read the event stream after 10s", node)
+		t.Fatalf("replica %s does not read the event stream after 10s", cfg.NATS.NodeID)
 	}
 	return inst, base
 }

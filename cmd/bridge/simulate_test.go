@@ -18,9 +18,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster/clustertest"
 	"github.com/callcaptions/bridge/bridge/codec"
 	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/cmd/bridge/internal/simulate"
+	"github.com/callcaptions/bridge/config"
+	"github.com/callcaptions/bridge/recorder/s3store/s3test"
 )
 
 // runSimulate runs the simulate command line against base and returns its
@@ -237,5 +240,121 @@ func TestSimulateHelp(t *testing.T) {
 	require.Equal(t, 0, run([]string{"simulate", "--help"}, &out, &out), out.String())
 	for _, f := range []string{"--provider", "--wav", "--speed", "--calls", "--ramp", "--captions", "--header", "--basic", "--twilio-auth-token", "--pid"} {
 		require.Contains(t, out.String(), f)
+	}
+}
+
+// hostOf is the host:port of a base URL.
+func hostOf(t *testing.T, base string) string {
+	t.Helper()
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	return u.Host
+}
+
+// reportFields are the report's labelled lines, by label.
+func reportFields(out string) map[string]string {
+	got := map[string]string{}
+	for _, m := range reportLine.FindAllStringSubmatch(out, -1) {
+		got[m[1]] = m[2]
+	}
+	return got
+}
+
+// TestSimulateCrossReplica spreads calls over two replicas that share a
+// NATS server and a bucket, follows each call's captions on the other
+// replica, measures two processes and checks every WAV in the bucket.
+func TestSimulateCrossReplica(t *testing.T) {
+	nats := clustertest.Start(t)
+	objects := s3test.Start(t)
+	bucket := objects.Bucket("calls")
+	var bases []string
+	for _, node := range []string{"replica-a", "replica-b"} {
+		cfg := s3Config(t, objects, bucket)
+		cfg.S3.Prefix = "sim/"
+		cfg.NATS = config.NATS{URL: nats.URL(), NodeID: node}
+		_, base := startReplicaWith(t, cfg)
+		bases = append(bases, base)
+	}
+	self := strconv.Itoa(os.Getpid())
+	s3Args := []string{"--s3-bucket", bucket, "--s3-endpoint", objects.Endpoint(), "--s3-path-style", "--s3-region", s3test.Region}
+	id := fmt.Sprintf("sim-cross-%d", time.Now().UnixNano())
+	code, out := runSimulate(t, bases[0], append([]string{"--replicas", hostOf(t, bases[0]) + "," + hostOf(t, bases[1]), "--cross-replica",
+		"--call-id", id, "--calls", "4", "--ramp", "100ms", "--speed", "10", "--duration", "4s",
+		"--pid", self, "--pid", "nats-server=" + self, "--s3-prefix", "sim/"}, s3Args...)...)
+	require.Equal(t, 0, code, out)
+	got := reportFields(out)
+	require.Equal(t, "4 completed, 0 failed", got["calls"], out)
+	f := regexp.MustCompile(`\d+`).FindAllString(got["finals"], 3)
+	require.Len(t, f, 3, out)
+	require.NotEqual(t, "0", f[1], "the audio predicts finals: %s", out)
+	require.Equal(t, f[1], f[0], "every predicted final arrived on the other replica: %s", out)
+	require.Equal(t, f[1], f[2], "every final matched its utterance: %s", out)
+	require.Equal(t, "8/8 WAVs byte-exact in s3://calls/sim/; 4/4 call records complete (all frames, no gaps, no duplicates)", got["recordings"], out)
+	require.Contains(t, out, "replicas          2, taking the calls in turn; each call's captions followed on the next replica (cross-replica)")
+	require.Contains(t, out, "  bridge pid "+self+" ")
+	require.Contains(t, out, "  nats-server pid "+self+" ")
+	require.Regexp(t, `all 2 processes   whole run: [\d.]+ CPU-s \([\d.]+ cores\) = [\d.]+ CPU-s per call-minute`, out)
+	for i, base := range bases {
+		require.Equal(t, 2.0, metric(t, base, `bridge_calls_total{reason="stop"}`), "replica %d took every other call", i)
+		require.Positive(t, metric(t, base, "bridge_nats_received_total"), "replica %d followed the other's calls", i)
+	}
+
+	t.Run("missing from the bucket", func(t *testing.T) {
+		// The same bridges; the simulator looks for the calls under a
+		// prefix they do not upload to.
+		id := fmt.Sprintf("sim-elsewhere-%d", time.Now().UnixNano())
+		code, out := runSimulate(t, bases[0], append([]string{"--replicas", hostOf(t, bases[0]) + "," + hostOf(t, bases[1]),
+			"--call-id", id, "--calls", "2", "--speed", "0", "--duration", "2s", "--timeout", "2s", "--s3-prefix", "elsewhere/"}, s3Args...)...)
+		require.Equal(t, 1, code, out)
+		got := reportFields(out)
+		require.Equal(t, "2 completed, 0 failed", got["calls"], out)
+		require.Equal(t, "0/0 WAVs byte-exact in s3://calls/elsewhere/; 0/2 call records complete (all frames, no gaps, no duplicates)", got["recordings"], out)
+		require.Regexp(t, `verify: calls/elsewhere/calls/`+regexp.QuoteMeta(id)+`-\d/call.json not in the bucket after 2s`, out)
+	})
+}
+
+// TestSimulateCrossReplicaNeedsCluster: without cluster mode a caption
+// subscriber on the other bridge never hears of the call, so each call
+// fails: the subscriptions do go to the other bridge.
+func TestSimulateCrossReplicaNeedsCluster(t *testing.T) {
+	_, a := startBridge(t, testConfig(t))
+	_, b := startBridge(t, testConfig(t))
+	code, out := runSimulate(t, a, "--replicas", hostOf(t, a)+","+hostOf(t, b), "--cross-replica", "--calls", "2",
+		"--speed", "0", "--duration", "2s", "--timeout", "2s", "--no-verify")
+	require.Equal(t, 1, code, out)
+	require.Equal(t, "0 completed, 2 failed", reportFields(out)["calls"], out)
+	require.Contains(t, out, "2 × no call.ended on the caption socket within 2s of the stop")
+
+	code, out = runSimulate(t, a, "--replicas", hostOf(t, a)+","+hostOf(t, b), "--calls", "2",
+		"--speed", "0", "--duration", "2s", "--timeout", "2s")
+	require.Equal(t, 0, code, out)
+	require.Equal(t, "2 completed, 0 failed", reportFields(out)["calls"], out)
+	require.Contains(t, out, "each call's captions followed on the replica it is played into")
+	for _, base := range []string{a, b} {
+		require.Equal(t, 2.0, metric(t, base, `bridge_calls_total{reason="stop"}`), "one call of each run")
+	}
+}
+
+// TestSimulateReplicaSettings: settings the replicas' options refuse,
+// each named, before any call.
+func TestSimulateReplicaSettings(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"cross with one", []string{"--replicas", "127.0.0.1:1", "--cross-replica"}, "--cross-replica: want at least two --replicas, got 1"},
+		{"cross without", []string{"--cross-replica"}, "--cross-replica: want at least two --replicas, got 0"},
+		{"url with several", []string{"--replicas", "127.0.0.1:1,127.0.0.1:2", "--url", "ws://127.0.0.1:1/media/twilio"}, "--url, --http-url: name one bridge"},
+		{"not host:port", []string{"--replicas", "127.0.0.1:1,bridge-b"}, `--replicas: "bridge-b" is not host:port`},
+		{"bad pid", []string{"--pid", "nats-server=x"}, `--pid: "nats-server=x" is not [NAME=]PID`},
+		{"unnamed", []string{"--pid", "=12"}, `--pid: "=12" is not [NAME=]PID`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := runSimulate(t, "http://127.0.0.1:1", tc.args...)
+			require.Equal(t, 2, code, out)
+			require.Contains(t, out, tc.want)
+		})
 	}
 }

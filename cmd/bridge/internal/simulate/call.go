@@ -32,6 +32,7 @@ type simStats struct {
 // callResult is how one call went.
 type callResult struct {
 	id          string
+	replica     int // index of the bridge it was played into
 	err         error
 	streamStart time.Time // first media frame due
 	streamEnd   time.Time // last media frame sent
@@ -39,9 +40,11 @@ type callResult struct {
 
 // playCall plays one call: subscribe to its captions, open the media
 // socket, send the start, the frames at their pace and the stop, wait for
-// the bridge to close the socket and for call.ended.
-func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
-	res.id = id
+// the bridge to close the socket and for call.ended. The run's call nth
+// (from 0) is played into replicaOf(nth) and followed on captionsOf(nth).
+func (r *simRun) playCall(ctx context.Context, nth int, id string) (res callResult) {
+	res.id, res.replica = id, r.replicaOf(nth)
+	media := r.targets[res.replica]
 	ids := r.d.Wire.NewIDs()
 	ids.Call = id
 	a := r.audio
@@ -52,7 +55,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	var sub *captionSub
 	if r.cmd.Subscribe || r.cmd.Captions {
 		var err error
-		if sub, err = r.subscribe(ctx, ids.Call); err != nil {
+		if sub, err = r.subscribe(ctx, r.targets[r.captionsOf(nth)].client, ids.Call); err != nil {
 			res.err = fmt.Errorf("subscribe to captions: %w", err)
 			return res
 		}
@@ -60,7 +63,7 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	}
 
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 256, WriteBufferSize: 4096}
-	conn, resp, err := dialer.DialContext(ctx, r.mediaURL, r.header)
+	conn, resp, err := dialer.DialContext(ctx, media.mediaURL, media.header)
 	if err != nil {
 		res.err = fmt.Errorf("open media socket: %w", dialErr(err, resp))
 		return res
@@ -183,15 +186,19 @@ func (r *simRun) playCall(ctx context.Context, id string) (res callResult) {
 	conn.Close()
 
 	if sub != nil {
+		timedOut := false
 		select {
 		case <-sub.done:
 		case <-wait.C:
+			timedOut = true // closing the socket now is what fails its read
 		case <-ctx.Done():
 		}
 		sub.conn.Close()
 		<-sub.done
 		switch {
-		case sub.err != nil:
+		case timedOut && !sub.ended:
+			res.err = fmt.Errorf("no call.ended on the caption socket within %s of the stop", r.cmd.Timeout)
+		case sub.err != nil && !timedOut:
 			res.err = fmt.Errorf("caption socket: %w", sub.err)
 		case !sub.ended:
 			res.err = errors.New("no call.ended on the caption socket")
@@ -221,11 +228,11 @@ type captionSub struct {
 	err   error
 }
 
-// subscribe opens /ws/captions?call=<id> before the call starts (the hub
-// holds such a subscriber until the call begins).
-func (r *simRun) subscribe(ctx context.Context, callID string) (*captionSub, error) {
+// subscribe opens /ws/captions?call=<id> on the bridge of c before the
+// call starts (the hub holds such a subscriber until the call begins).
+func (r *simRun) subscribe(ctx context.Context, c *Client, callID string) (*captionSub, error) {
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 256}
-	conn, err := r.client.Dial(ctx, &dialer, "/ws/captions?call="+url.QueryEscape(callID), r.client.Header())
+	conn, err := c.Dial(ctx, &dialer, "/ws/captions?call="+url.QueryEscape(callID), c.Header())
 	if err != nil {
 		return nil, err
 	}

@@ -102,10 +102,17 @@ func (c *Client) CheckWAV(ctx context.Context, id string, tr bridge.TrackRecord,
 	if err != nil {
 		return err
 	}
+	if code != http.StatusOK {
+		return fmt.Errorf("http %d", code)
+	}
+	return checkWAV(b, tr, rate, sent, exact)
+}
+
+// checkWAV says what is wrong with b as the recording of track tr (see
+// CheckWAV).
+func checkWAV(b []byte, tr bridge.TrackRecord, rate int, sent []byte, exact bool) error {
 	le, pcm := binary.LittleEndian, b[min(len(b), 44):]
 	switch {
-	case code != http.StatusOK:
-		return fmt.Errorf("http %d", code)
 	case len(b) < 44 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" || string(b[36:40]) != "data":
 		return errors.New("not a canonical WAV")
 	case int(le.Uint32(b[4:])) != len(b)-8 || int(le.Uint32(b[40:])) != len(b)-44:

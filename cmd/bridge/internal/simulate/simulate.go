@@ -7,15 +7,20 @@ package simulate
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/cmd/bridge/internal/exitcode"
@@ -27,7 +32,9 @@ import (
 // authenticate to it: --addr, --api-token (else the token the bridge keeps in
 // <--data>/api-token), --public-url, --twilio-auth-token,
 // --media-bearer-token, --provider-bearer-tokens, --media-path-secret,
-// --provider-path-secrets, --exotel-basic-auth.
+// --provider-path-secrets, --exotel-basic-auth; and --s3-bucket,
+// --s3-prefix, --s3-endpoint, --s3-region, --s3-path-style (with the AWS
+// credential chain) make it check the WAVs in the bridge's bucket.
 type Cmd struct {
 	Provider  string        `name:"provider" default:"twilio" enum:"twilio,signalwire,plivo,vobiz,telnyx,exotel" help:"Provider to play the call as: twilio, signalwire, plivo, vobiz, telnyx or exotel."`
 	URL       string        `name:"url" help:"Media WebSocket URL, secret path included (default ws://<--addr>/media/<provider>[/<path secret>])."`
@@ -48,7 +55,9 @@ type Cmd struct {
 	Subscribe bool          `name:"subscribe" default:"true" negatable:"" help:"Subscribe to /ws/captions?call=<id> for every call (needed for caption latency)."`
 	Calls     int           `name:"calls" default:"1" help:"Concurrent calls; with more than one this is the load tool."`
 	Ramp      time.Duration `name:"ramp" help:"Spread the starts of the calls evenly over this long."`
-	PID       int           `name:"pid" help:"Process id of the bridge: report its CPU time and resident memory (read from /proc)."`
+	PIDs      []string      `name:"pid" placeholder:"[NAME=]PID" help:"Process to report the CPU time and resident memory of (read from /proc): the bridge's, or with NAME= another's, such as nats-server=<pid> (repeatable; each reported on its own)."`
+	Replicas  []string      `name:"replicas" placeholder:"HOST:PORT" help:"Bridges to spread the calls over, in turn (comma-separated or repeated; default: --addr). They share the settings given here: the API token, secrets and tokens."`
+	Cross     bool          `name:"cross-replica" help:"Follow each call's captions on the next bridge of --replicas, not the one it is played into: in cluster mode (--nats-url) the captions then cross NATS."`
 	Verify    bool          `name:"verify" default:"true" negatable:"" help:"After the calls, check each call record and that every WAV holds exactly the audio sent."`
 	Seed      uint64        `name:"seed" default:"1" help:"Seed of the generated audio (every call plays the same audio)."`
 	Timeout   time.Duration `name:"timeout" default:"1m" help:"How long to wait for the bridge to close a call's socket and end it, after its last frame."`
@@ -56,24 +65,47 @@ type Cmd struct {
 
 // simRun is one simulate invocation: what every call plays and where.
 type simRun struct {
-	cmd      Cmd
-	d        *provider.Dialect
-	audio    *simAudio
+	cmd     Cmd
+	d       *provider.Dialect
+	audio   *simAudio
+	targets []*target // the bridges calls are played into, in turn
+	procs   []proc    // processes to measure (--pid)
+	bucket  *bucket   // where the WAVs are checked with --s3-bucket; nil: through the bridge
+	params  map[string]string
+	out     io.Writer
+	outMu   sync.Mutex
+	stats   simStats
+}
+
+// target is one bridge of the run: where its media socket is and how it
+// is authenticated, and its REST API and caption socket.
+type target struct {
 	mediaURL string
 	header   http.Header // of the media socket
 	client   *Client
-	params   map[string]string
-	out      io.Writer
-	outMu    sync.Mutex
-	stats    simStats
+}
+
+// proc is a process of --pid.
+type proc struct {
+	name string // "bridge" unless named
+	pid  int
+}
+
+// Env is what the command is handed by main.
+type Env struct {
+	// APIToken finds the token to send to the bridge (--api-token or
+	// <--data>/api-token).
+	APIToken func() (string, error)
+	// S3Client builds the client of the bucket of --s3-bucket, as the
+	// bridge does.
+	S3Client func(ctx context.Context, c config.S3) (*s3.Client, error)
 }
 
 // Run runs the simulate command and returns the exit code: exitcode.OK when
 // every call succeeded (and verified), exitcode.Failure when one did not or
-// the run failed, exitcode.Usage for bad settings. apiToken finds
-// the token to send to the bridge (--api-token or <--data>/api-token).
-func Run(ctx context.Context, cfg config.Config, cmd Cmd, apiToken func() (string, error), stdout, stderr io.Writer) int {
-	r, err := newSimRun(cfg, cmd, apiToken, stdout)
+// the run failed, exitcode.Usage for bad settings.
+func Run(ctx context.Context, cfg config.Config, cmd Cmd, env Env, stdout, stderr io.Writer) int {
+	r, err := newSimRun(ctx, cfg, cmd, env, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge simulate:", err)
 		return exitcode.Usage
@@ -90,7 +122,7 @@ func Run(ctx context.Context, cfg config.Config, cmd Cmd, apiToken func() (strin
 	return exitcode.OK
 }
 
-func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out io.Writer) (*simRun, error) {
+func newSimRun(ctx context.Context, cfg config.Config, cmd Cmd, env Env, out io.Writer) (*simRun, error) {
 	p := provider.Name(cmd.Provider)
 	d := provider.Lookup(p)
 	if d == nil || d.Wire == nil {
@@ -102,11 +134,11 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	if cmd.Speed < 0 {
 		return nil, fmt.Errorf("--speed: want 0 (as fast as possible) or more, got %g", cmd.Speed)
 	}
-	tok, err := apiToken()
+	tok, err := env.APIToken()
 	if err != nil {
 		return nil, err
 	}
-	r := &simRun{cmd: cmd, d: d, out: out, header: http.Header{}, params: map[string]string{}}
+	r := &simRun{cmd: cmd, d: d, out: out, params: map[string]string{}}
 	for _, kv := range cmd.Params {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -176,36 +208,84 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 	}
 	r.audio = a
 
-	r.mediaURL = cmd.URL
-	if r.mediaURL == "" {
-		host := cfg.Addr
+	hosts := slices.DeleteFunc(slices.Clone(cmd.Replicas), func(h string) bool { return strings.TrimSpace(h) == "" })
+	switch {
+	case len(hosts) > 1 && (cmd.URL != "" || cmd.HTTPURL != ""):
+		return nil, errors.New("--url, --http-url: name one bridge; with several --replicas the URLs are made from each one's host:port")
+	case cmd.Cross && len(hosts) < 2:
+		return nil, fmt.Errorf("--cross-replica: want at least two --replicas, got %d", len(hosts))
+	case len(hosts) == 0:
+		hosts = []string{""} // --url, else --addr
+	}
+	for _, h := range hosts {
+		t, err := newTarget(cfg, cmd, p, strings.TrimSpace(h), tok)
+		if err != nil {
+			return nil, err
+		}
+		r.targets = append(r.targets, t)
+	}
+	for _, s := range cmd.PIDs {
+		name, n, ok := strings.Cut(s, "=")
+		if !ok {
+			name, n = "bridge", s
+		}
+		pid, err := strconv.Atoi(n)
+		if err != nil || pid <= 0 || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("--pid: %q is not [NAME=]PID (e.g. 1234 or nats-server=1234)", s)
+		}
+		r.procs = append(r.procs, proc{name: name, pid: pid})
+	}
+	if cfg.S3.Enabled() && cmd.Verify {
+		client, err := env.S3Client(ctx, cfg.S3)
+		if err != nil {
+			return nil, err
+		}
+		r.bucket = &bucket{client: client, name: cfg.S3.Bucket, prefix: cfg.S3.Prefix}
+	}
+	return r, nil
+}
+
+// newTarget is the bridge at host (host:port; empty: --url, else --addr)
+// as the calls reach it: its media URL, the media socket's headers, its
+// REST client.
+func newTarget(cfg config.Config, cmd Cmd, p provider.Name, host, tok string) (*target, error) {
+	t := &target{mediaURL: cmd.URL, header: http.Header{}}
+	if host != "" {
+		if _, port, err := net.SplitHostPort(host); err != nil || port == "" {
+			return nil, fmt.Errorf("--replicas: %q is not host:port", host)
+		}
+		t.mediaURL = ""
+	} else {
+		host = cfg.Addr
+	}
+	if t.mediaURL == "" {
 		if h, port, err := net.SplitHostPort(host); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
 			host = net.JoinHostPort("127.0.0.1", port)
 		}
-		r.mediaURL = "ws://" + host + "/media/" + string(p)
+		t.mediaURL = "ws://" + host + "/media/" + string(p)
 		if s := perProvider(cfg.Providers.ProviderPathSecrets, p, cfg.Providers.MediaPathSecret); s != "" {
-			r.mediaURL += "/" + url.PathEscape(s)
+			t.mediaURL += "/" + url.PathEscape(s)
 		}
 	}
-	mu, err := url.Parse(r.mediaURL)
+	mu, err := url.Parse(t.mediaURL)
 	if err != nil || (mu.Scheme != "ws" && mu.Scheme != "wss") || mu.Host == "" {
-		return nil, fmt.Errorf("--url: %q is not a ws:// or wss:// URL", r.mediaURL)
+		return nil, fmt.Errorf("--url: %q is not a ws:// or wss:// URL", t.mediaURL)
 	}
 	httpBase := cmd.HTTPURL
 	if httpBase == "" {
 		httpBase = "http" + strings.TrimPrefix(mu.Scheme, "ws") + "://" + mu.Host
 	}
-	r.client = &Client{Base: strings.TrimSuffix(httpBase, "/"), Token: tok, HTTP: &http.Client{Timeout: time.Minute}}
+	t.client = &Client{Base: strings.TrimSuffix(httpBase, "/"), Token: tok, HTTP: &http.Client{Timeout: time.Minute}}
 	for _, h := range cmd.Headers {
 		k, v, ok := strings.Cut(h, ":")
 		if !ok || strings.TrimSpace(k) == "" {
 			return nil, fmt.Errorf("--header: %q is not 'Name: value'", h)
 		}
-		r.header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		t.header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	bearer := perProvider(cfg.Providers.ProviderBearerTokens, p, cfg.Providers.MediaBearerToken)
-	if bearer != "" && r.header.Get("Authorization") == "" {
-		r.header.Set("Authorization", "Bearer "+bearer)
+	if bearer != "" && t.header.Get("Authorization") == "" {
+		t.header.Set("Authorization", "Bearer "+bearer)
 	}
 	basic := cmd.Basic
 	if basic == "" && p == provider.Exotel {
@@ -217,15 +297,15 @@ func newSimRun(cfg config.Config, cmd Cmd, apiToken func() (string, error), out 
 			basic = u
 		}
 		mu.User = nil
-		r.mediaURL = mu.String()
+		t.mediaURL = mu.String()
 	}
 	if basic != "" {
-		r.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(basic)))
+		t.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(basic)))
 	}
 	if tok := cfg.Providers.TwilioAuthToken; tok != "" && p == provider.Twilio {
-		r.header.Set("X-Twilio-Signature", twilioSignature(tok, signedURL(cfg, cmd.SignURL, mu)))
+		t.header.Set("X-Twilio-Signature", twilioSignature(tok, signedURL(cfg, cmd.SignURL, mu)))
 	}
-	return r, nil
+	return t, nil
 }
 
 // perProvider is p's own value of a per-provider setting (a path secret, a
@@ -276,14 +356,25 @@ func (r *simRun) callID(i int) string {
 
 // run plays every call and gathers the report.
 func (r *simRun) run(ctx context.Context) (*simReport, error) {
-	var stopWatch func() []procSample
-	if r.cmd.PID > 0 {
-		if _, err := readProc(r.cmd.PID); err != nil {
-			return nil, fmt.Errorf("--pid %d: %w", r.cmd.PID, err)
-		}
-		stopWatch = watchProc(r.cmd.PID, 250*time.Millisecond)
-	}
 	rep := &simReport{run: r}
+	stops := make([]func() []procSample, len(r.procs))
+	for i, p := range r.procs {
+		if _, err := readProc(p.pid); err != nil {
+			for _, stop := range stops[:i] {
+				stop()
+			}
+			return nil, fmt.Errorf("--pid %d: %w", p.pid, err)
+		}
+		stops[i] = watchProc(p.pid, 250*time.Millisecond)
+	}
+	if r.bucket != nil {
+		if err := r.bucket.check(ctx); err != nil {
+			for _, stop := range stops {
+				stop()
+			}
+			return nil, fmt.Errorf("--s3-bucket: %w", err)
+		}
+	}
 	rep.selfBefore, _ = readProc(os.Getpid())
 	rep.loadBefore = loadAverage()
 	rep.results = make([]callResult, r.cmd.Calls)
@@ -294,9 +385,9 @@ func (r *simRun) run(ctx context.Context) (*simReport, error) {
 		wg.Go(func() {
 			select {
 			case <-time.After(time.Until(at)):
-				rep.results[i] = r.playCall(ctx, id)
+				rep.results[i] = r.playCall(ctx, i, id)
 			case <-ctx.Done():
-				rep.results[i] = callResult{id: id, err: ctx.Err()}
+				rep.results[i] = callResult{id: id, replica: r.replicaOf(i), err: ctx.Err()}
 			}
 		})
 	}
@@ -304,16 +395,31 @@ func (r *simRun) run(ctx context.Context) (*simReport, error) {
 	rep.end = time.Now()
 	rep.selfAfter, _ = readProc(os.Getpid())
 	rep.loadAfter = loadAverage()
-	if stopWatch != nil {
-		rep.samples = stopWatch()
-		if n := len(rep.samples); n > 0 {
-			rep.before, rep.after = rep.samples[0], rep.samples[n-1]
+	for i, stop := range stops {
+		pr := procRun{proc: r.procs[i], samples: stop()}
+		if n := len(pr.samples); n > 0 {
+			pr.before, pr.after = pr.samples[0], pr.samples[n-1]
 		}
+		rep.procs = append(rep.procs, pr)
 	}
 	if r.cmd.Verify {
 		rep.verify(ctx)
 	}
 	return rep, nil
+}
+
+// replicaOf is the index in targets of the bridge call i (from 0) is
+// played into: the replicas take the calls in turn.
+func (r *simRun) replicaOf(i int) int { return i % len(r.targets) }
+
+// captionsOf is the index in targets of the bridge call i's captions are
+// followed on: the one it is played into, or with --cross-replica the
+// next.
+func (r *simRun) captionsOf(i int) int {
+	if r.cmd.Cross {
+		return (i + 1) % len(r.targets)
+	}
+	return r.replicaOf(i)
 }
 
 // logf prints a line of the run (captions, notes) without interleaving.
