@@ -47,21 +47,15 @@ func (p plivoCall) stop(stream string, seq int) []byte {
 	return fmt.Appendf(nil, `{"event":"stop","sequenceNumber":%d,"streamId":"%s"}`, seq, stream)
 }
 
-// startReplicaWith is startReplica with a node timeout and settings.
-func startReplicaWith(t *testing.T, url, node string, nodeTimeout time.Duration, set ...func(*config.Config)) (*instance, string) {
+// startReplicaTimed is startReplica with a node timeout and settings.
+func startReplicaTimed(t *testing.T, url, node string, nodeTimeout time.Duration, set ...func(*config.Config)) (*instance, string) {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.NATS = config.NATS{URL: url, NodeID: node, NodeTimeout: nodeTimeout}
 	for _, f := range set {
 		f(&cfg)
 	}
-	inst, base := startBridge(t, cfg)
-	select {
-	case <-inst.cluster.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("replica %s does not read the event stream after 10s", node)
-	}
-	return inst, base
+	return startReplicaWith(t, cfg)
 }
 
 // requireFrames checks that w holds silence samples of silence, then
@@ -217,8 +211,8 @@ func TestStreamsRacingOnTwoReplicas(t *testing.T) {
 func TestRelayOwnerLost(t *testing.T) {
 	srv := clustertest.Start(t)
 	const timeout = 3 * time.Second // --node-timeout's least
-	instA, baseA := startReplicaWith(t, srv.URL(), "replica-a", timeout)
-	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout)
+	instA, baseA := startReplicaTimed(t, srv.URL(), "replica-a", timeout)
+	_, baseB := startReplicaTimed(t, srv.URL(), "replica-b", timeout)
 	gen := bursts(300, 8000, 0, 0.4, 1)
 	call := plivoCall{callID: "7a1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
 	const inStream, outStream, again = "7a1b2c3d-aaaa-4bbb-8ccc-000000000001", "7a1b2c3d-aaaa-4bbb-8ccc-000000000002", "7a1b2c3d-aaaa-4bbb-8ccc-000000000003"
@@ -279,7 +273,7 @@ func TestRelayOwnerLost(t *testing.T) {
 // owner's reason, as a local one is.
 func TestRelayStoppedByOwner(t *testing.T) {
 	srv := clustertest.Start(t)
-	_, baseA := startReplicaWith(t, srv.URL(), "replica-a", 0, func(c *config.Config) { c.Limits.MaxCallDuration = 2 * time.Second })
+	_, baseA := startReplicaTimed(t, srv.URL(), "replica-a", 0, func(c *config.Config) { c.Limits.MaxCallDuration = 2 * time.Second })
 	_, baseB := startReplica(t, srv.URL(), "replica-b")
 	gen := bursts(300, 8000, 0, 0.4, 1)
 	call := plivoCall{callID: "8a1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
@@ -333,8 +327,8 @@ func TestCallSplitOverReplicasInS3(t *testing.T) {
 	bucket := s3.Bucket("split")
 	srv := clustertest.Start(t)
 	withS3 := func(c *config.Config) { c.S3 = s3Config(t, s3, bucket).S3 }
-	_, baseA := startReplicaWith(t, srv.URL(), "replica-a", 0, withS3)
-	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", 0, withS3)
+	_, baseA := startReplicaTimed(t, srv.URL(), "replica-a", 0, withS3)
+	_, baseB := startReplicaTimed(t, srv.URL(), "replica-b", 0, withS3)
 	inGen, outGen := bursts(300, 8000, 0, 0.4, 1), bursts(500, 8000, 0.2, 0.6, 1.5)
 	call := plivoCall{callID: "5b1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
 	playSplit(t, baseA, baseB, call, inGen, outGen)
@@ -366,8 +360,8 @@ func TestCallSplitOverReplicasInS3(t *testing.T) {
 func TestRelayLost(t *testing.T) {
 	srv := clustertest.Start(t)
 	const timeout = 3 * time.Second // --node-timeout's least
-	_, baseA := startReplicaWith(t, srv.URL(), "replica-a", timeout)
-	instB, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout)
+	_, baseA := startReplicaTimed(t, srv.URL(), "replica-a", timeout)
+	instB, baseB := startReplicaTimed(t, srv.URL(), "replica-b", timeout)
 	gen := bursts(300, 8000, 0, 0.4, 1)
 	call := plivoCall{callID: "7b1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
 	const inStream, outStream = "7b1b2c3d-aaaa-4bbb-8ccc-000000000001", "7b1b2c3d-aaaa-4bbb-8ccc-000000000002"
