@@ -40,6 +40,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster/clustertest"
 )
 
 // ---- the browser ----
@@ -954,4 +955,47 @@ func (p *page) screenshotTo(path string) {
 	require.NoError(p.t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(p.t, os.WriteFile(path, png, 0o644))
 	p.t.Logf("wrote %s", path)
+}
+
+// TestDashboardOtherReplica: in cluster mode the dashboard of replica B
+// shows a call held by replica A as it would on A: in the list while it
+// is live, its captions live, then its finished view with the transcript
+// and recordings B fetches from A.
+func TestDashboardOtherReplica(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+
+	p := newPage(t, 1280, 800)
+	p.do(chromedp.Navigate(baseB + "/"))
+	p.waitFor(`document.querySelector('#conn').dataset.state === 'connected'`, 10*time.Second, "B's caption socket connected")
+
+	const callSid = "CA3f000000000000000000000000000005"
+	call := startCall(t, baseA, callSid, conversation, map[string]string{"queue": "orders"})
+	p.waitFor(callRow(callSid)+`?.dataset.status === 'active'`, 10*time.Second, "A's call appears live in B's list")
+	p.do(chromedp.Click(chromedp.CSS(`#call-list li[data-call="` + callSid + `"] a`)))
+	p.waitFor(`document.querySelector('#call').dataset.mode === 'live' && document.querySelector('#conn').dataset.state === 'connected'`,
+		10*time.Second, "B's live view of A's call")
+	call.play(conversationEnd, 3)
+	p.waitFor(`document.querySelectorAll('#timeline li.seg').length === 6 && !document.querySelector('#timeline li.partial')`,
+		15*time.Second, "six finals on B")
+	requireSameTranscript(t, transcript(t, baseA, callSid), p.view().Rows)
+
+	call.stop()
+	p.waitFor(`document.querySelector('#call').dataset.mode === 'finished' && document.querySelector('#call').dataset.ready === 'true'`,
+		15*time.Second, "finished view on B")
+	v := p.view()
+	require.NotNil(t, v.Mismatch)
+	require.Equal(t, "0", *v.Mismatch, "B's live view had every final of A's call exactly once")
+	requireSameTranscript(t, transcript(t, baseB, callSid), v.Rows)
+	p.waitFor(callRow(callSid)+`?.dataset.status === 'ended'`, 10*time.Second, "B's list shows the call ended")
+	p.waitFor(`[...document.querySelectorAll('#player audio')].every(a => a.duration > 0) && !document.querySelector('#player .play').disabled`,
+		10*time.Second, "A's recordings load through B")
+	var durations map[string]float64
+	p.mustEval(`Object.fromEntries([...document.querySelectorAll('#player audio')].map(a => [a.dataset.track, a.duration]))`, &durations)
+	require.Len(t, durations, 2)
+	for _, track := range []string{"inbound", "outbound"} {
+		w := fetchWAV(t, baseA, callSid, track)
+		require.InDelta(t, float64(len(w.samples))/float64(w.rate), durations[track], 0.01, "%s duration through B", track)
+	}
 }
