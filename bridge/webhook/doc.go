@@ -6,19 +6,21 @@
 // Goroutines and queues. Publish runs on the call's goroutines under its
 // event lock and only does a non-blocking send per endpoint into a bounded
 // channel (Config.Queue; full: the event is dropped, counted as
-// queue_full). Each endpoint has two goroutines, started by Run and
+// queue_full). Each endpoint has its goroutines, started by Run and
 // awaited by it:
 //
 //   - persist: channel → outbox file (Config.OutboxBytes per endpoint;
 //     full: the new event is dropped, counted as outbox_full and written
 //     into the call record's webhooks_failed);
-//   - deliver: the outbox's oldest delivery → one POST at a time, retried
+//   - deliver (Config.Workers of them, 4): each takes the oldest delivery
+//     of a call no other worker holds → one POST at a time, retried
 //     with exponential backoff and jitter up to Config.Attempts, then
 //     given up (counted, recorded). A 410 Gone drops the call's pending
 //     deliveries to that endpoint and refuses its later events.
 //
-// A slow endpoint holds up only its own deliver goroutine: media, captions
-// and other endpoints never wait for it. When Run's context ends, persist
+// So a call's events go in seq order, one at a time, while up to Workers
+// calls go side by side. A slow endpoint holds up only its own workers:
+// media, captions and other endpoints never wait for it. When Run's context ends, persist
 // writes what is still queued to the outbox and deliver stops (an attempt
 // in flight is cut off and stays pending), so a restart goes on where this
 // run stopped, with the same webhook-id.

@@ -42,8 +42,10 @@ type outbox struct {
 	mu      sync.Mutex
 	pending []*delivery // in queue order
 	bytes   int64
-	next    uint64 // the next file number
-	wake    chan struct{}
+	next    uint64              // the next file number
+	busy    map[string]struct{} // calls a worker is delivering
+	// wake tells a waiting worker there may be work: of 1, coalesced.
+	wake chan struct{}
 }
 
 // errFull is returned by add when the outbox holds maxBytes.
@@ -59,7 +61,7 @@ func openOutbox(dir string, maxBytes int64) (box *outbox, bad int, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("read webhook outbox: %w", err)
 	}
-	box = &outbox{dir: dir, maxBytes: maxBytes, wake: make(chan struct{}, 1)}
+	box = &outbox{dir: dir, maxBytes: maxBytes, busy: map[string]struct{}{}, wake: make(chan struct{}, 1)}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") { // a write the last run did not finish
@@ -118,21 +120,47 @@ func (o *outbox) add(d *delivery) error {
 	// Keep name order: an add that reserved a lower number may finish later.
 	i, _ := slices.BinarySearchFunc(o.pending, d.file, func(e *delivery, f string) int { return strings.Compare(e.file, f) })
 	o.pending = slices.Insert(o.pending, i, d)
-	select {
-	case o.wake <- struct{}{}:
-	default: // a wake-up is already pending
+	o.signal()
+	return nil
+}
+
+// take returns the oldest pending delivery of a call that no other
+// worker is delivering, and marks that call busy until release; nil when
+// there is none. A call's oldest delivery is its lowest seq, so each call
+// goes in order while calls go side by side.
+func (o *outbox) take() *delivery {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, d := range o.pending {
+		if _, busy := o.busy[d.CallID]; busy {
+			continue
+		}
+		o.busy[d.CallID] = struct{}{}
+		if i+1 < len(o.pending) {
+			o.signal() // more may be there for another worker
+		}
+		return d
 	}
 	return nil
 }
 
-// head returns the first pending delivery, nil when there is none.
-func (o *outbox) head() *delivery {
+// release ends a worker's hold on call id.
+func (o *outbox) release(id string) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.pending) == 0 {
-		return nil
+	delete(o.busy, id)
+	more := len(o.pending) > 0
+	o.mu.Unlock()
+	if more {
+		o.signal()
 	}
-	return o.pending[0]
+}
+
+// signal wakes one waiting worker (or the next to wait).
+func (o *outbox) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
 }
 
 // remove settles d: its file goes.

@@ -40,6 +40,10 @@ const (
 	DefaultOutboxBytes = 64 << 20
 	// DefaultTimeout bounds one attempt: connect, send, answer.
 	DefaultTimeout = 10 * time.Second
+	// DefaultWorkers calls are delivered at once per endpoint, each
+	// call's events one at a time in seq order: a call whose event is
+	// being retried holds back only its own later events.
+	DefaultWorkers = 4
 	// DefaultAttempts: the first try and 11 retries.
 	DefaultAttempts = 12
 	// DefaultBackoff is the wait before the first retry; each retry
@@ -68,6 +72,7 @@ type Config struct {
 	Queue       int
 	Timeout     time.Duration
 	Attempts    int
+	Workers     int // calls delivered at once per endpoint
 	Backoff     time.Duration
 	MaxBackoff  time.Duration
 }
@@ -126,6 +131,7 @@ func New(cfg Config, m *Metrics, failed Failed, log zerolog.Logger) (*Publisher,
 	cfg.Queue = orDefault(cfg.Queue, DefaultQueue)
 	cfg.Timeout = orDefault(cfg.Timeout, DefaultTimeout)
 	cfg.Attempts = orDefault(cfg.Attempts, DefaultAttempts)
+	cfg.Workers = orDefault(cfg.Workers, DefaultWorkers)
 	cfg.Backoff = orDefault(cfg.Backoff, DefaultBackoff)
 	cfg.MaxBackoff = orDefault(cfg.MaxBackoff, DefaultMaxBackoff)
 	if m == nil {
@@ -212,7 +218,9 @@ func (p *Publisher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, e := range p.endpoints {
 		wg.Go(func() { e.persist(ctx) })
-		wg.Go(func() { e.deliver(ctx) })
+		for range p.cfg.Workers {
+			wg.Go(func() { e.deliver(ctx) })
+		}
 	}
 	wg.Wait()
 }
@@ -262,11 +270,12 @@ func (e *endpoint) gauge() {
 	e.m.bytes.Set(float64(b))
 }
 
-// deliver sends the outbox's deliveries one at a time, in order.
+// deliver is one of the endpoint's workers: it sends the oldest delivery
+// of a call no other worker has, until that is settled, then the next.
 func (e *endpoint) deliver(ctx context.Context) {
 	e.gauge()
 	for {
-		d := e.box.head()
+		d := e.box.take()
 		if d == nil {
 			select {
 			case <-e.box.wake:
@@ -275,7 +284,9 @@ func (e *endpoint) deliver(ctx context.Context) {
 				return
 			}
 		}
-		if !e.attempt(ctx, d) {
+		ok := e.attempt(ctx, d)
+		e.box.release(d.CallID)
+		if !ok {
 			return
 		}
 		e.gauge()
