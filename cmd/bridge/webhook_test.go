@@ -203,6 +203,18 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	require.Equal(t, "https://bridge.example/api/calls/"+sid+"/transcript", tr["url"])
 	require.Equal(t, sid, tr["transcript"].(map[string]any)["call_id"], "a short transcript is inline")
 
+	// A second call while the hung endpoint still holds its first
+	// delivery: its media is recorded and its captions arrive in full.
+	const sid2, stream2 = "CA000000000000000000000000000abc03", "MZ000000000000000000000000000abc03"
+	sub2 := dial(t, base, "/ws/captions?call="+sid2, nil)
+	media2 := dial(t, base, "/media", nil)
+	playBursts(t, media2, sid2, stream2, 100)
+	send(t, media2, twilioStop(stream2, sid2, 200))
+	caps2 := readEvents(t, sub2, func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady })
+	require.Equal(t, bridge.TypeCallStarted, caps2[0]["type"])
+	waitEnded(t, base, sid2)
+	require.Len(t, fetchWAV(t, base, sid2, "inbound").samples, 100*160)
+
 	// The failing endpoint's give-ups reach the call record, without the URL's query.
 	var rec bridge.CallRecord
 	eventually(t, func() bool {
