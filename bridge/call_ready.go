@@ -33,6 +33,9 @@ func (c *Call) publishReady() {
 			Track: t.Name, URL: base + "/recordings/" + url.PathEscape(t.Name) + ".wav",
 			Bytes: wavHeaderBytes + 2*t.Samples, SampleRate: t.SampleRate,
 		}
+		if c.env.cfg.ObjectURL != nil {
+			f.ObjectURL = c.env.cfg.ObjectURL(c.id, t.File)
+		}
 		if t.SampleRate > 0 {
 			f.DurationMs = t.Samples * 1000 / int64(t.SampleRate)
 		}

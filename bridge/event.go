@@ -174,4 +174,8 @@ type RecordingFile struct {
 	DurationMs int64  `json:"duration_ms"`
 	Bytes      int64  `json:"bytes"`
 	SampleRate int    `json:"sample_rate"`
+	// ObjectURL is where the WAV is in object storage (s3://bucket/key),
+	// with --s3-bucket; it is uploaded shortly after the call ends, and
+	// URL serves it from there as well.
+	ObjectURL string `json:"object_url,omitempty"`
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// links in transcript.ready and recording.ready; empty: the links are
 	// paths (/api/calls/…).
 	BaseURL string
+	// ObjectURL, when set, names where a call's file will be in object
+	// storage (recording.ready's object_url).
+	ObjectURL func(callID, file string) string
 	// Now is the wall clock (tests may replace it).
 	Now func() time.Time
 }

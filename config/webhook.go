@@ -26,7 +26,7 @@ func (w Webhook) Enabled() bool { return len(w.URLs) > 0 }
 var webhookTypes = []string{
 	bridge.TypeCallStarted, bridge.TypeCallUpdated, bridge.TypeCallEnded, bridge.TypeTranscriptPartial,
 	bridge.TypeTranscriptFinal, bridge.TypeTranscriptReady, bridge.TypeRecordingReady, bridge.TypeDTMF, bridge.TypeGap,
-	"stt.retry", "stt.resumed", "stt.failed",
+	"stt.rollover", "stt.retry", "stt.resumed", "stt.failed", "stt.gap",
 }
 
 // check reports every problem with the webhook settings.

@@ -106,6 +106,8 @@ type endpoint struct {
 	m      endpointMetrics
 	failed Failed
 	log    zerolog.Logger
+	// dropLog reports full queues, which can repeat per event.
+	dropLog zerolog.Logger
 
 	mu   sync.Mutex
 	gone map[string]time.Time // calls whose deliveries this endpoint refused with 410
@@ -171,6 +173,7 @@ func New(cfg Config, m *Metrics, failed Failed, log zerolog.Logger) (*Publisher,
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			},
 			m: m.endpoint(label), failed: failed, log: elog, gone: map[string]time.Time{},
+			dropLog: elog.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
 		})
 	}
 	return p, nil
@@ -206,7 +209,7 @@ func (p *Publisher) Publish(ev bridge.Event) {
 			e.m.depth.Inc()
 		default:
 			e.m.failed.WithLabelValues("queue_full").Inc()
-			e.log.Warn().Str("call_id", ev.CallID).Uint64("seq", ev.Seq).Msg("webhook queue full: event not delivered")
+			e.dropLog.Warn().Str("call_id", ev.CallID).Uint64("seq", ev.Seq).Msg("webhook queue full: event not delivered")
 		}
 	}
 }

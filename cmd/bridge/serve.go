@@ -157,7 +157,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
 		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: offIfZero(cfg.Providers.ReorderFrames),
-		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow), BaseURL: cfg.PublicURL,
+		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow), BaseURL: cfg.PublicURL, ObjectURL: objectURL(cfg),
 	})
 	failures.set(reg)
 	interrupted, err := reg.Load()

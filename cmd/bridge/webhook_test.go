@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/recorder"
+	"github.com/callcaptions/bridge/recorder/s3store/s3test"
 )
 
 const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/oHn45DDLyo="
@@ -275,4 +277,39 @@ func TestWebhooksOutboxAcrossRestart(t *testing.T) {
 	}
 	require.Zero(t, rcv.bad)
 	_ = base
+}
+
+// TestWebhooksRecordingInBucket: with --s3-bucket, recording.ready names
+// each WAV's object, which the upload then fills with the recording.
+func TestWebhooksRecordingInBucket(t *testing.T) {
+	srv := s3test.Start(t)
+	rcv := newHookReceiver()
+	bucket := srv.Bucket("hooked")
+	cfg := s3Config(t, srv, bucket)
+	cfg.S3.Prefix = "p/"
+	cfg.Webhook.URLs = []string{serveHooks(t, rcv, "")}
+	cfg.Webhook.Secret = hookSecret
+	_, base := startBridge(t, cfg)
+
+	const sid, stream = "CA000000000000000000000000000abc04", "MZ000000000000000000000000000abc04"
+	media := dial(t, base, "/media", nil)
+	playBursts(t, media, sid, stream, 50)
+	send(t, media, twilioStop(stream, sid, 200))
+	var ready map[string]any
+	eventually(t, func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		for _, ev := range rcv.events {
+			if ev["type"] == bridge.TypeRecordingReady {
+				ready = ev["recordings"].([]any)[0].(map[string]any)
+			}
+		}
+		return ready != nil
+	}, 20*time.Second, 20*time.Millisecond, "recording.ready delivered")
+	key := "p/calls/" + recorder.FolderName(sid) + "/inbound.wav"
+	require.Equal(t, "s3://"+bucket+"/"+key, ready["object_url"])
+	eventually(t, func() bool {
+		b, ok := srv.Object(bucket, key)
+		return ok && float64(len(b)) == ready["bytes"].(float64)
+	}, 30*time.Second, 50*time.Millisecond, "the named object holds the recording")
 }
