@@ -3,6 +3,8 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -384,4 +386,32 @@ func TestSignMatchesAnIndependentVerifier(t *testing.T) {
 	require.Error(t, verifyWebhook(secret, h, body, now.Add(10*time.Minute)), "too old")
 	h.Set("webhook-signature", webhook.Sign(key, "msg_2", now.Unix(), body))
 	require.Error(t, verifyWebhook(secret, h, body, now), "another id")
+}
+
+// TestOutboxUnreadableFilesRemoved: a damaged outbox file (a disk error,
+// a hand edit) is removed at start-up; the readable ones are delivered
+// and later events numbered after them.
+func TestOutboxUnreadableFilesRemoved(t *testing.T) {
+	rcv := newReceiver(t, nil)
+	dir := t.TempDir()
+	sum := sha256.Sum256([]byte(rcv.srv.URL))
+	box := filepath.Join(dir, hex.EncodeToString(sum[:8]))
+	require.NoError(t, os.MkdirAll(box, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(box, "00000000000000000007.json"), []byte("{not json"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(box, ".00000000000000000008.json"), []byte("half"), 0o600))
+	good := `{"id":"msg_kept","call_id":"CAold","seq":9,"type":"call.ended","queued_at":"2026-12-06T00:00:00Z","body":{"type":"call.ended","call_id":"CAold","seq":9}}`
+	require.NoError(t, os.WriteFile(filepath.Join(box, "00000000000000000009.json"), []byte(good), 0o600))
+
+	seq, _, _ := run(t, webhook.Config{URLs: []string{rcv.srv.URL}, Dir: dir}, nil, nil)
+	call(seq, "CAnew", 1)
+	require.Eventually(t, func() bool { return rcv.acceptedIDs() == 4 }, 20*time.Second, 10*time.Millisecond)
+	require.Equal(t, []uint64{9}, rcv.seqs("CAold"))
+	require.Equal(t, wantSeqs(1), rcv.seqs("CAnew"))
+	rcv.mu.Lock()
+	require.Equal(t, 1, rcv.accepted["msg_kept"], "the kept delivery keeps its id")
+	rcv.mu.Unlock()
+	require.Eventually(t, func() bool { return outboxFiles(t, dir) == 0 }, 10*time.Second, 10*time.Millisecond)
+	entries, err := os.ReadDir(box)
+	require.NoError(t, err)
+	require.Empty(t, entries, "the damaged and half-written files are gone")
 }
