@@ -18,15 +18,6 @@ func (c *Call) publishReady() {
 	c.mu.Unlock()
 	base := strings.TrimSuffix(c.env.cfg.BaseURL, "/") + "/api/calls/" + url.PathEscape(c.id)
 
-	trBody := TranscriptReadyBody{URL: base + "/transcript"}
-	if b, err := json.Marshal(tr); err == nil {
-		trBody.Bytes = len(b)
-		if len(b) <= MaxInlineTranscript {
-			trBody.Transcript = b
-		}
-	}
-	c.env.publish(Event{Type: TypeTranscriptReady, CallID: c.id, Body: trBody})
-
 	recs := RecordingReadyBody{Recordings: []RecordingFile{}}
 	for _, t := range rec.Tracks {
 		f := RecordingFile{
@@ -41,7 +32,18 @@ func (c *Call) publishReady() {
 		}
 		recs.Recordings = append(recs.Recordings, f)
 	}
-	c.env.publish(Event{Type: TypeRecordingReady, CallID: c.id, Body: recs})
+	// recording.ready goes out even if transcript.ready fails: one-call
+	// caption subscribers end with it (call.ended is marked More).
+	defer c.env.publish(Event{Type: TypeRecordingReady, CallID: c.id, Body: recs})
+
+	trBody := TranscriptReadyBody{URL: base + "/transcript"}
+	if b, err := json.Marshal(tr); err == nil {
+		trBody.Bytes = len(b)
+		if len(b) <= MaxInlineTranscript {
+			trBody.Transcript = b
+		}
+	}
+	c.env.publish(Event{Type: TypeTranscriptReady, CallID: c.id, Body: trBody})
 }
 
 // wavHeaderBytes is the size of the canonical WAV header before PCM16 data.
