@@ -249,10 +249,11 @@ func (c *Call) finalize() {
 	}
 	c.mu.Unlock()
 	c.guard(PanicCall, func() {
-		c.env.publish(Event{Type: TypeCallEnded, CallID: c.id, Body: CallEndedBody{
+		c.env.publish(Event{Type: TypeCallEnded, CallID: c.id, More: true, Body: CallEndedBody{
 			Reason: reason, EndedAt: now, DurationMs: duration,
 		}})
 	})
+	c.guard(PanicCall, c.publishReady)
 	c.log.Info().Str("reason", reason).Int64("duration_ms", duration).Msg("call ended")
 	c.guard(PanicCall, func() { c.env.ended(c) })
 	close(c.done)

@@ -1,6 +1,9 @@
 package bridge
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Event types sent to subscribers (the contract in DESIGN.md, extended with
 // call.updated, dtmf, audio.gap and stt.* notices).
@@ -54,6 +57,10 @@ type Event struct {
 	// brought. A publisher that keeps call.started for late joiners keeps
 	// this in its place.
 	Start []byte
+	// More is set on a call.ended that transcript.ready and
+	// recording.ready follow (recording.ready last): a publisher that
+	// ends a call's subscribers at call.ended may wait for those.
+	More bool
 }
 
 // Kind sorts events by what publishers may drop.
@@ -129,4 +136,46 @@ type CallEndedBody struct {
 	Reason     string    `json:"reason"`
 	EndedAt    time.Time `json:"ended_at"`
 	DurationMs int64     `json:"duration_ms"`
+}
+
+// Event types published after call.ended, once the call's files are
+// complete; they are a call's last events.
+const (
+	TypeTranscriptReady = "transcript.ready"
+	TypeRecordingReady  = "recording.ready"
+)
+
+// AfterCall reports whether events of type typ come after call.ended.
+func AfterCall(typ string) bool {
+	return typ == TypeTranscriptReady || typ == TypeRecordingReady
+}
+
+// TranscriptReadyBody is the body of transcript.ready: the transcript JSON
+// inline when it is at most MaxInlineTranscript bytes, else its URL.
+type TranscriptReadyBody struct {
+	URL        string          `json:"url"`
+	Bytes      int             `json:"bytes"`
+	Transcript json.RawMessage `json:"transcript,omitempty"`
+}
+
+// MaxInlineTranscript is the largest transcript carried inline by
+// transcript.ready (about an hour of talk); a larger one is only linked.
+const MaxInlineTranscript = 256 << 10
+
+// RecordingReadyBody is the body of recording.ready.
+type RecordingReadyBody struct {
+	Recordings []RecordingFile `json:"recordings"`
+}
+
+// RecordingFile is one track's WAV.
+type RecordingFile struct {
+	Track      string `json:"track"`
+	URL        string `json:"url"`
+	DurationMs int64  `json:"duration_ms"`
+	Bytes      int64  `json:"bytes"`
+	SampleRate int    `json:"sample_rate"`
+	// ObjectURL is where the WAV is in object storage (s3://bucket/key),
+	// with --s3-bucket; it is uploaded shortly after the call ends, and
+	// URL serves it from there as well.
+	ObjectURL string `json:"object_url,omitempty"`
 }

@@ -31,6 +31,9 @@ type CallRecord struct {
 	Tracks           []TrackRecord     `json:"tracks"`
 	Streams          []StreamRecord    `json:"streams"`
 	Callbacks        []map[string]any  `json:"callbacks,omitempty"`
+	// WebhooksFailed lists the webhook deliveries given up on (at most
+	// MaxWebhookFailures; later ones are only counted in the metrics).
+	WebhooksFailed []WebhookFailure `json:"webhooks_failed,omitempty"`
 	// EventsDropped counts transcript events not kept because the call
 	// already held --max-events-per-call of them (neither kept nor
 	// published).
@@ -102,4 +105,16 @@ type TranscriptEvent struct {
 	Code       string `json:"code,omitempty"`
 	Message    string `json:"message,omitempty"`
 	Kind       string `json:"kind,omitempty"`
+}
+
+// WebhookFailure is a webhook delivery that was given up, listed in the
+// call record (webhooks_failed).
+type WebhookFailure struct {
+	URL      string    `json:"url"` // the endpoint without query or user info
+	EventID  string    `json:"event_id"`
+	Type     string    `json:"type"`
+	Seq      uint64    `json:"seq"`
+	Attempts int       `json:"attempts"` // 0: never tried (the outbox was full)
+	Error    string    `json:"error"`
+	At       time.Time `json:"at"`
 }

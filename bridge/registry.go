@@ -49,6 +49,13 @@ type Config struct {
 	// notices) one call keeps; beyond it events are counted as dropped,
 	// neither kept nor published.
 	MaxEventsPerCall int
+	// BaseURL is where the REST API is reached (--public-url), for the
+	// links in transcript.ready and recording.ready; empty: the links are
+	// paths (/api/calls/…).
+	BaseURL string
+	// ObjectURL, when set, names where a call's file will be in object
+	// storage (recording.ready's object_url).
+	ObjectURL func(callID, file string) string
 	// Now is the wall clock (tests may replace it).
 	Now func() time.Time
 }

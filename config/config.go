@@ -39,6 +39,7 @@ type Config struct {
 	Providers Providers `embed:"" group:"Providers"`
 	S3        S3        `embed:"" group:"Object storage (S3)"`
 	NATS      NATS      `embed:"" group:"Cluster (NATS)"`
+	Webhook   Webhook   `embed:"" group:"Webhooks"`
 }
 
 // Mock configures the offline speech-to-text engine.
@@ -186,6 +187,7 @@ func (c Config) Validate() error {
 	c.Providers.check(c.PublicURL, bad)
 	c.S3.check(bad)
 	c.NATS.check(bad)
+	c.Webhook.check(bad)
 	return errors.Join(errs...)
 }
 

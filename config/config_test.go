@@ -171,6 +171,17 @@ func settings(t *testing.T) []setting {
 		str("nats-ca", "BRIDGE_NATS_CA", "", "/etc/bridge/ca.pem", func(c Config) any { return c.NATS.CA }, "--nats-url", "nats://127.0.0.1:4222"),
 		str("node-id", "BRIDGE_NODE_ID", "", "bridge-1", func(c Config) any { return c.NATS.NodeID }),
 		dur("node-timeout", "BRIDGE_NODE_TIMEOUT", 15*time.Second, 40*time.Second, func(c Config) any { return c.NATS.NodeTimeout }),
+
+		{flag: "webhook-url", env: "BRIDGE_WEBHOOK_URL", def: []string(nil),
+			args: []string{"--webhook-url", "http://127.0.0.1:9/a", "--webhook-url", "https://app.example/b"}, envValue: "http://127.0.0.1:9/a,https://app.example/b",
+			want: []string{"http://127.0.0.1:9/a", "https://app.example/b"}, with: []string{"--webhook-secret", testWebhookSecret},
+			get: func(c Config) any { return c.Webhook.URLs }},
+		str("webhook-secret", "BRIDGE_WEBHOOK_SECRET", "", testWebhookSecret, func(c Config) any { return c.Webhook.Secret }, "--webhook-url", "http://127.0.0.1:9/"),
+		{flag: "webhook-events", env: "BRIDGE_WEBHOOK_EVENTS", def: []string{"call.started", "call.ended", "transcript.final", "transcript.ready", "recording.ready"},
+			args: []string{"--webhook-events", "transcript.partial,call.ended"}, envValue: "transcript.partial,call.ended",
+			want: []string{"transcript.partial", "call.ended"}, get: func(c Config) any { return c.Webhook.Events }},
+		dur("webhook-timeout", "BRIDGE_WEBHOOK_TIMEOUT", 10*time.Second, 30*time.Second, func(c Config) any { return c.Webhook.Timeout }),
+		num("webhook-attempts", "BRIDGE_WEBHOOK_ATTEMPTS", 12, 3, func(c Config) any { return c.Webhook.Attempts }),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/webhook"
 	"github.com/callcaptions/bridge/web"
 )
 
@@ -17,6 +18,11 @@ import (
 func defaults() kong.Vars {
 	vars := googleVars()
 	maps.Copy(vars, limitVars())
+	maps.Copy(vars, kong.Vars{
+		"webhook_events":   strings.Join(webhook.DefaultEvents, ","),
+		"webhook_timeout":  shortDuration(webhook.DefaultTimeout),
+		"webhook_attempts": strconv.Itoa(webhook.DefaultAttempts),
+	})
 	return vars
 }
 

@@ -256,6 +256,22 @@ func (h *Hub) publish(ev bridge.Event, remote bool) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ended && bridge.AfterCall(ev.Type) {
+		// transcript.ready and recording.ready follow call.ended: kept for
+		// late joiners and resumes like any durable event.
+		h.logLocked(c, m)
+		h.published.Add(1)
+		for s := range c.subs {
+			s.push(m)
+		}
+		for s := range h.all {
+			s.push(m)
+		}
+		if ev.Type == bridge.TypeRecordingReady { // the call's last event
+			h.endSubsLocked(c)
+		}
+		return
+	}
 	if c.ended {
 		if ev.Type != bridge.TypeCallStarted {
 			if !c.lateWarned {
@@ -310,12 +326,20 @@ func (h *Hub) publish(ev bridge.Event, remote bool) {
 	if ev.Type == bridge.TypeCallEnded {
 		c.ended = true
 		c.endedAt = h.now()
-		for s := range c.subs {
-			s.end(nil)
+		if !ev.More { // else at recording.ready
+			h.endSubsLocked(c)
 		}
-		clear(c.subs)
 		h.ended = append(h.ended, endedCall{c: c, at: c.endedAt})
 	}
+}
+
+// endSubsLocked ends the call's subscriptions once they have sent what is
+// queued (io.EOF). c.mu must be held.
+func (h *Hub) endSubsLocked(c *call) {
+	for s := range c.subs {
+		s.end(nil)
+	}
+	clear(c.subs)
 }
 
 // logLocked appends m to the call's replay log, then drops the oldest

@@ -33,11 +33,12 @@ func TestLostNodesCallsEnded(t *testing.T) {
 	a, _ := start(t, srv.URL(), "node-a", Config{NodeTimeout: nodeTimeout})
 	b, fromA := start(t, srv.URL(), "node-b", Config{NodeTimeout: nodeTimeout})
 	held := events(t, "held", bridge.TypeCallStarted, bridge.TypeTranscriptFinal, bridge.TypeTranscriptFinal, bridge.TypeTranscriptFinal)
-	done := events(t, "done", bridge.TypeCallStarted, bridge.TypeCallEnded)
+	// done ended, then sent its transcript.ready and recording.ready.
+	done := events(t, "done", bridge.TypeCallStarted, bridge.TypeCallEnded, bridge.TypeTranscriptReady, bridge.TypeRecordingReady)
 	for _, ev := range append(append([]bridge.Event{}, held[:2]...), done...) {
 		a.Publish(ev)
 	}
-	require.Eventually(t, func() bool { return len(fromA.events()) == 4 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(fromA.events()) == 6 }, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { return testutil.ToFloat64(b.m.nodes) == 2 }, 10*time.Second, 10*time.Millisecond)
 
 	// node-a goes away without ending its call.

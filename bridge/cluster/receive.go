@@ -178,7 +178,10 @@ func (c *Cluster) handle(ctx context.Context, subject string, h nats.Header, dat
 	if !w.StartedAt.IsZero() {
 		started = w.StartedAt
 	}
-	c.seen[w.CallID] = seen{seq: w.Seq, ended: w.Type == bridge.TypeCallEnded, node: node, started: started}
+	// transcript.ready and recording.ready come after call.ended: the call
+	// stays ended (a lost replica's ended calls are not ended again).
+	ended := w.Type == bridge.TypeCallEnded || (known && last.ended && bridge.AfterCall(w.Type))
+	c.seen[w.CallID] = seen{seq: w.Seq, ended: ended, node: node, started: started}
 	ev := bridge.Event{Type: w.Type, CallID: w.CallID, Seq: w.Seq, Data: data, Kind: bridge.KindDurable}
 	switch w.Type {
 	case bridge.TypeTranscriptPartial:

@@ -153,3 +153,14 @@ func (u uploadOnEnd) Publish(ev bridge.Event) {
 		u.objects.Upload(ev.CallID)
 	}
 }
+
+// objectURL names a call's file in the bucket (recording.ready's
+// object_url); nil without --s3-bucket.
+func objectURL(cfg config.Config) func(callID, file string) string {
+	if !cfg.S3.Enabled() {
+		return nil
+	}
+	return func(callID, file string) string {
+		return "s3://" + cfg.S3.Bucket + "/" + cfg.S3.Prefix + "calls/" + recorder.FolderName(callID) + "/" + file
+	}
+}

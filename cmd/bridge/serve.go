@@ -17,6 +17,7 @@ import (
 
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/bridge/cluster"
+	"github.com/callcaptions/bridge/bridge/webhook"
 	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/recorder"
 	"github.com/callcaptions/bridge/recorder/s3store"
@@ -31,9 +32,10 @@ type instance struct {
 	addr     string // the address it listens on
 	reg      *bridge.Registry
 	hub      *web.Hub
-	syncer   *recorder.Syncer // nil: --fsync-interval 0
-	objects  *s3store.Store   // nil: no --s3-bucket
-	cluster  *cluster.Cluster // nil: no --nats-url
+	syncer   *recorder.Syncer   // nil: --fsync-interval 0
+	objects  *s3store.Store     // nil: no --s3-bucket
+	cluster  *cluster.Cluster   // nil: no --nats-url
+	webhooks *webhook.Publisher // nil: no --webhook-url
 	draining atomic.Bool
 	done     chan error // receives the server's exit
 }
@@ -69,6 +71,8 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	defer func() { _ = up.stop(context.Background()) }() // after an early return; the graceful path stops it below
 	shared := runCluster(inst.cluster)
 	defer shared.stop() // after the calls have drained: their last events are sent
+	hooks := runWebhooks(inst.webhooks)
+	defer hooks.stop() // likewise: the calls' last events reach the outbox
 	go func() { inst.done <- app.Listener(ln) }()
 	printBanner(stdout, cfg, inst.addr, tokenFile)
 	warnAnonymous(log, cfg)
@@ -137,6 +141,12 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	failures := &webhookFailures{log: log}
+	hooks, err := newWebhooks(cfg, registry, failures.failed, log)
+	if err != nil {
+		clust.Close()
+		return nil, nil, nil, nil, err
+	}
 	rec, closeSTT, err := newRecognizer(cfg, log, session.NewMetrics(registry))
 	if err != nil {
 		clust.Close()
@@ -144,13 +154,14 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	}
 	calls := storeOf(store, objects)
 	reg := bridge.NewRegistry(bridge.Config{
-		Store: withIndex(calls, clust), Recognizer: rec, Publisher: withCluster(publishersOf(hub, objects), clust), Metrics: bridgeMetrics, Log: log,
+		Store: withIndex(calls, clust), Recognizer: rec, Publisher: withWebhooks(withCluster(publishersOf(hub, objects), clust), hooks), Metrics: bridgeMetrics, Log: log,
 		MaxCalls: cfg.Limits.MaxCalls, MaxStreamsPerCall: cfg.Limits.MaxStreamsPerCall,
 		MaxCallDuration: cfg.Limits.MaxCallDuration, MaxGap: cfg.Limits.MaxGap,
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
 		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: offIfZero(cfg.Providers.ReorderFrames),
-		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow),
+		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow), BaseURL: cfg.PublicURL, ObjectURL: objectURL(cfg),
 	})
+	failures.set(reg)
 	interrupted, err := reg.Load()
 	if err != nil {
 		closeSTT()
@@ -160,7 +171,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 	if interrupted > 0 {
 		log.Warn().Int("calls", interrupted).Msg("calls interrupted by the last stop were repaired and marked interrupted")
 	}
-	inst := &instance{reg: reg, hub: hub, syncer: syncer, objects: objects, cluster: clust, done: make(chan error, 1)}
+	inst := &instance{reg: reg, hub: hub, syncer: syncer, objects: objects, cluster: clust, webhooks: hooks, done: make(chan error, 1)}
 	app := web.NewApp(web.Config{
 		APIToken: cfg.APIToken, PublicURL: cfg.PublicURL,
 		AllowAnonymous: cfg.AllowAnonymous && cfg.APIToken == "", AllowedHosts: allowedHosts(cfg),

@@ -1,0 +1,54 @@
+package web
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/callcaptions/bridge/bridge"
+)
+
+// TestHubAfterCallEvents: transcript.ready and recording.ready come after
+// call.ended. A live one-call subscriber gets them and ends after
+// recording.ready; late joiners and resumes get them from the replay log;
+// without More, call.ended still ends subscribers at once.
+func TestHubAfterCallEvents(t *testing.T) {
+	h := newTestHub(t, HubConfig{})
+	live := subscribe(t, h, "CAr", 0)
+	all := subscribe(t, h, "", 0)
+	h.Publish(evStarted("CAr", "inbound"))
+	h.Publish(evFinal("CAr", "s1", "hi"))
+	ended := evEnded("CAr")
+	ended.More = true
+	h.Publish(ended)
+	h.Publish(bridge.Event{Type: bridge.TypeTranscriptReady, CallID: "CAr", Body: bridge.TranscriptReadyBody{URL: "/api/calls/CAr/transcript"}})
+	h.Publish(bridge.Event{Type: bridge.TypeRecordingReady, CallID: "CAr", Body: bridge.RecordingReadyBody{}})
+
+	want := []string{bridge.TypeCallStarted, bridge.TypeTranscriptFinal, bridge.TypeCallEnded, bridge.TypeTranscriptReady, bridge.TypeRecordingReady}
+	got := nextN(t, live, 5)
+	require.Equal(t, want, types(got))
+	require.Equal(t, []uint64{1, 2, 3, 4, 5}, seqs(got))
+	require.ErrorIs(t, nextErr(t, live), io.EOF)
+	require.Equal(t, want, types(nextN(t, all, 5)))
+
+	late := subscribe(t, h, "CAr", 0)
+	require.Equal(t, want, types(nextN(t, late, 5)))
+	require.ErrorIs(t, nextErr(t, late), io.EOF)
+	resumed := subscribe(t, h, "CAr", 3)
+	got = nextN(t, resumed, 2)
+	require.Equal(t, []uint64{4, 5}, seqs(got))
+	require.ErrorIs(t, nextErr(t, resumed), io.EOF)
+
+	// A call.ended without More (a refused call, another replica's) ends
+	// subscribers at once, as before.
+	s := subscribe(t, h, "CAx", 0)
+	h.Publish(evStarted("CAx", "inbound"))
+	h.Publish(evEnded("CAx"))
+	require.Equal(t, []string{bridge.TypeCallStarted, bridge.TypeCallEnded}, types(nextN(t, s, 2)))
+	require.ErrorIs(t, nextErr(t, s), io.EOF)
+	h.Publish(bridge.Event{Type: bridge.TypeTranscriptFinal, CallID: "CAx", Body: bridge.FinalBody{SegmentID: "z"}})
+	late = subscribe(t, h, "CAx", 0)
+	require.Equal(t, []string{bridge.TypeCallStarted, bridge.TypeCallEnded}, types(nextN(t, late, 2)), "other events after call.ended are still dropped")
+	require.ErrorIs(t, nextErr(t, late), io.EOF)
+}
