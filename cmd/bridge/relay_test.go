@@ -404,17 +404,19 @@ func TestRelayLost(t *testing.T) {
 
 // TestResumeOnAnotherReplica: a call that ended on A continues within the
 // resume window on B (A released the call's key when it ended): B's part
-// carries on the call's seq order after A's call.ended.
+// carries on the call's seq order after A's part's last event.
 func TestResumeOnAnotherReplica(t *testing.T) {
 	srv := clustertest.Start(t)
 	_, baseA := startReplica(t, srv.URL(), "replica-a")
 	_, baseB := startReplica(t, srv.URL(), "replica-b")
 	const callSid = "CA7d000000000000000000000000000001"
-	onB := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	onA := dial(t, baseA, "/ws/captions?call="+callSid, nil)
 	media := dial(t, baseA, "/media", nil)
 	playBursts(t, media, callSid, "MZ7d000000000000000000000000000001", 60)
 	send(t, media, twilioStop("MZ7d000000000000000000000000000001", callSid, 62))
-	first := readEvents(t, onB, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	// A's part ends with call.ended, then transcript.ready and
+	// recording.ready, the last seq of that part.
+	first := readEvents(t, onA, func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady })
 	ended := first[len(first)-1]["seq"].(float64)
 
 	nc, err := nats.Connect(srv.URL())
@@ -437,6 +439,6 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	send(t, again, twilioStop("MZ7d000000000000000000000000000002", callSid, 62))
 	evs := readEvents(t, cont, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
 	require.Equal(t, bridge.TypeCallStarted, evs[0]["type"])
-	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's call.ended")
+	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's part's last event")
 	checkCall(t, evs, callSid, ended)
 }
