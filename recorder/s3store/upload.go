@@ -292,6 +292,14 @@ func (s *Store) sync(ctx context.Context, folder string) error {
 				return fmt.Errorf("upload %s: %w", folder, err)
 			}
 		}
+		if whole && at == "" {
+			// The earlier part is kept under parts/: what it had in the
+			// call's folder that this part has not (a track of its own)
+			// goes, so that the folder holds one part.
+			if err := s.dropOthers(ctx, folder, st.files); err != nil {
+				return fmt.Errorf("upload %s: %w", folder, err)
+			}
+		}
 		s.addRemote(folder)
 		s.metrics.uploads.WithLabelValues(ResultOK).Inc()
 		s.metrics.bytes.Add(float64(sent))
@@ -326,7 +334,8 @@ func partsDir(startedAt time.Time) string {
 // the call's folder (at ""). An earlier part: it is copied to its parts/
 // folder first (keepPart), then ours goes to the call's folder, every
 // file (whole: what the marker says was uploaded there may have been
-// overwritten by that part). A later part: ours goes to parts/<ours>/.
+// overwritten by that part), and what is left there of the earlier part
+// goes (dropOthers). A later part: ours goes to parts/<ours>/.
 //
 // Left open: two parts uploaded at the very same moment (each reads the
 // call.json before the other's is written) both go to the call's folder
@@ -375,15 +384,9 @@ func (s *Store) keepPart(ctx context.Context, folder string, startedAt time.Time
 	if !isNotFound(err) {
 		return fmt.Errorf("keep the earlier part: %w", err)
 	}
-	prefix, delim := s.key(folder, "")+"/", "/"
-	var objs []types.Object
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix, Delimiter: &delim})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("keep the earlier part: list: %w", err)
-		}
-		objs = append(objs, page.Contents...)
+	objs, err := s.listFolder(ctx, folder)
+	if err != nil {
+		return fmt.Errorf("keep the earlier part: %w", err)
 	}
 	// call.json last: its copy says the copy is whole.
 	isRecord := func(o types.Object) int {
@@ -414,6 +417,41 @@ func (s *Store) keepPart(ctx context.Context, folder string, startedAt time.Time
 		}
 	}
 	s.log.Info().Str("folder", folder).Str("at", dst).Int("objects", len(objs)).Msg("earlier part of the call kept")
+	return nil
+}
+
+// listFolder lists the objects in the call's folder of the bucket itself
+// (not under parts/): a few, the files of one call.
+func (s *Store) listFolder(ctx context.Context, folder string) ([]types.Object, error) {
+	prefix, delim := s.key(folder, "")+"/", "/"
+	var objs []types.Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix, Delimiter: &delim})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		objs = append(objs, page.Contents...)
+	}
+	return objs, nil
+}
+
+// dropOthers deletes the objects in the call's folder of the bucket that
+// are not among files (this part's), once an earlier part that had them
+// is kept under parts/.
+func (s *Store) dropOthers(ctx context.Context, folder string, files []string) error {
+	objs, err := s.listFolder(ctx, folder)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if slices.Contains(files, path.Base(aws.ToString(o.Key))) {
+			continue
+		}
+		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: o.Key}); err != nil {
+			return fmt.Errorf("delete %s: %w", aws.ToString(o.Key), err)
+		}
+	}
 	return nil
 }
 
