@@ -548,3 +548,34 @@ func TestPartsOfACallAreBothKept(t *testing.T) {
 		})
 	}
 }
+
+// TestPartKeptOnceWhenTheUploadIsCut: the later part's upload copied the
+// earlier part to parts/ and had sent one file to the call's folder when
+// it was cut; the retry does not copy again (the call's folder then holds
+// a file of each part), and both parts end whole.
+func TestPartKeptOnceWhenTheUploadIsCut(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket("calls")
+	const id = "CAcut"
+	started := time.Date(2026, 12, 2, 15, 4, 5, 0, time.UTC)
+	lost := newHarness(t, srv, bucket, Config{Prefix: "rec/", Keep: true})
+	owner := newHarness(t, srv, bucket, Config{Prefix: "rec/", Keep: true})
+	names := []string{"call.json", "transcript.json", "inbound.wav", "outbound.wav"}
+	earlierDir := callPart(t, lost.spool, id, started, 3, "earlier", "inbound", "outbound")
+	laterDir := callPart(t, owner.spool, id, started.Add(time.Minute), 5, "later", "inbound", "outbound")
+	earlier, later := filesOf(t, earlierDir, names), filesOf(t, laterDir, names)
+	folder := recorder.FolderName(id)
+	ctx := t.Context()
+	require.NoError(t, lost.store.sync(ctx, folder))
+
+	require.NoError(t, owner.store.keepPart(ctx, folder, started))
+	_, err := owner.store.put(ctx, owner.store.key(folder, "inbound.wav"), filepath.Join(laterDir, "inbound.wav"))
+	require.NoError(t, err)
+	require.NoError(t, owner.store.sync(ctx, folder))
+
+	parts := "parts/20261202T150405.000Z"
+	owner.requireObjects(t, folder, later)
+	owner.requireObjects(t, folder+"/"+parts, earlier)
+	owner.store.Sweep()
+	require.Zero(t, owner.store.queue.len())
+}
