@@ -340,9 +340,10 @@ func partsDir(startedAt time.Time) string {
 // Left open: two parts uploaded at the very same moment (each reads the
 // call.json before the other's is written) both go to the call's folder
 // and, file by file, the later write wins. That takes both replicas
-// uploading the same call within the few round trips of one upload, while
-// the parts are minutes apart (a node timeout at least); the next change
-// of either folder's files uploads it again and sorts it out.
+// uploading the same call within the few round trips of one upload (a
+// part ends when its replica's streams of the call stop, its upload
+// follows within seconds); conditional writes, which not every
+// S3-compatible server has, would close it.
 func (s *Store) place(ctx context.Context, folder string, ours time.Time) (at string, whole bool, err error) {
 	b, err := s.get(ctx, s.key(folder, recordName))
 	if errors.Is(err, fs.ErrNotExist) {
