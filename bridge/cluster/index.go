@@ -201,7 +201,6 @@ func (c *Cluster) putRecords(ctx context.Context) {
 				continue
 			}
 			wait = time.Second
-			c.m.index.puts.WithLabelValues("ok").Inc()
 		}
 	}
 }
@@ -217,17 +216,64 @@ func (c *Cluster) flushRecords() {
 		}
 		if err := c.putRecord(ctx, id, b); err != nil {
 			c.m.index.puts.WithLabelValues("failed").Inc()
-			continue
 		}
-		c.m.index.puts.WithLabelValues("ok").Inc()
 	}
 }
 
+// putConflicts bounds the tries of one put that another replica's write
+// of the same call interrupts (a revision conflict).
+const putConflicts = 5
+
+// putRecord stores entry as id's record unless the bucket holds a later
+// part of the call: a call continued on another replica (a takeover, or a
+// continuation within the resume window) has a new record there with a
+// later started_at, and the part before it (say, repaired at the start of
+// the replica that held it) must not replace it in the call list. It
+// reads the entry, then updates it at the revision read (or creates it
+// when absent), so a put in between is seen and the comparison made
+// again. A record with the same started_at replaces as any put does.
+// It counts the put when it is stored or superseded; the caller counts a
+// failure.
 func (c *Cluster) putRecord(ctx context.Context, id string, entry []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, putTimeout)
 	defer cancel()
-	_, err := c.index.kv.Put(ctx, Token(id), entry)
+	var ours Entry
+	if err := json.Unmarshal(entry, &ours); err != nil {
+		return err
+	}
+	key := Token(id)
+	var err error
+	for range putConflicts {
+		var cur jetstream.KeyValueEntry
+		cur, err = c.index.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			_, err = c.index.kv.Create(ctx, key, entry)
+		case err != nil:
+			return err
+		default:
+			var theirs Entry
+			if json.Unmarshal(cur.Value(), &theirs) == nil && theirs.Record.StartedAt.After(ours.Record.StartedAt) {
+				c.m.index.puts.WithLabelValues("superseded").Inc()
+				return nil
+			}
+			_, err = c.index.kv.Update(ctx, key, entry, cur.Revision())
+		}
+		if err == nil {
+			c.m.index.puts.WithLabelValues("ok").Inc()
+			return nil
+		}
+		if !conflict(err) {
+			return err
+		}
+	}
 	return err
+}
+
+// conflict says whether err is a KV write refused because the key changed
+// (or was created) since it was read.
+func conflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // watchIndex keeps the index's entries up to date until ctx is done,

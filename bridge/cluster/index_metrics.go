@@ -14,7 +14,7 @@ type indexMetrics struct {
 func (m *Metrics) calls(reg prometheus.Registerer) {
 	m.index = indexMetrics{
 		puts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_nats_index_puts_total",
-			Help: "Records of this replica's calls for the call index, by result: ok (stored), failed (NATS or the bucket refused it; retried), dropped (the queue was full)."},
+			Help: "Records of this replica's calls for the call index, by result: ok (stored), superseded (not stored: the index holds a later part of the call, continued on another replica), failed (NATS or the bucket refused it; retried), dropped (the queue was full)."},
 			[]string{"result"}),
 		records: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_nats_index_records",
 			Help: "Call records of every replica read from the call index and held in memory for the call list."}),

@@ -104,6 +104,52 @@ func TestIndexSharesRecords(t *testing.T) {
 	require.False(t, ok)
 }
 
+// TestIndexKeepsLaterPart: a call continued on another replica has a
+// record there with a later started_at; the earlier part's record, put
+// afterwards (its replica repaired it at start-up), does not replace it,
+// and is counted superseded. The later part put after the earlier one
+// replaces it.
+func TestIndexKeepsLaterPart(t *testing.T) {
+	srv := clustertest.Start(t)
+	a, _ := start(t, srv.URL(), "a", Config{})
+	b, _ := start(t, srv.URL(), "b", Config{})
+	first := time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond)
+	later := first.Add(30 * time.Second)
+
+	a.PutRecord(record("CAold", bridge.StatusInterrupted, first))
+	require.Eventually(t, func() bool { _, ok := b.Lookup("CAold"); return ok }, 10*time.Second, 10*time.Millisecond)
+	b.PutRecord(record("CAold", bridge.StatusEnded, later))
+	require.Eventually(t, func() bool {
+		e, _ := a.Lookup("CAold")
+		return e.Node == "b" && e.Record.StartedAt.Equal(later)
+	}, 10*time.Second, 10*time.Millisecond, "the later part replaces the earlier")
+
+	b.PutRecord(record("CAnew", bridge.StatusActive, later))
+	require.Eventually(t, func() bool { _, ok := a.Lookup("CAnew"); return ok }, 10*time.Second, 10*time.Millisecond)
+	a.PutRecord(record("CAnew", bridge.StatusInterrupted, first))
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(a.m.index.puts.WithLabelValues("superseded")) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	a.PutRecord(record("CAmark", bridge.StatusEnded, first)) // a later put of a, to know the one before is done
+	require.Eventually(t, func() bool { _, ok := b.Lookup("CAmark"); return ok }, 10*time.Second, 10*time.Millisecond)
+	for _, r := range []*Cluster{a, b} {
+		e, _ := r.Lookup("CAnew")
+		require.Equal(t, "b", e.Node, "the earlier part does not replace the later")
+		require.True(t, e.Record.StartedAt.Equal(later))
+		require.Equal(t, bridge.StatusActive, e.Record.Status)
+	}
+	v, err := b.index.kv.Get(t.Context(), Token("CAnew"))
+	require.NoError(t, err)
+	require.Contains(t, string(v.Value()), `"node":"b"`, "the bucket too")
+
+	b.PutRecord(record("CAnew", bridge.StatusEnded, later))
+	require.Eventually(t, func() bool {
+		e, _ := a.Lookup("CAnew")
+		return e.Record.Status == bridge.StatusEnded
+	}, 10*time.Second, 10*time.Millisecond, "the same part replaces as before")
+	require.Equal(t, 5.0, testutil.ToFloat64(a.m.index.puts.WithLabelValues("ok"))+testutil.ToFloat64(b.m.index.puts.WithLabelValues("ok")))
+}
+
 // TestIndexBoundInMemory: past IndexMaxRecords the oldest ended records
 // go first; live calls stay.
 func TestIndexBoundInMemory(t *testing.T) {

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -441,4 +444,182 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	require.Equal(t, bridge.TypeCallStarted, evs[0]["type"])
 	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's part's last event")
 	checkCall(t, evs, callSid, ended)
+}
+
+// TestTakeoverPartsInS3: the call's owner (A) is cut off from NATS and
+// keeps running its part; B takes the call over and ends its part first;
+// then A ends its own. Both parts reach the bucket byte-exact: B's, the
+// later, in the call's folder, A's under parts/<its started_at>/.
+func TestTakeoverPartsInS3(t *testing.T) {
+	s3 := s3test.Start(t)
+	bucket := s3.Bucket("takeover")
+	srv := clustertest.Start(t)
+	const timeout = 3 * time.Second // --node-timeout's least
+	var dataA, dataB string
+	withS3 := func(data *string) func(*config.Config) {
+		return func(c *config.Config) { c.S3 = s3Config(t, s3, bucket).S3; *data = c.Data }
+	}
+	instA, baseA := startReplicaWith(t, srv.URL(), "replica-a", timeout, withS3(&dataA))
+	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout, withS3(&dataB))
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	call := plivoCall{callID: "7e1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	const inStream, again = "7e1b2c3d-aaaa-4bbb-8ccc-000000000001", "7e1b2c3d-aaaa-4bbb-8ccc-000000000003"
+
+	in := dial(t, baseA, "/media/plivo", nil)
+	send(t, in, call.start(inStream, "inbound"))
+	for k := range 100 {
+		send(t, in, call.media(inStream, "inbound", k, 0, gen))
+	}
+	eventually(t, func() bool { return metric(t, baseA, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+	eventually(t, func() bool { return metric(t, baseB, "bridge_nats_nodes") == 2 }, 10*time.Second, 10*time.Millisecond, "B hears A")
+
+	instA.cluster.Close() // A is cut off from the cluster; its socket and call go on
+	eventually(t, func() bool { return metric(t, baseB, "bridge_nats_nodes_lost_total") == 1 },
+		3*timeout, 20*time.Millisecond, "B finds A lost")
+
+	re := dial(t, baseB, "/media/plivo", nil)
+	send(t, re, call.start(again, "outbound"))
+	for k := range 50 {
+		send(t, re, call.media(again, "outbound", k, 2000, gen))
+	}
+	eventually(t, func() bool { return metric(t, baseB, `bridge_nats_owner_claims_total{result="taken_over"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "B takes the call over")
+	send(t, re, call.stop(again, 52))
+	later := waitEnded(t, baseB, call.callID)
+	eventually(t, func() bool { return metric(t, baseB, `bridge_s3_uploads_total{result="ok"}`) == 1 },
+		15*time.Second, 20*time.Millisecond, "B uploads its part")
+
+	for k := 100; k < 150; k++ {
+		send(t, in, call.media(inStream, "inbound", k, 0, gen))
+	}
+	send(t, in, call.stop(inStream, 152))
+	earlier := waitEnded(t, baseA, call.callID)
+	eventually(t, func() bool { return metric(t, baseA, `bridge_s3_uploads_total{result="ok"}`) == 1 },
+		15*time.Second, 20*time.Millisecond, "A uploads its part")
+	require.True(t, earlier.StartedAt.Before(later.StartedAt), "B's part is a new record, started later")
+
+	folder := recorder.FolderName(call.callID)
+	local := func(data, name string) []byte {
+		b, err := os.ReadFile(filepath.Join(data, "calls", folder, name))
+		require.NoError(t, err)
+		return b
+	}
+	obj := func(name string) []byte {
+		b, ok := s3.Object(bucket, "calls/"+folder+"/"+name)
+		require.True(t, ok, name)
+		return b
+	}
+	parts := "parts/" + earlier.StartedAt.UTC().Format("20060102T150405.000Z") + "/"
+	for _, name := range []string{"call.json", "transcript.json", "outbound.wav"} {
+		require.Equal(t, local(dataB, name), obj(name), "B's %s in the call's folder", name)
+	}
+	for _, name := range []string{"call.json", "transcript.json", "inbound.wav"} {
+		require.Equal(t, local(dataA, name), obj(parts+name), "A's %s under %s", name, parts)
+	}
+	requireFrames(t, parseWAV(t, obj(parts+"inbound.wav")), 0, gen, 150)
+	prefix := "calls/" + folder + "/"
+	require.ElementsMatch(t, []string{"call.json", "transcript.json", "outbound.wav",
+		parts + "call.json", parts + "transcript.json", parts + "inbound.wav"}, trimKeys(s3.Keys(bucket, prefix), prefix))
+	var top bridge.CallRecord
+	require.NoError(t, json.Unmarshal(obj("call.json"), &top))
+	require.True(t, top.StartedAt.Equal(later.StartedAt), "the call's folder holds the later part")
+}
+
+// TestTakeoverOwnerComesBack: the call's owner (A, a process) is killed
+// mid-call; B takes the call over, ends and uploads its part. A restarts
+// on its data directory: its repaired part (interrupted) goes to the
+// bucket under parts/<its started_at>/ and its record does not replace
+// B's in the call index.
+func TestTakeoverOwnerComesBack(t *testing.T) {
+	s3 := s3test.Start(t)
+	bucket := s3.Bucket("comeback")
+	s3.Setenv(t)
+	srv := clustertest.Start(t)
+	bin := buildBridge(t, t.TempDir())
+	const timeout = 3 * time.Second // --node-timeout's least
+	dataA := t.TempDir()
+	argsA := []string{"--nats-url", srv.URL(), "--node-id", "replica-a", "--node-timeout", timeout.String(),
+		"--s3-bucket", bucket, "--s3-endpoint", s3.Endpoint(), "--s3-region", s3test.Region, "--s3-path-style"}
+	a := startChild(t, bin, dataA, argsA...)
+	var dataB string
+	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout, func(c *config.Config) {
+		c.S3 = s3Config(t, s3, bucket).S3
+		dataB = c.Data
+	})
+	eventually(t, func() bool { return metric(t, baseB, "bridge_nats_nodes") == 2 }, 10*time.Second, 10*time.Millisecond, "B hears A")
+	gen := bursts(300, 8000, 0, 0.4, 1)
+	call := plivoCall{callID: "7f1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
+	const inStream, again = "7f1b2c3d-aaaa-4bbb-8ccc-000000000001", "7f1b2c3d-aaaa-4bbb-8ccc-000000000003"
+
+	in := dial(t, a.base, "/media/plivo", nil)
+	send(t, in, call.start(inStream, "inbound"))
+	for k := range 100 {
+		send(t, in, call.media(inStream, "inbound", k, 0, gen))
+	}
+	eventually(t, func() bool { return metric(t, a.base, `bridge_nats_owner_claims_total{result="created"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "A holds the call")
+	folder := recorder.FolderName(call.callID)
+	eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(dataA, "calls", folder, "call.json"))
+		return err == nil && headerSamples(t, filepath.Join(dataA, "calls", folder, "inbound.wav")) > 0
+	}, 10*time.Second, 10*time.Millisecond, "A's part on its disk")
+	a.signal(t, syscall.SIGKILL) // a crash mid-call
+	a.wait(t, 30*time.Second)
+	eventually(t, func() bool { return metric(t, baseB, "bridge_nats_nodes_lost_total") == 1 },
+		3*timeout, 20*time.Millisecond, "B finds A lost")
+
+	re := dial(t, baseB, "/media/plivo", nil)
+	send(t, re, call.start(again, "outbound"))
+	for k := range 50 {
+		send(t, re, call.media(again, "outbound", k, 2000, gen))
+	}
+	eventually(t, func() bool { return metric(t, baseB, `bridge_nats_owner_claims_total{result="taken_over"}`) == 1 },
+		10*time.Second, 5*time.Millisecond, "B takes the call over")
+	send(t, re, call.stop(again, 52))
+	later := waitEnded(t, baseB, call.callID)
+	eventually(t, func() bool { return metric(t, baseB, `bridge_s3_uploads_total{result="ok"}`) == 1 },
+		15*time.Second, 20*time.Millisecond, "B uploads its part")
+
+	a2 := startChild(t, bin, dataA, argsA...)
+	eventually(t, func() bool { return metric(t, a2.base, `bridge_s3_uploads_total{result="ok"}`) == 1 },
+		20*time.Second, 50*time.Millisecond, "A uploads its repaired part")
+	earlier := readRecord(t, dataA, folder)
+	require.Equal(t, bridge.StatusInterrupted, earlier.Status)
+	require.True(t, earlier.StartedAt.Before(later.StartedAt))
+
+	local := func(data, name string) []byte {
+		b, err := os.ReadFile(filepath.Join(data, "calls", folder, name))
+		require.NoError(t, err)
+		return b
+	}
+	obj := func(name string) []byte {
+		b, ok := s3.Object(bucket, "calls/"+folder+"/"+name)
+		require.True(t, ok, name)
+		return b
+	}
+	parts := "parts/" + earlier.StartedAt.UTC().Format("20060102T150405.000Z") + "/"
+	for _, name := range []string{"call.json", "transcript.json", "outbound.wav"} {
+		require.Equal(t, local(dataB, name), obj(name), "B's %s in the call's folder", name)
+	}
+	for _, name := range []string{"call.json", "transcript.json", "inbound.wav"} {
+		require.Equal(t, local(dataA, name), obj(parts+name), "A's %s under %s", name, parts)
+	}
+	require.NotEmpty(t, parseWAV(t, obj(parts+"inbound.wav")).raw, "A's audio before the crash")
+
+	eventually(t, func() bool { return metric(t, a2.base, `bridge_nats_index_puts_total{result="superseded"}`) >= 1 },
+		15*time.Second, 50*time.Millisecond, "A's repaired record is not put over B's")
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	kv, err := js.KeyValue(context.Background(), cluster.DefaultIndexBucket)
+	require.NoError(t, err)
+	e, err := kv.Get(context.Background(), cluster.Token(call.callID))
+	require.NoError(t, err)
+	var entry cluster.Entry
+	require.NoError(t, json.Unmarshal(e.Value(), &entry))
+	require.Equal(t, "replica-b", entry.Node)
+	require.True(t, entry.Record.StartedAt.Equal(later.StartedAt), "the call index holds B's part")
 }

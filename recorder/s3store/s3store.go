@@ -8,7 +8,9 @@
 //	<prefix>calls/<call folder>/transcript.json
 //	<prefix>calls/<call folder>/<track>.wav
 //
-// with the same names and bytes as on disk; the call folder is
+// with the same names and bytes as on disk (an earlier part of a call
+// continued on another replica under parts/<started_at>/ of that folder:
+// see place); the call folder is
 // recorder.FolderName of the call id, so an unsafe id has the same name in
 // the bucket as on disk. The recordings go first and call.json last: a
 // call.json in the bucket means the call's other files are there.

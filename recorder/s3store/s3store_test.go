@@ -438,3 +438,144 @@ func TestScanListsEveryCallOfTheBucketInOrder(t *testing.T) {
 	}))
 	require.Equal(t, append([]string{"CA005"}, slices.Delete(slices.Clone(want), 5, 6)...), got)
 }
+
+// callPart records one part of a call as a replica leaves it: the part
+// that started at started, its audio made of seed, so that two parts'
+// files differ. It returns the folder.
+func callPart(t *testing.T, spool *recorder.Store, id string, started time.Time, seed byte, note string, tracks ...string) string {
+	t.Helper()
+	c, err := spool.Open(id)
+	require.NoError(t, err)
+	for i, track := range tracks {
+		w, err := c.CreateTrack(track, 8000)
+		require.NoError(t, err)
+		pcm := make([]byte, 16000+int(seed)*640+i*320)
+		for j := range pcm {
+			pcm[j] = byte(j*int(seed) + i)
+		}
+		_, err = w.Write(pcm)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+	}
+	require.NoError(t, c.WriteJSON("transcript.json", map[string]any{"call_id": id, "note": note}))
+	ended := started.Add(time.Minute)
+	require.NoError(t, c.WriteJSON("call.json", map[string]any{
+		"call_id": id, "status": "ended", "started_at": started, "ended_at": ended, "note": note}))
+	return c.Dir()
+}
+
+// filesOf reads the named files of a call folder.
+func filesOf(t *testing.T, dir string, names []string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		out[name] = b
+	}
+	return out
+}
+
+// TestPartsOfACallAreBothKept: a call continued on another replica (a
+// takeover) is uploaded by both replicas to the same call folder; in
+// either order, the later part is in the call's folder (and nothing of the
+// earlier one, which had a track more) and the earlier one under
+// parts/<its started_at>/, byte-exact, and a sweep of either spool
+// afterwards (or a restart's) uploads nothing more. A later change of the
+// earlier part goes to its parts/ folder.
+func TestPartsOfACallAreBothKept(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket("calls")
+	for _, tc := range []struct {
+		name, id     string
+		earlierFirst bool
+	}{
+		{"earlier part first", "CAtakeover1", true},
+		{"later part first", "CAtakeover2", false},
+		{"unsafe id, earlier part first", "../weird id/Ω?* 1", true},
+		{"unsafe id, later part first", "../weird id/Ω?* 2", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			started := time.Date(2026, 12, 2, 15, 4, 5, 123_000_000, time.UTC)
+			lost := newHarness(t, srv, bucket, Config{Prefix: "rec/", Keep: true})
+			owner := newHarness(t, srv, bucket, Config{Prefix: "rec/", Keep: true})
+			earlierDir := callPart(t, lost.spool, tc.id, started, 3, "earlier", "inbound", "outbound")
+			laterDir := callPart(t, owner.spool, tc.id, started.Add(40*time.Second), 5, "later", "outbound")
+			folder := recorder.FolderName(tc.id)
+			earlierNames := []string{"call.json", "transcript.json", "inbound.wav", "outbound.wav"}
+			laterNames := []string{"call.json", "transcript.json", "outbound.wav"}
+			earlier, later := filesOf(t, earlierDir, earlierNames), filesOf(t, laterDir, laterNames)
+			first, second := lost, owner
+			if !tc.earlierFirst {
+				first, second = owner, lost
+			}
+			for _, h := range []*harness{first, second} {
+				h.run(t)
+				h.store.Upload(tc.id)
+				require.Eventually(t, func() bool { return h.uploads(ResultOK) == 1 && h.backlog() == 0 }, waitFor, 20*time.Millisecond)
+			}
+			parts := "parts/20261202T150405.123Z"
+			lost.requireObjects(t, folder, later)
+			lost.requireObjects(t, folder+"/"+parts, earlier)
+			want := slices.Clone(laterNames)
+			for _, n := range earlierNames {
+				want = append(want, parts+"/"+n)
+			}
+			prefix := "rec/calls/" + folder + "/"
+			require.ElementsMatch(t, want, trimmed(srv.Keys(bucket, prefix), prefix))
+
+			for _, h := range []*harness{lost, owner} {
+				h.store.Sweep()
+				require.Zero(t, h.store.queue.len(), "an uploaded part is not uploaded again")
+				again := startStore(t, srv, bucket, h.spool, Config{Prefix: "rec/", Keep: true})
+				again.store.Sweep()
+				require.Zero(t, again.store.queue.len(), "nor at the next start")
+			}
+
+			// A status callback written into the earlier part's call.json
+			// after both uploads: its parts/ folder gets it.
+			c, err := lost.spool.Open(tc.id)
+			require.NoError(t, err)
+			require.NoError(t, c.WriteJSON("call.json", map[string]any{
+				"call_id": tc.id, "status": "ended", "started_at": started, "note": "callback"}))
+			lost.store.Sweep()
+			require.Eventually(t, func() bool { return lost.uploads(ResultOK) == 2 && lost.backlog() == 0 }, waitFor, 20*time.Millisecond)
+			earlier["call.json"], err = os.ReadFile(filepath.Join(earlierDir, "call.json"))
+			require.NoError(t, err)
+			lost.requireObjects(t, folder+"/"+parts, earlier)
+			lost.requireObjects(t, folder, later)
+			require.ElementsMatch(t, want, trimmed(srv.Keys(bucket, prefix), prefix))
+		})
+	}
+}
+
+// TestPartKeptOnceWhenTheUploadIsCut: the later part's upload copied the
+// earlier part to parts/ and had sent one file to the call's folder when
+// it was cut; the retry does not copy again (the call's folder then holds
+// a file of each part), and both parts end whole.
+func TestPartKeptOnceWhenTheUploadIsCut(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket("calls")
+	const id = "CAcut"
+	started := time.Date(2026, 12, 2, 15, 4, 5, 0, time.UTC)
+	lost := newHarness(t, srv, bucket, Config{Prefix: "rec/", Keep: true})
+	owner := newHarness(t, srv, bucket, Config{Prefix: "rec/", Keep: true})
+	names := []string{"call.json", "transcript.json", "inbound.wav", "outbound.wav"}
+	earlierDir := callPart(t, lost.spool, id, started, 3, "earlier", "inbound", "outbound")
+	laterDir := callPart(t, owner.spool, id, started.Add(time.Minute), 5, "later", "inbound", "outbound")
+	earlier, later := filesOf(t, earlierDir, names), filesOf(t, laterDir, names)
+	folder := recorder.FolderName(id)
+	ctx := t.Context()
+	require.NoError(t, lost.store.sync(ctx, folder))
+
+	require.NoError(t, owner.store.keepPart(ctx, folder, started))
+	_, err := owner.store.put(ctx, owner.store.key(folder, "inbound.wav"), filepath.Join(laterDir, "inbound.wav"))
+	require.NoError(t, err)
+	require.NoError(t, owner.store.sync(ctx, folder))
+
+	parts := "parts/20261202T150405.000Z"
+	owner.requireObjects(t, folder, later)
+	owner.requireObjects(t, folder+"/"+parts, earlier)
+	owner.store.Sweep()
+	require.Zero(t, owner.store.queue.len())
+}

@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -9,13 +10,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/callcaptions/bridge/recorder"
 )
@@ -148,20 +154,29 @@ func (s *Store) Sweep() {
 
 // folderState is what the spool says of one call folder.
 type folderState struct {
-	ended    bool      // call.json says it is not active
-	endedAt  time.Time // when it ended, by call.json
-	files    []string  // the files to upload, recordings first, call.json last
-	stats    marker    // each file's size and time now
-	uploaded bool      // the marker matches every file
+	ended     bool      // call.json says it is not active
+	startedAt time.Time // when this part of the call started, by call.json
+	endedAt   time.Time // when it ended, by call.json
+	files     []string  // the files to upload, recordings first, call.json last
+	stats     marker    // each file's size and time now
+	uploaded  bool      // the marker matches every file
 }
 
-// marker is the size and modification time of each file as uploaded.
+// marker is the size and modification time of each file as uploaded,
+// and where it went.
 type marker map[string]fileStat
 
 type fileStat struct {
 	Size    int64 `json:"size"`
 	ModTime int64 `json:"mod_time_ns"`
+	// At is the folder in the call's folder of the bucket the file went
+	// to: empty for the call's folder itself, parts/<started_at> for an
+	// earlier part of the call (see place).
+	At string `json:"at,omitempty"`
 }
+
+// same says whether f and g are the same version of a file.
+func (f fileStat) same(g fileStat) bool { return f.Size == g.Size && f.ModTime == g.ModTime }
 
 // record is what the uploader reads of call.json.
 type record struct {
@@ -183,7 +198,7 @@ func (s *Store) inspect(folder string) (folderState, error) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return folderState{}, fmt.Errorf("read %s: %w", recordName, err)
 	}
-	st := folderState{ended: rec.Status != "" && rec.Status != "active"}
+	st := folderState{ended: rec.Status != "" && rec.Status != "active", startedAt: rec.StartedAt}
 	st.endedAt = rec.StartedAt.Add(time.Duration(rec.DurationMs) * time.Millisecond)
 	if rec.EndedAt != nil {
 		st.endedAt = *rec.EndedAt
@@ -221,7 +236,7 @@ func (s *Store) inspect(folder string) (folderState, error) {
 	}
 	st.uploaded = true
 	for name, now := range st.stats {
-		if up[name] != now {
+		if !up[name].same(now) {
 			st.uploaded = false
 		}
 	}
@@ -255,27 +270,40 @@ func (s *Store) sync(ctx context.Context, folder string) error {
 		if err != nil {
 			up = marker{}
 		}
+		at, whole, err := s.place(ctx, folder, st.startedAt)
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", folder, err)
+		}
 		var sent int64
 		for _, name := range st.files {
-			if up[name] == st.stats[name] {
+			if !whole && up[name].At == at && up[name].same(st.stats[name]) {
 				continue
 			}
-			fst, err := s.put(ctx, s.key(folder, name), filepath.Join(dir, name))
+			fst, err := s.put(ctx, s.key(folder, path.Join(at, name)), filepath.Join(dir, name))
 			if err != nil {
 				return fmt.Errorf("upload %s/%s: %w", folder, name, err)
 			}
 			// The size and time before the upload read the file: a change
 			// while it was read shows as a difference next time.
+			fst.At = at
 			up[name] = fst
 			sent += fst.Size
 			if err := writeMarker(dir, up); err != nil {
 				return fmt.Errorf("upload %s: %w", folder, err)
 			}
 		}
+		if whole && at == "" {
+			// The earlier part is kept under parts/: what it had in the
+			// call's folder that this part has not (a track of its own)
+			// goes, so that the folder holds one part.
+			if err := s.dropOthers(ctx, folder, st.files); err != nil {
+				return fmt.Errorf("upload %s: %w", folder, err)
+			}
+		}
 		s.addRemote(folder)
 		s.metrics.uploads.WithLabelValues(ResultOK).Inc()
 		s.metrics.bytes.Add(float64(sent))
-		s.log.Info().Str("folder", folder).Int64("bytes", sent).Msg("call uploaded")
+		s.log.Info().Str("folder", folder).Str("at", at).Int64("bytes", sent).Msg("call uploaded")
 		st, err = s.inspect(folder)
 		if err != nil || !st.uploaded {
 			return err // changed meanwhile: the sweep or its next end uploads it again
@@ -285,6 +313,156 @@ func (s *Store) sync(ctx context.Context, folder string) error {
 		return nil
 	}
 	return s.remove(folder)
+}
+
+// partsDir is the folder, in a call's folder of the bucket, of the part
+// of the call that started at startedAt and is not the latest.
+func partsDir(startedAt time.Time) string {
+	return "parts/" + startedAt.UTC().Format("20060102T150405.000Z")
+}
+
+// place says where in the bucket's call folder the part of the call that
+// started at ours goes. A call continued on another replica (a takeover,
+// or a continuation within the resume window) is a new part there, with
+// a later started_at, uploaded from that replica's spool to the same call
+// folder; the part before it may be uploaded before or after it (its
+// replica comes back and repairs it, or was only cut off from NATS). Both
+// are kept: the latest part in the call's folder itself (what reads of
+// the call serve), each earlier one under parts/<its started_at>/.
+//
+// So place reads the bucket's call.json. None, or one of the same part:
+// the call's folder (at ""). An earlier part: it is copied to its parts/
+// folder first (keepPart), then ours goes to the call's folder, every
+// file (whole: what the marker says was uploaded there may have been
+// overwritten by that part), and what is left there of the earlier part
+// goes (dropOthers). A later part: ours goes to parts/<ours>/.
+//
+// Left open: two parts uploaded at the very same moment (each reads the
+// call.json before the other's is written) both go to the call's folder
+// and, file by file, the later write wins. That takes both replicas
+// uploading the same call within the few round trips of one upload (a
+// part ends when its replica's streams of the call stop, its upload
+// follows within seconds); conditional writes, which not every
+// S3-compatible server has, would close it.
+func (s *Store) place(ctx context.Context, folder string, ours time.Time) (at string, whole bool, err error) {
+	b, err := s.get(ctx, s.key(folder, recordName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	var theirs record
+	if json.Unmarshal(b, &theirs) != nil {
+		return "", true, nil // not a record of any part: nothing to keep
+	}
+	switch {
+	case theirs.StartedAt.Equal(ours):
+		return "", false, nil
+	case theirs.StartedAt.Before(ours):
+		if err := s.keepPart(ctx, folder, theirs.StartedAt); err != nil {
+			return "", false, err
+		}
+		return "", true, nil
+	default:
+		return partsDir(ours), false, nil
+	}
+}
+
+// keepPart copies the objects in the call's folder of the bucket (the
+// part that started at startedAt) to its parts/ folder, call.json last,
+// each verified by its size and, when the store gives both, its ETag. A
+// parts/ folder with a call.json is a finished copy: a retry after a
+// failure that followed the copy (the call's folder may hold some of the
+// next part's files by then) copies nothing.
+func (s *Store) keepPart(ctx context.Context, folder string, startedAt time.Time) error {
+	dst := partsDir(startedAt)
+	dstRecord := s.key(folder, path.Join(dst, recordName))
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &dstRecord})
+	if err == nil {
+		return nil
+	}
+	if !isNotFound(err) {
+		return fmt.Errorf("keep the earlier part: %w", err)
+	}
+	objs, err := s.listFolder(ctx, folder)
+	if err != nil {
+		return fmt.Errorf("keep the earlier part: %w", err)
+	}
+	// call.json last: its copy says the copy is whole.
+	isRecord := func(o types.Object) int {
+		if path.Base(aws.ToString(o.Key)) == recordName {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(objs, func(a, b types.Object) int { return cmp.Compare(isRecord(a), isRecord(b)) })
+	for _, o := range objs {
+		name := path.Base(aws.ToString(o.Key))
+		if !recorder.IsFolderName(name) {
+			continue
+		}
+		src := s.cfg.Bucket + "/" + escapeKey(aws.ToString(o.Key))
+		key := s.key(folder, path.Join(dst, name))
+		if _, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.cfg.Bucket, Key: &key, CopySource: &src}); err != nil {
+			return fmt.Errorf("keep the earlier part: copy %s: %w", name, err)
+		}
+		head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+		if err != nil {
+			return fmt.Errorf("keep the earlier part: verify %s: %w", name, err)
+		}
+		if aws.ToInt64(head.ContentLength) != aws.ToInt64(o.Size) ||
+			(head.ETag != nil && o.ETag != nil && *head.ETag != *o.ETag) {
+			return fmt.Errorf("keep the earlier part: verify %s: stored %d bytes (ETag %s), copied %d (ETag %s)",
+				name, aws.ToInt64(head.ContentLength), aws.ToString(head.ETag), aws.ToInt64(o.Size), aws.ToString(o.ETag))
+		}
+	}
+	s.log.Info().Str("folder", folder).Str("at", dst).Int("objects", len(objs)).Msg("earlier part of the call kept")
+	return nil
+}
+
+// listFolder lists the objects in the call's folder of the bucket itself
+// (not under parts/): a few, the files of one call.
+func (s *Store) listFolder(ctx context.Context, folder string) ([]types.Object, error) {
+	prefix, delim := s.key(folder, "")+"/", "/"
+	var objs []types.Object
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &prefix, Delimiter: &delim})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		objs = append(objs, page.Contents...)
+	}
+	return objs, nil
+}
+
+// dropOthers deletes the objects in the call's folder of the bucket that
+// are not among files (this part's), once an earlier part that had them
+// is kept under parts/.
+func (s *Store) dropOthers(ctx context.Context, folder string, files []string) error {
+	objs, err := s.listFolder(ctx, folder)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if slices.Contains(files, path.Base(aws.ToString(o.Key))) {
+			continue
+		}
+		if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: o.Key}); err != nil {
+			return fmt.Errorf("delete %s: %w", aws.ToString(o.Key), err)
+		}
+	}
+	return nil
+}
+
+// escapeKey escapes key for CopySource, each segment on its own.
+func escapeKey(key string) string {
+	segs := strings.Split(key, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "/")
 }
 
 // remove takes an uploaded call folder out of the spool: renamed away
