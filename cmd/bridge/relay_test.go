@@ -459,8 +459,8 @@ func TestTakeoverPartsInS3(t *testing.T) {
 	withS3 := func(data *string) func(*config.Config) {
 		return func(c *config.Config) { c.S3 = s3Config(t, s3, bucket).S3; *data = c.Data }
 	}
-	instA, baseA := startReplicaWith(t, srv.URL(), "replica-a", timeout, withS3(&dataA))
-	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout, withS3(&dataB))
+	instA, baseA := startReplicaTimed(t, srv.URL(), "replica-a", timeout, withS3(&dataA))
+	_, baseB := startReplicaTimed(t, srv.URL(), "replica-b", timeout, withS3(&dataB))
 	gen := bursts(300, 8000, 0, 0.4, 1)
 	call := plivoCall{callID: "7e1b2c3d-1111-4222-8333-444455550001", t0: 1_764_900_000_000}
 	const inStream, again = "7e1b2c3d-aaaa-4bbb-8ccc-000000000001", "7e1b2c3d-aaaa-4bbb-8ccc-000000000003"
@@ -543,7 +543,7 @@ func TestTakeoverOwnerComesBack(t *testing.T) {
 		"--s3-bucket", bucket, "--s3-endpoint", s3.Endpoint(), "--s3-region", s3test.Region, "--s3-path-style"}
 	a := startChild(t, bin, dataA, argsA...)
 	var dataB string
-	_, baseB := startReplicaWith(t, srv.URL(), "replica-b", timeout, func(c *config.Config) {
+	_, baseB := startReplicaTimed(t, srv.URL(), "replica-b", timeout, func(c *config.Config) {
 		c.S3 = s3Config(t, s3, bucket).S3
 		dataB = c.Data
 	})
