@@ -13,7 +13,7 @@ import (
 // end (Standard Webhooks). Off when no URL is set.
 type Webhook struct {
 	URLs     []string      `name:"webhook-url" env:"BRIDGE_WEBHOOK_URL" sep:"," help:"Endpoint that receives signed POSTs of the call events (repeatable; comma-separated in the environment). Only these URLs are ever called; redirects are not followed."`
-	Secret   string        `name:"webhook-secret" env:"BRIDGE_WEBHOOK_SECRET" help:"Signing secret, Standard Webhooks form whsec_<base64 of 24 to 64 random bytes>; required with --webhook-url. Make one: echo whsec_$(head -c 32 /dev/urandom | base64)"`
+	Secret   string        `name:"webhook-secret" env:"BRIDGE_WEBHOOK_SECRET" help:"Signing secret, Standard Webhooks form whsec_<base64 key>, the key 24 to 64 random bytes; required with --webhook-url. Make one: echo whsec_$(head -c 32 /dev/urandom | base64)"`
 	Events   []string      `name:"webhook-events" env:"BRIDGE_WEBHOOK_EVENTS" sep:"," default:"${webhook_events}" help:"Event types delivered (comma-separated). transcript.partial is allowed but off by default."`
 	Timeout  time.Duration `name:"webhook-timeout" env:"BRIDGE_WEBHOOK_TIMEOUT" default:"${webhook_timeout}" help:"Time limit of one delivery attempt (connect, send, answer); 1s to 2m."`
 	Attempts int           `name:"webhook-attempts" env:"BRIDGE_WEBHOOK_ATTEMPTS" default:"${webhook_attempts}" help:"Attempts per event (the first and its retries, 1s doubling to 5m with jitter) before it is given up and listed in the call record; 1 to 30."`

@@ -21,17 +21,20 @@ import (
 // SecretPrefix starts every secret.
 const SecretPrefix = "whsec_"
 
-// Secret key sizes the bridge accepts (Standard Webhooks asks for 24 to 64
-// bytes).
+// Key sizes. Standard Webhooks recommends keys of 24 to 64 random bytes;
+// a shorter key is accepted (a receiver may have been set up with one) and
+// logged as weak at start-up, and a key longer than MaxKeyBytes is refused
+// as a mistake (a file pasted in place of a secret).
 const (
-	MinKeyBytes = 24
-	MaxKeyBytes = 64
+	RecommendedKeyBytes = 24
+	MaxKeyBytes         = 1024
 )
 
 // ErrSecret is returned for a secret that is not whsec_<base64 key>.
-var ErrSecret = errors.New("webhook secret must be whsec_<base64 of 24 to 64 random bytes> (make one: echo whsec_$(head -c 32 /dev/urandom | base64))")
+var ErrSecret = errors.New("webhook secret must be whsec_<base64 key>, the key 24 to 64 random bytes (make one: echo whsec_$(head -c 32 /dev/urandom | base64))")
 
-// ParseSecret returns the HMAC key of a whsec_ secret.
+// ParseSecret returns the HMAC key of a whsec_ secret. The base64 may be
+// padded or not.
 func ParseSecret(secret string) ([]byte, error) {
 	enc, ok := strings.CutPrefix(secret, SecretPrefix)
 	if !ok {
@@ -39,9 +42,11 @@ func ParseSecret(secret string) ([]byte, error) {
 	}
 	key, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the part after %s is not standard base64", ErrSecret, SecretPrefix)
+		if key, err = base64.RawStdEncoding.DecodeString(enc); err != nil {
+			return nil, fmt.Errorf("%w: the part after %s is not standard base64", ErrSecret, SecretPrefix)
+		}
 	}
-	if len(key) < MinKeyBytes || len(key) > MaxKeyBytes {
+	if len(key) == 0 || len(key) > MaxKeyBytes {
 		return nil, fmt.Errorf("%w: the key is %d bytes", ErrSecret, len(key))
 	}
 	return key, nil

@@ -353,6 +353,20 @@ func TestOutboxFull(t *testing.T) {
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return reasons["outbox full"] > 0 }, 10*time.Second, 10*time.Millisecond)
 }
 
+// TestSecretForms: a short key (weak, but a receiver may have one) and
+// unpadded base64 are accepted, and give the key the receiver has.
+func TestSecretForms(t *testing.T) {
+	for secret, want := range map[string]string{
+		"whsec_YWJj":     "abc",
+		"whsec_YWJjZA":   "abcd",
+		"whsec_YWJjZA==": "abcd",
+	} {
+		key, err := webhook.ParseSecret(secret)
+		require.NoError(t, err, secret)
+		require.Equal(t, want, string(key), secret)
+	}
+}
+
 func TestBadConfig(t *testing.T) {
 	cases := []struct {
 		name string
@@ -361,7 +375,7 @@ func TestBadConfig(t *testing.T) {
 	}{
 		{"no prefix", webhook.Config{URLs: []string{"http://127.0.0.1/"}, Secret: "abc", Dir: "d"}, "no whsec_ prefix"},
 		{"not base64", webhook.Config{URLs: []string{"http://127.0.0.1/"}, Secret: "whsec_!!!", Dir: "d"}, "not standard base64"},
-		{"short key", webhook.Config{URLs: []string{"http://127.0.0.1/"}, Secret: "whsec_YWJj", Dir: "d"}, "the key is 3 bytes"},
+		{"empty key", webhook.Config{URLs: []string{"http://127.0.0.1/"}, Secret: "whsec_", Dir: "d"}, "the key is 0 bytes"},
 		{"bad url", webhook.Config{URLs: []string{"ftp://x/"}, Secret: secret, Dir: t.TempDir()}, "absolute http"},
 	}
 	for _, tc := range cases {
