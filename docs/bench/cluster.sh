@@ -162,12 +162,33 @@ simulate() { # name, then the simulator's own flags
     --calls "$calls" --ramp "${ramp}s" --duration "${duration}s" "${s3_flags[@]}" | tee "$work/$name.txt"
 }
 
+# settle waits (at most 5 minutes) until both replicas have uploaded every
+# call (bridge_s3_upload_backlog 0) and the machine is idle again (1-minute
+# load average under 1), so that one run's tail does not weigh on the next.
+settle() {
+  local backlog load
+  for _ in $(seq 300); do
+    backlog=0
+    for a in "$addr_a" "$addr_b"; do
+      backlog=$((backlog + $(curl -fs --max-time 2 "http://$a/metrics" | awk '/^bridge_s3_upload_backlog / {print int($2)}')))
+    done
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if ((backlog == 0)) && awk -v l="$load" 'BEGIN { exit !(l < 1) }'; then
+      return 0
+    fi
+    sleep 1
+  done
+  echo "   not settled after 5 minutes (upload backlog $backlog, load $load); going on" >&2
+}
+
 status=0
+settle
 if [[ "$baseline" == single ]]; then
   simulate baseline --replicas "$addr_a" || status=1
 else
   simulate baseline --replicas "$addr_a,$addr_b" || status=1
 fi
+settle
 simulate cross-replica --replicas "$addr_a,$addr_b" --cross-replica || status=1
 
 # latency prints the caption latency quantile $2 (p50, p99) of report $1 in ms.
