@@ -52,3 +52,27 @@ func TestHubAfterCallEvents(t *testing.T) {
 	require.Equal(t, []string{bridge.TypeCallStarted, bridge.TypeCallEnded}, types(nextN(t, late, 2)), "other events after call.ended are still dropped")
 	require.ErrorIs(t, nextErr(t, late), io.EOF)
 }
+
+// TestHubJoinBeforeReady: a one-call subscriber that joins, or resumes,
+// between a call.ended marked More and recording.ready (another
+// replica's ready events come a moment after its call.ended) stays until
+// recording.ready instead of ending with the replay.
+func TestHubJoinBeforeReady(t *testing.T) {
+	h := newTestHub(t, HubConfig{})
+	h.Publish(evStarted("CAj", "inbound"))
+	h.Publish(evFinal("CAj", "s1", "hi"))
+	ended := evEnded("CAj")
+	ended.More = true
+	h.Publish(ended)
+
+	late := subscribe(t, h, "CAj", 0)
+	resumed := subscribe(t, h, "CAj", 3)
+	require.Equal(t, []string{bridge.TypeCallStarted, bridge.TypeTranscriptFinal, bridge.TypeCallEnded}, types(nextN(t, late, 3)))
+	h.Publish(bridge.Event{Type: bridge.TypeTranscriptReady, CallID: "CAj", Body: bridge.TranscriptReadyBody{URL: "/api/calls/CAj/transcript"}})
+	h.Publish(bridge.Event{Type: bridge.TypeRecordingReady, CallID: "CAj", Body: bridge.RecordingReadyBody{}})
+	require.Equal(t, []string{bridge.TypeTranscriptReady, bridge.TypeRecordingReady}, types(nextN(t, late, 2)))
+	require.ErrorIs(t, nextErr(t, late), io.EOF)
+	got := nextN(t, resumed, 2)
+	require.Equal(t, []uint64{4, 5}, seqs(got))
+	require.ErrorIs(t, nextErr(t, resumed), io.EOF)
+}
