@@ -313,3 +313,45 @@ func TestWebhooksRecordingInBucket(t *testing.T) {
 		return ok && float64(len(b)) == ready["bytes"].(float64)
 	}, 30*time.Second, 50*time.Millisecond, "the named object holds the recording")
 }
+
+// TestWebhooksTranscriptAboveInlineMax: a transcript larger than
+// --inline-transcript-max is only linked in transcript.ready, on the
+// caption socket and to the endpoint alike; the link serves it whole.
+func TestWebhooksTranscriptAboveInlineMax(t *testing.T) {
+	rcv := newHookReceiver()
+	cfg := testConfig(t)
+	cfg.Webhook.URLs = []string{serveHooks(t, rcv, "")}
+	cfg.Webhook.Secret = hookSecret
+	cfg.Webhook.InlineMax = 300 // below any transcript with a final in it
+	_, base := startBridge(t, cfg)
+
+	const sid, stream = "CA000000000000000000000000000abc07", "MZ000000000000000000000000000abc07"
+	sub := dial(t, base, "/ws/captions?call="+sid, nil)
+	media := dial(t, base, "/media", nil)
+	playBursts(t, media, sid, stream, 150)
+	send(t, media, twilioStop(stream, sid, 200))
+	captions := readEvents(t, sub, func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady })
+	tr := captions[len(captions)-2]
+	require.Equal(t, bridge.TypeTranscriptReady, tr["type"])
+	require.NotContains(t, tr, "transcript", "only linked")
+	require.Greater(t, tr["bytes"], float64(cfg.Webhook.InlineMax))
+	require.Equal(t, "/api/calls/"+sid+"/transcript", tr["url"])
+
+	var delivered map[string]any
+	eventually(t, func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		for _, ev := range rcv.events {
+			if ev["type"] == bridge.TypeTranscriptReady {
+				delivered = ev
+			}
+		}
+		return delivered != nil
+	}, 20*time.Second, 20*time.Millisecond, "transcript.ready delivered")
+	require.Equal(t, tr, delivered, "the endpoint gets the caption socket's event")
+
+	var doc map[string]any
+	require.Equal(t, http.StatusOK, getJSON(t, base, tr["url"].(string), &doc))
+	require.Equal(t, sid, doc["call_id"])
+	require.NotEmpty(t, doc["segments"])
+}
