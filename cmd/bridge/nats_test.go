@@ -193,7 +193,7 @@ func TestReadyEventsOnAnotherReplica(t *testing.T) {
 	srv := clustertest.Start(t)
 	_, baseA := startReplica(t, srv.URL(), "replica-a")
 	_, baseB := startReplica(t, srv.URL(), "replica-b")
-	const callSid, streamSid = "CA7d000000000000000000000000000001", "MZ7d000000000000000000000000000001"
+	const callSid, streamSid = "CA7e000000000000000000000000000001", "MZ7e000000000000000000000000000001"
 
 	onA := dial(t, baseA, "/ws/captions?call="+callSid, nil)
 	onB := dial(t, baseB, "/ws/captions?call="+callSid, nil)

@@ -414,7 +414,9 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	media := dial(t, baseA, "/media", nil)
 	playBursts(t, media, callSid, "MZ7d000000000000000000000000000001", 60)
 	send(t, media, twilioStop("MZ7d000000000000000000000000000001", callSid, 62))
-	first := readEvents(t, onB, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
+	// A's call ends with call.ended, transcript.ready and recording.ready.
+	first := readEvents(t, onB, func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady })
+	require.Equal(t, bridge.TypeCallEnded, first[len(first)-3]["type"])
 	ended := first[len(first)-1]["seq"].(float64)
 
 	nc, err := nats.Connect(srv.URL())
@@ -437,6 +439,6 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	send(t, again, twilioStop("MZ7d000000000000000000000000000002", callSid, 62))
 	evs := readEvents(t, cont, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
 	require.Equal(t, bridge.TypeCallStarted, evs[0]["type"])
-	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's call.ended")
+	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's recording.ready")
 	checkCall(t, evs, callSid, ended)
 }
