@@ -39,7 +39,11 @@ func (c *Call) publishReady() {
 	trBody := TranscriptReadyBody{URL: base + "/transcript"}
 	if b, err := json.Marshal(tr); err == nil {
 		trBody.Bytes = len(b)
-		if len(b) <= MaxInlineTranscript {
+		limit := c.env.cfg.InlineTranscript
+		if limit == 0 {
+			limit = MaxInlineTranscript
+		}
+		if len(b) <= limit {
 			trBody.Transcript = b
 		}
 	}

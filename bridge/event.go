@@ -151,7 +151,8 @@ func AfterCall(typ string) bool {
 }
 
 // TranscriptReadyBody is the body of transcript.ready: the transcript JSON
-// inline when it is at most MaxInlineTranscript bytes, else its URL.
+// inline when it is at most Config.InlineTranscript bytes (default
+// MaxInlineTranscript), else only its URL.
 type TranscriptReadyBody struct {
 	URL        string          `json:"url"`
 	Bytes      int             `json:"bytes"`
@@ -159,7 +160,8 @@ type TranscriptReadyBody struct {
 }
 
 // MaxInlineTranscript is the largest transcript carried inline by
-// transcript.ready (about an hour of talk); a larger one is only linked.
+// transcript.ready by default, and the most --inline-transcript-max
+// allows (about an hour of talk); a larger one is only linked.
 const MaxInlineTranscript = 256 << 10
 
 // RecordingReadyBody is the body of recording.ready.

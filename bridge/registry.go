@@ -56,6 +56,10 @@ type Config struct {
 	// ObjectURL, when set, names where a call's file will be in object
 	// storage (recording.ready's object_url).
 	ObjectURL func(callID, file string) string
+	// InlineTranscript is the largest transcript carried inline by
+	// transcript.ready, in bytes (0: MaxInlineTranscript; negative: none,
+	// every transcript is only linked).
+	InlineTranscript int
 	// Now is the wall clock (tests may replace it).
 	Now func() time.Time
 }

@@ -182,6 +182,7 @@ func settings(t *testing.T) []setting {
 			want: []string{"transcript.partial", "call.ended"}, get: func(c Config) any { return c.Webhook.Events }},
 		dur("webhook-timeout", "BRIDGE_WEBHOOK_TIMEOUT", 10*time.Second, 30*time.Second, func(c Config) any { return c.Webhook.Timeout }),
 		num("webhook-attempts", "BRIDGE_WEBHOOK_ATTEMPTS", 12, 3, func(c Config) any { return c.Webhook.Attempts }),
+		num("inline-transcript-max", "BRIDGE_INLINE_TRANSCRIPT_MAX", 262144, 0, func(c Config) any { return c.Webhook.InlineMax }),
 	}
 }
 

@@ -19,9 +19,10 @@ func defaults() kong.Vars {
 	vars := googleVars()
 	maps.Copy(vars, limitVars())
 	maps.Copy(vars, kong.Vars{
-		"webhook_events":   strings.Join(webhook.DefaultEvents, ","),
-		"webhook_timeout":  shortDuration(webhook.DefaultTimeout),
-		"webhook_attempts": strconv.Itoa(webhook.DefaultAttempts),
+		"webhook_events":        strings.Join(webhook.DefaultEvents, ","),
+		"webhook_timeout":       shortDuration(webhook.DefaultTimeout),
+		"webhook_attempts":      strconv.Itoa(webhook.DefaultAttempts),
+		"inline_transcript_max": strconv.Itoa(bridge.MaxInlineTranscript),
 	})
 	return vars
 }

@@ -23,9 +23,10 @@ func TestWebhook(t *testing.T) {
 		{name: "secret without a url", args: []string{"--webhook-secret", testWebhookSecret},
 			problems: []string{"--webhook-secret: has no effect without --webhook-url"}},
 		{name: "bad values, all reported", args: []string{"--webhook-url", "ftp://x/", "--webhook-url", "/relative", "--webhook-secret", "abc",
-			"--webhook-events", "call.started,call.exploded", "--webhook-timeout", "0s", "--webhook-attempts", "0"},
+			"--webhook-events", "call.started,call.exploded", "--webhook-timeout", "0s", "--webhook-attempts", "0", "--inline-transcript-max", "262145"},
 			problems: []string{`--webhook-url: "ftp://x/" must be an absolute`, `--webhook-url: "/relative" must be`, "--webhook-secret: webhook secret must be whsec_",
-				`--webhook-events: "call.exploded" is not an event type`, "--webhook-timeout: 0s must be from 1s to 2m", "--webhook-attempts: 0 must be from 1 to 30"}},
+				`--webhook-events: "call.exploded" is not an event type`, "--webhook-timeout: 0s must be from 1s to 2m", "--webhook-attempts: 0 must be from 1 to 30",
+				"--inline-transcript-max: 262145 must be from 0 to 262144"}},
 		{name: "empty key", args: []string{"--webhook-url", "http://127.0.0.1:9/", "--webhook-secret", "whsec_"},
 			problems: []string{"--webhook-secret:", "the key is 0 bytes"}},
 	}

@@ -150,8 +150,12 @@ type call struct {
 	dropped        uint64
 	droppedThrough uint64
 	lateWarned     bool // "events after call.ended" logged once per call
-	remote         bool // started by another replica's events (RemoteFeed)
-	subs           map[*Subscription]struct{}
+	// more: call.ended was marked More and recording.ready has not come:
+	// one-call subscribers stay (joiners too) until it does, or until the
+	// call is evicted RetainEnded after call.ended.
+	more   bool
+	remote bool // started by another replica's events (RemoteFeed)
+	subs   map[*Subscription]struct{}
 }
 
 type endedCall struct {
@@ -268,6 +272,7 @@ func (h *Hub) publish(ev bridge.Event, remote bool) {
 			s.push(m)
 		}
 		if ev.Type == bridge.TypeRecordingReady { // the call's last event
+			c.more = false
 			h.endSubsLocked(c)
 		}
 		return
@@ -282,7 +287,7 @@ func (h *Hub) publish(ev bridge.Event, remote bool) {
 		}
 		// The call id starts again (its seq goes on increasing: bridge
 		// numbers it).
-		c.ended, c.started, c.start, c.lateWarned = false, false, nil, false
+		c.ended, c.started, c.start, c.lateWarned, c.more = false, false, nil, false, false
 		c.log, c.head, c.logBytes, c.dropped, c.droppedThrough = nil, 0, 0, 0, 0
 	}
 
@@ -326,6 +331,7 @@ func (h *Hub) publish(ev bridge.Event, remote bool) {
 	if ev.Type == bridge.TypeCallEnded {
 		c.ended = true
 		c.endedAt = h.now()
+		c.more = ev.More
 		if !ev.More { // else at recording.ready
 			h.endSubsLocked(c)
 		}
@@ -418,7 +424,14 @@ func (h *Hub) evictLocked(now time.Time) {
 		n++
 		e.c.mu.Lock()
 		// Only if the call did not start again (or end again later).
-		gone := e.c.ended && e.c.endedAt.Equal(e.at) && len(e.c.subs) == 0
+		gone := e.c.ended && e.c.endedAt.Equal(e.at)
+		if gone && e.c.more {
+			// recording.ready never came (its replica was lost after
+			// call.ended): the waiting subscribers end here.
+			e.c.more = false
+			h.endSubsLocked(e.c)
+		}
+		gone = gone && len(e.c.subs) == 0
 		e.c.mu.Unlock()
 		if gone && h.calls[e.c.id] == e.c {
 			delete(h.calls, e.c.id)
@@ -435,7 +448,8 @@ func (h *Hub) evictLocked(now time.Time) {
 //
 // A one-call subscription first yields the call's call.started (listing
 // every track so far) and every non-partial event since, skipping those
-// with seq <= after, then live events; it ends with io.EOF after call.ended.
+// with seq <= after, then live events; it ends with io.EOF after call.ended,
+// or after recording.ready when call.ended is marked More.
 // If the call has not started (or was ended longer than RetainEnded ago and
 // forgotten) the subscription waits for it up to WaitTimeout, then Next
 // returns DisconnectCallNotStarted.
@@ -505,7 +519,7 @@ func (h *Hub) Subscribe(callID string, after uint64) (*Subscription, error) {
 		return nil, ErrTooManyForCall
 	}
 	s.replay = c.replayLocked(s.replay, after)
-	if c.ended {
+	if c.ended && !c.more {
 		// Replay only; never attached, so never counted.
 		s.detached, s.eos = true, true
 		return s, nil

@@ -40,6 +40,10 @@ const (
 	// HeaderStart carries bridge.Event.Start (call.updated's merged
 	// call.started) when there is one.
 	HeaderStart = "Bridge-Start"
+	// HeaderMore is "1" on a call.ended that transcript.ready and
+	// recording.ready follow (bridge.Event.More), so other replicas' hubs
+	// keep the call's subscribers until recording.ready.
+	HeaderMore = "Bridge-More"
 )
 
 // Config configures a Cluster. A zero field means its default.
@@ -403,6 +407,9 @@ func (c *Cluster) sendOne(ev bridge.Event) {
 	msg.Header.Set(HeaderSeq, strconv.FormatUint(ev.Seq, 10))
 	if ev.Start != nil {
 		msg.Header.Set(HeaderStart, string(ev.Start))
+	}
+	if ev.More {
+		msg.Header.Set(HeaderMore, "1")
 	}
 	// The window is checked above and only this goroutine publishes, so
 	// the stall wait is a backstop.

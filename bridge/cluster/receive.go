@@ -192,6 +192,7 @@ func (c *Cluster) handle(ctx context.Context, subject string, h nats.Header, dat
 	if s := h.Get(HeaderStart); s != "" {
 		ev.Start = []byte(s)
 	}
+	ev.More = w.Type == bridge.TypeCallEnded && h.Get(HeaderMore) == "1"
 	c.m.received.Inc()
 	// The hub never blocks its publishers, so this is short under c.mu.
 	c.sink.Publish(ev)

@@ -23,5 +23,6 @@
 // media, captions and other endpoints never wait for it. When Run's context ends, persist
 // writes what is still queued to the outbox and deliver stops (an attempt
 // in flight is cut off and stays pending), so a restart goes on where this
-// run stopped, with the same webhook-id.
+// run stopped, with the same webhook-id and the attempts already made
+// (written to the delivery's file after each failed one).
 package webhook

@@ -20,6 +20,9 @@ type delivery struct {
 	Type     string          `json:"type"`
 	QueuedAt time.Time       `json:"queued_at"`
 	Body     json.RawMessage `json:"body"`
+	// Attempts made so far, written back after each failed one, so a
+	// restart goes on counting toward Config.Attempts.
+	Attempts int `json:"attempts,omitempty"`
 
 	file string // file name in the outbox directory
 	size int64  // bytes of the file
@@ -33,8 +36,13 @@ type delivery struct {
 // exactly what was still pending. Files are not fsynced one by one: a
 // process crash keeps them, a power loss may lose the last few.
 //
-// The outbox is bounded by maxBytes (file bytes); add refuses a delivery
-// that does not fit (the caller counts and reports it).
+// After each failed attempt the file is written again (temporary file,
+// then rename) with the attempts made, so a restart does not give the
+// delivery its full attempts again.
+//
+// The outbox is bounded by maxBytes (file bytes, each with attemptsRoom
+// reserved for the attempts field); add refuses a delivery that does not
+// fit (the caller counts and reports it).
 type outbox struct {
 	dir      string
 	maxBytes int64
@@ -47,6 +55,10 @@ type outbox struct {
 	// wake tells a waiting worker there may be work: of 1, coalesced.
 	wake chan struct{}
 }
+
+// attemptsRoom is reserved in a delivery's size for `,"attempts":N`,
+// which later writes add, so they keep within maxBytes.
+const attemptsRoom = 32
 
 // errFull is returned by add when the outbox holds maxBytes.
 var errFull = fmt.Errorf("outbox full")
@@ -79,7 +91,7 @@ func openOutbox(dir string, maxBytes int64) (box *outbox, bad int, err error) {
 			bad++
 			continue
 		}
-		d.file, d.size = name, int64(len(b))
+		d.file, d.size = name, int64(len(b))+attemptsRoom
 		box.pending = append(box.pending, d)
 		box.bytes += d.size
 		box.next = max(box.next, n+1)
@@ -94,17 +106,18 @@ func (o *outbox) add(d *delivery) error {
 	if err != nil {
 		return fmt.Errorf("encode delivery: %w", err)
 	}
+	size := int64(len(b)) + attemptsRoom
 	o.mu.Lock()
-	if o.bytes+int64(len(b)) > o.maxBytes {
+	if o.bytes+size > o.maxBytes {
 		o.mu.Unlock()
 		return errFull
 	}
 	n := o.next
 	o.next++
-	o.bytes += int64(len(b)) // reserved before the write, so concurrent adds keep the bound
+	o.bytes += size // reserved before the write, so concurrent adds keep the bound
 	o.mu.Unlock()
 
-	d.file, d.size = fmt.Sprintf("%020d.json", n), int64(len(b))
+	d.file, d.size = fmt.Sprintf("%020d.json", n), size
 	tmp := filepath.Join(o.dir, "."+d.file)
 	err = os.WriteFile(tmp, b, 0o600)
 	if err == nil {
@@ -161,6 +174,34 @@ func (o *outbox) signal() {
 	case o.wake <- struct{}{}:
 	default: // a wake-up is already pending
 	}
+}
+
+// setAttempts records that n attempts of d were made: in memory, and in
+// its file, replaced whole (temporary file, then rename) so a crash
+// leaves the old count or the new one. Only the worker holding d's call
+// calls it. If the write fails the file keeps the last count written.
+func (o *outbox) setAttempts(d *delivery, n int) error {
+	d.Attempts = n
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode delivery: %w", err)
+	}
+	tmp := filepath.Join(o.dir, "."+d.file)
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write webhook outbox: %w", err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !slices.Contains(o.pending, d) { // settled meanwhile
+		_ = os.Remove(tmp)
+		return nil
+	}
+	if err := os.Rename(tmp, filepath.Join(o.dir, d.file)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write webhook outbox: %w", err)
+	}
+	return nil
 }
 
 // remove settles d: its file goes.

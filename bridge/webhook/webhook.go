@@ -297,10 +297,15 @@ func (e *endpoint) deliver(ctx context.Context) {
 }
 
 // attempt tries d until it is settled; false when ctx ended first (d stays
-// pending).
+// pending). The attempts of an earlier run count: a delivery loaded from
+// the outbox goes on from d.Attempts, its next wait the one it had
+// reached.
 func (e *endpoint) attempt(ctx context.Context, d *delivery) bool {
 	wait := e.p.cfg.Backoff
-	for n := 1; ; n++ {
+	for range d.Attempts {
+		wait = min(2*wait, e.p.cfg.MaxBackoff)
+	}
+	for n := d.Attempts + 1; ; n++ {
 		if e.isGone(d.CallID) {
 			e.box.remove(d)
 			e.m.failed.WithLabelValues("gone").Inc()
@@ -334,6 +339,9 @@ func (e *endpoint) attempt(ctx context.Context, d *delivery) bool {
 			return true
 		}
 		e.m.retried.Inc()
+		if err := e.box.setAttempts(d, n); err != nil {
+			e.log.Warn().Err(err).Str("call_id", d.CallID).Uint64("seq", d.Seq).Msg("webhook attempts not recorded: a restart may try this delivery more often")
+		}
 		// Half to all of the wait: endpoints that failed together do not
 		// all come back together.
 		sleep := wait/2 + rand.N(wait/2+1)

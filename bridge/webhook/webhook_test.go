@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -428,4 +429,53 @@ func TestOutboxUnreadableFilesRemoved(t *testing.T) {
 	entries, err := os.ReadDir(box)
 	require.NoError(t, err)
 	require.Empty(t, entries, "the damaged and half-written files are gone")
+}
+
+// TestAttemptsSurviveRestart: the attempts made before a restart count
+// toward Config.Attempts after it; the outbox file records them.
+func TestAttemptsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	rcv := newReceiver(t, func(string, int) int { return http.StatusServiceUnavailable })
+	url := rcv.srv.URL + "/hook"
+	cfg := webhook.Config{URLs: []string{url}, Dir: dir, Attempts: 3, Backoff: time.Hour, MaxBackoff: time.Hour}
+	seq, _, stop := run(t, cfg, nil, nil)
+	seq.Publish(bridge.Event{Type: bridge.TypeCallStarted, CallID: "CAa", Body: bridge.CallStartedBody{Provider: "twilio", Tracks: []string{"inbound"}}})
+	recorded := func() bool {
+		var found bool
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && filepath.Ext(p) == ".json" {
+				b, _ := os.ReadFile(p)
+				found = found || strings.Contains(string(b), `"attempts":1`)
+			}
+			return nil
+		})
+		return found
+	}
+	require.Eventually(t, recorded, 10*time.Second, 10*time.Millisecond, "the failed attempt is written to the outbox")
+	stop() // waiting an hour for the second attempt
+	rcv.mu.Lock()
+	require.Len(t, rcv.attempts, 1)
+	for _, n := range rcv.attempts {
+		require.Equal(t, 1, n)
+	}
+	rcv.mu.Unlock()
+
+	var mu sync.Mutex
+	var failures []bridge.WebhookFailure
+	cfg.Backoff, cfg.MaxBackoff = 20*time.Millisecond, 40*time.Millisecond
+	run(t, cfg, nil, func(_ string, f bridge.WebhookFailure) {
+		mu.Lock()
+		failures = append(failures, f)
+		mu.Unlock()
+	})
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(failures) == 1 }, 20*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	require.Equal(t, 3, failures[0].Attempts, "given up at the limit, counting the first run's attempt")
+	mu.Unlock()
+	require.Zero(t, outboxFiles(t, dir))
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for _, n := range rcv.attempts {
+		require.Equal(t, 3, n, "three attempts in all over both runs")
+	}
 }

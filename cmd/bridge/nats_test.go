@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
@@ -182,4 +183,72 @@ func TestReplicaLostMidCall(t *testing.T) {
 	require.NotEmpty(t, end["ended_at"])
 	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_nodes_lost_total"))
 	require.Equal(t, 1.0, metric(t, baseB, "bridge_nats_nodes"))
+}
+
+// TestReadyEventsOnAnotherReplica: a one-call subscriber on replica B to a
+// call held by A gets transcript.ready and recording.ready after
+// call.ended and ends with recording.ready, as on A; so do a late joiner
+// and a resume on B.
+func TestReadyEventsOnAnotherReplica(t *testing.T) {
+	srv := clustertest.Start(t)
+	_, baseA := startReplica(t, srv.URL(), "replica-a")
+	_, baseB := startReplica(t, srv.URL(), "replica-b")
+	const callSid, streamSid = "CA7e000000000000000000000000000001", "MZ7e000000000000000000000000000001"
+
+	onA := dial(t, baseA, "/ws/captions?call="+callSid, nil)
+	onB := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	media := dial(t, baseA, "/media", nil)
+	playBursts(t, media, callSid, streamSid, 100)
+	send(t, media, twilioStop(streamSid, callSid, 102))
+
+	isLast := func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady }
+	tail := func(evs []map[string]any) []string {
+		require.GreaterOrEqual(t, len(evs), 3)
+		var out []string
+		for _, ev := range evs[len(evs)-3:] {
+			out = append(out, ev["type"].(string))
+		}
+		return out
+	}
+	wantTail := []string{bridge.TypeCallEnded, bridge.TypeTranscriptReady, bridge.TypeRecordingReady}
+	fromA := readEvents(t, onA, isLast)
+	fromB := readEvents(t, onB, isLast)
+	require.Equal(t, wantTail, tail(fromB), "B's subscriber gets the ready events after call.ended")
+	durable := func(evs []map[string]any) []map[string]any {
+		var out []map[string]any
+		for _, ev := range evs {
+			if ev["type"] != bridge.TypeTranscriptPartial { // partials may be skipped for newer ones
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	fromA, fromB = durable(fromA), durable(fromB)
+	require.Equal(t, len(fromA), len(fromB))
+	for i := range fromA {
+		require.Equal(t, fromA[i]["seq"], fromB[i]["seq"])
+		require.Equal(t, fromA[i]["type"], fromB[i]["type"])
+	}
+	require.Equal(t, fromA[len(fromA)-1], fromB[len(fromB)-1], "the same recording.ready")
+	closed := func(c *websocket.Conn) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _, err := c.ReadMessage()
+		var ce *websocket.CloseError
+		require.ErrorAs(t, err, &ce, "the subscription ends after recording.ready")
+	}
+	closed(onB)
+
+	late := dial(t, baseB, "/ws/captions?call="+callSid, nil)
+	got := readEvents(t, late, isLast)
+	require.Equal(t, bridge.TypeCallStarted, got[0]["type"])
+	require.Equal(t, wantTail, tail(got), "a late joiner on B gets them from the replay")
+	closed(late)
+
+	endSeq := int(fromB[len(fromB)-3]["seq"].(float64))
+	resumed := dial(t, baseB, fmt.Sprintf("/ws/captions?call=%s&after=%d", callSid, endSeq), nil)
+	got = readEvents(t, resumed, isLast)
+	require.Equal(t, wantTail[1:], []string{got[0]["type"].(string), got[1]["type"].(string)}, "a resume after call.ended gets the two")
+	require.Len(t, got, 2)
+	closed(resumed)
 }

@@ -413,13 +413,13 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	_, baseA := startReplica(t, srv.URL(), "replica-a")
 	_, baseB := startReplica(t, srv.URL(), "replica-b")
 	const callSid = "CA7d000000000000000000000000000001"
-	onA := dial(t, baseA, "/ws/captions?call="+callSid, nil)
+	onB := dial(t, baseB, "/ws/captions?call="+callSid, nil)
 	media := dial(t, baseA, "/media", nil)
 	playBursts(t, media, callSid, "MZ7d000000000000000000000000000001", 60)
 	send(t, media, twilioStop("MZ7d000000000000000000000000000001", callSid, 62))
-	// A's part ends with call.ended, then transcript.ready and
-	// recording.ready, the last seq of that part.
-	first := readEvents(t, onA, func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady })
+	// A's call ends with call.ended, transcript.ready and recording.ready.
+	first := readEvents(t, onB, func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady })
+	require.Equal(t, bridge.TypeCallEnded, first[len(first)-3]["type"])
 	ended := first[len(first)-1]["seq"].(float64)
 
 	nc, err := nats.Connect(srv.URL())
@@ -442,7 +442,7 @@ func TestResumeOnAnotherReplica(t *testing.T) {
 	send(t, again, twilioStop("MZ7d000000000000000000000000000002", callSid, 62))
 	evs := readEvents(t, cont, func(ev map[string]any) bool { return ev["type"] == bridge.TypeCallEnded })
 	require.Equal(t, bridge.TypeCallStarted, evs[0]["type"])
-	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's part's last event")
+	require.Equal(t, ended+1, evs[0]["seq"], "the continuation starts after A's recording.ready")
 	checkCall(t, evs, callSid, ended)
 }
 

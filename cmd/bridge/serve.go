@@ -160,6 +160,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		ReconnectGrace: cfg.Limits.ReconnectGrace, STTQueue: cfg.Limits.STTQueue, MaxEventsPerCall: cfg.Limits.MaxEventsPerCall,
 		ByteOrder: byteOrders(cfg.Providers), ReorderFrames: offIfZero(cfg.Providers.ReorderFrames),
 		ResumeWindow: offIfZero(cfg.Limits.ResumeWindow), BaseURL: cfg.PublicURL, ObjectURL: objectURL(cfg),
+		InlineTranscript: offIfZero(cfg.Webhook.InlineMax),
 	})
 	failures.set(reg)
 	interrupted, err := reg.Load()

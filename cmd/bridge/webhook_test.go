@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callcaptions/bridge/bridge"
+	"github.com/callcaptions/bridge/bridge/cluster/clustertest"
+	"github.com/callcaptions/bridge/bridge/webhook"
+	"github.com/callcaptions/bridge/config"
 	"github.com/callcaptions/bridge/recorder"
 	"github.com/callcaptions/bridge/recorder/s3store/s3test"
 )
@@ -312,4 +316,133 @@ func TestWebhooksRecordingInBucket(t *testing.T) {
 		b, ok := srv.Object(bucket, key)
 		return ok && float64(len(b)) == ready["bytes"].(float64)
 	}, 30*time.Second, 50*time.Millisecond, "the named object holds the recording")
+}
+
+// TestWebhooksTranscriptAboveInlineMax: a transcript larger than
+// --inline-transcript-max is only linked in transcript.ready, on the
+// caption socket and to the endpoint alike; the link serves it whole.
+func TestWebhooksTranscriptAboveInlineMax(t *testing.T) {
+	rcv := newHookReceiver()
+	cfg := testConfig(t)
+	cfg.Webhook.URLs = []string{serveHooks(t, rcv, "")}
+	cfg.Webhook.Secret = hookSecret
+	cfg.Webhook.InlineMax = 300 // below any transcript with a final in it
+	_, base := startBridge(t, cfg)
+
+	const sid, stream = "CA000000000000000000000000000abc07", "MZ000000000000000000000000000abc07"
+	sub := dial(t, base, "/ws/captions?call="+sid, nil)
+	media := dial(t, base, "/media", nil)
+	playBursts(t, media, sid, stream, 150)
+	send(t, media, twilioStop(stream, sid, 200))
+	captions := readEvents(t, sub, func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady })
+	tr := captions[len(captions)-2]
+	require.Equal(t, bridge.TypeTranscriptReady, tr["type"])
+	require.NotContains(t, tr, "transcript", "only linked")
+	require.Greater(t, tr["bytes"], float64(cfg.Webhook.InlineMax))
+	require.Equal(t, "/api/calls/"+sid+"/transcript", tr["url"])
+
+	var delivered map[string]any
+	eventually(t, func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		for _, ev := range rcv.events {
+			if ev["type"] == bridge.TypeTranscriptReady {
+				delivered = ev
+			}
+		}
+		return delivered != nil
+	}, 20*time.Second, 20*time.Millisecond, "transcript.ready delivered")
+	require.Equal(t, tr, delivered, "the endpoint gets the caption socket's event")
+
+	var doc map[string]any
+	require.Equal(t, http.StatusOK, getJSON(t, base, tr["url"].(string), &doc))
+	require.Equal(t, sid, doc["call_id"])
+	require.NotEmpty(t, doc["segments"])
+}
+
+// TestWebhooksOnceInCluster: two replicas with the same endpoint. A call
+// played into A (followed on B) and a call whose inbound socket reaches A
+// and outbound socket B (relayed to A) are delivered once each: every
+// event the caption socket has, one webhook-id each, accepted once, in
+// seq order per call, none from B (which only follows or relays them).
+func TestWebhooksOnceInCluster(t *testing.T) {
+	srv := clustertest.Start(t)
+	rcv := newHookReceiver()
+	hookURL := serveHooks(t, rcv, "")
+	hooks := func(c *config.Config) {
+		c.Webhook.URLs = []string{hookURL}
+		c.Webhook.Secret = hookSecret
+	}
+	_, baseA := startReplicaTimed(t, srv.URL(), "replica-a", 0, hooks)
+	_, baseB := startReplicaTimed(t, srv.URL(), "replica-b", 0, hooks)
+	isLast := func(ev map[string]any) bool { return ev["type"] == bridge.TypeRecordingReady }
+	durable := func(evs []map[string]any) []string {
+		var out []string
+		for _, ev := range evs {
+			if slices.Contains(webhook.DefaultEvents, ev["type"].(string)) { // --webhook-events' default
+				out = append(out, ev["type"].(string))
+			}
+		}
+		return out
+	}
+
+	// A call split over A and B, held by A (played first: playSplit
+	// counts A's claims).
+	split := plivoCall{callID: "5a1b2c3d-1111-4222-8333-444455550009", t0: 1_764_900_000_000}
+	onSplit := dial(t, baseB, "/ws/captions?call="+split.callID, nil)
+	playSplit(t, baseA, baseB, split, bursts(300, 8000, 0, 0.4, 1), bursts(500, 8000, 0.2, 0.6, 1.5))
+	want2 := durable(readEvents(t, onSplit, isLast))
+	require.Contains(t, want2, bridge.TypeTranscriptFinal)
+
+	// A call held by A, followed on B.
+	const sid, stream = "CA000000000000000000000000000abc09", "MZ000000000000000000000000000abc09"
+	onA := dial(t, baseA, "/ws/captions?call="+sid, nil)
+	onB := dial(t, baseB, "/ws/captions?call="+sid, nil)
+	media := dial(t, baseA, "/media", nil)
+	playBursts(t, media, sid, stream, 150)
+	send(t, media, twilioStop(stream, sid, 200))
+	want1 := durable(readEvents(t, onA, isLast))
+	require.Equal(t, want1, durable(readEvents(t, onB, isLast)), "B's subscriber has the call to recording.ready")
+
+	for _, c := range []struct {
+		id   string
+		want []string
+	}{{sid, want1}, {split.callID, want2}} {
+		eventually(t, func() bool { got, _ := rcv.types(c.id); return len(got) >= len(c.want) }, 30*time.Second, 20*time.Millisecond,
+			"deliveries of %s", c.id)
+	}
+	total := len(want1) + len(want2)
+	eventually(t, func() bool {
+		return metric(t, baseA, `bridge_webhook_delivered_total{endpoint="`+hookURL+`"}`) == float64(total)
+	}, 10*time.Second, 20*time.Millisecond, "A delivered every event")
+
+	for _, c := range []struct {
+		id   string
+		want []string
+	}{{sid, want1}, {split.callID, want2}} {
+		got, inOrder := rcv.types(c.id)
+		require.Equal(t, c.want, got, "call %s: every event once", c.id)
+		require.True(t, inOrder, "call %s: seq order", c.id)
+	}
+	rcv.mu.Lock()
+	require.Zero(t, rcv.bad)
+	require.Len(t, rcv.accepted, total, "one webhook-id per event")
+	for id, n := range rcv.accepted {
+		require.Equal(t, 1, n, "id %s accepted once", id)
+	}
+	seen := map[string]bool{}
+	for _, ev := range rcv.events {
+		k := fmt.Sprintf("%v/%v", ev["call_id"], ev["seq"])
+		require.False(t, seen[k], "%s delivered under two ids", k)
+		seen[k] = true
+	}
+	rcv.mu.Unlock()
+	// B's publisher had every event of both calls in its hub (the
+	// subscribers on B got them) before A delivered the last one: had any
+	// reached B's publisher, it would be queued, pending or delivered.
+	for _, m := range []string{"bridge_webhook_queue_depth", "bridge_webhook_pending", "bridge_webhook_delivered_total"} {
+		series := m + `{endpoint="` + hookURL + `"}`
+		require.Contains(t, string(authGet(t, baseB, "", "/metrics")), series+" ", "B has the endpoint's series")
+		require.Zero(t, metric(t, baseB, series), m)
+	}
 }
