@@ -3,6 +3,7 @@ package cluster
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -136,11 +137,16 @@ type Gate interface {
 // Cluster publishes this replica's events to the stream and hands other
 // replicas' events to a local publisher (the caption hub).
 type Cluster struct {
-	cfg  Config
-	sink bridge.Publisher
-	gate Gate // sink's, or nil
-	m    *Metrics
-	log  zerolog.Logger
+	cfg Config
+	// instance tells this process's heartbeats from those of another
+	// process with the same node id; conflictLogged is when that was last
+	// logged (unix ns).
+	instance       string
+	conflictLogged atomic.Int64
+	sink           bridge.Publisher
+	gate           Gate // sink's, or nil
+	m              *Metrics
+	log            zerolog.Logger
 
 	nc        *nats.Conn
 	js        jetstream.JetStream
@@ -209,7 +215,7 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 		m = NewMetrics(nil)
 	}
 	c := &Cluster{
-		cfg: cfg, sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
+		cfg: cfg, instance: rand.Text(), sink: sink, m: m, log: log.With().Str("component", "cluster").Logger(),
 		queue: make(chan bridge.Event, cfg.Queue), ready: make(chan struct{}), seen: map[string]seen{},
 		nodes: map[string]time.Time{}, upSend: make(chan struct{}, 1), upRecv: make(chan struct{}, 1),
 		index: newIndex(cfg), born: time.Now(), releases: make(chan string, releaseQueue), relay: newRelays(cfg.RelayQueue),

@@ -15,6 +15,7 @@ type Metrics struct {
 	received  prometheus.Counter
 	nodes     prometheus.Gauge
 	nodesLost prometheus.Counter
+	conflicts prometheus.Counter
 
 	ownerClaims         *prometheus.CounterVec
 	ownerReleaseDropped prometheus.Counter
@@ -48,6 +49,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		nodes:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_nats_nodes", Help: "Replicas heard within --node-timeout, this one included."}),
 		nodesLost: counter("bridge_nats_nodes_lost_total",
 			"Other replicas declared lost (unheard for --node-timeout); their open calls were ended here with reason node_lost."),
+		conflicts: counter("bridge_nats_node_id_conflicts_total",
+			"Heartbeats heard from another process with this replica's --node-id: two replicas share a node id, and captions, the call list and relays between them go wrong until one is given another."),
 		ownerClaims: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_nats_owner_claims_total",
 			Help: "Streams that asked who holds their call, by result: created (first stream, held here), local (held here already), remote (relayed to the live owner), taken_over (the owner was lost), unreachable (the owners bucket could not be asked: run here)."},
 			[]string{"result"}),
@@ -75,7 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.calls(reg)
 	if reg != nil {
 		reg.MustRegister(overflow)
-		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost,
+		reg.MustRegister(m.connected, m.published, m.dropped, m.received, m.nodes, m.nodesLost, m.conflicts,
 			m.ownerClaims, m.ownerReleaseDropped, m.relayStreamsOut, m.relayStreamsIn, m.relayFramesOut, m.relayFramesIn,
 			m.relayDropped, m.relayBad, m.relayStops)
 	}

@@ -16,14 +16,25 @@ import (
 // none.
 const HeartbeatSubject = "bridge.nodes"
 
+// HeaderInstance names, in a heartbeat, the process that sent it (random,
+// per start), so that two processes started with one --node-id (two
+// replicas on one host without --node-id, where both default to the host
+// name) hear each other and say so.
+const HeaderInstance = "Bridge-Instance"
+
 // watch sends heartbeats, hears the other replicas' and ends the open
 // calls of a replica unheard for Config.NodeTimeout, until ctx is done.
 func (c *Cluster) watch(ctx context.Context) {
 	sub, err := c.nc.Subscribe(HeartbeatSubject, func(m *nats.Msg) {
-		if node := string(m.Data); node != "" && node != c.cfg.NodeID {
+		node := string(m.Data)
+		switch {
+		case node == "":
+		case node != c.cfg.NodeID:
 			c.mu.Lock()
 			c.nodes[node] = time.Now()
 			c.mu.Unlock()
+		case m.Header.Get(HeaderInstance) != c.instance:
+			c.conflict(m.Header.Get(HeaderInstance))
 		}
 	})
 	if err != nil {
@@ -49,8 +60,24 @@ func (c *Cluster) watch(ctx context.Context) {
 // not logged: losing the connection is, once.
 func (c *Cluster) beat() {
 	if c.nc.IsConnected() {
-		_ = c.nc.Publish(HeartbeatSubject, []byte(c.cfg.NodeID))
+		m := nats.NewMsg(HeartbeatSubject)
+		m.Data = []byte(c.cfg.NodeID)
+		m.Header.Set(HeaderInstance, c.instance)
+		_ = c.nc.PublishMsg(m)
 	}
+}
+
+// conflict reports a heartbeat of another process with this replica's
+// node id: counted each time, logged at most once a minute.
+func (c *Cluster) conflict(other string) {
+	c.m.conflicts.Inc()
+	now := time.Now().UnixNano()
+	last := c.conflictLogged.Load()
+	if now-last < int64(time.Minute) || !c.conflictLogged.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Error().Str("node_id", c.cfg.NodeID).Str("other_instance", bridge.Clip(other)).
+		Msg("another replica runs with this --node-id: give every replica its own (--node-id, BRIDGE_NODE_ID); until then captions, the call list and relays between the two go wrong")
 }
 
 // check declares lost the nodes unheard for Config.NodeTimeout at now and

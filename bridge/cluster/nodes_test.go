@@ -129,3 +129,19 @@ func TestCutOffNodeDeclaresNobodyLost(t *testing.T) {
 		"a node was declared lost before it had a full timeout to be heard again")
 	require.Empty(t, ended(fromA.events(), "a-call"))
 }
+
+// TestNodeIDConflict: two processes started with one node id (two
+// replicas on one host that both default to its name) hear each other's
+// heartbeats and count it; a replica alone with its id counts nothing.
+func TestNodeIDConflict(t *testing.T) {
+	srv := clustertest.Start(t)
+	a, _ := start(t, srv.URL(), "same-host", Config{NodeTimeout: nodeTimeout})
+	b, _ := start(t, srv.URL(), "same-host", Config{NodeTimeout: nodeTimeout})
+	c, _ := start(t, srv.URL(), "other-host", Config{NodeTimeout: nodeTimeout})
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(a.m.conflicts) > 0 && testutil.ToFloat64(b.m.conflicts) > 0
+	}, 10*time.Second, 20*time.Millisecond, "both processes with one node id hear the other")
+	require.Eventually(t, func() bool { return testutil.ToFloat64(c.m.nodes) == 2 }, 10*time.Second, 20*time.Millisecond,
+		"the other replica hears one node id")
+	require.Zero(t, testutil.ToFloat64(c.m.conflicts), "a node id of its own: no conflict")
+}
