@@ -364,61 +364,48 @@ func (c *Cluster) RemoteTrack(node, callID, track string) (io.ReadSeekCloser, bo
 	if err != nil || size < 0 {
 		return nil, false, fmt.Errorf("replica %s: recording size %q", node, h.Get(HeaderSize))
 	}
-	return &remoteTrack{c: c, node: node, req: rpcRequest{Op: opTrack, CallID: callID, Track: track}, size: size}, true, nil
+	t := &remoteTrack{c: c, node: node, req: rpcRequest{Op: opTrack, CallID: callID, Track: track}}
+	return sectionCloser{io.NewSectionReader(t, 0, size)}, true, nil
 }
 
-// remoteTrack reads a recording on another replica, a chunk at a time.
+// sectionCloser is a section of a recording read from another replica;
+// closing it has nothing to release.
+type sectionCloser struct{ *io.SectionReader }
+
+func (sectionCloser) Close() error { return nil }
+
+// remoteTrack reads a recording on another replica a chunk at a time,
+// keeping the chunk read last. One reader at a time (the io.SectionReader
+// that wraps it).
 type remoteTrack struct {
 	c     *Cluster
 	node  string
 	req   rpcRequest
-	size  int64
-	off   int64
-	buf   []byte // the chunk read last, from bufOff
+	buf   []byte // the chunk read last, from bufAt
 	bufAt int64
 }
 
-var _ io.ReadSeekCloser = (*remoteTrack)(nil)
+var _ io.ReaderAt = (*remoteTrack)(nil)
 
-func (t *remoteTrack) Read(p []byte) (int, error) {
-	if t.off >= t.size {
-		return 0, io.EOF
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if t.off < t.bufAt || t.off >= t.bufAt+int64(len(t.buf)) {
-		req := t.req
-		req.Offset, req.Length = t.off, t.c.chunk()
-		_, data, found, err := t.c.request(t.node, req)
-		if err != nil {
-			return 0, fmt.Errorf("read recording: %w", err)
+// ReadAt fills p from off, asking for the chunks it does not hold; the
+// section reader never asks past the recording's size.
+func (t *remoteTrack) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		at := off + int64(n)
+		if at < t.bufAt || at >= t.bufAt+int64(len(t.buf)) {
+			req := t.req
+			req.Offset, req.Length = at, t.c.chunk()
+			_, data, found, err := t.c.request(t.node, req)
+			if err != nil {
+				return n, fmt.Errorf("read recording: %w", err)
+			}
+			if !found || len(data) == 0 {
+				return n, fmt.Errorf("read recording at %d: %w", at, io.ErrUnexpectedEOF)
+			}
+			t.buf, t.bufAt = data, at
 		}
-		if !found || len(data) == 0 {
-			return 0, fmt.Errorf("read recording at %d of %d: %w", t.off, t.size, io.ErrUnexpectedEOF)
-		}
-		t.buf, t.bufAt = data, t.off
+		n += copy(p[n:], t.buf[at-t.bufAt:])
 	}
-	n := copy(p, t.buf[t.off-t.bufAt:])
-	t.off += int64(n)
 	return n, nil
 }
-
-func (t *remoteTrack) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += t.off
-	case io.SeekEnd:
-		offset += t.size
-	default:
-		return 0, errors.New("seek: invalid whence")
-	}
-	if offset < 0 {
-		return 0, errors.New("seek: negative position")
-	}
-	t.off = offset
-	return offset, nil
-}
-
-func (t *remoteTrack) Close() error { t.buf = nil; return nil }
