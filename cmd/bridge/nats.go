@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,29 +57,12 @@ func withCluster(pubs bridge.Fanout, c *cluster.Cluster) bridge.Fanout {
 	return append(pubs, c)
 }
 
-// clusterRun is the cluster of --nats-url running beside the server.
-type clusterRun struct {
-	once   sync.Once
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the cluster has returned
-}
-
-// runCluster runs c (nothing when nil) until stop.
-func runCluster(c *cluster.Cluster) *clusterRun {
-	r := &clusterRun{cancel: func() {}, done: make(chan struct{})}
+// runCluster runs c (nothing when nil) beside the server.
+func runCluster(c *cluster.Cluster) *beside {
 	if c == nil {
-		close(r.done)
-		return r
+		return runBeside(nil)
 	}
-	var ctx context.Context
-	ctx, r.cancel = context.WithCancel(context.Background())
-	go func() { defer close(r.done); c.Run(ctx) }()
-	return r
-}
-
-// stop stops the cluster and waits for it. Later calls return at once.
-func (r *clusterRun) stop() {
-	r.once.Do(func() { r.cancel(); <-r.done })
+	return runBeside(c.Run)
 }
 
 // natsState tells /readyz whether the cluster shares events both ways

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -89,42 +88,14 @@ func publishersOf(hub *web.Hub, objects *s3store.Store) bridge.Fanout {
 	return bridge.Fanout{hub, uploadOnEnd{objects}}
 }
 
-// uploads is the uploader of --s3-bucket running beside the server.
-type uploads struct {
-	once   sync.Once
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the uploader has returned
-}
-
-// runUploads runs the uploads (none without a bucket) until stop.
-func runUploads(objects *s3store.Store) *uploads {
-	u := &uploads{cancel: func() {}, done: make(chan struct{})}
+// runUploads runs the uploads of --s3-bucket (none without a bucket)
+// beside the server. Stopped once the calls have drained, so that their
+// uploads are queued, it finishes them (bounded by its flush timeout).
+func runUploads(objects *s3store.Store) *beside {
 	if objects == nil {
-		close(u.done)
-		return u
+		return runBeside(nil)
 	}
-	var ctx context.Context
-	ctx, u.cancel = context.WithCancel(context.Background())
-	go func() { defer close(u.done); objects.Run(ctx) }()
-	return u
-}
-
-// stop stops the uploads once the calls have drained, so their uploads
-// are queued, and waits while the uploader finishes them (bounded by its
-// flush timeout), unless force is done first: then it returns errForced
-// at once. Later calls return at once.
-func (u *uploads) stop(force context.Context) error {
-	first := false
-	u.once.Do(func() { first = true; u.cancel() })
-	if !first {
-		return nil
-	}
-	select {
-	case <-u.done:
-		return nil
-	case <-force.Done():
-		return errForced
-	}
+	return runBeside(objects.Run)
 }
 
 // objectFiles is the spool with the bucket behind it as the bridge's

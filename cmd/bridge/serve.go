@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,18 +60,15 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io
 	}
 	defer closeSTT()
 	if inst.syncer != nil {
-		// Stopped after the calls have drained: a last round then.
-		syncCtx, stopSync := context.WithCancel(context.Background())
-		var syncing sync.WaitGroup
-		syncing.Go(func() { inst.syncer.Run(syncCtx) })
-		defer func() { stopSync(); syncing.Wait() }()
+		syncing := runBeside(inst.syncer.Run)
+		defer func() { _ = syncing.stop(context.Background()) }() // after the calls have drained: a last round then
 	}
 	up := runUploads(inst.objects)
 	defer func() { _ = up.stop(context.Background()) }() // after an early return; the graceful path stops it below
 	shared := runCluster(inst.cluster)
-	defer shared.stop() // after the calls have drained: their last events are sent
+	defer func() { _ = shared.stop(context.Background()) }() // after the calls have drained: their last events are sent
 	hooks := runWebhooks(inst.webhooks)
-	defer hooks.stop() // likewise: the calls' last events reach the outbox
+	defer func() { _ = hooks.stop(context.Background()) }() // likewise: the calls' last events reach the outbox
 	go func() { inst.done <- app.Listener(ln) }()
 	printBanner(stdout, cfg, inst.addr, tokenFile)
 	warnAnonymous(log, cfg)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"path/filepath"
 	"sync"
 
@@ -74,28 +73,11 @@ func (w *webhookFailures) failed(callID string, f bridge.WebhookFailure) {
 	}
 }
 
-// webhookRun is the webhook publisher running beside the server.
-type webhookRun struct {
-	once   sync.Once
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// runWebhooks runs p (nothing when nil) until stop.
-func runWebhooks(p *webhook.Publisher) *webhookRun {
-	r := &webhookRun{cancel: func() {}, done: make(chan struct{})}
+// runWebhooks runs p (nothing when nil) beside the server; stopping it
+// leaves what is pending in the outbox.
+func runWebhooks(p *webhook.Publisher) *beside {
 	if p == nil {
-		close(r.done)
-		return r
+		return runBeside(nil)
 	}
-	var ctx context.Context
-	ctx, r.cancel = context.WithCancel(context.Background())
-	go func() { defer close(r.done); p.Run(ctx) }()
-	return r
-}
-
-// stop stops the deliveries (what is pending stays in the outbox) and
-// waits. Later calls return at once.
-func (r *webhookRun) stop() {
-	r.once.Do(func() { r.cancel(); <-r.done })
+	return runBeside(p.Run)
 }
