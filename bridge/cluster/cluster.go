@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -183,7 +182,6 @@ type Cluster struct {
 	kv       jetstream.KeyValue // the owners bucket, once made
 	releases chan string        // ended calls' keys to delete; size releaseQueue, full: left to expire
 	relay    *relays
-	relaySub *nats.Subscription
 	streams  Streams  // runs relayed streams; nil: refused
 	index    *index   // the call index (index.go)
 	rpc      rpcState // requests of other replicas (rpc.go)
@@ -197,7 +195,7 @@ var _ bridge.Publisher = (*Cluster)(nil)
 
 // Subject is the subject of callID's events.
 func Subject(callID string) string {
-	return SubjectPrefix + base64.RawURLEncoding.EncodeToString([]byte(callID))
+	return SubjectPrefix + Token(callID)
 }
 
 // New connects to NATS (in the background when it cannot at once: the
@@ -294,7 +292,7 @@ func (c *Cluster) report() {
 	}
 	c.gateMu.Lock()
 	defer c.gateMu.Unlock()
-	if now := c.connected.Load() && c.reading.Load(); now != c.available {
+	if now := c.Available(); now != c.available {
 		c.available = now
 		c.gate.Available(now)
 	}

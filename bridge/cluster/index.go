@@ -56,8 +56,7 @@ func Token(callID string) string {
 type index struct {
 	puts *putQueue
 
-	ready chan struct{} // closed once kv is set
-	kv    jetstream.KeyValue
+	kv jetstream.KeyValue
 
 	mu      sync.Mutex
 	entries map[string]indexed // by call id, every replica's (this one's too)
@@ -71,7 +70,7 @@ type indexed struct {
 }
 
 func newIndex(cfg Config) *index {
-	return &index{puts: newPutQueue(cfg.IndexQueue), ready: make(chan struct{}), entries: map[string]indexed{}, max: cfg.IndexMaxRecords}
+	return &index{puts: newPutQueue(cfg.IndexQueue), entries: map[string]indexed{}, max: cfg.IndexMaxRecords}
 }
 
 // PutRecord queues rec for the index, encoded at once (the caller may
@@ -157,13 +156,8 @@ func (c *Cluster) openIndex(ctx context.Context) error {
 		return err
 	}
 	c.index.kv = kv
-	close(c.index.ready)
 	return nil
 }
-
-// IndexReady is closed once the call index is open (and this replica's
-// records start to go there).
-func (c *Cluster) IndexReady() <-chan struct{} { return c.index.ready }
 
 // putTimeout bounds one put of a record.
 const putTimeout = 5 * time.Second

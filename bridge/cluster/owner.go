@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -50,11 +49,6 @@ type Claim struct {
 	rev      uint64
 }
 
-// ownerKey is the bucket's key of a call: its subject's token.
-func ownerKey(callID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(callID))
-}
-
 // owners returns the bucket, creating it (or updating its settings) on the
 // first use after start or after a failure.
 func (c *Cluster) owners(ctx context.Context) (jetstream.KeyValue, error) {
@@ -92,7 +86,7 @@ func (c *Cluster) Claim(ctx context.Context, callID string) (Claim, error) {
 	if err != nil {
 		return Claim{Owner: c.cfg.NodeID, Local: true}, err
 	}
-	key := ownerKey(callID)
+	key := Token(callID)
 	for range 4 { // each turn lost a race to another replica's write
 		rev, err := kv.Create(ctx, key, []byte(c.cfg.NodeID))
 		if err == nil {
@@ -140,7 +134,7 @@ func (c *Cluster) TakeOver(ctx context.Context, callID string, cl Claim) (Claim,
 }
 
 func (c *Cluster) takeOver(ctx context.Context, kv jetstream.KeyValue, callID string, rev uint64) (Claim, error) {
-	nrev, err := kv.Update(ctx, ownerKey(callID), []byte(c.cfg.NodeID), rev)
+	nrev, err := kv.Update(ctx, Token(callID), []byte(c.cfg.NodeID), rev)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return Claim{}, err
@@ -222,7 +216,7 @@ func (c *Cluster) releaseNow(ctx context.Context, callID string) error {
 	if err != nil {
 		return err
 	}
-	key := ownerKey(callID)
+	key := Token(callID)
 	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil

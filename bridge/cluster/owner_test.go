@@ -43,12 +43,12 @@ func TestClaim(t *testing.T) {
 	}
 	kv, err := a.owners(ctx)
 	require.NoError(t, err)
-	require.Never(t, func() bool { _, err := kv.Get(ctx, ownerKey("CA-claim")); return err != nil }, 300*time.Millisecond, 20*time.Millisecond)
+	require.Never(t, func() bool { _, err := kv.Get(ctx, Token("CA-claim")); return err != nil }, 300*time.Millisecond, 20*time.Millisecond)
 
 	for _, ev := range events(t, "CA-claim", bridge.TypeCallStarted, bridge.TypeCallEnded) {
 		a.Publish(ev)
 	}
-	require.Eventually(t, func() bool { _, err := kv.Get(ctx, ownerKey("CA-claim")); return err != nil }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { _, err := kv.Get(ctx, Token("CA-claim")); return err != nil }, 10*time.Second, 10*time.Millisecond,
 		"the owner's call.ended deletes the key")
 	require.Eventually(t, func() bool { return len(fromA.events()) == 2 }, 10*time.Second, 10*time.Millisecond, "B has A's events")
 	cl, err = b.Claim(ctx, "CA-claim")

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +31,7 @@ const relayStartWait = 3 * time.Second
 
 // RelaySubject is where node receives relay messages.
 func RelaySubject(node string) string {
-	return RelaySubjectPrefix + base64.RawURLEncoding.EncodeToString([]byte(node))
+	return RelaySubjectPrefix + Token(node)
 }
 
 // Streams is what the owner of a call needs of the registry to run the
@@ -184,7 +183,6 @@ func (c *Cluster) startRelay(p provider.Name, st *provider.Start, owner string) 
 		if errors.Is(err, nats.ErrTimeout) {
 			// The owner may take the stream after all: tell it the
 			// stream is over, so it does not wait for its relay timeout.
-			rs.endOnce.Do(func() { close(rs.done) })
 			rs.sendEnd(bridge.ReasonError, errors.New("relay start timed out"))
 		}
 		return nil, fmt.Errorf("relay stream to %s: %w", owner, err)
@@ -263,9 +261,15 @@ func (r *RelayStream) DTMF(ev *provider.Event) {
 
 // send queues one message without blocking.
 func (r *RelayStream) send(kind byte, m media) {
-	q := r.c.relay
-	bp := q.bufs.Get().(*[]byte)
+	bp := r.c.relay.bufs.Get().(*[]byte)
 	*bp = appendMedia(appendHead((*bp)[:0], kind, r.id), m)
+	r.enqueue(bp)
+}
+
+// enqueue hands a message to the relay sender, or drops and counts it
+// when the queue is full.
+func (r *RelayStream) enqueue(bp *[]byte) {
+	q := r.c.relay
 	select {
 	case q.queue <- relayMsg{subj: r.subj, buf: bp}:
 	default:
@@ -293,19 +297,13 @@ func (r *RelayStream) End(reason string, err error) {
 
 // sendEnd queues the end message without blocking.
 func (r *RelayStream) sendEnd(reason string, err error) {
-	q := r.c.relay
-	bp := q.bufs.Get().(*[]byte)
+	bp := r.c.relay.bufs.Get().(*[]byte)
 	b := appendStr(appendHead((*bp)[:0], kindEnd, r.id), reason)
 	if err != nil {
 		b = append(b, err.Error()...)
 	}
 	*bp = b
-	select {
-	case q.queue <- relayMsg{subj: r.subj, buf: bp}:
-	default:
-		q.bufs.Put(bp)
-		r.c.m.relayDropped.Inc()
-	}
+	r.enqueue(bp)
 }
 
 // Stopped is closed when the owner stopped the call's streams, or was

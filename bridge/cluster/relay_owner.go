@@ -33,7 +33,7 @@ type relayed struct {
 	subj  string // its relay subject
 	mu    sync.Mutex
 	st    *bridge.Stream
-	heard atomic.Int64 // unix ns of the last message from the relay
+	heard atomic.Bool // a message came from the relay since the watcher last looked
 	done  chan struct{}
 	once  sync.Once
 }
@@ -58,7 +58,6 @@ func (c *Cluster) listenRelay() error {
 	if err := sub.SetPendingLimits(relayPendingMsgs, relayPendingBytes); err != nil {
 		return fmt.Errorf("relay subscription limits: %w", err)
 	}
-	c.relaySub = sub
 	c.m.relaySub.Store(sub)
 	return nil
 }
@@ -121,7 +120,7 @@ func (c *Cluster) relayMedia(in *relayed, b []byte) {
 		c.m.relayDropped.Inc()
 		return
 	}
-	in.heard.Store(time.Now().UnixNano())
+	in.heard.Store(true)
 	ev := provider.Event{Kind: provider.KindMedia, Track: trackOf(md.flags), Chunk: md.chunk, HasChunk: md.flags&flagChunk != 0,
 		TimestampMs: md.ts, HasTimestamp: md.flags&flagTs != 0, Payload: md.payload}
 	in.mu.Lock()
@@ -140,7 +139,7 @@ func (c *Cluster) relayDTMF(in *relayed, b []byte) {
 		c.m.relayDropped.Inc()
 		return
 	}
-	in.heard.Store(time.Now().UnixNano())
+	in.heard.Store(true)
 	ev := provider.Event{Kind: provider.KindDTMF, Track: trackOf(md.flags), TimestampMs: md.ts, HasTimestamp: md.flags&flagTs != 0,
 		Digit: string(md.payload), DurationMs: md.chunk}
 	in.mu.Lock()
@@ -175,7 +174,7 @@ func (c *Cluster) relayBegin(m *nats.Msg, id string, b []byte) {
 		return
 	}
 	in := &relayed{id: id, relay: string(relay), subj: RelaySubject(string(relay)), st: s, done: make(chan struct{})}
-	in.heard.Store(time.Now().UnixNano())
+	in.heard.Store(true)
 	c.relay.mu.Lock()
 	c.relay.in[id] = in
 	c.relay.mu.Unlock()
@@ -213,6 +212,7 @@ func (c *Cluster) dropRelayed(in *relayed) {
 func (c *Cluster) watchRelayed(in *relayed) {
 	tick := time.NewTicker(min(c.cfg.RelayTimeout, c.cfg.NodeTimeout) / 3)
 	defer tick.Stop()
+	lastHeard := time.Now() // to a tick's precision: frames only set a flag
 	for {
 		select {
 		case <-in.done:
@@ -226,7 +226,10 @@ func (c *Cluster) watchRelayed(in *relayed) {
 			in.end(in.st.StopReason(), nil)
 			return
 		case now := <-tick.C:
-			silent := now.Sub(time.Unix(0, in.heard.Load()))
+			if in.heard.Swap(false) {
+				lastHeard = now
+			}
+			silent := now.Sub(lastHeard)
 			lost := !c.alive(in.relay)
 			if silent < c.cfg.RelayTimeout && !lost {
 				continue
