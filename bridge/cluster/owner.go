@@ -171,6 +171,11 @@ func (c *Cluster) lastSeq(callID string) uint64 {
 // not yet known to be lost because this replica has not listened that
 // long.
 func (c *Cluster) alive(node string) bool {
+	if !c.Connected() || c.rejoined.Load() {
+		// As the watcher: cut off from NATS, or back and not yet checked
+		// afresh, this replica cannot tell a lost node from its own outage.
+		return true
+	}
 	now := time.Now()
 	c.mu.Lock()
 	heard, ok := c.nodes[node]
