@@ -260,24 +260,10 @@ func (h *Hub) publish(ev bridge.Event, remote bool) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ended && bridge.AfterCall(ev.Type) {
-		// transcript.ready and recording.ready follow call.ended: kept for
-		// late joiners and resumes like any durable event.
-		h.logLocked(c, m)
-		h.published.Add(1)
-		for s := range c.subs {
-			s.push(m)
-		}
-		for s := range h.all {
-			s.push(m)
-		}
-		if ev.Type == bridge.TypeRecordingReady { // the call's last event
-			c.more = false
-			h.endSubsLocked(c)
-		}
-		return
-	}
-	if c.ended {
+	// transcript.ready and recording.ready follow call.ended and go the
+	// way of any durable event (kept for late joiners and resumes); the
+	// call's subscriptions end after recording.ready, its last.
+	if c.ended && !bridge.AfterCall(ev.Type) {
 		if ev.Type != bridge.TypeCallStarted {
 			if !c.lateWarned {
 				c.lateWarned = true
@@ -336,6 +322,10 @@ func (h *Hub) publish(ev bridge.Event, remote bool) {
 			h.endSubsLocked(c)
 		}
 		h.ended = append(h.ended, endedCall{c: c, at: c.endedAt})
+	}
+	if c.ended && ev.Type == bridge.TypeRecordingReady {
+		c.more = false
+		h.endSubsLocked(c)
 	}
 }
 
