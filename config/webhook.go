@@ -7,6 +7,7 @@ import (
 
 	"github.com/callcaptions/bridge/bridge"
 	"github.com/callcaptions/bridge/bridge/webhook"
+	"github.com/callcaptions/bridge/stt"
 )
 
 // Webhook configures deliveries of the bridge's events to the user's back
@@ -29,7 +30,8 @@ func (w Webhook) Enabled() bool { return len(w.URLs) > 0 }
 var webhookTypes = []string{
 	bridge.TypeCallStarted, bridge.TypeCallUpdated, bridge.TypeCallEnded, bridge.TypeTranscriptPartial,
 	bridge.TypeTranscriptFinal, bridge.TypeTranscriptReady, bridge.TypeRecordingReady, bridge.TypeDTMF, bridge.TypeGap,
-	"stt.rollover", "stt.retry", "stt.resumed", "stt.failed", "stt.gap",
+	bridge.TypeSTTPrefix + stt.EventRollover, bridge.TypeSTTPrefix + stt.EventRetry, bridge.TypeSTTPrefix + stt.EventResumed,
+	bridge.TypeSTTPrefix + stt.EventFailed, bridge.TypeSTTPrefix + stt.EventGap,
 }
 
 // check reports every problem with the webhook settings.

@@ -89,7 +89,6 @@ type Publisher struct {
 	key       []byte
 	events    map[string]bool
 	endpoints []*endpoint
-	log       zerolog.Logger
 }
 
 var _ bridge.Publisher = (*Publisher)(nil)
@@ -143,7 +142,10 @@ func New(cfg Config, m *Metrics, failed Failed, log zerolog.Logger) (*Publisher,
 		failed = func(string, bridge.WebhookFailure) {}
 	}
 	log = log.With().Str("component", "webhook").Logger()
-	p := &Publisher{cfg: cfg, key: key, events: map[string]bool{}, log: log}
+	if len(key) < RecommendedKeyBytes {
+		log.Warn().Int("key_bytes", len(key)).Msg("--webhook-secret: a short key is easier to guess; use 24 to 64 random bytes (echo whsec_$(head -c 32 /dev/urandom | base64))")
+	}
+	p := &Publisher{cfg: cfg, key: key, events: map[string]bool{}}
 	for _, t := range cfg.Events {
 		p.events[t] = true
 	}

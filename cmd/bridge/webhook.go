@@ -32,9 +32,6 @@ func newWebhooks(cfg config.Config, reg prometheus.Registerer, failed webhook.Fa
 	if err != nil {
 		return nil, err
 	}
-	if key, _ := webhook.ParseSecret(cfg.Webhook.Secret); len(key) < webhook.RecommendedKeyBytes {
-		log.Warn().Int("key_bytes", len(key)).Msg("--webhook-secret: a short key is easier to guess; use 24 to 64 random bytes (echo whsec_$(head -c 32 /dev/urandom | base64))")
-	}
 	log.Info().Int("endpoints", len(cfg.Webhook.URLs)).Strs("events", cfg.Webhook.Events).Msg("webhooks: call events are delivered to the configured endpoints")
 	return p, nil
 }
