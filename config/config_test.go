@@ -157,6 +157,7 @@ func settings(t *testing.T) []setting {
 			args: []string{"--l16-byte-order", "vobiz=le,telnyx=little"}, envValue: "vobiz=le,telnyx=little",
 			want: map[string]string{"vobiz": "le", "telnyx": "little"}, get: func(c Config) any { return c.Providers.L16ByteOrder }},
 		num("reorder-frames", "BRIDGE_REORDER_FRAMES", 5, 8, func(c Config) any { return c.Providers.ReorderFrames }),
+		dur("media-batch", "BRIDGE_MEDIA_BATCH", 40*time.Millisecond, 100*time.Millisecond, func(c Config) any { return c.Providers.MediaBatch }),
 
 		str("s3-bucket", "BRIDGE_S3_BUCKET", "", "calls", func(c Config) any { return c.S3.Bucket }),
 		str("s3-prefix", "BRIDGE_S3_PREFIX", "", "bridge/", func(c Config) any { return c.S3.Prefix }, "--s3-bucket", "calls"),

@@ -44,6 +44,7 @@ func limitVars() kong.Vars {
 		"max_pending_streams":      strconv.Itoa(w.MaxPendingStreams),
 		"start_timeout":            shortDuration(w.StartTimeout),
 		"max_sockets_per_address":  strconv.Itoa(w.MaxSocketsPerAddress),
+		"media_batch":              shortDuration(w.MediaBatch),
 		"inbound_label":            w.InboundLabel,
 		"outbound_label":           w.OutboundLabel,
 		"max_subscribers":          strconv.Itoa(h.MaxSubscribers),

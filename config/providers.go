@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/callcaptions/bridge/bridge/provider"
 )
@@ -41,6 +42,7 @@ type Providers struct {
 
 	L16ByteOrder  map[string]string `name:"l16-byte-order" env:"BRIDGE_L16_BYTE_ORDER" mapsep:"," placeholder:"PROVIDER=be|le,..." help:"Override the byte order of a provider's L16 audio (documented defaults: plivo=le, vobiz=be, telnyx=be, exotel=le, vonage=le, signalwire=le). A track that looks byte-swapped is flagged in the log and its call record."`
 	ReorderFrames int               `name:"reorder-frames" default:"5" env:"BRIDGE_REORDER_FRAMES" help:"Frames a Telnyx track holds back to put out-of-order frames back in order (Telnyx does not guarantee order); 0 turns reordering off."`
+	MediaBatch    time.Duration     `name:"media-batch" default:"${media_batch}" env:"BRIDGE_MEDIA_BATCH" help:"How much of a started stream's audio its socket gathers before the bridge reads it: fewer wake-ups per frame for at most this much added latency (captions, stop). 0: read every frame as it arrives."`
 }
 
 // Unreserved are the characters a URL carries unescaped (RFC 3986), the
@@ -152,6 +154,9 @@ func (p Providers) check(publicURL string, bad func(setting, format string, a ..
 	}
 	if p.ReorderFrames < 0 || p.ReorderFrames > 50 {
 		bad("reorder-frames", "must be between 0 (off) and 50, got %d", p.ReorderFrames)
+	}
+	if p.MediaBatch < 0 || p.MediaBatch > time.Second {
+		bad("media-batch", "must be between 0 (off) and 1s, got %s", p.MediaBatch)
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -32,15 +33,17 @@ func TestProvidersValidate(t *testing.T) {
 		{"Basic auth without a password", []string{"--exotel-basic-auth", "KEY"}, nil, []string{"--exotel-basic-auth: must be USER:PASSWORD"}},
 		{"Basic auth that needs escaping", []string{"--exotel-basic-auth", "KEY:TO@KEN"}, nil, []string{"--exotel-basic-auth: use only"}},
 		{"reorder window too big", []string{"--reorder-frames", "500"}, nil, []string{"--reorder-frames: must be between 0 (off) and 50"}},
+		{"media batch too long", []string{"--media-batch", "2s"}, nil, []string{"--media-batch: must be between 0 (off) and 1s"}},
+		{"media batch negative", []string{"--media-batch=-5ms"}, nil, []string{"--media-batch: must be between 0 (off) and 1s"}},
 	}
 	// What each valid case parses to.
 	valid := map[string]Providers{
-		"defaults are open and valid": {ReorderFrames: 5},
+		"defaults are open and valid": {ReorderFrames: 5, MediaBatch: 40 * time.Millisecond},
 		"every scheme": {TwilioAuthToken: "abc123", SignalWireSigningKey: "PSK1", MediaBearerToken: secret, MediaPathSecret: secret,
 			ProviderPathSecrets:  map[string]string{"plivo": secret, "vobiz": secret + "x"},
 			ProviderBearerTokens: map[string]string{"signalwire": secret}, ExotelBasicAuth: "KEY:TOKEN",
-			L16ByteOrder: map[string]string{"vobiz": "le", "signalwire": "be"}, ReorderFrames: 8},
-		"from the environment": {ProviderPathSecrets: map[string]string{"plivo": secret}, L16ByteOrder: map[string]string{"signalwire": "big"}, ReorderFrames: 5},
+			L16ByteOrder: map[string]string{"vobiz": "le", "signalwire": "be"}, ReorderFrames: 8, MediaBatch: 40 * time.Millisecond},
+		"from the environment": {ProviderPathSecrets: map[string]string{"plivo": secret}, L16ByteOrder: map[string]string{"signalwire": "big"}, ReorderFrames: 5, MediaBatch: 40 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -66,6 +66,11 @@ type Config struct {
 	// MaxSocketsPerAddress bounds the media sockets, and separately the
 	// caption sockets, open from one remote address (negative: no cap).
 	MaxSocketsPerAddress int
+	// MediaBatch is how much of a started stream's traffic its socket lets
+	// queue before its reader wakes (negative: every frame as it comes).
+	// Frames are read at most this late; sockets accepted through
+	// BatchListener only.
+	MediaBatch time.Duration
 }
 
 // Defaults are the values zero fields of Config take. The command line
@@ -75,6 +80,7 @@ func Defaults() Config {
 		MaxMessageBytes: 256 << 10, IdleTimeout: 30 * time.Second, BodyLimit: 1 << 20,
 		InboundLabel: "Caller", OutboundLabel: "Agent",
 		StartTimeout: 5 * time.Second, MaxPendingStreams: 256, MaxSocketsPerAddress: 1000,
+		MediaBatch: 40 * time.Millisecond,
 	}
 }
 
@@ -88,6 +94,7 @@ func (c *Config) defaults() {
 	c.StartTimeout = cmp.Or(c.StartTimeout, d.StartTimeout)
 	c.MaxPendingStreams = cmp.Or(c.MaxPendingStreams, d.MaxPendingStreams)
 	c.MaxSocketsPerAddress = cmp.Or(c.MaxSocketsPerAddress, d.MaxSocketsPerAddress)
+	c.MediaBatch = cmp.Or(c.MediaBatch, d.MediaBatch)
 	if c.Version == "" {
 		c.Version = buildVersion()
 	}

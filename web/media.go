@@ -113,6 +113,9 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 			watching = true
 			releasePending()
 			m.deadlineAt = time.Time{} // from now on the idle timeout
+			if bc := batchConnOf(m.c.NetConn()); bc != nil {
+				bc.batch(m.s.cfg.MediaBatch)
+			}
 			st := m.stream
 			watchers.Go(func() { m.watchStop(st, stopWatch) })
 		}

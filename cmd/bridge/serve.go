@@ -175,7 +175,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, IdleTimeout: cfg.Limits.IdleTimeout, Auth: webAuth(cfg.Providers),
 		InboundLabel: cfg.Dashboard.InboundLabel, OutboundLabel: cfg.Dashboard.OutboundLabel,
 		StartTimeout: cfg.Limits.StartTimeout, MaxPendingStreams: cfg.Limits.MaxPendingStreams,
-		MaxSocketsPerAddress: offIfZero(cfg.Limits.MaxSocketsPerAddress),
+		MaxSocketsPerAddress: offIfZero(cfg.Limits.MaxSocketsPerAddress), MediaBatch: offIfZero(cfg.Providers.MediaBatch),
 	}, web.Deps{Registry: webRegistry(reg, clust, calls, objects), Streams: streamsOf(clust, reg), Hub: hub, Log: log, Metrics: metrics, Gatherer: registry, Ready: func() bool { return !inst.draining.Load() }, NATS: natsState(clust)})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -184,7 +184,7 @@ func build(cfg config.Config, log zerolog.Logger) (*instance, interface {
 		return nil, nil, nil, nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	inst.addr = ln.Addr().String()
-	return inst, app, ln, closeSTT, nil
+	return inst, app, web.BatchListener(ln), closeSTT, nil
 }
 
 // offIfZero maps a setting whose 0 means off to the components' negative
