@@ -156,7 +156,8 @@ func TestSimulateLoad(t *testing.T) {
 	require.Equal(t, f[1], f[2], "every final matched its utterance: %s", out)
 	require.Equal(t, "10/10 WAVs byte-exact; 5/5 call records complete (all frames, no gaps, no duplicates)", got["recordings"], out)
 	require.Contains(t, got["bridge pid"], "CPU-s per call-minute", out)
-	for _, l := range []string{"pacing lateness   p50", "caption latency   p50", "stop-to-close     p50", "RSS"} {
+	require.Regexp(t, `(?m)^\s+connect\s+p50 .* \(n=5\)$`, out, "every call's connect is measured")
+	for _, l := range []string{"connect           p50", "pacing lateness   p50", "caption latency   p50", "stop-to-close     p50", "RSS"} {
 		require.Contains(t, out, l)
 	}
 }

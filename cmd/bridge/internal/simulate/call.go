@@ -22,6 +22,7 @@ type simStats struct {
 	lateness  latencies // frame sent after it was due
 	caption   latencies // frame that ends an utterance sent → its final received
 	stopClose latencies // stop sent → the bridge's close frame received
+	connect   latencies // media socket dialled → upgraded (TCP connect and handshake)
 
 	finals     atomic.Int64 // finals received
 	predicted  atomic.Int64 // finals the audio should produce before the end
@@ -63,11 +64,13 @@ func (r *simRun) playCall(ctx context.Context, nth int, id string) (res callResu
 	}
 
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 256, WriteBufferSize: 4096}
+	dialAt := time.Now()
 	conn, resp, err := dialer.DialContext(ctx, media.mediaURL, media.header)
 	if err != nil {
 		res.err = fmt.Errorf("open media socket: %w", dialErr(err, resp))
 		return res
 	}
+	r.stats.connect.add(time.Since(dialAt))
 	// The bridge sends nothing on a media socket but its close frame: a
 	// reader notices it (and answers pings). Closing the socket ends it,
 	// and the call waits for it.

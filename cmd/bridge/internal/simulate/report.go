@@ -85,6 +85,7 @@ func (rep *simReport) print(w io.Writer) {
 	failed := rep.failed()
 	fmt.Fprintf(w, "  calls             %d completed, %d failed\n", r.cmd.Calls-failed, failed)
 	fmt.Fprintf(w, "  frames sent       %d (%d per completed call)\n", st.frames.Load(), int64(a.frames)*int64(len(a.tracks)))
+	fmt.Fprintf(w, "  connect           %s\n", st.connect.summary())
 	if r.cmd.Speed > 0 {
 		fmt.Fprintf(w, "  pacing lateness   %s\n", st.lateness.summary())
 	}
