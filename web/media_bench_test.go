@@ -23,9 +23,10 @@ import (
 
 // The per-frame path of a media socket, measured without the socket: one
 // text frame goes through mediaConn.handle exactly as serveMedia hands it
-// over (parse → decode → media clock → WAV → STT queue), with the real
-// recorder writing to a file, the mock recognizer consuming the queue on
-// its own goroutines, and the Prometheus metrics counting.
+// over (parse → decode → media clock → WAV → STT), with the real recorder
+// writing to a file, the mock recognizer taking the audio inline (or from
+// the STT queue on its own goroutine when it falls behind) and delivering
+// results on its own, and the Prometheus metrics counting.
 
 // framePathCase is one provider's steady state: a start frame and a media
 // frame template per track whose counters are rewritten in place.

@@ -1,6 +1,10 @@
 package session
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/callcaptions/bridge/stt"
+)
 
 // queue hands audio from a stream's read loop to the track's STT feeder.
 // Push never blocks: when the queue holds its capacity, the oldest audio is
@@ -8,8 +12,21 @@ import "sync"
 // recognizer where the hole is. Memory starts small and grows by doubling up
 // to the capacity, so a track whose recognizer keeps up never holds more
 // than a few frames.
+//
+// While the feeder's stream can take audio without blocking
+// (stt.InlineWriter), the ring is bypassed: push hands audio straight to
+// the stream, on the caller's goroutine, and the feeder sleeps.
 type queue struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// direct, while set, takes audio in place of the ring. The feeder sets
+	// it (bypass) only when the ring is empty, so no queued audio is
+	// overtaken, and takes it back (unbypass) before it writes to the
+	// stream or closes it itself. push gives it up when the stream refuses
+	// audio or fails: that audio, and what follows, goes to the ring, and
+	// the feeder, woken, writes it with Write and handles the failure as it
+	// would have without inline writes. TryWrite runs under mu and never
+	// blocks: mu orders it with the feeder's Writes, never at the same time.
+	direct  stt.InlineWriter
 	buf     []byte // ring of audio bytes
 	max     int    // capacity bound in bytes
 	head    int    // index of the oldest byte
@@ -52,6 +69,13 @@ func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 	if q.closed {
 		q.mu.Unlock()
 		return false
+	}
+	if q.direct != nil {
+		if ok, err := q.direct.TryWrite(pos, pcm); ok && err == nil {
+			q.mu.Unlock()
+			return false
+		}
+		q.direct = nil // refused or failed: the feeder takes over
 	}
 	if len(pcm) > q.max { // a single frame larger than the queue: keep its tail
 		skip := (len(pcm) - q.max) &^ 1
@@ -173,6 +197,24 @@ func (q *queue) takeDroppedSpan() (pos, n int64) {
 	pos, n = q.dropPos, q.dropped
 	q.dropped = 0
 	return pos, n
+}
+
+// bypass makes w take the audio pushed from now on, if the ring is empty
+// and open; otherwise the ring stays in use.
+func (q *queue) bypass(w stt.InlineWriter) {
+	q.mu.Lock()
+	if !q.closed && q.segN == 0 {
+		q.direct = w
+	}
+	q.mu.Unlock()
+}
+
+// unbypass sends pushed audio to the ring again. When it returns, no
+// TryWrite is running or will run.
+func (q *queue) unbypass() {
+	q.mu.Lock()
+	q.direct = nil
+	q.mu.Unlock()
 }
 
 // close stops accepting audio; what is queued can still be popped.

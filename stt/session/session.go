@@ -80,8 +80,10 @@ func New(cfg Config) *Session {
 	}
 }
 
-// Write queues PCM16LE audio whose first sample is at sample position pos.
-// It never blocks and does not retain pcm.
+// Write queues PCM16LE audio whose first sample is at sample position pos,
+// or hands it to the open stream on the caller's goroutine when the stream
+// takes audio inline (stt.InlineWriter) and nothing is queued. It never
+// blocks and does not retain pcm.
 func (s *Session) Write(pos int64, pcm []byte) { s.queue.push(pos, pcm) }
 
 // Queued is how many bytes of audio wait for the engine.
@@ -245,13 +247,20 @@ func (s *Session) discardQueued() {
 // chunkBuf holds the audio of one Write to a stream, chunkMs at most.
 func (s *Session) chunkBuf() []byte { return make([]byte, 2*s.cfg.Stream.SampleRate*chunkMs/1000) }
 
-// feed moves audio from the queue to the stream, which may block. It
-// returns true when the queue was closed and drained (the stream is then
-// closed, and settles), false when the stream stopped taking audio or ctx
-// was cancelled.
+// feed moves audio from the queue to the stream, which may block. A
+// stream that can take audio inline gets it straight from Write while the
+// queue is empty; the feeder then only wakes when Write gave it back
+// audio (the stream refused it or failed) or the queue closed. It returns
+// true when the queue was closed and drained (the stream is then closed,
+// and settles), false when the stream stopped taking audio or ctx was
+// cancelled.
 func (s *Session) feed(ctx context.Context, stream stt.Stream) bool {
 	buf := s.chunkBuf()
-	defer stream.Close()
+	inline, _ := stream.(stt.InlineWriter)
+	defer func() {
+		s.queue.unbypass() // no Write reaches the stream after this
+		stream.Close()
+	}()
 	for {
 		for {
 			s.reportDropped()
@@ -274,6 +283,9 @@ func (s *Session) feed(ctx context.Context, stream stt.Stream) bool {
 				return true
 			}
 			continue
+		}
+		if inline != nil {
+			s.queue.bypass(inline)
 		}
 		select {
 		case <-s.queue.notify:

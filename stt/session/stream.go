@@ -106,7 +106,10 @@ type recvEvent struct {
 	done bool
 }
 
-var _ stt.Stream = (*Stream)(nil)
+var (
+	_ stt.Stream       = (*Stream)(nil)
+	_ stt.InlineWriter = (*Stream)(nil)
+)
 
 // NewStream prepares the transcription of one track at rate Hz with eng's
 // streams under policy p; the caller runs it with Run.
@@ -187,6 +190,11 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 	}
 	return nil
 }
+
+// TryWrite is Write, which never waits for the engine: the audio is
+// copied into the send queue under a lock and the run goroutine is woken
+// once per full chunk. See stt.InlineWriter.
+func (s *Stream) TryWrite(pos int64, pcm []byte) (bool, error) { return true, s.Write(pos, pcm) }
 
 // Results delivers the track's results; see stt.Stream.
 func (s *Stream) Results() <-chan stt.Result { return s.results }
