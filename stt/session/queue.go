@@ -38,6 +38,7 @@ type queue struct {
 	dropped int64 // bytes dropped since the last takeDroppedSpan
 	dropPos int64 // sample position of the first of those bytes
 	notify  chan struct{}
+	done    chan struct{} // closed by close, for waits that care about nothing else
 }
 
 type segment struct {
@@ -56,6 +57,7 @@ func newQueue(maxBytes int) *queue {
 		max:    max(maxBytes, queueInitialBytes),
 		segs:   make([]segment, queueInitialSegs),
 		notify: make(chan struct{}, 1), // one pending wake-up is enough: the feeder drains everything
+		done:   make(chan struct{}),
 	}
 }
 
@@ -220,7 +222,10 @@ func (q *queue) unbypass() {
 // close stops accepting audio; what is queued can still be popped.
 func (q *queue) close() {
 	q.mu.Lock()
-	q.closed = true
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+	}
 	q.mu.Unlock()
 	notify(q.notify)
 }

@@ -195,21 +195,18 @@ func (s *Session) panicked(v any, stack []byte) {
 }
 
 // waitReopen waits d before the next attempt; false when the track ended
-// meanwhile.
+// meanwhile. Audio arriving meanwhile does not wake it: during an outage
+// of every track's engine, that would be a wake-up per frame per track.
 func (s *Session) waitReopen(ctx context.Context, d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			return true
-		case <-ctx.Done():
-			return false
-		case <-s.queue.notify: // audio keeps coming; only a close matters
-			if s.queue.isClosed() {
-				return false
-			}
-		}
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.queue.done:
+		return false
 	}
 }
 

@@ -391,4 +391,33 @@ func TestInlineWrites(t *testing.T) {
 		require.Equal(t, [][2]int64{{10 * 160, 160}, {11 * 160, 50 * 160}}, h.gaps,
 			"the failed frame, then the oldest second of the queue")
 	})
+
+	t.Run("close while waiting to reopen ends the session; what is queued is a gap", func(t *testing.T) {
+		h := &record{}
+		e := &inlineEngine{failAt: []int64{10 * 160}}
+		s := New(Config{Recognizer: e, Stream: stt.StreamConfig{Track: "inbound", SampleRate: 8000}, Handler: h,
+			Queue: time.Second, ReopenMin: time.Hour, ReopenMax: time.Hour, Log: zerolog.Nop()})
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(context.Background()) }()
+
+		require.Eventually(t, s.bypassed, 5*time.Second, time.Millisecond)
+		write(s, 0, 11) // the stream fails on the last frame
+		require.Eventually(t, func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return len(h.gaps) == 1
+		}, 5*time.Second, time.Millisecond)
+		write(s, 11, 21) // queued for a reopen an hour away
+		closed := make(chan struct{})
+		go func() { defer close(closed); s.Close(context.Background()) }()
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			require.FailNow(t, "Close waited for the reopen")
+		}
+		<-done
+		require.Equal(t, 1, e.opened())
+		requireTakenInOrder(t, e.taken(), 1, 0, 10*160)
+		require.Equal(t, [][2]int64{{10 * 160, 160}, {11 * 160, 10 * 160}}, h.gaps)
+	})
 }
