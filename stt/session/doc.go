@@ -48,6 +48,9 @@
 //     at or below SilenceLevel and reopens at the first loud chunk, PreRoll
 //     before it; HoldKeepAlive streams quiet audio like speech.
 //   - Stream queue: Write never waits for the engine; beyond QueueDuration
-//     the newest audio is dropped (stt.EventGap). Results holds 64: partials
+//     the newest audio is dropped (stt.EventGap). Audio leaves it in
+//     chunks of ChunkDuration: Write wakes the run goroutine once per full
+//     chunk, and a chunk still being filled is sent once no audio has come
+//     for ChunkDuration, or at Close. Results holds 64: partials
 //     are dropped when it is full, finals and statuses wait.
 package session
