@@ -72,12 +72,9 @@ func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 		q.mu.Unlock()
 		return false
 	}
-	if q.direct != nil {
-		if ok, err := q.direct.TryWrite(pos, pcm); ok && err == nil {
-			q.mu.Unlock()
-			return false
-		}
-		q.direct = nil // refused or failed: the feeder takes over
+	if w := q.direct; w != nil && q.tryDirect(w, pos, pcm) {
+		q.mu.Unlock()
+		return false
 	}
 	if len(pcm) > q.max { // a single frame larger than the queue: keep its tail
 		skip := (len(pcm) - q.max) &^ 1
@@ -117,6 +114,28 @@ func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 	q.mu.Unlock()
 	notify(q.notify)
 	return dropped
+}
+
+// tryDirect hands pcm to w, the inline stream, with q.mu held. It takes
+// direct back for the call and gives it back only when w took the audio:
+// when w refuses it or fails, the feeder takes over. When TryWrite panics,
+// q.mu is released on the panic's way to the writer's recovery, so that
+// the session can still be closed.
+func (q *queue) tryDirect(w stt.InlineWriter, pos int64, pcm []byte) bool {
+	q.direct = nil
+	returned := false
+	defer func() {
+		if !returned {
+			q.mu.Unlock()
+		}
+	}()
+	ok, err := w.TryWrite(pos, pcm)
+	returned = true
+	if ok && err == nil {
+		q.direct = w
+		return true
+	}
+	return false
 }
 
 // notify leaves a wake-up in a channel of one without blocking.

@@ -183,10 +183,12 @@ type taken struct {
 // inlineEngine opens inlineStreams and logs every write they take. Stream
 // k fails (as an engine that gave up) at the position failAt[k-1] if
 // given (on the first write that reaches it); TryWrite refuses writes for
-// which refuse says so; Open waits while hold is not nil.
+// which refuse says so and panics where panics says so; Open waits while
+// hold is not nil.
 type inlineEngine struct {
 	failAt []int64
 	refuse func(stream int, pos int64) bool
+	panics func(pos int64) bool
 	hold   chan struct{}
 
 	mu    sync.Mutex
@@ -242,6 +244,9 @@ type inlineStream struct {
 var _ stt.InlineWriter = (*inlineStream)(nil)
 
 func (s *inlineStream) TryWrite(pos int64, pcm []byte) (bool, error) {
+	if s.e.panics != nil && s.e.panics(pos) {
+		panic("inline stream panics")
+	}
 	if s.e.refuse != nil && s.e.refuse(s.n, pos) {
 		return false, nil
 	}
@@ -333,10 +338,9 @@ func TestInlineWrites(t *testing.T) {
 		}}
 		s := New(Config{Recognizer: e, Stream: stt.StreamConfig{Track: "inbound", SampleRate: 8000}, Handler: h,
 			Queue: 10 * time.Second, ReopenMin: time.Millisecond, ReopenMax: 4 * time.Millisecond, Log: zerolog.Nop()})
+		write(s, 0, 1) // queued: no stream yet
 		done := make(chan struct{})
 		go func() { defer close(done); s.Run(context.Background()) }()
-
-		write(s, 0, 1) // queued: no stream yet
 		require.Eventually(t, s.bypassed, 5*time.Second, time.Millisecond, "the open stream takes audio inline")
 		write(s, 1, 40)
 		write(s, 40, 41) // the first stream fails on it
@@ -390,6 +394,27 @@ func TestInlineWrites(t *testing.T) {
 		requireTakenInOrder(t, log, 2, 61*160, 120*160)
 		require.Equal(t, [][2]int64{{10 * 160, 160}, {11 * 160, 50 * 160}}, h.gaps,
 			"the failed frame, then the oldest second of the queue")
+	})
+
+	t.Run("a panic of TryWrite reaches the writer and the session still closes", func(t *testing.T) {
+		h := &record{}
+		e := &inlineEngine{panics: func(pos int64) bool { return pos == 5*160 }}
+		s := New(Config{Recognizer: e, Stream: stt.StreamConfig{Track: "inbound", SampleRate: 8000}, Handler: h,
+			Queue: time.Second, Log: zerolog.Nop()})
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run(context.Background()) }()
+
+		require.Eventually(t, s.bypassed, 5*time.Second, time.Millisecond)
+		write(s, 0, 5)
+		require.PanicsWithValue(t, "inline stream panics", func() { write(s, 5, 6) })
+		require.False(t, s.bypassed(), "the panicking stream no longer takes audio inline")
+		write(s, 6, 10) // queued, and written by the feeder
+		s.Close(context.Background())
+		<-done
+		log := e.taken()
+		requireTakenInOrder(t, log[:5], 1, 0, 5*160)
+		requireTakenInOrder(t, log[5:], 1, 6*160, 10*160)
+		require.Empty(t, h.gaps)
 	})
 
 	t.Run("close while waiting to reopen ends the session; what is queued is a gap", func(t *testing.T) {
