@@ -19,7 +19,11 @@ import (
 // stream, and at the end of the track.
 func TestChunks(t *testing.T) {
 	fake, addr := speechtest.Start(t, speechtest.Config{KeepAudio: true})
-	r := newTestRecognizer(t, testConfig(addr)) // IdleClose 1 s, ChunkDuration 100 ms
+	cfg := testConfig(addr) // ChunkDuration 100 ms
+	// Far beyond the chunk's duration, so that only a missing pause flush,
+	// not a slow machine, lets idle-close send the rest and end the stream.
+	cfg.IdleClose = 8 * time.Second
+	r := newTestRecognizer(t, cfg)
 	const rate, frame, frames = 8000, 160, 106
 	total := frames * 20 * time.Millisecond
 	pcm := synth(rate, total, utterances(1, 200*time.Millisecond, total))
@@ -43,7 +47,7 @@ func TestChunks(t *testing.T) {
 	}
 
 	write(0, 53) // ten chunks and 60 ms
-	require.Eventually(t, func() bool { return heard() == 53*2*frame }, 10*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return heard() == 53*2*frame }, 5*time.Second, time.Millisecond,
 		"the chunk being filled is sent while the frames pause")
 	write(53, frames) // ten chunks and 60 ms more
 	s.Close(context.Background())
