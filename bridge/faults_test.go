@@ -701,6 +701,14 @@ func testSTTOutage(t *testing.T, tt outageCase, inline bool) {
 	}
 	outage = true
 	both(outageFrom, outageTo)
+	// The test plays far faster than real time, and the bystander's
+	// recognizer keeps up at once: the engine stays down until the victim
+	// has tried to open it again during the outage.
+	require.Eventually(t, func() bool {
+		engine.mu.Lock()
+		defer engine.mu.Unlock()
+		return engine.opens >= 2
+	}, 10*time.Second, time.Millisecond, "a reopen is tried during the outage")
 	engine.up.Store(true)
 	require.Eventually(t, func() bool { return len(pub.of("CA-victim", TypeSTTPrefix+stt.EventResumed)) > 0 },
 		10*time.Second, time.Millisecond, "transcription resumes by itself")
