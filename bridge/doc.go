@@ -10,8 +10,10 @@
 //     finally Stream.End. Media decodes the frame into the track's own
 //     buffer, places it with the track's media clock, writes it to the WAV
 //     (buffered; the header is patched every second of audio) and pushes it
-//     onto the track's STT queue. Nothing on this path waits for the
-//     recognizer or for a subscriber.
+//     onto the track's STT queue, or, while the track's stream is open and
+//     takes audio inline (stt.InlineWriter: the mock's and Google's do),
+//     writes it to the stream on the read loop's goroutine. Nothing on this
+//     path waits for the recognizer or for a subscriber.
 //   - Each call has one goroutine, run, started by the Registry and awaited
 //     by Registry.Shutdown. It writes call.json and transcript.json when they
 //     change (coalescing bursts), enforces the maximum call duration and
@@ -22,7 +24,9 @@
 //   - Each transcribed track has a transcription session (stt/session)
 //     with two goroutines awaited by its call: the feeder, which opens the
 //     recognizer (never under the call's lock) and moves audio from the
-//     queue to stt.Stream.Write (which may block), and the results reader
+//     queue to stt.Stream.Write (which may block) whenever audio is queued
+//     (before the first open, during a reopen, after the stream refused an
+//     inline write), and the results reader
 //     of the current stream, whose results the track turns into transcript
 //     segments and events. When the engine gives up on a stream (an
 //     outage it could not ride out) or a stream cannot be opened, the

@@ -531,6 +531,9 @@ type flakyEngine struct {
 	inner  stt.Recognizer
 	victim string
 	up     atomic.Bool
+	// inline makes the victim's streams take audio inline, as the inner
+	// recognizer's do, through stt.InlineWriter.
+	inline bool
 
 	mu      sync.Mutex
 	streams []*flakyStream
@@ -560,6 +563,9 @@ func (e *flakyEngine) Open(ctx context.Context, sc stt.StreamConfig) (stt.Stream
 	e.mu.Lock()
 	e.streams = append(e.streams, s)
 	e.mu.Unlock()
+	if e.inline {
+		return flakyInlineStream{s}, nil
+	}
 	return s, nil
 }
 
@@ -592,6 +598,18 @@ func (s *flakyStream) Write(pos int64, pcm []byte) error {
 
 func (s *flakyStream) Results() <-chan stt.Result { return s.out }
 
+// flakyInlineStream is a flakyStream that takes audio inline.
+type flakyInlineStream struct{ *flakyStream }
+
+func (s flakyInlineStream) TryWrite(pos int64, pcm []byte) (bool, error) {
+	select {
+	case <-s.failed:
+		return true, fmt.Errorf("flaky: %w", stt.ErrStopped)
+	default:
+		return s.inner.(stt.InlineWriter).TryWrite(pos, pcm)
+	}
+}
+
 func (s *flakyStream) Close() error { return s.inner.Close() }
 
 func (s *flakyStream) forward() {
@@ -623,113 +641,131 @@ func TestSTTOutageRecovers(t *testing.T) {
 	defer func(lo, hi time.Duration) { sttReopenMin, sttReopenMax = lo, hi }(sttReopenMin, sttReopenMax)
 	sttReopenMin, sttReopenMax = 10*time.Millisecond, 80*time.Millisecond
 
-	// A: 0.3–1.3 s, B: 2.3–3.3 s (during the outage), C: 5.3–6.3 s.
-	gen := utterances([2]float64{0.3, 1.3}, [2]float64{2.3, 3.3}, [2]float64{5.3, 6.3})
-	const outageFrom, outageTo, frames = 100, 240, 350 // 2.0 s, 4.8 s, 7.0 s
-	tests := []struct {
-		name       string
-		upAtStart  bool
-		wantStarts []int64 // finals of the victim
-		lost       [2]int64
-	}{
+	tests := []outageCase{
 		{name: "engine fails mid-call", upAtStart: true, wantStarts: []int64{300, 5300}, lost: [2]int64{2300, 3300}},
 		{name: "engine down when the call starts", wantStarts: []int64{5300}, lost: [2]int64{300, 3300}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			store := newMemStore()
-			pub := &eventLog{}
-			metrics := NewMetrics(nil)
-			engine := &flakyEngine{inner: mock.New(mock.Config{}), victim: "CA-victim"}
-			engine.up.Store(tt.upAtStart)
-			reg := NewRegistry(Config{
-				Store: store, Recognizer: engine, Publisher: pub, Metrics: metrics,
-				Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), STTQueue: time.Second,
-			})
-			victim, bystander := startCall(t, reg, "CA-victim"), startCall(t, reg, "CA-bystander")
-			// Play no faster than the recognizer takes the audio (the test
-			// plays much faster than real time; a provider never does),
-			// except into the victim's queue during the outage.
-			outage := false
-			both := func(from, to int) {
-				for k := from; k < to; k += 5 {
-					play(t, victim, gen, k, min(k+5, to))
-					play(t, bystander, gen, k, min(k+5, to))
-					require.Eventually(t, func() bool { return (outage || queued(victim) == 0) && queued(bystander) == 0 },
-						10*time.Second, 100*time.Microsecond)
-				}
+		for _, inline := range []bool{false, true} {
+			name := tt.name
+			if inline {
+				name += ", streams written inline"
 			}
-
-			outage = !tt.upAtStart
-			both(0, outageFrom)
-			if tt.upAtStart {
-				require.Eventually(t, func() bool { return len(pub.of("CA-victim", TypeTranscriptFinal)) == 1 },
-					10*time.Second, time.Millisecond, "the first utterance is transcribed before the outage")
-				engine.up.Store(false)
-				engine.fail()
-			}
-			outage = true
-			both(outageFrom, outageTo)
-			engine.up.Store(true)
-			require.Eventually(t, func() bool { return len(pub.of("CA-victim", TypeSTTPrefix+stt.EventResumed)) > 0 },
-				10*time.Second, time.Millisecond, "transcription resumes by itself")
-			outage = false
-			both(outageTo, frames)
-			victim.End(ReasonStop, nil)
-			bystander.End(ReasonStop, nil)
-			rec := waitCallEnded(t, reg, "CA-victim")
-			other := waitCallEnded(t, reg, "CA-bystander")
-
-			// The recording is intact.
-			require.Equal(t, decoded(gen, frames), store.sink("CA-victim", "inbound").bytes())
-			require.Equal(t, int64(frames*160), rec.Tracks[0].Samples)
-			require.Empty(t, rec.Tracks[0].Error)
-
-			// Transcription came back; segment ids are never reused.
-			finals := pub.of("CA-victim", TypeTranscriptFinal)
-			require.Equal(t, tt.wantStarts, finalStarts(finals))
-			ids := map[string]bool{}
-			for _, ev := range finals {
-				id := ev.Body.(Segment).SegmentID
-				require.False(t, ids[id], "segment id %s repeated", id)
-				ids[id] = true
-			}
-
-			// The outage is in the transcript: a failure notice, the
-			// reopening, and stt gaps covering the lost utterance.
-			tr, _, err := reg.Transcript("CA-victim")
-			require.NoError(t, err)
-			var failed, resumed int
-			var covered int64
-			for _, ev := range tr.Events {
-				switch {
-				case ev.Type == TypeSTTPrefix+stt.EventFailed:
-					failed++
-				case ev.Type == TypeSTTPrefix+stt.EventResumed:
-					resumed++
-				case ev.Type == TypeGap && ev.Kind == "stt":
-					lo, hi := max(ev.AtMs, tt.lost[0]), min(ev.AtMs+ev.DurationMs, tt.lost[1])
-					covered += max(0, hi-lo)
-				}
-			}
-			require.Positive(t, failed)
-			require.Equal(t, 1, resumed)
-			require.InDelta(t, tt.lost[1]-tt.lost[0], covered, 20, "stt gaps cover the untranscribed speech:\n%+v", tr.Events)
-			require.Equal(t, 1, sttCount(t, metrics, stt.EventResumed))
-			engine.mu.Lock()
-			require.Greater(t, engine.opens, 2, "reopened after failures")
-			engine.mu.Unlock()
-
-			// The other call never noticed.
-			require.Equal(t, decoded(gen, frames), store.sink("CA-bystander", "inbound").bytes())
-			require.Equal(t, []int64{300, 2300, 5300}, finalStarts(pub.of("CA-bystander", TypeTranscriptFinal)))
-			require.Empty(t, pub.of("CA-bystander", TypeSTTPrefix+stt.EventFailed))
-			require.Empty(t, other.Error)
-
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			reg.Shutdown(ctx)
-		})
+			t.Run(name, func(t *testing.T) { testSTTOutage(t, tt, inline) })
+		}
 	}
+}
+
+type outageCase struct {
+	name       string
+	upAtStart  bool
+	wantStarts []int64 // finals of the victim
+	lost       [2]int64
+}
+
+func testSTTOutage(t *testing.T, tt outageCase, inline bool) {
+	// A: 0.3–1.3 s, B: 2.3–3.3 s (during the outage), C: 5.3–6.3 s.
+	gen := utterances([2]float64{0.3, 1.3}, [2]float64{2.3, 3.3}, [2]float64{5.3, 6.3})
+	const outageFrom, outageTo, frames = 100, 240, 350 // 2.0 s, 4.8 s, 7.0 s
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	store := newMemStore()
+	pub := &eventLog{}
+	metrics := NewMetrics(nil)
+	engine := &flakyEngine{inner: mock.New(mock.Config{}), victim: "CA-victim", inline: inline}
+	engine.up.Store(tt.upAtStart)
+	reg := NewRegistry(Config{
+		Store: store, Recognizer: engine, Publisher: pub, Metrics: metrics,
+		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), STTQueue: time.Second,
+	})
+	victim, bystander := startCall(t, reg, "CA-victim"), startCall(t, reg, "CA-bystander")
+	// Play no faster than the recognizer takes the audio (the test
+	// plays much faster than real time; a provider never does),
+	// except into the victim's queue during the outage.
+	outage := false
+	both := func(from, to int) {
+		for k := from; k < to; k += 5 {
+			play(t, victim, gen, k, min(k+5, to))
+			play(t, bystander, gen, k, min(k+5, to))
+			require.Eventually(t, func() bool { return (outage || queued(victim) == 0) && queued(bystander) == 0 },
+				10*time.Second, 100*time.Microsecond)
+		}
+	}
+
+	outage = !tt.upAtStart
+	both(0, outageFrom)
+	if tt.upAtStart {
+		require.Eventually(t, func() bool { return len(pub.of("CA-victim", TypeTranscriptFinal)) == 1 },
+			10*time.Second, time.Millisecond, "the first utterance is transcribed before the outage")
+		engine.up.Store(false)
+		engine.fail()
+	}
+	outage = true
+	both(outageFrom, outageTo)
+	// The test plays far faster than real time, and the bystander's
+	// recognizer keeps up at once: the engine stays down until the victim
+	// has tried to open it again during the outage.
+	require.Eventually(t, func() bool {
+		engine.mu.Lock()
+		defer engine.mu.Unlock()
+		return engine.opens >= 2
+	}, 10*time.Second, time.Millisecond, "a reopen is tried during the outage")
+	engine.up.Store(true)
+	require.Eventually(t, func() bool { return len(pub.of("CA-victim", TypeSTTPrefix+stt.EventResumed)) > 0 },
+		10*time.Second, time.Millisecond, "transcription resumes by itself")
+	outage = false
+	both(outageTo, frames)
+	victim.End(ReasonStop, nil)
+	bystander.End(ReasonStop, nil)
+	rec := waitCallEnded(t, reg, "CA-victim")
+	other := waitCallEnded(t, reg, "CA-bystander")
+
+	// The recording is intact.
+	require.Equal(t, decoded(gen, frames), store.sink("CA-victim", "inbound").bytes())
+	require.Equal(t, int64(frames*160), rec.Tracks[0].Samples)
+	require.Empty(t, rec.Tracks[0].Error)
+
+	// Transcription came back; segment ids are never reused.
+	finals := pub.of("CA-victim", TypeTranscriptFinal)
+	require.Equal(t, tt.wantStarts, finalStarts(finals))
+	ids := map[string]bool{}
+	for _, ev := range finals {
+		id := ev.Body.(Segment).SegmentID
+		require.False(t, ids[id], "segment id %s repeated", id)
+		ids[id] = true
+	}
+
+	// The outage is in the transcript: a failure notice, the
+	// reopening, and stt gaps covering the lost utterance.
+	tr, _, err := reg.Transcript("CA-victim")
+	require.NoError(t, err)
+	var failed, resumed int
+	var covered int64
+	for _, ev := range tr.Events {
+		switch {
+		case ev.Type == TypeSTTPrefix+stt.EventFailed:
+			failed++
+		case ev.Type == TypeSTTPrefix+stt.EventResumed:
+			resumed++
+		case ev.Type == TypeGap && ev.Kind == "stt":
+			lo, hi := max(ev.AtMs, tt.lost[0]), min(ev.AtMs+ev.DurationMs, tt.lost[1])
+			covered += max(0, hi-lo)
+		}
+	}
+	require.Positive(t, failed)
+	require.Equal(t, 1, resumed)
+	require.InDelta(t, tt.lost[1]-tt.lost[0], covered, 20, "stt gaps cover the untranscribed speech:\n%+v", tr.Events)
+	require.Equal(t, 1, sttCount(t, metrics, stt.EventResumed))
+	engine.mu.Lock()
+	require.Greater(t, engine.opens, 2, "reopened after failures")
+	engine.mu.Unlock()
+
+	// The other call never noticed.
+	require.Equal(t, decoded(gen, frames), store.sink("CA-bystander", "inbound").bytes())
+	require.Equal(t, []int64{300, 2300, 5300}, finalStarts(pub.of("CA-bystander", TypeTranscriptFinal)))
+	require.Empty(t, pub.of("CA-bystander", TypeSTTPrefix+stt.EventFailed))
+	require.Empty(t, other.Error)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reg.Shutdown(ctx)
 }

@@ -108,9 +108,14 @@ type Recognizer interface {
 
 // Stream transcribes one track.
 //
-// The caller writes audio from one goroutine and drains Results from
-// another. Cancelling the context given to Open abandons the stream: Results
-// is closed promptly without further results.
+// The caller writes audio from one goroutine at a time and drains Results
+// from another. Cancelling the context given to Open abandons the stream:
+// Results is closed promptly without further results.
+//
+// A Stream whose Write can be made never to block implements InlineWriter
+// too: the caller may then hand it audio on the producer's own goroutine
+// (a media socket's read loop) instead of through a queue and a goroutine
+// of its own.
 type Stream interface {
 	// Write hands over PCM16LE mono audio whose first sample sits at sample
 	// position pos on the call clock (samples since call t=0 at the
@@ -127,6 +132,19 @@ type Stream interface {
 	// delivers the remaining results and then closes Results. Close does
 	// not wait for that; it is idempotent and safe after a failure.
 	Close() error
+}
+
+// InlineWriter is implemented by a Stream that can take audio without
+// blocking, so that it may be written on a goroutine that must never wait
+// (a media socket's read loop) with no queue and no goroutine in between.
+type InlineWriter interface {
+	// TryWrite is Write that never blocks, does no I/O and costs about as
+	// much as copying pcm. When Write would have to wait (the engine is
+	// behind), TryWrite takes none of pcm and returns false; the caller
+	// keeps the audio and hands it to Write later, from a goroutine that
+	// may wait. Otherwise it returns true and Write's error. TryWrite and
+	// Write are never called at the same time.
+	TryWrite(pos int64, pcm []byte) (ok bool, err error)
 }
 
 // ErrStopped is returned by Write once a stream has stopped for good.

@@ -15,7 +15,9 @@
 //
 // Write runs the detector on the caller's goroutine and queues its results
 // (at most 64; then Write blocks until the consumer catches up or the
-// context is cancelled). One goroutine per Stream moves them to the
+// context is cancelled). TryWrite (stt.InlineWriter) is Write when the
+// queue has room for all that the audio could produce, and refuses the
+// audio otherwise, so that it never blocks. One goroutine per Stream moves them to the
 // unbuffered Results once due; it exits after the last result, or at once
 // on cancel. Close never blocks: a Write still running settles the stream.
 package mock

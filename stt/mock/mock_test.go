@@ -679,3 +679,43 @@ func BenchmarkWrite(b *testing.B) {
 	cancel()
 	<-drained
 }
+
+// TestTryWrite: TryWrite takes audio like Write while the queue has room
+// for what it could produce, refuses it (taking none) instead of waiting
+// when it has not, and takes it again once the consumer made room.
+func TestTryWrite(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	st, cancel := openCancellable(t, New(Config{Script: []string{longLine}, WordEvery: 20 * time.Millisecond}), inbound(8000))
+	defer cancel()
+	frames := chunked(0, synth(8000, toneAmp, tone(10_000)), 160)
+	refused := -1
+	for i, w := range frames {
+		ok, err := st.TryWrite(w.pos, w.pcm)
+		require.NoError(t, err)
+		if !ok {
+			refused = i
+			break
+		}
+	}
+	require.Positive(t, refused, "a queue that nobody drains fills up")
+	st.mu.Lock()
+	count, next := st.count, st.next
+	st.mu.Unlock()
+	require.LessOrEqual(t, count, queueSize)
+	require.Greater(t, count, queueSize-5, "refused only when the queue was nearly full")
+	require.Equal(t, frames[refused].pos, next, "a refused frame is not taken")
+
+	for range 10 {
+		<-st.Results()
+	}
+	require.Eventually(t, func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return queueSize-st.count >= 5
+	}, 10*time.Second, time.Millisecond)
+	ok, err := st.TryWrite(frames[refused].pos, frames[refused].pcm)
+	require.NoError(t, err)
+	require.True(t, ok, "taken once there is room")
+	cancel()
+	requireClosedEmpty(t, st)
+}

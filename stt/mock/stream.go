@@ -80,7 +80,10 @@ type Stream struct {
 	cursor    int      // next script line
 }
 
-var _ stt.Stream = (*Stream)(nil)
+var (
+	_ stt.Stream       = (*Stream)(nil)
+	_ stt.InlineWriter = (*Stream)(nil)
+)
 
 // newStream starts a stream of track at rate with cfg (the per-call
 // parameters applied) that gives utterances the script's lines in order.
@@ -153,6 +156,23 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 		notify(s.wake)
 	}
 	return err
+}
+
+// TryWrite implements stt.InlineWriter: it is Write when the queue has
+// room for every result pcm could produce, so that Write cannot wait, and
+// takes nothing otherwise. Only the delivering goroutine takes from the
+// queue meanwhile, which makes room, never less.
+func (s *Stream) TryWrite(pos int64, pcm []byte) (bool, error) {
+	// A window boundary in pcm yields at most one result; the windows
+	// around a jump in positions two; a failure one more.
+	most := len(pcm)/2/int(s.window) + 4
+	s.mu.Lock()
+	room := queueSize-s.count >= most
+	s.mu.Unlock()
+	if !room {
+		return false, nil
+	}
+	return true, s.Write(pos, pcm)
 }
 
 func (s *Stream) write(pos int64, pcm []byte) error {

@@ -6,6 +6,10 @@
 //     and never blocks; Run (the feeder) opens an stt.Recognizer stream,
 //     feeds it (Write may block there) and hands its results to the Handler
 //     from a second goroutine; Close ends the input and waits for the drain.
+//     A stream that implements stt.InlineWriter gets its audio from Write
+//     itself, on the caller's goroutine, while it is open and the queue is
+//     empty: the feeder sleeps until the stream refuses audio or fails, or
+//     the input ends.
 //   - Stream, the stt.Stream of an engine's Recognizer: it runs engine
 //     streams (Engine.Open, one at a time) and does everything but open,
 //     send, map responses and classify errors, which is the Engine's. Run
@@ -15,7 +19,9 @@
 //
 //   - Session queue: Config.Queue of audio; when full the oldest is dropped
 //     and reported to Handler.Gap once per stretch, as is what is still
-//     queued when transcription ends early.
+//     queued when transcription ends early. Audio written inline is never
+//     queued; audio an inline stream refused or failed on is, and the
+//     feeder writes (or reports) it as any queued audio.
 //   - Session reopen: a stream that stops, or cannot be opened, is reopened
 //     after a jittered backoff from ReopenMin doubling to ReopenMax; only
 //     transcript text resets it, and a permanent failure is never reopened.
@@ -42,6 +48,9 @@
 //     at or below SilenceLevel and reopens at the first loud chunk, PreRoll
 //     before it; HoldKeepAlive streams quiet audio like speech.
 //   - Stream queue: Write never waits for the engine; beyond QueueDuration
-//     the newest audio is dropped (stt.EventGap). Results holds 64: partials
+//     the newest audio is dropped (stt.EventGap). Audio leaves it in
+//     chunks of ChunkDuration: Write wakes the run goroutine once per full
+//     chunk, and a chunk still being filled is sent once no audio has come
+//     for ChunkDuration, or at Close. Results holds 64: partials
 //     are dropped when it is full, finals and statuses wait.
 package session

@@ -1,6 +1,10 @@
 package session
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/callcaptions/bridge/stt"
+)
 
 // queue hands audio from a stream's read loop to the track's STT feeder.
 // Push never blocks: when the queue holds its capacity, the oldest audio is
@@ -8,8 +12,21 @@ import "sync"
 // recognizer where the hole is. Memory starts small and grows by doubling up
 // to the capacity, so a track whose recognizer keeps up never holds more
 // than a few frames.
+//
+// While the feeder's stream can take audio without blocking
+// (stt.InlineWriter), the ring is bypassed: push hands audio straight to
+// the stream, on the caller's goroutine, and the feeder sleeps.
 type queue struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// direct, while set, takes audio in place of the ring. The feeder sets
+	// it (bypass) only when the ring is empty, so no queued audio is
+	// overtaken, and takes it back (unbypass) before it writes to the
+	// stream or closes it itself. push gives it up when the stream refuses
+	// audio or fails: that audio, and what follows, goes to the ring, and
+	// the feeder, woken, writes it with Write and handles the failure as it
+	// would have without inline writes. TryWrite runs under mu and never
+	// blocks: mu orders it with the feeder's Writes, never at the same time.
+	direct  stt.InlineWriter
 	buf     []byte // ring of audio bytes
 	max     int    // capacity bound in bytes
 	head    int    // index of the oldest byte
@@ -21,6 +38,7 @@ type queue struct {
 	dropped int64 // bytes dropped since the last takeDroppedSpan
 	dropPos int64 // sample position of the first of those bytes
 	notify  chan struct{}
+	done    chan struct{} // closed by close, for waits that care about nothing else
 }
 
 type segment struct {
@@ -39,6 +57,7 @@ func newQueue(maxBytes int) *queue {
 		max:    max(maxBytes, queueInitialBytes),
 		segs:   make([]segment, queueInitialSegs),
 		notify: make(chan struct{}, 1), // one pending wake-up is enough: the feeder drains everything
+		done:   make(chan struct{}),
 	}
 }
 
@@ -50,6 +69,10 @@ func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 	}
 	q.mu.Lock()
 	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	if w := q.direct; w != nil && q.tryDirect(w, pos, pcm) {
 		q.mu.Unlock()
 		return false
 	}
@@ -91,6 +114,28 @@ func (q *queue) push(pos int64, pcm []byte) (dropped bool) {
 	q.mu.Unlock()
 	notify(q.notify)
 	return dropped
+}
+
+// tryDirect hands pcm to w, the inline stream, with q.mu held. It takes
+// direct back for the call and gives it back only when w took the audio:
+// when w refuses it or fails, the feeder takes over. When TryWrite panics,
+// q.mu is released on the panic's way to the writer's recovery, so that
+// the session can still be closed.
+func (q *queue) tryDirect(w stt.InlineWriter, pos int64, pcm []byte) bool {
+	q.direct = nil
+	returned := false
+	defer func() {
+		if !returned {
+			q.mu.Unlock()
+		}
+	}()
+	ok, err := w.TryWrite(pos, pcm)
+	returned = true
+	if ok && err == nil {
+		q.direct = w
+		return true
+	}
+	return false
 }
 
 // notify leaves a wake-up in a channel of one without blocking.
@@ -175,10 +220,31 @@ func (q *queue) takeDroppedSpan() (pos, n int64) {
 	return pos, n
 }
 
+// bypass makes w take the audio pushed from now on, if the ring is empty
+// and open; otherwise the ring stays in use.
+func (q *queue) bypass(w stt.InlineWriter) {
+	q.mu.Lock()
+	if !q.closed && q.segN == 0 {
+		q.direct = w
+	}
+	q.mu.Unlock()
+}
+
+// unbypass sends pushed audio to the ring again. When it returns, no
+// TryWrite is running or will run.
+func (q *queue) unbypass() {
+	q.mu.Lock()
+	q.direct = nil
+	q.mu.Unlock()
+}
+
 // close stops accepting audio; what is queued can still be popped.
 func (q *queue) close() {
 	q.mu.Lock()
-	q.closed = true
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+	}
 	q.mu.Unlock()
 	notify(q.notify)
 }

@@ -80,8 +80,10 @@ func New(cfg Config) *Session {
 	}
 }
 
-// Write queues PCM16LE audio whose first sample is at sample position pos.
-// It never blocks and does not retain pcm.
+// Write queues PCM16LE audio whose first sample is at sample position pos,
+// or hands it to the open stream on the caller's goroutine when the stream
+// takes audio inline (stt.InlineWriter) and nothing is queued. It never
+// blocks and does not retain pcm.
 func (s *Session) Write(pos int64, pcm []byte) { s.queue.push(pos, pcm) }
 
 // Queued is how many bytes of audio wait for the engine.
@@ -193,21 +195,18 @@ func (s *Session) panicked(v any, stack []byte) {
 }
 
 // waitReopen waits d before the next attempt; false when the track ended
-// meanwhile.
+// meanwhile. Audio arriving meanwhile does not wake it: during an outage
+// of every track's engine, that would be a wake-up per frame per track.
 func (s *Session) waitReopen(ctx context.Context, d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			return true
-		case <-ctx.Done():
-			return false
-		case <-s.queue.notify: // audio keeps coming; only a close matters
-			if s.queue.isClosed() {
-				return false
-			}
-		}
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.queue.done:
+		return false
 	}
 }
 
@@ -245,13 +244,20 @@ func (s *Session) discardQueued() {
 // chunkBuf holds the audio of one Write to a stream, chunkMs at most.
 func (s *Session) chunkBuf() []byte { return make([]byte, 2*s.cfg.Stream.SampleRate*chunkMs/1000) }
 
-// feed moves audio from the queue to the stream, which may block. It
-// returns true when the queue was closed and drained (the stream is then
-// closed, and settles), false when the stream stopped taking audio or ctx
-// was cancelled.
+// feed moves audio from the queue to the stream, which may block. A
+// stream that can take audio inline gets it straight from Write while the
+// queue is empty; the feeder then only wakes when Write gave it back
+// audio (the stream refused it or failed) or the queue closed. It returns
+// true when the queue was closed and drained (the stream is then closed,
+// and settles), false when the stream stopped taking audio or ctx was
+// cancelled.
 func (s *Session) feed(ctx context.Context, stream stt.Stream) bool {
 	buf := s.chunkBuf()
-	defer stream.Close()
+	inline, _ := stream.(stt.InlineWriter)
+	defer func() {
+		s.queue.unbypass() // no Write reaches the stream after this
+		stream.Close()
+	}()
 	for {
 		for {
 			s.reportDropped()
@@ -274,6 +280,9 @@ func (s *Session) feed(ctx context.Context, stream stt.Stream) bool {
 				return true
 			}
 			continue
+		}
+		if inline != nil {
+			s.queue.bypass(inline)
 		}
 		select {
 		case <-s.queue.notify:

@@ -106,7 +106,10 @@ type recvEvent struct {
 	done bool
 }
 
-var _ stt.Stream = (*Stream)(nil)
+var (
+	_ stt.Stream       = (*Stream)(nil)
+	_ stt.InlineWriter = (*Stream)(nil)
+)
 
 // NewStream prepares the transcription of one track at rate Hz with eng's
 // streams under policy p; the caller runs it with Run.
@@ -188,6 +191,11 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 	return nil
 }
 
+// TryWrite is Write, which never waits for the engine: the audio is
+// copied into the send queue under a lock and the run goroutine is woken
+// once per full chunk. See stt.InlineWriter.
+func (s *Stream) TryWrite(pos int64, pcm []byte) (bool, error) { return true, s.Write(pos, pcm) }
+
 // Results delivers the track's results; see stt.Stream.
 func (s *Stream) Results() <-chan stt.Result { return s.results }
 
@@ -200,8 +208,9 @@ func (s *Stream) Close() error {
 	return nil
 }
 
-// take moves queued audio to pend: full chunks only, unless flush.
-func (s *Stream) take(ctx context.Context, flush bool) (closed bool) {
+// take moves queued audio to pend: full chunks only, unless flush. partial
+// is whether a chunk still being filled stays queued.
+func (s *Stream) take(ctx context.Context, flush bool) (closed, partial bool) {
 	s.mu.Lock()
 	closed = s.closed
 	n := len(s.q)
@@ -210,6 +219,7 @@ func (s *Stream) take(ctx context.Context, flush bool) (closed bool) {
 	}
 	taken := s.q[:n:n]
 	s.q = append([]chunk(nil), s.q[n:]...)
+	partial = len(s.q) > 0
 	for _, c := range taken {
 		s.qSamples -= c.samples()
 	}
@@ -226,7 +236,7 @@ func (s *Stream) take(ctx context.Context, flush bool) (closed bool) {
 		s.bufSamples += c.samples()
 	}
 	s.bound(ctx)
-	return closed
+	return closed, partial
 }
 
 // bound keeps pend and sent within ReplayLimit: replay coverage goes
@@ -306,9 +316,21 @@ func (s *Stream) Run(ctx context.Context) {
 	}()
 	idle := time.NewTimer(s.cfg.IdleClose)
 	defer idle.Stop()
+	// pause sends a chunk still being filled once no audio has come for
+	// ChunkDuration, so that audio is not held back while the track's
+	// frames stop (the end of the call is flushed by Close). It runs only
+	// while such a chunk waits: audio that keeps coming fills chunks and
+	// wakes the loop once per chunk.
+	pause := time.NewTimer(s.cfg.ChunkDuration)
+	pause.Stop()
+	defer pause.Stop()
+	pausing := false
 	for {
 		var events <-chan recvEvent
-		var drain, retry <-chan time.Time
+		var drain, retry, paused <-chan time.Time
+		if pausing {
+			paused = pause.C
+		}
 		if s.att != nil {
 			events = s.att.events
 			if s.att.drain != nil {
@@ -318,7 +340,7 @@ func (s *Stream) Run(ctx context.Context) {
 		if s.backoff != nil {
 			retry = s.backoff.C
 		}
-		flush := false
+		flush, partial := false, false
 		select {
 		case <-ctx.Done():
 			return
@@ -333,6 +355,15 @@ func (s *Stream) Run(ctx context.Context) {
 			}
 		case <-retry:
 			s.backoff = nil
+		case <-paused:
+			s.mu.Lock()
+			left := s.cfg.ChunkDuration - time.Since(s.lastWrite)
+			s.mu.Unlock()
+			if left > 0 { // audio came meanwhile: wait from the last of it
+				pause.Reset(left)
+			} else {
+				pausing, partial = false, true
+			}
 		case <-idle.C:
 			s.mu.Lock()
 			left := s.cfg.IdleClose - time.Since(s.lastWrite)
@@ -343,7 +374,11 @@ func (s *Stream) Run(ctx context.Context) {
 			}
 			idle.Reset(left)
 		}
-		closed := s.take(ctx, flush)
+		closed, waiting := s.take(ctx, flush || partial)
+		if waiting && !pausing {
+			pause.Reset(s.cfg.ChunkDuration)
+			pausing = true
+		}
 		if flush && s.att != nil && !s.att.halfClosed {
 			s.pump(ctx)
 			s.halfClose("no audio for idle-close")

@@ -62,6 +62,8 @@ type Config struct {
 	// error field. ErrStall makes the stream stop reading; ErrEndOK ends
 	// it with OK.
 	Script func(n int, st State) error
+	// KeepAudio keeps every audio message for Audio.
+	KeepAudio bool
 }
 
 // State is what a Script sees of a stream after an audio message.
@@ -103,6 +105,7 @@ type Server struct {
 	failures  map[codes.Code]int // errors the fake returned, scripted or not
 	timeouts  int
 	samples   time.Duration // audio received over all streams
+	audio     [][][]byte    // the audio messages of each stream, in opening order
 	// Stop ends the server and waits for it; Start registers it as a
 	// cleanup, a test may call it earlier to cut every stream.
 	Stop func()
@@ -147,6 +150,18 @@ func (f *Server) Heard() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.samples
+}
+
+// Audio returns the audio messages each stream received, streams in
+// opening order; Config.KeepAudio must be set.
+func (f *Server) Audio() [][][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([][][]byte, len(f.audio))
+	for i, msgs := range f.audio {
+		out[i] = append([][]byte(nil), msgs...)
+	}
+	return out
 }
 
 // Configs are the valid configs streams sent, in order.
@@ -299,6 +314,12 @@ func (f *Server) StreamingRecognize(srv speechpb.Speech_StreamingRecognizeServer
 		}
 		audio := m.req.GetAudioContent()
 		f.mu.Lock()
+		if f.cfg.KeepAudio {
+			for len(f.audio) < n {
+				f.audio = append(f.audio, nil)
+			}
+			f.audio[n-1] = append(f.audio[n-1], append([]byte(nil), audio...))
+		}
 		f.maxMsg = max(f.maxMsg, len(audio))
 		f.samples += time.Duration(int64(len(audio)/2) * int64(time.Second) / st.rate)
 		f.mu.Unlock()
