@@ -144,6 +144,8 @@ func (f *memFiles) WriteJSON(name string, v any) error {
 	return nil
 }
 
+func (f *memFiles) WriteJSONNoWait(name string, v any) error { return f.WriteJSON(name, v) }
+
 func (f *memFiles) AppendJSON(name string, vs ...any) error {
 	f.s.mu.Lock()
 	fail := f.s.failAppend > 0

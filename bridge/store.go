@@ -27,6 +27,11 @@ type CallFiles interface {
 	// WriteJSON replaces a document ("call.json", "transcript.json")
 	// atomically.
 	WriteJSON(name string, v any) error
+	// WriteJSONNoWait is WriteJSON for the documents of a live call: as
+	// atomic, and whole for a killed process once it returns, but it need
+	// not wait for the disk's flush; the store makes it durable later
+	// (the recorder: at its Syncer's next round, as the recordings).
+	WriteJSONNoWait(name string, v any) error
 	// AppendJSON appends each value as one line of the journal name (a
 	// ".jsonl"), all or nothing: a failed append leaves the journal as it
 	// was, and the call appends the same lines again with its next change.

@@ -24,5 +24,6 @@ var _ CallFiles = failedFiles{}
 func (f failedFiles) CreateTrack(string, int) (AudioSink, error) { return nil, f.err }
 func (f failedFiles) AppendTrack(string, int) (AudioSink, error) { return nil, f.err }
 func (f failedFiles) WriteJSON(string, any) error                { return f.err }
+func (f failedFiles) WriteJSONNoWait(string, any) error          { return f.err }
 func (f failedFiles) AppendJSON(string, ...any) error            { return f.err }
 func (f failedFiles) Remove(string) error                        { return nil }

@@ -1,0 +1,82 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/callcaptions/bridge/recorder"
+)
+
+// diskCalls keeps calls in a recorder.Store, as the bridge does in
+// production.
+type diskCalls struct{ *recorder.Store }
+
+func (s diskCalls) Open(id string) (CallFiles, error) {
+	c, err := s.Store.Open(id)
+	if err != nil {
+		return nil, err
+	}
+	return diskCallFiles{c}, nil
+}
+
+type diskCallFiles struct{ *recorder.Call }
+
+func (c diskCallFiles) CreateTrack(track string, rate int) (AudioSink, error) {
+	return c.Call.CreateTrack(track, rate)
+}
+
+func (c diskCallFiles) AppendTrack(track string, rate int) (AudioSink, error) {
+	return c.Call.AppendTrack(track, rate)
+}
+
+// TestStartedCallIsRepairedAfterCrash: a call's documents are written
+// without waiting for the disk; still, from the moment StartStream
+// returns, call.json names the call and its track, so a process that dies then (the registry abandoned, never
+// shut down) leaves a call the next start-up finds, marks interrupted and
+// whose recording it repairs.
+func TestStartedCallIsRepairedAfterCrash(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	store, err := recorder.NewStore(dir)
+	require.NoError(t, err)
+	store.SyncWith(recorder.NewSyncer(time.Hour, nil)) // a round never comes: nothing waits for the disk
+	crashed := NewRegistry(Config{Store: diskCalls{store}, Log: zerolog.Nop()})
+	s := startCall(t, crashed, "CA-crash")
+
+	b, err := os.ReadFile(filepath.Join(store.Dir("CA-crash"), "call.json"))
+	require.NoError(t, err, "call.json is there when StartStream returns")
+	var rec CallRecord
+	require.NoError(t, json.Unmarshal(b, &rec))
+	require.Equal(t, StatusActive, rec.Status)
+	require.Len(t, rec.Tracks, 1)
+	require.Equal(t, "inbound", rec.Tracks[0].Name)
+
+	play(t, s, utterances([2]float64{0, 1}), 0, 100) // 2 s: the header is patched every second
+
+	// The next process, on the same folder, while the first is gone.
+	store2, err := recorder.NewStore(dir)
+	require.NoError(t, err)
+	next := NewRegistry(Config{Store: diskCalls{store2}, Log: zerolog.Nop()})
+	interrupted, err := next.Load()
+	require.NoError(t, err)
+	require.Equal(t, 1, interrupted)
+	got, ok := next.Record("CA-crash")
+	require.True(t, ok)
+	require.Equal(t, StatusInterrupted, got.Status)
+	require.Len(t, got.Tracks, 1)
+	require.GreaterOrEqual(t, got.Tracks[0].Samples, int64(8000), "the repaired recording holds the audio whose header was patched")
+
+	// Let the abandoned registry's goroutines finish.
+	s.End(ReasonStop, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	crashed.Shutdown(ctx)
+}
