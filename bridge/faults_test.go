@@ -213,6 +213,8 @@ func (k *memSink) Samples() int64 {
 	return int64(len(k.data) / 2)
 }
 
+func (k *memSink) Flush() error { return nil }
+
 // Resume: a memSink that failed stays failed.
 func (k *memSink) Resume() (int64, error) { return 0, errors.ErrUnsupported }
 

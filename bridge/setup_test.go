@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/callcaptions/bridge/bridge/provider"
 	"github.com/callcaptions/bridge/recorder"
 )
 
@@ -79,4 +81,43 @@ func TestStartedCallIsRepairedAfterCrash(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	crashed.Shutdown(ctx)
+}
+
+// TestStreamEndPutsItsAudioInTheWAV: when Stream.End returns, everything
+// the stream delivered is in its track's WAV file, under a header that
+// counts it, though the call goes on (its other stream is live, so nothing
+// is finalized): the web layer answers a provider's stop only then, and a
+// process killed after that answer has lost none of the stream's audio.
+func TestStreamEndPutsItsAudioInTheWAV(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	store, err := recorder.NewStore(t.TempDir())
+	require.NoError(t, err)
+	reg := NewRegistry(Config{Store: diskCalls{store}, Log: zerolog.Nop()})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		reg.Shutdown(ctx)
+	}()
+	open := func(track string) *Stream {
+		s, err := reg.StartStream(provider.Twilio, &provider.Start{CallID: "CA-two", StreamID: "MZ-" + track, AccountID: "AC1", Tracks: []string{track}, Format: pcmu8k})
+		require.NoError(t, err)
+		return s
+	}
+	in, out := open("inbound"), open("outbound")
+	defer out.End(ReasonStop, nil)
+	// 0.4 s: less than the WAV's write buffer, and than the second after
+	// which the header is patched anyway.
+	const frames = 20
+	play(t, in, utterances([2]float64{0, 1}), 0, frames)
+	in.End(ReasonStop, nil)
+
+	path, err := store.TrackPath("CA-two", "inbound")
+	require.NoError(t, err)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Len(t, b, 44+frames*320, "the stream's audio is in the file")
+	require.Equal(t, uint32(len(b)-8), binary.LittleEndian.Uint32(b[4:8]))
+	require.Equal(t, uint32(frames*320), binary.LittleEndian.Uint32(b[40:44]), "the header counts it")
+	rec, _ := reg.Record("CA-two")
+	require.Equal(t, StatusActive, rec.Status, "the call goes on")
 }

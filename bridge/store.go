@@ -14,6 +14,10 @@ type AudioSink interface {
 	// cannot go on returns an error; the track asks again a second of
 	// audio later.
 	Resume() (int64, error)
+	// Flush hands what the sink buffers to storage, under a header that
+	// counts it, without waiting for the disk's flush: from then on a
+	// killed process loses none of it.
+	Flush() error
 	Close() error
 }
 
