@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +122,81 @@ func TestStreamEndPutsItsAudioInTheWAV(t *testing.T) {
 	require.Equal(t, uint32(frames*320), binary.LittleEndian.Uint32(b[40:44]), "the header counts it")
 	rec, _ := reg.Record("CA-two")
 	require.Equal(t, StatusActive, rec.Status, "the call goes on")
+}
+
+// TestConcurrentStarts: start frames racing for one call id make one call,
+// whose track one stream feeds (the others are refused as the track is
+// busy, never given a second call or recording); racing for new calls at
+// the limit, exactly MaxCalls start. Through the real recorder, whose
+// documents do not wait for the disk.
+func TestConcurrentStarts(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const racers = 8
+	race := func(reg *Registry, id func(i int) string) (streams []*Stream, errs []error) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range racers {
+			wg.Go(func() {
+				<-start
+				s, err := reg.StartStream(provider.Twilio, &provider.Start{CallID: id(i), StreamID: fmt.Sprintf("MZ%d", i), AccountID: "AC1", Tracks: []string{"inbound"}, Format: pcmu8k})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				streams = append(streams, s)
+			})
+		}
+		close(start)
+		wg.Wait()
+		return streams, errs
+	}
+	newReg := func(t *testing.T, maxCalls int) (*Registry, *recorder.Store) {
+		store, err := recorder.NewStore(t.TempDir())
+		require.NoError(t, err)
+		store.SyncWith(recorder.NewSyncer(time.Hour, nil))
+		reg := NewRegistry(Config{Store: diskCalls{store}, Log: zerolog.Nop(), MaxCalls: maxCalls})
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			reg.Shutdown(ctx)
+		})
+		return reg, store
+	}
+
+	t.Run("one call id", func(t *testing.T) {
+		reg, store := newReg(t, 0)
+		streams, errs := race(reg, func(int) string { return "CA-same" })
+		require.Len(t, streams, 1)
+		require.Len(t, errs, racers-1)
+		for _, err := range errs {
+			require.ErrorIs(t, err, ErrTrackBusy)
+		}
+		require.Equal(t, 1, reg.Active())
+		play(t, streams[0], utterances([2]float64{0, 1}), 0, 50)
+		streams[0].End(ReasonStop, nil)
+		rec := waitCallEnded(t, reg, "CA-same")
+		require.Len(t, rec.Tracks, 1)
+		require.Equal(t, int64(50*160), rec.Tracks[0].Samples)
+		var stored CallRecord
+		require.NoError(t, store.ReadJSON("CA-same", "call.json", &stored))
+		require.Equal(t, StatusEnded, stored.Status)
+		require.Equal(t, int64(50*160), stored.Tracks[0].Samples)
+	})
+	t.Run("new calls at the limit", func(t *testing.T) {
+		const limit = 3
+		reg, _ := newReg(t, limit)
+		streams, errs := race(reg, func(i int) string { return fmt.Sprintf("CA-%d", i) })
+		require.Len(t, streams, limit)
+		require.Len(t, errs, racers-limit)
+		for _, err := range errs {
+			require.ErrorIs(t, err, ErrTooManyCalls)
+		}
+		require.Equal(t, limit, reg.Active())
+		for _, s := range streams {
+			s.End(ReasonStop, nil)
+		}
+	})
 }
