@@ -262,7 +262,7 @@ func (c *Call) writeJSON(name string, v any, wait bool) error {
 	}
 
 	path := filepath.Join(c.dir, name)
-	if !wait && (!c.syncer.written(path) || !c.syncer.written(c.dir)) {
+	if !wait && (!c.syncer.written(path, false) || !c.syncer.written(c.dir, true)) {
 		wait = true // the round's set is full: sync now
 	}
 	tmp, err := os.CreateTemp(c.dir, tmpPrefix+name+"-*")

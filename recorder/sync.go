@@ -39,8 +39,12 @@ type Syncer struct {
 	// wavs are the open recordings, each holding a file descriptor: as
 	// many as the tracks being recorded, which the bridge bounds (calls ×
 	// streams); a WAV leaves the set when it closes.
-	wavs  map[*WAV]struct{}
-	files map[string]struct{} // paths; bounded by maxPendingFiles
+	wavs map[*WAV]struct{}
+	// files are paths, each true for a folder (a document's, whose rename
+	// the round makes durable; best effort, as some filesystems refuse to
+	// sync a folder and the documents are whole either way); bounded by
+	// maxPendingFiles.
+	files map[string]bool
 }
 
 // NewSyncer returns a Syncer that syncs every interval once Run is
@@ -50,7 +54,7 @@ func NewSyncer(interval time.Duration, report func(files int, took time.Duration
 	if report == nil {
 		report = func(int, time.Duration, error) {}
 	}
-	return &Syncer{interval: interval, report: report, wavs: map[*WAV]struct{}{}, files: map[string]struct{}{}}
+	return &Syncer{interval: interval, report: report, wavs: map[*WAV]struct{}{}, files: map[string]bool{}}
 }
 
 // Run syncs every interval until ctx ends, then once more. A round that
@@ -78,10 +82,15 @@ func (s *Syncer) Sync() error {
 	for w := range s.wavs {
 		jobs = append(jobs, w.Sync)
 	}
-	for path := range s.files {
-		jobs = append(jobs, func() error { return syncPath(path) })
+	for path, folder := range s.files {
+		jobs = append(jobs, func() error {
+			if err := syncPath(path); err != nil && !folder {
+				return err
+			}
+			return nil
+		})
 	}
-	s.files = map[string]struct{}{}
+	s.files = map[string]bool{}
 	s.mu.Unlock()
 
 	// A few fsyncs at once: the filesystem commits them together, where
@@ -114,16 +123,16 @@ func (s *Syncer) removeWAV(w *WAV) {
 	s.mu.Unlock()
 }
 
-// written notes that the file or folder path was written to and is synced
-// at the next round. It reports false when the set is full: the caller
-// syncs it itself.
-func (s *Syncer) written(path string) bool {
+// written notes that the file path (a folder when folder is set) was
+// written to and is synced at the next round. It reports false when the set
+// is full: the caller syncs it itself.
+func (s *Syncer) written(path string, folder bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.files[path]; !ok && len(s.files) >= maxPendingFiles {
 		return false
 	}
-	s.files[path] = struct{}{}
+	s.files[path] = folder
 	return true
 }
 

@@ -109,7 +109,7 @@ func TestSyncerSyncsJournals(t *testing.T) {
 // at once, and it and its folder are synced at the next round, once; a
 // document written again before the round is synced once; without a
 // Syncer, or when the round's set is full, the write syncs by itself and
-// leaves nothing for a round.
+// leaves nothing for a round. A folder is synced best effort.
 func TestWriteJSONNoWait(t *testing.T) {
 	st, err := NewStore(t.TempDir())
 	require.NoError(t, err)
@@ -131,11 +131,20 @@ func TestWriteJSONNoWait(t *testing.T) {
 	require.Equal(t, []int{2, 0}, files, "the document and its folder once")
 
 	for i := range maxPendingFiles {
-		require.True(t, s.written(fmt.Sprintf("/f/%d", i)))
+		require.True(t, s.written(fmt.Sprintf("/f/%d", i), false))
 	}
 	require.NoError(t, c.WriteJSONNoWait("transcript.json", 1), "synced by the write itself")
 	require.Len(t, s.files, maxPendingFiles)
 	require.NotContains(t, s.files, filepath.Join(c.Dir(), "transcript.json"))
+
+	// A folder that will not sync does not fail the round (the documents
+	// in it are whole either way); a file that will not does.
+	notDir := filepath.Join(c.Dir(), "call.json", "x") // ENOTDIR
+	rounds := NewSyncer(time.Hour, nil)
+	require.True(t, rounds.written(notDir, true))
+	require.NoError(t, rounds.Sync())
+	require.True(t, rounds.written(notDir, false))
+	require.Error(t, rounds.Sync())
 
 	plain, err := NewStore(t.TempDir())
 	require.NoError(t, err)
@@ -153,10 +162,10 @@ func TestWriteJSONNoWait(t *testing.T) {
 func TestSyncerJournalSetIsBounded(t *testing.T) {
 	s := NewSyncer(time.Hour, nil)
 	for i := range maxPendingFiles {
-		require.True(t, s.written(fmt.Sprintf("/j/%d", i)))
+		require.True(t, s.written(fmt.Sprintf("/j/%d", i), false))
 	}
-	require.True(t, s.written("/j/0"), "a journal already waiting is not counted twice")
-	require.False(t, s.written("/j/new"))
+	require.True(t, s.written("/j/0", false), "a journal already waiting is not counted twice")
+	require.False(t, s.written("/j/new", false))
 	require.Len(t, s.files, maxPendingFiles)
 
 	st, err := NewStore(t.TempDir())
