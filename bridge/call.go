@@ -136,7 +136,7 @@ func (c *Call) run() {
 			}
 		}
 		since := time.Since(lastTranscript)
-		if c.persist(since >= docsEvery) {
+		if c.persist(since >= docsEvery, false) {
 			lastTranscript = time.Now()
 		} else if docsC == nil && c.transcriptDirty() {
 			docs.Reset(docsEvery - since)
@@ -234,7 +234,7 @@ func (c *Call) finalize() {
 	duration := c.rec.DurationMs
 	c.mu.Unlock()
 	c.guard(PanicCall, func() {
-		if c.persist(true) && !c.docsFailing {
+		if c.persist(true, true) && !c.docsFailing {
 			// transcript.json now holds everything the journal did.
 			if err := c.files.Remove(journalName); err != nil {
 				c.log.Warn().Err(err).Msg("remove transcript journal")

@@ -30,8 +30,11 @@ func (c *Call) transcriptDirty() bool {
 
 // persist writes call.json when it changed, and transcript.json when it
 // changed and withTranscript is set. It reports whether it wrote the
-// transcript.
-func (c *Call) persist(withTranscript bool) bool {
+// transcript. A live call's documents do not wait for the disk's flush
+// (WriteJSONNoWait: the store's sync round makes them durable, with the
+// recordings they describe); the last write of an ended call (final) does,
+// before call.ended says the call is done.
+func (c *Call) persist(withTranscript, final bool) bool {
 	c.mu.Lock()
 	var rec *CallRecord
 	var tr *Transcript
@@ -58,11 +61,15 @@ func (c *Call) persist(withTranscript bool) bool {
 			c.mu.Unlock()
 		}
 	}
+	write := c.files.WriteJSONNoWait
+	if final {
+		write = c.files.WriteJSON
+	}
 	if rec != nil {
-		err = errors.Join(err, c.files.WriteJSON("call.json", rec))
+		err = errors.Join(err, write("call.json", rec))
 	}
 	if tr != nil {
-		err = errors.Join(err, c.files.WriteJSON("transcript.json", tr))
+		err = errors.Join(err, write("transcript.json", tr))
 	}
 	// A full disk fails every write: say so once, and again when it ends.
 	switch {

@@ -13,14 +13,21 @@
 //     onto the track's STT queue, or, while the track's stream is open and
 //     takes audio inline (stt.InlineWriter: the mock's and Google's do),
 //     writes it to the stream on the read loop's goroutine. Nothing on this
-//     path waits for the recognizer or for a subscriber.
+//     path waits for the recognizer or for a subscriber. Stream.End drains
+//     the stream's reordering window and flushes its tracks' WAVs (written
+//     and patched, not synced) before it returns, so the web layer answers a
+//     provider's stop only once the stream's audio is in the files; the
+//     rest of the end is the call's goroutine's.
 //   - Each call has one goroutine, run, started by the Registry and awaited
 //     by Registry.Shutdown. It writes call.json and transcript.json when they
-//     change (coalescing bursts), enforces the maximum call duration and
-//     the reconnect grace, and finalizes the call once its last stream is
+//     change (coalescing bursts; without waiting for the disk: the store's
+//     sync round makes them durable, as it does the recordings), enforces
+//     the maximum call duration and the reconnect grace, and finalizes the call once its last stream is
 //     gone: transcription settles (bounded by the drain timeout), the WAVs
 //     are closed (header patched, synced), the documents are written a last
-//     time and call.ended is published.
+//     time and synced, and call.ended is published. A new call's
+//     documents are written, unsynced, before StartStream returns, so
+//     the start-up repair finds any call that has recorded audio.
 //   - Each transcribed track has a transcription session (stt/session)
 //     with two goroutines awaited by its call: the feeder, which opens the
 //     recognizer (never under the call's lock) and moves audio from the

@@ -144,6 +144,8 @@ func (f *memFiles) WriteJSON(name string, v any) error {
 	return nil
 }
 
+func (f *memFiles) WriteJSONNoWait(name string, v any) error { return f.WriteJSON(name, v) }
+
 func (f *memFiles) AppendJSON(name string, vs ...any) error {
 	f.s.mu.Lock()
 	fail := f.s.failAppend > 0
@@ -210,6 +212,8 @@ func (k *memSink) Samples() int64 {
 	defer k.mu.Unlock()
 	return int64(len(k.data) / 2)
 }
+
+func (k *memSink) Flush() error { return nil }
 
 // Resume: a memSink that failed stays failed.
 func (k *memSink) Resume() (int64, error) { return 0, errors.ErrUnsupported }

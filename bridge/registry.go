@@ -296,10 +296,22 @@ func (r *Registry) newCall(p provider.Name, st *provider.Start, indexed CallReco
 }
 
 // startCall writes a new call's documents before anything else happens to
-// it, so a crash from here on always finds a call.json next to its
-// recordings, then starts the call's goroutine.
+// it, then starts the call's goroutine.
+//
+// The record is what the start-up repair (Load) looks for: a folder with a
+// call.json whose status is active is a call the process died in, whose
+// recordings it repairs and whose transcript it completes from the
+// journal. So call.json, with the tracks join just created, and the empty
+// transcript.json are in the folder before StartStream returns and the
+// first frame is written: a process killed from then on leaves a call Load
+// finds. They are written without waiting for the disk's flush
+// (WriteJSONNoWait): a killed process loses nothing the kernel has, and
+// against a power cut the store's sync round makes them durable together
+// with the recordings they describe, as it does the audio and the
+// transcript journal (the same --fsync-interval bounds what a power cut
+// loses of each).
 func (r *Registry) startCall(c *Call) {
-	c.guard(PanicCall, func() { c.persist(true) })
+	c.guard(PanicCall, func() { c.persist(true, false) })
 	go func() {
 		defer r.calls.Done()
 		c.run()

@@ -99,6 +99,15 @@ func (r *recording) resume(pos int64) {
 		Msg("recording resumed; what it missed is silence in the WAV and an audio.gap of kind record")
 }
 
+// flush puts the audio written so far in storage (see AudioSink.Flush). A
+// failure is a failed write: the recording resumes, or settles at what
+// reached storage when it closes.
+func (r *recording) flush() {
+	if r.err == nil {
+		r.ok(r.sink.Flush(), r.samples.Load())
+	}
+}
+
 // Close settles a failed recording at what reached storage, so that its
 // header and the record say the same, and closes the WAV.
 func (r *recording) Close(context.Context) {

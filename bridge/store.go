@@ -14,6 +14,10 @@ type AudioSink interface {
 	// cannot go on returns an error; the track asks again a second of
 	// audio later.
 	Resume() (int64, error)
+	// Flush hands what the sink buffers to storage, under a header that
+	// counts it, without waiting for the disk's flush: from then on a
+	// killed process loses none of it.
+	Flush() error
 	Close() error
 }
 
@@ -27,6 +31,11 @@ type CallFiles interface {
 	// WriteJSON replaces a document ("call.json", "transcript.json")
 	// atomically.
 	WriteJSON(name string, v any) error
+	// WriteJSONNoWait is WriteJSON for the documents of a live call: as
+	// atomic, and whole for a killed process once it returns, but it need
+	// not wait for the disk's flush; the store makes it durable later
+	// (the recorder: at its Syncer's next round, as the recordings).
+	WriteJSONNoWait(name string, v any) error
 	// AppendJSON appends each value as one line of the journal name (a
 	// ".jsonl"), all or nothing: a failed append leaves the journal as it
 	// was, and the call appends the same lines again with its next change.

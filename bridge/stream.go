@@ -160,11 +160,23 @@ func (s *Stream) DTMF(ev *provider.Event) {
 // End ends the stream: the provider sent stop (ReasonStop), the socket
 // closed (ReasonDisconnect), or the bridge stopped it. err says what went
 // wrong, if anything. Idempotent; only the first call counts.
+//
+// When End returns, the stream's audio (frames held for reordering
+// included) is in its tracks' WAV files, not yet synced: a process killed
+// from then on loses none of it, so a provider's stop may be answered.
+// The rest of the end (transcription settling, the WAVs closed and synced,
+// the documents) is the call's, on its own goroutine, once its last
+// stream has gone.
 func (s *Stream) End(reason string, err error) {
 	s.endOnce.Do(func() {
 		// Guarded: the stream must leave its call whatever happens to the
 		// frames still held for reordering.
-		s.call.guard(PanicTrack, s.drainAll)
+		s.call.guard(PanicTrack, func() {
+			s.drainAll()
+			for _, t := range s.tracks {
+				t.rec.flush()
+			}
+		})
 		if r := s.StopReason(); r != "" {
 			reason = r
 		}

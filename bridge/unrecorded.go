@@ -14,6 +14,7 @@ func (f failedSink) Write([]byte) (int, error) { return 0, f.err }
 func (f failedSink) WriteSilence(int64) error  { return f.err }
 func (f failedSink) Samples() int64            { return 0 }
 func (f failedSink) Resume() (int64, error)    { return 0, f.err }
+func (f failedSink) Flush() error              { return f.err }
 func (f failedSink) Close() error              { return nil }
 
 // failedFiles is a call folder that could not be opened.
@@ -24,5 +25,6 @@ var _ CallFiles = failedFiles{}
 func (f failedFiles) CreateTrack(string, int) (AudioSink, error) { return nil, f.err }
 func (f failedFiles) AppendTrack(string, int) (AudioSink, error) { return nil, f.err }
 func (f failedFiles) WriteJSON(string, any) error                { return f.err }
+func (f failedFiles) WriteJSONNoWait(string, any) error          { return f.err }
 func (f failedFiles) AppendJSON(string, ...any) error            { return f.err }
 func (f failedFiles) Remove(string) error                        { return nil }

@@ -43,7 +43,7 @@ func (c *Call) AppendJSON(name string, vs ...any) error {
 			werr = errors.Join(werr, f.Truncate(fi.Size()))
 		}
 	}
-	if werr == nil && c.syncer != nil && !c.syncer.journalWritten(path) {
+	if werr == nil && c.syncer != nil && !c.syncer.written(path, false) {
 		werr = f.Sync() // the syncer's set is full: sync now
 	}
 	if err := errors.Join(werr, f.Close()); err != nil {

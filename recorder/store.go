@@ -233,7 +233,21 @@ func (c *Call) CreateTrack(track string, sampleRate int) (*WAV, error) {
 // to a temporary file in the same folder, synced and renamed over the old one,
 // so readers and a crash see either the old or the new document, and
 // concurrent writers leave one of their documents whole.
-func (c *Call) WriteJSON(name string, v any) error {
+func (c *Call) WriteJSON(name string, v any) error { return c.writeJSON(name, v, true) }
+
+// WriteJSONNoWait is WriteJSON without waiting for the disk's flush, for
+// the documents of a live call. The replacement is as atomic for readers
+// and for a killed process (the kernel has the whole new document before
+// it takes the old one's name); durability against a power cut comes with
+// the store's Syncer, whose next round syncs the document and its folder,
+// as it does the recordings and journals written beside it. A store
+// without a Syncer, or whose set of files for the next round is full,
+// syncs at once, as WriteJSON does.
+func (c *Call) WriteJSONNoWait(name string, v any) error {
+	return c.writeJSON(name, v, c.syncer == nil)
+}
+
+func (c *Call) writeJSON(name string, v any, wait bool) error {
 	if err := checkName("document", name, jsonExt); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
@@ -247,21 +261,28 @@ func (c *Call) WriteJSON(name string, v any) error {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 
+	path := filepath.Join(c.dir, name)
+	if !wait && (!c.syncer.written(path, false) || !c.syncer.written(c.dir, true)) {
+		wait = true // the round's set is full: sync now
+	}
 	tmp, err := os.CreateTemp(c.dir, tmpPrefix+name+"-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	tmpPath := tmp.Name()
-	err = writeSyncClose(tmp, buf.Bytes())
+	err = writeClose(tmp, buf.Bytes(), wait)
 	if err == nil {
 		err = os.Chmod(tmpPath, filePerm)
 	}
 	if err == nil {
-		err = os.Rename(tmpPath, filepath.Join(c.dir, name))
+		err = os.Rename(tmpPath, path)
 	}
 	if err != nil {
 		os.Remove(tmpPath)
 		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if !wait {
+		return nil
 	}
 	// Make the rename itself durable. Best effort: some filesystems refuse
 	// to sync a directory, and the document is already complete either way.
@@ -272,9 +293,11 @@ func (c *Call) WriteJSON(name string, v any) error {
 	return nil
 }
 
-func writeSyncClose(f *os.File, b []byte) error {
+// writeClose writes b to f and closes it, syncing it first when sync is
+// set.
+func writeClose(f *os.File, b []byte, sync bool) error {
 	_, err := f.Write(b)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

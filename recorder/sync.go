@@ -12,17 +12,20 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// maxPendingJournals bounds the journals waiting for the next round. Each
-// is one call that appended since the last round, so the bound is only
-// reached with that many calls writing in one interval; an append that
-// finds the set full syncs its own journal instead (nothing is dropped).
-const maxPendingJournals = 1 << 16
+// maxPendingFiles bounds the files waiting for the next round: journals
+// appended to, documents written with WriteJSONNoWait and their call
+// folders, at most three per call that wrote in the interval, so the bound
+// is only reached with tens of thousands of calls writing in one interval.
+// A writer that finds the set full syncs its own file instead (nothing is
+// dropped, the writer waits for the disk as it would without a Syncer).
+const maxPendingFiles = 1 << 16
 
 // syncWorkers is how many files a round syncs at once.
 const syncWorkers = 8
 
 // Syncer makes what the recorder wrote durable on a timer: every interval
-// it fsyncs each open recording and each journal appended to since the last
+// it fsyncs each open recording, each journal appended to and each document
+// written without waiting (WriteJSONNoWait, with its folder) since the last
 // round, on its own goroutine, so the writers never wait for the disk's
 // flush. Without it, recordings are synced when they close and journals
 // never (the call's transcript.json, written at the end, is). A power cut
@@ -36,8 +39,12 @@ type Syncer struct {
 	// wavs are the open recordings, each holding a file descriptor: as
 	// many as the tracks being recorded, which the bridge bounds (calls ×
 	// streams); a WAV leaves the set when it closes.
-	wavs     map[*WAV]struct{}
-	journals map[string]struct{} // paths; bounded by maxPendingJournals
+	wavs map[*WAV]struct{}
+	// files are paths, each true for a folder (a document's, whose rename
+	// the round makes durable; best effort, as some filesystems refuse to
+	// sync a folder and the documents are whole either way); bounded by
+	// maxPendingFiles.
+	files map[string]bool
 }
 
 // NewSyncer returns a Syncer that syncs every interval once Run is
@@ -47,7 +54,7 @@ func NewSyncer(interval time.Duration, report func(files int, took time.Duration
 	if report == nil {
 		report = func(int, time.Duration, error) {}
 	}
-	return &Syncer{interval: interval, report: report, wavs: map[*WAV]struct{}{}, journals: map[string]struct{}{}}
+	return &Syncer{interval: interval, report: report, wavs: map[*WAV]struct{}{}, files: map[string]bool{}}
 }
 
 // Run syncs every interval until ctx ends, then once more. A round that
@@ -71,14 +78,19 @@ func (s *Syncer) Run(ctx context.Context) {
 func (s *Syncer) Sync() error {
 	start := time.Now()
 	s.mu.Lock()
-	jobs := make([]func() error, 0, len(s.wavs)+len(s.journals))
+	jobs := make([]func() error, 0, len(s.wavs)+len(s.files))
 	for w := range s.wavs {
 		jobs = append(jobs, w.Sync)
 	}
-	for path := range s.journals {
-		jobs = append(jobs, func() error { return syncPath(path) })
+	for path, folder := range s.files {
+		jobs = append(jobs, func() error {
+			if err := syncPath(path); err != nil && !folder {
+				return err
+			}
+			return nil
+		})
 	}
-	s.journals = map[string]struct{}{}
+	s.files = map[string]bool{}
 	s.mu.Unlock()
 
 	// A few fsyncs at once: the filesystem commits them together, where
@@ -111,20 +123,21 @@ func (s *Syncer) removeWAV(w *WAV) {
 	s.mu.Unlock()
 }
 
-// journalWritten notes that path was appended to. It reports false when
-// the set is full: the caller syncs the journal itself.
-func (s *Syncer) journalWritten(path string) bool {
+// written notes that the file path (a folder when folder is set) was
+// written to and is synced at the next round. It reports false when the set
+// is full: the caller syncs it itself.
+func (s *Syncer) written(path string, folder bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.journals[path]; !ok && len(s.journals) >= maxPendingJournals {
+	if _, ok := s.files[path]; !ok && len(s.files) >= maxPendingFiles {
 		return false
 	}
-	s.journals[path] = struct{}{}
+	s.files[path] = folder
 	return true
 }
 
-// syncPath fsyncs a file by name. A file removed since it was written (a
-// journal whose call has ended) has nothing left to keep.
+// syncPath fsyncs a file or folder by name. A file removed since it was
+// written (a journal whose call has ended) has nothing left to keep.
 func syncPath(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -105,17 +105,68 @@ func TestSyncerSyncsJournals(t *testing.T) {
 	require.Equal(t, []int{2, 1, 2, 0}, files)
 }
 
+// TestWriteJSONNoWait: a document written without waiting is there whole
+// at once, and it and its folder are synced at the next round, once; a
+// document written again before the round is synced once; without a
+// Syncer, or when the round's set is full, the write syncs by itself and
+// leaves nothing for a round. A folder is synced best effort.
+func TestWriteJSONNoWait(t *testing.T) {
+	st, err := NewStore(t.TempDir())
+	require.NoError(t, err)
+	var files []int
+	s := NewSyncer(time.Hour, func(n int, _ time.Duration, err error) {
+		require.NoError(t, err)
+		files = append(files, n)
+	})
+	st.SyncWith(s)
+	c, err := st.Open("CA1")
+	require.NoError(t, err)
+	require.NoError(t, c.WriteJSONNoWait("call.json", map[string]int{"a": 1}))
+	require.NoError(t, c.WriteJSONNoWait("call.json", map[string]int{"a": 2}))
+	var got map[string]int
+	require.NoError(t, st.ReadJSON("CA1", "call.json", &got))
+	require.Equal(t, map[string]int{"a": 2}, got, "readers see the last document at once")
+	require.NoError(t, s.Sync())
+	require.NoError(t, s.Sync())
+	require.Equal(t, []int{2, 0}, files, "the document and its folder once")
+
+	for i := range maxPendingFiles {
+		require.True(t, s.written(fmt.Sprintf("/f/%d", i), false))
+	}
+	require.NoError(t, c.WriteJSONNoWait("transcript.json", 1), "synced by the write itself")
+	require.Len(t, s.files, maxPendingFiles)
+	require.NotContains(t, s.files, filepath.Join(c.Dir(), "transcript.json"))
+
+	// A folder that will not sync does not fail the round (the documents
+	// in it are whole either way); a file that will not does.
+	notDir := filepath.Join(c.Dir(), "call.json", "x") // ENOTDIR
+	rounds := NewSyncer(time.Hour, nil)
+	require.True(t, rounds.written(notDir, true))
+	require.NoError(t, rounds.Sync())
+	require.True(t, rounds.written(notDir, false))
+	require.Error(t, rounds.Sync())
+
+	plain, err := NewStore(t.TempDir())
+	require.NoError(t, err)
+	pc, err := plain.Open("CA2")
+	require.NoError(t, err)
+	require.NoError(t, pc.WriteJSONNoWait("call.json", 3))
+	var n int
+	require.NoError(t, plain.ReadJSON("CA2", "call.json", &n))
+	require.Equal(t, 3, n)
+}
+
 // TestSyncerJournalSetIsBounded: when the set of journals waiting for a
 // round is full, an append syncs its own journal and the set stays at its
 // bound.
 func TestSyncerJournalSetIsBounded(t *testing.T) {
 	s := NewSyncer(time.Hour, nil)
-	for i := range maxPendingJournals {
-		require.True(t, s.journalWritten(fmt.Sprintf("/j/%d", i)))
+	for i := range maxPendingFiles {
+		require.True(t, s.written(fmt.Sprintf("/j/%d", i), false))
 	}
-	require.True(t, s.journalWritten("/j/0"), "a journal already waiting is not counted twice")
-	require.False(t, s.journalWritten("/j/new"))
-	require.Len(t, s.journals, maxPendingJournals)
+	require.True(t, s.written("/j/0", false), "a journal already waiting is not counted twice")
+	require.False(t, s.written("/j/new", false))
+	require.Len(t, s.files, maxPendingFiles)
 
 	st, err := NewStore(t.TempDir())
 	require.NoError(t, err)
@@ -123,7 +174,7 @@ func TestSyncerJournalSetIsBounded(t *testing.T) {
 	c, err := st.Open("CA1")
 	require.NoError(t, err)
 	require.NoError(t, c.AppendJSON("transcript.jsonl", 1), "synced by the append itself")
-	require.Len(t, s.journals, maxPendingJournals)
+	require.Len(t, s.files, maxPendingFiles)
 }
 
 // BenchmarkFsyncPerTrack is the cost of fsyncing one track's recording

@@ -373,6 +373,11 @@ func (m *mediaConn) handle(typ int, frame []byte) bool {
 		}
 	case provider.KindStop:
 		m.endReason = bridge.ReasonStop
+		// The stream's audio is in its WAVs before the provider is
+		// answered; the call's end goes on after, on its own goroutine.
+		if m.stream != nil {
+			m.stream.End(m.endReason, m.endErr)
+		}
 		m.closeWith(closeNormal, "stream stopped")
 		return true
 	}

@@ -107,6 +107,13 @@ func (f panicFiles) WriteJSON(name string, v any) error {
 	return f.fuzzFiles.WriteJSON(name, v)
 }
 
+func (f panicFiles) WriteJSONNoWait(name string, v any) error {
+	if f.s.mode == "documents" && f.s.armed.CompareAndSwap(true, false) {
+		panic("test: document write")
+	}
+	return f.fuzzFiles.WriteJSONNoWait(name, v)
+}
+
 type panicSink struct {
 	bridge.AudioSink
 	writes int

@@ -63,7 +63,17 @@ type indexedFiles struct {
 // the index (never blocking). The record goes even when the disk refused
 // it: the index shows the call as it is.
 func (f indexedFiles) WriteJSON(name string, v any) error {
-	err := f.CallFiles.WriteJSON(name, v)
+	return f.indexed(name, v, f.CallFiles.WriteJSON(name, v))
+}
+
+// WriteJSONNoWait is WriteJSON without waiting for the disk.
+func (f indexedFiles) WriteJSONNoWait(name string, v any) error {
+	return f.indexed(name, v, f.CallFiles.WriteJSONNoWait(name, v))
+}
+
+// indexed queues a call.json just written (err: how that went) for the
+// index, and returns err.
+func (f indexedFiles) indexed(name string, v any, err error) error {
 	if name == "call.json" {
 		switch rec := v.(type) {
 		case bridge.CallRecord:
