@@ -51,9 +51,10 @@ type Stream struct {
 	room    chan struct{}   // 1 slot: the queue has room again
 
 	mu sync.Mutex
-	// ring holds the queue; the slot past queueSize is kept for the final
-	// that Close queues without waiting.
-	ring        [queueSize + 1]pending
+	// ring holds the queue, a circle grown on demand (most streams never
+	// hold more than a few results) up to queueSize, and one slot more
+	// for the final that Close queues without waiting.
+	ring        []pending
 	head, count int
 	writing     bool  // the detector state below is in use by Write or Close
 	closed      bool  // Close was called
@@ -357,7 +358,14 @@ func (s *Stream) push(r stt.Result) error {
 	}
 	for {
 		s.mu.Lock()
-		if s.count < queueSize || (s.flushing && s.count < len(s.ring)) {
+		limit := queueSize
+		if s.flushing {
+			limit++
+		}
+		if s.count < limit {
+			if s.count == len(s.ring) {
+				s.grow(limit)
+			}
 			s.ring[(s.head+s.count)%len(s.ring)] = p
 			s.count++
 			s.mu.Unlock()
@@ -371,6 +379,17 @@ func (s *Stream) push(r stt.Result) error {
 			return s.stopped()
 		}
 	}
+}
+
+// grow doubles the ring, to at most limit slots, keeping every queued
+// result at the same position modulo the new length and head where it is.
+// The caller holds mu.
+func (s *Stream) grow(limit int) {
+	ring := make([]pending, min(max(2*len(s.ring), 4), limit))
+	for i := s.head; i < s.head+s.count; i++ {
+		ring[i%len(ring)] = s.ring[i%len(s.ring)]
+	}
+	s.ring = ring
 }
 
 // Close implements stt.Stream. It queues the final of the utterance in
