@@ -5,7 +5,11 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +24,10 @@ import (
 // STT, recording on) — each a two-track Twilio stream that has played
 // 3 s of speech-like audio, with one caption subscriber — and reports what
 // one call costs after a forced collection: live heap, heap in use plus
-// goroutine stacks, and goroutines. The client's two sockets per call are
+// goroutine stacks, and goroutines; and, before that collection, resident
+// memory per call (where GOGC lets the heap grow) and the CPU seconds the
+// process, and its garbage collector, used for the whole run (the
+// client's garbage included: an upper bound for the collector). The client's two sockets per call are
 // in the same process and counted (small buffers, no goroutines). Run it
 // alone, once; BRIDGE_BENCH_HEAP=file writes a heap profile of the calls:
 //
@@ -78,6 +85,9 @@ func BenchmarkCallMemory(b *testing.B) {
 			}
 		}
 		tick.Stop()
+		// Resident memory before any forced collection: the heap where
+		// GOGC lets it grow between collections, and CPU spent so far.
+		rss, cpu, gcCPU := rssNow(), cpuNow(), gcCPUNow()
 		for _, c := range cs { // each subscriber is attached: it has its first event
 			_ = c.sub.SetReadDeadline(time.Now().Add(10 * time.Second))
 			_, _, err := c.sub.ReadMessage()
@@ -97,13 +107,54 @@ func BenchmarkCallMemory(b *testing.B) {
 		b.ReportMetric(float64(after.inuse-before.inuse)/calls, "inuse+stack-B/call")
 		b.ReportMetric(float64(after.stack-before.stack)/calls, "stack-B/call")
 		b.ReportMetric(float64(after.goroutines-before.goroutines)/calls, "goroutines/call")
+		if rss > 0 && before.rss > 0 {
+			b.ReportMetric(float64(rss-before.rss)/calls, "rss-B/call")
+		}
+		b.ReportMetric((cpu - before.cpu).Seconds(), "cpu-s")
+		b.ReportMetric(gcCPU-before.gcCPU, "gc-cpu-s")
 		b.StartTimer()
 	}
 }
 
 type memSample struct {
-	heap, inuse, stack uint64
-	goroutines         int
+	heap, inuse, stack, rss uint64
+	goroutines              int
+	cpu                     time.Duration
+	gcCPU                   float64 // seconds
+}
+
+// gcCPUNow is the CPU time the garbage collector has used, an estimate
+// of the runtime's.
+func gcCPUNow() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return s[0].Value.Float64()
+}
+
+// rssNow is the process's resident set in bytes (0 where /proc is not).
+func rssNow() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// cpuNow is the user and system CPU time the process has used.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // memNow is the process's memory after two forced collections (the
@@ -114,5 +165,6 @@ func memNow() memSample {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return memSample{heap: m.HeapAlloc, inuse: m.HeapInuse + m.StackInuse, stack: m.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memSample{heap: m.HeapAlloc, inuse: m.HeapInuse + m.StackInuse, stack: m.StackInuse, rss: rssNow(),
+		goroutines: runtime.NumGoroutine(), cpu: cpuNow(), gcCPU: gcCPUNow()}
 }
