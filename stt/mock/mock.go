@@ -15,9 +15,10 @@
 //
 // Write runs the detector on the caller's goroutine and queues its results
 // (at most 64; then Write blocks until the consumer catches up or the
-// context is cancelled). One goroutine per Stream moves them to the
-// unbuffered Results once due; it exits after the last result, or at once
-// on cancel. Close never blocks: a Write still running settles the stream.
+// context is cancelled). A goroutine moves them to the unbuffered Results
+// once due; it runs only while results wait (a stream in silence has none),
+// its last run closes Results after the last result, or at once on cancel.
+// Close never blocks: a Write still running settles the stream.
 package mock
 
 import (
