@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,6 +156,11 @@ type Server struct {
 	sockets       *addressCaps
 }
 
+// socketReadBuffer is a WebSocket's own read buffer: room for a frame
+// header and a control frame (at most 125 bytes of payload), above
+// fasthttp's request reader.
+const socketReadBuffer = 512
+
 // NewApp builds the Fiber app: media sockets, caption sockets, REST API,
 // health and the dashboard.
 func NewApp(cfg Config, deps Deps) *fiber.App {
@@ -184,9 +190,17 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
 
+	// Socket buffers are held for the whole call, per socket. fasthttp's
+	// request reader (ReadBufferSize above) stays under every upgraded
+	// connection and already batches the socket's reads, so a socket's own
+	// read buffer only needs to hold frame headers: anything larger is read
+	// straight into the caller's buffer. Write buffers are taken from a
+	// pool for the length of one message: media sockets only ever write a
+	// close frame, caption sockets a small event now and then.
 	media := websocket.New(s.serveMedia, websocket.Config{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 512, // the bridge only writes close frames on media sockets
+		ReadBufferSize:  socketReadBuffer,
+		WriteBufferSize: 512,
+		WriteBufferPool: &sync.Pool{},
 		RecoverHandler:  s.recoverSocket,
 	})
 	for _, path := range []string{"/media", "/media/:provider", "/media/s/:secret", "/media/:provider/:secret"} {
@@ -208,7 +222,10 @@ func NewApp(cfg Config, deps Deps) *fiber.App {
 
 	if s.hub != nil {
 		app.Get("/ws/captions", s.checkHost, s.requireToken, s.checkOrigin, s.capAddress(kindCaptions), websocket.New(s.serveCaptionSocket, websocket.Config{
-			RecoverHandler: s.recoverSocket,
+			ReadBufferSize:  socketReadBuffer,
+			WriteBufferSize: 4096, // most events fit in one frame
+			WriteBufferPool: &sync.Pool{},
+			RecoverHandler:  s.recoverSocket,
 		}))
 	}
 

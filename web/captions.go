@@ -50,11 +50,11 @@ const (
 //	4503 "cluster unavailable"   other replicas' events cannot reach this replica,
 //	                             and the socket follows another replica's call or all calls
 //
-// Goroutines: the handler's own goroutine writes events; a reader goroutine
-// consumes control frames and notices the peer leaving; a pinger writes a
-// ping every 25 s. The reader and the pinger cancel the write loop's context
-// when the connection fails; the write loop ends them by cancelling the
-// context (pinger) and by a read deadline (reader).
+// Goroutines: the handler's own goroutine writes events, and a ping every
+// 25 s between them; a reader goroutine consumes control frames and
+// notices the peer leaving. The reader cancels the write loop's context
+// when the connection fails; the write loop ends the reader by a read
+// deadline.
 func (h *Hub) ServeWS(c *websocket.Conn) {
 	callID := c.Query("call")
 	var after uint64
@@ -78,17 +78,15 @@ func (h *Hub) ServeWS(c *websocket.Conn) {
 	defer cancel()
 	rd := &readGuard{c: c}
 	var wg sync.WaitGroup
-	// A panic on the reader or the pinger ends the socket: it is carried
-	// here and re-raised once both have exited, for the socket's
+	// A panic on the reader ends the socket: it is carried here and
+	// re-raised once the reader has exited, for the socket's
 	// RecoverHandler to count and log with its stack.
 	var crash panicCatcher
-	for _, run := range []func(){rd.run, func() { h.ping(ctx, c, cancel) }} {
-		wg.Go(func() {
-			defer cancel()
-			defer crash.catch()
-			run()
-		})
-	}
+	wg.Go(func() {
+		defer cancel()
+		defer crash.catch()
+		rd.run()
+	})
 
 	err = h.writeEvents(ctx, c, sub)
 	var werr writeError
@@ -116,9 +114,27 @@ type writeError struct{ err error }
 func (e writeError) Error() string { return "write event: " + e.err.Error() }
 func (e writeError) Unwrap() error { return e.err }
 
+// writeEvents writes each event as a text frame, and a ping every
+// pingEvery, also while events flow: the peer's pongs keep the reader's
+// deadline moving.
 func (h *Hub) writeEvents(ctx context.Context, c *websocket.Conn, sub *Subscription) error {
+	ping := time.NewTicker(h.pingEvery)
+	defer ping.Stop()
 	for {
-		data, err := sub.Next(ctx)
+		var data []byte
+		var err error
+		select {
+		case <-ping.C:
+			err = errPingDue
+		default:
+			data, err = sub.next(ctx, ping.C)
+		}
+		if err == errPingDue {
+			if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+				return writeError{err}
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -127,24 +143,6 @@ func (h *Hub) writeEvents(ctx context.Context, c *websocket.Conn, sub *Subscript
 		}
 		if err := c.WriteMessage(websocket.TextMessage, data); err != nil {
 			return writeError{err}
-		}
-	}
-}
-
-// ping writes a ping every pingEvery until ctx ends. WriteControl may run
-// concurrently with the write loop's writes.
-func (h *Hub) ping(ctx context.Context, c *websocket.Conn, fail context.CancelFunc) {
-	t := time.NewTicker(h.pingEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
-				fail()
-				return
-			}
 		}
 	}
 }

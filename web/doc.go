@@ -11,16 +11,15 @@
 //     duration) and closes the socket to end the blocked read. serveMedia
 //     returns only after the watcher has exited and the stream has been
 //     handed back to its call, because Fiber reuses the Conn afterwards.
-//   - Caption socket: ServeWS writes events on the connection's goroutine,
-//     with one reader goroutine (to notice the client leaving) and one
-//     pinger; it waits for both before returning.
+//   - Caption socket: ServeWS writes events, and pings between them, on the
+//     connection's goroutine, with one reader goroutine (to notice the
+//     client leaving); it waits for the reader before returning.
 //   - Panics: every HTTP handler runs behind recoverHTTP (a 500 with the
 //     usual JSON body). Socket handlers run outside Fiber's middleware:
 //     recoverSocket is their RecoverHandler, the media read loop ends its
 //     call with reason error (bridge.Call.Fail), and the helper goroutines
-//     (stop watcher, caption reader and pinger) recover at their top; the
-//     caption socket's re-raise on the handler's goroutine once both have
-//     exited. Each panic is logged once with its stack and counted in
+//     (stop watcher, caption reader) recover at their top; the caption
+//     reader's is re-raised on the handler's goroutine once it has exited. Each panic is logged once with its stack and counted in
 //     bridge_panics_total.
 //   - Hub: Publish runs on the caller's goroutine (ingest or STT results)
 //     with the event already numbered and encoded by bridge, and appends it

@@ -419,7 +419,7 @@ func (l *fuzzLog) lines(sub string) []string {
 }
 
 // TestSocketHelperPanicReachesHandler: a panic on a socket's helper
-// goroutine (the caption reader or pinger) is carried to the handler's
+// goroutine (the caption reader) is carried to the handler's
 // goroutine with its own stack, where the socket's RecoverHandler counts
 // and logs it, instead of ending the process.
 func TestSocketHelperPanicReachesHandler(t *testing.T) {

@@ -48,7 +48,7 @@ func (s *Server) panicked(where string, v any, stack []byte) *zerolog.Event {
 }
 
 // socketPanic is a panic recovered on a helper goroutine of a socket (a
-// reader, a pinger, a watcher), carried to the socket handler's own
+// reader, a watcher), carried to the socket handler's own
 // goroutine, which re-panics with it so that its RecoverHandler logs the
 // original stack.
 type socketPanic struct {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -57,7 +58,14 @@ type Subscription struct {
 // subscribers: do not modify it). It returns io.EOF after call.ended of a
 // one-call subscription, a *DisconnectError when the hub cut the
 // subscription off, ErrSubscriptionClosed after Close, or ctx's error.
-func (s *Subscription) Next(ctx context.Context) ([]byte, error) {
+func (s *Subscription) Next(ctx context.Context) ([]byte, error) { return s.next(ctx, nil) }
+
+// errPingDue is next's answer when tick fired while it waited.
+var errPingDue = errors.New("ping due")
+
+// next is Next that also returns errPingDue when tick fires while it
+// waits for an event: the caption socket's write loop pings on it.
+func (s *Subscription) next(ctx context.Context, tick <-chan time.Time) ([]byte, error) {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -104,6 +112,8 @@ func (s *Subscription) Next(ctx context.Context) ([]byte, error) {
 		select {
 		case <-s.notify:
 		case <-expired:
+		case <-tick:
+			return nil, errPingDue
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

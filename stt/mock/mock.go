@@ -17,9 +17,11 @@
 // (at most 64; then Write blocks until the consumer catches up or the
 // context is cancelled). TryWrite (stt.InlineWriter) is Write when the
 // queue has room for all that the audio could produce, and refuses the
-// audio otherwise, so that it never blocks. One goroutine per Stream moves them to the
-// unbuffered Results once due; it exits after the last result, or at once
-// on cancel. Close never blocks: a Write still running settles the stream.
+// audio otherwise, so that it never blocks. A goroutine moves the results
+// to the unbuffered Results once due; it runs only while results wait (a
+// stream in silence has none), its last run closes Results after the last
+// result, or at once on cancel. Close never blocks: a Write still running
+// settles the stream.
 package mock
 
 import (

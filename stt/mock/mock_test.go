@@ -3,6 +3,7 @@ package mock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -718,4 +719,44 @@ func TestTryWrite(t *testing.T) {
 	require.True(t, ok, "taken once there is room")
 	cancel()
 	requireClosedEmpty(t, st)
+}
+
+// The result queue starts small and grows as results pile up, keeping
+// their order across the ring's wrap, up to queueSize (one more while the
+// stream settles at Close).
+func TestQueueGrowsInOrder(t *testing.T) {
+	s := &Stream{delivered: true} // no delivering goroutine: take does its part
+	pushed, taken := 0, 0
+	push := func(n int) {
+		for range n {
+			require.NoError(t, s.push(stt.Result{SegmentID: fmt.Sprint(pushed)}))
+			pushed++
+		}
+	}
+	take := func(n int) { // as deliver does
+		for range n {
+			s.mu.Lock()
+			require.Positive(t, s.count)
+			p := s.ring[s.head]
+			s.ring[s.head] = pending{}
+			s.head = (s.head + 1) % len(s.ring)
+			s.count--
+			s.mu.Unlock()
+			require.Equal(t, fmt.Sprint(taken), p.r.SegmentID)
+			taken++
+		}
+	}
+	push(3)
+	require.Len(t, s.ring, 4, "a few slots to start with")
+	take(2)
+	push(3) // wraps the ring
+	push(9) // grows it while wrapped
+	take(5)
+	push(queueSize - s.count)
+	require.Len(t, s.ring, queueSize)
+	s.flushing = true
+	push(1)
+	require.Len(t, s.ring, queueSize+1, "one more slot for the final queued at Close")
+	take(s.count)
+	require.Equal(t, pushed, taken)
 }

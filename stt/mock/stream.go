@@ -46,15 +46,22 @@ type Stream struct {
 	failAfter  int64 // 0 = never
 
 	results chan stt.Result // unbuffered: the queue below is the buffer
-	done    chan struct{}   // closed when the delivering goroutine has exited
-	wake    chan struct{}   // 1 slot: the queue or the stream state changed
+	done    chan struct{}   // closed when delivery has ended for good
 	room    chan struct{}   // 1 slot: the queue has room again
+	// ctx is Open's: delivery ends when it is cancelled. stopAfter
+	// unregisters the kick that cancelling it gives.
+	ctx       context.Context
+	stopAfter func() bool
+	timer     *time.Timer // the delivering goroutine's, with Latency
 
 	mu sync.Mutex
-	// ring holds the queue; the slot past queueSize is kept for the final
-	// that Close queues without waiting.
-	ring        [queueSize + 1]pending
+	// ring holds the queue, a circle grown on demand (most streams never
+	// hold more than a few results) up to queueSize, and one slot more
+	// for the final that Close queues without waiting.
+	ring        []pending
 	head, count int
+	delivering  bool  // a delivering goroutine runs
+	delivered   bool  // delivery has ended for good: Results is closed
 	writing     bool  // the detector state below is in use by Write or Close
 	closed      bool  // Close was called
 	failed      bool  // FailAfter was reached
@@ -91,12 +98,12 @@ func newStream(ctx context.Context, cfg Config, track string, rate int64, script
 	n := func(d time.Duration) int64 { return max(samples(d, rate), 1) }
 	s := &Stream{track: track, rate: rate, script: script, latency: cfg.Latency, failFor: cfg.FailAfter,
 		window: rate / windowsPerSecond, minSilence: n(cfg.MinSilence), minSpeech: n(cfg.MinSpeech), wordEvery: n(cfg.WordEvery),
-		results: make(chan stt.Result), done: make(chan struct{}), wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+		results: make(chan stt.Result), done: make(chan struct{}), room: make(chan struct{}, 1), ctx: ctx}
 	s.limit = cfg.Threshold * cfg.Threshold * float64(s.window)
 	if cfg.FailAfter > 0 {
 		s.failAfter = n(cfg.FailAfter)
 	}
-	go s.deliver(ctx)
+	s.stopAfter = context.AfterFunc(ctx, s.kick)
 	return s
 }
 
@@ -153,7 +160,7 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 	s.writing = false
 	s.mu.Unlock()
 	if closedMeanwhile {
-		notify(s.wake)
+		s.kick()
 	}
 	return err
 }
@@ -341,7 +348,7 @@ func (s *Stream) fail() error {
 	s.mu.Lock()
 	s.failed = true
 	s.mu.Unlock()
-	notify(s.wake)
+	s.kick()
 	if err != nil {
 		return err
 	}
@@ -377,11 +384,18 @@ func (s *Stream) push(r stt.Result) error {
 	}
 	for {
 		s.mu.Lock()
-		if s.count < queueSize || (s.flushing && s.count < len(s.ring)) {
+		limit := queueSize
+		if s.flushing {
+			limit++
+		}
+		if s.count < limit {
+			if s.count == len(s.ring) {
+				s.grow(limit)
+			}
 			s.ring[(s.head+s.count)%len(s.ring)] = p
 			s.count++
 			s.mu.Unlock()
-			notify(s.wake)
+			s.kick()
 			return nil
 		}
 		s.mu.Unlock()
@@ -391,6 +405,17 @@ func (s *Stream) push(r stt.Result) error {
 			return s.stopped()
 		}
 	}
+}
+
+// grow doubles the ring, to at most limit slots, keeping every queued
+// result at the same position modulo the new length and head where it is.
+// The caller holds mu.
+func (s *Stream) grow(limit int) {
+	ring := make([]pending, min(max(2*len(s.ring), 4), limit))
+	for i := s.head; i < s.head+s.count; i++ {
+		ring[i%len(ring)] = s.ring[i%len(s.ring)]
+	}
+	s.ring = ring
 }
 
 // Close implements stt.Stream. It queues the final of the utterance in
@@ -406,7 +431,7 @@ func (s *Stream) Close() error {
 		// A running Write settles the stream when it returns; a failed one
 		// has nothing to settle.
 		s.mu.Unlock()
-		notify(s.wake)
+		s.kick()
 		return nil
 	}
 	s.writing = true
@@ -418,45 +443,44 @@ func (s *Stream) Close() error {
 	s.writing = false
 	cancelled := s.cancelled != nil
 	s.mu.Unlock()
-	notify(s.wake)
+	s.kick()
 	if err != nil && !cancelled {
 		return err
 	}
 	return nil
 }
 
-// deliver moves queued results to Results once they are due, and closes
-// Results when the stream has finished or ctx is cancelled.
-func (s *Stream) deliver(ctx context.Context) {
-	defer close(s.done)
-	defer close(s.results)
-	defer func() {
-		if ctx.Err() != nil {
-			s.mu.Lock()
-			s.cancelled = context.Cause(ctx)
-			s.mu.Unlock()
-		}
-	}()
-	var timer *time.Timer
-	if s.latency > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
-		defer timer.Stop()
+// kick starts a delivering goroutine unless one runs or delivery has
+// ended: something changed that it must act on (a result queued, the
+// stream closed or failed, ctx cancelled). A stream whose queue is empty
+// has no goroutine.
+func (s *Stream) kick() {
+	s.mu.Lock()
+	start := !s.delivering && !s.delivered
+	if start {
+		s.delivering = true
 	}
+	s.mu.Unlock()
+	if start {
+		go s.deliver()
+	}
+}
+
+// deliver moves queued results to Results once they are due. It returns
+// when the queue is empty, and ends delivery for good (closing Results)
+// when the stream has finished or ctx is cancelled.
+func (s *Stream) deliver() {
 	for {
 		s.mu.Lock()
-		if s.count == 0 {
-			finished := s.failed || (s.closed && !s.writing)
+		if s.ctx.Err() != nil || (s.count == 0 && (s.failed || (s.closed && !s.writing))) {
 			s.mu.Unlock()
-			if finished {
-				return
-			}
-			select {
-			case <-s.wake:
-				continue
-			case <-ctx.Done():
-				return
-			}
+			s.endDelivery()
+			return
+		}
+		if s.count == 0 {
+			s.delivering = false // the next kick starts another
+			s.mu.Unlock()
+			return
 		}
 		p := s.ring[s.head]
 		s.ring[s.head] = pending{}
@@ -465,25 +489,44 @@ func (s *Stream) deliver(ctx context.Context) {
 		s.mu.Unlock()
 		notify(s.room)
 
-		if timer != nil {
-			if d := time.Until(p.due); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					return
-				}
+		if d := time.Until(p.due); s.latency > 0 && d > 0 {
+			if s.timer == nil {
+				s.timer = time.NewTimer(d)
+			} else {
+				s.timer.Reset(d)
+			}
+			select {
+			case <-s.timer.C:
+			case <-s.ctx.Done():
+				s.timer.Stop()
+				s.endDelivery()
+				return
 			}
 		}
-		if ctx.Err() != nil {
+		if s.ctx.Err() != nil {
+			s.endDelivery()
 			return
 		}
 		select {
 		case s.results <- p.r:
-		case <-ctx.Done():
+		case <-s.ctx.Done():
+			s.endDelivery()
 			return
 		}
 	}
+}
+
+// endDelivery ends delivery for good, on the delivering goroutine.
+func (s *Stream) endDelivery() {
+	s.mu.Lock()
+	s.delivered = true
+	if s.ctx.Err() != nil {
+		s.cancelled = context.Cause(s.ctx)
+	}
+	s.mu.Unlock()
+	s.stopAfter()
+	close(s.results)
+	close(s.done)
 }
 
 // stopped is the error for a Write or push after the context was cancelled.

@@ -46,9 +46,12 @@ type segment struct {
 	n   int   // bytes
 }
 
+// A queue starts with room for a 20 ms frame at up to 24 kHz (or three at
+// 8 kHz) and a few segments: every call holds one per track, and one whose
+// recognizer keeps up never needs more.
 const (
-	queueInitialBytes = 4096
-	queueInitialSegs  = 16
+	queueInitialBytes = 1024
+	queueInitialSegs  = 4
 )
 
 func newQueue(maxBytes int) *queue {
