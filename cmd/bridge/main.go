@@ -80,9 +80,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitcode.OK
 	default:
 		log := newLogger(c.Config, stderr)
-		if tuneGC(os.Getenv) {
-			log.Debug().Int("gogc", defaultGCPercent).Msg("GOGC not set: the bridge's default applies (set GOGC or GOMEMLIMIT to choose)")
-		}
 		if err := serve(ctx, c.Config, log, stdout, nil); err != nil {
 			log.Error().Err(err).Msg("bridge stopped")
 			return exitcode.Failure
