@@ -71,27 +71,35 @@ func TestSyncerSyncsOnItsTimer(t *testing.T) {
 	require.NoError(t, w.Sync(), "Sync after Close does nothing")
 }
 
-// TestSyncerSyncsJournals: a journal appended to is synced at the next
-// round, once; a journal removed meanwhile is not an error; the store's
-// recordings join the syncer when created or appended to.
-func TestSyncerSyncsJournals(t *testing.T) {
+// syncedCall is a call's folder in a new store that syncs with a Syncer
+// whose rounds run only when called; files lists how many files each round
+// synced.
+func syncedCall(t *testing.T) (*Store, *Syncer, *Call, *[]int) {
 	st, err := NewStore(t.TempDir())
 	require.NoError(t, err)
-	var files []int
+	files := &[]int{}
 	s := NewSyncer(time.Hour, func(n int, _ time.Duration, err error) {
 		require.NoError(t, err)
-		files = append(files, n)
+		*files = append(*files, n)
 	})
 	st.SyncWith(s)
 	c, err := st.Open("CA1")
 	require.NoError(t, err)
+	return st, s, c, files
+}
+
+// TestSyncerSyncsJournals: a journal appended to is synced at the next
+// round, once; a journal removed meanwhile is not an error; the store's
+// recordings join the syncer when created or appended to.
+func TestSyncerSyncsJournals(t *testing.T) {
+	_, s, c, files := syncedCall(t)
 	require.NoError(t, c.AppendJSON("transcript.jsonl", map[string]int{"a": 1}))
 	require.NoError(t, c.AppendJSON("transcript.jsonl", map[string]int{"a": 2}))
 	w, err := c.CreateTrack("inbound", rate8k)
 	require.NoError(t, err)
 	require.NoError(t, s.Sync())
 	require.NoError(t, s.Sync())
-	require.Equal(t, []int{2, 1}, files, "the journal once, the recording every round")
+	require.Equal(t, []int{2, 1}, *files, "the journal once, the recording every round")
 
 	require.NoError(t, c.AppendJSON("transcript.jsonl", map[string]int{"a": 3}))
 	require.NoError(t, c.Remove("transcript.jsonl"))
@@ -99,10 +107,10 @@ func TestSyncerSyncsJournals(t *testing.T) {
 	a, err := c.AppendTrack("inbound", rate8k)
 	require.NoError(t, err)
 	require.NoError(t, s.Sync())
-	require.Equal(t, []int{2, 1, 2}, files)
+	require.Equal(t, []int{2, 1, 2}, *files)
 	require.NoError(t, a.Close())
 	require.NoError(t, s.Sync())
-	require.Equal(t, []int{2, 1, 2, 0}, files)
+	require.Equal(t, []int{2, 1, 2, 0}, *files)
 }
 
 // TestWriteJSONNoWait: a document written without waiting is there whole
@@ -111,16 +119,7 @@ func TestSyncerSyncsJournals(t *testing.T) {
 // Syncer, or when the round's set is full, the write syncs by itself and
 // leaves nothing for a round. A folder is synced best effort.
 func TestWriteJSONNoWait(t *testing.T) {
-	st, err := NewStore(t.TempDir())
-	require.NoError(t, err)
-	var files []int
-	s := NewSyncer(time.Hour, func(n int, _ time.Duration, err error) {
-		require.NoError(t, err)
-		files = append(files, n)
-	})
-	st.SyncWith(s)
-	c, err := st.Open("CA1")
-	require.NoError(t, err)
+	st, s, c, files := syncedCall(t)
 	require.NoError(t, c.WriteJSONNoWait("call.json", map[string]int{"a": 1}))
 	require.NoError(t, c.WriteJSONNoWait("call.json", map[string]int{"a": 2}))
 	var got map[string]int
@@ -128,7 +127,7 @@ func TestWriteJSONNoWait(t *testing.T) {
 	require.Equal(t, map[string]int{"a": 2}, got, "readers see the last document at once")
 	require.NoError(t, s.Sync())
 	require.NoError(t, s.Sync())
-	require.Equal(t, []int{2, 0}, files, "the document and its folder once")
+	require.Equal(t, []int{2, 0}, *files, "the document and its folder once")
 
 	for i := range maxPendingFiles {
 		require.True(t, s.written(fmt.Sprintf("/f/%d", i), false))
