@@ -187,7 +187,11 @@ func TestRetriedUntilAcceptedOnceEachInOrder(t *testing.T) {
 	require.Zero(t, rcv.bad, "every delivery verifies")
 	rcv.mu.Unlock()
 	label := rcv.srv.URL + "/hook"
-	require.Equal(t, 14.0, testutil.ToFloat64(mustVec(t, reg, "bridge_webhook_delivered_total", label)))
+	// The receiver counts an event when it answers; the bridge when it has
+	// read the answer, a moment later.
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(mustVec(t, reg, "bridge_webhook_delivered_total", label)) == 14
+	}, 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, 28.0, testutil.ToFloat64(mustVec(t, reg, "bridge_webhook_retries_total", label)))
 	require.Eventually(t, func() bool { return testutil.ToFloat64(mustVec(t, reg, "bridge_webhook_pending", label)) == 0 }, 5*time.Second, 10*time.Millisecond)
 }
