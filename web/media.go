@@ -138,6 +138,7 @@ func (s *Server) serveMedia(c *websocket.Conn) {
 		done := m.handle(typ, frame)
 		started()
 		if done {
+			m.awaitClose()
 			return
 		}
 	}
@@ -249,6 +250,20 @@ func (m *mediaConn) readFailed(err error) {
 			m.endReason = m.stream.StopReason()
 		}
 		// A closed socket is the normal end for providers that send no stop.
+	}
+}
+
+// awaitClose reads, and drops, what the provider still sends after the
+// bridge's close frame, until the provider's own close frame, the end of
+// the connection or closeGrace. Closing the connection with bytes unread
+// makes the kernel answer with a reset, which can overtake the close frame
+// on its way and tells the provider the connection failed.
+func (m *mediaConn) awaitClose() {
+	_ = m.c.SetReadDeadline(time.Now().Add(closeGrace))
+	for {
+		if _, _, err := m.c.NextReader(); err != nil {
+			return
+		}
 	}
 }
 

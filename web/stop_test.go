@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -59,4 +60,37 @@ func TestStopAnsweredWithTheAudioInTheWAV(t *testing.T) {
 	require.Equal(t, in.pcm, readWAV(t, path), "the stream's audio is in its WAV when the stop is answered")
 	rec, _ := reg.Record(id)
 	require.Equal(t, bridge.StatusActive, rec.Status, "the call goes on")
+}
+
+// TestStopClosesCleanly: after answering a stop with its close frame, the
+// bridge waits for the provider's own close frame before it closes the
+// connection, so that the provider's reply does not reach a closed socket
+// (which the kernel answers with a reset) and the provider sees the
+// connection end in order.
+func TestStopClosesCleanly(t *testing.T) {
+	store, err := recorder.NewStore(t.TempDir())
+	require.NoError(t, err)
+	metrics := newPromSet(nil)
+	reg := bridge.NewRegistry(bridge.Config{Store: fuzzStore{store}, Metrics: metrics.bridge, Log: zerolog.Nop()})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		reg.Shutdown(ctx)
+	})
+	ws := "ws://" + listen(t, NewApp(Config{APIToken: "tok"}, Deps{Registry: reg, Log: zerolog.Nop(), Metrics: metrics.web, Gatherer: metrics}))
+
+	in := newMulawCall(t, ws, "CAcleanclose")
+	for range 5 {
+		require.NoError(t, in.frame())
+	}
+	require.NoError(t, in.stop())
+	_ = in.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = in.c.ReadMessage() // answers the close frame with its own
+	var ce *fws.CloseError
+	require.True(t, errors.As(err, &ce), "the stop is answered with a close frame: %v", err)
+	require.Equal(t, fws.CloseNormalClosure, ce.Code)
+
+	n, err := in.c.NetConn().Read(make([]byte, 64))
+	require.Equal(t, 0, n)
+	require.ErrorIs(t, err, io.EOF, "the connection ends in order, not with a reset")
 }
