@@ -122,46 +122,7 @@ func (s *Stream) Results() <-chan stt.Result { return s.results }
 // Write implements stt.Stream. It runs the detector over pcm and queues the
 // results, blocking while the queue is full.
 func (s *Stream) Write(pos int64, pcm []byte) error {
-	if len(pcm)%2 != 0 {
-		return fmt.Errorf("mock stt: write %d bytes at sample %d: PCM16 comes in whole 2-byte samples", len(pcm), pos)
-	}
-	s.mu.Lock()
-	switch {
-	case s.cancelled != nil:
-		s.mu.Unlock()
-		return s.stopped()
-	case s.failed:
-		s.mu.Unlock()
-		return fmt.Errorf("mock stt: write after failure: %w", stt.ErrStopped)
-	case s.closed:
-		s.mu.Unlock()
-		return fmt.Errorf("mock stt: write after close: %w", stt.ErrStopped)
-	case s.writing:
-		s.mu.Unlock()
-		return errors.New("mock stt: concurrent write: one goroutine must write")
-	case s.started && pos < s.next:
-		next := s.next
-		s.mu.Unlock()
-		return fmt.Errorf("mock stt: write at sample %d: positions must not go backwards (next is %d)", pos, next)
-	}
-	s.writing = true
-	s.mu.Unlock()
-
-	err := s.write(pos, pcm)
-
-	s.mu.Lock()
-	closedMeanwhile := s.closed
-	s.mu.Unlock()
-	if closedMeanwhile && err == nil {
-		// Close came while this Write ran and left the settling to it.
-		err = s.finish()
-	}
-	s.mu.Lock()
-	s.writing = false
-	s.mu.Unlock()
-	if closedMeanwhile {
-		s.kick()
-	}
+	_, err := s.take(pos, pcm, 0)
 	return err
 }
 
@@ -172,14 +133,59 @@ func (s *Stream) Write(pos int64, pcm []byte) error {
 func (s *Stream) TryWrite(pos int64, pcm []byte) (bool, error) {
 	// A window boundary in pcm yields at most one result; the windows
 	// around a jump in positions two; a failure one more.
-	most := len(pcm)/2/int(s.window) + 4
+	return s.take(pos, pcm, len(pcm)/2/int(s.window)+4)
+}
+
+// take is Write, refusing pcm (false) when the queue has room for fewer
+// than room results; room 0 takes it whatever the queue holds.
+func (s *Stream) take(pos int64, pcm []byte, room int) (bool, error) {
+	if len(pcm)%2 != 0 {
+		return true, fmt.Errorf("mock stt: write %d bytes at sample %d: PCM16 comes in whole 2-byte samples", len(pcm), pos)
+	}
 	s.mu.Lock()
-	room := queueSize-s.count >= most
-	s.mu.Unlock()
-	if !room {
+	switch {
+	case s.cancelled != nil:
+		s.mu.Unlock()
+		return true, s.stopped()
+	case s.failed:
+		s.mu.Unlock()
+		return true, fmt.Errorf("mock stt: write after failure: %w", stt.ErrStopped)
+	case s.closed:
+		s.mu.Unlock()
+		return true, fmt.Errorf("mock stt: write after close: %w", stt.ErrStopped)
+	case s.writing:
+		s.mu.Unlock()
+		return true, errors.New("mock stt: concurrent write: one goroutine must write")
+	case s.started && pos < s.next:
+		next := s.next
+		s.mu.Unlock()
+		return true, fmt.Errorf("mock stt: write at sample %d: positions must not go backwards (next is %d)", pos, next)
+	case queueSize-s.count < room:
+		s.mu.Unlock()
 		return false, nil
 	}
-	return true, s.Write(pos, pcm)
+	s.writing = true
+	s.mu.Unlock()
+
+	err := s.write(pos, pcm)
+
+	s.mu.Lock()
+	closedMeanwhile := s.closed
+	if !closedMeanwhile {
+		s.writing = false
+	}
+	s.mu.Unlock()
+	if closedMeanwhile {
+		// Close came while this Write ran and left the settling to it.
+		if err == nil {
+			err = s.finish()
+		}
+		s.mu.Lock()
+		s.writing = false
+		s.mu.Unlock()
+		s.kick()
+	}
+	return true, err
 }
 
 func (s *Stream) write(pos int64, pcm []byte) error {
