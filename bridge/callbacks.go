@@ -142,14 +142,24 @@ func (r *Registry) attachStored(id string, cb map[string]any, size int, indexed 
 			err = fmt.Errorf("write the callback into call.json: %w", err)
 		}
 	}
+	if err := r.settleStored(id, rec, err); err != nil {
+		return "", err
+	}
+	return CallbackStored, nil
+}
+
+// settleStored ends an update of an ended call's stored record rec that
+// claimed id: the claim is released and, when err says the update was
+// written, rec becomes the record the registry remembers.
+func (r *Registry) settleStored(id string, rec CallRecord, err error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.releaseLocked(id)
 	if err != nil {
-		return "", err
+		return err
 	}
 	r.rememberLocked(rec)
-	return CallbackStored, nil
+	return nil
 }
 
 // holdLocked keeps cb for call id, which has not started, within the

@@ -57,12 +57,5 @@ func (r *Registry) attachWebhookStored(id string, f WebhookFailure, indexed Call
 			err = fmt.Errorf("write the webhook failure into call.json: %w", err)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.releaseLocked(id)
-	if err != nil {
-		return err
-	}
-	r.rememberLocked(rec)
-	return nil
+	return r.settleStored(id, rec, err)
 }
