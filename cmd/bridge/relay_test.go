@@ -500,6 +500,23 @@ func TestTakeoverPartsInS3(t *testing.T) {
 	require.True(t, earlier.StartedAt.Before(later.StartedAt), "B's part is a new record, started later")
 
 	folder := recorder.FolderName(call.callID)
+	obj, parts := requireParts(t, s3, bucket, folder, dataA, dataB, earlier.StartedAt)
+	requireFrames(t, parseWAV(t, obj(parts+"inbound.wav")), 0, gen, 150)
+	prefix := "calls/" + folder + "/"
+	require.ElementsMatch(t, []string{"call.json", "transcript.json", "outbound.wav",
+		parts + "call.json", parts + "transcript.json", parts + "inbound.wav"}, trimKeys(s3.Keys(bucket, prefix), prefix))
+	var top bridge.CallRecord
+	require.NoError(t, json.Unmarshal(obj("call.json"), &top))
+	require.True(t, top.StartedAt.Equal(later.StartedAt), "the call's folder holds the later part")
+}
+
+// requireParts checks a taken-over call's two parts in the bucket: B's
+// (outbound, the later part) at the call's folder and A's (inbound, the
+// earlier one, started at earlier) under parts/<earlier>/, each byte for
+// byte as on its replica's disk. It returns a reader of the call folder's
+// objects and the earlier part's prefix in it.
+func requireParts(t *testing.T, s3 *s3test.Server, bucket, folder, dataA, dataB string, earlier time.Time) (func(string) []byte, string) {
+	t.Helper()
 	local := func(data, name string) []byte {
 		b, err := os.ReadFile(filepath.Join(data, "calls", folder, name))
 		require.NoError(t, err)
@@ -510,20 +527,14 @@ func TestTakeoverPartsInS3(t *testing.T) {
 		require.True(t, ok, name)
 		return b
 	}
-	parts := "parts/" + earlier.StartedAt.UTC().Format("20060102T150405.000Z") + "/"
+	parts := "parts/" + earlier.UTC().Format("20060102T150405.000Z") + "/"
 	for _, name := range []string{"call.json", "transcript.json", "outbound.wav"} {
 		require.Equal(t, local(dataB, name), obj(name), "B's %s in the call's folder", name)
 	}
 	for _, name := range []string{"call.json", "transcript.json", "inbound.wav"} {
 		require.Equal(t, local(dataA, name), obj(parts+name), "A's %s under %s", name, parts)
 	}
-	requireFrames(t, parseWAV(t, obj(parts+"inbound.wav")), 0, gen, 150)
-	prefix := "calls/" + folder + "/"
-	require.ElementsMatch(t, []string{"call.json", "transcript.json", "outbound.wav",
-		parts + "call.json", parts + "transcript.json", parts + "inbound.wav"}, trimKeys(s3.Keys(bucket, prefix), prefix))
-	var top bridge.CallRecord
-	require.NoError(t, json.Unmarshal(obj("call.json"), &top))
-	require.True(t, top.StartedAt.Equal(later.StartedAt), "the call's folder holds the later part")
+	return obj, parts
 }
 
 // TestTakeoverOwnerComesBack: the call's owner (A, a process) is killed
@@ -588,23 +599,7 @@ func TestTakeoverOwnerComesBack(t *testing.T) {
 	require.Equal(t, bridge.StatusInterrupted, earlier.Status)
 	require.True(t, earlier.StartedAt.Before(later.StartedAt))
 
-	local := func(data, name string) []byte {
-		b, err := os.ReadFile(filepath.Join(data, "calls", folder, name))
-		require.NoError(t, err)
-		return b
-	}
-	obj := func(name string) []byte {
-		b, ok := s3.Object(bucket, "calls/"+folder+"/"+name)
-		require.True(t, ok, name)
-		return b
-	}
-	parts := "parts/" + earlier.StartedAt.UTC().Format("20060102T150405.000Z") + "/"
-	for _, name := range []string{"call.json", "transcript.json", "outbound.wav"} {
-		require.Equal(t, local(dataB, name), obj(name), "B's %s in the call's folder", name)
-	}
-	for _, name := range []string{"call.json", "transcript.json", "inbound.wav"} {
-		require.Equal(t, local(dataA, name), obj(parts+name), "A's %s under %s", name, parts)
-	}
+	obj, parts := requireParts(t, s3, bucket, folder, dataA, dataB, earlier.StartedAt)
 	require.NotEmpty(t, parseWAV(t, obj(parts+"inbound.wav")).raw, "A's audio before the crash")
 
 	eventually(t, func() bool { return metric(t, a2.base, `bridge_nats_index_puts_total{result="superseded"}`) >= 1 },
