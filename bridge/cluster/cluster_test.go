@@ -43,22 +43,7 @@ func start(t *testing.T, url, node string, cfg Config) (*Cluster, *sink) {
 	out := &sink{}
 	c, err := New(cfg, out, nil, zerolog.New(zerolog.NewTestWriter(t)))
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("cluster did not stop in 10s")
-		}
-	})
-	select {
-	case <-c.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("cluster not ready in 10s")
-	}
+	runCluster(t, c)
 	return c, out
 }
 
@@ -202,11 +187,9 @@ func (g *gateSink) told() []bool {
 	return append([]bool(nil), g.says...)
 }
 
-// runWith runs a Cluster of node with out as its sink until the test ends.
-func runWith(t *testing.T, url, node string, out bridge.Publisher) *Cluster {
+// runCluster runs c until the test ends, once it is ready.
+func runCluster(t *testing.T, c *Cluster) {
 	t.Helper()
-	c, err := New(Config{Servers: []string{url}, NodeID: node}, out, nil, zerolog.New(zerolog.NewTestWriter(t)))
-	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
@@ -223,6 +206,14 @@ func runWith(t *testing.T, url, node string, out bridge.Publisher) *Cluster {
 	case <-time.After(10 * time.Second):
 		t.Fatal("cluster not ready in 10s")
 	}
+}
+
+// runWith runs a Cluster of node with out as its sink until the test ends.
+func runWith(t *testing.T, url, node string, out bridge.Publisher) *Cluster {
+	t.Helper()
+	c, err := New(Config{Servers: []string{url}, NodeID: node}, out, nil, zerolog.New(zerolog.NewTestWriter(t)))
+	require.NoError(t, err)
+	runCluster(t, c)
 	return c
 }
 
