@@ -16,11 +16,10 @@ import (
 	"github.com/callcaptions/bridge/recorder"
 )
 
-// TestStopAnsweredWithTheAudioInTheWAV: when a provider's stop is answered
-// with the close frame, the stream's audio is already in its WAV file,
-// under a header that counts it, although the call is still live (its
-// other stream goes on) and has finalized nothing.
-func TestStopAnsweredWithTheAudioInTheWAV(t *testing.T) {
+// recordingServer is a server on 127.0.0.1 whose registry records to a
+// store on disk, stopped when the test ends; ws is its ws:// base URL.
+func recordingServer(t *testing.T) (*recorder.Store, *bridge.Registry, string) {
+	t.Helper()
 	store, err := recorder.NewStore(t.TempDir())
 	require.NoError(t, err)
 	metrics := newPromSet(nil)
@@ -31,6 +30,15 @@ func TestStopAnsweredWithTheAudioInTheWAV(t *testing.T) {
 		reg.Shutdown(ctx)
 	})
 	ws := "ws://" + listen(t, NewApp(Config{APIToken: "tok"}, Deps{Registry: reg, Log: zerolog.Nop(), Metrics: metrics.web, Gatherer: metrics}))
+	return store, reg, ws
+}
+
+// TestStopAnsweredWithTheAudioInTheWAV: when a provider's stop is answered
+// with the close frame, the stream's audio is already in its WAV file,
+// under a header that counts it, although the call is still live (its
+// other stream goes on) and has finalized nothing.
+func TestStopAnsweredWithTheAudioInTheWAV(t *testing.T) {
+	store, reg, ws := recordingServer(t)
 
 	const id = "CAtwostreams"
 	in := newMulawCall(t, ws, id)
@@ -68,16 +76,7 @@ func TestStopAnsweredWithTheAudioInTheWAV(t *testing.T) {
 // (which the kernel answers with a reset) and the provider sees the
 // connection end in order.
 func TestStopClosesCleanly(t *testing.T) {
-	store, err := recorder.NewStore(t.TempDir())
-	require.NoError(t, err)
-	metrics := newPromSet(nil)
-	reg := bridge.NewRegistry(bridge.Config{Store: fuzzStore{store}, Metrics: metrics.bridge, Log: zerolog.Nop()})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		reg.Shutdown(ctx)
-	})
-	ws := "ws://" + listen(t, NewApp(Config{APIToken: "tok"}, Deps{Registry: reg, Log: zerolog.Nop(), Metrics: metrics.web, Gatherer: metrics}))
+	_, _, ws := recordingServer(t)
 
 	in := newMulawCall(t, ws, "CAcleanclose")
 	for range 5 {
@@ -85,7 +84,7 @@ func TestStopClosesCleanly(t *testing.T) {
 	}
 	require.NoError(t, in.stop())
 	_ = in.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, _, err = in.c.ReadMessage() // answers the close frame with its own
+	_, _, err := in.c.ReadMessage() // answers the close frame with its own
 	var ce *fws.CloseError
 	require.True(t, errors.As(err, &ce), "the stop is answered with a close frame: %v", err)
 	require.Equal(t, fws.CloseNormalClosure, ce.Code)
