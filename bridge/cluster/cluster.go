@@ -262,6 +262,12 @@ func New(cfg Config, sink bridge.Publisher, m *Metrics, log zerolog.Logger) (*Cl
 }
 
 func (c *Cluster) setConnected(up bool, server string) {
+	// The gauge first: whoever sees Connected change sees the gauge agree.
+	if up {
+		c.m.connected.Set(1)
+	} else {
+		c.m.connected.Set(0)
+	}
 	if c.connected.Swap(up) != up {
 		if up {
 			c.log.Info().Str("server", server).Msg("connected to NATS")
@@ -271,15 +277,12 @@ func (c *Cluster) setConnected(up bool, server string) {
 	}
 	if up {
 		c.rejoined.Store(true)
-		c.m.connected.Set(1)
 		for _, ch := range []chan struct{}{c.upSend, c.upRecv} {
 			select {
 			case ch <- struct{}{}:
 			default: // a wake-up is pending already
 			}
 		}
-	} else {
-		c.m.connected.Set(0)
 	}
 	c.report()
 }
