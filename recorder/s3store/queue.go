@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // queue is the one queue of calls waiting for upload, and the one place
@@ -24,6 +26,10 @@ import (
 type queue struct {
 	size int
 	wake chan struct{} // 1: wake-ups coalesce
+	// length is set to the calls waiting under mu whenever they change,
+	// so that it never shows a length another goroutine has since
+	// changed (bridge_s3_upload_backlog).
+	length prometheus.Gauge
 
 	mu    sync.Mutex
 	items map[string]*item // by call folder
@@ -36,8 +42,8 @@ type item struct {
 	again    bool // asked for again while busy: run once more when done
 }
 
-func newQueue(size int) *queue {
-	return &queue{size: size, wake: make(chan struct{}, 1), items: map[string]*item{}}
+func newQueue(size int, length prometheus.Gauge) *queue {
+	return &queue{size: size, wake: make(chan struct{}, 1), length: length, items: map[string]*item{}}
 }
 
 // add queues folder to run now. It reports false when the queue is full.
@@ -56,6 +62,7 @@ func (q *queue) add(folder string, now time.Time) bool {
 		return false
 	}
 	q.items[folder] = &item{due: now}
+	q.length.Set(float64(len(q.items)))
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -106,6 +113,7 @@ func (q *queue) done(folder string, failed bool, now time.Time, initial, max tim
 		it.again, it.attempts, it.due = false, 0, now
 	default:
 		delete(q.items, folder)
+		q.length.Set(float64(len(q.items)))
 		return
 	}
 	select {

@@ -160,7 +160,7 @@ func New(cfg Config, spool *recorder.Store, client *s3.Client, metrics *Metrics,
 	return &Store{
 		Store: spool, cfg: cfg, client: client, metrics: metrics,
 		log: log, failLog: log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
-		queue:  newQueue(cfg.QueueSize),
+		queue:  newQueue(cfg.QueueSize, metrics.backlog),
 		remote: map[string]struct{}{},
 	}
 }

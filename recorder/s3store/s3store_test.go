@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -351,11 +352,13 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 }
 
 func TestQueueCoalescesAndRetries(t *testing.T) {
-	q := newQueue(2)
+	length := prometheus.NewGauge(prometheus.GaugeOpts{Name: "length"})
+	q := newQueue(2, length)
 	now := time.Now()
 	require.True(t, q.add("a", now))
 	require.True(t, q.add("a", now), "queued already: not twice")
 	require.Equal(t, 1, q.len())
+	require.Equal(t, 1.0, testutil.ToFloat64(length))
 	f, _ := q.next(now)
 	require.Equal(t, "a", f)
 	require.True(t, q.add("a", now), "asked for again while busy")
@@ -368,12 +371,41 @@ func TestQueueCoalescesAndRetries(t *testing.T) {
 	require.True(t, wait > 0 && wait <= time.Second)
 	require.True(t, q.add("b", now))
 	require.False(t, q.add("c", now), "full")
+	require.Equal(t, 2.0, testutil.ToFloat64(length), "a retrying call is counted")
 	keys := []string{}
 	for k := range q.items {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	require.Equal(t, []string{"a", "b"}, keys)
+}
+
+// The backlog gauge is the queue's length as it is once callers are done,
+// however their adds and dones interleave: it is set under the queue's
+// lock, never from a length another goroutine has since changed.
+func TestQueueLengthGaugeSettles(t *testing.T) {
+	length := prometheus.NewGauge(prometheus.GaugeOpts{Name: "length"})
+	q := newQueue(10_000, length)
+	now := time.Now()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				q.add(fmt.Sprintf("%d-%d", w, i), now)
+			}
+		})
+		wg.Go(func() {
+			for done := 0; done < 500; {
+				if f, _ := q.next(now); f != "" {
+					q.done(f, false, now, time.Second, time.Second)
+					done++
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, q.len())
+	require.Zero(t, testutil.ToFloat64(length))
 }
 
 func TestStopUploadsWhatIsQueued(t *testing.T) {

@@ -49,7 +49,6 @@ func (s *Store) enqueue(folder string) {
 	if !s.queue.add(folder, s.cfg.Now()) {
 		s.metrics.uploads.WithLabelValues(ResultDropped).Inc()
 	}
-	s.metrics.backlog.Set(float64(s.queue.len()))
 }
 
 // Run uploads queued calls and sweeps the spool until ctx is done, then
@@ -106,7 +105,6 @@ func (s *Store) work(stop, uploads context.Context) {
 				s.failLog.Warn().Err(err).Str("folder", folder).Msg("upload failed; the local copy is kept and the upload retried (bridge_s3_upload_backlog)")
 			}
 			s.queue.done(folder, err != nil, s.cfg.Now(), s.cfg.BackoffInitial, s.cfg.BackoffMax)
-			s.metrics.backlog.Set(float64(s.queue.len()))
 			continue
 		}
 		if stop.Err() != nil {
