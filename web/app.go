@@ -274,6 +274,13 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if errors.As(err, &fe) {
 		code = fe.Code
 	}
+	if code == fiber.StatusRequestHeaderFieldsTooLarge || code == fiber.StatusRequestEntityTooLarge {
+		// The rest of the request may still be arriving: the answer must
+		// reach the client before its connection closes.
+		if bc := batchConnOf(c.Context().Conn()); bc != nil {
+			bc.lingerOnClose()
+		}
+	}
 	if code >= 500 && err != errRecovered { // a recovered panic was logged with its stack
 		s.log.Error().Err(err).Str("path", redactPath(c.Path())).Msg("request failed")
 	}

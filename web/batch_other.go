@@ -14,4 +14,6 @@ type batchConn struct{ net.Conn }
 
 func (c *batchConn) batch(time.Duration) bool { return false }
 
+func (c *batchConn) lingerOnClose() {}
+
 func batchConnOf(net.Conn) *batchConn { return nil }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -41,9 +42,15 @@ const rateEvery = time.Second
 // BatchListener wraps the listener the server accepts on so that media
 // sockets can batch their reads (see Config.MediaBatch). Connections that
 // never ask read exactly as before.
-func BatchListener(ln net.Listener) net.Listener { return batchListener{ln} }
+// Its connections also close a refused request gently (lingerOnClose).
+func BatchListener(ln net.Listener) net.Listener {
+	return batchListener{Listener: ln, lingering: make(chan struct{}, maxLingering)}
+}
 
-type batchListener struct{ net.Listener }
+type batchListener struct {
+	net.Listener
+	lingering chan struct{} // a slot per connection closing gently
+}
 
 func (l batchListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
@@ -58,7 +65,7 @@ func (l batchListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, nil
 	}
-	return &batchConn{Conn: c, rc: rc}, nil
+	return &batchConn{Conn: c, rc: rc, lingering: l.lingering}, nil
 }
 
 // batchConn is an accepted connection whose reads can be batched. Only the
@@ -74,6 +81,9 @@ type batchConn struct {
 	lowat   int           // SO_RCVLOWAT in effect
 	bytes   int           // read since rateAt
 	rateAt  time.Time
+
+	linger    atomic.Bool // close gently: see lingerOnClose
+	lingering chan struct{}
 }
 
 // batch turns batched reads on for the rest of the connection's life.
@@ -201,5 +211,53 @@ func batchConnOf(nc net.Conn) *batchConn {
 			return nil
 		}
 	}
+	return nil
+}
+
+// Refused requests.
+//
+// A request refused before it was read whole (a header longer than the
+// read buffer: 431) is answered, and then its connection closes with the
+// rest of the request still arriving. Closed at once, the socket answers
+// that rest with a reset, which can reach the client before it has read
+// the answer: it sees "connection reset" where it should see 431. Such a
+// connection instead sends its answer and a FIN, then reads and discards
+// what the client still sends, for at most lingerFor and lingerBytes,
+// before it goes.
+const (
+	lingerFor   = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+	// maxLingering bounds the connections closing gently at once, each a
+	// socket and a goroutine for at most lingerFor. Beyond it a refused
+	// request's connection closes at once, as any other.
+	maxLingering = 256
+)
+
+// lingerOnClose makes the connection's next Close gentle (see above).
+func (c *batchConn) lingerOnClose() { c.linger.Store(true) }
+
+func (c *batchConn) Close() error {
+	if !c.linger.CompareAndSwap(true, false) {
+		return c.Conn.Close()
+	}
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok {
+		return c.Conn.Close()
+	}
+	select {
+	case c.lingering <- struct{}{}:
+	default:
+		return c.Conn.Close()
+	}
+	if err := tc.CloseWrite(); err != nil {
+		<-c.lingering
+		return tc.Close()
+	}
+	go func() {
+		defer func() { <-c.lingering }()
+		_ = tc.SetReadDeadline(time.Now().Add(lingerFor))
+		_, _ = io.CopyN(io.Discard, tc, lingerBytes)
+		_ = tc.Close()
+	}()
 	return nil
 }

@@ -1,7 +1,11 @@
 package web
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +27,7 @@ func TestLongRequestHeaders(t *testing.T) {
 	query := "sig=" + strings.Repeat("S", 12<<10)
 	cookie := "session=" + strings.Repeat("c", 3<<10)
 	hdr := http.Header{"Authorization": {"Bearer " + boundsToken}, "Cookie": {cookie}}
-	dial := func(path string, h http.Header) (*fws.Conn, int) {
+	dial := func(t *testing.T, path string, h http.Header) (*fws.Conn, int) {
 		t.Helper()
 		d := fws.Dialer{HandshakeTimeout: 5 * time.Second}
 		c, resp, err := d.Dial("ws://"+s.base+path, h)
@@ -40,9 +44,9 @@ func TestLongRequestHeaders(t *testing.T) {
 
 	t.Run("caption and media sockets", func(t *testing.T) {
 		const callSid, streamSid = "CAlongheaders", "MZlongheaders"
-		sub, code := dial("/ws/captions?call="+callSid+"&"+query, hdr)
+		sub, code := dial(t, "/ws/captions?call="+callSid+"&"+query, hdr)
 		require.Equal(t, http.StatusSwitchingProtocols, code)
-		media, code := dial("/media/twilio?"+query, hdr)
+		media, code := dial(t, "/media/twilio?"+query, hdr)
 		require.Equal(t, http.StatusSwitchingProtocols, code)
 		sendText(t, media, twStart(callSid, streamSid, "AC1", "audio/x-mulaw"))
 		for k := range 5 {
@@ -72,7 +76,29 @@ func TestLongRequestHeaders(t *testing.T) {
 	})
 
 	t.Run("beyond 16 KiB", func(t *testing.T) {
-		_, code := dial("/media/twilio?sig="+strings.Repeat("S", 17<<10), nil)
+		_, code := dial(t, "/media/twilio?sig="+strings.Repeat("S", 17<<10), nil)
 		require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, code)
+	})
+
+	// A client still sending its header when the server has refused it
+	// can finish sending and then read the 431: the connection closes
+	// gently, not with a reset that fails the client's write (an HTTP
+	// client reads no answer to a request it could not send).
+	t.Run("beyond 16 KiB, sent slowly", func(t *testing.T) {
+		c, err := net.Dial("tcp", s.base)
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = io.WriteString(c, "GET /media/twilio?sig=")
+		require.NoError(t, err)
+		for k := range 16 { // 64 KiB: the server answers after the first 16
+			_, err = c.Write(bytes.Repeat([]byte("S"), 4<<10))
+			require.NoError(t, err, "write %d", k)
+			time.Sleep(5 * time.Millisecond)
+		}
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 	})
 }

@@ -68,7 +68,7 @@ func listen(t *testing.T, app *fiber.App) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Listener(BatchListener(ln)) }()
 	t.Cleanup(func() {
 		require.NoError(t, app.ShutdownWithTimeout(5*time.Second))
 		<-served
